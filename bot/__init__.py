@@ -1,0 +1,1 @@
+"""The campaign bot: WeChat / Weibo webhooks, dispatch, API clients, CLI."""

@@ -1,0 +1,157 @@
+"""The app factory: one function builds the context and the aiohttp application, so the CLI,
+the server and the tests all run the same wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+from sqlalchemy import delete, text
+from sqlalchemy.exc import IntegrityError
+
+from bot.appkeys import BOT, DISPATCHER
+from bot.channels.wechat import WeChatAdapter, wechat_routes
+from bot.clients.wechat import WeChatClient
+from bot.clock import Clock, SystemClock
+from bot.config import SANDBOX, Config
+from bot.context import BotContext
+from bot.dispatch import Dispatcher
+from bot.logs import log_event
+from bot.message import Channel
+from bot.privacy import Cipher, load_or_create_key
+from bot.sandbox import FakeWeChatAPI
+from handlers.content import Texts
+from handlers.keywords import seed_specs
+from handlers.registry import Handlers, build_handlers
+from storage.db import create_engine, create_sessions, is_sqlite
+from storage.keywords import seed_rules
+from storage.migrate import ensure_schema
+from storage.models import InboundMessage
+
+log = logging.getLogger("bot.app")
+
+SANDBOX_PREFIX = "/sandbox/wechat"
+SANDBOX_KEY: web.AppKey[FakeWeChatAPI] = web.AppKey("sandbox")
+HANDLERS: web.AppKey[Handlers] = web.AppKey("handlers")
+
+
+def build_context(config: Config, clock: Clock | None = None) -> BotContext:
+    """Engine, sessions, texts, cipher and API clients for ``config`` (no I/O yet)."""
+    engine = create_engine(config.database_url, echo=config.database.echo)
+    key = load_or_create_key(config.security.data_key, config.data_path)
+    bot = BotContext(
+        config=config,
+        sessions=create_sessions(engine),
+        clock=clock or SystemClock(),
+        texts=Texts.load(config.content.dir or None),
+        cipher=Cipher(key),
+    )
+    base = config.wechat.api_base_url
+    if base == SANDBOX:
+        base = config.public_url + SANDBOX_PREFIX
+    bot.clients[Channel.WECHAT] = WeChatClient(config.wechat, base)
+    return bot
+
+
+async def close_context(bot: BotContext) -> None:
+    """Close API clients and dispose of the engine."""
+    for client in bot.clients.values():
+        await client.close()
+    await bot.sessions.kw["bind"].dispose()
+
+
+async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
+    """Upgrade the schema when allowed, and seed the keyword rules."""
+    url = bot.config.database_url
+    if migrate:
+        ran = await ensure_schema(url)
+        if ran:
+            log_event(
+                log, "database_upgraded", backend="sqlite" if is_sqlite(url) else "postgresql"
+            )
+    specs = seed_specs(bot.texts)
+    try:
+        async with bot.sessions() as session, session.begin():
+            added, updated = await seed_rules(session, specs, bot.clock.now())
+    except IntegrityError:
+        # Another worker seeded at the same moment; its rules are the same.
+        added = updated = 0
+    if added or updated:
+        log_event(log, "keywords_seeded", added=added, updated=updated)
+
+
+async def purge_message_log(bot: BotContext) -> int:
+    """Delete message-log rows older than the retention setting; returns how many."""
+    cutoff = bot.clock.now() - timedelta(days=bot.config.database.message_retention_days)
+    async with bot.sessions() as session, session.begin():
+        result = await session.execute(
+            delete(InboundMessage).where(InboundMessage.received_at < cutoff)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    bot: BotContext | None = None,
+) -> web.Application:
+    """The web application: webhooks, health check, sandbox, background jobs."""
+    bot = bot or build_context(config, clock)
+    handlers = build_handlers(flow_timeout_seconds=config.limits.flow_timeout_minutes * 60)
+    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app[BOT] = bot
+    app[HANDLERS] = handlers
+    app[DISPATCHER] = Dispatcher(
+        bot=bot,
+        routers=handlers.routers,
+        engine=handlers.engine,
+        deadline=config.wechat.reply_deadline_seconds,
+    )
+    app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
+    app.router.add_get("/healthz", _healthz)
+    if config.wechat.api_base_url == SANDBOX:
+        sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)
+        app[SANDBOX_KEY] = sandbox
+        app.add_subapp(SANDBOX_PREFIX, sandbox.app())
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await prepare_database(bot, migrate=migrate)
+        purger = asyncio.create_task(_purge_forever(bot))
+        yield
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
+        await app[DISPATCHER].drain()
+        await close_context(bot)
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+async def _purge_forever(bot: BotContext) -> None:
+    while True:
+        try:
+            removed = await purge_message_log(bot)
+            if removed:
+                log_event(log, "message_log_purged", rows=removed)
+        except Exception:
+            log.exception("message log purge failed")
+        await asyncio.sleep(3600)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    bot = request.app[BOT]
+    try:
+        async with bot.sessions() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), 3)
+    except Exception as exc:
+        return web.json_response(
+            {"status": "unavailable", "database": type(exc).__name__}, status=503
+        )
+    return web.json_response({"status": "ok", "database": "ok"})

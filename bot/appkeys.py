@@ -1,0 +1,14 @@
+"""Typed keys of what the app factory stores on the aiohttp application."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.context import BotContext
+    from bot.dispatch import Dispatcher
+
+BOT: web.AppKey[BotContext] = web.AppKey("bot")
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")

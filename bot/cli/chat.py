@@ -1,0 +1,1 @@
+"""``chat``: a terminal WeChat user for a running bot (placeholder until the simulator lands)."""

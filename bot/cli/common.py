@@ -1,0 +1,99 @@
+"""Helpers every command shares: config loading and a ready context."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bot.config import Config, load_config
+from bot.context import BotContext
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the message says why (exit status 1)."""
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    """The --config option every command takes."""
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        default=None,
+        help="TOML config file (default: built-in local settings: SQLite under ./data, "
+        "sandbox WeChat API)",
+    )
+
+
+def load(args: argparse.Namespace) -> Config:
+    """The config named by --config, or the local defaults."""
+    return load_config(getattr(args, "config", None))
+
+
+@asynccontextmanager
+async def ready_context(config: Config) -> AsyncIterator[BotContext]:
+    """A context with the schema upgraded (SQLite) and keywords seeded; closed afterwards."""
+    from bot.app import build_context, close_context, prepare_database
+    from storage.db import is_sqlite
+
+    bot = build_context(config)
+    try:
+        await prepare_database(bot, migrate=is_sqlite(config.database_url))
+        yield bot
+    finally:
+        await close_context(bot)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Any = None) -> None:
+    """A plain aligned table (CJK characters count double, as terminals draw them)."""
+    out = out or sys.stdout
+    rows = [[("" if v is None else str(v)) for v in row] for row in rows]
+
+    def width(s: str) -> int:
+        return sum(2 if ord(c) > 0x2E80 else 1 for c in s)
+
+    widths = [width(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], width(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c + " " * (widths[i] - width(c)) for i, c in enumerate(cells)).rstrip()
+
+    print(line(list(headers)), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in rows:
+        print(line(row), file=out)
+
+
+class Progress:
+    """A one-line progress counter on stderr for long operator commands."""
+
+    def __init__(self, label: str, total: int, stream: Any = None) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.stream = stream or sys.stderr
+        self._last = -1
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` more items done and redraw when the percentage changes."""
+        self.done += n
+        pct = 100 if self.total == 0 else self.done * 100 // self.total
+        if pct != self._last:
+            self._last = pct
+            end = "\n" if self.done >= self.total else ""
+            print(
+                f"\r{self.label}: {self.done}/{self.total} ({pct}%)",
+                end=end,
+                file=self.stream,
+                flush=True,
+            )
+
+    def finish(self) -> None:
+        """Make sure the final line is printed."""
+        if self.done < self.total or self._last != 100:
+            self.done = self.total
+            self._last = -1
+            self.advance(0)

@@ -1,0 +1,106 @@
+"""``keywords list|add|remove|seed``: the keyword replies in the database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.message import Reply, normalize
+from handlers.keywords import seed_specs
+from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, seed_rules
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the keywords command."""
+    p = sub.add_parser("keywords", help="keyword replies")
+    ksub = p.add_subparsers(dest="kw_command", metavar="ACTION", required=True)
+    ls = ksub.add_parser("list", help="all rules, highest priority first")
+    add_config_arg(ls)
+    ls.set_defaults(func=cmd_list)
+    add = ksub.add_parser("add", help="add or replace a text reply")
+    add_config_arg(add)
+    add.add_argument("pattern", help="the keyword")
+    add.add_argument("reply", help="the reply text")
+    add.add_argument("--match", choices=MATCH_TYPES, default="exact")
+    add.add_argument("--priority", type=int, default=20)
+    add.set_defaults(func=cmd_add)
+    rm = ksub.add_parser("remove", help="delete a rule by id")
+    add_config_arg(rm)
+    rm.add_argument("id", type=int)
+    rm.set_defaults(func=cmd_remove)
+    seed = ksub.add_parser("seed", help="load the shipped (or overridden) keywords content file")
+    add_config_arg(seed)
+    seed.set_defaults(func=cmd_seed)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the rules."""
+
+    async def go() -> None:
+        async with ready_context(load(args)) as bot, bot.sessions() as session:
+            rules = await list_rules(session)
+            rows = []
+            for r in rules:
+                reply = Reply.from_json(r.reply)
+                preview = reply.text or (reply.articles[0].title if reply.articles else "")
+                preview = preview.replace("\n", " ")[:24]
+                rows.append(
+                    [
+                        r.id,
+                        r.pattern,
+                        r.match,
+                        r.priority,
+                        r.source,
+                        "on" if r.enabled else "off",
+                        preview,
+                    ]
+                )
+            print_table(["id", "关键词", "匹配", "优先级", "来源", "启用", "回复"], rows)
+
+    asyncio.run(go())
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Add an operator rule."""
+    if not args.reply.strip():
+        raise CommandError("the reply text is empty")
+    pattern = args.pattern if args.match == "click" else normalize(args.pattern).lower()
+    if not pattern:
+        raise CommandError("the keyword is empty")
+
+    async def go() -> int:
+        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+            spec = RuleSpec(pattern, args.match, args.priority, Reply.of_text(args.reply).to_json())
+            row = await add_rule(session, spec, bot.clock.now())
+            return row.id
+
+    rule_id = asyncio.run(go())
+    print(f"rule {rule_id} saved: {pattern} ({args.match}); live within 10 seconds")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Delete a rule."""
+
+    async def go() -> bool:
+        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+            return await remove_rule(session, args.id)
+
+    if not asyncio.run(go()):
+        raise CommandError(f"no rule with id {args.id}")
+    print(f"rule {args.id} removed")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Re-load the keywords content file."""
+
+    async def go() -> tuple[int, int]:
+        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+            return await seed_rules(session, seed_specs(bot.texts), bot.clock.now())
+
+    added, updated = asyncio.run(go())
+    print(f"keywords seeded: {added} added, {updated} updated")
+    return 0

@@ -1,0 +1,65 @@
+"""``menu push|show``: the custom menu defined in config ([[wechat.menu]])."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from bot.cli.common import CommandError, add_config_arg, load
+from bot.clients.base import ApiError
+from bot.message import Channel
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the menu command."""
+    p = sub.add_parser("menu", help="WeChat custom menu from the config file")
+    msub = p.add_subparsers(dest="menu_command", metavar="ACTION", required=True)
+    push = msub.add_parser("push", help="replace the account's menu with the configured one")
+    add_config_arg(push)
+    push.set_defaults(func=push_menu)
+    show = msub.add_parser("show", help="print the menu JSON that push would send")
+    add_config_arg(show)
+    show.set_defaults(func=show_menu)
+
+
+def menu_buttons(menu: Any) -> list[dict[str, Any]]:
+    """The configured menu as WeChat's ``button`` list."""
+    return [dict(b) for b in menu]
+
+
+def show_menu(args: argparse.Namespace) -> int:
+    """Print the menu JSON."""
+    config = load(args)
+    print(json.dumps({"button": menu_buttons(config.wechat.menu)}, ensure_ascii=False, indent=2))
+    return 0
+
+
+def push_menu(args: argparse.Namespace) -> int:
+    """Send the menu through menu/create."""
+    from bot.app import build_context, close_context
+    from bot.clients.wechat import WeChatClient
+
+    config = load(args)
+    buttons = menu_buttons(config.wechat.menu)
+    if not buttons:
+        raise CommandError("no menu configured: add [[wechat.menu]] entries to the config file")
+
+    async def go() -> None:
+        bot = build_context(config)
+        try:
+            client = bot.client(Channel.WECHAT)
+            assert isinstance(client, WeChatClient)
+            await client.create_menu(buttons)
+        finally:
+            await close_context(bot)
+
+    try:
+        asyncio.run(go())
+    except ApiError as exc:
+        raise CommandError(f"WeChat refused the menu: {exc.code} {exc.message}") from None
+    except OSError as exc:
+        raise CommandError(f"cannot reach the WeChat API: {exc}") from None
+    print(f"menu pushed: {len(buttons)} buttons")
+    return 0

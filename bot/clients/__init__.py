@@ -1,0 +1,1 @@
+"""Outbound platform API clients (async, aiohttp)."""

@@ -1,0 +1,285 @@
+"""Async WeChat Official Account API client on aiohttp.
+
+The access token comes from ``/cgi-bin/stable_token`` by default: within its validity every
+process asking gets the same token, so several workers never invalidate each other (the
+classic ``/cgi-bin/token`` endpoint issues a new token each call and breaks the others).
+Refresh happens under a lock, re-checked once the lock is held, ahead of expiry, and once more
+on 40001 / 40014 / 42001. -1 (busy) and 45009 (frequency limit) back off and retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.clients.base import ApiError, OutsideWindow
+from bot.config import WeChatConfig
+from bot.logs import log_event
+from bot.message import Reply, ReplyKind
+
+log = logging.getLogger("bot.wechat.api")
+
+TOKEN_ERRORS = frozenset({40001, 40014, 42001})
+BACKOFF_ERRORS = frozenset({-1, 45009})
+WINDOW_ERRORS = frozenset({45015, 45047, 43004})
+
+
+class WeChatAPIError(ApiError):
+    """errcode / errmsg from the WeChat API."""
+
+
+class WeChatOutsideWindow(OutsideWindow, WeChatAPIError):
+    """45015 and friends: the user is outside the 48-hour window or has unfollowed."""
+
+
+class WeChatClient:
+    def __init__(
+        self,
+        config: WeChatConfig,
+        base_url: str,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self._own_session = session is None
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session, created on first use."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.config.api_timeout_seconds)
+            )
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    # -- token ---------------------------------------------------------------------------------
+
+    async def access_token(self) -> str:
+        """A valid token, refreshed ahead of expiry under a lock."""
+        if self._token and time.monotonic() < self._expires_at:
+            return self._token
+        async with self._lock:
+            if self._token and time.monotonic() < self._expires_at:
+                return self._token
+            return await self._refresh(force=False)
+
+    async def _refresh(self, *, force: bool) -> str:
+        if self.config.token_endpoint == "stable":
+            data = await self._request(
+                "POST",
+                "/cgi-bin/stable_token",
+                json_body={
+                    "grant_type": "client_credential",
+                    "appid": self.config.app_id,
+                    "secret": self.config.app_secret,
+                    "force_refresh": force,
+                },
+            )
+        else:
+            data = await self._request(
+                "GET",
+                "/cgi-bin/token",
+                params={
+                    "grant_type": "client_credential",
+                    "appid": self.config.app_id,
+                    "secret": self.config.app_secret,
+                },
+            )
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise WeChatAPIError(-2, "no access_token in the answer", "/cgi-bin/token")
+        expires_in = int(data.get("expires_in", 7200))
+        margin = min(self.config.token_refresh_margin_seconds, expires_in // 2)
+        self._token = token
+        self._expires_at = time.monotonic() + expires_in - margin
+        log_event(
+            log,
+            "token_refreshed",
+            endpoint=self.config.token_endpoint,
+            forced=force,
+            expires_in=expires_in,
+        )
+        return token
+
+    async def _recover_token(self, failed: str) -> None:
+        """After a token error: refetch; force a new token only if the platform repeats ours."""
+        async with self._lock:
+            if self._token != failed:
+                return  # another task already refreshed
+            self._expires_at = 0
+            token = await self._refresh(force=False)
+            if token == failed:
+                await self._refresh(force=True)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        form: aiohttp.FormData | None = None,
+        raw: bool = False,
+    ) -> dict[str, Any]:
+        """One HTTP call with backoff on -1 / 45009; raises WeChatAPIError on an errcode."""
+        url = f"{self.base_url}{path}"
+        attempts = self.config.api_max_retries + 1
+        for attempt in range(attempts):
+            data = None
+            if json_body is not None:
+                # ensure_ascii=False: WeChat shows \\uXXXX escapes literally in some fields.
+                data = json.dumps(json_body, ensure_ascii=False).encode()
+            async with self.session.request(
+                method,
+                url,
+                params=params,
+                data=form if form is not None else data,
+                headers={"Content-Type": "application/json"} if data is not None else None,
+            ) as resp:
+                content_type = resp.headers.get("Content-Type", "")
+                body = await resp.read()
+                if raw and "json" not in content_type and resp.status == 200:
+                    return {"_body": body, "_content_type": content_type}
+                if resp.status >= 500:
+                    code, message = -1, f"HTTP {resp.status}"
+                    payload: dict[str, Any] = {}
+                else:
+                    try:
+                        payload = json.loads(body)
+                    except ValueError:
+                        raise WeChatAPIError(-3, f"not JSON (HTTP {resp.status})", path) from None
+                    code = int(payload.get("errcode", 0) or 0)
+                    message = str(payload.get("errmsg", ""))
+            if code == 0:
+                return payload
+            if code in BACKOFF_ERRORS and attempt + 1 < attempts:
+                delay = self.config.api_backoff_seconds * (2**attempt)
+                log_event(
+                    log,
+                    "api_backoff",
+                    logging.WARNING,
+                    path=path,
+                    errcode=code,
+                    attempt=attempt + 1,
+                    delay=delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            log_event(log, "api_error", logging.WARNING, path=path, errcode=code, errmsg=message)
+            if code in WINDOW_ERRORS:
+                raise WeChatOutsideWindow(code, message, path)
+            raise WeChatAPIError(code, message, path)
+        raise AssertionError("unreachable")
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        form_factory: Any = None,
+        raw: bool = False,
+    ) -> dict[str, Any]:
+        """An authenticated call; a token error refreshes the token and retries once."""
+        for attempt in (1, 2):
+            token = await self.access_token()
+            try:
+                return await self._request(
+                    method,
+                    path,
+                    params={**(params or {}), "access_token": token},
+                    json_body=json_body,
+                    form=form_factory() if form_factory else None,
+                    raw=raw,
+                )
+            except WeChatAPIError as exc:
+                if exc.code in TOKEN_ERRORS and attempt == 1:
+                    await self._recover_token(token)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    # -- features ------------------------------------------------------------------------------
+
+    async def send_reply(self, user: str, reply: Reply) -> None:
+        """A customer-service message (within 48 h of the user's last action)."""
+        body: dict[str, Any] = {"touser": user}
+        if reply.kind is ReplyKind.TEXT:
+            body.update(msgtype="text", text={"content": reply.text})
+        elif reply.kind is ReplyKind.IMAGE:
+            media_id = reply.media_id or await self.upload_image(reply.image_path or "")
+            body.update(msgtype="image", image={"media_id": media_id})
+        else:
+            body.update(
+                msgtype="news",
+                news={
+                    "articles": [
+                        {
+                            "title": a.title,
+                            "description": a.description,
+                            "url": a.url,
+                            "picurl": a.pic_url,
+                        }
+                        for a in reply.articles
+                    ]
+                },
+            )
+        await self.call("POST", "/cgi-bin/message/custom/send", json_body=body)
+
+    async def upload_image(self, path: str) -> str:
+        """Upload a temporary image (kept 3 days by the platform); returns its media_id."""
+        return await self.upload_media(path, "image")
+
+    async def upload_media(self, path: str, media_type: str) -> str:
+        """Upload temporary media of ``media_type``; returns its media_id."""
+        file = Path(path)
+        content = await asyncio.to_thread(file.read_bytes)
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+
+        def form() -> aiohttp.FormData:
+            fd = aiohttp.FormData()
+            fd.add_field("media", content, filename=file.name, content_type=content_type)
+            return fd
+
+        data = await self.call(
+            "POST", "/cgi-bin/media/upload", params={"type": media_type}, form_factory=form
+        )
+        media_id = data.get("media_id")
+        if not isinstance(media_id, str):
+            raise WeChatAPIError(-2, "no media_id in the answer", "/cgi-bin/media/upload")
+        return media_id
+
+    async def download_media(self, media_id: str, url: str | None = None) -> tuple[bytes, str]:
+        """A user's media from ``media/get``: (bytes, content type)."""
+        data = await self.call("GET", "/cgi-bin/media/get", params={"media_id": media_id}, raw=True)
+        return data["_body"], str(data["_content_type"]).split(";")[0]
+
+    async def create_menu(self, buttons: list[dict[str, Any]]) -> None:
+        """Replace the custom menu."""
+        await self.call("POST", "/cgi-bin/menu/create", json_body={"button": buttons})
+
+    async def user_info(self, openid: str) -> dict[str, Any]:
+        """Profile and follow status (``subscribe`` 1/0) of a user."""
+        return await self.call(
+            "GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"}
+        )

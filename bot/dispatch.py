@@ -1,0 +1,359 @@
+"""Dispatch: dedupe, rate limit, flows and routers, the reply deadline and late delivery.
+
+Exactly-once: the handler's database work and the ``inbound_messages`` row that claims the
+message key commit in one transaction. A retry of the same key (concurrent or later, in this
+process or another) fails the unique constraint and answers from the cached reply instead of
+running the handler again. If the handler fails, nothing it wrote survives.
+
+Deadline: WeChat and Weibo give up after 5 s. If the handler is not done by the configured
+deadline the request answers with nothing (``success``) and the handler's reply goes out later
+through the channel's API; the row's status records which path was taken so a retry never
+delivers twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clients.base import ApiError
+from bot.context import BotContext
+from bot.logs import log_event
+from bot.message import Event, Inbound, Kind, Reply, ReplyKind
+from bot.privacy import redact
+from handlers.context import Ctx
+from handlers.conversation import ConversationEngine
+from handlers.router import Router, first_match
+from storage.models import Follower, InboundMessage, Notice
+
+log = logging.getLogger("bot.dispatch")
+
+
+class Outcome(StrEnum):
+    REPLIED = "replied"  # passive reply in time
+    EMPTY = "empty"  # handled, nothing to say
+    DUPLICATE = "duplicate"  # a retry answered from the cache
+    LATE = "late"  # deadline passed; reply goes out by API
+    RATE_LIMITED = "rate_limited"
+    FAILED = "failed"  # the handler raised; the user got an apology
+
+
+@dataclass
+class Result:
+    reply: Reply | None
+    outcome: Outcome
+    handler: str = ""
+
+
+@dataclass
+class _Progress:
+    """Shared between a request and its handler task (same event loop, no real races)."""
+
+    responded: bool = False  # the request already answered 'success'
+    committing: bool = False  # the task decided on a passive reply and is committing
+    handler: str = ""
+
+
+class RateLimiter:
+    """At most ``limit`` messages per user per minute, per process (a politeness limit)."""
+
+    def __init__(self, limit: int, max_users: int = 100_000) -> None:
+        self.limit = limit
+        self.max_users = max_users
+        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def allow(self, key: str, now: float) -> bool:
+        """Record a hit for ``key``; False when over the limit."""
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+            if len(self._hits) > self.max_users:
+                self._hits.popitem(last=False)
+        else:
+            self._hits.move_to_end(key)
+        while hits and now - hits[0] > 60:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return False
+        hits.append(now)
+        return True
+
+
+@dataclass
+class Dispatcher:
+    bot: BotContext
+    routers: Sequence[Router]
+    engine: ConversationEngine
+    deadline: float = 4.5
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.bot.config.limits.messages_per_minute)
+
+    async def dispatch(self, msg: Inbound) -> Result:
+        """Handle one inbound message within the deadline."""
+        if not self.limiter.allow(f"{msg.channel}:{msg.user}", time.monotonic()):
+            return Result(Reply.of_text(self.bot.texts("common.too_fast")), Outcome.RATE_LIMITED)
+        progress = _Progress()
+        task: asyncio.Task[Result] = asyncio.create_task(self._run(msg, progress))
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.deadline)
+        except TimeoutError:
+            if progress.committing:
+                # The reply is decided and being committed: a few ms more beat a late send.
+                return await task
+            progress.responded = True
+            self._track(task)
+            return Result(None, Outcome.LATE, progress.handler)
+
+    def _track(self, task: asyncio.Task[Result]) -> None:
+        async def finish() -> None:
+            try:
+                await task
+            except Exception:  # already logged inside _run; never lose the loop
+                log.exception("late handler task failed")
+
+        follow_up = asyncio.create_task(finish())
+        self._tasks.add(follow_up)
+        follow_up.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for late replies still in flight (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _run(self, msg: Inbound, progress: _Progress) -> Result:
+        # A second attempt covers a conflict with a concurrent message of the same user (two
+        # flow entries inserting one conversation row); the loser re-runs on fresh state.
+        for attempt in (1, 2):
+            claimed = False
+            try:
+                async with self.bot.sessions() as session:
+                    try:
+                        async with session.begin():
+                            row = self._claim(msg)
+                            session.add(row)
+                            await session.flush()
+                            claimed = True
+                            reply, handler = await self._handle(msg, session, progress)
+                            row.handler = handler[:64]
+                            row.reply = reply.to_json() if reply else None
+                            row.finished_at = self.bot.clock.now()
+                            if progress.responded:
+                                row.status = "late"
+                            else:
+                                progress.committing = True
+                                row.status = "done"
+                    except IntegrityError:
+                        progress.committing = False
+                        if not claimed:
+                            return await self._duplicate(msg)
+                        if attempt == 2:
+                            raise
+                        continue
+            except Exception as exc:
+                return await self._failed(msg, progress, exc)
+            if progress.responded:
+                await self._deliver_late(msg, reply, row.id)
+                return Result(None, Outcome.LATE, handler)
+            return Result(reply, Outcome.REPLIED if reply else Outcome.EMPTY, handler)
+        raise AssertionError("unreachable")
+
+    def _claim(self, msg: Inbound) -> InboundMessage:
+        return InboundMessage(
+            channel=msg.channel.value,
+            account=msg.account,
+            msg_key=msg.key,
+            user_id=msg.user,
+            kind=msg.kind.value,
+            event=msg.event.value if msg.event else None,
+            text=redact(msg.text)[:500] if msg.text else None,
+            status="processing",
+            received_at=self.bot.clock.now(),
+        )
+
+    async def _handle(
+        self, msg: Inbound, session: AsyncSession, progress: _Progress
+    ) -> tuple[Reply | None, str]:
+        ctx = Ctx(inbound=msg, session=session, bot=self.bot)
+        reply, handler = await self._route(ctx)
+        progress.handler = handler
+        if ctx.notices:
+            notices = "\n\n".join(ctx.notices)
+            reply = reply.prefixed(notices) if reply is not None else Reply.of_text(notices)
+        if reply is not None:
+            reply = await self._resolve_media(msg, reply)
+        return reply, handler
+
+    async def _route(self, ctx: Ctx) -> tuple[Reply | None, str]:
+        msg = ctx.inbound
+        if msg.kind is Kind.EVENT:
+            await self._track_follower(ctx)
+        else:
+            await self._take_notices(ctx)
+        reply = await self.engine.handle(ctx)
+        if reply is not None:
+            return reply, "flow"
+        found = first_match(self.routers, msg)
+        if found is None:
+            return None, "none"
+        route, matched = found
+        ctx.match = matched
+        return await route.handler(ctx), route.name
+
+    async def _track_follower(self, ctx: Ctx) -> None:
+        msg = ctx.inbound
+        if msg.event not in (Event.SUBSCRIBE, Event.UNSUBSCRIBE, Event.SCAN):
+            return
+        now = self.bot.clock.now()
+        follower = (
+            await ctx.session.execute(
+                select(Follower).where(
+                    Follower.channel == msg.channel.value,
+                    Follower.account == msg.account,
+                    Follower.user_id == msg.user,
+                )
+            )
+        ).scalar_one_or_none()
+        if follower is None:
+            follower = Follower(
+                channel=msg.channel.value,
+                account=msg.account,
+                user_id=msg.user,
+                subscribed=True,
+                created_at=now,
+            )
+            ctx.session.add(follower)
+        if msg.event is Event.UNSUBSCRIBE:
+            follower.subscribed = False
+            follower.unsubscribed_at = now
+        else:
+            if msg.event is Event.SUBSCRIBE or not follower.subscribed:
+                follower.subscribed_at = now
+            follower.subscribed = True
+            if msg.scene:
+                follower.scene = msg.scene[:64]
+        follower.last_interaction_at = now
+        await ctx.session.flush()
+
+    async def _take_notices(self, ctx: Ctx) -> None:
+        msg = ctx.inbound
+        rows = (
+            (
+                await ctx.session.execute(
+                    select(Notice)
+                    .where(
+                        Notice.channel == msg.channel.value,
+                        Notice.account == msg.account,
+                        Notice.user_id == msg.user,
+                        Notice.delivered_at.is_(None),
+                    )
+                    .order_by(Notice.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        now = self.bot.clock.now()
+        for notice in rows:
+            ctx.notices.append(notice.text)
+            notice.delivered_at = now
+
+    async def _resolve_media(self, msg: Inbound, reply: Reply) -> Reply:
+        if reply.kind is ReplyKind.IMAGE and not reply.media_id and reply.image_path:
+            media_id = await self.bot.client(msg.channel).upload_image(reply.image_path)
+            return Reply.image(media_id=media_id)
+        return reply
+
+    async def _duplicate(self, msg: Inbound) -> Result:
+        async with self.bot.sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        InboundMessage.status, InboundMessage.reply, InboundMessage.handler
+                    ).where(
+                        InboundMessage.channel == msg.channel.value,
+                        InboundMessage.account == msg.account,
+                        InboundMessage.msg_key == msg.key,
+                    )
+                )
+            ).first()
+        if row is None or row.status != "done" or not row.reply:
+            # Still running elsewhere, delivered late, or nothing to say: answer nothing.
+            return Result(None, Outcome.DUPLICATE, row.handler or "" if row else "")
+        return Result(Reply.from_json(row.reply), Outcome.DUPLICATE, row.handler or "")
+
+    async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
+        log_event(
+            log,
+            "handler_failed",
+            logging.ERROR,
+            channel=msg.channel.value,
+            user=msg.user,
+            kind=msg.kind.value,
+            key=msg.key,
+            handler=progress.handler,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        log.debug("handler traceback", exc_info=exc)
+        reply = Reply.of_text(self.bot.texts("common.error"))
+        try:
+            async with self.bot.sessions() as session, session.begin():
+                session.add(
+                    InboundMessage(
+                        channel=msg.channel.value,
+                        account=msg.account,
+                        msg_key=msg.key,
+                        user_id=msg.user,
+                        kind=msg.kind.value,
+                        event=msg.event.value if msg.event else None,
+                        text=redact(msg.text)[:500] if msg.text else None,
+                        status="failed",
+                        handler=progress.handler[:64],
+                        reply=reply.to_json(),
+                        received_at=self.bot.clock.now(),
+                        finished_at=self.bot.clock.now(),
+                    )
+                )
+        except IntegrityError:
+            return await self._duplicate(msg)
+        except Exception:
+            log.exception("could not record a failed message")
+        if progress.responded:
+            await self._deliver_late(msg, reply, None)
+            return Result(None, Outcome.LATE, progress.handler)
+        return Result(reply, Outcome.FAILED, progress.handler)
+
+    async def _deliver_late(self, msg: Inbound, reply: Reply | None, row_id: int | None) -> None:
+        if reply is None:
+            return
+        status = "late_sent"
+        try:
+            await self.bot.client(msg.channel).send_reply(msg.user, reply)
+        except (TimeoutError, ApiError, OSError) as exc:
+            status = "late_failed"
+            log_event(
+                log,
+                "late_reply_failed",
+                logging.WARNING,
+                channel=msg.channel.value,
+                user=msg.user,
+                key=msg.key,
+                error=str(exc),
+            )
+        else:
+            log_event(log, "late_reply_sent", channel=msg.channel.value, user=msg.user, key=msg.key)
+        if row_id is not None:
+            async with self.bot.sessions() as session, session.begin():
+                await session.execute(
+                    update(InboundMessage).where(InboundMessage.id == row_id).values(status=status)
+                )

@@ -1,0 +1,211 @@
+"""A fake WeChat API server: the local sandbox and the tests' loopback fake.
+
+``python -m bot serve`` with ``api_base_url = "sandbox"`` mounts it under ``/sandbox/wechat``
+so a newcomer needs no credentials; ``python -m bot chat`` reads what the bot "sent" from
+``/sandbox/wechat/recorded``. Tests start it on a loopback port and inject errors.
+It implements just enough of the platform's behaviour to exercise the client honestly:
+token validity, stable_token semantics, errcodes, media storage, mass sends.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+OK = {"errcode": 0, "errmsg": "ok"}
+
+
+@dataclass
+class Recorded:
+    path: str
+    body: Any
+    at: float = field(default_factory=time.time)
+
+
+class FakeWeChatAPI:
+    """State of the fake platform; ``app()`` serves it."""
+
+    def __init__(self, app_id: str = "", app_secret: str = "") -> None:
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.tokens: dict[str, float] = {}  # token -> expiry (epoch seconds)
+        self.stable_token: str | None = None
+        self.token_calls = 0
+        self.calls: list[Recorded] = []
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self.followers: dict[str, bool] = {}  # openid -> subscribed; unknown users follow
+        self.closed_window: set[str] = set()  # openids outside the 48-hour window
+        self._injected: dict[str, list[int]] = defaultdict(list)
+        self._ids = itertools.count(1000)
+        self.delay_seconds: dict[str, float] = {}
+
+    # -- test controls -------------------------------------------------------------------------
+
+    def inject(self, path: str, errcode: int, times: int = 1) -> None:
+        """Make the next ``times`` calls to ``path`` (e.g. '/cgi-bin/message/custom/send') fail."""
+        self._injected[path].extend([errcode] * times)
+
+    def expire_tokens(self) -> None:
+        """Invalidate every token (the next authenticated call gets 42001)."""
+        self.tokens.clear()
+        self.stable_token = None
+
+    def add_media(self, data: bytes, content_type: str = "image/jpeg") -> str:
+        """Store media as if a user had sent it; returns its media_id."""
+        media_id = f"media-{next(self._ids)}"
+        self.media[media_id] = (data, content_type)
+        return media_id
+
+    def sent_to(self, user: str) -> list[dict[str, Any]]:
+        """Customer-service messages sent to ``user``."""
+        return [
+            c.body
+            for c in self.calls
+            if c.path == "/cgi-bin/message/custom/send" and c.body.get("touser") == user
+        ]
+
+    def calls_to(self, path: str) -> list[Recorded]:
+        """Recorded calls to ``path``."""
+        return [c for c in self.calls if c.path == path]
+
+    # -- server --------------------------------------------------------------------------------
+
+    def _new_token(self, lifetime: int = 7200) -> str:
+        token = "TOKEN_" + secrets.token_hex(32)  # real tokens are long; keep ours long too
+        self.tokens[token] = time.time() + lifetime
+        return token
+
+    def _valid(self, token: str | None) -> bool:
+        return bool(token) and self.tokens.get(token or "", 0) > time.time()
+
+    def _injected_error(self, path: str) -> dict[str, Any] | None:
+        queue = self._injected.get(path)
+        if queue:
+            code = queue.pop(0)
+            return {"errcode": code, "errmsg": f"injected {code}"}
+        return None
+
+    def app(self) -> web.Application:
+        """The aiohttp application of the fake."""
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_route("*", "/cgi-bin/token", self._token)
+        app.router.add_post("/cgi-bin/stable_token", self._stable_token)
+        app.router.add_get("/recorded", self._recorded)
+        app.router.add_route("*", "/cgi-bin/{tail:.*}", self._api)
+        return app
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self.token_calls += 1
+        if (err := self._injected_error("/cgi-bin/token")) is not None:
+            return web.json_response(err)
+        if self.app_secret and request.query.get("secret") != self.app_secret:
+            return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
+        # Each fetch replaces the last: the old token keeps working for 5 minutes only.
+        for token in list(self.tokens):
+            self.tokens[token] = min(self.tokens[token], time.time() + 300)
+        return web.json_response({"access_token": self._new_token(), "expires_in": 7200})
+
+    async def _stable_token(self, request: web.Request) -> web.Response:
+        self.token_calls += 1
+        if (err := self._injected_error("/cgi-bin/stable_token")) is not None:
+            return web.json_response(err)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"errcode": 47001, "errmsg": "data format error"})
+        if self.app_secret and body.get("secret") != self.app_secret:
+            return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
+        current = self.stable_token
+        if body.get("force_refresh") or current is None or not self._valid(current):
+            if current is not None and current in self.tokens:
+                # The replaced token keeps working for 5 minutes, as on the platform.
+                self.tokens[current] = min(self.tokens[current], time.time() + 300)
+            current = self.stable_token = self._new_token()
+        remaining = int(self.tokens[current] - time.time())
+        return web.json_response({"access_token": current, "expires_in": remaining})
+
+    async def _recorded(self, request: web.Request) -> web.Response:
+        """Messages the bot sent, for ``python -m bot chat`` (``?user=&since=``)."""
+        user = request.query.get("user")
+        since = float(request.query.get("since", "0") or 0)
+        items = [
+            {"path": c.path, "body": c.body, "at": c.at}
+            for c in self.calls
+            if c.at > since
+            and not c.path.startswith("/cgi-bin/media/")
+            and (
+                user is None or (isinstance(c.body, dict) and c.body.get("touser") in (user, None))
+            )
+        ]
+        return web.json_response(items)
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if not self._valid(request.query.get("access_token")):
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        if (err := self._injected_error(path)) is not None:
+            return web.json_response(err)
+        body: Any = None
+        if path == "/cgi-bin/media/upload":
+            post = await request.post()
+            media = post.get("media")
+            if not isinstance(media, web.FileField):
+                return web.json_response({"errcode": 41005, "errmsg": "media data missing"})
+            data = media.file.read()
+            media_id = f"upload-{next(self._ids)}"
+            self.media[media_id] = (data, media.content_type)
+            self.calls.append(
+                Recorded(path, {"type": request.query.get("type"), "size": len(data)})
+            )
+            return web.json_response(
+                {
+                    "type": request.query.get("type"),
+                    "media_id": media_id,
+                    "created_at": int(time.time()),
+                }
+            )
+        if path == "/cgi-bin/media/get":
+            item = self.media.get(request.query.get("media_id", ""))
+            if item is None:
+                return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
+            return web.Response(body=item[0], content_type=item[1])
+        if request.can_read_body:
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return web.json_response({"errcode": 47001, "errmsg": "data format error"})
+        self.calls.append(Recorded(path, body if body is not None else dict(request.query)))
+        if path == "/cgi-bin/message/custom/send":
+            user = (body or {}).get("touser", "")
+            if user in self.closed_window or self.followers.get(user) is False:
+                self.calls.pop()
+                return web.json_response(
+                    {
+                        "errcode": 45015,
+                        "errmsg": "response out of time limit or subscription is canceled",
+                    }
+                )
+            return web.json_response(OK)
+        if path == "/cgi-bin/user/info":
+            openid = request.query.get("openid", "")
+            subscribed = self.followers.get(openid, True)
+            return web.json_response({"subscribe": 1 if subscribed else 0, "openid": openid})
+        if path.startswith("/cgi-bin/message/mass/"):
+            if path.endswith(("/sendall", "/send")):
+                return web.json_response(
+                    {**OK, "msg_id": next(self._ids), "msg_data_id": next(self._ids)}
+                )
+            return web.json_response(OK)
+        if path in ("/cgi-bin/media/uploadimg",):
+            return web.json_response({"url": f"http://127.0.0.1/fake/{next(self._ids)}.jpg"})
+        if path == "/cgi-bin/material/add_news" or path == "/cgi-bin/media/uploadnews":
+            return web.json_response({"type": "news", "media_id": f"news-{next(self._ids)}"})
+        return web.json_response(OK)

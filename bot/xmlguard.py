@@ -1,0 +1,63 @@
+"""Strict XML intake: no DTDs, no entities, a flat ``<xml>`` document only.
+
+WeChat never sends a DOCTYPE, so any DTD or entity declaration is refused before anything is
+expanded (XXE, billion laughs). wechatpy parses the document only after it passed this check.
+"""
+
+from __future__ import annotations
+
+from xml.parsers import expat
+
+
+class UnsafeXML(ValueError):
+    """The body declares a DTD or entities."""
+
+
+class MalformedXML(ValueError):
+    """The body is not a well-formed WeChat message."""
+
+
+def _refuse(*_args: object) -> None:
+    raise UnsafeXML("DTD or entity declarations are not accepted")
+
+
+def check_xml(body: bytes) -> dict[str, str]:
+    """Validate ``body`` and return the top-level fields of its ``<xml>`` root."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]
+    fields: dict[str, str] = {}
+    depth = 0
+    current: list[str] = []
+    name = ""
+
+    def start(tag: str, _attrs: dict[str, str]) -> None:
+        nonlocal depth, name
+        depth += 1
+        if depth == 1 and tag != "xml":
+            raise MalformedXML("root element must be <xml>")
+        if depth == 2:
+            name = tag
+            current.clear()
+
+    def end(_tag: str) -> None:
+        nonlocal depth
+        if depth == 2:
+            fields[name] = "".join(current)
+        depth -= 1
+
+    def text(data: str) -> None:
+        if depth >= 2:
+            current.append(data)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        parser.Parse(body, True)
+    except expat.ExpatError as exc:
+        raise MalformedXML(f"not well-formed XML: {exc}") from None
+    return fields

@@ -1,0 +1,1 @@
+"""What the bot says and does, one module per flow, channel-neutral."""

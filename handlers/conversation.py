@@ -1,0 +1,262 @@
+"""The conversation engine behind every multi-step flow (sign-up, submission, profile edits).
+
+A ``Flow`` is declared as entry filters plus ordered ``Step``s. State lives in the
+``conversations`` table (encrypted, since answers hold personal data), so a flow survives
+restarts and moves between worker processes. While a user is in a flow every text, image or
+location goes to the current step; only 取消/退出 (leave), 返回 (back a step) and 帮助 (help)
+are understood everywhere. Events (follows, menu clicks) still reach their own handlers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from bot.clock import as_utc
+from bot.message import Kind, Reply, normalize
+from handlers.context import Ctx
+from handlers.router import Filter, Router
+from storage.models import Conversation
+
+CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "q"})
+BACK_WORDS = frozenset({"返回", "上一步", "back"})
+HELP_WORDS = frozenset({"帮助", "help", "?", "？"})
+
+
+@dataclass(frozen=True)
+class Next:
+    """Go to ``step`` (or finish the flow when ``step`` is None), saving ``updates``."""
+
+    step: str | None
+    updates: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """The answer was not accepted: say ``text`` and ask the same step again."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Leave the flow with ``reply``."""
+
+    reply: Reply
+
+
+Outcome = Next | Invalid | Finish
+Prompt = Callable[[Ctx, dict[str, Any]], Awaitable[Reply]]
+StepHandler = Callable[[Ctx, dict[str, Any]], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One question: ``prompt`` asks it, ``handle`` checks the answer in ``ctx.inbound``."""
+
+    name: str
+    prompt: Prompt
+    handle: StepHandler
+    # Content key of the step's help text; None uses the prompt again.
+    help: str | None = None
+
+
+def ask(key: str) -> Prompt:
+    """A prompt that is just the text at ``key`` (answers available as placeholders)."""
+
+    async def prompt(ctx: Ctx, data: dict[str, Any]) -> Reply:
+        return Reply.of_text(ctx.t(key, **data))
+
+    return prompt
+
+
+# Called when a flow is entered; returns the initial answers, or a Reply to refuse entry.
+Starter = Callable[[Ctx], Awaitable[dict[str, Any] | Reply]]
+
+
+async def _no_start(ctx: Ctx) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    title_key: str  # content key of the flow's Chinese name, used in notices
+    entry: Filter
+    steps: Sequence[Step]
+    on_start: Starter = _no_start
+    timeout_seconds: int | None = None  # None: the engine's default
+
+    def step(self, name: str) -> Step:
+        """The step called ``name``."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"flow {self.name} has no step {name}")
+
+
+class ConversationEngine:
+    """Runs declared flows against conversation state in the database."""
+
+    def __init__(self, flows: Sequence[Flow], default_timeout_seconds: int = 1800) -> None:
+        self.flows = {f.name: f for f in flows}
+        self.default_timeout = default_timeout_seconds
+
+    def router(self) -> Router:
+        """Routes that enter each flow from its entry filter."""
+        router = Router("flows")
+        for flow in self.flows.values():
+            router.add(flow.entry, self._entry_handler(flow), f"flow.{flow.name}.start")
+        return router
+
+    def _entry_handler(self, flow: Flow) -> Callable[[Ctx], Awaitable[Reply | None]]:
+        async def enter(ctx: Ctx) -> Reply | None:
+            return await self.start(ctx, flow.name)
+
+        return enter
+
+    def _timeout(self, flow: Flow) -> timedelta:
+        return timedelta(seconds=flow.timeout_seconds or self.default_timeout)
+
+    async def _load(self, ctx: Ctx) -> Conversation | None:
+        msg = ctx.inbound
+        # FOR UPDATE serialises two messages of one user on PostgreSQL; SQLite's write lock
+        # (BEGIN IMMEDIATE) already does.
+        result = await ctx.session.execute(
+            select(Conversation)
+            .where(
+                Conversation.channel == msg.channel.value,
+                Conversation.account == msg.account,
+                Conversation.user_id == msg.user,
+            )
+            .with_for_update()
+        )
+        return result.scalar_one_or_none()
+
+    def _decode(self, ctx: Ctx, row: Conversation) -> dict[str, Any]:
+        state: dict[str, Any] = json.loads(ctx.bot.cipher.decrypt(row.data))
+        return state
+
+    def _encode(self, ctx: Ctx, state: dict[str, Any]) -> str:
+        return ctx.bot.cipher.encrypt(json.dumps(state, ensure_ascii=False))
+
+    async def start(
+        self,
+        ctx: Ctx,
+        flow_name: str,
+        *,
+        data: dict[str, Any] | None = None,
+        step: str | None = None,
+    ) -> Reply:
+        """Put the user into ``flow_name`` (replacing any flow) and ask its first question."""
+        flow = self.flows[flow_name]
+        initial = await flow.on_start(ctx)
+        if isinstance(initial, Reply):
+            return initial
+        answers = {**initial, **(data or {})}
+        first = step or flow.steps[0].name
+        row = await self._load(ctx)
+        now = ctx.bot.clock.now()
+        state = {"answers": answers, "history": []}
+        if row is None:
+            row = Conversation(
+                channel=ctx.inbound.channel.value,
+                account=ctx.inbound.account,
+                user_id=ctx.inbound.user,
+                flow=flow.name,
+                step=first,
+                data=self._encode(ctx, state),
+                version=0,
+                updated_at=now,
+                expires_at=now + self._timeout(flow),
+            )
+            ctx.session.add(row)
+            await ctx.session.flush()
+        else:
+            self._save(ctx, row, flow, first, state)
+        return await flow.step(first).prompt(ctx, answers)
+
+    def _save(
+        self, ctx: Ctx, row: Conversation, flow: Flow, step: str, state: dict[str, Any]
+    ) -> None:
+        now = ctx.bot.clock.now()
+        row.flow = flow.name
+        row.step = step
+        row.data = self._encode(ctx, state)
+        row.version += 1
+        row.updated_at = now
+        row.expires_at = now + self._timeout(flow)
+
+    async def end(self, ctx: Ctx) -> None:
+        """Leave whatever flow the user is in."""
+        msg = ctx.inbound
+        await ctx.session.execute(
+            delete(Conversation).where(
+                Conversation.channel == msg.channel.value,
+                Conversation.account == msg.account,
+                Conversation.user_id == msg.user,
+            )
+        )
+
+    async def handle(self, ctx: Ctx) -> Reply | None:
+        """Answer a message of a user who is in a flow; None when the user is in none.
+
+        An expired flow is removed and a notice queued in ``ctx.notices``; the message is then
+        routed as if no flow existed (returns None).
+        """
+        if ctx.inbound.kind is Kind.EVENT:
+            return None
+        row = await self._load(ctx)
+        if row is None:
+            return None
+        flow = self.flows.get(row.flow)
+        if flow is None:  # a flow removed by an upgrade: forget the state
+            await ctx.session.delete(row)
+            return None
+        if as_utc(row.expires_at) <= ctx.bot.clock.now():
+            await ctx.session.delete(row)
+            ctx.notices.append(ctx.t("conversation.expired", title=ctx.t(flow.title_key)))
+            return None
+        state = self._decode(ctx, row)
+        answers: dict[str, Any] = state["answers"]
+        history: list[str] = state["history"]
+        step = flow.step(row.step)
+        word = normalize(ctx.inbound.text or "").lower() if ctx.inbound.kind is Kind.TEXT else ""
+
+        if word in CANCEL_WORDS:
+            await ctx.session.delete(row)
+            return ctx.reply("conversation.cancelled", title=ctx.t(flow.title_key))
+        if word in HELP_WORDS:
+            help_text = ctx.t(step.help, **answers) if step.help else ""
+            prompt = await step.prompt(ctx, answers)
+            text = ctx.t("conversation.help", title=ctx.t(flow.title_key), step_help=help_text)
+            return prompt.prefixed(text)
+        if word in BACK_WORDS:
+            if not history:
+                prompt = await step.prompt(ctx, answers)
+                return prompt.prefixed(ctx.t("conversation.back_at_start"))
+            previous = history.pop()
+            self._save(ctx, row, flow, previous, {"answers": answers, "history": history})
+            return await flow.step(previous).prompt(ctx, answers)
+
+        outcome = await step.handle(ctx, answers)
+        if isinstance(outcome, Invalid):
+            # Refresh the expiry: the user is still engaged.
+            self._save(ctx, row, flow, step.name, state)
+            prompt = await step.prompt(ctx, answers)
+            return prompt.prefixed(outcome.text)
+        if isinstance(outcome, Finish):
+            await ctx.session.delete(row)
+            return outcome.reply
+        answers.update(outcome.updates)
+        if outcome.step is None:
+            await ctx.session.delete(row)
+            return None
+        history.append(step.name)
+        self._save(ctx, row, flow, outcome.step, {"answers": answers, "history": history})
+        return await flow.step(outcome.step).prompt(ctx, answers)

@@ -1,0 +1,156 @@
+"""Keyword replies: exact and contains rules with priorities, stored in the database.
+
+Rules are read through a per-process snapshot refreshed every few seconds, so the hot path
+does no query for them; operators' edits show up within ``REFRESH_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.message import Article, Event, Inbound, Kind, Reply, normalize
+from handlers.content import ContentError, Texts
+from handlers.context import Ctx
+from handlers.router import TEXTUAL, Filter, MatchResult, Router
+from storage.keywords import MATCH_TYPES, RuleSpec
+from storage.models import KeywordRule
+
+REFRESH_SECONDS = 10.0
+
+
+def seed_specs(texts: Texts) -> list[RuleSpec]:
+    """The rules of the keywords content file, one spec per pattern."""
+    rules: list[dict[str, Any]] = list(texts.file("keywords").get("rule", []))
+    by_pattern: dict[str, dict[str, Any]] = {}
+    for rule in rules:
+        for pattern in rule.get("patterns", []):
+            by_pattern.setdefault(pattern, rule)
+    specs: list[RuleSpec] = []
+    for i, rule in enumerate(rules):
+        match = rule.get("match", "exact")
+        if match not in MATCH_TYPES:
+            raise ContentError(f"keywords.rule[{i}].match: must be one of {MATCH_TYPES}")
+        reply = _rule_reply(texts, rule, by_pattern, f"keywords.rule[{i}]")
+        for pattern in rule.get("patterns", []):
+            key = pattern if match == "click" else normalize(pattern).lower()
+            specs.append(RuleSpec(key, match, int(rule.get("priority", 0)), reply.to_json()))
+    return specs
+
+
+def _rule_reply(
+    texts: Texts,
+    rule: dict[str, Any],
+    by_pattern: dict[str, dict[str, Any]],
+    where: str,
+    depth: int = 0,
+) -> Reply:
+    if "text" in rule:
+        return Reply.of_text(str(rule["text"]).strip("\n"))
+    if "text_key" in rule:
+        return Reply.of_text(texts(rule["text_key"]))
+    if "articles" in rule:
+        return Reply.news([Article(**a) for a in rule["articles"]])
+    if "text_ref" in rule and depth < 3:
+        target = by_pattern.get(rule["text_ref"])
+        if target is None:
+            raise ContentError(f"{where}.text_ref: no rule with pattern {rule['text_ref']!r}")
+        return _rule_reply(texts, target, by_pattern, where, depth + 1)
+    raise ContentError(f"{where}: needs text, text_key, text_ref or articles")
+
+
+@dataclass
+class _Snapshot:
+    exact: dict[str, Reply] = field(default_factory=dict)
+    click: dict[str, Reply] = field(default_factory=dict)
+    contains: list[tuple[str, Reply]] = field(default_factory=list)
+    loaded_at: float = -1e9
+
+
+class KeywordIndex:
+    """The enabled rules of the database, cached per process."""
+
+    def __init__(self) -> None:
+        self._snap = _Snapshot()
+
+    def invalidate(self) -> None:
+        """Force a reload on next use (after an edit in this process)."""
+        self._snap.loaded_at = -1e9
+
+    async def _snapshot(self, ctx: Ctx) -> _Snapshot:
+        if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
+            return self._snap
+        rows = (
+            (
+                await ctx.session.execute(
+                    select(KeywordRule)
+                    .where(KeywordRule.enabled.is_(True))
+                    .order_by(KeywordRule.priority.desc(), KeywordRule.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        snap = _Snapshot(loaded_at=time.monotonic())
+        for row in rows:
+            reply = Reply.from_json(row.reply)
+            if row.match == "exact":
+                snap.exact.setdefault(row.pattern, reply)
+            elif row.match == "click":
+                snap.click.setdefault(row.pattern, reply)
+            else:
+                snap.contains.append((row.pattern, reply))
+        self._snap = snap
+        return snap
+
+    async def lookup(self, ctx: Ctx) -> Reply | None:
+        """The reply of the best rule for the message, if any."""
+        msg = ctx.inbound
+        snap = await self._snapshot(ctx)
+        if msg.kind is Kind.EVENT:
+            if msg.event is Event.CLICK and msg.event_key:
+                return snap.click.get(msg.event_key) or snap.exact.get(
+                    normalize(msg.event_key).lower()
+                )
+            return None
+        word = msg.word.lower()
+        if word in snap.exact:
+            return snap.exact[word]
+        for pattern, reply in snap.contains:
+            if pattern in word:
+                return reply
+        return None
+
+
+class _MayBeKeyword(Filter):
+    def check(self, msg: Inbound) -> MatchResult:
+        return msg.kind in TEXTUAL or (msg.kind is Kind.EVENT and msg.event is Event.CLICK)
+
+
+def build_router(index: KeywordIndex) -> Router:
+    """Answer from the keyword rules; messages without a rule fall through."""
+    router = Router("keywords")
+
+    async def keyword_reply(ctx: Ctx) -> Reply | None:
+        reply = await index.lookup(ctx)
+        if reply is None:
+            return await fallback(ctx)
+        return reply
+
+    router.add(_MayBeKeyword(), keyword_reply, "keywords.reply")
+    return router
+
+
+async def fallback(ctx: Ctx) -> Reply | None:
+    """The helpful menu for anything the bot does not know."""
+    msg = ctx.inbound
+    if msg.kind is Kind.EVENT:
+        return None  # an unknown menu key: silence beats a confusing answer
+    if msg.kind in TEXTUAL and msg.text:
+        shown = msg.text if len(msg.text) <= 20 else msg.text[:20] + "…"
+        return ctx.reply("common.fallback", text=shown, menu=ctx.t("common.menu"))
+    names = ctx.bot.texts.get("common.media_names", {})
+    return ctx.reply("common.fallback_media", what=names.get(msg.kind.value, "消息"))

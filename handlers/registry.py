@@ -1,0 +1,31 @@
+"""The one place that decides which routers exist and in which order they are asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers import basics
+from handlers.conversation import ConversationEngine, Flow
+from handlers.keywords import KeywordIndex, build_router
+from handlers.router import Router
+
+
+@dataclass
+class Handlers:
+    routers: list[Router]
+    engine: ConversationEngine
+    keywords: KeywordIndex
+
+
+def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
+    """Routers in order: events, flow entries, feature commands, keywords, media fallback."""
+    flows: list[Flow] = []
+    engine = ConversationEngine(flows, flow_timeout_seconds)
+    keywords = KeywordIndex()
+    routers: list[Router] = [
+        basics.router,
+        engine.router(),
+        build_router(keywords),
+        basics.media_router,
+    ]
+    return Handlers(routers=routers, engine=engine, keywords=keywords)

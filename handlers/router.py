@@ -1,0 +1,172 @@
+"""Routers and composable filters: one router per feature, included in an explicit order.
+
+A filter looks at an ``Inbound`` and returns a truthy match (``True`` or a ``re.Match``);
+``Text("报名") | Click("VOLUNTEER_SIGNUP")`` composes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.message import Event, Inbound, Kind, Reply, normalize
+
+if TYPE_CHECKING:
+    from handlers.context import Ctx
+
+MatchResult = bool | re.Match[str]
+Handler = Callable[["Ctx"], Awaitable[Reply | None]]
+
+
+class Filter:
+    """Base filter; subclasses implement ``check``."""
+
+    def check(self, msg: Inbound) -> MatchResult:
+        raise NotImplementedError  # abstract
+
+    def __or__(self, other: Filter) -> Filter:
+        return _Or(self, other)
+
+    def __and__(self, other: Filter) -> Filter:
+        return _And(self, other)
+
+
+@dataclass(frozen=True)
+class _Or(Filter):
+    left: Filter
+    right: Filter
+
+    def check(self, msg: Inbound) -> MatchResult:
+        return self.left.check(msg) or self.right.check(msg)
+
+
+@dataclass(frozen=True)
+class _And(Filter):
+    left: Filter
+    right: Filter
+
+    def check(self, msg: Inbound) -> MatchResult:
+        first = self.left.check(msg)
+        return (self.right.check(msg) or False) and first
+
+
+# Voice messages with the platform's speech recognition are matched like typed text.
+TEXTUAL = frozenset({Kind.TEXT, Kind.VOICE})
+
+
+class Text(Filter):
+    """Exact text (after normalisation), any of ``words``; case-insensitive."""
+
+    def __init__(self, *words: str) -> None:
+        self.words = frozenset(normalize(w).lower() for w in words)
+
+    def check(self, msg: Inbound) -> MatchResult:
+        return msg.kind in TEXTUAL and msg.word.lower() in self.words
+
+
+class Command(Filter):
+    """A word followed by an argument, e.g. ``Command("投票", r"\\d+")`` matches '投票 12'.
+
+    The match's group 1 is the argument. The space is optional ('投票12')."""
+
+    def __init__(self, *words: str, arg: str = r".+") -> None:
+        alternatives = "|".join(re.escape(normalize(w)) for w in words)
+        self.pattern = re.compile(rf"^(?:{alternatives})\s*({arg})$", re.IGNORECASE)
+
+    def check(self, msg: Inbound) -> MatchResult:
+        if msg.kind not in TEXTUAL:
+            return False
+        return self.pattern.match(msg.word) or False
+
+
+class Regex(Filter):
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+
+    def check(self, msg: Inbound) -> MatchResult:
+        return (msg.kind in TEXTUAL and self.pattern.search(msg.word)) or False
+
+
+class IsKind(Filter):
+    def __init__(self, *kinds: Kind) -> None:
+        self.kinds = frozenset(kinds)
+
+    def check(self, msg: Inbound) -> MatchResult:
+        return msg.kind in self.kinds
+
+
+class OnEvent(Filter):
+    def __init__(self, *events: Event) -> None:
+        self.events = frozenset(events)
+
+    def check(self, msg: Inbound) -> MatchResult:
+        return msg.kind is Kind.EVENT and msg.event in self.events
+
+
+class Click(Filter):
+    """A custom-menu click with one of ``keys``."""
+
+    def __init__(self, *keys: str) -> None:
+        self.keys = frozenset(keys)
+
+    def check(self, msg: Inbound) -> MatchResult:
+        return msg.kind is Kind.EVENT and msg.event is Event.CLICK and msg.event_key in self.keys
+
+
+class Scene(Filter):
+    """A subscribe or scan from a parametric QR code whose scene starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def check(self, msg: Inbound) -> MatchResult:
+        return (
+            msg.kind is Kind.EVENT
+            and msg.event in (Event.SUBSCRIBE, Event.SCAN)
+            and (msg.scene or "").startswith(self.prefix)
+        )
+
+
+class Anything(Filter):
+    def check(self, msg: Inbound) -> MatchResult:
+        return True
+
+
+@dataclass
+class Route:
+    filter: Filter
+    handler: Handler
+    name: str
+
+
+@dataclass
+class Router:
+    """An ordered list of routes for one feature."""
+
+    name: str
+    routes: list[Route] = field(default_factory=list)
+
+    def on(self, flt: Filter, *, name: str | None = None) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for messages passing ``flt``."""
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(flt, handler, name or f"{self.name}.{handler.__name__}"))
+            return handler
+
+        return register
+
+    def add(self, flt: Filter, handler: Handler, name: str) -> None:
+        """Register ``handler`` without a decorator (built routes, e.g. flow entries)."""
+        self.routes.append(Route(flt, handler, name))
+
+
+def first_match(routers: Iterable[Router], msg: Inbound) -> tuple[Route, Any] | None:
+    """The first route, in router order, whose filter passes ``msg``, with the match."""
+    for router in routers:
+        for route in router.routes:
+            matched = route.filter.check(msg)
+            if matched:
+                return route, matched
+    return None

@@ -1,0 +1,112 @@
+"""Keyword rules: seeding from the content file, operator edits, lookup snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import KeywordRule
+
+MATCH_TYPES = ("exact", "contains", "click")
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    pattern: str
+    match: str
+    priority: int
+    reply_json: str
+
+
+async def seed_rules(
+    session: AsyncSession, specs: Iterable[RuleSpec], now: datetime
+) -> tuple[int, int]:
+    """Insert or update seed rules; operator rules are left alone. Returns (added, updated)."""
+    existing = {
+        (r.pattern, r.match): r for r in (await session.execute(select(KeywordRule))).scalars()
+    }
+    added = updated = 0
+    for spec in specs:
+        row = existing.get((spec.pattern, spec.match))
+        if row is None:
+            session.add(
+                KeywordRule(
+                    pattern=spec.pattern,
+                    match=spec.match,
+                    priority=spec.priority,
+                    reply=spec.reply_json,
+                    enabled=True,
+                    source="seed",
+                    updated_at=now,
+                )
+            )
+            added += 1
+        elif row.source == "seed" and (row.reply, row.priority) != (spec.reply_json, spec.priority):
+            row.reply, row.priority, row.updated_at = spec.reply_json, spec.priority, now
+            updated += 1
+    await session.flush()
+    return added, updated
+
+
+async def add_rule(session: AsyncSession, spec: RuleSpec, now: datetime) -> KeywordRule:
+    """Add or replace an operator rule."""
+    row = (
+        await session.execute(
+            select(KeywordRule).where(
+                KeywordRule.pattern == spec.pattern, KeywordRule.match == spec.match
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = KeywordRule(pattern=spec.pattern, match=spec.match)
+        session.add(row)
+    row.priority, row.reply, row.enabled, row.source, row.updated_at = (
+        spec.priority,
+        spec.reply_json,
+        True,
+        "operator",
+        now,
+    )
+    await session.flush()
+    return row
+
+
+async def remove_rule(session: AsyncSession, rule_id: int) -> bool:
+    """Delete a rule by id; False if there was none."""
+    result: Any = await session.execute(delete(KeywordRule).where(KeywordRule.id == rule_id))
+    return bool(result.rowcount)
+
+
+async def list_rules(session: AsyncSession) -> list[KeywordRule]:
+    """All rules, highest priority first."""
+    rows = await session.execute(
+        select(KeywordRule).order_by(KeywordRule.priority.desc(), KeywordRule.id)
+    )
+    return list(rows.scalars())
+
+
+async def newest_change(session: AsyncSession) -> tuple[int, Any]:
+    """A cheap fingerprint of the rule table (count, newest update) for cache invalidation."""
+    from sqlalchemy import func
+
+    row = (
+        await session.execute(select(func.count(KeywordRule.id), func.max(KeywordRule.updated_at)))
+    ).one()
+    return int(row[0]), row[1]
+
+
+def as_mapping(rule: KeywordRule) -> Mapping[str, Any]:
+    """A plain view for printing."""
+    return {
+        "id": rule.id,
+        "pattern": rule.pattern,
+        "match": rule.match,
+        "priority": rule.priority,
+        "enabled": rule.enabled,
+        "source": rule.source,
+    }

@@ -1,0 +1,235 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when BOT_TEST_POSTGRES_URL is set),
+the fake WeChat API on loopback, the bot served over real HTTP, and a network guard."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import text
+
+from bot.app import build_context, close_context, create_app
+from bot.appkeys import BOT, DISPATCHER
+from bot.clock import FakeClock
+from bot.config import Config, load_config
+from bot.context import BotContext
+from bot.sandbox import FakeWeChatAPI
+from bot.simulate import WeChatUser, reply_text
+from storage.db import create_engine
+from storage.migrate import upgrade
+
+PG_URL = os.environ.get("BOT_TEST_POSTGRES_URL", "")
+TOKEN = "test-token"
+AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+APP_ID = "wx49f0ab532d5d035a"
+ACCOUNT = "gh_testaccount"
+DATA_KEY = "mZVBQ6RK3o3xJ7s4o8kGZ0xCx4Y2vIs0kQ2hB7H4V1c="
+
+
+# -- network guard -----------------------------------------------------------------------------
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def network_guard() -> Iterator[None]:
+    """Fail any test that tries to talk to anything but loopback."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+
+
+# -- databases ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy (migrating per test is slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+_pg_migrated = False
+
+
+async def _reset_postgres(url: str) -> None:
+    global _pg_migrated
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            if not _pg_migrated:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            else:
+                rows = await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version'"
+                    )
+                )
+                tables = [r[0] for r in rows]
+                if tables:
+                    quoted = ", ".join(f'"{t}"' for t in tables)
+                    await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+    if not _pg_migrated:
+        await upgrade(url)
+        _pg_migrated = True
+
+
+def _backends() -> list[Any]:
+    marks = [] if PG_URL else [pytest.mark.skip(reason="BOT_TEST_POSTGRES_URL not set")]
+    return ["sqlite", pytest.param("postgres", marks=marks)]
+
+
+@pytest.fixture(params=_backends())
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "bot.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    await _reset_postgres(PG_URL)
+    return PG_URL
+
+
+# -- config, fake API, bot ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake_wechat() -> AsyncIterator[FakeWeChatAPI]:
+    """The fake WeChat API, served on a loopback port."""
+    fake = FakeWeChatAPI(APP_ID, "test-secret")
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    fake.base_url = str(server.make_url("")).rstrip("/")  # type: ignore[attr-defined]
+    yield fake
+    await server.close()
+
+
+def make_config(
+    db_url: str, tmp_path: Path, api_base_url: str, **sections: dict[str, Any]
+) -> Config:
+    """A test config: loopback everything, tiny backoffs, real crypto keys."""
+    overrides: dict[str, dict[str, Any]] = {
+        "server": {"host": "127.0.0.1", "port": 8080, "data_dir": str(tmp_path / "data")},
+        "database": {"url": db_url},
+        "wechat": {
+            "app_id": APP_ID,
+            "app_secret": "test-secret",
+            "token": TOKEN,
+            "encoding_aes_key": AES_KEY,
+            "account_id": ACCOUNT,
+            "api_base_url": api_base_url,
+            "api_backoff_seconds": 0.01,
+        },
+        "security": {"data_key": DATA_KEY},
+        "log": {"format": "text"},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(None, env={}, overrides=overrides)
+
+
+class BotHarness:
+    """The bot served over real HTTP on loopback, with helpers to talk to it."""
+
+    def __init__(
+        self, server: TestServer, http: ClientSession, fake: FakeWeChatAPI, clock: FakeClock
+    ) -> None:
+        self.server = server
+        self.http = http
+        self.fake = fake
+        self.clock = clock
+        self.app: web.Application = server.app  # type: ignore[assignment]
+
+    @property
+    def bot(self) -> BotContext:
+        return self.app[BOT]
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/wechat"))
+
+    def user(self, **kw: Any) -> WeChatUser:
+        """A new follower talking to the bot."""
+        kw.setdefault("token", TOKEN)
+        kw.setdefault("account", ACCOUNT)
+        kw.setdefault("aes_key", AES_KEY)
+        kw.setdefault("app_id", APP_ID)
+        return WeChatUser(**kw)
+
+    async def post(self, user: WeChatUser, xml: str, **kw: Any) -> tuple[int, str]:
+        """POST ``xml`` as ``user``; returns (status, body)."""
+        req = user.request(xml, **kw)
+        async with self.http.post(self.url, params=req.query, data=req.body) as resp:
+            return resp.status, await resp.text()
+
+    async def send(self, user: WeChatUser, xml: str) -> dict[str, str]:
+        """POST and return the parsed reply fields; asserts HTTP 200."""
+        status, body = await self.post(user, xml)
+        assert status == 200, body
+        return user.read_reply(body)
+
+    async def say(self, user: WeChatUser, content: str) -> str:
+        """Send a text message and return the reply's readable text."""
+        return reply_text(await self.send(user, user.text(content)))
+
+    async def drain(self) -> None:
+        """Wait for late replies in flight."""
+        await self.app[DISPATCHER].drain()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The bot's clock, starting at the real current time."""
+    return FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def bot_config(db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI) -> Config:
+    """Config pointing at the test database and the fake API; override in a test module."""
+    return make_config(db_url, tmp_path, fake_wechat.base_url)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def harness(
+    bot_config: Config, fake_wechat: FakeWeChatAPI, clock: FakeClock
+) -> AsyncIterator[BotHarness]:
+    """The bot on a loopback port, talking to the fake API."""
+    app = create_app(bot_config, clock=clock, migrate=False)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    async with ClientSession() as http:
+        yield BotHarness(server, http, fake_wechat, clock)
+    await server.close()
+
+
+@pytest.fixture
+async def bot_context(bot_config: Config, clock: FakeClock) -> AsyncIterator[BotContext]:
+    """A context without a web server (CLI-level and repository tests)."""
+    from bot.app import prepare_database
+
+    bot = build_context(bot_config, clock)
+    await prepare_database(bot, migrate=False)
+    yield bot
+    await close_context(bot)
