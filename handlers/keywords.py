@@ -152,5 +152,5 @@ async def fallback(ctx: Ctx) -> Reply | None:
     if msg.kind in TEXTUAL and msg.text:
         shown = msg.text if len(msg.text) <= 20 else msg.text[:20] + "…"
         return ctx.reply("common.fallback", text=shown, menu=ctx.t("common.menu"))
-    names = ctx.bot.texts.get("common.media_names", {})
-    return ctx.reply("common.fallback_media", what=names.get(msg.kind.value, "消息"))
+    what = ctx.bot.texts.get(f"common.media_names.{msg.kind.value}", "消息")
+    return ctx.reply("common.fallback_media", what=what)

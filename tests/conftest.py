@@ -22,6 +22,7 @@ from bot.appkeys import BOT, DISPATCHER
 from bot.clock import FakeClock
 from bot.config import Config, load_config
 from bot.context import BotContext
+from bot.message import Channel
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser, reply_text
 from storage.db import create_engine
@@ -233,3 +234,95 @@ async def bot_context(bot_config: Config, clock: FakeClock) -> AsyncIterator[Bot
     await prepare_database(bot, migrate=False)
     yield bot
     await close_context(bot)
+
+
+# -- channel-neutral users -------------------------------------------------------------------
+#
+# Feature tests talk through ``chatter`` (or ``harness.chatter(channel)``) so the same test runs
+# on every channel: the ``channel`` fixture is parametrised over the channels the bot serves.
+
+
+class Chatter:
+    """A user of one channel, talking to the bot over real HTTP."""
+
+    channel: Channel
+    user_id: str
+
+    async def say(self, text: str) -> str:
+        """Send text; the reply's readable text ('' when the bot answered nothing)."""
+        raise NotImplementedError  # abstract
+
+    async def image(self, data: bytes, content_type: str = "image/png") -> str:
+        """Send an image (stored in the fake platform first, as a real upload would be)."""
+        raise NotImplementedError  # abstract
+
+    async def event(self, name: str, key: str | None = None) -> str:
+        """Send an event: subscribe, unsubscribe, scan, click (with key)."""
+        raise NotImplementedError  # abstract
+
+    async def location(self, lat: float, lng: float, label: str = "") -> str:
+        raise NotImplementedError  # abstract
+
+    def late_messages(self) -> list[str]:
+        """Texts the bot sent later through the platform's API (customer service / active)."""
+        raise NotImplementedError  # abstract
+
+
+class WeChatChatter(Chatter):
+    channel = Channel.WECHAT
+
+    def __init__(self, harness: BotHarness, user: WeChatUser) -> None:
+        self.harness = harness
+        self.user = user
+        self.user_id = user.openid
+
+    async def _send(self, xml: str) -> str:
+        return reply_text(await self.harness.send(self.user, xml))
+
+    async def say(self, text: str) -> str:
+        return await self._send(self.user.text(text))
+
+    async def image(self, data: bytes, content_type: str = "image/png") -> str:
+        media_id = self.harness.fake.add_media(data, content_type)
+        return await self._send(self.user.image(media_id))
+
+    async def event(self, name: str, key: str | None = None) -> str:
+        wechat_name = {"scan": "SCAN", "click": "CLICK", "view": "VIEW"}.get(name, name)
+        if name == "subscribe" and key:
+            key = f"qrscene_{key}"
+        return await self._send(self.user.event(wechat_name, key))
+
+    async def location(self, lat: float, lng: float, label: str = "") -> str:
+        return await self._send(self.user.location(lat, lng, label))
+
+    def late_messages(self) -> list[str]:
+        out = []
+        for body in self.harness.fake.sent_to(self.user_id):
+            if body.get("msgtype") == "text":
+                out.append(body["text"]["content"])
+            elif body.get("msgtype") == "image":
+                out.append(f"[图片 media_id={body['image']['media_id']}]")
+            else:
+                out.append(f"[{body.get('msgtype')}]")
+        return out
+
+
+def _chatter_for(harness: BotHarness, channel: Channel) -> Chatter:
+    if channel is Channel.WECHAT:
+        return WeChatChatter(harness, harness.user())
+    raise ValueError(f"no test chatter for {channel}")
+
+
+BotHarness.chatter = lambda self, channel=Channel.WECHAT: _chatter_for(self, channel)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=[Channel.WECHAT], ids=lambda c: c.value)
+def channel(request: pytest.FixtureRequest) -> Channel:
+    """Every channel the bot serves; channel-neutral tests run once per channel."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def chatter(harness: BotHarness, channel: Channel) -> Chatter:
+    """A fresh user on ``channel``."""
+    return harness.chatter(channel)  # type: ignore[attr-defined,no-any-return]
