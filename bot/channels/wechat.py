@@ -6,6 +6,7 @@ Only this module touches WeChat's XML. wechatpy does the parsing, replies and AE
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -105,7 +106,14 @@ class WeChatAdapter:
                 )
             except InvalidSignatureException:
                 raise Forbidden("bad msg_signature") from None
-            except (InvalidAppIdException, ValueError, KeyError, TypeError) as exc:
+            except (
+                InvalidAppIdException,
+                ValueError,
+                KeyError,
+                TypeError,
+                IndexError,
+                struct.error,  # a ciphertext too short to hold the length prefix
+            ) as exc:
                 raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from None
             xml = plain.encode() if isinstance(plain, str) else plain
             try:
