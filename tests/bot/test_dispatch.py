@@ -1,0 +1,193 @@
+"""Dispatch over real HTTP: exactly-once under retries (one and two workers) and the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from bot.app import create_app
+from bot.appkeys import BOT, DISPATCHER
+from bot.clock import FakeClock
+from bot.config import Config
+from bot.context import BotContext
+from bot.message import Reply
+from bot.sandbox import FakeWeChatAPI
+from bot.simulate import WeChatUser
+from handlers.context import Ctx
+from handlers.router import Router, Text
+from storage.models import Follower, InboundMessage, Notice
+from tests.conftest import ACCOUNT, AES_KEY, APP_ID, TOKEN, BotHarness, make_config
+
+
+@pytest.fixture
+def bot_config(db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI) -> Config:
+    """A short deadline so the slow handler below misses it quickly."""
+    return make_config(
+        db_url, tmp_path, fake_wechat.base_url, wechat={"reply_deadline_seconds": 0.5}
+    )
+
+
+def _side_effect_router(calls: list[str], delay: float = 0.0) -> Router:
+    """A handler with a database side effect (a Notice row) that counts its runs."""
+    router = Router("test_effect")
+
+    @router.on(Text("记一笔", "慢慢来"))
+    async def effect(ctx: Ctx) -> Reply | None:
+        calls.append(ctx.inbound.key)
+        if ctx.inbound.text == "慢慢来":
+            await asyncio.sleep(delay)
+        ctx.session.add(
+            Notice(
+                channel=ctx.inbound.channel.value,
+                account=ctx.inbound.account,
+                user_id="effect-" + ctx.inbound.user,
+                text="side effect",
+                created_at=ctx.bot.clock.now(),
+            )
+        )
+        return Reply.of_text("已记录")
+
+    return router
+
+
+def _install(app: Any, router: Router) -> None:
+    dispatcher = app[DISPATCHER]
+    dispatcher.routers = [router, *dispatcher.routers]
+
+
+async def _count(bot: BotContext, model: Any, *where: Any) -> int:
+    async with bot.sessions() as session:
+        stmt = select(func.count()).select_from(model).where(*where)
+        return int((await session.execute(stmt)).scalar() or 0)
+
+
+async def _post(http: ClientSession, url: Any, user: WeChatUser, xml: str) -> tuple[int, str]:
+    req = user.request(xml)
+    async with http.post(url, params=req.query, data=req.body) as resp:
+        return resp.status, await resp.text()
+
+
+async def test_same_msgid_three_times_runs_once(harness: BotHarness) -> None:
+    calls: list[str] = []
+    _install(harness.app, _side_effect_router(calls))
+    user = harness.user()
+    xml = user.text("记一笔")
+    results = await asyncio.gather(*(harness.post(user, xml) for _ in range(3)))
+    assert len(calls) == 1
+    assert all(status == 200 for status, _ in results)
+    texts = {user.read_reply(body).get("Content", "") for _, body in results}
+    assert texts <= {"已记录", ""} and "已记录" in texts
+    assert await _count(harness.bot, InboundMessage, InboundMessage.user_id == user.openid) == 1
+    assert await _count(harness.bot, Notice, Notice.user_id == "effect-" + user.openid) == 1
+    # A later retry gets the cached reply.
+    assert user.read_reply((await harness.post(user, xml))[1])["Content"] == "已记录"
+    assert len(calls) == 1
+
+
+async def test_events_dedupe_by_user_and_create_time(harness: BotHarness) -> None:
+    user = harness.user()
+    xml = user.event("subscribe", "qrscene_a", create_time=1_700_000_000)
+    results = await asyncio.gather(*(harness.post(user, xml) for _ in range(3)))
+    assert all(status == 200 for status, _ in results)
+    assert await _count(harness.bot, InboundMessage, InboundMessage.user_id == user.openid) == 1
+    assert await _count(harness.bot, Follower, Follower.user_id == user.openid) == 1
+
+
+async def test_two_workers_sharing_a_database_run_once(
+    bot_config: Config, fake_wechat: FakeWeChatAPI, clock: FakeClock
+) -> None:
+    calls: list[str] = []
+    apps, servers = [], []
+    for _ in range(2):
+        app = create_app(bot_config, clock=clock, migrate=False)
+        _install(app, _side_effect_router(calls))
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        apps.append(app)
+        servers.append(server)
+    try:
+        user = WeChatUser(token=TOKEN, account=ACCOUNT, aes_key=AES_KEY, app_id=APP_ID)
+        xml = user.text("记一笔")
+        event = user.event("subscribe", create_time=1_700_000_001)
+        async with ClientSession() as http:
+            urls = [s.make_url("/wechat") for s in servers] * 2
+            results = await asyncio.gather(*(_post(http, u, user, xml) for u in urls))
+            events = await asyncio.gather(*(_post(http, u, user, event) for u in urls))
+        assert all(status == 200 for status, _ in results + events)
+        assert len(calls) == 1
+        bot = apps[0][BOT]
+        assert await _count(bot, InboundMessage, InboundMessage.user_id == user.openid) == 2
+        assert await _count(bot, Notice, Notice.user_id == "effect-" + user.openid) == 1
+        assert await _count(bot, Follower, Follower.user_id == user.openid) == 1
+    finally:
+        for server in servers:
+            await server.close()
+
+
+async def test_slow_handler_answers_success_then_sends_late(harness: BotHarness) -> None:
+    calls: list[str] = []
+    _install(harness.app, _side_effect_router(calls, delay=1.0))
+    user = harness.user()
+    xml = user.text("慢慢来")
+    started = time.perf_counter()
+    assert await harness.post(user, xml) == (200, "success")
+    assert time.perf_counter() - started < 0.9
+    # A retry while the handler still runs: nothing, and no second run.
+    assert await harness.post(user, xml) == (200, "success")
+    await harness.drain()
+    assert [b["text"]["content"] for b in harness.fake.sent_to(user.openid)] == ["已记录"]
+    # A retry after the late delivery: still nothing, no second delivery.
+    assert await harness.post(user, xml) == (200, "success")
+    await harness.drain()
+    assert len(harness.fake.sent_to(user.openid)) == 1
+    assert len(calls) == 1
+    async with harness.bot.sessions() as session:
+        status = (
+            await session.execute(
+                select(InboundMessage.status).where(InboundMessage.user_id == user.openid)
+            )
+        ).scalar_one()
+    assert status == "late_sent"
+
+
+async def test_late_send_outside_window_is_marked_late_failed(harness: BotHarness) -> None:
+    _install(harness.app, _side_effect_router([], delay=0.8))
+    user = harness.user()
+    harness.fake.closed_window.add(user.openid)
+    assert await harness.post(user, user.text("慢慢来")) == (200, "success")
+    await harness.drain()
+    assert harness.fake.sent_to(user.openid) == []
+    async with harness.bot.sessions() as session:
+        status = (
+            await session.execute(
+                select(InboundMessage.status).where(InboundMessage.user_id == user.openid)
+            )
+        ).scalar_one()
+    assert status == "late_failed"
+    # The bot keeps working.
+    assert "新时代“e”起行动" in await harness.say(harness.user(), "活动介绍")
+
+
+async def test_rate_limit_answers_politely(
+    db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI, clock: FakeClock
+) -> None:
+    config = make_config(db_url, tmp_path, fake_wechat.base_url, limits={"messages_per_minute": 2})
+    app = create_app(config, clock=clock, migrate=False)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        user = WeChatUser(token=TOKEN, account=ACCOUNT, aes_key=AES_KEY, app_id=APP_ID)
+        async with ClientSession() as http:
+            url = server.make_url("/wechat")
+            bodies = [(await _post(http, url, user, user.text("活动介绍")))[1] for _ in range(3)]
+        assert "新时代“e”起行动" in user.read_reply(bodies[0])["Content"]
+        assert "新时代“e”起行动" not in user.read_reply(bodies[2])["Content"]
+    finally:
+        await server.close()
