@@ -45,6 +45,8 @@ class FakeWeChatAPI:
         self._injected: dict[str, list[int]] = defaultdict(list)
         self._ids = itertools.count(1000)
         self.delay_seconds: dict[str, float] = {}
+        self.token_lifetime = 7200  # seconds a new token is valid (tests shorten it)
+        self.token_grace_seconds = 300  # how long a replaced token keeps working
 
     # -- test controls -------------------------------------------------------------------------
 
@@ -77,9 +79,9 @@ class FakeWeChatAPI:
 
     # -- server --------------------------------------------------------------------------------
 
-    def _new_token(self, lifetime: int = 7200) -> str:
+    def _new_token(self) -> str:
         token = "TOKEN_" + secrets.token_hex(32)  # real tokens are long; keep ours long too
-        self.tokens[token] = time.time() + lifetime
+        self.tokens[token] = time.time() + self.token_lifetime
         return token
 
     def _valid(self, token: str | None) -> bool:
@@ -109,8 +111,10 @@ class FakeWeChatAPI:
             return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
         # Each fetch replaces the last: the old token keeps working for 5 minutes only.
         for token in list(self.tokens):
-            self.tokens[token] = min(self.tokens[token], time.time() + 300)
-        return web.json_response({"access_token": self._new_token(), "expires_in": 7200})
+            self.tokens[token] = min(self.tokens[token], time.time() + self.token_grace_seconds)
+        return web.json_response(
+            {"access_token": self._new_token(), "expires_in": self.token_lifetime}
+        )
 
     async def _stable_token(self, request: web.Request) -> web.Response:
         self.token_calls += 1
@@ -126,7 +130,8 @@ class FakeWeChatAPI:
         if body.get("force_refresh") or current is None or not self._valid(current):
             if current is not None and current in self.tokens:
                 # The replaced token keeps working for 5 minutes, as on the platform.
-                self.tokens[current] = min(self.tokens[current], time.time() + 300)
+                grace = time.time() + self.token_grace_seconds
+                self.tokens[current] = min(self.tokens[current], grace)
             current = self.stable_token = self._new_token()
         remaining = int(self.tokens[current] - time.time())
         return web.json_response({"access_token": current, "expires_in": remaining})
