@@ -1,0 +1,84 @@
+"""Config: validation names the key, env overrides, the example file documents every key."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config.example.toml"
+
+
+def _load(**sections: dict[str, Any]) -> Config:
+    return load_config(None, env={}, overrides=sections)
+
+
+@pytest.mark.parametrize(
+    ("sections", "key"),
+    [
+        ({"server": {"port": 70000}}, "server.port"),
+        ({"server": {"port": "eighty"}}, "server.port"),
+        ({"server": {"colour": "blue"}}, "server.colour"),
+        ({"wechat": {"encoding_aes_key": "short"}}, "wechat.encoding_aes_key"),
+        ({"wechat": {"api_base_url": "https://api.weixin.qq.com"}}, "wechat.app_secret"),
+        ({"wechat": {"reply_deadline_seconds": 9}}, "wechat.reply_deadline_seconds"),
+        ({"wechat": {"token_endpoint": "magic"}}, "wechat.token_endpoint"),
+        ({"database": {"echo": "maybe"}}, "database.echo"),
+        ({"log": {"format": "xml"}}, "log.format"),
+    ],
+)
+def test_invalid_config_names_the_key(sections: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        _load(**sections)
+
+
+def test_env_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text('[wechat]\napi_base_url = "https://api.weixin.qq.com"\n')
+    with pytest.raises(ConfigError, match="app_secret"):
+        load_config(path, env={})
+    config = load_config(path, env={"BOT_WECHAT_APP_SECRET": "s3", "BOT_SERVER_PORT": "9090"})
+    assert config.wechat.app_secret == "s3" and config.server.port == 9090
+
+
+def test_example_config_loads() -> None:
+    config = load_config(EXAMPLE, env={})
+    assert config.wechat.menu and config.server.max_body_bytes == 65536
+
+
+def test_every_config_key_is_documented() -> None:
+    """Walks the dataclasses: a new section or key must appear in config.example.toml."""
+    documented = tomllib.loads(EXAMPLE.read_text())
+    hints = typing.get_type_hints(Config)
+    missing = []
+    for section in dataclasses.fields(Config):
+        cls = hints[section.name]
+        if not dataclasses.is_dataclass(cls):
+            continue
+        for key in dataclasses.fields(cls):
+            if key.name not in documented.get(section.name, {}):
+                missing.append(f"{section.name}.{key.name}")
+    assert missing == []
+
+
+def test_serve_with_bad_config_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[server]\nport = 0\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--config", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "server.port" in proc.stderr
