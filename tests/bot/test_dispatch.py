@@ -63,6 +63,7 @@ def _install(app: Any, router: Router) -> None:
 
 
 async def _count(bot: BotContext, model: Any, *where: Any) -> int:
+    """Rows of ``model`` (call after a drain: the pure handlers' log is written behind)."""
     async with bot.sessions() as session:
         stmt = select(func.count()).select_from(model).where(*where)
         return int((await session.execute(stmt)).scalar() or 0)
@@ -191,3 +192,13 @@ async def test_rate_limit_answers_politely(
         assert "新时代“e”起行动" not in user.read_reply(bodies[2])["Content"]
     finally:
         await server.close()
+
+
+async def test_first_message_after_start_can_be_a_menu_click(harness: BotHarness) -> None:
+    """Regression: the keyword index's first load inside the message transaction waited for
+    SQLite's only pooled connection (held by that transaction) until the pool timeout."""
+    user = harness.user()
+    started = time.perf_counter()
+    reply = await harness.send(user, user.event("CLICK", "MENU_INTRO"))
+    assert "新时代“e”起行动" in reply["Content"]
+    assert time.perf_counter() - started < 0.4  # well inside the 0.5 s deadline

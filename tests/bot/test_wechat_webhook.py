@@ -73,6 +73,7 @@ MODES = pytest.mark.parametrize("mode", ["plaintext", "aes"])
 
 
 async def _count(harness: BotHarness, model: Any, *where: Any) -> int:
+    await harness.drain()  # the message log of pure handlers is written behind
     async with harness.bot.sessions() as session:
         return int(
             (await session.execute(select(func.count()).select_from(model).where(*where))).scalar()
@@ -356,6 +357,7 @@ async def test_one_structured_log_line_per_request(
 async def test_phone_numbers_are_redacted_in_message_log(harness: BotHarness) -> None:
     user = harness.user()
     await harness.say(user, "我的电话 13812345678 请联系")
+    await harness.drain()
     async with harness.bot.sessions() as session:
         stored = (
             await session.execute(
