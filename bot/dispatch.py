@@ -148,13 +148,23 @@ class Dispatcher:
 
     async def _run_pure(self, msg: Inbound, route: Route, matched: object) -> Result:
         ctx = Ctx(inbound=msg, bot=self.bot, match=matched)
+        task = asyncio.create_task(self._answer_pure(msg, route, ctx))
         try:
-            async with asyncio.timeout(self.deadline):
-                reply = await route.handler(ctx)
-                if reply is not None:
-                    reply = await self._resolve_media(msg, reply)
+            reply, outcome = await asyncio.wait_for(asyncio.shield(task), self.deadline)
         except TimeoutError:
-            reply, outcome = None, Outcome.LATE
+            # Not cancelled: the answer (e.g. an image still uploading) goes out by API later.
+            self._track(asyncio.create_task(self._finish_pure_late(msg, route, task)))
+            return Result(None, Outcome.LATE, route.name)
+        self._log_pure(msg, route, "failed" if outcome is Outcome.FAILED else "done")
+        return Result(reply, outcome, route.name)
+
+    async def _answer_pure(
+        self, msg: Inbound, route: Route, ctx: Ctx
+    ) -> tuple[Reply | None, Outcome]:
+        try:
+            reply = await route.handler(ctx)
+            if reply is not None:
+                reply = await self._resolve_media(msg, reply)
         except Exception as exc:
             log_event(
                 log,
@@ -167,11 +177,20 @@ class Dispatcher:
                 handler=route.name,
                 error=f"{type(exc).__name__}: {exc}",
             )
-            reply, outcome = Reply.of_text(self.bot.texts("common.error")), Outcome.FAILED
-        else:
-            outcome = Outcome.REPLIED if reply else Outcome.EMPTY
+            return Reply.of_text(self.bot.texts("common.error")), Outcome.FAILED
         finally:
             await ctx.close()
+        return reply, Outcome.REPLIED if reply else Outcome.EMPTY
+
+    async def _finish_pure_late(
+        self, msg: Inbound, route: Route, task: asyncio.Task[tuple[Reply | None, Outcome]]
+    ) -> Result:
+        reply, _ = await task
+        status = await self._deliver_late(msg, reply, None)
+        self._log_pure(msg, route, status)
+        return Result(None, Outcome.LATE, route.name)
+
+    def _log_pure(self, msg: Inbound, route: Route, status: str) -> None:
         now = self.bot.clock.now()
         self.message_log.add(
             {
@@ -182,14 +201,13 @@ class Dispatcher:
                 "kind": msg.kind.value,
                 "event": msg.event.value if msg.event else None,
                 "text": redact(msg.text)[:500] if msg.text else None,
-                "status": "failed" if outcome is Outcome.FAILED else "done",
+                "status": status,
                 "handler": route.name[:64],
                 "reply": None,
                 "received_at": now,
                 "finished_at": now,
             }
         )
-        return Result(reply, outcome, route.name)
 
     async def _run(self, msg: Inbound, progress: _Progress) -> Result:
         # A second attempt covers a conflict with a concurrent message of the same user (two
@@ -393,9 +411,10 @@ class Dispatcher:
             return Result(None, Outcome.LATE, progress.handler)
         return Result(reply, Outcome.FAILED, progress.handler)
 
-    async def _deliver_late(self, msg: Inbound, reply: Reply | None, row_id: int | None) -> None:
+    async def _deliver_late(self, msg: Inbound, reply: Reply | None, row_id: int | None) -> str:
+        """Send ``reply`` by API; returns the status recorded (late_sent / late_failed / late)."""
         if reply is None:
-            return
+            return "late"
         status = "late_sent"
         try:
             await self.bot.client(msg.channel).send_reply(msg.user, reply)
@@ -417,3 +436,4 @@ class Dispatcher:
                 await session.execute(
                     update(InboundMessage).where(InboundMessage.id == row_id).values(status=status)
                 )
+        return status

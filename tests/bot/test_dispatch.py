@@ -202,3 +202,28 @@ async def test_first_message_after_start_can_be_a_menu_click(harness: BotHarness
     reply = await harness.send(user, user.event("CLICK", "MENU_INTRO"))
     assert "新时代“e”起行动" in reply["Content"]
     assert time.perf_counter() - started < 0.4  # well inside the 0.5 s deadline
+
+
+async def test_slow_pure_handler_replies_late_instead_of_never(harness: BotHarness) -> None:
+    """Regression: the pure path cancelled a handler at the deadline, so the user got nothing."""
+    router = Router("slow_pure")
+
+    async def slow_answer(ctx: Ctx) -> Reply | None:
+        await asyncio.sleep(0.8)
+        return Reply.of_text("慢回复")
+
+    router.add(Text("慢问题"), slow_answer, "slow_pure.answer", pure=True)
+    _install(harness.app, router)
+    user = harness.user()
+    started = time.perf_counter()
+    assert await harness.post(user, user.text("慢问题")) == (200, "success")
+    assert time.perf_counter() - started < 0.75
+    await harness.drain()
+    assert [b["text"]["content"] for b in harness.fake.sent_to(user.openid)] == ["慢回复"]
+    async with harness.bot.sessions() as session:
+        status = (
+            await session.execute(
+                select(InboundMessage.status).where(InboundMessage.user_id == user.openid)
+            )
+        ).scalar_one()
+    assert status == "late_sent"
