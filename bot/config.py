@@ -8,6 +8,8 @@ in nested sections become underscores), which is how secrets stay out of files.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import tomllib
@@ -230,6 +232,13 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
                 data.setdefault(f.name, {})[sf.name] = env[var]
 
 
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
+
+
 def _validate(config: Config) -> None:
     if not 0 < config.server.port < 65536:
         raise ConfigError(f"server.port: must be 1-65535, got {config.server.port}")
@@ -258,6 +267,9 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"wechat.menu[{i}].name: required")
         if len(button.get("sub_button", ())) > 5:
             raise ConfigError(f"wechat.menu[{i}].sub_button: at most 5 entries")
+    if config.security.data_key and not _is_fernet_key(config.security.data_key):
+        # Checked here so a bad key stops start-up with the key's name, not a traceback.
+        raise ConfigError("security.data_key: must be a Fernet key (32 url-safe base64 bytes)")
     if config.log.format not in {"json", "text"}:
         raise ConfigError("log.format: must be json or text")
     if config.database.message_retention_days < 1:

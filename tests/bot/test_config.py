@@ -82,3 +82,8 @@ def test_serve_with_bad_config_exits_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "server.port" in proc.stderr
+
+
+def test_bad_data_key_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"security\.data_key"):
+        _load(security={"data_key": "not-a-fernet-key"})

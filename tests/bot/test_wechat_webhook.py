@@ -365,3 +365,21 @@ async def test_phone_numbers_are_redacted_in_message_log(harness: BotHarness) ->
             )
         ).scalar_one()
     assert "13812345678" not in stored and "请联系" in stored
+
+
+async def test_compatible_mode_plaintext_and_encrypt_together(harness: BotHarness) -> None:
+    """Compatible mode: the body carries the plaintext fields AND Encrypt; we use Encrypt."""
+    user = harness.user(encrypt=True)
+    xml = user.text("活动介绍")
+    req = user.request(xml)
+    body = req.body.replace(b"</xml>", xml.removeprefix("<xml>").encode())
+    status, text = await _raw_post(harness, req.query, body)
+    assert status == 200
+    assert "新时代“e”起行动" in reply_text(user.read_reply(text))
+
+
+async def test_entity_inside_the_ciphertext_is_refused(harness: BotHarness) -> None:
+    user = harness.user(encrypt=True)
+    inner = '<!DOCTYPE xml [<!ENTITY a "b">]>' + user.text("&a;").replace("<![CDATA[&a;]]>", "&a;")
+    req = user.request(inner)
+    assert (await _raw_post(harness, req.query, req.body))[0] == 400
