@@ -113,7 +113,9 @@ def create_app(
         engine=handlers.engine,
         deadline=config.wechat.reply_deadline_seconds,
     )
-    app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
+    # A "scheduler" process serves only /healthz: webhooks go to the web processes.
+    if config.server.role != "scheduler":
+        app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)
@@ -123,7 +125,15 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate)
         purger = asyncio.create_task(_purge_forever(bot))
+        scheduler = None
+        if config.server.role in ("scheduler", "all"):
+            from schedules.scheduler import CampaignScheduler
+
+            scheduler = CampaignScheduler(bot)
+            scheduler.start()
         yield
+        if scheduler is not None:
+            await scheduler.stop()
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger

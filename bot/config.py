@@ -105,6 +105,31 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class SchedulesConfig:
+    # Time zone of schedules, key dates and the quota's day / month.
+    timezone: str = "Asia/Shanghai"
+    # subscription: 1 mass send a day; service: 4 a month (the platform's limits).
+    account_type: str = "subscription"
+    # Explicit mass-send quota override (0: from account_type) and its period (day | month).
+    mass_quota: int = 0
+    mass_quota_period: str = ""
+    # How often the scheduler looks for due posts, and how late a post may still go out.
+    poll_seconds: int = 30
+    misfire_grace_seconds: int = 3600
+    # Several missed ticks run once (APScheduler's coalesce).
+    coalesce: bool = True
+    # Failed sends retry after backoff_seconds * 2**attempt, at most max_attempts times.
+    max_attempts: int = 4
+    backoff_seconds: int = 60
+    # A row left in "sending" this long (a crash mid-send) is reconciled.
+    stale_sending_seconds: int = 600
+    # Leader lease of the single active scheduler.
+    lease_seconds: int = 60
+    # Extra key dates: key = "MM-DD" or "lunar:MM-DD" (names in content calendar.toml).
+    extra_dates: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -113,6 +138,7 @@ class Config:
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -260,8 +286,35 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"wechat.menu[{i}].sub_button: at most 5 entries")
     if config.log.format not in {"json", "text"}:
         raise ConfigError("log.format: must be json or text")
+    _validate_schedules(config.schedules)
     if config.database.message_retention_days < 1:
         raise ConfigError("database.message_retention_days: must be at least 1")
+
+
+def _validate_schedules(sc: SchedulesConfig) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(sc.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"schedules.timezone: unknown time zone {sc.timezone!r}") from None
+    if sc.account_type not in {"subscription", "service"}:
+        raise ConfigError("schedules.account_type: must be subscription or service")
+    if sc.mass_quota < 0:
+        raise ConfigError("schedules.mass_quota: must be 0 (default) or more")
+    if sc.mass_quota_period not in {"", "day", "month"}:
+        raise ConfigError("schedules.mass_quota_period: must be day or month")
+    for key in ("poll_seconds", "max_attempts", "backoff_seconds", "lease_seconds"):
+        if getattr(sc, key) < 1:
+            raise ConfigError(f"schedules.{key}: must be at least 1")
+    if sc.misfire_grace_seconds < 0 or sc.stale_sending_seconds < 1:
+        raise ConfigError("schedules.misfire_grace_seconds / stale_sending_seconds: out of range")
+    from schedules.calendar import validate_extra
+
+    try:
+        validate_extra(sc.extra_dates.items())
+    except ValueError as exc:
+        raise ConfigError(f"schedules.extra_dates.{exc}") from None
 
 
 def load_config(

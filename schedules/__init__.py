@@ -1,0 +1,1 @@
+"""Campaign calendar, scheduled posts, the push outbox and the scheduler process."""
