@@ -1,1 +1,1 @@
-"""Campaign calendar, scheduled posts, the push outbox and the scheduler process."""
+"""Campaign calendar (Gregorian and lunar key dates), scheduler and push outbox."""
