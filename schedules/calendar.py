@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from lunardate import LunarDate
 
@@ -60,11 +61,11 @@ class Calendar:
             return date(year, month, day)
         if key in LUNAR:
             month, day = LUNAR[key]
-            return LunarDate(year, month, day).toSolarDate()
+            return LunarDate(year, month, day).to_solar_date()
         if key in self.extra:
             lunar, month, day = parse_extra(self.extra[key])
             if lunar:
-                return LunarDate(year, month, day).toSolarDate()
+                return LunarDate(year, month, day).to_solar_date()
             return date(year, month, day)
         raise UnknownDate(key)
 
@@ -76,6 +77,15 @@ class Calendar:
         """All key dates of ``year``, sorted by date then key."""
         items = [KeyDate(self.resolve(k, year), k, self.name(k)) for k in self.all_keys()]
         return sorted(items, key=lambda d: (d.day, d.key))
+
+
+def load_calendar(extra: Mapping[str, str], texts: Any) -> Calendar:
+    """The calendar with config extras, named from content ``calendar.names.<key>``."""
+    keys = [*GREGORIAN, *LUNAR, *extra]
+    names = {
+        k: str(texts.get(f"calendar.names.{k}")) for k in keys if texts.has(f"calendar.names.{k}")
+    }
+    return Calendar(extra=dict(extra), names=names)
 
 
 def parse_extra(spec: str) -> tuple[bool, int, int]:

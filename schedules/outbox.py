@@ -28,7 +28,7 @@ from bot.clock import as_utc
 from bot.context import BotContext
 from bot.logs import log_event
 from bot.message import Channel
-from schedules.calendar import Calendar
+from schedules.calendar import Calendar, load_calendar
 from schedules.delivery import wechat_content, wechat_sendall, weibo_status
 from schedules.posts import channels_of, occurrences, placeholder_values
 from storage.schedules import (
@@ -70,8 +70,7 @@ class RunReport:
 
 def calendar_of(bot: BotContext) -> Calendar:
     """The calendar with config extras and the content file's names."""
-    names = bot.texts.get("calendar.names", {}) or {}
-    return Calendar(extra=dict(bot.config.schedules.extra_dates), names=dict(names))
+    return load_calendar(bot.config.schedules.extra_dates, bot.texts)
 
 
 def zone_of(bot: BotContext) -> ZoneInfo:
@@ -255,7 +254,7 @@ async def _after_error(
     cfg = bot.config.schedules
     error = f"{type(exc).__name__}: {exc}"
     report.errors.append(error)
-    attempts = item.attempts + 1  # the claim incremented it in the database
+    attempts = item.attempts  # read after the claim, which counted this attempt
     if attempts >= cfg.max_attempts:
         await _finish(bot, item.id, status=FAILED, error=error)
         report.failed += 1

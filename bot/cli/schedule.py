@@ -17,7 +17,7 @@ from bot.cli.common import (
 )
 from bot.clock import as_utc
 from bot.context import BotContext
-from schedules.calendar import Calendar, format_year
+from schedules.calendar import format_year, load_calendar
 from schedules.outbox import RunReport, calendar_of, deliver, describe, enqueue_now, zone_of
 from schedules.posts import PostError, channels_of, next_occurrences, quota_of
 from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
@@ -84,8 +84,7 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     from handlers.content import Texts
 
     texts = Texts.load(config.content.dir or None)
-    names = texts.get("calendar.names", {}) or {}
-    print(format_year(Calendar(dict(config.schedules.extra_dates), dict(names)), args.year))
+    print(format_year(load_calendar(config.schedules.extra_dates, texts), args.year))
     return 0
 
 
