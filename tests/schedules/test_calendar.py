@@ -46,7 +46,7 @@ def test_extra_dates_gregorian_and_lunar() -> None:
 
 
 def test_bad_extra_date_is_refused_naming_the_key() -> None:
-    with pytest.raises(ConfigError, match="schedules.extra_dates.youth_day"):
+    with pytest.raises(ConfigError, match=r"schedules\.extra_dates\.youth_day"):
         load_config(None, env={}, overrides={"schedules": {"extra_dates": {"youth_day": "13-40"}}})
 
 

@@ -24,7 +24,6 @@ from storage.schedules import CampaignPost, OutboxItem
 from tests.conftest import make_config
 
 SENDALL = "/cgi-bin/message/mass/sendall"
-SH = zone_of  # noqa: F841  (kept for readability of helpers below)
 
 
 @pytest.fixture
