@@ -233,6 +233,12 @@ async def deliver(bot: BotContext, item_id: int, report: RunReport) -> None:
         await _finish(bot, item_id, status=FAILED, error="post cancelled before sending")
         report.failed += 1
         return
+    if Channel(item.channel) not in bot.clients:
+        error = f"{item.channel} is not configured in this deployment: nothing was sent"
+        await _finish(bot, item_id, status=FAILED, error=error)
+        report.failed += 1
+        report.errors.append(error)
+        return
     try:
         platform_id = await send_item(bot, post, item)
     except (ApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:

@@ -409,3 +409,19 @@ async def test_mass_send_finished_event_is_recorded(harness: Any, clock: FakeClo
         "SentCount": "75",
         "ErrorCount": "5",
     }
+
+
+async def test_channel_without_a_client_fails_clearly(
+    bot_context: BotContext, clock: FakeClock
+) -> None:
+    from bot.message import Channel
+
+    bot_context.clients.pop(Channel.WEIBO, None)
+    await add(
+        bot_context, at=shanghai(2027, 2, 1, 10, 0), channels=["weibo"], link="https://e.example.cn"
+    )
+    clock.set(shanghai(2027, 2, 1, 10, 0))
+    report = await run_due(bot_context)
+    assert report.failed == 1
+    [row] = await rows(bot_context)
+    assert row.status == "failed" and "weibo is not configured" in (row.error or "")

@@ -224,3 +224,21 @@ async def test_schedule_add_refuses_bad_input_clearly(
     for args, message in cases:
         assert await run_cli("schedule", "add", "x", *args, "-c", cfg) == 1
         assert message in capsys.readouterr().err
+
+
+async def test_apscheduler_job_uses_the_configured_policy(
+    bot_context: BotContext,
+) -> None:
+    sched = CampaignScheduler(bot_context, owner="x")
+    sched.start()
+    try:
+        assert sched._aps is not None
+        [job] = sched._aps.get_jobs()
+        assert job.coalesce is True
+        assert job.misfire_grace_time == bot_context.config.schedules.misfire_grace_seconds
+        assert job.max_instances == 1
+        assert str(sched._aps.timezone) == "Asia/Shanghai"
+        assert job.next_run_time.tzinfo is not None
+    finally:
+        await sched.stop()
+    assert sched._aps is None
