@@ -125,6 +125,9 @@ class SchedulesConfig:
     stale_sending_seconds: int = 600
     # Leader lease of the single active scheduler.
     lease_seconds: int = 60
+    # At least this long between two scheduled Weibo posts (the platform rate-limits posting;
+    # 10022-10024 / 20016 answers are retried with backoff as well).
+    weibo_min_interval_seconds: int = 60
     # Extra key dates: key = "MM-DD" or "lunar:MM-DD" (names in content calendar.toml).
     extra_dates: Mapping[str, str] = field(default_factory=dict)
 
@@ -307,6 +310,8 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
     for key in ("poll_seconds", "max_attempts", "backoff_seconds", "lease_seconds"):
         if getattr(sc, key) < 1:
             raise ConfigError(f"schedules.{key}: must be at least 1")
+    if sc.weibo_min_interval_seconds < 0:
+        raise ConfigError("schedules.weibo_min_interval_seconds: must be 0 or more")
     if sc.misfire_grace_seconds < 0 or sc.stale_sending_seconds < 1:
         raise ConfigError("schedules.misfire_grace_seconds / stale_sending_seconds: out of range")
     from schedules.calendar import validate_extra

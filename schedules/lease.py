@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.clock import as_utc
 from storage.db import Sessions
 from storage.models import Lease
 
@@ -51,6 +52,4 @@ async def holder(sessions: Sessions, name: str, now: datetime) -> str | None:
         row = await session.get(Lease, name)
         if row is None:
             return None
-        from bot.clock import as_utc
-
         return row.owner if as_utc(row.expires_at) >= now else None

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.clients.base import ApiError
@@ -65,6 +65,7 @@ class RunReport:
     failed: int = 0
     missed: int = 0
     reconciled: int = 0
+    deferred: int = 0  # Weibo posts held back by the spacing
     errors: list[str] = field(default_factory=list)
 
 
@@ -99,9 +100,36 @@ async def run_due(bot: BotContext) -> RunReport:
                 )
             ).scalars()
         )
+        weibo = set(
+            (
+                await session.execute(
+                    select(OutboxItem.id).where(
+                        OutboxItem.id.in_(ids), OutboxItem.channel == Channel.WEIBO.value
+                    )
+                )
+            ).scalars()
+        )
     for item_id in ids:
+        if item_id in weibo and await _weibo_too_soon(bot):
+            report.deferred += 1
+            continue  # stays pending; a later pass sends it
         await deliver(bot, item_id, report)
     return report
+
+
+async def _weibo_too_soon(bot: BotContext) -> bool:
+    """Whether the last Weibo post is more recent than the configured spacing."""
+    spacing = bot.config.schedules.weibo_min_interval_seconds
+    if spacing <= 0:
+        return False
+    async with bot.sessions() as session:
+        last = await session.scalar(
+            select(func.max(OutboxItem.updated_at)).where(
+                OutboxItem.channel == Channel.WEIBO.value,
+                OutboxItem.status.in_([SENT, SENDING]),
+            )
+        )
+    return last is not None and bot.clock.now() - as_utc(last) < timedelta(seconds=spacing)
 
 
 async def materialize(bot: BotContext, report: RunReport) -> None:

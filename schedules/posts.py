@@ -7,7 +7,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -80,7 +80,7 @@ def next_occurrences(
 ) -> list[datetime]:
     """The next ``n`` occurrences strictly after ``after`` (within ten years)."""
     found = occurrences(
-        post, calendar, tz, after + timedelta(microseconds=1), after.replace(year=after.year + 10)
+        post, calendar, tz, after + timedelta(microseconds=1), after + timedelta(days=3660)
     )
     out: list[datetime] = []
     for when in found:
@@ -137,8 +137,3 @@ def validate_schedule(
             )
         if not time_of_day or not TIME_RE.match(time_of_day):
             raise PostError("--time must be HH:MM (24-hour, schedules.timezone)")
-
-
-def local_date(when: datetime, tz: ZoneInfo) -> date:
-    """The local calendar date of ``when``."""
-    return when.astimezone(tz).date()
