@@ -312,8 +312,12 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
             raise ConfigError(f"schedules.{key}: must be at least 1")
     if sc.weibo_min_interval_seconds < 0:
         raise ConfigError("schedules.weibo_min_interval_seconds: must be 0 or more")
-    if sc.misfire_grace_seconds < 0 or sc.stale_sending_seconds < 1:
-        raise ConfigError("schedules.misfire_grace_seconds / stale_sending_seconds: out of range")
+    if sc.misfire_grace_seconds < 0:
+        raise ConfigError("schedules.misfire_grace_seconds: must be 0 or more")
+    if sc.stale_sending_seconds < 1:
+        raise ConfigError("schedules.stale_sending_seconds: must be at least 1")
+    if not isinstance(sc.extra_dates, Mapping):
+        raise ConfigError("schedules.extra_dates: expected a table of key = \"MM-DD\"")
     from schedules.calendar import validate_extra
 
     try:
