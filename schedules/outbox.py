@@ -371,7 +371,8 @@ async def describe(bot: BotContext, post: CampaignPost, occ: datetime, purpose: 
                 body = json.dumps({"touser": openid, **content}, ensure_ascii=False)
                 lines.append(f"[{when}] wechat mass/preview to {openid}: {body}")
             continue
-        cid = client_msg_id(post.id or 0, channel, purpose, occ)
+        # An unsaved post (add --dry-run) gets its id, and so its clientmsgid, when saved.
+        cid = client_msg_id(post.id, channel, purpose, occ) if post.id else "<set when saved>"
         body = json.dumps(wechat_sendall(content, post.tag_id, cid), ensure_ascii=False)
         audience = "all followers" if post.tag_id is None else f"tag {post.tag_id}"
         lines.append(f"[{when}] wechat mass/sendall to {audience}: {body}")

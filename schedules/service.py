@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,10 +70,21 @@ def validate_spec(spec: PostSpec, calendar: Calendar) -> None:
             check_template(art.get("digest", ""))
     else:
         raise PostError("kind must be text, image or news")
+    for path in _files(spec):
+        if not Path(path).is_file():
+            raise PostError(f"file not found: {path}")
     if "weibo" in spec.channels and not spec.link and spec.kind != "news":
         raise PostError("Weibo's share API requires a link: give --link URL")
     if spec.preview_to and spec.preview_minutes <= 0:
         raise PostError("--preview-minutes must be positive when --preview-to is given")
+
+
+def _files(spec: PostSpec) -> list[str]:
+    if spec.kind == "image":
+        return [str(spec.body["image"])]
+    if spec.kind == "news":
+        return [str(a["cover"]) for a in spec.body.get("articles", [])]
+    return []
 
 
 def _period_window(quota: Quota, when: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:

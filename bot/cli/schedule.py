@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bot.cli.common import (
@@ -103,7 +104,8 @@ def _spec(args: argparse.Namespace, bot: BotContext) -> PostSpec:
     if args.text is not None:
         kind, body = "text", {"text": args.text}
     elif args.image is not None:
-        kind, body = "image", {"image": args.image, "text": args.caption}
+        # Absolute: the scheduler may run from another directory.
+        kind, body = "image", {"image": str(Path(args.image).resolve()), "text": args.caption}
     else:
         kind, articles = "news", []
         for raw in args.article:
@@ -111,6 +113,7 @@ def _spec(args: argparse.Namespace, bot: BotContext) -> PostSpec:
             if len(parts) != 4:
                 raise CommandError(f"--article: expected TITLE|DIGEST|COVER|LINK, got {raw!r}")
             title, digest, cover, link = (x.strip() for x in parts)
+            cover = str(Path(cover).resolve()) if cover else ""
             articles.append({"title": title, "digest": digest, "cover": cover, "link": link})
         body = {"articles": articles}
     return PostSpec(

@@ -219,6 +219,7 @@ async def test_schedule_add_refuses_bad_input_clearly(
         (["--text", "hi", "--at", "明天"], "--at: expected"),
         (["--text", "{who}", "--at", "2099-01-01 09:00"], "unknown placeholder {who}"),
         (["--text", "hi"], "give either --at"),
+        (["--image", "missing.jpg", "--at", "2099-01-01 09:00"], "file not found"),
         (["--article", "only-title", "--at", "2099-01-01 09:00"], "TITLE|DIGEST|COVER|LINK"),
     ]
     for args, message in cases:
