@@ -77,6 +77,33 @@ class WeChatConfig:
 
 
 @dataclass(frozen=True)
+class WeiboConfig:
+    # Empty app_secret with a real api_base_url disables the Weibo channel; "sandbox" (the
+    # default) mounts the fake fans-service API so ``chat --channel weibo`` needs no credentials.
+    app_key: str = "weibo-sandbox"
+    app_secret: str = "weibo-sandbox-secret"
+    access_token: str = ""
+    # The fans-service account's uid (sender_id of passive replies); each push names it anyway.
+    account_id: str = ""
+    api_base_url: str = SANDBOX
+    # [uncertain] The documented example timestamp (1397022061823) is in milliseconds; "ms"
+    # follows it, "s" treats timestamps as seconds.
+    timestamp_unit: str = "ms"
+    timestamp_window_seconds: int = 300
+    reply_deadline_seconds: float = 4.5
+    # Passive text replies are cut at this many characters (the platform's limit is 300);
+    # the rest goes by active reply.
+    text_limit: int = 300
+    # [uncertain] Field of an image/voice push's ``data`` that names the user's media.
+    media_id_field: str = "vfid"
+    # Minimum seconds between two statuses/share posts (the platform rate-limits posting).
+    post_interval_seconds: float = 30.0
+    api_max_retries: int = 3
+    api_backoff_seconds: float = 0.5
+    api_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     # Fernet key (urlsafe base64, 32 bytes) for personal data at rest. Empty: generated once
     # into data_dir/data.key. Production: set BOT_SECURITY_DATA_KEY.
@@ -125,9 +152,6 @@ class SchedulesConfig:
     stale_sending_seconds: int = 600
     # Leader lease of the single active scheduler.
     lease_seconds: int = 60
-    # At least this long between two scheduled Weibo posts (the platform rate-limits posting;
-    # 10022-10024 / 20016 answers are retried with backoff as well).
-    weibo_min_interval_seconds: int = 60
     # Extra key dates: key = "MM-DD" or "lunar:MM-DD" (names in content calendar.toml).
     extra_dates: Mapping[str, str] = field(default_factory=dict)
 
@@ -137,6 +161,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
+    weibo: WeiboConfig = field(default_factory=WeiboConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -287,6 +312,7 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"wechat.menu[{i}].name: required")
         if len(button.get("sub_button", ())) > 5:
             raise ConfigError(f"wechat.menu[{i}].sub_button: at most 5 entries")
+    _validate_weibo(config.weibo)
     if config.log.format not in {"json", "text"}:
         raise ConfigError("log.format: must be json or text")
     _validate_schedules(config.schedules)
@@ -310,8 +336,6 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
     for key in ("poll_seconds", "max_attempts", "backoff_seconds", "lease_seconds"):
         if getattr(sc, key) < 1:
             raise ConfigError(f"schedules.{key}: must be at least 1")
-    if sc.weibo_min_interval_seconds < 0:
-        raise ConfigError("schedules.weibo_min_interval_seconds: must be 0 or more")
     if sc.misfire_grace_seconds < 0:
         raise ConfigError("schedules.misfire_grace_seconds: must be 0 or more")
     if sc.stale_sending_seconds < 1:
@@ -324,6 +348,26 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
         validate_extra(sc.extra_dates.items())
     except ValueError as exc:
         raise ConfigError(f"schedules.extra_dates.{exc}") from None
+
+
+def _validate_weibo(wb: WeiboConfig) -> None:
+    if wb.api_base_url != SANDBOX and not wb.api_base_url.startswith(("http://", "https://")):
+        raise ConfigError("weibo.api_base_url: must be an http(s) URL or 'sandbox'")
+    if wb.timestamp_unit not in {"ms", "s"}:
+        raise ConfigError("weibo.timestamp_unit: must be 'ms' or 's'")
+    if not 0.5 <= wb.reply_deadline_seconds <= 4.8:
+        raise ConfigError("weibo.reply_deadline_seconds: must be between 0.5 and 4.8")
+    if not 20 <= wb.text_limit <= 300:
+        raise ConfigError("weibo.text_limit: must be between 20 and 300")
+    if wb.media_id_field not in {"vfid", "tovfid"}:
+        raise ConfigError("weibo.media_id_field: must be 'vfid' or 'tovfid'")
+    if wb.post_interval_seconds < 0:
+        raise ConfigError("weibo.post_interval_seconds: must not be negative")
+
+
+def weibo_enabled(config: Config) -> bool:
+    """The Weibo channel is on when it has an app secret (the sandbox default has one)."""
+    return bool(config.weibo.app_secret)
 
 
 def load_config(

@@ -118,8 +118,8 @@ async def run_due(bot: BotContext) -> RunReport:
 
 
 async def _weibo_too_soon(bot: BotContext) -> bool:
-    """Whether the last Weibo post is more recent than the configured spacing."""
-    spacing = bot.config.schedules.weibo_min_interval_seconds
+    """Whether the last Weibo post (by any process) is more recent than weibo.post_interval."""
+    spacing = bot.config.weibo.post_interval_seconds
     if spacing <= 0:
         return False
     async with bot.sessions() as session:
