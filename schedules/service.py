@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import as_utc
 from schedules.calendar import Calendar
+from schedules.delivery import weibo_status
 from schedules.posts import (
     CHANNELS,
     PostError,
@@ -26,6 +27,11 @@ from schedules.posts import (
     validate_schedule,
 )
 from storage.schedules import FAILED, MISSED, UNKNOWN, CampaignPost, OutboxItem, active_posts
+
+# statuses/share: "内容不超过140个汉字" (the link included).
+WEIBO_STATUS_LIMIT = 140
+# Placeholder values at their longest, to check lengths before any occurrence is known.
+LONGEST_VALUES = {"year": "2027", "date": "2027-12-05", "festival": "国际志愿者日"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,13 @@ def validate_spec(spec: PostSpec, calendar: Calendar) -> None:
             raise PostError(f"file not found: {path}")
     if "weibo" in spec.channels and not spec.link and spec.kind != "news":
         raise PostError("Weibo's share API requires a link: give --link URL")
+    if "weibo" in spec.channels:
+        status = weibo_status(post_from_spec(spec, datetime.now(UTC)), LONGEST_VALUES)
+        if len(status.text) > WEIBO_STATUS_LIMIT:
+            raise PostError(
+                f"the Weibo status would be {len(status.text)} characters with its link; "
+                f"statuses/share takes at most {WEIBO_STATUS_LIMIT}"
+            )
     if spec.preview_to and spec.preview_minutes <= 0:
         raise PostError("--preview-minutes must be positive when --preview-to is given")
 

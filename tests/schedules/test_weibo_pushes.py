@@ -150,3 +150,16 @@ async def test_weibo_errors_retry_then_fail_visibly(
     [row] = await rows(bot_context)
     assert row.status == "failed" and "20019" in (row.error or "")
     assert fake_weibo.posts == []
+
+
+async def test_too_long_weibo_status_is_refused_at_add(bot_context: BotContext) -> None:
+    from schedules.posts import PostError
+
+    with pytest.raises(PostError, match="at most 140"):
+        await add(
+            bot_context,
+            body={"text": "公益" * 60 + "{festival}"},
+            at=shanghai(2027, 2, 1, 10, 0),
+            channels=["weibo"],
+            link="https://e.example.cn/a-long-campaign-page",
+        )
