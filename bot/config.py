@@ -341,7 +341,7 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
     if sc.stale_sending_seconds < 1:
         raise ConfigError("schedules.stale_sending_seconds: must be at least 1")
     if not isinstance(sc.extra_dates, Mapping):
-        raise ConfigError("schedules.extra_dates: expected a table of key = \"MM-DD\"")
+        raise ConfigError('schedules.extra_dates: expected a table of key = "MM-DD"')
     from schedules.calendar import validate_extra
 
     try:
