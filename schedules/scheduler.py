@@ -68,6 +68,8 @@ class CampaignScheduler:
     def start(self) -> None:
         """Start APScheduler's ticking job on the running event loop."""
         cfg = self.bot.config.schedules
+        # APScheduler logs every run at INFO; our own events say what a pass did.
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
         aps = AsyncIOScheduler(
             timezone=ZoneInfo(cfg.timezone),
             job_defaults={
