@@ -16,14 +16,16 @@ from sqlalchemy.exc import IntegrityError
 from bot.appkeys import BOT, DISPATCHER
 from bot.channels.wechat import WeChatAdapter, wechat_routes
 from bot.clients.wechat import WeChatClient
+from bot.clients.weibo import WeiboClient
 from bot.clock import Clock, SystemClock
-from bot.config import SANDBOX, Config
+from bot.config import SANDBOX, Config, weibo_enabled
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.logs import log_event
 from bot.message import Channel
 from bot.privacy import Cipher, load_or_create_key
 from bot.sandbox import FakeWeChatAPI
+from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.content import Texts
 from handlers.keywords import seed_specs
 from handlers.registry import Handlers, build_handlers
@@ -37,6 +39,8 @@ log = logging.getLogger("bot.app")
 
 SANDBOX_PREFIX = "/sandbox/wechat"
 SANDBOX_KEY: web.AppKey[FakeWeChatAPI] = web.AppKey("sandbox")
+WEIBO_SANDBOX_PREFIX = "/sandbox/weibo"
+WEIBO_SANDBOX_KEY: web.AppKey[FakeWeiboAPI] = web.AppKey("weibo_sandbox")
 HANDLERS: web.AppKey[Handlers] = web.AppKey("handlers")
 
 
@@ -55,6 +59,11 @@ def build_context(config: Config, clock: Clock | None = None) -> BotContext:
     if base == SANDBOX:
         base = config.public_url + SANDBOX_PREFIX
     bot.clients[Channel.WECHAT] = WeChatClient(config.wechat, base)
+    if weibo_enabled(config):
+        weibo_base = config.weibo.api_base_url
+        if weibo_base == SANDBOX:
+            weibo_base = config.public_url + WEIBO_SANDBOX_PREFIX
+        bot.clients[Channel.WEIBO] = WeiboClient(config.weibo, weibo_base)
     return bot
 
 
@@ -117,17 +126,31 @@ def create_app(
         message_log=MessageLogWriter(bot.sessions, config.database_url),
         deadline=config.wechat.reply_deadline_seconds,
     )
-    app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
+    # A "scheduler" process serves only /healthz: webhooks go to the web processes.
+    if config.server.role != "scheduler":
+        app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)
         app[SANDBOX_KEY] = sandbox
         app.add_subapp(SANDBOX_PREFIX, sandbox.app())
+    if weibo_enabled(config) and config.weibo.api_base_url == SANDBOX:
+        weibo_sandbox = FakeWeiboAPI(config.weibo.access_token)
+        app[WEIBO_SANDBOX_KEY] = weibo_sandbox
+        app.add_subapp(WEIBO_SANDBOX_PREFIX, weibo_sandbox.app())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate)
         purger = asyncio.create_task(_purge_forever(bot))
+        scheduler = None
+        if config.server.role in ("scheduler", "all"):
+            from schedules.scheduler import CampaignScheduler
+
+            scheduler = CampaignScheduler(bot)
+            scheduler.start()
         yield
+        if scheduler is not None:
+            await scheduler.stop()
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger

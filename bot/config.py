@@ -79,6 +79,33 @@ class WeChatConfig:
 
 
 @dataclass(frozen=True)
+class WeiboConfig:
+    # Empty app_secret with a real api_base_url disables the Weibo channel; "sandbox" (the
+    # default) mounts the fake fans-service API so ``chat --channel weibo`` needs no credentials.
+    app_key: str = "weibo-sandbox"
+    app_secret: str = "weibo-sandbox-secret"
+    access_token: str = ""
+    # The fans-service account's uid (sender_id of passive replies); each push names it anyway.
+    account_id: str = ""
+    api_base_url: str = SANDBOX
+    # [uncertain] The documented example timestamp (1397022061823) is in milliseconds; "ms"
+    # follows it, "s" treats timestamps as seconds.
+    timestamp_unit: str = "ms"
+    timestamp_window_seconds: int = 300
+    reply_deadline_seconds: float = 4.5
+    # Passive text replies are cut at this many characters (the platform's limit is 300);
+    # the rest goes by active reply.
+    text_limit: int = 300
+    # [uncertain] Field of an image/voice push's ``data`` that names the user's media.
+    media_id_field: str = "vfid"
+    # Minimum seconds between two statuses/share posts (the platform rate-limits posting).
+    post_interval_seconds: float = 30.0
+    api_max_retries: int = 3
+    api_backoff_seconds: float = 0.5
+    api_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class SecurityConfig:
     # Fernet key (urlsafe base64, 32 bytes) for personal data at rest. Empty: generated once
     # into data_dir/data.key. Production: set BOT_SECURITY_DATA_KEY.
@@ -107,14 +134,41 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class SchedulesConfig:
+    # Time zone of schedules, key dates and the quota's day / month.
+    timezone: str = "Asia/Shanghai"
+    # subscription: 1 mass send a day; service: 4 a month (the platform's limits).
+    account_type: str = "subscription"
+    # Explicit mass-send quota override (0: from account_type) and its period (day | month).
+    mass_quota: int = 0
+    mass_quota_period: str = ""
+    # How often the scheduler looks for due posts, and how late a post may still go out.
+    poll_seconds: int = 30
+    misfire_grace_seconds: int = 3600
+    # Several missed ticks run once (APScheduler's coalesce).
+    coalesce: bool = True
+    # Failed sends retry after backoff_seconds * 2**attempt, at most max_attempts times.
+    max_attempts: int = 4
+    backoff_seconds: int = 60
+    # A row left in "sending" this long (a crash mid-send) is reconciled.
+    stale_sending_seconds: int = 600
+    # Leader lease of the single active scheduler.
+    lease_seconds: int = 60
+    # Extra key dates: key = "MM-DD" or "lunar:MM-DD" (names in content calendar.toml).
+    extra_dates: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
+    weibo: WeiboConfig = field(default_factory=WeiboConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -270,10 +324,62 @@ def _validate(config: Config) -> None:
     if config.security.data_key and not _is_fernet_key(config.security.data_key):
         # Checked here so a bad key stops start-up with the key's name, not a traceback.
         raise ConfigError("security.data_key: must be a Fernet key (32 url-safe base64 bytes)")
+    _validate_weibo(config.weibo)
     if config.log.format not in {"json", "text"}:
         raise ConfigError("log.format: must be json or text")
+    _validate_schedules(config.schedules)
     if config.database.message_retention_days < 1:
         raise ConfigError("database.message_retention_days: must be at least 1")
+
+
+def _validate_schedules(sc: SchedulesConfig) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(sc.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"schedules.timezone: unknown time zone {sc.timezone!r}") from None
+    if sc.account_type not in {"subscription", "service"}:
+        raise ConfigError("schedules.account_type: must be subscription or service")
+    if sc.mass_quota < 0:
+        raise ConfigError("schedules.mass_quota: must be 0 (default) or more")
+    if sc.mass_quota_period not in {"", "day", "month"}:
+        raise ConfigError("schedules.mass_quota_period: must be day or month")
+    for key in ("poll_seconds", "max_attempts", "backoff_seconds", "lease_seconds"):
+        if getattr(sc, key) < 1:
+            raise ConfigError(f"schedules.{key}: must be at least 1")
+    if sc.misfire_grace_seconds < 0:
+        raise ConfigError("schedules.misfire_grace_seconds: must be 0 or more")
+    if sc.stale_sending_seconds < 1:
+        raise ConfigError("schedules.stale_sending_seconds: must be at least 1")
+    if not isinstance(sc.extra_dates, Mapping):
+        raise ConfigError('schedules.extra_dates: expected a table of key = "MM-DD"')
+    from schedules.calendar import validate_extra
+
+    try:
+        validate_extra(sc.extra_dates.items())
+    except ValueError as exc:
+        raise ConfigError(f"schedules.extra_dates.{exc}") from None
+
+
+def _validate_weibo(wb: WeiboConfig) -> None:
+    if wb.api_base_url != SANDBOX and not wb.api_base_url.startswith(("http://", "https://")):
+        raise ConfigError("weibo.api_base_url: must be an http(s) URL or 'sandbox'")
+    if wb.timestamp_unit not in {"ms", "s"}:
+        raise ConfigError("weibo.timestamp_unit: must be 'ms' or 's'")
+    if not 0.5 <= wb.reply_deadline_seconds <= 4.8:
+        raise ConfigError("weibo.reply_deadline_seconds: must be between 0.5 and 4.8")
+    if not 20 <= wb.text_limit <= 300:
+        raise ConfigError("weibo.text_limit: must be between 20 and 300")
+    if wb.media_id_field not in {"vfid", "tovfid"}:
+        raise ConfigError("weibo.media_id_field: must be 'vfid' or 'tovfid'")
+    if wb.post_interval_seconds < 0:
+        raise ConfigError("weibo.post_interval_seconds: must not be negative")
+
+
+def weibo_enabled(config: Config) -> bool:
+    """The Weibo channel is on when it has an app secret (the sandbox default has one)."""
+    return bool(config.weibo.app_secret)
 
 
 def load_config(

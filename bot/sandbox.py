@@ -47,6 +47,8 @@ class FakeWeChatAPI:
         self.delay_seconds: dict[str, float] = {}
         self.token_lifetime = 7200  # seconds a new token is valid (tests shorten it)
         self.token_grace_seconds = 300  # how long a replaced token keeps working
+        # clientmsgid -> msg_id of mass sends: the platform refuses a repeat with 45065.
+        self.mass_client_ids: dict[str, int] = {}
 
     # -- test controls -------------------------------------------------------------------------
 
@@ -212,9 +214,20 @@ class FakeWeChatAPI:
             return web.json_response({"subscribe": 1 if subscribed else 0, "openid": openid})
         if path.startswith("/cgi-bin/message/mass/"):
             if path.endswith(("/sendall", "/send")):
-                return web.json_response(
-                    {**OK, "msg_id": next(self._ids), "msg_data_id": next(self._ids)}
-                )
+                client_id = str((body or {}).get("clientmsgid") or "")
+                if client_id and client_id in self.mass_client_ids:
+                    self.calls.pop()  # refused: nothing went out
+                    return web.json_response(
+                        {
+                            "errcode": 45065,
+                            "errmsg": "clientmsgid exist",
+                            "msg_id": self.mass_client_ids[client_id],
+                        }
+                    )
+                msg_id = next(self._ids)
+                if client_id:
+                    self.mass_client_ids[client_id] = msg_id
+                return web.json_response({**OK, "msg_id": msg_id, "msg_data_id": next(self._ids)})
             return web.json_response(OK)
         if path in ("/cgi-bin/media/uploadimg",):
             return web.json_response({"url": f"http://127.0.0.1/fake/{next(self._ids)}.jpg"})

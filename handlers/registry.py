@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import basics
+from handlers import basics, pushes
 from handlers.conversation import ConversationEngine, Flow
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
@@ -24,6 +24,7 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
     keywords = KeywordIndex()
     routers: list[Router] = [
         basics.router,
+        pushes.router,
         engine.router(),
         build_router(keywords),
         basics.media_router,

@@ -1,0 +1,272 @@
+"""``calendar`` and ``schedule add|list|cancel|preview|run-now``: campaign pushes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.cli.common import (
+    CommandError,
+    Progress,
+    add_config_arg,
+    load,
+    print_table,
+    ready_context,
+)
+from bot.clock import as_utc
+from bot.context import BotContext
+from schedules.calendar import format_year, load_calendar
+from schedules.outbox import RunReport, calendar_of, deliver, describe, enqueue_now, zone_of
+from schedules.posts import PostError, channels_of, next_occurrences, quota_of
+from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
+from storage.schedules import CampaignPost, active_posts, outbox_for
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the calendar and schedule commands."""
+    cal = sub.add_parser("calendar", help="the campaign's key dates of a year")
+    add_config_arg(cal)
+    cal.add_argument("--year", type=int, required=True)
+    cal.set_defaults(func=cmd_calendar)
+
+    p = sub.add_parser("schedule", help="scheduled campaign posts on WeChat and Weibo")
+    ssub = p.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
+    add = ssub.add_parser("add", help="schedule a post (checks the WeChat mass-send quota)")
+    add_config_arg(add)
+    add.add_argument("label", help="a name for operators")
+    content = add.add_mutually_exclusive_group(required=True)
+    content.add_argument("--text", help="text; may use {year} {festival} {date}")
+    content.add_argument("--image", metavar="FILE", help="an image post")
+    content.add_argument(
+        "--article",
+        action="append",
+        metavar="TITLE|DIGEST|COVER|LINK",
+        help="a news article (repeat for several)",
+    )
+    add.add_argument("--caption", default="", help="Weibo text of an image post")
+    add.add_argument("--channels", default="wechat", help="wechat, weibo or wechat,weibo")
+    add.add_argument("--tag", type=int, help="WeChat tag id (default: all followers)")
+    add.add_argument("--link", default="", help="link Weibo's share API requires")
+    add.add_argument("--at", help="once, at 'YYYY-MM-DD HH:MM' (schedules.timezone)")
+    add.add_argument("--key-date", help="every year on this key date (see `calendar`)")
+    add.add_argument("--time", dest="time_of_day", help="HH:MM on the key date")
+    add.add_argument("--preview-to", action="append", default=[], metavar="OPENID")
+    add.add_argument("--preview-minutes", type=int, default=0)
+    add.add_argument("--dry-run", action="store_true", help="check and print, save nothing")
+    add.set_defaults(func=cmd_add)
+
+    ls = ssub.add_parser("list", help="posts with their next occurrences")
+    add_config_arg(ls)
+    ls.add_argument("--outbox", action="store_true", help="show deliveries instead")
+    ls.set_defaults(func=cmd_list)
+
+    cancel = ssub.add_parser("cancel", help="cancel a post")
+    add_config_arg(cancel)
+    cancel.add_argument("id", type=int)
+    cancel.set_defaults(func=cmd_cancel)
+
+    for name, helptext, func in (
+        ("preview", "send the post's preview to its operators now", cmd_preview),
+        ("run-now", "send the post to its audience now", cmd_run_now),
+    ):
+        sp = ssub.add_parser(name, help=helptext)
+        add_config_arg(sp)
+        sp.add_argument("id", type=int)
+        sp.add_argument("--dry-run", action="store_true", help="print exactly what would go out")
+        sp.set_defaults(func=func)
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """Print one line per key date."""
+    config = load(args)
+    from handlers.content import Texts
+
+    texts = Texts.load(config.content.dir or None)
+    print(format_year(load_calendar(config.schedules.extra_dates, texts), args.year))
+    return 0
+
+
+def _parse_at(value: str | None, bot: BotContext) -> datetime | None:
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"--at: expected 'YYYY-MM-DD HH:MM', got {value!r}") from None
+    return at if at.tzinfo else at.replace(tzinfo=zone_of(bot))
+
+
+def _spec(args: argparse.Namespace, bot: BotContext) -> PostSpec:
+    body: dict[str, Any]
+    if args.text is not None:
+        kind, body = "text", {"text": args.text}
+    elif args.image is not None:
+        # Absolute: the scheduler may run from another directory.
+        kind, body = "image", {"image": str(Path(args.image).resolve()), "text": args.caption}
+    else:
+        kind, articles = "news", []
+        for raw in args.article:
+            parts = raw.split("|")
+            if len(parts) != 4:
+                raise CommandError(f"--article: expected TITLE|DIGEST|COVER|LINK, got {raw!r}")
+            title, digest, cover, link = (x.strip() for x in parts)
+            cover = str(Path(cover).resolve()) if cover else ""
+            articles.append({"title": title, "digest": digest, "cover": cover, "link": link})
+        body = {"articles": articles}
+    return PostSpec(
+        label=args.label,
+        kind=kind,
+        body=body,
+        channels=[c.strip() for c in args.channels.split(",") if c.strip()],
+        at=_parse_at(args.at, bot),
+        key_date=args.key_date,
+        time_of_day=args.time_of_day,
+        tag_id=args.tag,
+        link=args.link,
+        preview_to=args.preview_to,
+        preview_minutes=args.preview_minutes,
+    )
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Store a post, or with --dry-run print what its next occurrence would send."""
+
+    async def go() -> list[str]:
+        async with ready_context(load(args)) as bot, bot.sessions() as session:
+            spec = _spec(args, bot)
+            now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
+            quota = quota_of(bot.config.schedules)
+            try:
+                if args.dry_run:
+                    await check_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
+                    post = post_from_spec(spec, now)
+                    nxt = next_occurrences(post, cal, tz, now, n=1)
+                    out = ["dry run: nothing saved; the next occurrence would send:"]
+                    return out + (await describe(bot, post, nxt[0], "push") if nxt else [])
+                async with session.begin():
+                    post = await add_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
+            except PostError as exc:
+                raise CommandError(str(exc)) from None
+            nxt = next_occurrences(post, cal, tz, now, n=3)
+            dates = ", ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in nxt) or "none"
+            return [f"post {post.id} scheduled; next: {dates}"]
+
+    for line in asyncio.run(go()):
+        print(line)
+    return 0
+
+
+def _schedule_text(post: CampaignPost) -> str:
+    if post.at is not None:
+        return "once"  # the date is in the next column
+    return f"yearly {post.key_date} {post.time_of_day}"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Active posts with their next dates, or the outbox."""
+
+    async def go() -> None:
+        async with ready_context(load(args)) as bot, bot.sessions() as session:
+            tz, cal, now = zone_of(bot), calendar_of(bot), bot.clock.now()
+            if args.outbox:
+                rows = [
+                    [
+                        i.id,
+                        i.post_id,
+                        i.channel,
+                        i.purpose,
+                        f"{as_utc(i.occurrence).astimezone(tz):%Y-%m-%d %H:%M}",
+                        i.status,
+                        i.attempts,
+                        i.platform_id or "",
+                        (i.error or "")[:60],
+                    ]
+                    for i in await outbox_for(session)
+                ]
+                print_table(
+                    [
+                        "id",
+                        "post",
+                        "channel",
+                        "purpose",
+                        "occurrence",
+                        "status",
+                        "tries",
+                        "id@platform",
+                        "error",
+                    ],
+                    rows,
+                )
+                return
+            rows = []
+            for post in await active_posts(session):
+                nxt = next_occurrences(post, cal, tz, now, n=3)
+                audience = "all" if post.tag_id is None else f"tag {post.tag_id}"
+                rows.append(
+                    [
+                        post.id,
+                        post.label,
+                        post.kind,
+                        ",".join(channels_of(post)),
+                        audience,
+                        _schedule_text(post),
+                        " ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in nxt) or "-",
+                    ]
+                )
+            print_table(["id", "label", "kind", "channels", "audience", "schedule", "next"], rows)
+
+    asyncio.run(go())
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel a post."""
+
+    async def go() -> bool:
+        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+            return await cancel_post(session, args.id)
+
+    if not asyncio.run(go()):
+        raise CommandError(f"no active post with id {args.id}")
+    print(f"post {args.id} cancelled")
+    return 0
+
+
+def _send_now(args: argparse.Namespace, purpose: str) -> int:
+    async def go() -> list[str]:
+        async with ready_context(load(args)) as bot:
+            async with bot.sessions() as session:
+                post = await session.get(CampaignPost, args.id)
+            if post is None or post.status != "active":
+                raise CommandError(f"no active post with id {args.id}")
+            if purpose == "preview" and not post.preview_to:
+                raise CommandError(f"post {args.id} has no --preview-to operators")
+            now = bot.clock.now()
+            if args.dry_run:
+                return ["dry run: nothing sent", *await describe(bot, post, now, purpose)]
+            ids = await enqueue_now(bot, post, purpose)
+            report = RunReport()
+            progress = Progress(f"post {post.id} {purpose}", len(ids))
+            for item_id in ids:
+                await deliver(bot, item_id, report)
+                progress.advance()
+            progress.finish()
+            out = [f"sent {report.sent}, retrying {report.retried}, failed {report.failed}"]
+            return out + [f"error: {e}" for e in report.errors]
+
+    for line in asyncio.run(go()):
+        print(line)
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Preview a post to its operators now (WeChat mass/preview)."""
+    return _send_now(args, "preview")
+
+
+def cmd_run_now(args: argparse.Namespace) -> int:
+    """Send a post to its audience now."""
+    return _send_now(args, "push")

@@ -1,0 +1,264 @@
+"""Async Weibo fans-service API client on aiohttp.
+
+Weibo's access token is issued once for the fans-service account and configured
+(``[weibo] access_token``); there is no refresh endpoint to call, so token errors are surfaced.
+Errors come as ``{"error_code": n, "error": "..."}``; busy and rate-limit codes back off and
+retry like WeChat's -1 / 45009. Campaign posts (``statuses/share``) keep a minimum interval.
+
+Facts about the platform that could not be confirmed are marked [uncertain] and kept here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import mimetypes
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.clients.base import ApiError, OutsideWindow
+from bot.config import WeiboConfig
+from bot.logs import log_event
+from bot.message import Article, Reply, ReplyKind
+
+log = logging.getLogger("bot.weibo.api")
+
+# 10001 system error, 10009 job queue full, 10022-10024 request rate limits.
+BACKOFF_ERRORS = frozenset({-1, 10001, 10009, 10022, 10023, 10024})
+# [uncertain] The reply window closed / the user no longer follows the account.
+WINDOW_ERRORS = frozenset({21604, 21605})
+
+REPLY_PATH = "/2/messages/reply.json"
+SHARE_PATH = "/2/statuses/share.json"
+USER_PATH = "/2/eps/user/info.json"
+# [uncertain] The fans-service media endpoints (download of a user's media by its fid, upload
+# of a picture for an articles message); kept in this one place.
+MEDIA_GET_PATH = "/2/mss/msget"
+MEDIA_UPLOAD_PATH = "/2/mss/upload.json"
+
+
+class WeiboAPIError(ApiError):
+    """error_code / error from the Weibo API."""
+
+
+class WeiboOutsideWindow(OutsideWindow, WeiboAPIError):
+    """The user cannot be messaged now."""
+
+
+def encode_data(data: dict[str, Any]) -> str:
+    """The ``data`` field of replies: UTF-8 JSON, URL-encoded, as the platform expects."""
+    return quote(json.dumps(data, ensure_ascii=False, separators=(",", ":")), safe="")
+
+
+def article_items(articles: tuple[Article, ...]) -> list[dict[str, str]]:
+    """WeChat-style articles as Weibo's articles entries."""
+    return [
+        {"display_name": a.title, "summary": a.description, "image": a.pic_url, "url": a.url}
+        for a in articles
+    ]
+
+
+class WeiboClient:
+    def __init__(
+        self,
+        config: WeiboConfig,
+        base_url: str,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self._own_session = session is None
+        self._post_lock = asyncio.Lock()
+        self._last_post = float("-inf")
+        self._media_urls: dict[str, str] = {}
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session, created on first use."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.config.api_timeout_seconds)
+            )
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._own_session and self._session is not None:
+            await self._session.close()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        form_factory: Any = None,
+        raw: bool = False,
+    ) -> dict[str, Any]:
+        """One authenticated call with backoff on busy / rate limits; raises WeiboAPIError."""
+        url = f"{self.base_url}{path}"
+        attempts = self.config.api_max_retries + 1
+        for attempt in range(attempts):
+            query = dict(params or {})
+            data: Any = None
+            headers: dict[str, str] | None = None
+            if form_factory is not None:
+                data = form_factory()
+                query["access_token"] = self.config.access_token
+            elif method == "POST":
+                # Form fields encoded by hand: ``data`` is already URL-encoded JSON.
+                fields = {"access_token": self.config.access_token, **(form or {})}
+                data = "&".join(f"{k}={_form_value(k, v)}" for k, v in fields.items())
+                headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            else:
+                query["access_token"] = self.config.access_token
+            async with self.session.request(
+                method, url, params=query, data=data, headers=headers
+            ) as resp:
+                content_type = resp.headers.get("Content-Type", "")
+                body = await resp.read()
+                if raw and "json" not in content_type and resp.status == 200:
+                    return {"_body": body, "_content_type": content_type}
+                payload: dict[str, Any] = {}
+                try:
+                    loaded = json.loads(body) if body else {}
+                    payload = loaded if isinstance(loaded, dict) else {"_list": loaded}
+                except ValueError:
+                    if resp.status < 500:
+                        raise WeiboAPIError(-3, f"not JSON (HTTP {resp.status})", path) from None
+                code = int(payload.get("error_code", 0) or 0)
+                message = str(payload.get("error", ""))
+                if resp.status >= 500 and code == 0:
+                    code, message = -1, f"HTTP {resp.status}"
+            if code == 0:
+                return payload
+            if code in BACKOFF_ERRORS and attempt + 1 < attempts:
+                delay = self.config.api_backoff_seconds * (2**attempt)
+                log_event(
+                    log,
+                    "api_backoff",
+                    logging.WARNING,
+                    path=path,
+                    errcode=code,
+                    attempt=attempt + 1,
+                    delay=delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            log_event(log, "api_error", logging.WARNING, path=path, errcode=code, errmsg=message)
+            if code in WINDOW_ERRORS:
+                raise WeiboOutsideWindow(code, message, path)
+            raise WeiboAPIError(code, message, path)
+        raise AssertionError("unreachable")
+
+    # -- features ------------------------------------------------------------------------------
+
+    async def reply_message(self, user: str, kind: str, data: dict[str, Any]) -> None:
+        """An active reply through ``messages/reply``: kind text, articles or position."""
+        await self.call(
+            "POST",
+            REPLY_PATH,
+            form={
+                "type": kind,
+                "data": encode_data(data),
+                "receiver_id": user,
+                "save_sender_box": "0",
+            },
+        )
+
+    async def send_reply(self, user: str, reply: Reply) -> None:
+        """Deliver ``reply`` by active reply (texts are sent in parts of ``text_limit``)."""
+        if reply.kind is ReplyKind.TEXT:
+            for part in split_text(reply.text, self.config.text_limit):
+                await self.reply_message(user, "text", {"text": part})
+        elif reply.kind is ReplyKind.IMAGE:
+            # Weibo has no image message: the picture goes out as a one-article message whose
+            # picture and link are the uploaded image's URL.
+            media_id = reply.media_id or await self.upload_image(reply.image_path or "")
+            url = self._media_urls.get(media_id, "")
+            article = Article(title="", url=url, pic_url=url)
+            await self.reply_message(user, "articles", {"articles": article_items((article,))})
+        else:
+            await self.reply_message(user, "articles", {"articles": article_items(reply.articles)})
+
+    async def upload_image(self, path: str) -> str:
+        """Upload a local picture; returns its id (its URL is kept for articles replies)."""
+        file = Path(path)
+        content = await asyncio.to_thread(file.read_bytes)
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+
+        def form() -> aiohttp.FormData:
+            fd = aiohttp.FormData()
+            fd.add_field("media", content, filename=file.name, content_type=content_type)
+            return fd
+
+        data = await self.call("POST", MEDIA_UPLOAD_PATH, form_factory=form)
+        fid = str(data.get("fid") or "")
+        if not fid:
+            raise WeiboAPIError(-2, "no fid in the answer", MEDIA_UPLOAD_PATH)
+        self._media_urls[fid] = str(data.get("url") or "")
+        return fid
+
+    async def download_media(self, media_id: str, url: str | None = None) -> tuple[bytes, str]:
+        """A user's image or voice by its fid: (bytes, content type)."""
+        data = await self.call("GET", MEDIA_GET_PATH, params={"fid": media_id}, raw=True)
+        return data["_body"], str(data["_content_type"]).split(";")[0]
+
+    async def user_info(self, uid: str) -> dict[str, Any]:
+        """Profile and follow status of a user."""
+        return await self.call("GET", USER_PATH, params={"uid": uid})
+
+    async def share_status(
+        self, status: str, *, pic: bytes | None = None, pic_name: str = "pic.jpg"
+    ) -> str:
+        """Post a campaign status (with an optional picture); returns the new post's id."""
+        async with self._post_lock:
+            wait = self._last_post + self.config.post_interval_seconds - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if pic is None:
+                data = await self.call("POST", SHARE_PATH, form={"status": quote(status)})
+            else:
+                content_type = mimetypes.guess_type(pic_name)[0] or "image/jpeg"
+
+                def form() -> aiohttp.FormData:
+                    fd = aiohttp.FormData()
+                    fd.add_field("status", quote(status))
+                    fd.add_field("pic", pic, filename=pic_name, content_type=content_type)
+                    return fd
+
+                data = await self.call("POST", SHARE_PATH, form_factory=form)
+            self._last_post = time.monotonic()
+        post_id = str(data.get("idstr") or data.get("id") or "")
+        if not post_id:
+            raise WeiboAPIError(-2, "no id in the answer", SHARE_PATH)
+        log_event(log, "status_shared", has_pic=pic is not None)
+        return post_id
+
+
+def _form_value(key: str, value: str) -> str:
+    # ``data`` and ``status`` arrive already URL-encoded; everything else is encoded here.
+    return value if key in ("data", "status") else quote(value, safe="")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, cut at line breaks where possible."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip("\n"))
+        rest = rest[cut:].lstrip("\n")
+    if rest or not parts:
+        parts.append(rest)
+    return parts

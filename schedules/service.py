@@ -1,0 +1,217 @@
+"""Operator actions on posts: add (with the quota check), cancel, list, run now."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import as_utc
+from schedules.calendar import Calendar
+from schedules.delivery import weibo_status
+from schedules.posts import (
+    CHANNELS,
+    PostError,
+    Quota,
+    channels_of,
+    check_template,
+    next_occurrences,
+    occurrences,
+    validate_schedule,
+)
+from storage.schedules import FAILED, MISSED, UNKNOWN, CampaignPost, OutboxItem, active_posts
+
+# statuses/share: "内容不超过140个汉字" (the link included).
+WEIBO_STATUS_LIMIT = 140
+# Placeholder values at their longest, to check lengths before any occurrence is known.
+LONGEST_VALUES = {"year": "2027", "date": "2027-12-05", "festival": "国际志愿者日"}
+
+
+@dataclass(frozen=True)
+class PostSpec:
+    label: str
+    kind: str  # text | image | news
+    body: dict[str, Any]
+    channels: Sequence[str]
+    at: datetime | None = None
+    key_date: str | None = None
+    time_of_day: str | None = None
+    tag_id: int | None = None
+    link: str = ""
+    preview_to: Sequence[str] = ()
+    preview_minutes: int = 0
+
+
+def validate_spec(spec: PostSpec, calendar: Calendar) -> None:
+    """Refuse a post that could not be sent as given."""
+    if not spec.channels or any(c not in CHANNELS for c in spec.channels):
+        raise PostError(f"channels must be among {', '.join(CHANNELS)}")
+    validate_schedule(
+        at=spec.at, key_date=spec.key_date, time_of_day=spec.time_of_day, calendar=calendar
+    )
+    body = spec.body
+    if spec.kind == "text":
+        if not str(body.get("text", "")).strip():
+            raise PostError("the text is empty")
+        check_template(body["text"])
+    elif spec.kind == "image":
+        if not body.get("image"):
+            raise PostError("an image post needs --image FILE")
+        check_template(str(body.get("text", "")))
+    elif spec.kind == "news":
+        arts = body.get("articles") or []
+        if not arts:
+            raise PostError("a news post needs at least one article")
+        for art in arts:
+            if not art.get("title") or not art.get("cover"):
+                raise PostError("each article needs a title and a cover image")
+            check_template(art["title"])
+            check_template(art.get("digest", ""))
+    else:
+        raise PostError("kind must be text, image or news")
+    for path in _files(spec):
+        if not Path(path).is_file():
+            raise PostError(f"file not found: {path}")
+    if "weibo" in spec.channels and not spec.link and spec.kind != "news":
+        raise PostError("Weibo's share API requires a link: give --link URL")
+    if "weibo" in spec.channels:
+        status = weibo_status(post_from_spec(spec, datetime.now(UTC)), LONGEST_VALUES)
+        if len(status.text) > WEIBO_STATUS_LIMIT:
+            raise PostError(
+                f"the Weibo status would be {len(status.text)} characters with its link; "
+                f"statuses/share takes at most {WEIBO_STATUS_LIMIT}"
+            )
+    if spec.preview_to and spec.preview_minutes <= 0:
+        raise PostError("--preview-minutes must be positive when --preview-to is given")
+
+
+def _files(spec: PostSpec) -> list[str]:
+    if spec.kind == "image":
+        return [str(spec.body["image"])]
+    if spec.kind == "news":
+        return [str(a["cover"]) for a in spec.body.get("articles", [])]
+    return []
+
+
+def _period_window(quota: Quota, when: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    local = when.astimezone(tz)
+    if quota.period == "day":
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = (start + timedelta(days=32)).replace(day=1)
+    # UTC: SQLite stores datetimes without their zone, so every bound must be in UTC.
+    return start.astimezone(UTC), nxt.astimezone(UTC)
+
+
+async def quota_conflict(
+    session: AsyncSession,
+    spec: PostSpec,
+    quota: Quota,
+    calendar: Calendar,
+    tz: ZoneInfo,
+    now: datetime,
+) -> str | None:
+    """Why ``spec`` would exceed the WeChat mass-send quota, or None."""
+    if "wechat" not in spec.channels:
+        return None
+    probe = CampaignPost(
+        id=0, at=spec.at, key_date=spec.key_date, time_of_day=spec.time_of_day, channels="wechat"
+    )
+    others = [p for p in await active_posts(session) if "wechat" in channels_of(p)]
+    for occ in next_occurrences(probe, calendar, tz, now - timedelta(seconds=1), n=3):
+        start, end = _period_window(quota, occ, tz)
+        taken: dict[tuple[int, datetime], str] = {}
+        rows = await session.execute(
+            select(OutboxItem).where(
+                OutboxItem.channel == "wechat",
+                OutboxItem.purpose == "push",
+                OutboxItem.status.not_in([FAILED, MISSED, UNKNOWN]),
+                OutboxItem.occurrence >= start,
+                OutboxItem.occurrence < end,
+            )
+        )
+        for item in rows.scalars():
+            taken[(item.post_id, as_utc(item.occurrence))] = f"post {item.post_id}"
+        for post in others:
+            for when in occurrences(post, calendar, tz, start, end):
+                taken[(post.id, when)] = f"post {post.id} “{post.label}”"
+        if len(taken) >= quota.limit:
+            (_pid, when), name = sorted(taken.items(), key=lambda kv: kv[0][1])[0]
+            return (
+                f"WeChat mass-send quota is {quota.describe()} for this account; "
+                f"{occ.astimezone(tz):%Y-%m-%d %H:%M} falls in a period already used by "
+                f"{name} at {when.astimezone(tz):%Y-%m-%d %H:%M}"
+            )
+    return None
+
+
+async def check_post(
+    session: AsyncSession,
+    spec: PostSpec,
+    *,
+    quota: Quota,
+    calendar: Calendar,
+    tz: ZoneInfo,
+    now: datetime,
+) -> None:
+    """Everything ``add_post`` refuses, without storing anything (also for --dry-run)."""
+    validate_spec(spec, calendar)
+    if spec.at is not None and spec.at <= now:
+        raise PostError("--at is in the past; use schedule run-now to send at once")
+    conflict = await quota_conflict(session, spec, quota, calendar, tz, now)
+    if conflict:
+        raise PostError(conflict)
+
+
+async def add_post(
+    session: AsyncSession,
+    spec: PostSpec,
+    *,
+    quota: Quota,
+    calendar: Calendar,
+    tz: ZoneInfo,
+    now: datetime,
+) -> CampaignPost:
+    """Validate, check the quota and store a post; PostError says why not."""
+    await check_post(session, spec, quota=quota, calendar=calendar, tz=tz, now=now)
+    post = post_from_spec(spec, now)
+    session.add(post)
+    await session.flush()
+    return post
+
+
+def post_from_spec(spec: PostSpec, now: datetime) -> CampaignPost:
+    """An (unsaved) post row for ``spec``."""
+    return CampaignPost(
+        label=spec.label,
+        kind=spec.kind,
+        body=json.dumps(spec.body, ensure_ascii=False),
+        channels=",".join(c for c in CHANNELS if c in spec.channels),
+        tag_id=spec.tag_id,
+        link=spec.link,
+        at=spec.at.astimezone(UTC) if spec.at else None,
+        key_date=spec.key_date,
+        time_of_day=spec.time_of_day,
+        preview_to=",".join(spec.preview_to),
+        preview_minutes=spec.preview_minutes,
+        status="active",
+        created_at=now,
+    )
+
+
+async def cancel_post(session: AsyncSession, post_id: int) -> bool:
+    """Cancel a post: nothing more of it goes out (rows already sent stay as they are)."""
+    post = await session.get(CampaignPost, post_id)
+    if post is None or post.status != "active":
+        return False
+    post.status = "cancelled"
+    await session.flush()
+    return True
