@@ -224,3 +224,44 @@ def test_reply_text_renders_articles_and_images() -> None:
     assert weibo_reply_text(reply) == "[图文] 标题"
     image = {"type": "articles", "data": {"articles": [{"display_name": "", "image": "u"}]}}
     assert weibo_reply_text(image) == "[图片 u]"
+
+
+async def test_reply_missing_the_deadline_goes_out_by_active_reply(harness: BotHarness) -> None:
+    from bot.appkeys import DISPATCHER
+
+    harness.app[DISPATCHER].deadline = 0.0  # every handler is "too slow"
+    chatter = fan(harness)
+    assert await chatter.say("家长课堂") == ""
+    await harness.drain()
+    late = chatter.late_messages()
+    assert late and all(len(part) <= TEXT_LIMIT for part in late)  # long texts go in parts
+    assert "家长" in "\n".join(late)
+
+
+async def test_image_reply_is_rendered_as_an_article_with_the_uploaded_picture(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    from bot.channels.weibo import WeiboAdapter
+    from bot.clients.weibo import WeiboClient
+    from bot.message import Reply
+
+    pic = tmp_path / "cert.png"
+    pic.write_bytes(b"\x89PNG cert")
+    client = harness.bot.client(Channel.WEIBO)
+    assert isinstance(client, WeiboClient)
+    fid = await client.upload_image(str(pic))
+    chatter = fan(harness)
+    inbound = WeiboAdapter(harness.bot.config.weibo).parse(
+        chatter.user.request(chatter.user.text("x")).query,
+        chatter.user.request(chatter.user.text("x")).body,
+    )
+    assert inbound is not None
+    body, rest = WeiboAdapter(harness.bot.config.weibo).render(
+        inbound, Reply.image(media_id=fid), client
+    )
+    reply = chatter.user.read_reply(body)
+    assert rest == "" and reply["type"] == "articles"
+    url = reply["data"]["articles"][0]["image"]
+    assert url.endswith(f"fid={fid}")
+    async with harness.http.get(url, params={"access_token": "weibo-test-token"}) as resp:
+        assert await resp.read() == b"\x89PNG cert"
