@@ -166,9 +166,11 @@ class WeiboAdapter:
             return Inbound(**common, text=text)
         if kind is Kind.LOCATION:
             location = Location(
-                latitude=_number(data, "latitude"), longitude=_number(data, "longitude")
+                latitude=_number(data, "latitude"),
+                longitude=_number(data, "longitude"),
+                label=text or None,  # as WeChat's Label: a place name, not a message text
             )
-            return Inbound(**common, location=location, text=text or None)
+            return Inbound(**common, location=location)
         # [uncertain] Which field of ``data`` names the media (vfid / tovfid): config switch.
         media_id = _text(data, self.config.media_id_field)
         if not media_id:
