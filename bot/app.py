@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.appkeys import BOT, DISPATCHER
 from bot.channels.wechat import WeChatAdapter, wechat_routes
+from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
 from bot.clients.weibo import WeiboClient
 from bot.clock import Clock, SystemClock
@@ -129,6 +130,8 @@ def create_app(
     # A "scheduler" process serves only /healthz: webhooks go to the web processes.
     if config.server.role != "scheduler":
         app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
+        if weibo_enabled(config):
+            app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)

@@ -92,7 +92,6 @@ class WeiboConfig:
     # follows it, "s" treats timestamps as seconds.
     timestamp_unit: str = "ms"
     timestamp_window_seconds: int = 300
-    reply_deadline_seconds: float = 4.5
     # Passive text replies are cut at this many characters (the platform's limit is 300);
     # the rest goes by active reply.
     text_limit: int = 300
@@ -367,8 +366,6 @@ def _validate_weibo(wb: WeiboConfig) -> None:
         raise ConfigError("weibo.api_base_url: must be an http(s) URL or 'sandbox'")
     if wb.timestamp_unit not in {"ms", "s"}:
         raise ConfigError("weibo.timestamp_unit: must be 'ms' or 's'")
-    if not 0.5 <= wb.reply_deadline_seconds <= 4.8:
-        raise ConfigError("weibo.reply_deadline_seconds: must be between 0.5 and 4.8")
     if not 20 <= wb.text_limit <= 300:
         raise ConfigError("weibo.text_limit: must be between 20 and 300")
     if wb.media_id_field not in {"vfid", "tovfid"}:

@@ -22,9 +22,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -139,6 +140,12 @@ class Dispatcher:
         follow_up = asyncio.create_task(finish())
         self._tasks.add(follow_up)
         follow_up.add_done_callback(self._tasks.discard)
+
+    def follow_up(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after an answer (e.g. the rest of a long reply); ``drain`` awaits it."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait for late replies in flight and write the buffered message log (shutdown, tests)."""

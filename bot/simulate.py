@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from wechatpy.crypto import WeChatCrypto
@@ -163,4 +165,97 @@ def reply_text(fields: dict[str, str]) -> str:
         return f"[图片 media_id={fields.get('Image', '')}]"
     if kind == "news":
         return f"[图文] {fields.get('Articles', '')}"
+    return ""
+
+
+# -- Weibo fans service ---------------------------------------------------------------------------
+
+_weibo_uids = itertools.count(int(time.time()) % 10**6 * 1000 + 5_000_000_000)
+
+
+@dataclass
+class WeiboRequest:
+    query: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WeiboUser:
+    """A fan of ``account`` talking to the bot through the Weibo fans-service push."""
+
+    app_secret: str
+    uid: str = field(default_factory=lambda: str(next(_weibo_uids)))
+    account: str = "5000000001"
+    clock_offset: int = 0  # seconds added to timestamps (stale-timestamp tests)
+    timestamp_unit: str = "ms"
+    media_field: str = "vfid"
+    _last_created: int = 0
+
+    def _created_at(self) -> str:
+        # A real fan cannot push twice within one second; keep created_at strictly increasing.
+        now = max(int(time.time()), self._last_created + 1)
+        self._last_created = now
+        return time.strftime("%a %b %d %H:%M:%S +0000 %Y", time.gmtime(now))
+
+    def push(
+        self, msg_type: str, text: str = "", data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A push body as the platform sends it."""
+        return {
+            "type": msg_type,
+            "receiver_id": int(self.account),
+            "sender_id": int(self.uid),
+            "created_at": self._created_at(),
+            "text": text,
+            "data": data or {},
+        }
+
+    def text(self, content: str) -> dict[str, Any]:
+        return self.push("text", content)
+
+    def image(self, fid: str) -> dict[str, Any]:
+        return self.push("image", "", {self.media_field: fid})
+
+    def voice(self, fid: str) -> dict[str, Any]:
+        return self.push("voice", "", {self.media_field: fid})
+
+    def location(self, lat: float, lng: float, label: str = "") -> dict[str, Any]:
+        return self.push("position", label, {"latitude": lat, "longitude": lng})
+
+    def event(self, subtype: str, key: str | None = None) -> dict[str, Any]:
+        """An event push: follow, unfollow, subscribe, scan, scan_follow, click (with key)."""
+        data: dict[str, Any] = {"subtype": subtype}
+        if key is not None:
+            data["key"] = key
+        return self.push("event", "", data)
+
+    def request(self, push: dict[str, Any] | bytes, *, bad_signature: bool = False) -> WeiboRequest:
+        """The signed query string and JSON body Weibo would POST."""
+        now = time.time() + self.clock_offset
+        timestamp = str(int(now * 1000) if self.timestamp_unit == "ms" else int(now))
+        nonce = str(secrets.randbelow(10**9))
+        signature = "0" * 40 if bad_signature else sign(self.app_secret, timestamp, nonce)
+        body = push if isinstance(push, bytes) else json.dumps(push, ensure_ascii=False).encode()
+        return WeiboRequest({"signature": signature, "timestamp": timestamp, "nonce": nonce}, body)
+
+    def read_reply(self, body: str) -> dict[str, Any]:
+        """The bot's passive reply with ``data`` decoded; {} when it answered nothing."""
+        if not body:
+            return {}
+        reply: dict[str, Any] = json.loads(body)
+        reply["data"] = json.loads(unquote(reply["data"]))
+        return reply
+
+
+def weibo_reply_text(reply: dict[str, Any]) -> str:
+    """A readable rendering of a Weibo reply (passive or active): text or articles."""
+    kind = reply.get("type")
+    data = reply.get("data") or {}
+    if kind == "text":
+        return str(data.get("text", ""))
+    if kind == "articles":
+        items = data.get("articles", [])
+        if len(items) == 1 and not items[0].get("display_name"):
+            return f"[图片 {items[0].get('image', '')}]"
+        return "[图文] " + " / ".join(str(a.get("display_name", "")) for a in items)
     return ""

@@ -20,11 +20,12 @@ from sqlalchemy import text
 from bot.app import build_context, close_context, create_app
 from bot.appkeys import BOT, DISPATCHER
 from bot.clock import FakeClock
-from bot.config import Config, load_config
+from bot.config import SANDBOX, Config, load_config, with_overrides
 from bot.context import BotContext
 from bot.message import Channel
 from bot.sandbox import FakeWeChatAPI
-from bot.simulate import WeChatUser, reply_text
+from bot.sandbox_weibo import FakeWeiboAPI
+from bot.simulate import WeChatUser, WeiboUser, reply_text, weibo_reply_text
 from storage.db import create_engine
 from storage.migrate import upgrade
 
@@ -34,6 +35,9 @@ AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 APP_ID = "wx49f0ab532d5d035a"
 ACCOUNT = "gh_testaccount"
 DATA_KEY = "mZVBQ6RK3o3xJ7s4o8kGZ0xCx4Y2vIs0kQ2hB7H4V1c="
+WEIBO_SECRET = "weibo-test-secret"
+WEIBO_TOKEN = "weibo-test-token"
+WEIBO_ACCOUNT = "5000000001"
 
 
 # -- network guard -----------------------------------------------------------------------------
@@ -127,6 +131,24 @@ async def fake_wechat() -> AsyncIterator[FakeWeChatAPI]:
     await server.close()
 
 
+@pytest.fixture
+async def fake_weibo() -> AsyncIterator[FakeWeiboAPI]:
+    """The fake Weibo API, served on a loopback port."""
+    fake = FakeWeiboAPI(WEIBO_TOKEN)
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    fake.base_url = str(server.make_url("")).rstrip("/")  # type: ignore[attr-defined]
+    yield fake
+    await server.close()
+
+
+def with_fake_weibo(config: Config, fake: FakeWeiboAPI) -> Config:
+    """``config`` with its Weibo client pointed at ``fake`` (left alone if set explicitly)."""
+    if config.weibo.api_base_url != SANDBOX or not config.weibo.app_secret:
+        return config
+    return with_overrides(config, weibo={"api_base_url": fake.base_url})  # type: ignore[attr-defined]
+
+
 def make_config(
     db_url: str, tmp_path: Path, api_base_url: str, **sections: dict[str, Any]
 ) -> Config:
@@ -142,6 +164,13 @@ def make_config(
             "account_id": ACCOUNT,
             "api_base_url": api_base_url,
             "api_backoff_seconds": 0.01,
+        },
+        "weibo": {
+            "app_secret": WEIBO_SECRET,
+            "access_token": WEIBO_TOKEN,
+            "account_id": WEIBO_ACCOUNT,
+            "api_backoff_seconds": 0.01,
+            "post_interval_seconds": 0.0,
         },
         "security": {"data_key": DATA_KEY},
         "log": {"format": "text"},
@@ -162,6 +191,7 @@ class BotHarness:
         self.fake = fake
         self.clock = clock
         self.app: web.Application = server.app  # type: ignore[assignment]
+        self.weibo_fake: FakeWeiboAPI | None = None
 
     @property
     def bot(self) -> BotContext:
@@ -214,23 +244,27 @@ def bot_config(db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI) -> Confi
 
 @pytest.fixture
 async def harness(
-    bot_config: Config, fake_wechat: FakeWeChatAPI, clock: FakeClock
+    bot_config: Config, fake_wechat: FakeWeChatAPI, fake_weibo: FakeWeiboAPI, clock: FakeClock
 ) -> AsyncIterator[BotHarness]:
-    """The bot on a loopback port, talking to the fake API."""
-    app = create_app(bot_config, clock=clock, migrate=False)
+    """The bot on a loopback port, talking to the fake APIs."""
+    app = create_app(with_fake_weibo(bot_config, fake_weibo), clock=clock, migrate=False)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     async with ClientSession() as http:
-        yield BotHarness(server, http, fake_wechat, clock)
+        harness = BotHarness(server, http, fake_wechat, clock)
+        harness.weibo_fake = fake_weibo
+        yield harness
     await server.close()
 
 
 @pytest.fixture
-async def bot_context(bot_config: Config, clock: FakeClock) -> AsyncIterator[BotContext]:
+async def bot_context(
+    bot_config: Config, fake_weibo: FakeWeiboAPI, clock: FakeClock
+) -> AsyncIterator[BotContext]:
     """A context without a web server (CLI-level and repository tests)."""
     from bot.app import prepare_database
 
-    bot = build_context(bot_config, clock)
+    bot = build_context(with_fake_weibo(bot_config, fake_weibo), clock)
     await prepare_database(bot, migrate=False)
     yield bot
     await close_context(bot)
@@ -307,16 +341,81 @@ class WeChatChatter(Chatter):
         return out
 
 
+class WeiboChatter(Chatter):
+    """A Weibo fan: signed JSON pushes to /weibo, passive JSON replies, active replies."""
+
+    channel = Channel.WEIBO
+
+    def __init__(self, harness: BotHarness, user: WeiboUser) -> None:
+        assert harness.weibo_fake is not None
+        self.harness = harness
+        self.fake = harness.weibo_fake
+        self.user = user
+        self.user_id = user.uid
+        self._consumed = 0  # active replies already returned as the overflow of a passive text
+
+    @property
+    def url(self) -> str:
+        return str(self.harness.server.make_url("/weibo"))
+
+    async def post(self, push: dict[str, Any] | bytes, **kw: Any) -> tuple[int, str]:
+        """POST a push; returns (status, body)."""
+        req = self.user.request(push, **kw)
+        async with self.harness.http.post(self.url, params=req.query, data=req.body) as resp:
+            return resp.status, await resp.text()
+
+    async def send(self, push: dict[str, Any]) -> dict[str, Any]:
+        """POST and return the decoded passive reply; asserts HTTP 200."""
+        status, body = await self.post(push)
+        assert status == 200, body
+        return self.user.read_reply(body)
+
+    def _active(self) -> list[str]:
+        return [weibo_reply_text(m) for m in self.fake.sent_to(self.user_id)]
+
+    async def _send(self, push: dict[str, Any]) -> str:
+        reply = await self.send(push)
+        text = weibo_reply_text(reply)
+        if reply.get("type") == "text":
+            # A text over the platform's limit continues by active reply: read it back whole.
+            await self.harness.drain()
+            active = self._active()
+            text = "\n".join([text, *active[self._consumed :]])
+            self._consumed = len(active)
+        return text
+
+    async def say(self, text: str) -> str:
+        return await self._send(self.user.text(text))
+
+    async def image(self, data: bytes, content_type: str = "image/png") -> str:
+        return await self._send(self.user.image(self.fake.add_media(data, content_type)))
+
+    async def event(self, name: str, key: str | None = None) -> str:
+        subtype = {"subscribe": "follow", "unsubscribe": "unfollow"}.get(name, name)
+        if name == "subscribe" and key:
+            subtype = "scan_follow"
+        return await self._send(self.user.event(subtype, key))
+
+    async def location(self, lat: float, lng: float, label: str = "") -> str:
+        return await self._send(self.user.location(lat, lng, label))
+
+    def late_messages(self) -> list[str]:
+        active = self._active()
+        return active[self._consumed :]
+
+
 def _chatter_for(harness: BotHarness, channel: Channel) -> Chatter:
     if channel is Channel.WECHAT:
         return WeChatChatter(harness, harness.user())
+    if channel is Channel.WEIBO:
+        return WeiboChatter(harness, WeiboUser(WEIBO_SECRET, account=WEIBO_ACCOUNT))
     raise ValueError(f"no test chatter for {channel}")
 
 
 BotHarness.chatter = lambda self, channel=Channel.WECHAT: _chatter_for(self, channel)  # type: ignore[attr-defined]
 
 
-@pytest.fixture(params=[Channel.WECHAT], ids=lambda c: c.value)
+@pytest.fixture(params=[Channel.WECHAT, Channel.WEIBO], ids=lambda c: c.value)
 def channel(request: pytest.FixtureRequest) -> Channel:
     """Every channel the bot serves; channel-neutral tests run once per channel."""
     return request.param  # type: ignore[no-any-return]

@@ -183,8 +183,7 @@ class WeiboClient:
             # Weibo has no image message: the picture goes out as a one-article message whose
             # picture and link are the uploaded image's URL.
             media_id = reply.media_id or await self.upload_image(reply.image_path or "")
-            url = self._media_urls.get(media_id, "")
-            article = Article(title="", url=url, pic_url=url)
+            article = self.image_article(media_id)
             await self.reply_message(user, "articles", {"articles": article_items((article,))})
         else:
             await self.reply_message(user, "articles", {"articles": article_items(reply.articles)})
@@ -206,6 +205,11 @@ class WeiboClient:
             raise WeiboAPIError(-2, "no fid in the answer", MEDIA_UPLOAD_PATH)
         self._media_urls[fid] = str(data.get("url") or "")
         return fid
+
+    def image_article(self, media_id: str) -> Article:
+        """An article showing a picture uploaded by ``upload_image`` (Weibo has no image reply)."""
+        url = self._media_urls.get(media_id, "")
+        return Article(title="", url=url, pic_url=url)
 
     async def download_media(self, media_id: str, url: str | None = None) -> tuple[bytes, str]:
         """A user's image or voice by its fid: (bytes, content type)."""
