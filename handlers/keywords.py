@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.message import Article, Event, Inbound, Kind, Reply, normalize
 from handlers.content import ContentError, Texts
@@ -90,17 +91,20 @@ class KeywordIndex:
 
     async def _load(self, sessions: Sessions) -> None:
         async with sessions() as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(KeywordRule)
-                        .where(KeywordRule.enabled.is_(True))
-                        .order_by(KeywordRule.priority.desc(), KeywordRule.id)
-                    )
+            await self._fill(session)
+
+    async def _fill(self, session: AsyncSession) -> None:
+        rows = (
+            (
+                await session.execute(
+                    select(KeywordRule)
+                    .where(KeywordRule.enabled.is_(True))
+                    .order_by(KeywordRule.priority.desc(), KeywordRule.id)
                 )
-                .scalars()
-                .all()
             )
+            .scalars()
+            .all()
+        )
         snap = _Snapshot(loaded_at=time.monotonic())
         for row in rows:
             reply = Reply.from_json(row.reply)
@@ -116,10 +120,14 @@ class KeywordIndex:
     async def _snapshot(self, ctx: Ctx) -> _Snapshot:
         if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
             return self._snap
+        if not self._loaded:
+            # The first load reads through the message's own session: a message that already
+            # holds SQLite's single pooled connection (a flow that just expired falls through
+            # to keywords) would otherwise wait forever for a second one.
+            await self._fill(ctx.session)
+            return self._snap
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.create_task(self._load(ctx.bot.sessions))
-        if not self._loaded:
-            await asyncio.shield(self._refresh)
         return self._snap
 
     async def lookup(self, ctx: Ctx) -> Reply | None:

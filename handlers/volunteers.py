@@ -15,7 +15,7 @@ from bot.privacy import mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
 from handlers.router import Click, Router, Scene, Text
-from storage.volunteers import Volunteer, find_by_user, phone_taken, total_hours
+from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
 FLOW = "volunteer_signup"
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -237,6 +237,30 @@ SIGNUP = Flow(
         Step("privacy", ask("volunteer.ask_privacy"), handle_privacy),
         Step("confirm", prompt_confirm, handle_confirm),
     ],
+)
+
+
+async def _start_erase(ctx: Ctx) -> dict[str, Any] | Reply:
+    if await _me(ctx) is None:
+        return ctx.reply("volunteer.not_registered")
+    return {}
+
+
+async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _answer(ctx) != "确认注销":
+        return Invalid(ctx.t("volunteer.bad_erase"))
+    me = await _me(ctx)
+    if me is not None:  # None: erased by an earlier message meanwhile
+        await erase(ctx.session, me, ctx.bot.clock.now())
+    return Finish(ctx.reply("volunteer.erased"))
+
+
+ERASE = Flow(
+    name="volunteer_erase",
+    title_key="volunteer.erase_title",
+    entry=Text("注销志愿者"),
+    on_start=_start_erase,
+    steps=[Step("confirm", ask("volunteer.ask_erase"), handle_erase)],
 )
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, BigId
+from storage.models import AuditEvent, Base, BigId
 
 
 class Volunteer(Base):
@@ -107,3 +107,25 @@ async def total_hours(session: AsyncSession, volunteer_id: int) -> Decimal:
         )
     )
     return Decimal(str(result.scalar_one()))
+
+
+async def erase(session: AsyncSession, volunteer: Volunteer, now: datetime) -> None:
+    """注销: wipe the personal fields and the identity, keep the row (and so its hours).
+
+    The row stays as an anonymous holder of the ledger: city and skills are kept for
+    statistics; name, phone, guardian, birth year and the platform user id are gone, so the
+    person may register again as someone new. The deletion is recorded in the audit log.
+    """
+    volunteer.name_enc = ""
+    volunteer.phone_enc = ""
+    volunteer.phone_index = f"erased:{volunteer.id}"
+    volunteer.user_id = f"erased:{volunteer.id}"
+    volunteer.guardian_enc = None
+    volunteer.birth_year = 0
+    volunteer.updated_at = now
+    session.add(
+        AuditEvent(
+            at=now, actor="volunteer", action="volunteer.erased", detail=f"id={volunteer.id}"
+        )
+    )
+    await session.flush()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from bot.simulate import reply_text
+from storage.models import AuditEvent
 from storage.volunteers import HoursEntry, Volunteer, add_hours
 from tests.conftest import BotHarness, Chatter
 
@@ -187,3 +188,44 @@ async def test_hours_and_star_levels(harness: BotHarness, chatter: Chatter) -> N
     assert "320.5 小时" in reply and "★★（2星志愿者）" in reply and "279.5小时可升至3星" in reply
     async with harness.bot.sessions() as session:
         assert (await session.execute(select(func.count(HoursEntry.id)))).scalar_one() == 2
+
+
+async def test_erase_keeps_anonymous_hours(harness: BotHarness, chatter: Chatter) -> None:
+    assert "还不是志愿者" in await chatter.say("注销志愿者")
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    async with harness.bot.sessions() as session, session.begin():
+        row = (
+            await session.execute(select(Volunteer).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+        vid = row.id
+        await add_hours(session, vid, Decimal("12"), "测试活动", "test", harness.clock.now())
+    assert "永久删除" in await chatter.say("注销志愿者")
+    assert "确认注销" in await chatter.say("好")
+    assert "已退出" in await chatter.say("取消")
+    assert "张三" in await chatter.say("我的信息")
+    await chatter.say("注销志愿者")
+    assert "已删除" in await chatter.say("确认注销")
+    assert "还不是志愿者" in await chatter.say("我的信息")
+    async with harness.bot.sessions() as session:
+        row = (await session.execute(select(Volunteer).where(Volunteer.id == vid))).scalar_one()
+        hours = (
+            await session.execute(
+                select(func.sum(HoursEntry.hours)).where(HoursEntry.volunteer_id == vid)
+            )
+        ).scalar_one()
+        audits = (
+            (
+                await session.execute(
+                    select(AuditEvent).where(AuditEvent.action == "volunteer.erased")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert row.name_enc == "" and row.phone_enc == "" and row.guardian_enc is None
+    assert row.user_id == f"erased:{vid}" and row.city == "郑州市"
+    assert Decimal(str(hours)) == Decimal("12") and len(audits) == 1
+    # The same person (and phone) may sign up again as a new volunteer.
+    await _sign_up_to_confirm(chatter)
+    assert "报名成功" in await chatter.say("确认")
