@@ -1,15 +1,28 @@
-"""``volunteers list`` and ``hours adjust``: the volunteer programme for operators."""
+"""``volunteers list|export`` and ``hours adjust``: the volunteer programme for operators."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
-from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.cli.common import (
+    CommandError,
+    Progress,
+    add_config_arg,
+    load,
+    print_table,
+    ready_context,
+)
+from bot.clock import as_utc
+from bot.context import BotContext
 from bot.privacy import mask_name, mask_phone
+from storage.models import AuditEvent
 from storage.volunteers import Volunteer, add_hours, total_hours
 
 MAX_REASON = 200
@@ -23,6 +36,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config_arg(ls)
     ls.add_argument("--city", default=None, help="only this city")
     ls.set_defaults(func=cmd_list)
+    ex = vsub.add_parser("export", help="one row per volunteer, csv or xlsx")
+    add_config_arg(ex)
+    ex.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    ex.add_argument("--output", required=True, metavar="FILE")
+    ex.add_argument("--city", default=None, help="only this city")
+    ex.add_argument(
+        "--include-phones",
+        action="store_true",
+        help="full phone numbers instead of masked ones (recorded in the audit log)",
+    )
+    ex.set_defaults(func=cmd_export)
 
     h = sub.add_parser("hours", help="volunteer service hours")
     hsub = h.add_subparsers(dest="hours_command", metavar="ACTION", required=True)
@@ -93,4 +117,93 @@ def cmd_adjust(args: argparse.Namespace) -> int:
 
     total = asyncio.run(go())
     print(f"volunteer {args.volunteer}: {hours:+} h recorded; total now {total.normalize():f} h")
+    return 0
+
+
+EXPORT_HEADERS = [
+    "编号",
+    "姓名",
+    "手机",
+    "城市",
+    "出生年份",
+    "未成年",
+    "特长兴趣",
+    "服务时长",
+    "报名时间",
+]
+
+
+async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> list[list[Any]]:
+    async with bot.sessions() as session:
+        query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
+        if city:
+            query = query.where(Volunteer.city == city)
+        volunteers = list((await session.execute(query)).scalars())
+        progress = Progress("volunteers", len(volunteers))
+        rows: list[list[Any]] = []
+        for v in volunteers:
+            phone = bot.cipher.decrypt(v.phone_enc)
+            hours = await total_hours(session, v.id)
+            rows.append(
+                [
+                    v.id,
+                    bot.cipher.decrypt(v.name_enc),
+                    phone if full_phones else mask_phone(phone),
+                    v.city,
+                    v.birth_year,
+                    "是" if v.minor else "否",
+                    v.skills.replace(",", "、"),
+                    float(hours),
+                    as_utc(v.created_at).strftime("%Y-%m-%d %H:%M"),
+                ]
+            )
+            progress.advance()
+        progress.finish()
+    if full_phones:
+        async with bot.sessions() as session, session.begin():
+            detail = f"rows={len(rows)} city={city or '*'}"
+            session.add(
+                AuditEvent(
+                    at=bot.clock.now(),
+                    actor="operator",
+                    action="volunteers.export_phones",
+                    detail=detail,
+                )
+            )
+    return rows
+
+
+def _write(path: Path, fmt: str, rows: list[list[Any]]) -> None:
+    if fmt == "csv":
+        # utf-8-sig: Excel opens a BOM-marked CSV with the Chinese intact.
+        with path.open("w", newline="", encoding="utf-8-sig") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(EXPORT_HEADERS)
+            writer.writerows(rows)
+        return
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None  # a new workbook always has one sheet
+    sheet.title = "志愿者"
+    sheet.append(EXPORT_HEADERS)
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the volunteers to a CSV or XLSX file."""
+    path = Path(args.output)
+    if not path.parent.is_dir():
+        raise CommandError(f"no such directory: {path.parent}")
+
+    async def go() -> list[list[Any]]:
+        async with ready_context(load(args)) as bot:
+            return await _export_rows(bot, args.city, args.include_phones)
+
+    rows = asyncio.run(go())
+    _write(path, args.format, rows)
+    print(f"{len(rows)} volunteers written to {path}")
     return 0

@@ -63,3 +63,34 @@ async def test_list_masks_and_adjust_keeps_every_change(
     assert reasons == ["补录", "更正"]
     reply = await chatter.say("我的时长")
     assert "99.5 小时" in reply and "暂未评星" in reply and "100" in reply
+
+
+async def test_export_csv_and_xlsx_masks_phones_unless_asked(
+    harness: BotHarness, chatter: Chatter, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    from storage.models import AuditEvent
+
+    await _register(chatter)
+    config = _write_config(tmp_path, harness.bot.config.database_url, harness.fake.base_url)  # type: ignore[attr-defined]
+    out_csv = tmp_path / "v.csv"
+    args = ["volunteers", "export", "-c", str(config), "--output"]
+    assert await asyncio.to_thread(main, [*args, str(out_csv)]) == 0
+    lines = out_csv.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].startswith("编号,姓名,手机,城市") and len(lines) == 2
+    assert "138****5678" in lines[1] and "13812345678" not in lines[1] and "洛阳市" in lines[1]
+    assert await asyncio.to_thread(main, [*args, str(out_csv), "--city", "郑州市"]) == 0
+    assert len(out_csv.read_text(encoding="utf-8-sig").splitlines()) == 1
+
+    out_xlsx = tmp_path / "v.xlsx"
+    full = [*args, str(out_xlsx), "--format", "xlsx", "--include-phones"]
+    assert await asyncio.to_thread(main, full) == 0
+    sheet = load_workbook(out_xlsx).active
+    assert sheet is not None
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][:3] == ("编号", "姓名", "手机") and values[1][1:3] == ("张小三", "13812345678")
+    async with harness.bot.sessions() as session:
+        audits = list((await session.execute(select(AuditEvent.action, AuditEvent.detail))).all())
+    assert [a for a, _ in audits] == ["volunteers.export_phones"]
+    assert "13812345678" not in audits[0][1]
