@@ -111,6 +111,8 @@ class VolunteersConfig:
     guardian_age: int = 14
     # Below this age a volunteer is registered with the minor flag.
     adult_age: int = 18
+    # The issuer printed on 志愿证书 certificates.
+    certificate_issuer: str = "网络公益志愿服务队"
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("volunteers.star_hours: must be positive and ascending")
     if not 0 < vol.guardian_age <= vol.adult_age:
         raise ConfigError("volunteers.guardian_age: must be positive and at most adult_age")
+    if not vol.certificate_issuer.strip():
+        raise ConfigError("volunteers.certificate_issuer: must not be empty")
 
 
 def load_config(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.message import Kind, Reply, normalize
 from bot.privacy import mask_phone
+from handlers import certificate
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
 from handlers.router import Click, Router, Scene, Text
@@ -313,3 +314,28 @@ async def show_hours(ctx: Ctx) -> Reply | None:
         more = Decimal(thresholds[count]) - total
         text += ctx.t("volunteer.next_star", more=f"{more.normalize():f}", count=count + 1)
     return Reply.of_text(text)
+
+
+@router.on(Text("志愿证书", "我的证书"))
+async def send_certificate(ctx: Ctx) -> Reply | None:
+    """An image certificate of the volunteer's hours and star level."""
+    me = await _me(ctx)
+    if me is None:
+        return ctx.reply("volunteer.not_registered")
+    total = await total_hours(ctx.session, me.id)
+    count = star_level(total, ctx.bot.config.volunteers.star_hours)
+    level = ctx.t("volunteer.cert_level", count=count) if count else ""
+    level = level or ctx.t("volunteer.cert_level_none")
+    today = ctx.bot.clock.now().date()
+    path = ctx.bot.config.data_path / "certificates" / certificate.file_name(me.id, today)
+    certificate.render(
+        path,
+        title=ctx.t("volunteer.cert_title"),
+        salutation=ctx.t("volunteer.cert_body", name=ctx.bot.cipher.decrypt(me.name_enc)),
+        lines=ctx.t("volunteer.cert_lines", hours=f"{total.normalize():f}", level=level).split(
+            "\n"
+        ),
+        issuer=ctx.bot.config.volunteers.certificate_issuer,
+        issued=ctx.t("volunteer.cert_date", year=today.year, month=today.month, day=today.day),
+    )
+    return Reply.image(path=str(path))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from bot.simulate import reply_text
@@ -229,3 +231,26 @@ async def test_erase_keeps_anonymous_hours(harness: BotHarness, chatter: Chatter
     # The same person (and phone) may sign up again as a new volunteer.
     await _sign_up_to_confirm(chatter)
     assert "报名成功" in await chatter.say("确认")
+
+
+async def test_certificate_is_a_png_uploaded_as_image(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    from bot.fonts import has_cjk_font
+
+    if not has_cjk_font():
+        pytest.skip("no CJK font installed")
+    assert "还不是志愿者" in await chatter.say("志愿证书")
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    async with harness.bot.sessions() as session, session.begin():
+        vid = (
+            await session.execute(select(Volunteer.id).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+        await add_hours(session, vid, Decimal("320"), "测试活动", "test", harness.clock.now())
+    await chatter.say("志愿证书")
+    assert harness.fake.calls_to("/cgi-bin/media/upload")
+    files = list((harness.bot.config.data_path / "certificates").glob("*.png"))
+    assert len(files) == 1
+    with Image.open(files[0]) as image:
+        assert image.format == "PNG" and image.size == (1200, 850)
