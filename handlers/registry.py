@@ -19,7 +19,7 @@ class Handlers:
 
 def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
     """Routers in order: flow entries, events, feature commands, keywords, media fallback."""
-    flows: list[Flow] = [volunteers.SIGNUP, volunteers.ERASE]
+    flows: list[Flow] = [volunteers.SIGNUP, volunteers.EDIT, volunteers.ERASE]
     engine = ConversationEngine(flows, flow_timeout_seconds)
     keywords = KeywordIndex()
     routers: list[Router] = [

@@ -14,7 +14,7 @@ from bot.message import Kind, Reply, normalize
 from bot.privacy import mask_phone
 from handlers import certificate
 from handlers.context import Ctx
-from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
+from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, StepHandler, ask
 from handlers.router import Click, Router, Scene, Text
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
@@ -241,7 +241,7 @@ SIGNUP = Flow(
 )
 
 
-async def _start_erase(ctx: Ctx) -> dict[str, Any] | Reply:
+async def _require_volunteer(ctx: Ctx) -> dict[str, Any] | Reply:
     if await _me(ctx) is None:
         return ctx.reply("volunteer.not_registered")
     return {}
@@ -260,8 +260,63 @@ ERASE = Flow(
     name="volunteer_erase",
     title_key="volunteer.erase_title",
     entry=Text("注销志愿者"),
-    on_start=_start_erase,
+    on_start=_require_volunteer,
     steps=[Step("confirm", ask("volunteer.ask_erase"), handle_erase)],
+)
+
+
+EDIT_STEPS = {"1": "edit_name", "2": "edit_phone", "3": "edit_city", "4": "edit_skills"}
+
+
+async def handle_edit_field(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    step = EDIT_STEPS.get(_answer(ctx))
+    if step is None:
+        return Invalid(ctx.t("volunteer.bad_edit_field"))
+    return Next(step)
+
+
+def _saving(handler: StepHandler) -> StepHandler:
+    """A sign-up step's validation, then the accepted value is written to the record."""
+
+    async def save(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+        outcome = await handler(ctx, answers)
+        if not isinstance(outcome, Next):
+            return outcome
+        me = await _me(ctx)
+        if me is None:  # erased meanwhile
+            return Finish(ctx.reply("volunteer.not_registered"))
+        cipher, values = ctx.bot.cipher, outcome.updates
+        try:
+            async with ctx.session.begin_nested():
+                if "name" in values:
+                    me.name_enc = cipher.encrypt(values["name"])
+                if "phone" in values:
+                    me.phone_enc = cipher.encrypt(values["phone"])
+                    me.phone_index = cipher.blind_index(values["phone"])
+                if "city" in values:
+                    me.city = values["city"]
+                if "skills" in values:
+                    me.skills = ",".join(values["skills"])
+                me.updated_at = ctx.bot.clock.now()
+        except IntegrityError:
+            return Finish(ctx.reply("volunteer.phone_taken"))
+        return Finish(ctx.reply("volunteer.edited"))
+
+    return save
+
+
+EDIT = Flow(
+    name="volunteer_edit",
+    title_key="volunteer.edit_title",
+    entry=Text("修改信息"),
+    on_start=_require_volunteer,  # same precondition: only a registered volunteer
+    steps=[
+        Step("field", ask("volunteer.ask_edit_field"), handle_edit_field),
+        Step("edit_name", ask("volunteer.ask_edit_name"), _saving(handle_name)),
+        Step("edit_phone", ask("volunteer.ask_edit_phone"), _saving(handle_phone)),
+        Step("edit_city", prompt_city, _saving(handle_city)),
+        Step("edit_skills", prompt_skills, _saving(handle_skills)),
+    ],
 )
 
 

@@ -130,7 +130,7 @@ async def test_registering_twice_same_user_or_same_phone(
 ) -> None:
     await _sign_up_to_confirm(chatter)
     await chatter.say("确认")
-    assert "无需重复报名" in await chatter.say("志愿者报名")
+    assert "无需重复报名" in (again := await chatter.say("志愿者报名")) and "修改信息" in again
     other = harness.chatter()  # type: ignore[attr-defined]
     await other.say("报名")
     await other.say("张三")
@@ -254,3 +254,23 @@ async def test_certificate_is_a_png_uploaded_as_image(
     assert len(files) == 1
     with Image.open(files[0]) as image:
         assert image.format == "PNG" and image.size == (1200, 850)
+
+
+async def test_edit_one_field(harness: BotHarness, chatter: Chatter) -> None:
+    assert "还不是志愿者" in await chatter.say("修改信息")
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    assert "1. 姓名" in await chatter.say("修改信息")
+    assert "1-4" in await chatter.say("9")
+    assert "新的11位手机" in await chatter.say("2")
+    assert "格式不正确" in await chatter.say("12345")
+    assert "已修改" in await chatter.say("13911112222")
+    await chatter.say("修改信息")
+    assert "城市" in await chatter.say("3")
+    assert "已修改" in await chatter.say("5")
+    profile = await chatter.say("我的信息")
+    assert "139****2222" in profile and "安阳市" in profile
+    other = harness.chatter()  # type: ignore[attr-defined]
+    await other.say("报名")
+    await other.say("李四")
+    assert "已经报名过" in await other.say("13911112222")
