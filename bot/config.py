@@ -126,6 +126,24 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class VolunteersConfig:
+    # City list preset from handlers/content/volunteer.toml ("henan" or "hunan").
+    city_preset: str = "henan"
+    # An explicit city list; non-empty replaces the preset.
+    cities: tuple[str, ...] = ()
+    # Skills and interests offered by number; empty uses the content file's list.
+    skills: tuple[str, ...] = ()
+    # Service hours needed for 1★ … 5★, ascending.
+    star_hours: tuple[int, ...] = (100, 300, 600, 1000, 1500)
+    # Below this age a guardian's name, phone and consent are required.
+    guardian_age: int = 14
+    # Below this age a volunteer is registered with the minor flag.
+    adult_age: int = 18
+    # The issuer printed on 志愿证书 certificates.
+    certificate_issuer: str = "网络公益志愿服务队"
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: str = "INFO"
     # json: one JSON object a line; text: human-readable.
@@ -168,6 +186,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
+    volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -329,6 +348,15 @@ def _validate(config: Config) -> None:
     _validate_schedules(config.schedules)
     if config.database.message_retention_days < 1:
         raise ConfigError("database.message_retention_days: must be at least 1")
+    vol = config.volunteers
+    if vol.city_preset not in {"henan", "hunan"}:
+        raise ConfigError("volunteers.city_preset: must be henan or hunan")
+    if list(vol.star_hours) != sorted(vol.star_hours) or any(h <= 0 for h in vol.star_hours):
+        raise ConfigError("volunteers.star_hours: must be positive and ascending")
+    if not 0 < vol.guardian_age <= vol.adult_age:
+        raise ConfigError("volunteers.guardian_age: must be positive and at most adult_age")
+    if not vol.certificate_issuer.strip():
+        raise ConfigError("volunteers.certificate_issuer: must not be empty")
 
 
 def _validate_schedules(sc: SchedulesConfig) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import basics, pushes
+from handlers import basics, pushes, volunteers
 from handlers.conversation import ConversationEngine, Flow
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
@@ -18,14 +18,16 @@ class Handlers:
 
 
 def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
-    """Routers in order: events, flow entries, feature commands, keywords, media fallback."""
-    flows: list[Flow] = []
+    """Routers in order: flow entries, events, feature commands, keywords, media fallback."""
+    flows: list[Flow] = [volunteers.SIGNUP, volunteers.EDIT, volunteers.ERASE]
     engine = ConversationEngine(flows, flow_timeout_seconds)
     keywords = KeywordIndex()
     routers: list[Router] = [
+        # Flow entries first: a QR scene that starts a flow beats the generic welcome.
+        engine.router(),
         basics.router,
         pushes.router,
-        engine.router(),
+        volunteers.router,
         build_router(keywords),
         basics.media_router,
     ]

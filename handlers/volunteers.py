@@ -1,0 +1,396 @@
+"""The volunteer programme by message: sign-up flow, 我的信息 and 我的时长."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.message import Kind, Reply, normalize
+from bot.privacy import mask_phone
+from handlers import certificate
+from handlers.context import Ctx
+from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, StepHandler, ask
+from handlers.router import Click, Router, Scene, Text
+from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
+
+FLOW = "volunteer_signup"
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+NAME_MAX = 20
+router = Router("volunteers")
+
+
+def cities(ctx: Ctx) -> list[str]:
+    """The configured city list (explicit list, else the content preset)."""
+    conf = ctx.bot.config.volunteers
+    if conf.cities:
+        return list(conf.cities)
+    return list(ctx.bot.texts.file("volunteer")["cities"][conf.city_preset])
+
+
+def skills(ctx: Ctx) -> list[str]:
+    """The configured skills and interests."""
+    conf = ctx.bot.config.volunteers
+    return list(conf.skills) if conf.skills else list(ctx.bot.texts.file("volunteer")["skills"])
+
+
+def _choices(items: list[str]) -> str:
+    return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
+
+
+def _answer(ctx: Ctx) -> str:
+    if ctx.inbound.kind is not Kind.TEXT:
+        return ""
+    return normalize(ctx.inbound.text or "")
+
+
+def valid_name(text: str) -> bool:
+    """2-20 characters, at least two of them letters (CJK or Latin); no digits or symbols."""
+    if not 2 <= len(text) <= NAME_MAX:
+        return False
+    letters = sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
+    allowed = all(unicodedata.category(ch).startswith("L") or ch in " ·." for ch in text)
+    return allowed and letters >= 2
+
+
+def _age(ctx: Ctx, birth_year: int) -> int:
+    return ctx.bot.clock.now().year - birth_year
+
+
+async def _start(ctx: Ctx) -> dict[str, Any] | Reply:
+    msg = ctx.inbound
+    if await find_by_user(ctx.session, msg.channel.value, msg.account, msg.user):
+        return ctx.reply("volunteer.already")
+    return {}
+
+
+async def handle_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    name = " ".join(_answer(ctx).split())
+    if not valid_name(name):
+        return Invalid(ctx.t("volunteer.bad_name"))
+    return Next("phone", {"name": name})
+
+
+async def handle_phone(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    phone = _answer(ctx).replace(" ", "").replace("-", "")
+    if not PHONE_RE.match(phone):
+        return Invalid(ctx.t("volunteer.bad_phone"))
+    if await phone_taken(ctx.session, ctx.bot.cipher.blind_index(phone)):
+        return Finish(ctx.reply("volunteer.phone_taken"))
+    return Next("city", {"phone": phone})
+
+
+async def prompt_city(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+    return ctx.reply("volunteer.ask_city", choices=_choices(cities(ctx)))
+
+
+async def handle_city(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    options = cities(ctx)
+    text = _answer(ctx)
+    if text in options:
+        return Next("birth_year", {"city": text})
+    if not text.isdigit() or not 1 <= int(text) <= len(options):
+        return Invalid(ctx.t("volunteer.bad_city"))
+    return Next("birth_year", {"city": options[int(text) - 1]})
+
+
+async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    text = _answer(ctx)
+    if not re.fullmatch(r"\d{4}", text) or not 6 <= _age(ctx, int(text)) <= 100:
+        return Invalid(ctx.t("volunteer.bad_birth_year"))
+    year = int(text)
+    conf = ctx.bot.config.volunteers
+    age = _age(ctx, year)
+    updates = {"birth_year": year, "minor": age < conf.adult_age}
+    if age < conf.guardian_age:
+        return Next("guardian_name", updates)
+    # An older birth year after going back must not keep a guardian entered before.
+    return Next("skills", {**updates, "guardian": None})
+
+
+async def handle_guardian_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    name = " ".join(_answer(ctx).split())
+    if not valid_name(name):
+        return Invalid(ctx.t("volunteer.bad_name"))
+    return Next("guardian_phone", {"guardian_name": name})
+
+
+async def handle_guardian_phone(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    phone = _answer(ctx).replace(" ", "").replace("-", "")
+    if not PHONE_RE.match(phone):
+        return Invalid(ctx.t("volunteer.bad_phone"))
+    return Next("guardian_consent", {"guardian_phone": phone})
+
+
+async def handle_guardian_consent(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _answer(ctx) != "监护人同意":
+        return Invalid(ctx.t("volunteer.bad_guardian_consent"))
+    guardian = {
+        "name": answers["guardian_name"],
+        "phone": answers["guardian_phone"],
+        "consent_at": ctx.bot.clock.now().isoformat(),
+    }
+    return Next("skills", {"guardian": guardian})
+
+
+async def prompt_skills(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+    return ctx.reply("volunteer.ask_skills", choices=_choices(skills(ctx)))
+
+
+async def handle_skills(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    options = skills(ctx)
+    parts = [p for p in re.split(r"[\s,，、;；]+", _answer(ctx)) if p]
+    if not parts or not all(p.isdigit() and 1 <= int(p) <= len(options) for p in parts):
+        return Invalid(ctx.t("volunteer.bad_skills"))
+    chosen = [options[i - 1] for i in sorted({int(p) for p in parts})]
+    return Next("privacy", {"skills": chosen})
+
+
+async def handle_privacy(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _answer(ctx) != "同意":
+        return Invalid(ctx.t("volunteer.bad_privacy"))
+    return Next("confirm", {"privacy_at": ctx.bot.clock.now().isoformat()})
+
+
+def _summary(ctx: Ctx, key: str, answers: dict[str, Any]) -> Reply:
+    return ctx.reply(
+        key,
+        name=answers["name"],
+        phone_masked=mask_phone(answers["phone"]),
+        city=answers["city"],
+        birth_year=answers["birth_year"],
+        skills_text="、".join(answers["skills"]),
+        minor_line=ctx.t("volunteer.minor_line") if answers.get("minor") else "",
+    )
+
+
+async def prompt_confirm(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+    return _summary(ctx, "volunteer.ask_confirm", answers)
+
+
+async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _answer(ctx) != "确认":
+        return Invalid(ctx.t("volunteer.bad_confirm"))
+    msg, cipher, now = ctx.inbound, ctx.bot.cipher, ctx.bot.clock.now()
+    guardian = answers.get("guardian")
+    row = Volunteer(
+        channel=msg.channel.value,
+        account=msg.account,
+        user_id=msg.user,
+        name_enc=cipher.encrypt(answers["name"]),
+        phone_enc=cipher.encrypt(answers["phone"]),
+        phone_index=cipher.blind_index(answers["phone"]),
+        city=answers["city"],
+        birth_year=answers["birth_year"],
+        minor=bool(answers.get("minor")),
+        guardian_enc=cipher.encrypt(json.dumps(guardian, ensure_ascii=False)) if guardian else None,
+        skills=",".join(answers["skills"]),
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # A savepoint: the same phone or user registered meanwhile must not abort the message.
+        async with ctx.session.begin_nested():
+            ctx.session.add(row)
+    except IntegrityError:
+        return Finish(ctx.reply("volunteer.phone_taken"))
+    return Finish(ctx.reply("volunteer.done"))
+
+
+SIGNUP = Flow(
+    name=FLOW,
+    title_key="volunteer.title",
+    entry=Text("志愿者报名", "报名") | Click("VOLUNTEER_SIGNUP") | Scene("volunteer"),
+    on_start=_start,
+    steps=[
+        Step("name", ask("volunteer.ask_name"), handle_name, help="volunteer.help_name"),
+        Step("phone", ask("volunteer.ask_phone"), handle_phone, help="volunteer.help_phone"),
+        Step("city", prompt_city, handle_city, help="volunteer.help_city"),
+        Step(
+            "birth_year",
+            ask("volunteer.ask_birth_year"),
+            handle_birth_year,
+            help="volunteer.help_birth_year",
+        ),
+        Step(
+            "guardian_name",
+            ask("volunteer.ask_guardian_name"),
+            handle_guardian_name,
+            help="volunteer.help_guardian",
+        ),
+        Step(
+            "guardian_phone",
+            ask("volunteer.ask_guardian_phone"),
+            handle_guardian_phone,
+            help="volunteer.help_guardian",
+        ),
+        Step(
+            "guardian_consent",
+            ask("volunteer.ask_guardian_consent"),
+            handle_guardian_consent,
+            help="volunteer.help_guardian",
+        ),
+        Step("skills", prompt_skills, handle_skills, help="volunteer.help_skills"),
+        Step("privacy", ask("volunteer.ask_privacy"), handle_privacy),
+        Step("confirm", prompt_confirm, handle_confirm),
+    ],
+)
+
+
+async def _require_volunteer(ctx: Ctx) -> dict[str, Any] | Reply:
+    if await _me(ctx) is None:
+        return ctx.reply("volunteer.not_registered")
+    return {}
+
+
+async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _answer(ctx) != "确认注销":
+        return Invalid(ctx.t("volunteer.bad_erase"))
+    me = await _me(ctx)
+    if me is not None:  # None: erased by an earlier message meanwhile
+        await erase(ctx.session, me, ctx.bot.clock.now())
+    return Finish(ctx.reply("volunteer.erased"))
+
+
+ERASE = Flow(
+    name="volunteer_erase",
+    title_key="volunteer.erase_title",
+    entry=Text("注销志愿者"),
+    on_start=_require_volunteer,
+    steps=[Step("confirm", ask("volunteer.ask_erase"), handle_erase)],
+)
+
+
+EDIT_STEPS = {"1": "edit_name", "2": "edit_phone", "3": "edit_city", "4": "edit_skills"}
+
+
+async def handle_edit_field(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    step = EDIT_STEPS.get(_answer(ctx))
+    if step is None:
+        return Invalid(ctx.t("volunteer.bad_edit_field"))
+    return Next(step)
+
+
+def _saving(handler: StepHandler) -> StepHandler:
+    """A sign-up step's validation, then the accepted value is written to the record."""
+
+    async def save(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+        outcome = await handler(ctx, answers)
+        if not isinstance(outcome, Next):
+            return outcome
+        me = await _me(ctx)
+        if me is None:  # erased meanwhile
+            return Finish(ctx.reply("volunteer.not_registered"))
+        cipher, values = ctx.bot.cipher, outcome.updates
+        try:
+            async with ctx.session.begin_nested():
+                if "name" in values:
+                    me.name_enc = cipher.encrypt(values["name"])
+                if "phone" in values:
+                    me.phone_enc = cipher.encrypt(values["phone"])
+                    me.phone_index = cipher.blind_index(values["phone"])
+                if "city" in values:
+                    me.city = values["city"]
+                if "skills" in values:
+                    me.skills = ",".join(values["skills"])
+                me.updated_at = ctx.bot.clock.now()
+        except IntegrityError:
+            return Finish(ctx.reply("volunteer.phone_taken"))
+        return Finish(ctx.reply("volunteer.edited"))
+
+    return save
+
+
+EDIT = Flow(
+    name="volunteer_edit",
+    title_key="volunteer.edit_title",
+    entry=Text("修改信息"),
+    on_start=_require_volunteer,  # same precondition: only a registered volunteer
+    steps=[
+        Step("field", ask("volunteer.ask_edit_field"), handle_edit_field),
+        Step("edit_name", ask("volunteer.ask_edit_name"), _saving(handle_name)),
+        Step("edit_phone", ask("volunteer.ask_edit_phone"), _saving(handle_phone)),
+        Step("edit_city", prompt_city, _saving(handle_city)),
+        Step("edit_skills", prompt_skills, _saving(handle_skills)),
+    ],
+)
+
+
+async def _me(ctx: Ctx) -> Volunteer | None:
+    msg = ctx.inbound
+    return await find_by_user(ctx.session, msg.channel.value, msg.account, msg.user)
+
+
+@router.on(Text("我的信息"))
+async def show_profile(ctx: Ctx) -> Reply | None:
+    """The volunteer's record, phone masked."""
+    me = await _me(ctx)
+    if me is None:
+        return ctx.reply("volunteer.not_registered")
+    cipher = ctx.bot.cipher
+    return _summary(
+        ctx,
+        "volunteer.profile",
+        {
+            "name": cipher.decrypt(me.name_enc),
+            "phone": cipher.decrypt(me.phone_enc),
+            "city": me.city,
+            "birth_year": me.birth_year,
+            "skills": [s for s in me.skills.split(",") if s],
+            "minor": me.minor,
+        },
+    )
+
+
+def star_level(hours: Decimal, thresholds: tuple[int, ...]) -> int:
+    """How many stars ``hours`` earn under ascending ``thresholds``."""
+    return sum(1 for t in thresholds if hours >= t)
+
+
+@router.on(Text("我的时长") | Click("VOLUNTEER_HOURS"))
+async def show_hours(ctx: Ctx) -> Reply | None:
+    """Total service hours and the star level."""
+    me = await _me(ctx)
+    if me is None:
+        return ctx.reply("volunteer.not_registered")
+    total = await total_hours(ctx.session, me.id)
+    thresholds = ctx.bot.config.volunteers.star_hours
+    count = star_level(total, thresholds)
+    if count:
+        level = ctx.t("volunteer.star", stars="★" * count, count=count)
+    else:
+        level = ctx.t("volunteer.no_star", next_hours=thresholds[0])
+    text = ctx.t("volunteer.hours", hours=f"{total.normalize():f}", level=level)
+    if 0 < count < len(thresholds):
+        more = Decimal(thresholds[count]) - total
+        text += ctx.t("volunteer.next_star", more=f"{more.normalize():f}", count=count + 1)
+    return Reply.of_text(text)
+
+
+@router.on(Text("志愿证书", "我的证书"))
+async def send_certificate(ctx: Ctx) -> Reply | None:
+    """An image certificate of the volunteer's hours and star level."""
+    me = await _me(ctx)
+    if me is None:
+        return ctx.reply("volunteer.not_registered")
+    total = await total_hours(ctx.session, me.id)
+    count = star_level(total, ctx.bot.config.volunteers.star_hours)
+    level = ctx.t("volunteer.cert_level", count=count) if count else ""
+    level = level or ctx.t("volunteer.cert_level_none")
+    today = ctx.bot.clock.now().date()
+    path = ctx.bot.config.data_path / "certificates" / certificate.file_name(me.id, today)
+    certificate.render(
+        path,
+        title=ctx.t("volunteer.cert_title"),
+        salutation=ctx.t("volunteer.cert_body", name=ctx.bot.cipher.decrypt(me.name_enc)),
+        lines=ctx.t("volunteer.cert_lines", hours=f"{total.normalize():f}", level=level).split(
+            "\n"
+        ),
+        issuer=ctx.bot.config.volunteers.certificate_issuer,
+        issued=ctx.t("volunteer.cert_date", year=today.year, month=today.month, day=today.day),
+    )
+    return Reply.image(path=str(path))

@@ -1,0 +1,131 @@
+"""Volunteers and their service-hours ledger.
+
+Personal fields (name, phone, guardian) are stored encrypted; ``phone_index`` is the cipher's
+blind index, so one phone can register once without storing it in clear. Hours rows keep the
+volunteer id after 注销, while the volunteer row loses its personal fields: totals stay
+countable but no longer name anyone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models import AuditEvent, Base, BigId
+
+
+class Volunteer(Base):
+    """One registered volunteer of one channel identity."""
+
+    __tablename__ = "volunteers"
+    __table_args__ = (
+        UniqueConstraint("channel", "account", "user_id"),
+        UniqueConstraint("phone_index"),
+        Index("ix_volunteers_city", "city"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(128))
+    name_enc: Mapped[str] = mapped_column(Text)
+    phone_enc: Mapped[str] = mapped_column(Text)
+    phone_index: Mapped[str] = mapped_column(String(128))
+    city: Mapped[str] = mapped_column(String(32))
+    birth_year: Mapped[int] = mapped_column(Integer)
+    minor: Mapped[bool] = mapped_column(Boolean, default=False)
+    # JSON of guardian name/phone/consent, encrypted; None for volunteers 14 and over.
+    guardian_enc: Mapped[str | None] = mapped_column(Text)
+    skills: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class HoursEntry(Base):
+    """One change of a volunteer's service hours; rows are never updated or deleted."""
+
+    __tablename__ = "volunteer_hours"
+    __table_args__ = (Index("ix_volunteer_hours_volunteer_id", "volunteer_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(BigId)
+    hours: Mapped[Decimal] = mapped_column(Numeric(8, 2))
+    reason: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+
+async def find_by_user(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> Volunteer | None:
+    """The volunteer registered by this channel identity, if any."""
+    result = await session.execute(
+        select(Volunteer).where(
+            Volunteer.channel == channel,
+            Volunteer.account == account,
+            Volunteer.user_id == user_id,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def phone_taken(session: AsyncSession, phone_index: str) -> bool:
+    """Whether a volunteer already registered this phone (by blind index)."""
+    result = await session.execute(select(Volunteer.id).where(Volunteer.phone_index == phone_index))
+    return result.first() is not None
+
+
+async def add_hours(
+    session: AsyncSession, volunteer_id: int, hours: Decimal, reason: str, actor: str, at: datetime
+) -> HoursEntry:
+    """Record a change of hours in the ledger."""
+    entry = HoursEntry(volunteer_id=volunteer_id, hours=hours, reason=reason, actor=actor, at=at)
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def total_hours(session: AsyncSession, volunteer_id: int) -> Decimal:
+    """The sum of the volunteer's ledger."""
+    result = await session.execute(
+        select(func.coalesce(func.sum(HoursEntry.hours), 0)).where(
+            HoursEntry.volunteer_id == volunteer_id
+        )
+    )
+    return Decimal(str(result.scalar_one()))
+
+
+async def erase(session: AsyncSession, volunteer: Volunteer, now: datetime) -> None:
+    """注销: wipe the personal fields and the identity, keep the row (and so its hours).
+
+    The row stays as an anonymous holder of the ledger: city and skills are kept for
+    statistics; name, phone, guardian, birth year and the platform user id are gone, so the
+    person may register again as someone new. The deletion is recorded in the audit log.
+    """
+    volunteer.name_enc = ""
+    volunteer.phone_enc = ""
+    volunteer.phone_index = f"erased:{volunteer.id}"
+    volunteer.user_id = f"erased:{volunteer.id}"
+    volunteer.guardian_enc = None
+    volunteer.birth_year = 0
+    volunteer.updated_at = now
+    session.add(
+        AuditEvent(
+            at=now, actor="volunteer", action="volunteer.erased", detail=f"id={volunteer.id}"
+        )
+    )
+    await session.flush()

@@ -1,0 +1,276 @@
+"""The volunteer sign-up flow, 我的信息 and 我的时长, through the real webhook."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from bot.simulate import reply_text
+from storage.models import AuditEvent
+from storage.volunteers import HoursEntry, Volunteer, add_hours
+from tests.conftest import BotHarness, Chatter
+
+PHONE = "13812345678"
+
+
+async def _sign_up_to_confirm(chatter: Chatter, name: str = "张三", phone: str = PHONE) -> str:
+    assert "真实姓名" in await chatter.say("志愿者报名")
+    assert "手机号码" in await chatter.say(name)
+    assert "郑州市" in await chatter.say(phone)
+    assert "出生年份" in await chatter.say("1")
+    assert "特长" in await chatter.say("1990")
+    assert "隐私说明" in await chatter.say("1，3 3")
+    return await chatter.say("同意")
+
+
+async def _count(harness: BotHarness) -> int:
+    async with harness.bot.sessions() as session:
+        return int((await session.execute(select(func.count(Volunteer.id)))).scalar_one())
+
+
+async def test_sign_up_happy_path_stores_encrypted(harness: BotHarness, chatter: Chatter) -> None:
+    summary = await _sign_up_to_confirm(chatter)
+    assert "138****5678" in summary and PHONE not in summary
+    assert "宣传、文字写作" in summary and "郑州市" in summary
+    assert "报名成功" in await chatter.say("确认")
+    async with harness.bot.sessions() as session:
+        row = (
+            await session.execute(select(Volunteer).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+    assert PHONE not in row.phone_enc and "张三" not in row.name_enc
+    assert harness.bot.cipher.decrypt(row.phone_enc) == PHONE
+    assert row.city == "郑州市" and row.skills == "宣传,文字写作" and not row.minor
+    profile = await chatter.say("我的信息")
+    assert "张三" in profile and "138****5678" in profile and PHONE not in profile
+
+
+async def test_back_help_and_cancel(harness: BotHarness, chatter: Chatter) -> None:
+    await chatter.say("报名")
+    await chatter.say("李四")
+    assert "手机号" in await chatter.say("帮助") and "加密" in await chatter.say("帮助")
+    assert "真实姓名" in await chatter.say("返回")
+    assert "手机号码" in await chatter.say("王五")
+    assert "已退出" in await chatter.say("取消")
+    assert await _count(harness) == 0
+
+
+async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter: Chatter) -> None:
+    await chatter.say("报名")
+    assert "不能只有表情" in await chatter.say("😀😀😀")
+    assert "2-20" in await chatter.say("张" * 500)
+    assert "2-20" in await chatter.say("x'); DROP TABLE volunteers; --")
+    assert "手机号码" in await chatter.say("赵六")
+    assert "格式不正确" in await chatter.say("1381234567")
+    assert "格式不正确" in await chatter.say("23812345678")
+    assert "格式不正确" in await chatter.say("1' OR '1'='1")
+    assert "城市" in await chatter.say(PHONE)
+    assert "序号" in await chatter.say("99")
+    assert "序号" in await chatter.say("1; DELETE FROM volunteers")
+    assert "出生年份" in await chatter.say("济源示范区")
+    assert "4位数字" in await chatter.say("90")
+    assert "特长" in await chatter.say("1990")
+    assert "序号" in await chatter.say("0")
+    assert "隐私说明" in await chatter.say("2")
+    assert "回复【同意】" in await chatter.say("好的")
+    summary = await chatter.say("同意")
+    assert "赵六" in summary and "济源示范区" in summary and "摄影摄像" in summary
+    assert "回复【确认】" in await chatter.say("嗯")
+    assert "报名成功" in await chatter.say("确认")
+    assert await _count(harness) == 1
+
+
+async def test_other_keywords_do_not_hijack_the_flow(chatter: Chatter) -> None:
+    await chatter.say("报名")
+    # 我的信息 is a command elsewhere; inside the flow it is just the answer to the step.
+    reply = await chatter.say("我的信息")
+    assert "手机号码" in reply and "还不是志愿者" not in reply
+    assert "已退出" in await chatter.say("退出")
+
+
+async def test_under_14_needs_guardian_and_14_to_17_is_minor(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    year = harness.clock.now().year
+    await chatter.say("报名")
+    await chatter.say("小明")
+    await chatter.say(PHONE)
+    await chatter.say("2")
+    assert "监护人的姓名" in await chatter.say(str(year - 10))
+    assert "监护人的11位手机" in await chatter.say("王大明")
+    assert "格式不正确" in await chatter.say("123")
+    assert "监护人同意" in await chatter.say("13900001111")
+    assert "需要监护人回复" in await chatter.say("同意")
+    assert "特长" in await chatter.say("监护人同意")
+    await chatter.say("5")
+    assert "未成年志愿者" in await chatter.say("同意")
+    assert "报名成功" in await chatter.say("确认")
+    async with harness.bot.sessions() as session:
+        row = (
+            await session.execute(select(Volunteer).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+    assert row.minor and row.guardian_enc and "13900001111" not in row.guardian_enc
+    assert "13900001111" in harness.bot.cipher.decrypt(row.guardian_enc)
+
+    teen = harness.chatter()  # type: ignore[attr-defined]
+    await teen.say("报名")
+    await teen.say("小红")
+    await teen.say("13700001111")
+    await teen.say("2")
+    assert "特长" in await teen.say(str(year - 16))
+    await teen.say("1")
+    assert "未成年志愿者" in await teen.say("同意")
+
+
+async def test_registering_twice_same_user_or_same_phone(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    assert "无需重复报名" in (again := await chatter.say("志愿者报名")) and "修改信息" in again
+    other = harness.chatter()  # type: ignore[attr-defined]
+    await other.say("报名")
+    await other.say("张三")
+    assert "已经报名过" in await other.say(PHONE)
+    assert await _count(harness) == 1
+
+
+async def test_double_submission_of_confirm(harness: BotHarness, chatter: Chatter) -> None:
+    await _sign_up_to_confirm(chatter)
+    assert "报名成功" in await chatter.say("确认")
+    # A second 确认 (new message) no longer belongs to a flow: it must not register again.
+    await chatter.say("确认")
+    assert await _count(harness) == 1
+
+
+async def test_same_answer_retried_concurrently_advances_once(harness: BotHarness) -> None:
+    user = harness.user()
+    assert "真实姓名" in await harness.say(user, "报名")
+    xml = user.text("孙八")  # one MsgId: three deliveries of the same message
+    results = await asyncio.gather(*(harness.post(user, xml) for _ in range(3)))
+    replies = {reply_text(user.read_reply(body)) for status, body in results if body}
+    assert all(status == 200 for status, _ in results)
+    assert replies == {next(iter(replies))} and "手机号码" in next(iter(replies))
+    # Still at the phone step: the name was applied once, so a phone moves on to the city.
+    assert "城市" in await harness.say(user, PHONE)
+    assert "真实姓名" not in await harness.say(user, "返回")
+
+
+async def test_answer_after_expiry_gets_notice(harness: BotHarness, chatter: Chatter) -> None:
+    await chatter.say("报名")
+    harness.clock.advance(minutes=31)
+    reply = await chatter.say("周九")
+    assert "已自动结束" in reply
+    assert await _count(harness) == 0
+
+
+async def test_menu_click_and_qr_scene_start_sign_up(harness: BotHarness) -> None:
+    clicker = harness.chatter()  # type: ignore[attr-defined]
+    assert "真实姓名" in await clicker.event("click", "VOLUNTEER_SIGNUP")
+    scanner = harness.chatter()  # type: ignore[attr-defined]
+    assert "真实姓名" in await scanner.event("subscribe", "volunteer_zz")
+
+
+async def test_hours_and_star_levels(harness: BotHarness, chatter: Chatter) -> None:
+    assert "还不是志愿者" in await chatter.say("我的时长")
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    assert "暂未评星" in await chatter.say("我的时长")
+    async with harness.bot.sessions() as session, session.begin():
+        row = (
+            await session.execute(select(Volunteer).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+        now = harness.clock.now()
+        await add_hours(session, row.id, Decimal("250.5"), "测试活动", "test", now)
+        await add_hours(session, row.id, Decimal("70"), "补录", "test", now)
+    reply = await chatter.event("click", "VOLUNTEER_HOURS")
+    assert "320.5 小时" in reply and "★★（2星志愿者）" in reply and "279.5小时可升至3星" in reply
+    async with harness.bot.sessions() as session:
+        assert (await session.execute(select(func.count(HoursEntry.id)))).scalar_one() == 2
+
+
+async def test_erase_keeps_anonymous_hours(harness: BotHarness, chatter: Chatter) -> None:
+    assert "还不是志愿者" in await chatter.say("注销志愿者")
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    async with harness.bot.sessions() as session, session.begin():
+        row = (
+            await session.execute(select(Volunteer).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+        vid = row.id
+        await add_hours(session, vid, Decimal("12"), "测试活动", "test", harness.clock.now())
+    assert "永久删除" in await chatter.say("注销志愿者")
+    assert "确认注销" in await chatter.say("好")
+    assert "已退出" in await chatter.say("取消")
+    assert "张三" in await chatter.say("我的信息")
+    await chatter.say("注销志愿者")
+    assert "已删除" in await chatter.say("确认注销")
+    assert "还不是志愿者" in await chatter.say("我的信息")
+    async with harness.bot.sessions() as session:
+        row = (await session.execute(select(Volunteer).where(Volunteer.id == vid))).scalar_one()
+        hours = (
+            await session.execute(
+                select(func.sum(HoursEntry.hours)).where(HoursEntry.volunteer_id == vid)
+            )
+        ).scalar_one()
+        audits = (
+            (
+                await session.execute(
+                    select(AuditEvent).where(AuditEvent.action == "volunteer.erased")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert row.name_enc == "" and row.phone_enc == "" and row.guardian_enc is None
+    assert row.user_id == f"erased:{vid}" and row.city == "郑州市"
+    assert Decimal(str(hours)) == Decimal("12") and len(audits) == 1
+    # The same person (and phone) may sign up again as a new volunteer.
+    await _sign_up_to_confirm(chatter)
+    assert "报名成功" in await chatter.say("确认")
+
+
+async def test_certificate_is_a_png_uploaded_as_image(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    from bot.fonts import has_cjk_font
+
+    if not has_cjk_font():
+        pytest.skip("no CJK font installed")
+    assert "还不是志愿者" in await chatter.say("志愿证书")
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    async with harness.bot.sessions() as session, session.begin():
+        vid = (
+            await session.execute(select(Volunteer.id).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+        await add_hours(session, vid, Decimal("320"), "测试活动", "test", harness.clock.now())
+    await chatter.say("志愿证书")
+    assert harness.fake.calls_to("/cgi-bin/media/upload")
+    files = list((harness.bot.config.data_path / "certificates").glob("*.png"))
+    assert len(files) == 1
+    with Image.open(files[0]) as image:
+        assert image.format == "PNG" and image.size == (1200, 850)
+
+
+async def test_edit_one_field(harness: BotHarness, chatter: Chatter) -> None:
+    assert "还不是志愿者" in await chatter.say("修改信息")
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    assert "1. 姓名" in await chatter.say("修改信息")
+    assert "1-4" in await chatter.say("9")
+    assert "新的11位手机" in await chatter.say("2")
+    assert "格式不正确" in await chatter.say("12345")
+    assert "已修改" in await chatter.say("13911112222")
+    await chatter.say("修改信息")
+    assert "城市" in await chatter.say("3")
+    assert "已修改" in await chatter.say("5")
+    profile = await chatter.say("我的信息")
+    assert "139****2222" in profile and "安阳市" in profile
+    other = harness.chatter()  # type: ignore[attr-defined]
+    await other.say("报名")
+    await other.say("李四")
+    assert "已经报名过" in await other.say("13911112222")
