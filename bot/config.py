@@ -105,6 +105,14 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class LogoConfig:
+    # Votes one user may cast per (Asia/Shanghai) day, across all entries.
+    votes_per_day: int = 3
+    # Votes one user may give the same entry per day.
+    votes_per_entry_per_day: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -113,6 +121,7 @@ class Config:
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    logo: LogoConfig = field(default_factory=LogoConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -262,6 +271,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("log.format: must be json or text")
     if config.database.message_retention_days < 1:
         raise ConfigError("database.message_retention_days: must be at least 1")
+    if config.logo.votes_per_day < 1:
+        raise ConfigError("logo.votes_per_day: must be at least 1")
+    if not 1 <= config.logo.votes_per_entry_per_day <= config.logo.votes_per_day:
+        raise ConfigError("logo.votes_per_entry_per_day: must be between 1 and logo.votes_per_day")
 
 
 def load_config(

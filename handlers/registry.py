@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import basics
+from handlers import basics, logo
 from handlers.conversation import ConversationEngine, Flow
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
@@ -25,6 +25,7 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
     routers: list[Router] = [
         basics.router,
         engine.router(),
+        logo.router,
         build_router(keywords),
         basics.media_router,
     ]
