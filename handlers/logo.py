@@ -66,9 +66,7 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
     if outcome.status == "day_limit":
         return ctx.reply("logo.day_limit", per_day=cfg.votes_per_day)
     if outcome.status == "entry_limit":
-        return ctx.reply(
-            "logo.entry_limit", number=number, per_entry=cfg.votes_per_entry_per_day
-        )
+        return ctx.reply("logo.entry_limit", number=number, per_entry=cfg.votes_per_entry_per_day)
     mine = await store.votes_of(
         ctx.session, ctx.inbound.channel.value, ctx.inbound.user, vote_day(ctx)
     )

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import BigId, Base
+from storage.models import Base, BigId
 
 STATUSES = ("pending", "approved", "rejected")
 
@@ -39,6 +39,7 @@ class LogoEntry(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64), default="")
     user_id: Mapped[str] = mapped_column(String(128), index=True)
     title: Mapped[str] = mapped_column(String(64))
     statement: Mapped[str] = mapped_column(Text, default="")
@@ -84,6 +85,7 @@ async def add_entry(
     channel: str,
     user_id: str,
     title: str,
+    account: str = "",
     now: datetime,
     statement: str = "",
     image_hash: str | None = None,
@@ -92,6 +94,7 @@ async def add_entry(
     """Insert an entry and return it with its number."""
     entry = LogoEntry(
         channel=channel,
+        account=account,
         user_id=user_id,
         title=title,
         statement=statement,
@@ -232,4 +235,4 @@ async def void_votes(
     if user_id:
         q = q.where(LogoVote.user_id == user_id)
     result = await session.execute(q.values(voided=True, void_reason=reason))
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)  # CursorResult of an UPDATE

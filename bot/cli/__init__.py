@@ -10,11 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import chat, db, keywords, menu, serve
+from bot.cli import chat, db, keywords, logos, menu, serve, votes
 from bot.cli.common import CommandError
 from bot.config import ConfigError
 
-COMMANDS = [serve, db, chat, menu, keywords]
+COMMANDS = [serve, db, chat, menu, keywords, logos, votes]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.message import Channel
 from storage import logo as store
 from tests.conftest import BotHarness, Chatter
 
@@ -113,5 +112,3 @@ async def test_thousand_users_each_request_three_times_count_exactly(
     async with harness.bot.sessions() as session:
         total = await session.scalar(select(func.count(store.LogoVote.id)))
     assert total == users_n
-
-

@@ -22,6 +22,7 @@ def upgrade() -> None:
         "logo_entries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("account", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=128), nullable=False),
         sa.Column("title", sa.String(length=64), nullable=False),
         sa.Column("statement", sa.Text(), nullable=False),
