@@ -28,6 +28,7 @@ from handlers.content import Texts
 from handlers.keywords import seed_specs
 from handlers.registry import Handlers, build_handlers
 from storage.db import create_engine, create_sessions, is_sqlite
+from storage.hotpath import MessageLogWriter, make_probe
 from storage.keywords import seed_rules
 from storage.migrate import ensure_schema
 from storage.models import InboundMessage
@@ -107,10 +108,13 @@ def create_app(
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[BOT] = bot
     app[HANDLERS] = handlers
+    db_engine = bot.sessions.kw["bind"]
     app[DISPATCHER] = Dispatcher(
         bot=bot,
         routers=handlers.routers,
         engine=handlers.engine,
+        probe=make_probe(config.database_url, db_engine),
+        message_log=MessageLogWriter(bot.sessions, config.database_url),
         deadline=config.wechat.reply_deadline_seconds,
     )
     app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
@@ -127,7 +131,10 @@ def create_app(
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
-        await app[DISPATCHER].drain()
+        dispatcher = app[DISPATCHER]
+        await dispatcher.drain()
+        await dispatcher.message_log.close()
+        dispatcher.probe.close()
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)

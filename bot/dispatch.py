@@ -5,6 +5,11 @@ message key commit in one transaction. A retry of the same key (concurrent or la
 process or another) fails the unique constraint and answers from the cached reply instead of
 running the handler again. If the handler fails, nothing it wrote survives.
 
+Pure handlers (keyword answers, the fallback; routes registered with ``pure=True``) change
+nothing, so their messages skip the transaction: one cheap read checks that the user is in no
+flow and has no notice waiting, the answer is computed, and the message-log row is written
+behind in batches (``storage.hotpath``). A retried pure message simply gets the same answer.
+
 Deadline: WeChat and Weibo give up after 5 s. If the handler is not done by the configured
 deadline the request answers with nothing (``success``) and the handler's reply goes out later
 through the channel's API; the row's status records which path was taken so a retry never
@@ -32,7 +37,8 @@ from bot.message import Event, Inbound, Kind, Reply, ReplyKind
 from bot.privacy import redact
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
-from handlers.router import Router, first_match
+from handlers.router import Route, Router, first_match
+from storage.hotpath import MessageLogWriter, StateProbe
 from storage.models import Follower, InboundMessage, Notice
 
 log = logging.getLogger("bot.dispatch")
@@ -93,6 +99,8 @@ class Dispatcher:
     bot: BotContext
     routers: Sequence[Router]
     engine: ConversationEngine
+    probe: StateProbe
+    message_log: MessageLogWriter
     deadline: float = 4.5
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -103,6 +111,12 @@ class Dispatcher:
         """Handle one inbound message within the deadline."""
         if not self.limiter.allow(f"{msg.channel}:{msg.user}", time.monotonic()):
             return Result(Reply.of_text(self.bot.texts("common.too_fast")), Outcome.RATE_LIMITED)
+        if msg.kind is not Kind.EVENT and not await self.probe.has_state(
+            msg.channel.value, msg.account, msg.user
+        ):
+            found = first_match(self.routers, msg)
+            if found is not None and found[0].pure:
+                return await self._run_pure(msg, *found)
         progress = _Progress()
         task: asyncio.Task[Result] = asyncio.create_task(self._run(msg, progress))
         try:
@@ -127,9 +141,55 @@ class Dispatcher:
         follow_up.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
-        """Wait for late replies still in flight (shutdown, tests)."""
+        """Wait for late replies in flight and write the buffered message log (shutdown, tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.message_log.flush()
+
+    async def _run_pure(self, msg: Inbound, route: Route, matched: object) -> Result:
+        ctx = Ctx(inbound=msg, bot=self.bot, match=matched)
+        try:
+            async with asyncio.timeout(self.deadline):
+                reply = await route.handler(ctx)
+                if reply is not None:
+                    reply = await self._resolve_media(msg, reply)
+        except TimeoutError:
+            reply, outcome = None, Outcome.LATE
+        except Exception as exc:
+            log_event(
+                log,
+                "handler_failed",
+                logging.ERROR,
+                channel=msg.channel.value,
+                user=msg.user,
+                kind=msg.kind.value,
+                key=msg.key,
+                handler=route.name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            reply, outcome = Reply.of_text(self.bot.texts("common.error")), Outcome.FAILED
+        else:
+            outcome = Outcome.REPLIED if reply else Outcome.EMPTY
+        finally:
+            await ctx.close()
+        now = self.bot.clock.now()
+        self.message_log.add(
+            {
+                "channel": msg.channel.value,
+                "account": msg.account,
+                "msg_key": msg.key,
+                "user_id": msg.user,
+                "kind": msg.kind.value,
+                "event": msg.event.value if msg.event else None,
+                "text": redact(msg.text)[:500] if msg.text else None,
+                "status": "failed" if outcome is Outcome.FAILED else "done",
+                "handler": route.name[:64],
+                "reply": None,
+                "received_at": now,
+                "finished_at": now,
+            }
+        )
+        return Result(reply, outcome, route.name)
 
     async def _run(self, msg: Inbound, progress: _Progress) -> Result:
         # A second attempt covers a conflict with a concurrent message of the same user (two

@@ -45,6 +45,12 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     handler._bot_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # The logging HOWTO's "Optimization" switches: we log no caller, thread or process fields,
+    # and computing them costs more than formatting the request line itself.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # aiohttp's access log duplicates our own request line.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 

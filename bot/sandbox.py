@@ -98,6 +98,7 @@ class FakeWeChatAPI:
         app.router.add_route("*", "/cgi-bin/token", self._token)
         app.router.add_post("/cgi-bin/stable_token", self._stable_token)
         app.router.add_get("/recorded", self._recorded)
+        app.router.add_post("/simulate/media", self._simulate_media)
         app.router.add_route("*", "/cgi-bin/{tail:.*}", self._api)
         return app
 
@@ -130,6 +131,12 @@ class FakeWeChatAPI:
             current = self.stable_token = self._new_token()
         remaining = int(self.tokens[current] - time.time())
         return web.json_response({"access_token": current, "expires_in": remaining})
+
+    async def _simulate_media(self, request: web.Request) -> web.Response:
+        """Store a picture as if a user had sent it (``chat``'s /image); returns its media_id."""
+        data = await request.read()
+        media_id = self.add_media(data, request.content_type or "image/jpeg")
+        return web.json_response({"media_id": media_id})
 
     async def _recorded(self, request: web.Request) -> web.Response:
         """Messages the bot sent, for ``python -m bot chat`` (``?user=&since=``)."""

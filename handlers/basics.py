@@ -32,7 +32,9 @@ async def stay_silent(ctx: Ctx) -> Reply | None:
 media_router = Router("media")
 
 
-@media_router.on(IsKind(Kind.IMAGE, Kind.VIDEO, Kind.SHORTVIDEO, Kind.LOCATION, Kind.LINK))
+@media_router.on(
+    IsKind(Kind.IMAGE, Kind.VIDEO, Kind.SHORTVIDEO, Kind.LOCATION, Kind.LINK), pure=True
+)
 async def thank_for_media(ctx: Ctx) -> Reply | None:
     """Media outside any flow: thank the sender and say where it can go."""
     return await fallback(ctx)

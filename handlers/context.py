@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,21 +11,44 @@ from bot.context import BotContext
 from bot.message import Inbound, Reply
 
 
-@dataclass
 class Ctx:
     """One message being handled: the message, its database session and the app's services.
 
-    The session's transaction also records the message as handled, so a handler's writes and
-    the dedupe marker commit together: a retried message can never apply them twice.
-    Do network I/O before writing (on SQLite a write transaction blocks other writers).
+    On the transactional path the session's transaction also records the message as handled,
+    so a handler's writes and the dedupe marker commit together: a retried message can never
+    apply them twice. On the pure path (read-only handlers) the session is opened only if the
+    handler touches it. Do network I/O before writing (a SQLite write transaction blocks other
+    writers).
     """
 
-    inbound: Inbound
-    session: AsyncSession
-    bot: BotContext
-    match: Any = None
-    # Texts to put in front of the reply (expired-flow notices, pending notices).
-    notices: list[str] = field(default_factory=list)
+    __slots__ = ("_session", "bot", "inbound", "match", "notices")
+
+    def __init__(
+        self,
+        inbound: Inbound,
+        bot: BotContext,
+        session: AsyncSession | None = None,
+        match: Any = None,
+        notices: list[str] | None = None,
+    ) -> None:
+        self.inbound = inbound
+        self.bot = bot
+        self._session = session
+        self.match = match
+        # Texts to put in front of the reply (expired-flow notices, pending notices).
+        self.notices: list[str] = notices if notices is not None else []
+
+    @property
+    def session(self) -> AsyncSession:
+        """The message's database session (opened on first use on the pure path)."""
+        if self._session is None:
+            self._session = self.bot.sessions()
+        return self._session
+
+    async def close(self) -> None:
+        """Close a session this context opened itself."""
+        if self._session is not None:
+            await self._session.close()
 
     def t(self, key: str, /, **params: Any) -> str:
         """A text from the content files."""

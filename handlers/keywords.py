@@ -6,6 +6,7 @@ does no query for them; operators' edits show up within ``REFRESH_SECONDS``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from bot.message import Article, Event, Inbound, Kind, Reply, normalize
 from handlers.content import ContentError, Texts
 from handlers.context import Ctx
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
+from storage.db import Sessions
 from storage.keywords import MATCH_TYPES, RuleSpec
 from storage.models import KeywordRule
 
@@ -71,29 +73,34 @@ class _Snapshot:
 
 
 class KeywordIndex:
-    """The enabled rules of the database, cached per process."""
+    """The enabled rules of the database, cached per process.
+
+    Reloads are single-flight and, once a snapshot exists, happen in the background: a busy
+    database never holds up an answer, and a burst of messages never queues a burst of reloads.
+    """
 
     def __init__(self) -> None:
         self._snap = _Snapshot()
+        self._loaded = False
+        self._refresh: asyncio.Task[None] | None = None
 
     def invalidate(self) -> None:
         """Force a reload on next use (after an edit in this process)."""
         self._snap.loaded_at = -1e9
 
-    async def _snapshot(self, ctx: Ctx) -> _Snapshot:
-        if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
-            return self._snap
-        rows = (
-            (
-                await ctx.session.execute(
-                    select(KeywordRule)
-                    .where(KeywordRule.enabled.is_(True))
-                    .order_by(KeywordRule.priority.desc(), KeywordRule.id)
+    async def _load(self, sessions: Sessions) -> None:
+        async with sessions() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(KeywordRule)
+                        .where(KeywordRule.enabled.is_(True))
+                        .order_by(KeywordRule.priority.desc(), KeywordRule.id)
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
         snap = _Snapshot(loaded_at=time.monotonic())
         for row in rows:
             reply = Reply.from_json(row.reply)
@@ -104,7 +111,16 @@ class KeywordIndex:
             else:
                 snap.contains.append((row.pattern, reply))
         self._snap = snap
-        return snap
+        self._loaded = True
+
+    async def _snapshot(self, ctx: Ctx) -> _Snapshot:
+        if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
+            return self._snap
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._load(ctx.bot.sessions))
+        if not self._loaded:
+            await asyncio.shield(self._refresh)
+        return self._snap
 
     async def lookup(self, ctx: Ctx) -> Reply | None:
         """The reply of the best rule for the message, if any."""
@@ -140,7 +156,7 @@ def build_router(index: KeywordIndex) -> Router:
             return await fallback(ctx)
         return reply
 
-    router.add(_MayBeKeyword(), keyword_reply, "keywords.reply")
+    router.add(_MayBeKeyword(), keyword_reply, "keywords.reply", pure=True)
     return router
 
 

@@ -139,6 +139,8 @@ class Route:
     filter: Filter
     handler: Handler
     name: str
+    # A pure handler only reads: its messages skip the per-message transaction (see dispatch).
+    pure: bool = False
 
 
 @dataclass
@@ -148,18 +150,24 @@ class Router:
     name: str
     routes: list[Route] = field(default_factory=list)
 
-    def on(self, flt: Filter, *, name: str | None = None) -> Callable[[Handler], Handler]:
-        """Register the decorated handler for messages passing ``flt``."""
+    def on(
+        self, flt: Filter, *, name: str | None = None, pure: bool = False
+    ) -> Callable[[Handler], Handler]:
+        """Register the decorated handler for messages passing ``flt``.
+
+        ``pure=True`` promises the handler writes nothing (it may read); such messages are
+        answered without a transaction. Anything with a side effect must leave it False."""
 
         def register(handler: Handler) -> Handler:
-            self.routes.append(Route(flt, handler, name or f"{self.name}.{handler.__name__}"))
+            route_name = name or f"{self.name}.{handler.__name__}"
+            self.routes.append(Route(flt, handler, route_name, pure))
             return handler
 
         return register
 
-    def add(self, flt: Filter, handler: Handler, name: str) -> None:
+    def add(self, flt: Filter, handler: Handler, name: str, *, pure: bool = False) -> None:
         """Register ``handler`` without a decorator (built routes, e.g. flow entries)."""
-        self.routes.append(Route(flt, handler, name))
+        self.routes.append(Route(flt, handler, name, pure))
 
 
 def first_match(routers: Iterable[Router], msg: Inbound) -> tuple[Route, Any] | None:

@@ -9,6 +9,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 from aiohttp import web
 from wechatpy import parse_message
@@ -21,7 +22,7 @@ from wechatpy.utils import check_signature
 from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
 from bot.config import WeChatConfig
 from bot.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
-from bot.xmlguard import MalformedXML, UnsafeXML, check_xml
+from bot.xmlguard import MalformedXML, UnsafeXML, guard_prolog
 
 log = logging.getLogger("bot.wechat")
 
@@ -52,6 +53,13 @@ _EVENTS = {
     "masssendjobfinish": Event.MASS_SEND_FINISHED,
     "templatesendjobfinish": Event.TEMPLATE_SEND_FINISHED,
 }
+
+
+def _guard(xml: bytes) -> None:
+    try:
+        guard_prolog(xml)
+    except (UnsafeXML, MalformedXML) as exc:
+        raise BadRequest(str(exc)) from None
 
 
 class WeChatAdapter:
@@ -88,37 +96,36 @@ class WeChatAdapter:
         """Verify and decode a POST; returns (inbound or None if unknown, encrypted, nonce)."""
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
         encrypted = query.get("encrypt_type", "raw").lower() == "aes"
-        try:
-            outer = check_xml(body)
-        except UnsafeXML as exc:
-            raise BadRequest(str(exc)) from None
-        except MalformedXML as exc:
-            raise BadRequest(str(exc)) from None
+        _guard(body)
         if encrypted:
             if self.crypto is None:
                 raise BadRequest("encrypted message but no encoding_aes_key configured")
-            if "Encrypt" not in outer:
-                raise BadRequest("encrypted message without Encrypt")
             try:
                 plain = self.crypto.decrypt_message(
                     body, query.get("msg_signature", ""), timestamp, nonce
                 )
             except InvalidSignatureException:
                 raise Forbidden("bad msg_signature") from None
-            except (InvalidAppIdException, ValueError, KeyError, TypeError) as exc:
+            except (InvalidAppIdException, ValueError, KeyError, TypeError, ExpatError) as exc:
                 raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from None
             xml = plain.encode() if isinstance(plain, str) else plain
-            try:
-                fields = check_xml(xml)
-            except (UnsafeXML, MalformedXML) as exc:
-                raise BadRequest(str(exc)) from None
+            _guard(xml)
         else:
             try:
                 check_signature(self.config.token, query.get("signature", ""), timestamp, nonce)
             except InvalidSignatureException:
                 raise Forbidden("bad signature") from None
-            xml, fields = body, outer
+            xml = body
         self._check_time(timestamp)
+        # One parse, by wechatpy (xmltodict with entities disabled), behind the prolog guard.
+        try:
+            msg: Any = parse_message(xml)
+        except (ValueError, KeyError, TypeError, AttributeError, ExpatError) as exc:
+            raise BadRequest(f"malformed message: {type(exc).__name__}") from None
+        if msg is None or not isinstance(getattr(msg, "_data", None), dict):
+            raise BadRequest("empty message")
+        fields = {k: (v if isinstance(v, str) else "") for k, v in msg._data.items()
+                  if v is None or isinstance(v, str)}
         for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
             if not fields.get(required):
                 raise BadRequest(f"missing {required}")
@@ -126,13 +133,9 @@ class WeChatAdapter:
             int(fields["CreateTime"])
         except ValueError:
             raise BadRequest("bad CreateTime") from None
-        return self._to_inbound(xml, fields), encrypted, nonce
+        return self._to_inbound(msg, fields), encrypted, nonce
 
-    def _to_inbound(self, xml: bytes, fields: dict[str, str]) -> Inbound | None:
-        try:
-            msg: Any = parse_message(xml)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadRequest(f"unparseable message: {exc}") from None
+    def _to_inbound(self, msg: Any, fields: dict[str, str]) -> Inbound | None:
         msg_type = fields["MsgType"].lower()
         kind = _KINDS.get(msg_type)
         if kind is None or (isinstance(msg, UnknownMessage) and kind is not Kind.EVENT):
@@ -164,6 +167,7 @@ class WeChatAdapter:
             }
             scene = None
             if event in (Event.SUBSCRIBE, Event.SCAN) and key:
+                # wechatpy already strips qrscene_ (and renames the event subscribe_scan).
                 scene = key.removeprefix("qrscene_")
             location = None
             if event is Event.LOCATION:

@@ -1,0 +1,1 @@
+"""Campaign calendar (Gregorian and lunar key dates), scheduler and push outbox."""

@@ -1,0 +1,115 @@
+"""The pure-message fast path: the flow/notice probe and the write-behind message log."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from bot.appkeys import DISPATCHER
+from bot.context import BotContext
+from storage.hotpath import MessageLogWriter, make_probe
+from storage.models import Conversation, InboundMessage, Notice
+from tests.conftest import ACCOUNT, BotHarness
+
+
+async def test_probe_sees_flows_and_pending_notices(bot_context: BotContext, db_url: str) -> None:
+    probe = make_probe(db_url, bot_context.sessions.kw["bind"])
+    now = bot_context.clock.now()
+    try:
+        assert not await probe.has_state("wechat", ACCOUNT, "u1")
+        async with bot_context.sessions() as session, session.begin():
+            session.add(
+                Conversation(
+                    channel="wechat",
+                    account=ACCOUNT,
+                    user_id="u1",
+                    flow="f",
+                    step="s",
+                    data="{}",
+                    version=0,
+                    updated_at=now,
+                    expires_at=now,
+                )
+            )
+            session.add(
+                Notice(
+                    channel="wechat",
+                    account=ACCOUNT,
+                    user_id="u2",
+                    text="hi",
+                    created_at=now,
+                    delivered_at=None,
+                )
+            )
+            session.add(
+                Notice(
+                    channel="wechat",
+                    account=ACCOUNT,
+                    user_id="u3",
+                    text="old",
+                    created_at=now,
+                    delivered_at=now,
+                )
+            )
+        assert await probe.has_state("wechat", ACCOUNT, "u1")
+        assert await probe.has_state("wechat", ACCOUNT, "u2")
+        assert not await probe.has_state("wechat", ACCOUNT, "u3")  # already delivered
+        assert not await probe.has_state("weibo", ACCOUNT, "u1")  # another channel's identity
+    finally:
+        probe.close()
+
+
+async def test_log_writer_batches_and_ignores_duplicates(
+    bot_context: BotContext, db_url: str
+) -> None:
+    writer = MessageLogWriter(bot_context.sessions, db_url, interval=0.01, batch=7)
+    now = bot_context.clock.now()
+    for i in range(20):
+        for _ in range(2):  # every row twice, as a retried message would be
+            writer.add(
+                {
+                    "channel": "wechat",
+                    "account": ACCOUNT,
+                    "msg_key": f"k{i}",
+                    "user_id": "u",
+                    "kind": "text",
+                    "event": None,
+                    "text": "活动介绍",
+                    "status": "done",
+                    "handler": "keywords.reply",
+                    "reply": None,
+                    "received_at": now,
+                    "finished_at": now,
+                }
+            )
+    await asyncio.sleep(0.05)
+    await writer.close()
+    async with bot_context.sessions() as session:
+        count = await session.scalar(select(func.count(InboundMessage.id)))
+    assert count == 20
+
+
+async def test_keyword_messages_are_logged_without_a_transaction(harness: BotHarness) -> None:
+    user = harness.user()
+    for _ in range(3):
+        assert "绿色上网" in await harness.say(user, "绿色上网")
+    # The same MsgId three times at once: answered three times, logged once.
+    req = user.request(user.text("家长课堂"))
+    results = await asyncio.gather(
+        *(harness.http.post(harness.url, params=req.query, data=req.body) for _ in range(3))
+    )
+    bodies = [await r.text() for r in results]
+    assert all("家长" in user.read_reply(b).get("Content", "") for b in bodies)
+    await harness.drain()
+    async with harness.bot.sessions() as session:
+        rows = (
+            await session.execute(
+                select(InboundMessage.handler, InboundMessage.status).where(
+                    InboundMessage.user_id == user.openid
+                )
+            )
+        ).all()
+    assert len(rows) == 4
+    assert {tuple(r) for r in rows} == {("keywords.reply", "done")}
+    assert harness.app[DISPATCHER].message_log is not None
