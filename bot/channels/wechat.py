@@ -124,8 +124,11 @@ class WeChatAdapter:
             raise BadRequest(f"malformed message: {type(exc).__name__}") from None
         if msg is None or not isinstance(getattr(msg, "_data", None), dict):
             raise BadRequest("empty message")
-        fields = {k: (v if isinstance(v, str) else "") for k, v in msg._data.items()
-                  if v is None or isinstance(v, str)}
+        fields = {
+            k: (v if isinstance(v, str) else "")
+            for k, v in msg._data.items()
+            if v is None or isinstance(v, str)
+        }
         for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
             if not fields.get(required):
                 raise BadRequest(f"missing {required}")

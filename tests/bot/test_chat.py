@@ -18,8 +18,14 @@ async def _lines(*lines: str) -> AsyncIterator[str]:
 def _args(
     config_path: Path | None, url: str | None = None, aes: bool = False
 ) -> argparse.Namespace:
-    return argparse.Namespace(config=str(config_path) if config_path else None, url=url,
-                              user="o_chat_test", channel="wechat", aes=aes, script=None)
+    return argparse.Namespace(
+        config=str(config_path) if config_path else None,
+        url=url,
+        user="o_chat_test",
+        channel="wechat",
+        aes=aes,
+        script=None,
+    )
 
 
 def _write_config(tmp_path: Path, db_url: str, api_base_url: str) -> Path:
@@ -43,8 +49,9 @@ async def test_chat_against_running_bot(harness: BotHarness, tmp_path: Path, db_
     out: list[str] = []
     base = str(harness.server.make_url(""))
     for aes in (False, True):
-        await chat(_args(path, base, aes), _lines("/subscribe", "活动介绍", "/help", "/quit"),
-                   out.append)
+        await chat(
+            _args(path, base, aes), _lines("/subscribe", "活动介绍", "/help", "/quit"), out.append
+        )
     text = "\n".join(out)
     assert "欢迎关注" in text
     assert "新时代“e”起行动" in text
