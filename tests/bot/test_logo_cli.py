@@ -148,3 +148,12 @@ async def test_results_csv_png_and_void(
     png = tmp_path / "votes.png"
     status, _ = await run("votes", "results", "--format", "png", "-o", str(png), "-c", config)
     assert status == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_vote_limits_are_validated() -> None:
+    from bot.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"logo\.votes_per_day"):
+        load_config(None, env={}, overrides={"logo": {"votes_per_day": 0}})
+    with pytest.raises(ConfigError, match=r"logo\.votes_per_entry_per_day"):
+        load_config(None, env={}, overrides={"logo": {"votes_per_entry_per_day": 5}})
