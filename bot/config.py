@@ -176,6 +176,14 @@ class SchedulesConfig:
 
 
 @dataclass(frozen=True)
+class LogoConfig:
+    # Votes one user may cast per (Asia/Shanghai) day, across all entries.
+    votes_per_day: int = 3
+    # Votes one user may give the same entry per day.
+    votes_per_entry_per_day: int = 1
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -187,6 +195,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
+    logo: LogoConfig = field(default_factory=LogoConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -357,6 +366,11 @@ def _validate(config: Config) -> None:
         raise ConfigError("volunteers.guardian_age: must be positive and at most adult_age")
     if not vol.certificate_issuer.strip():
         raise ConfigError("volunteers.certificate_issuer: must not be empty")
+
+    if config.logo.votes_per_day < 1:
+        raise ConfigError("logo.votes_per_day: must be at least 1")
+    if not 1 <= config.logo.votes_per_entry_per_day <= config.logo.votes_per_day:
+        raise ConfigError("logo.votes_per_entry_per_day: must be between 1 and logo.votes_per_day")
 
 
 def _validate_schedules(sc: SchedulesConfig) -> None:

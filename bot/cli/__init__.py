@@ -10,11 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import chat, db, keywords, menu, schedule, serve, volunteers
+from bot.cli import chat, db, keywords, logos, menu, schedule, serve, volunteers, votes
 from bot.cli.common import CommandError
 from bot.config import ConfigError
 
-COMMANDS = [serve, db, chat, menu, keywords, volunteers, schedule]
+COMMANDS = [serve, db, chat, menu, keywords, volunteers, logos, votes, schedule]
 
 
 def build_parser() -> argparse.ArgumentParser:

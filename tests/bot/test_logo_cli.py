@@ -1,0 +1,159 @@
+"""Operator commands of the logo contest: review (author told), results, chart, voiding."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.fonts import has_cjk_font
+from handlers.logo_review import tell_author
+from storage import logo as store
+from storage.models import AuditEvent, Notice
+from tests.conftest import ACCOUNT, AES_KEY, APP_ID, DATA_KEY, TOKEN, BotHarness, Chatter
+
+
+def write_config(harness: BotHarness, tmp_path: Path) -> str:
+    """A config file for the CLI pointing at the harness's database and fake API."""
+    cfg = harness.bot.config
+    path = tmp_path / "bot.toml"
+    path.write_text(
+        f"""
+[server]
+data_dir = "{tmp_path / "cli-data"}"
+[database]
+url = "{cfg.database_url}"
+[wechat]
+app_id = "{APP_ID}"
+app_secret = "test-secret"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+account_id = "{ACCOUNT}"
+api_base_url = "{harness.fake.base_url}"
+[security]
+data_key = "{DATA_KEY}"
+[log]
+format = "text"
+""",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+async def run(*argv: str) -> tuple[int, str]:
+    """Run the CLI in a thread; returns (status, stdout)."""
+    out = io.StringIO()
+
+    def call() -> int:
+        with redirect_stdout(out):
+            return main(list(argv))
+
+    status = await asyncio.to_thread(call)
+    return status, out.getvalue()
+
+
+async def new_entry(harness: BotHarness, user: str, title: str, status: str = "pending") -> int:
+    async with harness.bot.sessions() as session, session.begin():
+        entry = await store.add_entry(
+            session,
+            channel="wechat",
+            account=ACCOUNT,
+            user_id=user,
+            title=title,
+            now=harness.clock.now(),
+            status=status,
+        )
+        return entry.id
+
+
+async def test_review_inside_window_messages_the_author(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    await chatter.say("你好")
+    await harness.drain()  # the message log of read-only replies is written behind
+    number = await new_entry(harness, chatter.user_id, "中原绿叶")
+    async with harness.bot.sessions() as session, session.begin():
+        entry = await store.review_entry(session, number, "approved", harness.clock.now())
+        assert entry is not None
+        assert await tell_author(harness.bot, session, entry) == "sent"
+    assert any("已通过审核" in m and f"投票 {number}" in m for m in chatter.late_messages())
+
+
+async def test_review_outside_window_waits_for_next_message(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    await chatter.say("你好")
+    await harness.drain()
+    number = await new_entry(harness, chatter.user_id, "中原绿叶")
+    harness.clock.advance(hours=49)
+    async with harness.bot.sessions() as session, session.begin():
+        entry = await store.review_entry(session, number, "rejected", harness.clock.now(), "非原创")
+        assert entry is not None
+        assert await tell_author(harness.bot, session, entry) == "notice"
+    assert chatter.late_messages() == []
+    reply = await chatter.say("你好")
+    assert "未通过审核" in reply and "非原创" in reply
+
+
+async def test_cli_reject_records_audit_and_notice(harness: BotHarness, tmp_path: Path) -> None:
+    config = write_config(harness, tmp_path)
+    number = await new_entry(harness, "author-1", "同心圆")
+    status, out = await run("logos", "reject", str(number), "--reason", "图片不清晰", "-c", config)
+    assert status == 0 and "rejected" in out
+    async with harness.bot.sessions() as session:
+        notice = (await session.scalars(select(Notice))).one()
+        assert "图片不清晰" in notice.text and notice.user_id == "author-1"
+        audit = (await session.scalars(select(AuditEvent))).one()
+        assert audit.action == "logo_rejected" and f"entry={number}" in audit.detail
+    status, out = await run("logos", "list", "-c", config)
+    assert status == 0 and "同心圆" in out and "rejected" in out
+    assert (await run("logos", "approve", "999", "-c", config))[0] == 1
+
+
+async def test_results_csv_png_and_void(
+    chatter: Chatter, harness: BotHarness, tmp_path: Path
+) -> None:
+    config = write_config(harness, tmp_path)
+    a = await new_entry(harness, "x", "中原绿叶", "approved")
+    b = await new_entry(harness, "y", "e起同心", "approved")
+    other = harness.chatter()  # type: ignore[attr-defined]
+    assert "投票成功" in await chatter.say(f"投票 {a}")
+    assert "投票成功" in await other.say(f"投票 {a}")
+    assert "投票成功" in await other.say(f"投票 {b}")
+    status, out = await run("votes", "results", "-c", config)
+    assert status == 0
+    lines = out.splitlines()
+    first = next(line for line in lines if "中原绿叶" in line)
+    assert first.split()[:2] == ["1", str(a)] and first.split()[-1] == "2"
+    assert any(line.split()[-1] == "3" for line in lines if line[:4].isdigit())
+    status, out = await run("votes", "results", "--format", "csv", "-c", config)
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[1] == ["1", str(a), "中原绿叶", "2"] and rows[2] == ["2", str(b), "e起同心", "1"]
+    status, out = await run(
+        "votes", "void", str(a), "--user", other.user_id, "--reason", "刷票", "-c", config
+    )
+    assert status == 0 and "voided 1" in out
+    async with harness.bot.sessions() as session:
+        assert {n: c for n, _t, c in await store.ranking(session)} == {a: 1, b: 1}
+        audit = (await session.scalars(select(AuditEvent))).one()
+        assert audit.action == "votes_void" and "刷票" in audit.detail
+    if not has_cjk_font():
+        pytest.skip("no CJK font installed")
+    png = tmp_path / "votes.png"
+    status, _ = await run("votes", "results", "--format", "png", "-o", str(png), "-c", config)
+    assert status == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_vote_limits_are_validated() -> None:
+    from bot.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"logo\.votes_per_day"):
+        load_config(None, env={}, overrides={"logo": {"votes_per_day": 0}})
+    with pytest.raises(ConfigError, match=r"logo\.votes_per_entry_per_day"):
+        load_config(None, env={}, overrides={"logo": {"votes_per_entry_per_day": 5}})
