@@ -13,10 +13,20 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.fonts import has_cjk_font
+from bot.message import Channel
 from handlers.logo_review import tell_author
 from storage import logo as store
 from storage.models import AuditEvent, Notice
-from tests.conftest import ACCOUNT, AES_KEY, APP_ID, DATA_KEY, TOKEN, BotHarness, Chatter
+from tests.conftest import (
+    ACCOUNT,
+    AES_KEY,
+    APP_ID,
+    DATA_KEY,
+    TOKEN,
+    WEIBO_ACCOUNT,
+    BotHarness,
+    Chatter,
+)
 
 
 def write_config(harness: BotHarness, tmp_path: Path) -> str:
@@ -58,12 +68,15 @@ async def run(*argv: str) -> tuple[int, str]:
     return status, out.getvalue()
 
 
-async def new_entry(harness: BotHarness, user: str, title: str, status: str = "pending") -> int:
+async def new_entry(
+    harness: BotHarness, user: str, title: str, status: str = "pending",
+    channel: Channel = Channel.WECHAT,
+) -> int:
     async with harness.bot.sessions() as session, session.begin():
         entry = await store.add_entry(
             session,
-            channel="wechat",
-            account=ACCOUNT,
+            channel=channel.value,
+            account=ACCOUNT if channel is Channel.WECHAT else WEIBO_ACCOUNT,
             user_id=user,
             title=title,
             now=harness.clock.now(),
@@ -77,7 +90,7 @@ async def test_review_inside_window_messages_the_author(
 ) -> None:
     await chatter.say("你好")
     await harness.drain()  # the message log of read-only replies is written behind
-    number = await new_entry(harness, chatter.user_id, "中原绿叶")
+    number = await new_entry(harness, chatter.user_id, "中原绿叶", channel=chatter.channel)
     async with harness.bot.sessions() as session, session.begin():
         entry = await store.review_entry(session, number, "approved", harness.clock.now())
         assert entry is not None
@@ -90,7 +103,7 @@ async def test_review_outside_window_waits_for_next_message(
 ) -> None:
     await chatter.say("你好")
     await harness.drain()
-    number = await new_entry(harness, chatter.user_id, "中原绿叶")
+    number = await new_entry(harness, chatter.user_id, "中原绿叶", channel=chatter.channel)
     harness.clock.advance(hours=49)
     async with harness.bot.sessions() as session, session.begin():
         entry = await store.review_entry(session, number, "rejected", harness.clock.now(), "非原创")
