@@ -45,6 +45,16 @@ from storage.models import Follower, InboundMessage, Notice
 log = logging.getLogger("bot.dispatch")
 
 
+def _log_failure(msg: Inbound, handler: str, exc: Exception) -> None:
+    """One log line for a handler that raised (no message text: it may hold personal data)."""
+    log_event(
+        log, "handler_failed", logging.ERROR,
+        channel=msg.channel.value, user=msg.user, kind=msg.kind.value, key=msg.key,
+        handler=handler, error=f"{type(exc).__name__}: {exc}",
+    )
+    log.debug("handler traceback", exc_info=exc)
+
+
 class Outcome(StrEnum):
     REPLIED = "replied"  # passive reply in time
     EMPTY = "empty"  # handled, nothing to say
@@ -173,17 +183,7 @@ class Dispatcher:
             if reply is not None:
                 reply = await self._resolve_media(msg, reply)
         except Exception as exc:
-            log_event(
-                log,
-                "handler_failed",
-                logging.ERROR,
-                channel=msg.channel.value,
-                user=msg.user,
-                kind=msg.kind.value,
-                key=msg.key,
-                handler=route.name,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            _log_failure(msg, route.name, exc)
             return Reply.of_text(self.bot.texts("common.error")), Outcome.FAILED
         finally:
             await ctx.close()
@@ -378,18 +378,7 @@ class Dispatcher:
         return Result(Reply.from_json(row.reply), Outcome.DUPLICATE, row.handler or "")
 
     async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
-        log_event(
-            log,
-            "handler_failed",
-            logging.ERROR,
-            channel=msg.channel.value,
-            user=msg.user,
-            kind=msg.kind.value,
-            key=msg.key,
-            handler=progress.handler,
-            error=f"{type(exc).__name__}: {exc}",
-        )
-        log.debug("handler traceback", exc_info=exc)
+        _log_failure(msg, progress.handler, exc)
         reply = Reply.of_text(self.bot.texts("common.error"))
         try:
             async with self.bot.sessions() as session, session.begin():
