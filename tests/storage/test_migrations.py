@@ -55,3 +55,13 @@ async def test_purge_deletes_only_old_rows(bot_context: BotContext) -> None:
         keys = set((await session.execute(select(InboundMessage.msg_key))).scalars())
         count = (await session.execute(select(func.count()).select_from(InboundMessage))).scalar()
     assert keys == {"edge", "new"} and count == 2
+
+
+def test_one_migration_head() -> None:
+    """Feature migrations join into one line, so `db upgrade` has a single target."""
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://")).get_heads()
+    assert len(heads) == 1, heads
