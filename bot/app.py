@@ -33,6 +33,7 @@ from handlers.registry import Handlers, build_handlers
 from storage.db import create_engine, create_sessions, is_sqlite
 from storage.hotpath import MessageLogWriter, make_probe
 from storage.keywords import seed_rules
+from storage.logo import purge_vote_rates
 from storage.migrate import ensure_schema
 from storage.models import InboundMessage
 
@@ -96,12 +97,16 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
 
 
 async def purge_message_log(bot: BotContext) -> int:
-    """Delete message-log rows older than the retention setting; returns how many."""
-    cutoff = bot.clock.now() - timedelta(days=bot.config.database.message_retention_days)
+    """Delete message-log rows older than the retention setting; returns how many.
+
+    The logo vote-rate counters (needed for one minute) go at the same time."""
+    now = bot.clock.now()
+    cutoff = now - timedelta(days=bot.config.database.message_retention_days)
     async with bot.sessions() as session, session.begin():
         result = await session.execute(
             delete(InboundMessage).where(InboundMessage.received_at < cutoff)
         )
+        await purge_vote_rates(session, now - timedelta(hours=1))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
