@@ -22,6 +22,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import SANDBOX, Config, weibo_enabled
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
+from bot.gallery import gallery_routes
 from bot.logs import log_event
 from bot.message import Channel
 from bot.privacy import Cipher, load_or_create_key
@@ -137,6 +138,7 @@ def create_app(
         app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
         if weibo_enabled(config):
             app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
+        app.add_routes(gallery_routes())
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)
