@@ -294,3 +294,20 @@ async def test_flags_and_voiding_a_scene(harness: BotHarness, tmp_path: Path) ->
 async def test_no_flags(harness: BotHarness, tmp_path: Path) -> None:
     status, out = await run("votes", "flags", "-c", write_config(harness, tmp_path))
     assert status == 0 and "no bursts flagged" in out
+
+
+@pytest.mark.config(logo=PHASES)
+async def test_approval_during_review_says_when_voting_opens(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    harness.clock.set(shanghai("2026-03-22 10:00"))
+    await chatter.say("你好")
+    await harness.drain()
+    number = await new_entry(harness, chatter.user_id, "中原绿叶", channel=chatter.channel)
+    async with harness.bot.sessions() as session, session.begin():
+        entry = await store.review_entry(session, number, "approved", harness.clock.now())
+        assert entry is not None
+        assert await tell_author(harness.bot, session, entry) == "sent"
+    (told,) = chatter.late_messages()
+    assert "已通过审核" in told and "公开投票将于 3月25日 09:00 开始" in told
+    assert f"届时回复【投票 {number}】" in told
