@@ -22,6 +22,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import SANDBOX, Config, weibo_enabled
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
+from bot.gallery import gallery_routes
 from bot.logs import log_event
 from bot.message import Channel
 from bot.privacy import Cipher, load_or_create_key
@@ -33,6 +34,7 @@ from handlers.registry import Handlers, build_handlers
 from storage.db import create_engine, create_sessions, is_sqlite
 from storage.hotpath import MessageLogWriter, make_probe
 from storage.keywords import seed_rules
+from storage.logo import purge_vote_rates
 from storage.migrate import ensure_schema
 from storage.models import InboundMessage
 
@@ -96,12 +98,16 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
 
 
 async def purge_message_log(bot: BotContext) -> int:
-    """Delete message-log rows older than the retention setting; returns how many."""
-    cutoff = bot.clock.now() - timedelta(days=bot.config.database.message_retention_days)
+    """Delete message-log rows older than the retention setting; returns how many.
+
+    The logo vote-rate counters (needed for one minute) go at the same time."""
+    now = bot.clock.now()
+    cutoff = now - timedelta(days=bot.config.database.message_retention_days)
     async with bot.sessions() as session, session.begin():
         result = await session.execute(
             delete(InboundMessage).where(InboundMessage.received_at < cutoff)
         )
+        await purge_vote_rates(session, now - timedelta(hours=1))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -132,6 +138,7 @@ def create_app(
         app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
         if weibo_enabled(config):
             app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
+        app.add_routes(gallery_routes())
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)

@@ -76,6 +76,10 @@ class WeChatConfig:
     api_timeout_seconds: float = 10.0
     # Custom menu pushed by ``python -m bot menu push`` (WeChat's menu/create JSON "button").
     menu: tuple[Mapping[str, Any], ...] = ()
+    # [uncertain] WeChat may show only one article of a news reply to a user message (its docs
+    # have said so at times), so 1: the reply is one cover article leading to a web page. The
+    # adapter cuts news replies to this many articles, and handlers build no more than this.
+    news_reply_max_articles: int = 1
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,35 @@ class LogoConfig:
     votes_per_day: int = 3
     # Votes one user may give the same entry per day.
     votes_per_entry_per_day: int = 1
+    # Contest phases, "YYYY-MM-DD HH:MM" in Asia/Shanghai (a date alone: the start of that day,
+    # or for *_to the end of it). Empty: not scheduled. No phase anywhere: submission and voting
+    # both open. Operators override them at run time (``logos phase set``).
+    submission_from: str = ""
+    submission_to: str = ""
+    review_from: str = ""
+    review_to: str = ""
+    voting_from: str = ""
+    voting_to: str = ""
+    results_from: str = ""
+    results_to: str = ""
+    # Entries one person (account, or phone number) may have pending or approved.
+    submissions_per_person: int = 3
+    # Where submitted designs are stored; empty: <data_dir>/media/logo.
+    media_dir: str = ""
+    # Largest design file accepted, and the shortest side it must have, in pixels.
+    image_max_bytes: int = 5 * 1024 * 1024
+    image_min_pixels: int = 300
+    # 投票 answers with a numbered "text" list or a "news" reply leading to the gallery.
+    vote_list: str = "text"
+    # Show live vote counts on the gallery page before the results are published.
+    gallery_show_counts: bool = False
+    # Vote attempts one user may make per minute (counted in the database, all processes).
+    votes_per_minute: int = 10
+    # Flag a QR scene when this many votes within burst_window_minutes come from people who
+    # followed through it within burst_follower_hours. Flags never block votes.
+    burst_threshold: int = 20
+    burst_window_minutes: int = 10
+    burst_follower_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -211,6 +244,14 @@ class Config:
         if self.database.url:
             return self.database.url
         return f"sqlite+aiosqlite:///{self.data_path / 'bot.db'}"
+
+    @property
+    def logo_media_path(self) -> Path:
+        """The directory of submitted logo designs, as an absolute path."""
+        if not self.logo.media_dir:
+            return self.data_path / "media" / "logo"
+        path = Path(self.logo.media_dir)
+        return path if path.is_absolute() else Path(self.base_dir) / path
 
     @property
     def public_url(self) -> str:
@@ -341,6 +382,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("wechat.token_endpoint: must be 'stable' or 'token'")
     if not 0.5 <= wc.reply_deadline_seconds <= 4.8:
         raise ConfigError("wechat.reply_deadline_seconds: must be between 0.5 and 4.8")
+    if not 1 <= wc.news_reply_max_articles <= 8:
+        raise ConfigError("wechat.news_reply_max_articles: must be between 1 and 8")
     if len(wc.menu) > 3:
         raise ConfigError("wechat.menu: at most 3 top-level buttons")
     for i, button in enumerate(wc.menu):
@@ -366,11 +409,33 @@ def _validate(config: Config) -> None:
         raise ConfigError("volunteers.guardian_age: must be positive and at most adult_age")
     if not vol.certificate_issuer.strip():
         raise ConfigError("volunteers.certificate_issuer: must not be empty")
+    _validate_logo(config.logo)
 
-    if config.logo.votes_per_day < 1:
+
+def _validate_logo(logo: LogoConfig) -> None:
+    if logo.votes_per_day < 1:
         raise ConfigError("logo.votes_per_day: must be at least 1")
-    if not 1 <= config.logo.votes_per_entry_per_day <= config.logo.votes_per_day:
+    if not 1 <= logo.votes_per_entry_per_day <= logo.votes_per_day:
         raise ConfigError("logo.votes_per_entry_per_day: must be between 1 and logo.votes_per_day")
+    for key in (
+        "submissions_per_person",
+        "image_max_bytes",
+        "image_min_pixels",
+        "votes_per_minute",
+        "burst_threshold",
+        "burst_window_minutes",
+        "burst_follower_hours",
+    ):
+        if getattr(logo, key) < 1:
+            raise ConfigError(f"logo.{key}: must be at least 1")
+    if logo.vote_list not in {"text", "news"}:
+        raise ConfigError("logo.vote_list: must be text or news")
+    from handlers.logo_phases import PhaseError, check_order, config_windows
+
+    try:
+        check_order(config_windows(logo))
+    except PhaseError as exc:
+        raise ConfigError(f"logo.{exc.phase}_{exc.bound}: {exc}") from None
 
 
 def _validate_schedules(sc: SchedulesConfig) -> None:

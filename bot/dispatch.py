@@ -217,6 +217,11 @@ class Dispatcher:
         )
 
     async def _run(self, msg: Inbound, progress: _Progress) -> Result:
+        try:
+            # A flow step's network work (a media download) before the transaction begins.
+            prepared = await self.engine.prepare(self.bot, msg)
+        except Exception as exc:
+            return await self._failed(msg, progress, exc)
         # A second attempt covers a conflict with a concurrent message of the same user (two
         # flow entries inserting one conversation row); the loser re-runs on fresh state.
         for attempt in (1, 2):
@@ -229,7 +234,7 @@ class Dispatcher:
                             session.add(row)
                             await session.flush()
                             claimed = True
-                            reply, handler = await self._handle(msg, session, progress)
+                            reply, handler = await self._handle(msg, session, progress, prepared)
                             row.handler = handler[:64]
                             row.reply = reply.to_json() if reply else None
                             row.finished_at = self.bot.clock.now()
@@ -267,9 +272,9 @@ class Dispatcher:
         )
 
     async def _handle(
-        self, msg: Inbound, session: AsyncSession, progress: _Progress
+        self, msg: Inbound, session: AsyncSession, progress: _Progress, prepared: Any = None
     ) -> tuple[Reply | None, str]:
-        ctx = Ctx(inbound=msg, session=session, bot=self.bot)
+        ctx = Ctx(inbound=msg, session=session, bot=self.bot, prepared=prepared)
         reply, handler = await self._route(ctx)
         progress.handler = handler
         if ctx.notices:

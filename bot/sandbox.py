@@ -9,6 +9,7 @@ token validity, stable_token semantics, errcodes, media storage, mass sends.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import secrets
@@ -161,7 +162,10 @@ class FakeWeChatAPI:
         return web.json_response(items)
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
+        # Relative to this app: mounted as the sandbox, request.path carries the mount prefix.
+        path = "/cgi-bin/" + request.match_info["tail"]
+        if self.delay_seconds.get(path):  # a slow platform (tests)
+            await asyncio.sleep(self.delay_seconds[path])
         if not self._valid(request.query.get("access_token")):
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         if (err := self._injected_error(path)) is not None:

@@ -18,10 +18,11 @@ class Ctx:
     so a handler's writes and the dedupe marker commit together: a retried message can never
     apply them twice. On the pure path (read-only handlers) the session is opened only if the
     handler touches it. Do network I/O before writing (a SQLite write transaction blocks other
-    writers).
+    writers); a flow step that needs it declares a ``prepare`` hook, which the dispatcher runs
+    before opening the transaction, and finds its result in ``prepared``.
     """
 
-    __slots__ = ("_session", "bot", "inbound", "match", "notices")
+    __slots__ = ("_session", "bot", "inbound", "match", "notices", "prepared")
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class Ctx:
         session: AsyncSession | None = None,
         match: Any = None,
         notices: list[str] | None = None,
+        prepared: Any = None,
     ) -> None:
         self.inbound = inbound
         self.bot = bot
@@ -37,6 +39,8 @@ class Ctx:
         self.match = match
         # Texts to put in front of the reply (expired-flow notices, pending notices).
         self.notices: list[str] = notices if notices is not None else []
+        # What the current flow step's ``prepare`` hook produced before the transaction.
+        self.prepared = prepared
 
     @property
     def session(self) -> AsyncSession:

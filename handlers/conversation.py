@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.clock import as_utc
-from bot.message import Kind, Reply, normalize
+from bot.context import BotContext
+from bot.message import Inbound, Kind, Reply, normalize
 from handlers.context import Ctx
 from handlers.router import Filter, Router
 from storage.models import Conversation
@@ -53,6 +54,11 @@ class Finish:
 Outcome = Next | Invalid | Finish
 Prompt = Callable[[Ctx, dict[str, Any]], Awaitable[Reply]]
 StepHandler = Callable[[Ctx, dict[str, Any]], Awaitable[Outcome]]
+# Network work for a media answer (a download), run before the message's transaction so a slow
+# platform never holds the database's write lock; the result reaches the step as ctx.prepared.
+Preparer = Callable[[BotContext, Inbound], Awaitable[Any]]
+# Answers a step may prepare for: media the platform keeps for the bot to download.
+MEDIA_KINDS = frozenset({Kind.IMAGE, Kind.VIDEO, Kind.SHORTVIDEO})
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Step:
     handle: StepHandler
     # Content key of the step's help text; None uses the prompt again.
     help: str | None = None
+    prepare: Preparer | None = None
 
 
 def ask(key: str) -> Prompt:
@@ -137,6 +144,31 @@ class ConversationEngine:
             .with_for_update()
         )
         return result.scalar_one_or_none()
+
+    async def prepare(self, bot: BotContext, msg: Inbound) -> Any:
+        """For a media message: the current step's ``prepare`` result (None if it has none).
+
+        Runs before the dispatcher opens the message's transaction; reads the step in a short
+        session of its own. The step must still cope with None (the state changed meanwhile)."""
+        if msg.kind not in MEDIA_KINDS:
+            return None
+        async with bot.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Conversation.flow, Conversation.step, Conversation.expires_at).where(
+                        Conversation.channel == msg.channel.value,
+                        Conversation.account == msg.account,
+                        Conversation.user_id == msg.user,
+                    )
+                )
+            ).first()
+        flow = self.flows.get(row.flow) if row is not None else None
+        if row is None or flow is None or as_utc(row.expires_at) <= bot.clock.now():
+            return None
+        step = next((s for s in flow.steps if s.name == row.step), None)
+        if step is None or step.prepare is None:
+            return None
+        return await step.prepare(bot, msg)
 
     def _decode(self, ctx: Ctx, row: Conversation) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(ctx.bot.cipher.decrypt(row.data))

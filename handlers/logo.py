@@ -1,21 +1,33 @@
-"""The logo contest's public vote: list approved entries, cast a vote, show today's votes."""
+"""The logo contest's public side: what the contest is (征集), the vote (投票, 投票 N,
+我的投票) and the final ranking. Every reply says what the current phase allows."""
 
 from __future__ import annotations
 
-from datetime import date
+import logging
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.clients.base import ApiError
-from bot.clock import local
-from bot.message import Channel, Reply
+from bot.clock import as_utc, local
+from bot.context import BotContext
+from bot.logs import log_event
+from bot.message import Article, Channel, Reply
 from handlers.context import Ctx
+from handlers.logo_phases import ContestState, contest_state, format_date, phase_line
+from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
+from storage.logo import LogoEntry
 from storage.models import Follower
 
+log = logging.getLogger("handlers.logo")
+
 router = Router("logo")
+
+# The final ranking by message shows this many places; the gallery shows them all.
+RANKING_LINES = 10
 
 
 def vote_day(ctx: Ctx) -> date:
@@ -23,13 +35,79 @@ def vote_day(ctx: Ctx) -> date:
     return local(ctx.bot.clock.now()).date()
 
 
-@router.on(Text("投票") | Click("LOGO_VOTE"))
+async def current_state(ctx: Ctx) -> ContestState:
+    """What the contest allows now (config phases, overridden by operators' settings)."""
+    return await contest_state(ctx.session, ctx.bot.config.logo, ctx.bot.clock.now())
+
+
+def gallery_url(bot: BotContext, number: int | None = None) -> str:
+    """The public gallery page (of one entry when ``number`` is given)."""
+    base = f"{bot.config.public_url}/logo"
+    return base if number is None else f"{base}/{number}"
+
+
+def image_url(bot: BotContext, entry: LogoEntry) -> str:
+    """The public URL of an entry's design ('' when it has none)."""
+    return f"{bot.config.public_url}/logo/media/{entry.image_path}" if entry.image_path else ""
+
+
+# Short deadline lines of replies within a phase: content key prefix → phase.
+WINDOW_LINES = {"vote": "voting", "submit": "submission"}
+
+
+def window_line(ctx: Ctx, state: ContestState, kind: str) -> str:
+    """'投票截止：…' / '投稿截止：…' (``kind`` vote / submit), or the open-contest line."""
+    if not state.scheduled:
+        return ctx.t(f"logo.{kind}_window_open")
+    window = state.window(WINDOW_LINES[kind])
+    if window is None or window.ends is None:
+        return ""
+    end = format_date(ctx.bot.texts, window.ends, state.now, end=True)
+    return ctx.t(f"logo.{kind}_window", end=end)
+
+
+def with_phase(ctx: Ctx, state: ContestState, *lines: str) -> Reply:
+    """A text reply of ``lines`` ending with what the current phase allows."""
+    return Reply.of_text("\n".join([*lines, phase_line(ctx.bot.texts, state)]))
+
+
+@router.on(
+    Text("征集", "标识征集", "公益标识", "网络公益标识征集", "logo") | Click("MENU_LOGO"),
+    pure=True,
+)
+async def explain_contest(ctx: Ctx) -> Reply | None:
+    """What the contest is, its schedule and what the current phase allows."""
+    state = await current_state(ctx)
+    cfg = ctx.bot.config.logo
+    schedule = phase_schedule(ctx.bot.texts, state)
+    return ctx.reply(
+        "logo.info",
+        per_person=cfg.submissions_per_person,
+        per_day=cfg.votes_per_day,
+        gallery_url=gallery_url(ctx.bot),
+        # Each line ends with a line break, so no schedule leaves no blank line.
+        schedule="".join(f"{line}\n" for line in [ctx.t("logo.schedule_header"), *schedule])
+        if schedule
+        else "",
+        phase=phase_line(ctx.bot.texts, state),
+    )
+
+
+@router.on(Text("投票") | Click("LOGO_VOTE"), pure=True)
 async def list_entries(ctx: Ctx) -> Reply | None:
-    """Numbered list of approved entries with how to vote."""
+    """Approved entries (numbered text or a news reply) with how to vote; after the vote,
+    the final ranking."""
+    state = await current_state(ctx)
+    if state.results_published:
+        return await final_ranking(ctx, state)
+    if not state.voting_open:
+        return ctx.reply("logo.vote_closed", phase=phase_line(ctx.bot.texts, state))
     entries = await store.list_entries(ctx.session, "approved")
     if not entries:
-        return ctx.reply("logo.no_entries")
+        return with_phase(ctx, state, ctx.t("logo.no_entries"))
     cfg = ctx.bot.config.logo
+    if cfg.vote_list == "news":
+        return news_list(ctx, state, entries)
     lines = [ctx.t("logo.list_header")]
     lines += [ctx.t("logo.list_line", number=e.id, title=e.title) for e in entries]
     lines.append(
@@ -40,57 +118,127 @@ async def list_entries(ctx: Ctx) -> Reply | None:
             per_entry=cfg.votes_per_entry_per_day,
         )
     )
+    lines.append(
+        ctx.t(
+            "logo.list_window",
+            window=window_line(ctx, state, "vote"),
+            gallery_url=gallery_url(ctx.bot),
+        )
+    )
     return Reply.of_text("\n".join(lines))
+
+
+def news_list(ctx: Ctx, state: ContestState, entries: list[LogoEntry]) -> Reply:
+    """A cover article leading to the gallery, then one article per entry while the
+    configured article count allows (one by default: see wechat.news_reply_max_articles)."""
+    bot = ctx.bot
+    with_image = [e for e in entries if e.image_path]
+    cover = Article(
+        title=ctx.t("logo.news_title", count=len(entries)),
+        description=ctx.t(
+            "logo.news_description",
+            per_day=bot.config.logo.votes_per_day,
+            window=window_line(ctx, state, "vote"),
+        ),
+        url=gallery_url(bot),
+        pic_url=image_url(bot, with_image[0]) if with_image else "",
+    )
+    room = bot.config.wechat.news_reply_max_articles - 1
+    articles = [cover] + [
+        Article(
+            title=ctx.t("logo.news_entry_title", number=e.id, title=e.title),
+            description=e.statement[:60],
+            url=gallery_url(bot, e.id),
+            pic_url=image_url(bot, e),
+        )
+        for e in entries[:room]
+    ]
+    return Reply.news(articles)
+
+
+async def final_ranking(ctx: Ctx, state: ContestState) -> Reply:
+    """The top places with their votes, and where to see them all."""
+    ranking = await store.ranking(ctx.session)
+    if not ranking:
+        return with_phase(ctx, state, ctx.t("logo.no_entries"))
+    lines = [ctx.t("logo.results_header")]
+    lines += [
+        ctx.t("logo.ranking_line", rank=rank, number=number, title=title, votes=votes)
+        for rank, (number, title, votes) in enumerate(ranking[:RANKING_LINES], 1)
+    ]
+    lines.append(ctx.t("logo.results_footer", gallery_url=gallery_url(ctx.bot)))
+    return with_phase(ctx, state, *lines)
 
 
 @router.on(Command("投票", arg=r"\d{1,9}"))
 async def cast_vote(ctx: Ctx) -> Reply | None:
-    """One vote for entry N, within the per-day limits the database enforces."""
+    """One vote for entry N, within the phase, the rate limit and the per-day limits the
+    database enforces."""
     number = int(ctx.arg)
+    state = await current_state(ctx)
+    if not state.voting_open:
+        return ctx.reply("logo.vote_closed", phase=phase_line(ctx.bot.texts, state))
+    cfg = ctx.bot.config.logo
+    msg, now = ctx.inbound, ctx.bot.clock.now()
+
+    def answer(key: str, **params: object) -> Reply:
+        """The reply at ``key`` and until when voting runs."""
+        lines = [ctx.t(key, **params), window_line(ctx, state, "vote")]
+        return Reply.of_text("\n".join(line for line in lines if line))
+
+    attempts = await store.count_vote_attempt(
+        ctx.session, channel=msg.channel.value, user_id=msg.user, now=now
+    )
+    if attempts > cfg.votes_per_minute:
+        return answer("logo.rate_limited", per_minute=cfg.votes_per_minute)
     entry = await store.get_entry(ctx.session, number)
     if entry is None or entry.status != "approved":
-        return ctx.reply("logo.no_such_entry", number=number)
-    if not await is_follower(ctx):
-        return ctx.reply("logo.not_follower")
-    cfg = ctx.bot.config.logo
+        return answer("logo.no_such_entry", number=number)
+    follows, follower = await follower_status(ctx)
+    if not follows:
+        return answer("logo.not_follower")
     outcome = await store.cast_vote(
         ctx.session,
         entry_id=number,
-        channel=ctx.inbound.channel.value,
-        user_id=ctx.inbound.user,
+        channel=msg.channel.value,
+        user_id=msg.user,
         day=vote_day(ctx),
-        now=ctx.bot.clock.now(),
+        now=now,
         per_day=cfg.votes_per_day,
         per_entry=cfg.votes_per_entry_per_day,
     )
     if outcome.status == "day_limit":
-        return ctx.reply("logo.day_limit", per_day=cfg.votes_per_day)
+        return answer("logo.day_limit", per_day=cfg.votes_per_day)
     if outcome.status == "entry_limit":
-        return ctx.reply("logo.entry_limit", number=number, per_entry=cfg.votes_per_entry_per_day)
-    mine = await store.votes_of(
-        ctx.session, ctx.inbound.channel.value, ctx.inbound.user, vote_day(ctx)
-    )
-    return ctx.reply(
+        return answer("logo.entry_limit", number=number, per_entry=cfg.votes_per_entry_per_day)
+    await watch_for_burst(ctx, follower)
+    mine = await store.votes_of(ctx.session, msg.channel.value, msg.user, vote_day(ctx))
+    return answer(
         "logo.voted", number=number, title=entry.title, left=cfg.votes_per_day - len(mine)
     )
 
 
-@router.on(Text("我的投票"))
+@router.on(Text("我的投票"), pure=True)
 async def show_my_votes(ctx: Ctx) -> Reply | None:
-    """The user's votes today and how many are left."""
+    """The user's votes today, how many are left and what the phase allows."""
     cfg = ctx.bot.config.logo
+    state = await current_state(ctx)
     day = vote_day(ctx)
     mine = await store.votes_of(ctx.session, ctx.inbound.channel.value, ctx.inbound.user, day)
     if not mine:
-        return ctx.reply("logo.my_votes_none", per_day=cfg.votes_per_day)
+        if not state.voting_open:
+            return with_phase(ctx, state, ctx.t("logo.my_votes_none_closed"))
+        return with_phase(ctx, state, ctx.t("logo.my_votes_none", per_day=cfg.votes_per_day))
     lines = [ctx.t("logo.my_votes_header", day=day.isoformat())]
     lines += [ctx.t("logo.list_line", number=n, title=t) for n, t in mine]
-    lines.append(ctx.t("logo.my_votes_footer", left=max(0, cfg.votes_per_day - len(mine))))
-    return Reply.of_text("\n".join(lines))
+    if state.voting_open:
+        lines.append(ctx.t("logo.my_votes_footer", left=max(0, cfg.votes_per_day - len(mine))))
+    return with_phase(ctx, state, *lines)
 
 
-async def is_follower(ctx: Ctx) -> bool:
-    """Whether the sender follows the account now (the one place channels plug into)."""
+async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
+    """Whether the sender follows the account now, and their follower row if known (the one
+    place channels plug into)."""
     msg = ctx.inbound
     follower = (
         await ctx.session.execute(
@@ -102,14 +250,14 @@ async def is_follower(ctx: Ctx) -> bool:
         )
     ).scalar_one_or_none()
     if follower is not None:
-        return follower.subscribed
+        return follower.subscribed, follower
     if msg.channel is not Channel.WECHAT:
         # Channels without a follow-status API: only followers can message the account.
-        return True
+        return True, None
     try:
         info = await ctx.bot.client(msg.channel).user_info(msg.user)  # type: ignore[attr-defined]
     except ApiError:
-        return True  # an API hiccup must not cost a follower their vote
+        return True, None  # an API hiccup must not cost a follower their vote
     subscribed = bool(info.get("subscribe", 1))
     now = ctx.bot.clock.now()
     try:
@@ -126,4 +274,38 @@ async def is_follower(ctx: Ctx) -> bool:
             )
     except IntegrityError:
         pass  # a follow event recorded the row meanwhile; the answer stands for this vote
-    return subscribed
+    return subscribed, None
+
+
+def window_start(now: datetime, window: timedelta) -> datetime:
+    """The start of the fixed window of length ``window`` that ``now`` falls in."""
+    seconds = window.total_seconds()
+    return datetime.fromtimestamp(now.timestamp() // seconds * seconds, UTC)
+
+
+async def watch_for_burst(ctx: Ctx, follower: Follower | None) -> None:
+    """Flag the voter's QR scene when many recent followers from it vote within the window.
+
+    Only a flag for operators (``votes flags``); the vote counts until someone voids it."""
+    cfg = ctx.bot.config.logo
+    if follower is None or not follower.scene or follower.subscribed_at is None:
+        return
+    now = ctx.bot.clock.now()
+    followed_since = now - timedelta(hours=cfg.burst_follower_hours)
+    if as_utc(follower.subscribed_at) < followed_since:
+        return
+    window = timedelta(minutes=cfg.burst_window_minutes)
+    votes = await store.scene_votes(
+        ctx.session, scene=follower.scene, since=now - window, followed_since=followed_since
+    )
+    if votes < cfg.burst_threshold:
+        return
+    await store.flag_burst(
+        ctx.session,
+        scene=follower.scene,
+        window_start=window_start(now, window),
+        votes=votes,
+        now=now,
+    )
+    if votes == cfg.burst_threshold:
+        log_event(log, "vote_burst_flagged", logging.WARNING, scene=follower.scene, votes=votes)

@@ -12,22 +12,35 @@ from bot.clients.base import ApiError, OutsideWindow
 from bot.clock import as_utc
 from bot.context import BotContext
 from bot.message import Channel, Reply
+from handlers.logo_phases import ContestState, contest_state, format_date
 from storage.logo import LogoEntry
 from storage.models import InboundMessage, Notice
 
 WINDOW = timedelta(hours=48)
 
 
-def outcome_text(bot: BotContext, entry: LogoEntry) -> str:
-    """The author's message for an approved or rejected entry."""
-    if entry.status == "approved":
-        return bot.texts("logo.approved", title=entry.title, number=entry.id)
-    return bot.texts("logo.rejected", title=entry.title, number=entry.id, reason=entry.reason or "")
+def outcome_text(bot: BotContext, entry: LogoEntry, state: ContestState) -> str:
+    """The author's message for an approved or rejected entry; an approval says when the
+    entry can be voted for."""
+    if entry.status != "approved":
+        return bot.texts(
+            "logo.rejected", title=entry.title, number=entry.id, reason=entry.reason or ""
+        )
+    voting = state.upcoming("voting")
+    if state.voting_open:
+        when = bot.texts("logo.approved_voting", number=entry.id)
+    elif voting is not None:
+        start = format_date(bot.texts, voting.starts, state.now)
+        when = bot.texts("logo.approved_later", number=entry.id, start=start)
+    else:
+        when = bot.texts("logo.approved_other")
+    return bot.texts("logo.approved", title=entry.title, number=entry.id, voting=when)
 
 
 async def tell_author(bot: BotContext, session: AsyncSession, entry: LogoEntry) -> str:
     """Deliver the outcome; returns 'sent' or 'notice' (the caller commits the session)."""
-    text = outcome_text(bot, entry)
+    state = await contest_state(session, bot.config.logo, bot.clock.now())
+    text = outcome_text(bot, entry, state)
     last = await session.scalar(
         select(func.max(InboundMessage.received_at)).where(
             InboundMessage.channel == entry.channel,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import basics, logo, pushes, volunteers
+from handlers import basics, logo, logo_submit, pushes, volunteers
 from handlers.conversation import ConversationEngine, Flow
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
@@ -19,7 +19,12 @@ class Handlers:
 
 def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
     """Routers in order: flow entries, events, feature commands, keywords, media fallback."""
-    flows: list[Flow] = [volunteers.SIGNUP, volunteers.EDIT, volunteers.ERASE]
+    flows: list[Flow] = [
+        volunteers.SIGNUP,
+        volunteers.EDIT,
+        volunteers.ERASE,
+        logo_submit.SUBMIT,
+    ]
     engine = ConversationEngine(flows, flow_timeout_seconds)
     keywords = KeywordIndex()
     routers: list[Router] = [

@@ -1,15 +1,19 @@
-"""Logo contest tables (entries, votes) and the queries that keep every vote counted once.
+"""Logo contest tables (entries, votes, phases, rate counters, burst flags) and the queries
+that keep every vote counted once.
 
 Per-day limits live in unique keys, not in memory: a vote takes a free ``slot`` 1..N for
 (channel, user, day) and a free ``entry_slot`` 1..M for (entry, channel, user, day). Two
 concurrent votes that pick the same slot collide on the constraint; the loser tries the next
 slot inside a SAVEPOINT, so no read-modify-write race can exceed a limit in any process.
+The per-minute rate counter is one row per (channel, user, minute) incremented in SQL by an
+upsert, which serialises concurrent attempts of one user on the row, in any process.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -19,15 +23,20 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
+    exists,
     func,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
-from storage.models import Base, BigId
+from storage.models import Base, BigId, Follower
 
 STATUSES = ("pending", "approved", "rejected")
 
@@ -43,7 +52,15 @@ class LogoEntry(Base):
     user_id: Mapped[str] = mapped_column(String(128), index=True)
     title: Mapped[str] = mapped_column(String(64))
     statement: Mapped[str] = mapped_column(Text, default="")
-    image_hash: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the design's bytes: the same design cannot be entered twice.
+    image_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # File name under the media directory: "<image_hash>.png" or ".jpg".
+    image_path: Mapped[str | None] = mapped_column(String(255))
+    # The author's name and phone, encrypted (bot.cipher); phone_index finds an author's
+    # entries across accounts without decrypting.
+    author_name_enc: Mapped[str | None] = mapped_column(Text)
+    author_phone_enc: Mapped[str | None] = mapped_column(Text)
+    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -71,6 +88,44 @@ class LogoVote(Base):
     created_at: Mapped[datetime]
 
 
+class LogoPhase(Base):
+    """An operator's setting of one contest phase; it wins over the config's."""
+
+    __tablename__ = "logo_phases"
+
+    phase: Mapped[str] = mapped_column(String(16), primary_key=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64), default="cli")
+
+
+class LogoVoteRate(Base):
+    """Vote attempts of one user in one clock minute (the per-minute rate limit)."""
+
+    __tablename__ = "logo_vote_rates"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LogoVoteFlag(Base):
+    """A burst of votes from new followers of one QR scene, for operators to look at."""
+
+    __tablename__ = "logo_vote_flags"
+    __table_args__ = (UniqueConstraint("scene", "window_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scene: Mapped[str] = mapped_column(String(64))
+    window_start: Mapped[datetime]
+    # Votes seen in the window when last updated (grows while the burst goes on).
+    vote_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 @dataclass(frozen=True)
 class VoteOutcome:
     """What happened to a vote: ``ok``, ``day_limit`` or ``entry_limit``."""
@@ -89,9 +144,13 @@ async def add_entry(
     now: datetime,
     statement: str = "",
     image_hash: str | None = None,
+    image_path: str | None = None,
+    author_name_enc: str | None = None,
+    author_phone_enc: str | None = None,
+    phone_index: str | None = None,
     status: str = "pending",
 ) -> LogoEntry:
-    """Insert an entry and return it with its number."""
+    """Insert an entry and return it with its number (IntegrityError: design entered before)."""
     entry = LogoEntry(
         channel=channel,
         account=account,
@@ -99,12 +158,40 @@ async def add_entry(
         title=title,
         statement=statement,
         image_hash=image_hash,
+        image_path=image_path,
+        author_name_enc=author_name_enc,
+        author_phone_enc=author_phone_enc,
+        phone_index=phone_index,
         status=status,
         created_at=now,
     )
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def entry_with_image(session: AsyncSession, image_hash: str) -> LogoEntry | None:
+    """The entry whose design has this SHA-256, if any."""
+    return (
+        await session.execute(select(LogoEntry).where(LogoEntry.image_hash == image_hash))
+    ).scalar_one_or_none()
+
+
+async def entries_of_author(
+    session: AsyncSession, *, channel: str, account: str, user_id: str, phone_index: str = ""
+) -> int:
+    """Entries (pending or approved) of one user, or of anyone with the same phone."""
+    same_author = (
+        (LogoEntry.channel == channel)
+        & (LogoEntry.account == account)
+        & (LogoEntry.user_id == user_id)
+    )
+    if phone_index:
+        same_author = same_author | (LogoEntry.phone_index == phone_index)
+    count = await session.scalar(
+        select(func.count(LogoEntry.id)).where(same_author, LogoEntry.status != "rejected")
+    )
+    return int(count or 0)
 
 
 async def get_entry(session: AsyncSession, entry_id: int) -> LogoEntry | None:
@@ -227,12 +314,141 @@ async def votes_per_day(session: AsyncSession) -> list[tuple[date, int]]:
     return [(r[0], int(r[1])) for r in rows]
 
 
+def _from_scene(scene: str, followed_since: datetime | None = None) -> ColumnElement[bool]:
+    """Votes cast by someone who followed through QR scene ``scene`` (since then, if given)."""
+    voter = exists().where(
+        Follower.channel == LogoVote.channel,
+        Follower.user_id == LogoVote.user_id,
+        Follower.scene == scene,
+    )
+    if followed_since is not None:
+        voter = voter.where(Follower.subscribed_at >= followed_since)
+    return voter
+
+
 async def void_votes(
-    session: AsyncSession, *, entry_id: int, reason: str, user_id: str | None = None
+    session: AsyncSession,
+    *,
+    reason: str,
+    entry_id: int | None = None,
+    user_id: str | None = None,
+    scene: str | None = None,
+    since: datetime | None = None,
 ) -> int:
-    """Void an entry's counted votes (optionally one user's); returns how many."""
-    q = update(LogoVote).where(LogoVote.entry_id == entry_id, LogoVote.voided.is_(False))
+    """Void counted votes of an entry, a user, followers of a QR scene (any combination,
+    optionally only those cast since ``since``); returns how many."""
+    if entry_id is None and not user_id and not scene:
+        raise ValueError("void_votes needs an entry, a user or a scene")
+    q = update(LogoVote).where(LogoVote.voided.is_(False))
+    if entry_id is not None:
+        q = q.where(LogoVote.entry_id == entry_id)
     if user_id:
         q = q.where(LogoVote.user_id == user_id)
-    result = await session.execute(q.values(voided=True, void_reason=reason))
+    if scene:
+        q = q.where(_from_scene(scene))
+    if since is not None:
+        q = q.where(LogoVote.created_at >= since)
+    result = await session.execute(
+        q.values(voided=True, void_reason=reason).execution_options(synchronize_session=False)
+    )
     return int(getattr(result, "rowcount", 0) or 0)  # CursorResult of an UPDATE
+
+
+# -- rate limit and burst flags ------------------------------------------------------------------
+
+
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+async def count_vote_attempt(
+    session: AsyncSession, *, channel: str, user_id: str, now: datetime
+) -> int:
+    """Count one vote attempt in the user's current minute; returns the minute's attempts."""
+    minute = now.replace(second=0, microsecond=0)
+    stmt = _insert(session)(LogoVoteRate).values(
+        channel=channel, user_id=user_id, minute=minute, attempts=1
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel", "user_id", "minute"],
+        set_={"attempts": LogoVoteRate.attempts + 1},
+    ).returning(LogoVoteRate.attempts)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def purge_vote_rates(session: AsyncSession, before: datetime) -> int:
+    """Forget rate counters of minutes before ``before``; returns how many rows went."""
+    result = await session.execute(delete(LogoVoteRate).where(LogoVoteRate.minute < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def scene_votes(
+    session: AsyncSession, *, scene: str, since: datetime, followed_since: datetime
+) -> int:
+    """Counted votes since ``since`` by followers who came through ``scene`` after
+    ``followed_since``."""
+    count = await session.scalar(
+        select(func.count(LogoVote.id)).where(
+            LogoVote.created_at >= since,
+            LogoVote.voided.is_(False),
+            _from_scene(scene, followed_since),
+        )
+    )
+    return int(count or 0)
+
+
+async def flag_burst(
+    session: AsyncSession, *, scene: str, window_start: datetime, votes: int, now: datetime
+) -> None:
+    """Record (or bring up to date) the flag of ``scene`` for the window starting then."""
+    stmt = _insert(session)(LogoVoteFlag).values(
+        scene=scene, window_start=window_start, vote_count=votes, created_at=now, updated_at=now
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["scene", "window_start"],
+            set_={"vote_count": votes, "updated_at": now},
+            where=LogoVoteFlag.vote_count < votes,
+        )
+    )
+
+
+async def list_flags(session: AsyncSession) -> list[LogoVoteFlag]:
+    """Burst flags, newest window first."""
+    rows = await session.scalars(
+        select(LogoVoteFlag).order_by(LogoVoteFlag.window_start.desc(), LogoVoteFlag.scene)
+    )
+    return list(rows.all())
+
+
+# -- phases --------------------------------------------------------------------------------------
+
+
+async def phase_settings(session: AsyncSession) -> list[LogoPhase]:
+    """Operators' phase settings."""
+    return list((await session.scalars(select(LogoPhase))).all())
+
+
+async def set_phase(
+    session: AsyncSession,
+    phase: str,
+    *,
+    starts: datetime,
+    ends: datetime | None,
+    now: datetime,
+    actor: str = "cli",
+) -> None:
+    """Set (or replace) one phase's window."""
+    row = await session.get(LogoPhase, phase)
+    if row is None:
+        row = LogoPhase(phase=phase)
+        session.add(row)
+    row.starts_at, row.ends_at, row.updated_at, row.actor = starts, ends, now, actor
+    await session.flush()
+
+
+async def clear_phase(session: AsyncSession, phase: str) -> bool:
+    """Remove an operator's setting (the config's, if any, applies again); False if none."""
+    result = await session.execute(delete(LogoPhase).where(LogoPhase.phase == phase))
+    return bool(getattr(result, "rowcount", 0))

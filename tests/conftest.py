@@ -237,9 +237,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def bot_config(db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI) -> Config:
-    """Config pointing at the test database and the fake API; override in a test module."""
-    return make_config(db_url, tmp_path, fake_wechat.base_url)  # type: ignore[attr-defined]
+def bot_config(
+    request: pytest.FixtureRequest, db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI
+) -> Config:
+    """Config pointing at the test database and the fake API; override in a test module, or
+    per test with ``@pytest.mark.config(section={key: value})``."""
+    marker = request.node.get_closest_marker("config")
+    sections = dict(marker.kwargs) if marker else {}
+    return make_config(db_url, tmp_path, fake_wechat.base_url, **sections)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

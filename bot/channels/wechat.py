@@ -29,10 +29,6 @@ log = logging.getLogger("bot.wechat")
 
 SUCCESS = "success"
 
-# [uncertain] WeChat may show only one article of a news reply to a user message; the platform
-# docs have said so at times. Extra articles are dropped here, in this one place.
-NEWS_REPLY_MAX_ARTICLES = 1
-
 _KINDS = {
     "text": Kind.TEXT,
     "image": Kind.IMAGE,
@@ -239,7 +235,8 @@ class WeChatAdapter:
             out = ImageReply(source=source, target=target, media_id=reply.media_id)
         else:
             out = ArticlesReply(source=source, target=target)
-            for article in reply.articles[:NEWS_REPLY_MAX_ARTICLES]:
+            # [uncertain] how many articles WeChat shows: config wechat.news_reply_max_articles.
+            for article in reply.articles[: self.config.news_reply_max_articles]:
                 out.add_article(
                     {
                         "title": article.title,

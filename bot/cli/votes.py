@@ -1,4 +1,4 @@
-"""``votes results|void``: the logo contest's counts, chart and vote voiding."""
+"""``votes results|flags|void``: the logo contest's counts, chart, burst flags and voiding."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from datetime import date
 from pathlib import Path
 
 from bot.cli.common import CommandError, Progress, add_config_arg, load, print_table, ready_context
+from bot.clock import as_utc
 from bot.fonts import NoCJKFont, cjk_font_path
+from handlers.logo_phases import format_admin, parse_time
 from storage import logo as store
 from storage.models import AuditEvent
 
@@ -29,10 +31,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--output", "-o", default=None, help="file for csv/png (png default: votes.png)"
     )
     res.set_defaults(func=cmd_results)
-    void = vsub.add_parser("void", help="void an entry's votes (or one user's) with a reason")
+    flags = vsub.add_parser("flags", help="bursts of votes from new followers of one QR scene")
+    add_config_arg(flags)
+    flags.set_defaults(func=cmd_flags)
+    void = vsub.add_parser(
+        "void", help="void votes of an entry, a user or a QR scene's followers, with a reason"
+    )
     add_config_arg(void)
-    void.add_argument("number", type=int)
+    void.add_argument("number", type=int, nargs="?", default=None, help="entry number")
     void.add_argument("--user", default=None, help="only this user's votes")
+    void.add_argument("--scene", default=None, help="only votes of followers from this QR scene")
+    void.add_argument(
+        "--since", default=None, metavar="TIME", help='only votes cast since "YYYY-MM-DD HH:MM"'
+    )
     void.add_argument("--reason", required=True)
     void.set_defaults(func=cmd_void)
 
@@ -106,25 +117,74 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+async def list_flags(args: argparse.Namespace) -> list[list[object]]:
+    """Rows of the burst flags, newest window first."""
+    async with ready_context(load(args)) as bot, bot.sessions() as session:
+        return [
+            [
+                f.scene,
+                format_admin(as_utc(f.window_start)),
+                f.vote_count,
+                format_admin(as_utc(f.created_at)),
+                format_admin(as_utc(f.updated_at)),
+            ]
+            for f in await store.list_flags(session)
+        ]
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    """Print the burst flags and how to void the votes behind one."""
+    rows = asyncio.run(list_flags(args))
+    if not rows:
+        print("no bursts flagged")
+        return 0
+    print_table(["QR scene", "window start", "votes", "flagged at", "last seen"], rows)
+    print()
+    print(
+        "Votes still count. To void them: python -m bot votes void --scene SCENE "
+        '--since "WINDOW START" --reason "..."'
+    )
+    return 0
+
+
 async def void(args: argparse.Namespace) -> int:
     """Void the votes and record the reason in the audit log, in one transaction."""
+    if args.number is None and not args.user and not args.scene:
+        raise CommandError("name an entry NUMBER, --user or --scene")
+    since = None
+    if args.since:
+        try:
+            since = parse_time(args.since)
+        except ValueError as exc:
+            raise CommandError(f"--since: {exc}") from None
     async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
         n = await store.void_votes(
-            session, entry_id=args.number, reason=args.reason, user_id=args.user
+            session,
+            entry_id=args.number,
+            reason=args.reason,
+            user_id=args.user,
+            scene=args.scene,
+            since=since,
         )
         session.add(
             AuditEvent(
                 at=bot.clock.now(),
                 actor="cli",
                 action="votes_void",
-                detail=f"entry={args.number} user={args.user or '*'} n={n} reason={args.reason}",
+                detail=(
+                    f"entry={args.number or '*'} user={args.user or '*'} "
+                    f"scene={args.scene or '*'} since={args.since or '*'} n={n} "
+                    f"reason={args.reason}"
+                ),
             )
         )
         return n
 
 
 def cmd_void(args: argparse.Namespace) -> int:
-    """Void votes of one entry."""
+    """Void votes of an entry, a user or a QR scene's followers."""
     n = asyncio.run(void(args))
-    print(f"voided {n} votes of entry {args.number}")
+    what = [f"entry {args.number}" if args.number is not None else ""]
+    what += [f"user {args.user}" if args.user else "", f"scene {args.scene}" if args.scene else ""]
+    print(f"voided {n} votes ({', '.join(w for w in what if w)})")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.cli.chat import chat
 from tests.conftest import BotHarness, make_config
+from tests.handlers.logo_support import design
 
 
 async def _lines(*lines: str) -> AsyncIterator[str]:
@@ -69,3 +70,14 @@ async def test_chat_starts_an_embedded_bot_with_the_sandbox(tmp_path: Path, db_u
     assert "未成年人绿色上网小贴士" in text
     assert "已收到您发来的图片" in text
     assert "未知命令" in text
+
+
+async def test_sandbox_serves_a_sent_picture_to_the_bot(tmp_path: Path, db_url: str) -> None:
+    """The mounted sandbox's media/get hands the picture back (the 投稿 flow downloads it)."""
+    path = _write_config(tmp_path, db_url, "sandbox")
+    picture = tmp_path / "logo.png"
+    picture.write_bytes(design(60))
+    out: list[str] = []
+    await chat(_args(path), _lines("投稿", f"/image {picture}", "取消", "/quit"), out.append)
+    text = "\n".join(out)
+    assert "已收到作品图片" in text and "图片接收失败" not in text

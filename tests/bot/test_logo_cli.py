@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -27,10 +27,19 @@ from tests.conftest import (
     BotHarness,
     Chatter,
 )
+from tests.handlers.logo_support import (
+    PHASES,
+    PHONE,
+    add_approved,
+    design,
+    shanghai,
+    submit_to_confirm,
+)
 
 
-def write_config(harness: BotHarness, tmp_path: Path) -> str:
-    """A config file for the CLI pointing at the harness's database and fake API."""
+def write_config(harness: BotHarness, tmp_path: Path, extra: str = "") -> str:
+    """A config file for the CLI pointing at the harness's database and fake API (``extra``:
+    more TOML, e.g. a [logo] section)."""
     cfg = harness.bot.config
     path = tmp_path / "bot.toml"
     path.write_text(
@@ -50,7 +59,8 @@ api_base_url = "{harness.fake.base_url}"
 data_key = "{DATA_KEY}"
 [log]
 format = "text"
-""",
+"""
+        + extra,
         encoding="utf-8",
     )
     return str(path)
@@ -69,7 +79,10 @@ async def run(*argv: str) -> tuple[int, str]:
 
 
 async def new_entry(
-    harness: BotHarness, user: str, title: str, status: str = "pending",
+    harness: BotHarness,
+    user: str,
+    title: str,
+    status: str = "pending",
     channel: Channel = Channel.WECHAT,
 ) -> int:
     async with harness.bot.sessions() as session, session.begin():
@@ -170,3 +183,131 @@ def test_vote_limits_are_validated() -> None:
         load_config(None, env={}, overrides={"logo": {"votes_per_day": 0}})
     with pytest.raises(ConfigError, match=r"logo\.votes_per_entry_per_day"):
         load_config(None, env={}, overrides={"logo": {"votes_per_entry_per_day": 5}})
+
+
+# -- submissions, phases, flags ----------------------------------------------------------------
+
+
+async def test_list_masks_the_author(harness: BotHarness, tmp_path: Path) -> None:
+    config = write_config(harness, tmp_path)
+    chatter = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await submit_to_confirm(chatter, design(50), title="同心圆")
+    assert "投稿成功" in await chatter.say("确认")
+    status, out = await run("logos", "list", "-c", config)
+    assert status == 0
+    assert "同心圆" in out and "张*丰" in out and "138****5678" in out
+    assert "张三丰" not in out and PHONE not in out and "pending" in out
+
+
+async def test_phase_set_show_clear(harness: BotHarness, tmp_path: Path) -> None:
+    config = write_config(harness, tmp_path)
+    chatter = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    status, out = await run("logos", "phase", "show", "-c", config)
+    assert status == 0 and "目前作品征集和投票同时开放" in out
+    status, out = await run(
+        "logos",
+        "phase",
+        "set",
+        "voting",
+        "--from",
+        "2026-03-25 09:00",
+        "--to",
+        "2026-04-10",
+        "-c",
+        config,
+    )
+    assert status == 0
+    assert "2026-03-25 09:00" in out and "2026-04-10 24:00" in out and "database" in out
+    # Every process reads the setting: this bot (another process than the CLI) at once.
+    harness.clock.set(shanghai("2026-03-10 12:00"))
+    assert "公开投票将于 3月25日 09:00 开始" in await chatter.say("投票")
+    assert "现在不能投稿" in await chatter.say("投稿")  # only voting is scheduled now
+    harness.clock.set(shanghai("2026-03-26 12:00"))
+    assert "当前为公开投票阶段" in await chatter.say("我的投票")
+    status, out = await run("logos", "phase", "clear", "voting", "-c", config)
+    assert status == 0 and "目前作品征集和投票同时开放" in out
+    assert "发送您的设计作品图片" in await chatter.say("投稿")
+    async with harness.bot.sessions() as session:
+        actions = [a.action for a in (await session.scalars(select(AuditEvent))).all()]
+    assert actions == ["logo_phase_set", "logo_phase_clear"]
+    assert (await run("logos", "phase", "clear", "voting", "-c", config))[0] == 1
+
+
+async def test_phase_set_is_checked_against_the_config(harness: BotHarness, tmp_path: Path) -> None:
+    logo = "\n[logo]\n" + "\n".join(f'{k} = "{v}"' for k, v in PHASES.items()) + "\n"
+    config = write_config(harness, tmp_path, logo)
+    err = io.StringIO()
+    with redirect_stderr(err):
+        status, _ = await run(
+            "logos", "phase", "set", "voting", "--from", "2026-03-15", "-c", config
+        )
+    assert status == 1
+    assert "--from: voting must not start before review ends (2026-03-24 24:00)" in err.getvalue()
+    with redirect_stderr(err):
+        status, _ = await run("logos", "phase", "set", "voting", "--from", "3/25", "-c", config)
+    assert status == 1 and "--from: expected YYYY-MM-DD HH:MM" in err.getvalue()
+    # Moving results later is fine and overrides the config's.
+    status, out = await run(
+        "logos", "phase", "set", "results", "--from", "2026-04-20 10:00", "-c", config
+    )
+    assert status == 0 and "database (overrides config)" in out
+    harness.clock.set(shanghai("2026-04-16 12:00"))
+    chatter = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    assert "结果公布将于 4月20日 10:00 开始" in await chatter.say("投票")
+
+
+@pytest.mark.config(logo={"burst_threshold": 2})
+async def test_flags_and_voiding_a_scene(harness: BotHarness, tmp_path: Path) -> None:
+    config = write_config(harness, tmp_path)
+    (number,) = await add_approved(harness, "中原绿叶")
+    harness.clock.set(shanghai("2026-03-30 12:00"))
+    fans = [harness.chatter(Channel.WECHAT) for _ in range(3)]  # type: ignore[attr-defined]
+    for fan in fans:
+        await fan.event("subscribe", "poster-9")
+        assert "投票成功" in await fan.say(f"投票 {number}")
+    loyal = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    assert "投票成功" in await loyal.say(f"投票 {number}")
+    status, out = await run("votes", "flags", "-c", config)
+    assert status == 0 and "poster-9" in out and "2026-03-30 12:00" in out
+    assert out.split("poster-9")[1].split()[2] == "3"  # votes in the flagged window
+    status, out = await run(
+        "votes",
+        "void",
+        "--scene",
+        "poster-9",
+        "--since",
+        "2026-03-30 11:00",
+        "--reason",
+        "同一二维码集中刷票",
+        "-c",
+        config,
+    )
+    assert status == 0 and "voided 3 votes" in out and "scene poster-9" in out
+    async with harness.bot.sessions() as session:
+        assert await store.ranking(session) == [(number, "中原绿叶", 1)]
+        audit = (await session.scalars(select(AuditEvent))).one()
+    assert audit.action == "votes_void" and "scene=poster-9" in audit.detail
+    assert "同一二维码集中刷票" in audit.detail
+    assert (await run("votes", "void", "--reason", "x", "-c", config))[0] == 1
+
+
+async def test_no_flags(harness: BotHarness, tmp_path: Path) -> None:
+    status, out = await run("votes", "flags", "-c", write_config(harness, tmp_path))
+    assert status == 0 and "no bursts flagged" in out
+
+
+@pytest.mark.config(logo=PHASES)
+async def test_approval_during_review_says_when_voting_opens(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    harness.clock.set(shanghai("2026-03-22 10:00"))
+    await chatter.say("你好")
+    await harness.drain()
+    number = await new_entry(harness, chatter.user_id, "中原绿叶", channel=chatter.channel)
+    async with harness.bot.sessions() as session, session.begin():
+        entry = await store.review_entry(session, number, "approved", harness.clock.now())
+        assert entry is not None
+        assert await tell_author(harness.bot, session, entry) == "sent"
+    (told,) = chatter.late_messages()
+    assert "已通过审核" in told and "公开投票将于 3月25日 09:00 开始" in told
+    assert f"届时回复【投票 {number}】" in told
