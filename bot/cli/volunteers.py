@@ -125,9 +125,11 @@ EXPORT_HEADERS = [
     "姓名",
     "手机",
     "城市",
+    "区县",
     "出生年份",
     "未成年",
     "特长兴趣",
+    "服务时间",
     "服务时长",
     "报名时间",
 ]
@@ -150,9 +152,11 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
                     bot.cipher.decrypt(v.name_enc),
                     phone if full_phones else mask_phone(phone),
                     v.city,
+                    v.district,
                     v.birth_year,
                     "是" if v.minor else "否",
                     v.skills.replace(",", "、"),
+                    v.availability.replace(",", "、"),
                     float(hours),
                     as_utc(v.created_at).strftime("%Y-%m-%d %H:%M"),
                 ]
