@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.context import BotContext
 from bot.message import Kind, Reply, normalize
 from bot.privacy import mask_phone
 from handlers import certificate
@@ -39,12 +40,17 @@ EDIT_FLOW = "volunteer_edit"
 router = Router("volunteers")
 
 
-def cities(ctx: Ctx) -> list[str]:
+def configured_cities(bot: BotContext) -> list[str]:
     """The configured city list (explicit list, else the content preset)."""
-    conf = ctx.bot.config.volunteers
+    conf = bot.config.volunteers
     if conf.cities:
         return list(conf.cities)
-    return list(ctx.bot.texts.file("volunteer")["cities"][conf.city_preset])
+    return list(bot.texts.file("volunteer")["cities"][conf.city_preset])
+
+
+def cities(ctx: Ctx) -> list[str]:
+    """The city list of the message's bot."""
+    return configured_cities(ctx.bot)
 
 
 def skills(ctx: Ctx) -> list[str]:

@@ -209,8 +209,10 @@ async def enrol(
     except IntegrityError:
         # The same volunteer's other message enrolled meanwhile; the savepoint gave the place back.
         return Enrolled("already")
-    await session.refresh(activity)
-    return Enrolled("ok", activity.capacity - activity.enrolled)
+    left = await session.scalar(
+        select(Activity.capacity - Activity.enrolled).where(Activity.id == activity.id)
+    )
+    return Enrolled("ok", int(left or 0))
 
 
 async def withdraw(session: AsyncSession, activity: Activity, volunteer_id: int) -> bool:
