@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.message import Channel
 from bot.simulate import reply_text
-from storage.models import AuditEvent
+from storage.models import AuditEvent, InboundMessage
 from storage.volunteers import HoursEntry, Volunteer, add_hours
 from tests.conftest import BotHarness, Chatter
 
@@ -328,3 +328,18 @@ async def test_edit_district_and_availability(harness: BotHarness, chatter: Chat
     await chatter.say("4")
     assert "已修改" in await chatter.say("跳过")
     assert "区县：未填写" in await chatter.say("我的信息")
+
+
+async def test_cached_replies_hold_no_personal_data_in_clear(harness: BotHarness) -> None:
+    user = harness.user()
+    chatter = harness.chatter()  # type: ignore[attr-defined]
+    chatter.user, chatter.user_id = user, user.openid
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    xml = user.text("我的信息")
+    first = reply_text(user.read_reply((await harness.post(user, xml))[1]))
+    retry = reply_text(user.read_reply((await harness.post(user, xml))[1]))
+    assert "张三" in first and retry == first  # the retry is answered from the cache
+    async with harness.bot.sessions() as session:
+        cached = list((await session.execute(select(InboundMessage.reply))).scalars())
+    assert cached and not any("张三" in (c or "") or "金水区" in (c or "") for c in cached)
