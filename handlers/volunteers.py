@@ -29,6 +29,7 @@ from handlers.conversation import (
     ask,
 )
 from handlers.router import Click, Router, Scene, Text
+from storage.activities import withdraw_upcoming
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
 FLOW = "volunteer_signup"
@@ -336,6 +337,8 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         return Invalid(ctx.t("volunteer.bad_erase"))
     me = await current_volunteer(ctx)
     if me is not None:  # None: erased by an earlier message meanwhile
+        # Places in activities to come go back to others; the rest stays anonymous.
+        await withdraw_upcoming(ctx.session, me.id, ctx.bot.clock.now())
         await erase(ctx.session, me, ctx.bot.clock.now())
     return Finish(ctx.reply("volunteer.erased"))
 

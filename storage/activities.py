@@ -233,6 +233,25 @@ async def withdraw(session: AsyncSession, activity: Activity, volunteer_id: int)
     return True
 
 
+async def withdraw_upcoming(session: AsyncSession, volunteer_id: int, now: datetime) -> int:
+    """Free the volunteer's places in active activities not yet started (on 注销); returns
+    how many. Enrolments of started or past activities stay, anonymous, with their hours."""
+    result = await session.execute(
+        select(Activity)
+        .join(Enrolment, Enrolment.activity_id == Activity.id)
+        .where(
+            Enrolment.volunteer_id == volunteer_id,
+            Enrolment.checked_in_at.is_(None),
+            Activity.status == ACTIVE,
+            Activity.starts_at > now,
+        )
+    )
+    freed = 0
+    for activity in result.scalars().all():
+        freed += await withdraw(session, activity, volunteer_id)
+    return freed
+
+
 async def enrolments_of(
     session: AsyncSession, volunteer_id: int, *, code: str | None = None, limit: int = 50
 ) -> list[tuple[Enrolment, Activity]]:

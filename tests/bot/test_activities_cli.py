@@ -168,7 +168,7 @@ async def test_cancel_tells_every_enrolled_volunteer_once(
     harness: BotHarness, chatter: Chatter, tmp_path: Path
 ) -> None:
     config = cli_config(harness, tmp_path)
-    activity = await new_activity(harness, starts_in=timedelta(days=3), code="RAIN1")
+    activity = await new_activity(harness, starts_in=timedelta(minutes=10), code="RAIN1")
     # Recently in touch: told by a customer-service / active message.
     await enlist(harness, chatter)
     assert "报名成功" in await chatter.say(f"参加 {activity.id}")
@@ -178,10 +178,11 @@ async def test_cancel_tells_every_enrolled_volunteer_once(
     harness.clock.advance(hours=-49)
     assert "报名成功" in await far.say(f"参加 {activity.id}")
     harness.clock.advance(hours=49)
-    # Erased since: nobody to tell, and the enrolment stays anonymous.
+    # Checked in early, then erased: nobody to tell, and the enrolment stays anonymous.
     gone = harness.chatter(chatter.channel)  # type: ignore[attr-defined]
     await enlist(harness, gone, name="王五")
     await gone.say(f"参加 {activity.id}")
+    assert "签到成功" in await gone.say("签到 RAIN1")
     await gone.say("注销志愿者")
     await gone.say("确认注销")
 

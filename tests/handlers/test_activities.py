@@ -314,10 +314,15 @@ async def test_erased_volunteer_enrolment_stays_anonymous(
 ) -> None:
     vid = await enlist(harness, chatter)
     activity = await new_activity(harness, starts_in=timedelta(minutes=5))
+    later = await new_activity(harness, "下周的活动", starts_in=timedelta(days=7), code="NEXT1")
     await chatter.say(f"参加 {activity.id}")
+    await chatter.say(f"参加 {later.id}")
     await chatter.say("签到 AB12CD")
     await chatter.say("注销志愿者")
     assert "已删除" in await chatter.say("确认注销")
+    # The place in the activity to come is freed; the attended one stays, anonymous.
+    assert await enrolled_count(harness, later.id) == (0, 0)
+    assert await enrolled_count(harness, activity.id) == (1, 1)
     assert "还不是志愿者" in await chatter.say("我的活动")
     async with harness.bot.sessions() as session:
         rows = await store.roster(session, activity.id)

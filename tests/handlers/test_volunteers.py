@@ -64,6 +64,30 @@ async def test_back_help_and_cancel(harness: BotHarness, chatter: Chatter) -> No
     assert await _count(harness) == 0
 
 
+async def test_back_and_help_across_the_optional_steps(chatter: Chatter) -> None:
+    await chatter.say("报名")
+    await chatter.say("李四")
+    await chatter.say(PHONE)
+    await chatter.say("2")
+    assert "可以不填" in await chatter.say("帮助")
+    assert "出生年份" in await chatter.say("跳过")
+    assert "在开封市的区县" in await chatter.say("返回")
+    assert "城市" in await chatter.say("返回")
+    assert "在洛阳市的区县" in await chatter.say("3")
+    await chatter.say("西工区")
+    await chatter.say("1990")
+    assert "方便参加志愿服务的时间" in await chatter.say("4")
+    assert "可多选" in await chatter.say("帮助")
+    assert "特长" in await chatter.say("返回")
+    await chatter.say("4")
+    await chatter.say("1,2")
+    summary = await chatter.say("同意")
+    assert "城市：洛阳市" in summary and "区县：西工区" in summary and "网络技术" in summary
+    assert "服务时间：工作日白天、工作日晚上" in summary
+    assert "隐私说明" in await chatter.say("返回")
+    assert "已退出" in await chatter.say("取消")
+
+
 async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter: Chatter) -> None:
     await chatter.say("报名")
     assert "不能只有表情" in await chatter.say("😀😀😀")
