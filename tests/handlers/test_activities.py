@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
@@ -29,31 +31,34 @@ from tests.conftest import (
 _phones = itertools.count(13600000000)
 
 
+def _volunteer(harness: BotHarness, chatter: Chatter, city: str, name: str) -> Volunteer:
+    bot, now = harness.bot, harness.clock.now()
+    phone = str(next(_phones))
+    return Volunteer(
+        channel=chatter.channel.value,
+        account=ACCOUNT if chatter.channel is Channel.WECHAT else WEIBO_ACCOUNT,
+        user_id=chatter.user_id,
+        name_enc=bot.cipher.encrypt(name),
+        phone_enc=bot.cipher.encrypt(phone),
+        phone_index=bot.cipher.blind_index(phone),
+        city=city,
+        district="",
+        birth_year=1990,
+        minor=False,
+        guardian_enc=None,
+        skills="宣传",
+        availability="周末",
+        created_at=now,
+        updated_at=now,
+    )
+
+
 async def enlist(
     harness: BotHarness, chatter: Chatter, city: str = "郑州市", name: str = "张三"
 ) -> int:
     """Register ``chatter`` as a volunteer directly in the database; returns the id."""
-    bot, now = harness.bot, harness.clock.now()
-    phone = str(next(_phones))
-    account = ACCOUNT if chatter.channel is Channel.WECHAT else WEIBO_ACCOUNT
-    async with bot.sessions() as session, session.begin():
-        row = Volunteer(
-            channel=chatter.channel.value,
-            account=account,
-            user_id=chatter.user_id,
-            name_enc=bot.cipher.encrypt(name),
-            phone_enc=bot.cipher.encrypt(phone),
-            phone_index=bot.cipher.blind_index(phone),
-            city=city,
-            district="",
-            birth_year=1990,
-            minor=False,
-            guardian_enc=None,
-            skills="宣传",
-            availability="周末",
-            created_at=now,
-            updated_at=now,
-        )
+    async with harness.bot.sessions() as session, session.begin():
+        row = _volunteer(harness, chatter, city, name)
         session.add(row)
         await session.flush()
         return row.id
@@ -273,40 +278,52 @@ async def test_same_check_in_retried_three_times_concurrently_credits_once(
     assert stamped == 1
 
 
-async def test_capacity_holds_when_more_join_at_once_than_there_are_places(
-    harness: BotHarness,
-) -> None:
-    """12 volunteers, 5 places, two app instances (as two worker processes) on one database."""
-    activity = await new_activity(harness, capacity=5)
+async def crowd_joins(harness: BotHarness, users_n: int, capacity: int) -> tuple[int, int]:
+    """``users_n`` volunteers send 参加 at once, half to a second app instance (a second
+    worker process on the same database), every message delivered three times; returns how
+    many were told they got in and how many that it was full."""
+    activity = await new_activity(harness, capacity=capacity)
+    users = [harness.user() for _ in range(users_n)]
+    async with harness.bot.sessions() as session, session.begin():
+        session.add_all(
+            _volunteer(harness, WeChatChatter(harness, u), "郑州市", "张三") for u in users
+        )
     second = create_app(harness.bot.config, clock=harness.clock, migrate=False)
     server = TestServer(second, host="127.0.0.1")
     await server.start_server()
+
+    async def send(user: Any, url: str, xml: str) -> str:
+        req = user.request(xml)
+        async with harness.http.post(url, params=req.query, data=req.body) as resp:
+            assert resp.status == 200
+            body = await resp.text()
+        return reply_text(user.read_reply(body)) if body else ""
+
     try:
-        users = [harness.user() for _ in range(12)]
-        for user in users:
-            await enlist(harness, WeChatChatter(harness, user))
         jobs = []
         for i, user in enumerate(users):
-            xml = user.text(f"参加 {activity.id}")
             url = harness.url if i % 2 else str(server.make_url("/wechat"))
-            for _ in range(3):  # and every message delivered three times
-                req = user.request(xml)
-                jobs.append((user, harness.http.post(url, params=req.query, data=req.body)))
-
-        async def send(user: Any, call: Any) -> str:
-            async with call as resp:
-                assert resp.status == 200
-                body = await resp.text()
-            return reply_text(user.read_reply(body)) if body else ""
-
-        replies = await asyncio.gather(*(send(u, c) for u, c in jobs))
+            xml = user.text(f"参加 {activity.id}")
+            jobs += [send(user, url, xml) for _ in range(3)]
+        replies = await asyncio.gather(*jobs)
     finally:
         await server.close()
-    assert await enrolled_count(harness, activity.id) == (5, 5)
-    by_user = [{r for r in replies[i * 3 : i * 3 + 3] if r} for i in range(12)]
-    joined = sum(1 for texts in by_user if any("报名成功" in t for t in texts))
-    full = sum(1 for texts in by_user if any("名额已满" in t for t in texts))
-    assert (joined, full) == (5, 7)
+    assert await enrolled_count(harness, activity.id) == (capacity, capacity)
+    by_user = [" ".join(replies[i * 3 : i * 3 + 3]) for i in range(users_n)]
+    return sum("报名成功" in r for r in by_user), sum("名额已满" in r for r in by_user)
+
+
+async def test_capacity_holds_when_more_join_at_once_than_there_are_places(
+    harness: BotHarness,
+) -> None:
+    assert await crowd_joins(harness, users_n=12, capacity=5) == (5, 7)
+
+
+@pytest.mark.slow
+async def test_capacity_holds_for_a_crowd(harness: BotHarness) -> None:
+    users_n = 150 if os.environ.get("BOT_LOAD_SCALE") == "short" else 600
+    capacity = users_n // 3
+    assert await crowd_joins(harness, users_n, capacity) == (capacity, users_n - capacity)
 
 
 async def test_erased_volunteer_enrolment_stays_anonymous(
