@@ -327,6 +327,11 @@ async def cancel(
     return await session.get(Activity, activity_id, populate_existing=True)
 
 
+async def mark_told(session: AsyncSession, enrolment_id: int, now: datetime) -> None:
+    """Record that the enrolled volunteer was told of the cancellation."""
+    await session.execute(update(Enrolment).where(Enrolment.id == enrolment_id).values(told_at=now))
+
+
 async def roster(session: AsyncSession, activity_id: int) -> list[tuple[Enrolment, Volunteer]]:
     """The activity's enrolments with their volunteers, in enrolment order."""
     result = await session.execute(

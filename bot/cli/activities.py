@@ -6,6 +6,7 @@ import argparse
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from bot.cli.common import (
@@ -23,7 +24,7 @@ from bot.clock import SHANGHAI, as_utc, local
 from bot.context import BotContext
 from bot.privacy import mask_phone
 from handlers.activities import cancellation_text, hours_text
-from handlers.notify import tell
+from handlers.notify import tell_then
 from handlers.volunteers import configured_cities
 from storage import activities as store
 from storage.activities import Activity, Enrolment
@@ -201,7 +202,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def _tell_enrolled(bot: BotContext, activity: Activity) -> dict[str, int]:
-    """Tell every enrolled volunteer not told yet; each in its own small transaction, so a
+    """Tell every enrolled volunteer not told yet, recording ``told_at`` with each, so a
     re-run after an interruption tells only the rest."""
     async with bot.sessions() as session:
         pending = [
@@ -211,17 +212,16 @@ async def _tell_enrolled(bot: BotContext, activity: Activity) -> dict[str, int]:
     text = cancellation_text(bot.texts, activity)
     progress = Progress("telling volunteers", len(pending))
     for enrolment_id, volunteer in pending:
-        async with bot.sessions() as session, session.begin():
-            if volunteer.name_enc:
-                how = await tell(
-                    bot, session, volunteer.channel, volunteer.account, volunteer.user_id, text
-                )
-            else:
-                how = "erased"  # 注销: nobody left to tell
-            counts[how] += 1
-            enrolment = await session.get(Enrolment, enrolment_id)
-            assert enrolment is not None  # enrolments of a cancelled activity stay
-            enrolment.told_at = bot.clock.now()
+        told = partial(store.mark_told, enrolment_id=enrolment_id, now=bot.clock.now())
+        if volunteer.name_enc:
+            how = await tell_then(
+                bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
+            )
+        else:  # 注销: nobody left to tell
+            async with bot.sessions() as session, session.begin():
+                await told(session)
+            how = "erased"
+        counts[how] += 1
         progress.advance()
     progress.finish()
     return counts
