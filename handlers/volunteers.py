@@ -97,12 +97,19 @@ def valid_place(text: str) -> bool:
     return _lettered(text, PLACE_MAX, "·-()（）0123456789")
 
 
+def _choice(text: str, count: int) -> int | None:
+    """``text`` as a choice 1..count; None for anything else (superscripts, 5000 digits...)."""
+    if not text.isdecimal() or len(text) > 3 or not 1 <= int(text) <= count:
+        return None
+    return int(text)
+
+
 def _pick_many(ctx: Ctx, options: list[str]) -> list[str] | None:
     """Options chosen by numbers ('1,3' / '1 3' / '1、3'), in list order; None if invalid."""
-    parts = [p for p in re.split(r"[\s,，、;；]+", _answer(ctx)) if p]
-    if not parts or not all(p.isdigit() and 1 <= int(p) <= len(options) for p in parts):
+    picked = [_choice(p, len(options)) for p in re.split(r"[\s,，、;；]+", _answer(ctx)) if p]
+    if not picked or None in picked:
         return None
-    return [options[i - 1] for i in sorted({int(p) for p in parts})]
+    return [options[i - 1] for i in sorted({i for i in picked if i is not None})]
 
 
 def _age(ctx: Ctx, birth_year: int) -> int:
@@ -144,9 +151,10 @@ async def handle_city(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     text = _answer(ctx)
     if text in options:
         return Next("district", {"city": text})
-    if not text.isdigit() or not 1 <= int(text) <= len(options):
+    number = _choice(text, len(options))
+    if number is None:
         return Invalid(ctx.t("volunteer.bad_city"))
-    return Next("district", {"city": options[int(text) - 1]})
+    return Next("district", {"city": options[number - 1]})
 
 
 async def handle_district(ctx: Ctx, answers: dict[str, Any]) -> Outcome:

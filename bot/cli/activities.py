@@ -99,7 +99,7 @@ def _text(value: str, option: str, limit: int) -> str:
 
 
 def _capacity(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_CAPACITY:
+    if not text.strip().isdecimal() or not 1 <= int(text) <= MAX_CAPACITY:
         raise CommandError(f"--capacity: must be a whole number from 1 to {MAX_CAPACITY}")
     return int(text)
 

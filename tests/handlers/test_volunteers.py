@@ -120,6 +120,20 @@ async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter
     assert await _count(harness) == 1
 
 
+async def test_odd_numbers_are_re_prompted(harness: BotHarness, chatter: Chatter) -> None:
+    await chatter.say("报名")
+    await chatter.say("赵六")
+    await chatter.say(PHONE)
+    assert "序号" in await chatter.say("²")
+    assert "序号" in await chatter.say("9" * 5000)
+    await chatter.say("1")
+    await chatter.say("跳过")
+    await chatter.say("1990")
+    assert "序号" in await chatter.say("1 ³")
+    assert "序号" in await chatter.say("1," + "2" * 5000)
+    assert "方便参加志愿服务的时间" in await chatter.say("１，２")  # full-width digits are fine
+
+
 async def test_other_keywords_do_not_hijack_the_flow(chatter: Chatter) -> None:
     await chatter.say("报名")
     # 我的信息 is a command elsewhere; inside the flow it is just the answer to the step.
