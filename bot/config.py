@@ -137,6 +137,8 @@ class VolunteersConfig:
     cities: tuple[str, ...] = ()
     # Skills and interests offered by number; empty uses the content file's list.
     skills: tuple[str, ...] = ()
+    # When volunteers can serve, offered by number; empty uses the content file's list.
+    availability: tuple[str, ...] = ()
     # Service hours needed for 1★ … 5★, ascending.
     star_hours: tuple[int, ...] = (100, 300, 600, 1000, 1500)
     # Below this age a guardian's name, phone and consent are required.
@@ -145,6 +147,16 @@ class VolunteersConfig:
     adult_age: int = 18
     # The issuer printed on 志愿证书 certificates.
     certificate_issuer: str = "网络公益志愿服务队"
+    # 签到 opens this many minutes before an activity starts and closes at its end.
+    checkin_open_minutes: int = 30
+    # When an activity's hours are credited: "checkin" (签到) or "checkout" (签退).
+    credit_on: str = "checkin"
+    # 签退 is accepted from the start until this many minutes after the end.
+    checkout_grace_minutes: int = 60
+    # How many activities one 活动 reply lists.
+    activities_listed: int = 10
+    # How many volunteers the monthly 志愿之星 list shows per city.
+    stars_top: int = 10
 
 
 @dataclass(frozen=True)
@@ -409,6 +421,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("volunteers.guardian_age: must be positive and at most adult_age")
     if not vol.certificate_issuer.strip():
         raise ConfigError("volunteers.certificate_issuer: must not be empty")
+    _validate_activities(vol)
     _validate_logo(config.logo)
 
 
@@ -436,6 +449,23 @@ def _validate_logo(logo: LogoConfig) -> None:
         check_order(config_windows(logo))
     except PhaseError as exc:
         raise ConfigError(f"logo.{exc.phase}_{exc.bound}: {exc}") from None
+
+
+def _validate_activities(vol: VolunteersConfig) -> None:
+    if vol.credit_on not in {"checkin", "checkout"}:
+        raise ConfigError("volunteers.credit_on: must be checkin or checkout")
+    if not 0 <= vol.checkin_open_minutes <= 24 * 60:
+        raise ConfigError("volunteers.checkin_open_minutes: must be between 0 and 1440")
+    if not 0 <= vol.checkout_grace_minutes <= 24 * 60:
+        raise ConfigError("volunteers.checkout_grace_minutes: must be between 0 and 1440")
+    if not 1 <= vol.activities_listed <= 30:
+        raise ConfigError("volunteers.activities_listed: must be between 1 and 30")
+    if not 1 <= vol.stars_top <= 50:
+        raise ConfigError("volunteers.stars_top: must be between 1 and 50")
+    for key in ("cities", "skills", "availability"):
+        items = getattr(vol, key)
+        if any(not str(item).strip() for item in items) or len(set(items)) != len(items):
+            raise ConfigError(f"volunteers.{key}: entries must be non-empty and distinct")
 
 
 def _validate_schedules(sc: SchedulesConfig) -> None:

@@ -236,7 +236,7 @@ class Dispatcher:
                             claimed = True
                             reply, handler = await self._handle(msg, session, progress, prepared)
                             row.handler = handler[:64]
-                            row.reply = reply.to_json() if reply else None
+                            row.reply = self._seal(reply) if reply else None
                             row.finished_at = self.bot.clock.now()
                             if progress.responded:
                                 row.status = "late"
@@ -364,6 +364,15 @@ class Dispatcher:
             return Reply.image(media_id=media_id)
         return reply
 
+    def _seal(self, reply: Reply) -> str:
+        """The cached reply, encrypted: replies quote personal data (我的信息, summaries)."""
+        return self.bot.cipher.encrypt(reply.to_json())
+
+    def _unseal(self, cached: str) -> Reply:
+        if cached.startswith("{"):  # cached in clear before replies were encrypted
+            return Reply.from_json(cached)
+        return Reply.from_json(self.bot.cipher.decrypt(cached))
+
     async def _duplicate(self, msg: Inbound) -> Result:
         async with self.bot.sessions() as session:
             row = (
@@ -380,7 +389,7 @@ class Dispatcher:
         if row is None or row.status != "done" or not row.reply:
             # Still running elsewhere, delivered late, or nothing to say: answer nothing.
             return Result(None, Outcome.DUPLICATE, row.handler or "" if row else "")
-        return Result(Reply.from_json(row.reply), Outcome.DUPLICATE, row.handler or "")
+        return Result(self._unseal(row.reply), Outcome.DUPLICATE, row.handler or "")
 
     async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
         _log_failure(msg, progress.handler, exc)
@@ -398,7 +407,7 @@ class Dispatcher:
                         text=redact(msg.text)[:500] if msg.text else None,
                         status="failed",
                         handler=progress.handler[:64],
-                        reply=reply.to_json(),
+                        reply=self._seal(reply),
                         received_at=self.bot.clock.now(),
                         finished_at=self.bot.clock.now(),
                     )

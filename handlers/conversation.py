@@ -82,8 +82,17 @@ def ask(key: str) -> Prompt:
     return prompt
 
 
-# Called when a flow is entered; returns the initial answers, or a Reply to refuse entry.
-Starter = Callable[[Ctx], Awaitable[dict[str, Any] | Reply]]
+@dataclass(frozen=True)
+class Redirect:
+    """Returned by a starter: enter ``flow`` instead, with ``notice`` before its first question."""
+
+    flow: str
+    notice: str = ""
+
+
+# Called when a flow is entered; returns the initial answers, a Reply to refuse entry, or a
+# Redirect to another flow (e.g. 报名 by someone registered offers 修改信息).
+Starter = Callable[[Ctx], Awaitable[dict[str, Any] | Reply | Redirect]]
 
 
 async def _no_start(ctx: Ctx) -> dict[str, Any]:
@@ -190,6 +199,9 @@ class ConversationEngine:
         initial = await flow.on_start(ctx)
         if isinstance(initial, Reply):
             return initial
+        if isinstance(initial, Redirect):
+            reply = await self.start(ctx, initial.flow)
+            return reply.prefixed(initial.notice)
         answers = {**initial, **(data or {})}
         first = step or flow.steps[0].name
         row = await self._load(ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import basics, logo, logo_submit, pushes, volunteers
+from handlers import activities, basics, logo, logo_submit, pushes, stars, volunteers
 from handlers.conversation import ConversationEngine, Flow
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
@@ -33,6 +33,8 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
         basics.router,
         pushes.router,
         volunteers.router,
+        activities.router,
+        stars.router,
         logo.router,
         build_router(keywords),
         basics.media_router,

@@ -5,37 +5,67 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.context import BotContext
 from bot.message import Kind, Reply, normalize
 from bot.privacy import mask_phone
 from handlers import certificate
 from handlers.context import Ctx
-from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, StepHandler, ask
+from handlers.conversation import (
+    Finish,
+    Flow,
+    Invalid,
+    Next,
+    Outcome,
+    Prompt,
+    Redirect,
+    Step,
+    StepHandler,
+    ask,
+)
 from handlers.router import Click, Router, Scene, Text
+from storage.activities import withdraw_upcoming
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
 FLOW = "volunteer_signup"
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 NAME_MAX = 20
+PLACE_MAX = 20
+SKIP_WORDS = frozenset({"跳过", "不填", "无"})
+EDIT_FLOW = "volunteer_edit"
 router = Router("volunteers")
 
 
-def cities(ctx: Ctx) -> list[str]:
+def configured_cities(bot: BotContext) -> list[str]:
     """The configured city list (explicit list, else the content preset)."""
-    conf = ctx.bot.config.volunteers
+    conf = bot.config.volunteers
     if conf.cities:
         return list(conf.cities)
-    return list(ctx.bot.texts.file("volunteer")["cities"][conf.city_preset])
+    return list(bot.texts.file("volunteer")["cities"][conf.city_preset])
+
+
+def cities(ctx: Ctx) -> list[str]:
+    """The city list of the message's bot."""
+    return configured_cities(ctx.bot)
 
 
 def skills(ctx: Ctx) -> list[str]:
     """The configured skills and interests."""
     conf = ctx.bot.config.volunteers
     return list(conf.skills) if conf.skills else list(ctx.bot.texts.file("volunteer")["skills"])
+
+
+def availability(ctx: Ctx) -> list[str]:
+    """The configured times volunteers can choose from."""
+    conf = ctx.bot.config.volunteers
+    if conf.availability:
+        return list(conf.availability)
+    return list(ctx.bot.texts.file("volunteer")["availability"])
 
 
 def _choices(items: list[str]) -> str:
@@ -48,23 +78,48 @@ def _answer(ctx: Ctx) -> str:
     return normalize(ctx.inbound.text or "")
 
 
-def valid_name(text: str) -> bool:
-    """2-20 characters, at least two of them letters (CJK or Latin); no digits or symbols."""
-    if not 2 <= len(text) <= NAME_MAX:
+def _lettered(text: str, max_len: int, extra: str) -> bool:
+    """2..max_len characters, letters (CJK or Latin) or ``extra``, at least two letters."""
+    if not 2 <= len(text) <= max_len:
         return False
     letters = sum(1 for ch in text if unicodedata.category(ch).startswith("L"))
-    allowed = all(unicodedata.category(ch).startswith("L") or ch in " ·." for ch in text)
+    allowed = all(unicodedata.category(ch).startswith("L") or ch in extra for ch in text)
     return allowed and letters >= 2
+
+
+def valid_name(text: str) -> bool:
+    """2-20 characters, at least two of them letters (CJK or Latin); no digits or symbols."""
+    return _lettered(text, NAME_MAX, " ·.")
+
+
+def valid_place(text: str) -> bool:
+    """A district or county name: letters, a few digits or brackets (e.g. 航空港区, 二七区)."""
+    return _lettered(text, PLACE_MAX, "·-()（）0123456789")
+
+
+def _choice(text: str, count: int) -> int | None:
+    """``text`` as a choice 1..count; None for anything else (superscripts, 5000 digits...)."""
+    if not text.isdecimal() or len(text) > 3 or not 1 <= int(text) <= count:
+        return None
+    return int(text)
+
+
+def _pick_many(ctx: Ctx, options: list[str]) -> list[str] | None:
+    """Options chosen by numbers ('1,3' / '1 3' / '1、3'), in list order; None if invalid."""
+    picked = [_choice(p, len(options)) for p in re.split(r"[\s,，、;；]+", _answer(ctx)) if p]
+    if not picked or None in picked:
+        return None
+    return [options[i - 1] for i in sorted({i for i in picked if i is not None})]
 
 
 def _age(ctx: Ctx, birth_year: int) -> int:
     return ctx.bot.clock.now().year - birth_year
 
 
-async def _start(ctx: Ctx) -> dict[str, Any] | Reply:
-    msg = ctx.inbound
-    if await find_by_user(ctx.session, msg.channel.value, msg.account, msg.user):
-        return ctx.reply("volunteer.already")
+async def _start(ctx: Ctx) -> dict[str, Any] | Redirect:
+    if await current_volunteer(ctx) is not None:
+        # Registered already: signing up again means wanting to change something.
+        return Redirect(EDIT_FLOW, ctx.t("volunteer.already"))
     return {}
 
 
@@ -79,8 +134,11 @@ async def handle_phone(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     phone = _answer(ctx).replace(" ", "").replace("-", "")
     if not PHONE_RE.match(phone):
         return Invalid(ctx.t("volunteer.bad_phone"))
-    if await phone_taken(ctx.session, ctx.bot.cipher.blind_index(phone)):
-        return Finish(ctx.reply("volunteer.phone_taken"))
+    me = await current_volunteer(ctx)  # editing one's own phone back to itself is no conflict
+    index = ctx.bot.cipher.blind_index(phone)
+    if await phone_taken(ctx.session, index, except_id=me.id if me else None):
+        # Registered from another account: say how to edit that record, or take another number.
+        return Invalid(ctx.t("volunteer.phone_taken"))
     return Next("city", {"phone": phone})
 
 
@@ -92,10 +150,20 @@ async def handle_city(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     options = cities(ctx)
     text = _answer(ctx)
     if text in options:
-        return Next("birth_year", {"city": text})
-    if not text.isdigit() or not 1 <= int(text) <= len(options):
+        return Next("district", {"city": text})
+    number = _choice(text, len(options))
+    if number is None:
         return Invalid(ctx.t("volunteer.bad_city"))
-    return Next("birth_year", {"city": options[int(text) - 1]})
+    return Next("district", {"city": options[number - 1]})
+
+
+async def handle_district(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    text = "".join(_answer(ctx).split())
+    if text in SKIP_WORDS:
+        return Next("birth_year", {"district": ""})
+    if not valid_place(text):
+        return Invalid(ctx.t("volunteer.bad_district"))
+    return Next("birth_year", {"district": text})
 
 
 async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
@@ -137,17 +205,25 @@ async def handle_guardian_consent(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     return Next("skills", {"guardian": guardian})
 
 
-async def prompt_skills(ctx: Ctx, answers: dict[str, Any]) -> Reply:
-    return ctx.reply("volunteer.ask_skills", choices=_choices(skills(ctx)))
+def _choose_many(
+    key: str, options: Callable[[Ctx], list[str]], then: str
+) -> tuple[Prompt, StepHandler]:
+    """Prompt and handler of a step choosing several of ``options`` by number into ``key``."""
+
+    async def prompt(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+        return ctx.reply(f"volunteer.ask_{key}", choices=_choices(options(ctx)))
+
+    async def handle(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+        chosen = _pick_many(ctx, options(ctx))
+        if chosen is None:
+            return Invalid(ctx.t(f"volunteer.bad_{key}"))
+        return Next(then, {key: chosen})
+
+    return prompt, handle
 
 
-async def handle_skills(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    options = skills(ctx)
-    parts = [p for p in re.split(r"[\s,，、;；]+", _answer(ctx)) if p]
-    if not parts or not all(p.isdigit() and 1 <= int(p) <= len(options) for p in parts):
-        return Invalid(ctx.t("volunteer.bad_skills"))
-    chosen = [options[i - 1] for i in sorted({int(p) for p in parts})]
-    return Next("privacy", {"skills": chosen})
+prompt_skills, handle_skills = _choose_many("skills", skills, "availability")
+prompt_availability, handle_availability = _choose_many("availability", availability, "privacy")
 
 
 async def handle_privacy(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
@@ -162,8 +238,11 @@ def _summary(ctx: Ctx, key: str, answers: dict[str, Any]) -> Reply:
         name=answers["name"],
         phone_masked=mask_phone(answers["phone"]),
         city=answers["city"],
+        district=answers.get("district") or ctx.t("volunteer.not_given"),
         birth_year=answers["birth_year"],
         skills_text="、".join(answers["skills"]),
+        availability_text="、".join(answers.get("availability") or [])
+        or ctx.t("volunteer.not_given"),
         minor_line=ctx.t("volunteer.minor_line") if answers.get("minor") else "",
     )
 
@@ -185,10 +264,12 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         phone_enc=cipher.encrypt(answers["phone"]),
         phone_index=cipher.blind_index(answers["phone"]),
         city=answers["city"],
+        district=answers.get("district") or "",
         birth_year=answers["birth_year"],
         minor=bool(answers.get("minor")),
         guardian_enc=cipher.encrypt(json.dumps(guardian, ensure_ascii=False)) if guardian else None,
         skills=",".join(answers["skills"]),
+        availability=",".join(answers.get("availability") or []),
         created_at=now,
         updated_at=now,
     )
@@ -210,6 +291,12 @@ SIGNUP = Flow(
         Step("name", ask("volunteer.ask_name"), handle_name, help="volunteer.help_name"),
         Step("phone", ask("volunteer.ask_phone"), handle_phone, help="volunteer.help_phone"),
         Step("city", prompt_city, handle_city, help="volunteer.help_city"),
+        Step(
+            "district",
+            ask("volunteer.ask_district"),
+            handle_district,
+            help="volunteer.help_district",
+        ),
         Step(
             "birth_year",
             ask("volunteer.ask_birth_year"),
@@ -235,6 +322,12 @@ SIGNUP = Flow(
             help="volunteer.help_guardian",
         ),
         Step("skills", prompt_skills, handle_skills, help="volunteer.help_skills"),
+        Step(
+            "availability",
+            prompt_availability,
+            handle_availability,
+            help="volunteer.help_availability",
+        ),
         Step("privacy", ask("volunteer.ask_privacy"), handle_privacy),
         Step("confirm", prompt_confirm, handle_confirm),
     ],
@@ -242,7 +335,7 @@ SIGNUP = Flow(
 
 
 async def _require_volunteer(ctx: Ctx) -> dict[str, Any] | Reply:
-    if await _me(ctx) is None:
+    if await current_volunteer(ctx) is None:
         return ctx.reply("volunteer.not_registered")
     return {}
 
@@ -250,8 +343,10 @@ async def _require_volunteer(ctx: Ctx) -> dict[str, Any] | Reply:
 async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if _answer(ctx) != "确认注销":
         return Invalid(ctx.t("volunteer.bad_erase"))
-    me = await _me(ctx)
+    me = await current_volunteer(ctx)
     if me is not None:  # None: erased by an earlier message meanwhile
+        # Places in activities to come go back to others; the rest stays anonymous.
+        await withdraw_upcoming(ctx.session, me.id, ctx.bot.clock.now())
         await erase(ctx.session, me, ctx.bot.clock.now())
     return Finish(ctx.reply("volunteer.erased"))
 
@@ -265,7 +360,14 @@ ERASE = Flow(
 )
 
 
-EDIT_STEPS = {"1": "edit_name", "2": "edit_phone", "3": "edit_city", "4": "edit_skills"}
+EDIT_STEPS = {
+    "1": "edit_name",
+    "2": "edit_phone",
+    "3": "edit_city",
+    "4": "edit_district",
+    "5": "edit_skills",
+    "6": "edit_availability",
+}
 
 
 async def handle_edit_field(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
@@ -275,14 +377,17 @@ async def handle_edit_field(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     return Next(step)
 
 
-def _saving(handler: StepHandler) -> StepHandler:
-    """A sign-up step's validation, then the accepted value is written to the record."""
+def _saving(handler: StepHandler, then: str | None = None) -> StepHandler:
+    """A sign-up step's validation, then the accepted value is written to the record.
+
+    The edit ends there, or goes on to step ``then`` (a new city asks for its district).
+    """
 
     async def save(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         outcome = await handler(ctx, answers)
         if not isinstance(outcome, Next):
             return outcome
-        me = await _me(ctx)
+        me = await current_volunteer(ctx)
         if me is None:  # erased meanwhile
             return Finish(ctx.reply("volunteer.not_registered"))
         cipher, values = ctx.bot.cipher, outcome.updates
@@ -293,20 +398,27 @@ def _saving(handler: StepHandler) -> StepHandler:
                 if "phone" in values:
                     me.phone_enc = cipher.encrypt(values["phone"])
                     me.phone_index = cipher.blind_index(values["phone"])
-                if "city" in values:
+                if "city" in values and values["city"] != me.city:
                     me.city = values["city"]
+                    me.district = ""  # a district of the old city would be wrong now
+                if "district" in values:
+                    me.district = values["district"]
                 if "skills" in values:
                     me.skills = ",".join(values["skills"])
+                if "availability" in values:
+                    me.availability = ",".join(values["availability"])
                 me.updated_at = ctx.bot.clock.now()
         except IntegrityError:
             return Finish(ctx.reply("volunteer.phone_taken"))
+        if then is not None:
+            return Next(then, values)
         return Finish(ctx.reply("volunteer.edited"))
 
     return save
 
 
 EDIT = Flow(
-    name="volunteer_edit",
+    name=EDIT_FLOW,
     title_key="volunteer.edit_title",
     entry=Text("修改信息"),
     on_start=_require_volunteer,  # same precondition: only a registered volunteer
@@ -314,13 +426,27 @@ EDIT = Flow(
         Step("field", ask("volunteer.ask_edit_field"), handle_edit_field),
         Step("edit_name", ask("volunteer.ask_edit_name"), _saving(handle_name)),
         Step("edit_phone", ask("volunteer.ask_edit_phone"), _saving(handle_phone)),
-        Step("edit_city", prompt_city, _saving(handle_city)),
+        Step("edit_city", prompt_city, _saving(handle_city, then="edit_city_district")),
+        Step(
+            "edit_city_district",
+            ask("volunteer.ask_edit_city_district"),
+            _saving(handle_district),
+            help="volunteer.help_district",
+        ),
+        Step(
+            "edit_district",
+            ask("volunteer.ask_edit_district"),
+            _saving(handle_district),
+            help="volunteer.help_district",
+        ),
         Step("edit_skills", prompt_skills, _saving(handle_skills)),
+        Step("edit_availability", prompt_availability, _saving(handle_availability)),
     ],
 )
 
 
-async def _me(ctx: Ctx) -> Volunteer | None:
+async def current_volunteer(ctx: Ctx) -> Volunteer | None:
+    """The sender's volunteer record, if they registered (and have not erased it)."""
     msg = ctx.inbound
     return await find_by_user(ctx.session, msg.channel.value, msg.account, msg.user)
 
@@ -328,7 +454,7 @@ async def _me(ctx: Ctx) -> Volunteer | None:
 @router.on(Text("我的信息"))
 async def show_profile(ctx: Ctx) -> Reply | None:
     """The volunteer's record, phone masked."""
-    me = await _me(ctx)
+    me = await current_volunteer(ctx)
     if me is None:
         return ctx.reply("volunteer.not_registered")
     cipher = ctx.bot.cipher
@@ -339,8 +465,10 @@ async def show_profile(ctx: Ctx) -> Reply | None:
             "name": cipher.decrypt(me.name_enc),
             "phone": cipher.decrypt(me.phone_enc),
             "city": me.city,
+            "district": me.district,
             "birth_year": me.birth_year,
             "skills": [s for s in me.skills.split(",") if s],
+            "availability": [a for a in me.availability.split(",") if a],
             "minor": me.minor,
         },
     )
@@ -354,7 +482,7 @@ def star_level(hours: Decimal, thresholds: tuple[int, ...]) -> int:
 @router.on(Text("我的时长") | Click("VOLUNTEER_HOURS"))
 async def show_hours(ctx: Ctx) -> Reply | None:
     """Total service hours and the star level."""
-    me = await _me(ctx)
+    me = await current_volunteer(ctx)
     if me is None:
         return ctx.reply("volunteer.not_registered")
     total = await total_hours(ctx.session, me.id)
@@ -374,7 +502,7 @@ async def show_hours(ctx: Ctx) -> Reply | None:
 @router.on(Text("志愿证书", "我的证书"))
 async def send_certificate(ctx: Ctx) -> Reply | None:
     """An image certificate of the volunteer's hours and star level."""
-    me = await _me(ctx)
+    me = await current_volunteer(ctx)
     if me is None:
         return ctx.reply("volunteer.not_registered")
     total = await total_hours(ctx.session, me.id)

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
+    ForeignKey,
     Index,
     Integer,
     Numeric,
@@ -46,20 +47,34 @@ class Volunteer(Base):
     phone_enc: Mapped[str] = mapped_column(Text)
     phone_index: Mapped[str] = mapped_column(String(128))
     city: Mapped[str] = mapped_column(String(32))
+    # Optional district / county within the city (free text), '' when skipped.
+    district: Mapped[str] = mapped_column(String(32), default="", server_default="")
     birth_year: Mapped[int] = mapped_column(Integer)
     minor: Mapped[bool] = mapped_column(Boolean, default=False)
     # JSON of guardian name/phone/consent, encrypted; None for volunteers 14 and over.
     guardian_enc: Mapped[str | None] = mapped_column(Text)
     skills: Mapped[str] = mapped_column(Text, default="")
+    # When the volunteer can serve: chosen labels joined by commas, like ``skills``.
+    availability: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 
 class HoursEntry(Base):
-    """One change of a volunteer's service hours; rows are never updated or deleted."""
+    """One change of a volunteer's service hours; rows are never updated or deleted.
+
+    ``activity_id`` is set on hours credited for an activity: the unique key on (volunteer,
+    activity) makes crediting exactly once, whatever retries or races. Operators' adjustments
+    leave it NULL, and NULLs never collide in a unique key (SQLite and PostgreSQL alike), so a
+    volunteer may have any number of them.
+    """
 
     __tablename__ = "volunteer_hours"
-    __table_args__ = (Index("ix_volunteer_hours_volunteer_id", "volunteer_id"),)
+    __table_args__ = (
+        Index("ix_volunteer_hours_volunteer_id", "volunteer_id"),
+        Index("ix_volunteer_hours_at", "at"),
+        UniqueConstraint("volunteer_id", "activity_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     volunteer_id: Mapped[int] = mapped_column(BigId)
@@ -67,6 +82,7 @@ class HoursEntry(Base):
     reason: Mapped[str] = mapped_column(String(200))
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+    activity_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("activities.id"))
 
 
 async def find_by_user(
@@ -83,17 +99,34 @@ async def find_by_user(
     return result.scalar_one_or_none()
 
 
-async def phone_taken(session: AsyncSession, phone_index: str) -> bool:
-    """Whether a volunteer already registered this phone (by blind index)."""
-    result = await session.execute(select(Volunteer.id).where(Volunteer.phone_index == phone_index))
-    return result.first() is not None
+async def phone_taken(
+    session: AsyncSession, phone_index: str, except_id: int | None = None
+) -> bool:
+    """Whether another volunteer (not ``except_id``) registered this phone (by blind index)."""
+    query = select(Volunteer.id).where(Volunteer.phone_index == phone_index)
+    if except_id is not None:
+        query = query.where(Volunteer.id != except_id)
+    return (await session.execute(query)).first() is not None
 
 
 async def add_hours(
-    session: AsyncSession, volunteer_id: int, hours: Decimal, reason: str, actor: str, at: datetime
+    session: AsyncSession,
+    volunteer_id: int,
+    hours: Decimal,
+    reason: str,
+    actor: str,
+    at: datetime,
+    activity_id: int | None = None,
 ) -> HoursEntry:
-    """Record a change of hours in the ledger."""
-    entry = HoursEntry(volunteer_id=volunteer_id, hours=hours, reason=reason, actor=actor, at=at)
+    """Record a change of hours in the ledger (IntegrityError: that activity was credited)."""
+    entry = HoursEntry(
+        volunteer_id=volunteer_id,
+        hours=hours,
+        reason=reason,
+        actor=actor,
+        at=at,
+        activity_id=activity_id,
+    )
     session.add(entry)
     await session.flush()
     return entry

@@ -10,11 +10,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import chat, db, keywords, logos, menu, schedule, serve, volunteers, votes
+from bot.cli import (
+    activities,
+    chat,
+    db,
+    keywords,
+    logos,
+    menu,
+    schedule,
+    serve,
+    volunteers,
+    votes,
+)
 from bot.cli.common import CommandError
 from bot.config import ConfigError
 
-COMMANDS = [serve, db, chat, menu, keywords, volunteers, logos, votes, schedule]
+COMMANDS = [serve, db, chat, menu, keywords, volunteers, activities, logos, votes, schedule]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 from bot.config import Config, load_config
@@ -97,3 +98,17 @@ class Progress:
             self.done = self.total
             self._last = -1
             self.advance(0)
+
+
+def parse_decimal(text: str, option: str, *, low: Decimal, high: Decimal) -> Decimal:
+    """A number with at most two decimals in [low, high]; refused with a message naming
+    ``option``."""
+    try:
+        value = Decimal(text.strip())
+    except ArithmeticError:
+        raise CommandError(f"{option}: must be a number, got {text!r}") from None
+    if not value.is_finite() or not low <= value <= high:
+        raise CommandError(f"{option}: must be between {low} and {high}, got {text!r}")
+    if value != value.quantize(Decimal("0.01")):
+        raise CommandError(f"{option}: at most two decimals, got {text!r}")
+    return value

@@ -1,31 +1,41 @@
-"""``volunteers list|export`` and ``hours adjust``: the volunteer programme for operators."""
+"""``volunteers list|export|stars`` and ``hours adjust|export``: the volunteer programme for
+operators."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
+from bot.cli.charts import bar_chart
 from bot.cli.common import (
     CommandError,
     Progress,
     add_config_arg,
     load,
+    parse_decimal,
     print_table,
     ready_context,
 )
-from bot.clock import as_utc
+from bot.cli.sheets import Sheet, output_path, write_sheets
+from bot.clock import SHANGHAI, as_utc, local
 from bot.context import BotContext
 from bot.privacy import mask_name, mask_phone
+from handlers.activities import hours_text
+from handlers.stars import month_bounds, month_of
+from handlers.volunteers import configured_cities
+from storage.activities import LedgerRow, ledger, monthly_hours
 from storage.models import AuditEvent
 from storage.volunteers import Volunteer, add_hours, total_hours
 
 MAX_REASON = 200
+TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +57,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="full phone numbers instead of masked ones (recorded in the audit log)",
     )
     ex.set_defaults(func=cmd_export)
+    stars = vsub.add_parser("stars", help="志愿之星: a month's top volunteers per city")
+    add_config_arg(stars)
+    stars.add_argument("--month", default=None, metavar="YYYY-MM", help="default: this month")
+    stars.add_argument("--city", default=None, help="only this city")
+    stars.add_argument("--chart", default=None, metavar="FILE.png", help="also a bar chart")
+    stars.set_defaults(func=cmd_stars)
 
     h = sub.add_parser("hours", help="volunteer service hours")
     hsub = h.add_subparsers(dest="hours_command", metavar="ACTION", required=True)
@@ -56,6 +72,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     adj.add_argument("hours", help="hours to add, e.g. 2.5 or -1")
     adj.add_argument("--reason", required=True, help="why (kept in the hours ledger)")
     adj.set_defaults(func=cmd_adjust)
+    hx = hsub.add_parser("export", help="every hours-ledger row and totals, csv or xlsx")
+    add_config_arg(hx)
+    hx.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    hx.add_argument("--output", required=True, metavar="FILE")
+    hx.add_argument("--city", default=None, help="only volunteers of this city")
+    hx.add_argument("--from", dest="date_from", default=None, metavar="YYYY-MM-DD")
+    hx.add_argument("--to", dest="date_to", default=None, metavar="YYYY-MM-DD (inclusive)")
+    hx.add_argument("--chart", default=None, metavar="FILE.png", help="hours per month")
+    hx.set_defaults(func=cmd_hours_export)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -86,14 +111,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _parse_hours(text: str) -> Decimal:
-    try:
-        hours = Decimal(text)
-    except InvalidOperation:
-        raise CommandError(f"hours must be a number, got {text!r}") from None
-    if not hours.is_finite() or hours == 0 or abs(hours) > 1000:
-        raise CommandError("hours must be non-zero and at most 1000 either way")
-    if hours != hours.quantize(Decimal("0.01")):
-        raise CommandError("hours take at most two decimals")
+    hours = parse_decimal(text, "hours", low=Decimal(-1000), high=Decimal(1000))
+    if hours == 0:
+        raise CommandError("hours: must not be zero")
     return hours
 
 
@@ -125,9 +145,11 @@ EXPORT_HEADERS = [
     "姓名",
     "手机",
     "城市",
+    "区县",
     "出生年份",
     "未成年",
     "特长兴趣",
+    "服务时间",
     "服务时长",
     "报名时间",
 ]
@@ -150,11 +172,13 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
                     bot.cipher.decrypt(v.name_enc),
                     phone if full_phones else mask_phone(phone),
                     v.city,
+                    v.district,
                     v.birth_year,
                     "是" if v.minor else "否",
                     v.skills.replace(",", "、"),
+                    v.availability.replace(",", "、"),
                     float(hours),
-                    as_utc(v.created_at).strftime("%Y-%m-%d %H:%M"),
+                    local(as_utc(v.created_at)).strftime(TIME_FORMAT),
                 ]
             )
             progress.advance()
@@ -173,37 +197,195 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
     return rows
 
 
-def _write(path: Path, fmt: str, rows: list[list[Any]]) -> None:
-    if fmt == "csv":
-        # utf-8-sig: Excel opens a BOM-marked CSV with the Chinese intact.
-        with path.open("w", newline="", encoding="utf-8-sig") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(EXPORT_HEADERS)
-            writer.writerows(rows)
-        return
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None  # a new workbook always has one sheet
-    sheet.title = "志愿者"
-    sheet.append(EXPORT_HEADERS)
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the volunteers to a CSV or XLSX file."""
-    path = Path(args.output)
-    if not path.parent.is_dir():
-        raise CommandError(f"no such directory: {path.parent}")
+    path = output_path(args.output)
 
     async def go() -> list[list[Any]]:
         async with ready_context(load(args)) as bot:
             return await _export_rows(bot, args.city, args.include_phones)
 
     rows = asyncio.run(go())
-    _write(path, args.format, rows)
+    write_sheets(path, args.format, [Sheet("志愿者", EXPORT_HEADERS, rows)])
     print(f"{len(rows)} volunteers written to {path}")
+    return 0
+
+
+def _city(bot: BotContext, city: str | None) -> str | None:
+    if city and city not in configured_cities(bot):
+        raise CommandError(
+            f"--city: unknown city {city!r}; one of: {'、'.join(configured_cities(bot))}"
+        )
+    return city or None
+
+
+def _day(text: str | None, option: str) -> datetime | None:
+    """The start of day ``text`` (YYYY-MM-DD) in Asia/Shanghai."""
+    if text is None:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise CommandError(f"{option}: expected YYYY-MM-DD, got {text!r}") from None
+    return day.replace(tzinfo=SHANGHAI)
+
+
+def display_name(bot: BotContext, name_enc: str) -> str:
+    """Masked name, or the erased label for a volunteer who deleted their data."""
+    return (
+        mask_name(bot.cipher.decrypt(name_enc)) if name_enc else bot.texts("volunteer.erased_label")
+    )
+
+
+LEDGER_HEADERS = [
+    "记录编号",
+    "志愿者编号",
+    "姓名",
+    "城市",
+    "时长",
+    "原因",
+    "活动",
+    "操作人",
+    "时间",
+]
+TOTAL_HEADERS = ["志愿者编号", "姓名", "城市", "记录数", "合计时长"]
+
+
+def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
+    """The ledger rows and the totals per volunteer (names masked, times Asia/Shanghai)."""
+    names: dict[int, str] = {}
+    rows: list[list[Any]] = []
+    totals: dict[int, list[Any]] = {}
+    progress = Progress("hours", len(entries))
+    for r in entries:
+        vid = r.entry.volunteer_id
+        if vid not in names:
+            names[vid] = display_name(bot, r.name_enc)
+        actor = bot.texts.get(f"volunteer.actor_names.{r.entry.actor}", r.entry.actor)
+        hours = Decimal(r.entry.hours)
+        rows.append(
+            [
+                r.entry.id,
+                vid,
+                names[vid],
+                r.city,
+                float(hours),
+                r.entry.reason,
+                r.activity_title,
+                actor,
+                local(as_utc(r.entry.at)).strftime(TIME_FORMAT),
+            ]
+        )
+        total = totals.setdefault(vid, [vid, names[vid], r.city, 0, Decimal(0)])
+        total[3] += 1
+        total[4] += hours
+        progress.advance()
+    progress.finish()
+    summary = [[*t[:4], float(t[4])] for _vid, t in sorted(totals.items())]
+    return [Sheet("时长明细", LEDGER_HEADERS, rows), Sheet("时长合计", TOTAL_HEADERS, summary)]
+
+
+def _months(entries: list[LedgerRow]) -> tuple[list[str], list[float]]:
+    """Hours per Asia/Shanghai month, every month from the first to the last present."""
+    per: dict[str, Decimal] = defaultdict(Decimal)
+    for r in entries:
+        per[local(as_utc(r.entry.at)).strftime("%Y-%m")] += Decimal(r.entry.hours)
+    if not per:
+        return [], []
+    year, month = (int(x) for x in min(per).split("-"))
+    labels: list[str] = []
+    while (label := f"{year:04d}-{month:02d}") <= max(per):
+        labels.append(label)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return labels, [float(per.get(label, 0)) for label in labels]
+
+
+def cmd_hours_export(args: argparse.Namespace) -> int:
+    """Write every ledger row of the selection, totals per volunteer and optionally a chart."""
+    path = output_path(args.output)
+    chart = output_path(args.chart, "--chart") if args.chart else None
+    since, until = _day(args.date_from, "--from"), _day(args.date_to, "--to")
+    if until is not None:
+        until += timedelta(days=1)  # --to is inclusive
+    if since is not None and until is not None and until <= since:
+        raise CommandError("--to: must not be before --from")
+
+    async def go() -> tuple[list[Sheet], list[LedgerRow], str]:
+        async with ready_context(load(args)) as bot:
+            city = _city(bot, args.city)
+            async with bot.sessions() as session:
+                entries = await ledger(
+                    session,
+                    city=city,
+                    since=since.astimezone(UTC) if since else None,
+                    until=until.astimezone(UTC) if until else None,
+                )
+            title = bot.texts(
+                "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
+            )
+            return _ledger_sheets(bot, entries), entries, title
+
+    sheets, entries, title = asyncio.run(go())
+    write_sheets(path, args.format, sheets)
+    print(f"{len(entries)} ledger rows of {len(sheets[1].rows)} volunteers written to {path}")
+    if chart is not None:
+        labels, values = _months(entries)
+        if not labels:
+            raise CommandError("--chart: no hours in the selection to draw")
+        bar_chart(chart, labels, values, title=title, value_label="小时", horizontal=False)
+        print(f"chart written to {chart}")
+    return 0
+
+
+def _month(text: str | None, now: datetime) -> tuple[int, int]:
+    if text is None:
+        return month_of(now)
+    if not re.fullmatch(r"\d{4}-\d{2}", text) or not 1 <= int(text[5:]) <= 12:
+        raise CommandError(f"--month: expected YYYY-MM, got {text!r}")
+    return int(text[:4]), int(text[5:])
+
+
+def cmd_stars(args: argparse.Namespace) -> int:
+    """Print the month's top volunteers of each city (names masked), optionally a chart."""
+    chart = output_path(args.chart, "--chart") if args.chart else None
+
+    async def go() -> tuple[int, int, dict[str, list[list[Any]]], dict[str, Decimal], str]:
+        async with ready_context(load(args)) as bot:
+            year, month = _month(args.month, bot.clock.now())
+            city = _city(bot, args.city)
+            since, until = month_bounds(year, month)
+            async with bot.sessions() as session:
+                stars = await monthly_hours(session, since, until, city)
+            order = {c: i for i, c in enumerate(configured_cities(bot))}
+            top = bot.config.volunteers.stars_top
+            tables: dict[str, list[list[Any]]] = {}
+            sums: dict[str, Decimal] = defaultdict(Decimal)
+            for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):
+                sums[star.city] += star.hours
+                table = tables.setdefault(star.city, [])
+                if len(table) < top:
+                    name = display_name(bot, star.name_enc)
+                    table.append([len(table) + 1, star.volunteer_id, name, hours_text(star.hours)])
+            where = city or bot.texts("stars.everywhere")
+            title = bot.texts("stars.chart_title", year=year, month=month, where=where)
+            return year, month, tables, sums, title
+
+    year, month, tables, sums, title = asyncio.run(go())
+    if not tables:
+        print(f"no hours credited in {year:04d}-{month:02d}")
+        return 0
+    for city, rows in tables.items():
+        print(f"{city} {year:04d}-{month:02d}")
+        print_table(["名次", "编号", "姓名", "时长"], rows)
+        print()
+    if chart is not None:
+        if args.city:
+            rows = tables[args.city]
+            labels, values = [r[2] for r in rows], [float(r[3]) for r in rows]
+        else:
+            labels, values = list(sums), [float(v) for v in sums.values()]
+        bar_chart(
+            chart, labels, values, title=title, value_label="小时", horizontal=bool(args.city)
+        )
+        print(f"chart written to {chart}")
     return 0

@@ -9,9 +9,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bot.cli.common import CommandError, Progress, add_config_arg, load, print_table, ready_context
+from bot.cli.charts import bar_chart
+from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
 from bot.clock import as_utc
-from bot.fonts import NoCJKFont, cjk_font_path
 from handlers.logo_phases import format_admin, parse_time
 from storage import logo as store
 from storage.models import AuditEvent
@@ -64,33 +64,13 @@ def write_csv(ranking: Ranking, out: object) -> None:
 
 def write_png(ranking: Ranking, path: Path) -> None:
     """A horizontal bar chart of the ranking with Chinese titles in a CJK font."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import font_manager
-    from matplotlib import pyplot as plt
-
-    progress = Progress("chart", 3)
-    try:
-        font_file = cjk_font_path()
-    except NoCJKFont as exc:
-        raise CommandError(str(exc)) from exc
-    font_manager.fontManager.addfont(font_file)
-    font = font_manager.FontProperties(fname=font_file)
-    progress.advance()
-    labels = [f"{n}号 {t}" for n, t, _v in ranking][::-1]
-    counts = [v for _n, _t, v in ranking][::-1]
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.45 * len(ranking) + 1.2)))
-    bars = ax.barh(labels, counts, color="#c8102e")
-    ax.bar_label(bars, padding=3)
-    ax.set_yticks(range(len(labels)), labels, fontproperties=font)
-    ax.set_title("网络公益标识征集 投票结果", fontproperties=font)
-    ax.set_xlabel("票数", fontproperties=font)
-    fig.tight_layout()
-    progress.advance()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    progress.advance()
+    bar_chart(
+        path,
+        [f"{n}号 {t}" for n, t, _v in ranking],
+        [v for _n, _t, v in ranking],
+        title="网络公益标识征集 投票结果",
+        value_label="票数",
+    )
 
 
 def cmd_results(args: argparse.Namespace) -> int:

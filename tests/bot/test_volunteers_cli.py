@@ -15,7 +15,7 @@ from tests.conftest import BotHarness, Chatter
 
 
 async def _register(chatter: Chatter) -> None:
-    for answer in ("报名", "张小三", "13812345678", "3", "1990", "2", "同意"):
+    for answer in ("报名", "张小三", "13812345678", "3", "西工区", "1990", "2", "3", "同意"):
         await chatter.say(answer)
     assert "报名成功" in await chatter.say("确认")
 
@@ -80,6 +80,7 @@ async def test_export_csv_and_xlsx_masks_phones_unless_asked(
     lines = out_csv.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("编号,姓名,手机,城市") and len(lines) == 2
     assert "138****5678" in lines[1] and "13812345678" not in lines[1] and "洛阳市" in lines[1]
+    assert lines[0].split(",")[4] == "区县" and ",西工区," in lines[1] and ",周末," in lines[1]
     assert await asyncio.to_thread(main, [*args, str(out_csv), "--city", "郑州市"]) == 0
     assert len(out_csv.read_text(encoding="utf-8-sig").splitlines()) == 1
 

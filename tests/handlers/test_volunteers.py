@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.message import Channel
 from bot.simulate import reply_text
-from storage.models import AuditEvent
+from storage.models import AuditEvent, InboundMessage
 from storage.volunteers import HoursEntry, Volunteer, add_hours
 from tests.conftest import BotHarness, Chatter
 
@@ -22,9 +22,11 @@ async def _sign_up_to_confirm(chatter: Chatter, name: str = "张三", phone: str
     assert "真实姓名" in await chatter.say("志愿者报名")
     assert "手机号码" in await chatter.say(name)
     assert "郑州市" in await chatter.say(phone)
-    assert "出生年份" in await chatter.say("1")
+    assert "在郑州市的区县" in await chatter.say("1")
+    assert "出生年份" in await chatter.say("金水区")
     assert "特长" in await chatter.say("1990")
-    assert "隐私说明" in await chatter.say("1，3 3")
+    assert "周末" in await chatter.say("1，3 3")
+    assert "隐私说明" in await chatter.say("3、5")
     return await chatter.say("同意")
 
 
@@ -37,6 +39,7 @@ async def test_sign_up_happy_path_stores_encrypted(harness: BotHarness, chatter:
     summary = await _sign_up_to_confirm(chatter)
     assert "138****5678" in summary and PHONE not in summary
     assert "宣传、文字写作" in summary and "郑州市" in summary
+    assert "区县：金水区" in summary and "服务时间：周末、线上随时" in summary
     assert "报名成功" in await chatter.say("确认")
     async with harness.bot.sessions() as session:
         row = (
@@ -45,8 +48,10 @@ async def test_sign_up_happy_path_stores_encrypted(harness: BotHarness, chatter:
     assert PHONE not in row.phone_enc and "张三" not in row.name_enc
     assert harness.bot.cipher.decrypt(row.phone_enc) == PHONE
     assert row.city == "郑州市" and row.skills == "宣传,文字写作" and not row.minor
+    assert row.district == "金水区" and row.availability == "周末,线上随时"
     profile = await chatter.say("我的信息")
     assert "张三" in profile and "138****5678" in profile and PHONE not in profile
+    assert "区县：金水区" in profile and "服务时间：周末、线上随时" in profile
 
 
 async def test_back_help_and_cancel(harness: BotHarness, chatter: Chatter) -> None:
@@ -57,6 +62,30 @@ async def test_back_help_and_cancel(harness: BotHarness, chatter: Chatter) -> No
     assert "手机号码" in await chatter.say("王五")
     assert "已退出" in await chatter.say("取消")
     assert await _count(harness) == 0
+
+
+async def test_back_and_help_across_the_optional_steps(chatter: Chatter) -> None:
+    await chatter.say("报名")
+    await chatter.say("李四")
+    await chatter.say(PHONE)
+    await chatter.say("2")
+    assert "可以不填" in await chatter.say("帮助")
+    assert "出生年份" in await chatter.say("跳过")
+    assert "在开封市的区县" in await chatter.say("返回")
+    assert "城市" in await chatter.say("返回")
+    assert "在洛阳市的区县" in await chatter.say("3")
+    await chatter.say("西工区")
+    await chatter.say("1990")
+    assert "方便参加志愿服务的时间" in await chatter.say("4")
+    assert "可多选" in await chatter.say("帮助")
+    assert "特长" in await chatter.say("返回")
+    await chatter.say("4")
+    await chatter.say("1,2")
+    summary = await chatter.say("同意")
+    assert "城市：洛阳市" in summary and "区县：西工区" in summary and "网络技术" in summary
+    assert "服务时间：工作日白天、工作日晚上" in summary
+    assert "隐私说明" in await chatter.say("返回")
+    assert "已退出" in await chatter.say("取消")
 
 
 async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter: Chatter) -> None:
@@ -71,17 +100,38 @@ async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter
     assert "城市" in await chatter.say(PHONE)
     assert "序号" in await chatter.say("99")
     assert "序号" in await chatter.say("1; DELETE FROM volunteers")
-    assert "出生年份" in await chatter.say("济源示范区")
+    assert "区县" in await chatter.say("济源示范区")
+    assert "2-20" in await chatter.say("🏠🏠")
+    assert "2-20" in await chatter.say("x' OR 1=1 --")
+    assert "2-20" in await chatter.say("区" * 21)
+    assert "出生年份" in await chatter.say("跳过")
     assert "4位数字" in await chatter.say("90")
     assert "特长" in await chatter.say("1990")
     assert "序号" in await chatter.say("0")
-    assert "隐私说明" in await chatter.say("2")
+    assert "方便参加志愿服务的时间" in await chatter.say("2")
+    assert "3,5" in await chatter.say("6")
+    assert "隐私说明" in await chatter.say("1")
     assert "回复【同意】" in await chatter.say("好的")
     summary = await chatter.say("同意")
     assert "赵六" in summary and "济源示范区" in summary and "摄影摄像" in summary
+    assert "区县：未填写" in summary and "服务时间：工作日白天" in summary
     assert "回复【确认】" in await chatter.say("嗯")
     assert "报名成功" in await chatter.say("确认")
     assert await _count(harness) == 1
+
+
+async def test_odd_numbers_are_re_prompted(harness: BotHarness, chatter: Chatter) -> None:
+    await chatter.say("报名")
+    await chatter.say("赵六")
+    await chatter.say(PHONE)
+    assert "序号" in await chatter.say("²")
+    assert "序号" in await chatter.say("9" * 5000)
+    await chatter.say("1")
+    await chatter.say("跳过")
+    await chatter.say("1990")
+    assert "序号" in await chatter.say("1 ³")
+    assert "序号" in await chatter.say("1," + "2" * 5000)
+    assert "方便参加志愿服务的时间" in await chatter.say("１，２")  # full-width digits are fine
 
 
 async def test_other_keywords_do_not_hijack_the_flow(chatter: Chatter) -> None:
@@ -100,6 +150,7 @@ async def test_under_14_needs_guardian_and_14_to_17_is_minor(
     await chatter.say("小明")
     await chatter.say(PHONE)
     await chatter.say("2")
+    await chatter.say("跳过")
     assert "监护人的姓名" in await chatter.say(str(year - 10))
     assert "监护人的11位手机" in await chatter.say("王大明")
     assert "格式不正确" in await chatter.say("123")
@@ -107,6 +158,7 @@ async def test_under_14_needs_guardian_and_14_to_17_is_minor(
     assert "需要监护人回复" in await chatter.say("同意")
     assert "特长" in await chatter.say("监护人同意")
     await chatter.say("5")
+    await chatter.say("3")
     assert "未成年志愿者" in await chatter.say("同意")
     assert "报名成功" in await chatter.say("确认")
     async with harness.bot.sessions() as session:
@@ -121,8 +173,10 @@ async def test_under_14_needs_guardian_and_14_to_17_is_minor(
     await teen.say("小红")
     await teen.say("13700001111")
     await teen.say("2")
+    await teen.say("跳过")
     assert "特长" in await teen.say(str(year - 16))
     await teen.say("1")
+    await teen.say("4")
     assert "未成年志愿者" in await teen.say("同意")
 
 
@@ -131,11 +185,20 @@ async def test_registering_twice_same_user_or_same_phone(
 ) -> None:
     await _sign_up_to_confirm(chatter)
     await chatter.say("确认")
-    assert "无需重复报名" in (again := await chatter.say("志愿者报名")) and "修改信息" in again
-    other = harness.chatter()  # type: ignore[attr-defined]
+    # Signing up again opens 修改信息 at its first question.
+    again = await chatter.say("志愿者报名")
+    assert "无需重复报名" in again and "1. 姓名" in again and "6. 服务时间" in again
+    assert "新的姓名" in await chatter.say("1")
+    assert "已修改" in await chatter.say("张叁")
+    assert "张叁" in await chatter.say("我的信息")
+    # The same phone from another account: told how to edit that record, or to use another.
+    other = harness.chatter(chatter.channel)  # type: ignore[attr-defined]
     await other.say("报名")
     await other.say("张三")
-    assert "已经报名过" in await other.say(PHONE)
+    taken = await other.say(PHONE)
+    assert "已经登记为志愿者" in taken and "原账号回复【修改信息】" in taken
+    assert "11位手机号码" in taken  # still at the phone step: the flow goes on
+    assert "区县" not in taken and "城市" in await other.say("13800002222")
     assert await _count(harness) == 1
 
 
@@ -265,16 +328,56 @@ async def test_edit_one_field(harness: BotHarness, chatter: Chatter) -> None:
     await _sign_up_to_confirm(chatter)
     await chatter.say("确认")
     assert "1. 姓名" in await chatter.say("修改信息")
-    assert "1-4" in await chatter.say("9")
+    assert "1-6" in await chatter.say("9")
     assert "新的11位手机" in await chatter.say("2")
     assert "格式不正确" in await chatter.say("12345")
+    # One's own number again is no conflict with oneself.
+    assert "已修改" in await chatter.say(PHONE)
+    await chatter.say("修改信息")
+    await chatter.say("2")
     assert "已修改" in await chatter.say("13911112222")
     await chatter.say("修改信息")
     assert "城市" in await chatter.say("3")
-    assert "已修改" in await chatter.say("5")
+    # A new city clears the old city's district and asks for the new one.
+    assert "城市已改为安阳市" in await chatter.say("5")
+    assert "已修改" in await chatter.say("跳过")
     profile = await chatter.say("我的信息")
-    assert "139****2222" in profile and "安阳市" in profile
-    other = harness.chatter()  # type: ignore[attr-defined]
+    assert "139****2222" in profile and "安阳市" in profile and "区县：未填写" in profile
+    other = harness.chatter(chatter.channel)  # type: ignore[attr-defined]
     await other.say("报名")
     await other.say("李四")
-    assert "已经报名过" in await other.say("13911112222")
+    assert "已经登记为志愿者" in await other.say("13911112222")
+
+
+async def test_edit_district_and_availability(harness: BotHarness, chatter: Chatter) -> None:
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    await chatter.say("修改信息")
+    assert "区县名称" in await chatter.say("4")
+    assert "2-20" in await chatter.say("<script>")
+    assert "已修改" in await chatter.say("二七区")
+    await chatter.say("修改信息")
+    assert "工作日白天" in await chatter.say("6")
+    assert "序号" in await chatter.say("2 9")
+    assert "已修改" in await chatter.say("2 4")
+    profile = await chatter.say("我的信息")
+    assert "区县：二七区" in profile and "服务时间：工作日晚上、节假日" in profile
+    await chatter.say("修改信息")
+    await chatter.say("4")
+    assert "已修改" in await chatter.say("跳过")
+    assert "区县：未填写" in await chatter.say("我的信息")
+
+
+async def test_cached_replies_hold_no_personal_data_in_clear(harness: BotHarness) -> None:
+    user = harness.user()
+    chatter = harness.chatter()  # type: ignore[attr-defined]
+    chatter.user, chatter.user_id = user, user.openid
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    xml = user.text("我的信息")
+    first = reply_text(user.read_reply((await harness.post(user, xml))[1]))
+    retry = reply_text(user.read_reply((await harness.post(user, xml))[1]))
+    assert "张三" in first and retry == first  # the retry is answered from the cache
+    async with harness.bot.sessions() as session:
+        cached = list((await session.execute(select(InboundMessage.reply))).scalars())
+    assert cached and not any("张三" in (c or "") or "金水区" in (c or "") for c in cached)

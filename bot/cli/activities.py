@@ -1,0 +1,320 @@
+"""``activities add|list|cancel|roster``: volunteer activities for operators."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from bot.cli.common import (
+    CommandError,
+    Progress,
+    add_config_arg,
+    load,
+    parse_decimal,
+    print_table,
+    ready_context,
+)
+from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
+from bot.cli.volunteers import display_name
+from bot.clock import SHANGHAI, as_utc, local
+from bot.context import BotContext
+from bot.privacy import mask_phone
+from handlers.activities import cancellation_text, hours_text
+from handlers.notify import tell_then
+from handlers.volunteers import configured_cities
+from storage import activities as store
+from storage.activities import Activity, Enrolment
+from storage.models import AuditEvent
+
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+MAX_TITLE, MAX_PLACE, MAX_REASON = 64, 100, 200
+MAX_CAPACITY = 100_000
+MAX_HOURS = Decimal(100)
+ROSTER_HEADERS = [
+    "序号",
+    "志愿者编号",
+    "姓名",
+    "手机",
+    "城市",
+    "报名时间",
+    "签到时间",
+    "签退时间",
+    "状态",
+]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the activities command."""
+    p = sub.add_parser("activities", help="volunteer activities: add, list, cancel, roster")
+    asub = p.add_subparsers(dest="activities_command", metavar="ACTION", required=True)
+
+    add = asub.add_parser("add", help="a new activity volunteers can enrol in")
+    add_config_arg(add)
+    add.add_argument("--title", required=True)
+    add.add_argument("--start", required=True, metavar="'YYYY-MM-DD HH:MM'", help="Asia/Shanghai")
+    add.add_argument("--end", required=True, metavar="'YYYY-MM-DD HH:MM'", help="Asia/Shanghai")
+    add.add_argument("--place", required=True)
+    add.add_argument("--city", default="", help="only volunteers of this city see it (default all)")
+    add.add_argument("--hours", required=True, help="service hours credited, e.g. 3 or 2.5")
+    add.add_argument("--capacity", required=True, help="number of places")
+    add.add_argument("--code", default=None, help="check-in code, 4-8 letters/digits (generated)")
+    add.set_defaults(func=cmd_add)
+
+    ls = asub.add_parser("list", help="activities with enrolled/capacity and checked-in counts")
+    add_config_arg(ls)
+    ls.add_argument("--all", action="store_true", help="also past and cancelled ones")
+    ls.set_defaults(func=cmd_list)
+
+    cancel = asub.add_parser("cancel", help="cancel activity N and tell its enrolled volunteers")
+    add_config_arg(cancel)
+    cancel.add_argument("number", type=int)
+    cancel.add_argument("--reason", required=True, help="told to the volunteers")
+    cancel.set_defaults(func=cmd_cancel)
+
+    roster = asub.add_parser("roster", help="who enrolled in activity N, and who checked in")
+    add_config_arg(roster)
+    roster.add_argument("number", type=int)
+    roster.add_argument("--output", default=None, metavar="FILE.csv|FILE.xlsx")
+    roster.set_defaults(func=cmd_roster)
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """'YYYY-MM-DD HH:MM' in Asia/Shanghai, as aware UTC."""
+    try:
+        naive = datetime.strptime(text.strip(), TIME_FORMAT)
+    except ValueError:
+        raise CommandError(f"{option}: expected 'YYYY-MM-DD HH:MM', got {text!r}") from None
+    return naive.replace(tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def _text(value: str, option: str, limit: int) -> str:
+    value = " ".join(value.split())
+    if not 1 <= len(value) <= limit:
+        raise CommandError(f"{option}: must be 1-{limit} characters")
+    return value
+
+
+def _capacity(text: str) -> int:
+    if not text.strip().isdecimal() or not 1 <= int(text) <= MAX_CAPACITY:
+        raise CommandError(f"--capacity: must be a whole number from 1 to {MAX_CAPACITY}")
+    return int(text)
+
+
+def _local_span(activity: Activity) -> str:
+    start, end = local(as_utc(activity.starts_at)), local(as_utc(activity.ends_at))
+    end_format = "%H:%M" if start.date() == end.date() else TIME_FORMAT
+    return f"{start.strftime(TIME_FORMAT)}-{end.strftime(end_format)}"
+
+
+def _state(activity: Activity, now: datetime) -> str:
+    if activity.status != store.ACTIVE:
+        return "已取消"
+    if now < as_utc(activity.starts_at):
+        return "未开始"
+    return "进行中" if now <= as_utc(activity.ends_at) else "已结束"
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Validate and store a new activity."""
+    title = _text(args.title, "--title", MAX_TITLE)
+    place = _text(args.place, "--place", MAX_PLACE)
+    starts_at, ends_at = parse_time(args.start, "--start"), parse_time(args.end, "--end")
+    if ends_at <= starts_at:
+        raise CommandError("--end: must be after --start")
+    hours = parse_decimal(args.hours, "--hours", low=Decimal("0.01"), high=MAX_HOURS)
+    capacity = _capacity(args.capacity)
+    code = store.fold_code(args.code) if args.code is not None else store.new_code()
+    if not store.valid_code(code):
+        raise CommandError("--code: must be 4-8 letters or digits")
+
+    async def go() -> Activity:
+        async with ready_context(load(args)) as bot:
+            city = args.city.strip()
+            known = configured_cities(bot)
+            if city and city not in known:
+                raise CommandError(f"--city: unknown city {city!r}; one of: {'、'.join(known)}")
+            now = bot.clock.now()
+            if ends_at <= now:
+                raise CommandError("--end: that time has already passed")
+            async with bot.sessions() as session, session.begin():
+                clash = await store.code_in_use(session, code, now)
+                if clash is not None:
+                    raise CommandError(
+                        f"--code: {code} is already the code of activity {clash.id} "
+                        f"({clash.title}); choose another or leave it out"
+                    )
+                return await store.add_activity(
+                    session,
+                    Activity(
+                        title=title,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                        place=place,
+                        city=city,
+                        hours=hours,
+                        capacity=capacity,
+                        code=code,
+                        created_at=now,
+                    ),
+                )
+
+    activity = asyncio.run(go())
+    print(
+        f"activity {activity.id} added: {activity.title}, {_local_span(activity)}, "
+        f"{activity.capacity} places, {hours_text(activity.hours)} h; check-in code {activity.code}"
+    )
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print activities with their enrolled/capacity and checked-in counts."""
+
+    async def go() -> tuple[list[tuple[Activity, int]], datetime]:
+        async with ready_context(load(args)) as bot, bot.sessions() as session:
+            now = bot.clock.now()
+            return await store.with_checked_in(session, now, args.all), now
+
+    found, now = asyncio.run(go())
+    rows = [
+        [
+            a.id,
+            a.title,
+            _local_span(a),
+            a.place,
+            a.city or "不限",
+            hours_text(a.hours),
+            f"{a.enrolled}/{a.capacity}",
+            checked,
+            a.code,
+            _state(a, now),
+        ]
+        for a, checked in found
+    ]
+    print_table(
+        ["编号", "活动", "时间", "地点", "城市", "时长", "报名/名额", "已签到", "签到码", "状态"],
+        rows,
+    )
+    return 0
+
+
+async def _tell_enrolled(bot: BotContext, activity: Activity) -> dict[str, int]:
+    """Tell every enrolled volunteer not told yet, recording ``told_at`` with each, so a
+    re-run after an interruption tells only the rest."""
+    async with bot.sessions() as session:
+        pending = [
+            (e.id, v) for e, v in await store.roster(session, activity.id) if e.told_at is None
+        ]
+    counts = {"sent": 0, "notice": 0, "erased": 0}
+    text = cancellation_text(bot.texts, activity)
+    progress = Progress("telling volunteers", len(pending))
+    for enrolment_id, volunteer in pending:
+        told = partial(store.mark_told, enrolment_id=enrolment_id, now=bot.clock.now())
+        if volunteer.name_enc:
+            how = await tell_then(
+                bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
+            )
+        else:  # 注销: nobody left to tell
+            async with bot.sessions() as session, session.begin():
+                await told(session)
+            how = "erased"
+        counts[how] += 1
+        progress.advance()
+    progress.finish()
+    return counts
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Cancel an activity (audited) and tell its volunteers."""
+    reason = _text(args.reason, "--reason", MAX_REASON)
+
+    async def go() -> tuple[Activity, bool, dict[str, int]]:
+        async with ready_context(load(args)) as bot:
+            now = bot.clock.now()
+            async with bot.sessions() as session, session.begin():
+                activity = await session.get(Activity, args.number)
+                if activity is None:
+                    raise CommandError(f"no activity {args.number}")
+                again = activity.status == store.CANCELLED
+                if not again:
+                    if as_utc(activity.ends_at) <= now:
+                        raise CommandError(f"activity {args.number} has already ended")
+                    cancelled = await store.cancel(session, activity.id, reason, now)
+                    if cancelled is None:  # cancelled by another operator meanwhile
+                        raise CommandError(f"activity {args.number} was just cancelled; run again")
+                    activity = cancelled
+                    session.add(
+                        AuditEvent(
+                            at=now,
+                            actor="operator",
+                            action="activity.cancelled",
+                            detail=f"activity={activity.id} reason={reason}",
+                        )
+                    )
+            counts = await _tell_enrolled(bot, activity)
+            return activity, again, counts
+
+    activity, again, counts = asyncio.run(go())
+    state = "was already cancelled" if again else "cancelled"
+    print(
+        f"activity {activity.id} {state}; volunteers told: {counts['sent']} by message, "
+        f"{counts['notice']} at their next message ({counts['erased']} erased, not told)"
+    )
+    return 0
+
+
+def _status(enrolment: Enrolment) -> str:
+    if enrolment.checked_out_at is not None:
+        return "已签退"
+    return "已签到" if enrolment.checked_in_at is not None else "未签到"
+
+
+def _when(value: datetime | None) -> str:
+    return local(as_utc(value)).strftime(TIME_FORMAT) if value is not None else ""
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    """Print or write who enrolled in an activity, names and phones masked."""
+    path = output_path(args.output) if args.output else None
+    fmt = format_of(path) if path is not None else ""
+
+    async def go() -> tuple[Activity, list[list[Any]]]:
+        async with ready_context(load(args)) as bot, bot.sessions() as session:
+            activity = await session.get(Activity, args.number)
+            if activity is None:
+                raise CommandError(f"no activity {args.number}")
+            entries = await store.roster(session, activity.id)
+            progress = Progress("roster", len(entries)) if path is not None else None
+            rows: list[list[Any]] = []
+            for i, (enrolment, v) in enumerate(entries, 1):
+                rows.append(
+                    [
+                        i,
+                        v.id,
+                        display_name(bot, v.name_enc),
+                        mask_phone(bot.cipher.decrypt(v.phone_enc)) if v.phone_enc else "",
+                        v.city,
+                        _when(enrolment.enrolled_at),
+                        _when(enrolment.checked_in_at),
+                        _when(enrolment.checked_out_at),
+                        _status(enrolment),
+                    ]
+                )
+                if progress is not None:
+                    progress.advance()
+            if progress is not None:
+                progress.finish()
+            return activity, rows
+
+    activity, rows = asyncio.run(go())
+    checked = sum(1 for r in rows if r[-1] != "未签到")
+    if path is None:
+        print(f"{activity.id} {activity.title}  {_local_span(activity)}  {activity.place}")
+        print_table(ROSTER_HEADERS, rows)
+    else:
+        write_sheets(path, fmt, [Sheet(f"{activity.id}号活动名单", ROSTER_HEADERS, rows)])
+    print(f"{len(rows)} enrolled, {checked} checked in" + (f"; written to {path}" if path else ""))
+    return 0
