@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from sqlalchemy import text
@@ -94,14 +96,115 @@ def make_probe(url: str, engine: AsyncEngine) -> StateProbe:
     return EngineProbe(engine)
 
 
+# The message-log columns a writer receives, in the order of the SQLite batch statement.
+LOG_COLUMNS = (
+    "channel",
+    "account",
+    "msg_key",
+    "user_id",
+    "kind",
+    "event",
+    "text",
+    "status",
+    "handler",
+    "reply",
+    "received_at",
+    "finished_at",
+)
+_DATETIME_COLUMNS = frozenset({"received_at", "finished_at"})
+
+# A whole batch is one statement over one JSON parameter: sqlite3's executemany steps (and
+# releases the GIL) once per row, which under load turns into a GIL ping-pong between the
+# writer thread and the event loop that cost more than the inserts themselves.
+_SQLITE_BATCH_INSERT = (
+    f"INSERT INTO inbound_messages ({', '.join(LOG_COLUMNS)}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(LOG_COLUMNS)))
+    # WHERE true: SQLite needs it to tell the upsert clause from a join constraint.
+    + " FROM json_each(?) WHERE true ON CONFLICT (channel, account, msg_key) DO NOTHING"
+)
+
+
+class SQLiteLogSink:
+    """Writes batches through a connection of its own, on a thread of its own.
+
+    A separate connection keeps the log off the engine's single pooled connection, which the
+    transactional path needs; SQLite's busy timeout queues it behind any writer. Datetimes are
+    stored in the exact text form SQLAlchemy uses, so the ORM reads and compares them as usual.
+    """
+
+    def __init__(self, path: str, engine: AsyncEngine) -> None:
+        self.path = path
+        dialect = engine.dialect
+        column = InboundMessage.__table__.c.received_at
+        self._datetime: Any = column.type.dialect_impl(dialect).bind_processor(dialect)
+        self._conn: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="message-log")
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn = conn
+        return self._conn
+
+    def _insert(self, payload: str) -> None:
+        # One statement in autocommit: atomic, and it waits for the write lock by busy_timeout.
+        self._connection().execute(_SQLITE_BATCH_INSERT, (payload,))
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (duplicates ignored)."""
+        to_text = self._datetime
+        payload = json.dumps(
+            [
+                [to_text(row[c]) if c in _DATETIME_COLUMNS else row[c] for c in LOG_COLUMNS]
+                for row in rows
+            ],
+            ensure_ascii=False,
+        )
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, payload)
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread."""
+        if self._conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._conn.close)
+            self._conn = None
+        self._thread.shutdown(wait=True)
+
+
+class EngineLogSink:
+    """Writes batches as one Core executemany on the async engine (PostgreSQL, in-memory)."""
+
+    def __init__(self, url: str, engine: AsyncEngine) -> None:
+        self.engine = engine
+        insert: Any = sqlite_insert if is_sqlite(url) else pg_insert
+        # Core, not the ORM bulk path: a fraction of the CPU per row.
+        self._stmt = insert(InboundMessage.__table__).on_conflict_do_nothing(
+            index_elements=["channel", "account", "msg_key"]
+        )
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (duplicates ignored)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(self._stmt, rows)
+
+    async def close(self) -> None:
+        return None
+
+
 class MessageLogWriter:
     """Buffers message-log rows and inserts them in batches (duplicates ignored)."""
 
     def __init__(
         self, sessions: Sessions, url: str, *, interval: float = 0.05, batch: int = 500
     ) -> None:
-        self.engine: AsyncEngine = sessions.kw["bind"]
-        self.insert: Any = sqlite_insert if is_sqlite(url) else pg_insert
+        engine: AsyncEngine = sessions.kw["bind"]
+        path = make_url(url).database if is_sqlite(url) else None
+        self.sink: SQLiteLogSink | EngineLogSink = (
+            SQLiteLogSink(path, engine)
+            if path and path != ":memory:"
+            else EngineLogSink(url, engine)
+        )
         self.interval = interval
         self.batch = batch
         self._rows: list[dict[str, Any]] = []
@@ -110,7 +213,7 @@ class MessageLogWriter:
         self._lock = asyncio.Lock()
 
     def add(self, row: dict[str, Any]) -> None:
-        """Queue one row (InboundMessage columns)."""
+        """Queue one row (the ``LOG_COLUMNS`` of InboundMessage)."""
         self._rows.append(row)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
@@ -129,13 +232,8 @@ class MessageLogWriter:
         async with self._lock:
             while self._rows:
                 rows, self._rows = self._rows[: self.batch], self._rows[self.batch :]
-                # Core, not the ORM bulk path: a fraction of the CPU per row.
-                stmt = self.insert(InboundMessage.__table__).on_conflict_do_nothing(
-                    index_elements=["channel", "account", "msg_key"]
-                )
                 try:
-                    async with self.engine.begin() as conn:
-                        await conn.execute(stmt, rows)
+                    await self.sink.write(rows)
                 except Exception:
                     # The log is a record, not a control path: never let it break replies.
                     log.exception("message log batch of %d rows lost", len(rows))
@@ -147,3 +245,4 @@ class MessageLogWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.sink.close()

@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from bot.appkeys import DISPATCHER
+from bot.clock import as_utc
 from bot.context import BotContext
 from storage.hotpath import MessageLogWriter, make_probe
 from storage.models import Conversation, InboundMessage, Notice
@@ -87,7 +88,19 @@ async def test_log_writer_batches_and_ignores_duplicates(
     await writer.close()
     async with bot_context.sessions() as session:
         count = await session.scalar(select(func.count(InboundMessage.id)))
+        row = (
+            await session.execute(select(InboundMessage).where(InboundMessage.msg_key == "k3"))
+        ).scalar_one()
     assert count == 20
+    # Read back through the ORM exactly as written (SQLite's batch path formats datetimes).
+    assert (row.text, row.event, row.status, row.handler) == (
+        "活动介绍",
+        None,
+        "done",
+        "keywords.reply",
+    )
+    assert as_utc(row.received_at) == now
+    assert as_utc(row.finished_at) == now
 
 
 async def test_keyword_messages_are_logged_without_a_transaction(harness: BotHarness) -> None:
