@@ -130,15 +130,36 @@ class Dispatcher:
                 return await self._run_pure(msg, *found)
         progress = _Progress()
         task: asyncio.Task[Result] = asyncio.create_task(self._run(msg, progress))
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), self.deadline)
-        except TimeoutError:
-            if progress.committing:
-                # The reply is decided and being committed: a few ms more beat a late send.
-                return await task
-            progress.responded = True
-            self._track(task)
-            return Result(None, Outcome.LATE, progress.handler)
+        if await self._until_deadline(task):
+            return task.result()
+        if progress.committing:
+            # The reply is decided and being committed: a few ms more beat a late send.
+            return await task
+        progress.responded = True
+        self._track(task)
+        return Result(None, Outcome.LATE, progress.handler)
+
+    async def _until_deadline(self, task: asyncio.Task[Any]) -> bool:
+        """Wait for ``task`` until the deadline, never cancelling it; whether it is done.
+
+        One timer and one callback: wait_for(shield(task)) wraps the task in two more futures
+        and callbacks, on a path every message takes."""
+        if not task.done():
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+
+            def wake(_: object = None) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            timer = loop.call_later(self.deadline, wake)
+            task.add_done_callback(wake)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                task.remove_done_callback(wake)
+        return task.done()
 
     def _track(self, task: asyncio.Task[Result]) -> None:
         async def finish() -> None:
@@ -166,12 +187,11 @@ class Dispatcher:
     async def _run_pure(self, msg: Inbound, route: Route, matched: object) -> Result:
         ctx = Ctx(inbound=msg, bot=self.bot, match=matched)
         task = asyncio.create_task(self._answer_pure(msg, route, ctx))
-        try:
-            reply, outcome = await asyncio.wait_for(asyncio.shield(task), self.deadline)
-        except TimeoutError:
+        if not await self._until_deadline(task):
             # Not cancelled: the answer (e.g. an image still uploading) goes out by API later.
             self._track(asyncio.create_task(self._finish_pure_late(msg, route, task)))
             return Result(None, Outcome.LATE, route.name)
+        reply, outcome = task.result()
         self._log_pure(msg, route, "failed" if outcome is Outcome.FAILED else "done")
         return Result(reply, outcome, route.name)
 
