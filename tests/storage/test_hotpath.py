@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
 
 from bot.appkeys import DISPATCHER
 from bot.clock import as_utc
 from bot.context import BotContext
-from storage.hotpath import MessageLogWriter, make_probe
+from storage.hotpath import MessageLogWriter, make_probe, sqlite_datetime
 from storage.models import Conversation, InboundMessage, Notice
 from tests.conftest import ACCOUNT, BotHarness
 
@@ -126,3 +128,18 @@ async def test_keyword_messages_are_logged_without_a_transaction(harness: BotHar
     assert len(rows) == 4
     assert {tuple(r) for r in rows} == {("keywords.reply", "done")}
     assert harness.app[DISPATCHER].message_log is not None
+
+
+def test_sqlite_datetime_matches_sqlalchemys_storage_format() -> None:
+    dialect = sqlite.dialect()
+    column = InboundMessage.__table__.c.received_at
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    for value in (
+        datetime(2025, 3, 5, 9, 0, tzinfo=UTC),
+        datetime(2025, 3, 5, 9, 0, 1, 123456, tzinfo=UTC),
+        datetime(2025, 12, 31, 23, 59, 59, 999999),
+        datetime(999, 1, 2, 3, 4, 5, 6),
+    ):
+        assert sqlite_datetime(value) == processor(value)
+    assert sqlite_datetime(None) is None
