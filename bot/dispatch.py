@@ -46,6 +46,11 @@ from storage.models import Follower, InboundMessage, Notice
 log = logging.getLogger("bot.dispatch")
 
 
+def _logged_text(msg: Inbound) -> str | None:
+    """The text the message log keeps: phone and ID numbers masked, truncated."""
+    return redact(msg.text)[:500] if msg.text else None
+
+
 def _log_failure(msg: Inbound, handler: str, exc: Exception) -> None:
     """One log line for a handler that raised (no message text: it may hold personal data)."""
     log_event(
@@ -79,6 +84,7 @@ class _Progress:
     responded: bool = False  # the request already answered 'success'
     committing: bool = False  # the task decided on a passive reply and is committing
     handler: str = ""
+    private: bool = False  # the message was an answer inside a flow (see Ctx.private)
 
 
 class RateLimiter:
@@ -229,7 +235,7 @@ class Dispatcher:
                 "user_id": msg.user,
                 "kind": msg.kind.value,
                 "event": msg.event.value if msg.event else None,
-                "text": redact(msg.text)[:500] if msg.text else None,
+                "text": _logged_text(msg),
                 "status": status,
                 "handler": route.name[:64],
                 "reply": None,
@@ -253,7 +259,9 @@ class Dispatcher:
                             claimed = True
                             reply, handler = await self._handle(msg, session, progress)
                             row.handler = handler[:64]
-                            row.reply = reply.to_json() if reply else None
+                            if not progress.private:
+                                row.text = _logged_text(msg)
+                            row.reply = self._cached_reply(reply, progress.private)
                             row.finished_at = self.bot.clock.now()
                             if progress.responded:
                                 row.status = "late"
@@ -276,6 +284,8 @@ class Dispatcher:
         raise AssertionError("unreachable")
 
     def _claim(self, msg: Inbound) -> InboundMessage:
+        # No text yet: whether the message is an answer inside a flow (personal data, never
+        # written) is known only once it is handled; the text is added before the commit.
         return InboundMessage(
             channel=msg.channel.value,
             account=msg.account,
@@ -283,16 +293,31 @@ class Dispatcher:
             user_id=msg.user,
             kind=msg.kind.value,
             event=msg.event.value if msg.event else None,
-            text=redact(msg.text)[:500] if msg.text else None,
+            text=None,
             status="processing",
             received_at=self.bot.clock.now(),
         )
+
+    def _cached_reply(self, reply: Reply | None, private: bool) -> str | None:
+        """The reply as kept for retries of the message.
+
+        A retry must get the identical answer, so even a flow's reply is kept. But a flow's
+        replies echo its answers (the sign-up summary shows the name and the masked phone),
+        so for private messages the copy is encrypted with the data key, like the answers in
+        ``conversations``, and ``purge_message_log`` drops it once retries are over."""
+        if reply is None:
+            return None
+        raw = reply.to_json()
+        return self.bot.cipher.encrypt(raw) if private else raw
 
     async def _handle(
         self, msg: Inbound, session: AsyncSession, progress: _Progress
     ) -> tuple[Reply | None, str]:
         ctx = Ctx(inbound=msg, session=session, bot=self.bot)
-        reply, handler = await self._route(ctx)
+        try:
+            reply, handler = await self._route(ctx)
+        finally:
+            progress.private = ctx.private  # a failed flow step is private too
         progress.handler = handler
         if ctx.notices:
             notices = "\n\n".join(ctx.notices)
@@ -395,9 +420,13 @@ class Dispatcher:
                 )
             ).first()
         if row is None or row.status != "done" or not row.reply:
-            # Still running elsewhere, delivered late, or nothing to say: answer nothing.
+            # Still running elsewhere, delivered late, nothing to say, or a private reply
+            # already dropped (past any retry): answer nothing.
             return Result(None, Outcome.DUPLICATE, row.handler or "" if row else "")
-        return Result(Reply.from_json(row.reply), Outcome.DUPLICATE, row.handler or "")
+        raw = row.reply
+        if not raw.startswith("{"):  # a Fernet token: a private reply (see _cached_reply)
+            raw = self.bot.cipher.decrypt(raw)
+        return Result(Reply.from_json(raw), Outcome.DUPLICATE, row.handler or "")
 
     async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
         _log_failure(msg, progress.handler, exc)
@@ -412,7 +441,7 @@ class Dispatcher:
                         user_id=msg.user,
                         kind=msg.kind.value,
                         event=msg.event.value if msg.event else None,
-                        text=redact(msg.text)[:500] if msg.text else None,
+                        text=None if progress.private else _logged_text(msg),
                         status="failed",
                         handler=progress.handler[:64],
                         reply=reply.to_json(),

@@ -21,7 +21,7 @@ class Ctx:
     writers).
     """
 
-    __slots__ = ("_session", "bot", "inbound", "match", "notices")
+    __slots__ = ("_session", "bot", "inbound", "match", "notices", "private")
 
     def __init__(
         self,
@@ -37,6 +37,9 @@ class Ctx:
         self.match = match
         # Texts to put in front of the reply (expired-flow notices, pending notices).
         self.notices: list[str] = notices if notices is not None else []
+        # The message is personal data (an answer inside a flow): the message log keeps
+        # neither its text nor a readable copy of the reply.
+        self.private = False
 
     @property
     def session(self) -> AsyncSession:

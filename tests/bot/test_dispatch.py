@@ -12,7 +12,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
-from bot.app import create_app
+from bot.app import create_app, purge_message_log
 from bot.appkeys import BOT, DISPATCHER
 from bot.clock import FakeClock
 from bot.config import Config
@@ -227,3 +227,29 @@ async def test_slow_pure_handler_replies_late_instead_of_never(harness: BotHarne
             )
         ).scalar_one()
     assert status == "late_sent"
+
+
+async def test_a_retried_flow_answer_gets_the_same_reply_until_the_retry_horizon(
+    harness: BotHarness,
+) -> None:
+    user = harness.user()
+    assert "真实姓名" in await harness.say(user, "报名")
+    answer = user.text("李四")
+    first = user.read_reply((await harness.post(user, answer))[1])
+    retry = user.read_reply((await harness.post(user, answer))[1])
+    assert "手机号码" in first["Content"] and retry["Content"] == first["Content"]
+    assert "手机号码" in await harness.say(user, "帮助")  # a step answered once: still at phone
+
+    async def replies() -> dict[str, str | None]:
+        rows = await harness.logged(user.openid, InboundMessage.text, InboundMessage.reply)
+        return {text or "(private)": reply for text, reply in rows}
+
+    before = await replies()
+    assert before["报名"] is not None and before["报名"].startswith("{")
+    harness.clock.advance(minutes=11)
+    await purge_message_log(harness.bot)
+    after = await replies()
+    assert after["(private)"] is None  # dropped past the retry horizon
+    assert after["报名"] == before["报名"]  # the entry's plain reply is kept
+    # A very late retry of the answer: recognised, answered with nothing, not re-applied.
+    assert await harness.post(user, answer) == (200, "success")

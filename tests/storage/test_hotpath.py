@@ -116,15 +116,7 @@ async def test_keyword_messages_are_logged_without_a_transaction(harness: BotHar
     )
     bodies = [await r.text() for r in results]
     assert all("家长" in user.read_reply(b).get("Content", "") for b in bodies)
-    await harness.drain()
-    async with harness.bot.sessions() as session:
-        rows = (
-            await session.execute(
-                select(InboundMessage.handler, InboundMessage.status).where(
-                    InboundMessage.user_id == user.openid
-                )
-            )
-        ).all()
+    rows = await harness.logged(user.openid, InboundMessage.handler, InboundMessage.status)
     assert len(rows) == 4
     assert {tuple(r) for r in rows} == {("keywords.reply", "done")}
     assert harness.app[DISPATCHER].message_log is not None
