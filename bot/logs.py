@@ -65,7 +65,9 @@ class LoopBatchedHandler(logging.StreamHandler):
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        self._scheduled = False
+        # The loop a flush is scheduled on: a loop that ended before running it must not
+        # keep the next loop's lines waiting.
+        self._scheduled: asyncio.AbstractEventLoop | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue (or write) one formatted record."""
@@ -74,8 +76,8 @@ class LoopBatchedHandler(logging.StreamHandler):
             loop = _running_loop()
             if loop is None or record.levelno >= logging.WARNING:
                 self.flush()
-            elif not self._scheduled:
-                self._scheduled = True
+            elif self._scheduled is not loop:
+                self._scheduled = loop
                 loop.call_soon(self.flush)
         except RecursionError:
             raise
@@ -85,7 +87,7 @@ class LoopBatchedHandler(logging.StreamHandler):
     def flush(self) -> None:
         """Write the pending lines."""
         with self.lock:  # type: ignore[union-attr]
-            self._scheduled = False
+            self._scheduled = None
             if self._pending:
                 text = "".join(self._pending)
                 self._pending.clear()

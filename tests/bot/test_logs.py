@@ -66,3 +66,26 @@ def test_lines_outside_an_event_loop_are_written_at_once() -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.handle(_record("start-up"))
     assert stream.getvalue() == "start-up\n"
+
+
+def test_a_loop_that_ends_before_its_flush_does_not_hold_back_the_next_one() -> None:
+    stream = CountingStream()
+    handler = LoopBatchedHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loop = asyncio.new_event_loop()
+
+    def log_then_stop() -> None:
+        handler.handle(_record("last words"))
+        loop.stop()  # ends the loop before the flush it just scheduled runs
+
+    loop.call_soon(log_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert stream.getvalue() == ""
+
+    async def next_loop() -> None:
+        handler.handle(_record("next loop"))
+        await asyncio.sleep(0)
+
+    asyncio.run(next_loop())
+    assert stream.getvalue() == "last words\nnext loop\n"
