@@ -112,6 +112,65 @@ class RateLimiter:
         return True
 
 
+@dataclass(slots=True)
+class _Watch:
+    task: asyncio.Task[Any]
+    deadline: float
+    released: bool = False
+    expired: bool = False
+
+
+class Deadlines:
+    """One deadline for every message on the pure path, enforced by a single timer.
+
+    A timer per message cost more than the keyword answer itself: asyncio keeps timers in a
+    heap of TimerHandles compared in Python, and asyncio.timeout adds its own bookkeeping.
+    Every message gets the same allowance, so the one to expire next is always the oldest still
+    watched: a FIFO, and one timer set for the deadline at its head. A task still watched at its
+    deadline is cancelled, as asyncio.timeout would cancel it.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._watched: deque[_Watch] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self) -> _Watch:
+        """Watch the current task; release it with ``release``."""
+        task = asyncio.current_task()
+        assert task is not None, "Deadlines.watch runs inside a request's task"
+        loop = task.get_loop()
+        watch = _Watch(task, loop.time() + self.seconds)
+        self._watched.append(watch)
+        if self._timer is None or self._loop is not loop:  # a new loop: start its timer
+            self._loop = loop
+            self._timer = loop.call_at(watch.deadline, self._expire)
+        return watch
+
+    def release(self, watch: _Watch) -> bool:
+        """Stop watching; whether the deadline cancelled the task (that cancellation is then
+        withdrawn, so ``task.cancelling()`` counts only cancellations from elsewhere)."""
+        watch.released = True
+        watched = self._watched
+        while watched and watched[0].released:  # tasks finish roughly in order
+            watched.popleft()
+        if watch.expired:
+            watch.task.uncancel()
+        return watch.expired
+
+    def _expire(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        watched = self._watched
+        while watched and (watched[0].released or watched[0].deadline <= now):
+            watch = watched.popleft()
+            if not watch.released:
+                watch.expired = True
+                watch.task.cancel()
+        self._timer = self._loop.call_at(watched[0].deadline, self._expire) if watched else None
+
+
 @dataclass
 class Dispatcher:
     bot: BotContext
@@ -124,6 +183,7 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.bot.config.limits.messages_per_minute)
+        self.deadlines = Deadlines(self.deadline)
 
     async def dispatch(self, msg: Inbound) -> Result:
         """Handle one inbound message within the deadline."""
@@ -192,15 +252,20 @@ class Dispatcher:
         await self.message_log.flush()
 
     async def _run_pure(self, msg: Inbound, route: Route, matched: object) -> Result:
-        # Inline under a timeout: no task and no extra trip through the event loop for the
-        # answers that make up most traffic. A pure handler writes nothing, so one cut off at
-        # the deadline left nothing behind: it answers again in the background, by API.
+        # Inline under the shared deadline: no task, no timer and no extra trip through the
+        # event loop for the answers that make up most traffic. A pure handler writes nothing,
+        # so one cut off at the deadline left nothing behind: it answers again in the
+        # background, by API.
+        watch = self.deadlines.watch()
         try:
-            async with asyncio.timeout(self.deadline):
-                reply, outcome = await self._answer_pure(msg, route, matched)
-        except TimeoutError:
+            reply, outcome = await self._answer_pure(msg, route, matched)
+        except asyncio.CancelledError:
+            task = watch.task
+            if not self.deadlines.release(watch) or task.cancelling():
+                raise  # cancelled from elsewhere (shutdown): not ours to turn into a reply
             self._track(asyncio.create_task(self._finish_pure_late(msg, route, matched)))
             return Result(None, Outcome.LATE, route.name)
+        self.deadlines.release(watch)
         self._log_pure(msg, route, "failed" if outcome is Outcome.FAILED else "done")
         return Result(reply, outcome, route.name)
 

@@ -17,6 +17,7 @@ from bot.appkeys import BOT, DISPATCHER
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.context import BotContext
+from bot.dispatch import Deadlines
 from bot.message import Reply
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser
@@ -253,3 +254,49 @@ async def test_a_retried_flow_answer_gets_the_same_reply_until_the_retry_horizon
     assert after["报名"] == before["报名"]  # the entry's plain reply is kept
     # A very late retry of the answer: recognised, answered with nothing, not re-applied.
     assert await harness.post(user, answer) == (200, "success")
+
+
+# -- the shared deadline of the pure path ---------------------------------------------------------
+
+
+async def test_deadlines_cancel_only_what_overruns() -> None:
+    deadlines = Deadlines(0.05)
+    outcomes: dict[str, str] = {}
+
+    async def job(name: str, seconds: float) -> None:
+        watch = deadlines.watch()
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            task = watch.task
+            if deadlines.release(watch) and not task.cancelling():
+                outcomes[name] = "expired"
+                return
+            raise
+        deadlines.release(watch)
+        outcomes[name] = "done"
+
+    await asyncio.gather(job("slow", 0.3), job("quick", 0.01), job("in time", 0.03))
+    assert outcomes == {"slow": "expired", "quick": "done", "in time": "done"}
+    assert not deadlines._watched  # nothing left watched
+    await asyncio.sleep(0.06)
+    assert deadlines._timer is None  # and no timer left running
+
+
+async def test_a_cancellation_from_elsewhere_is_not_taken_for_the_deadline() -> None:
+    deadlines = Deadlines(10)
+    released: list[bool] = []
+
+    async def job() -> None:
+        watch = deadlines.watch()
+        try:
+            await asyncio.sleep(1)
+        finally:
+            released.append(deadlines.release(watch))
+
+    task = asyncio.create_task(job())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert released == [False]
