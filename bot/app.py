@@ -181,7 +181,7 @@ def create_app(
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
         await dispatcher.message_log.close()
-        dispatcher.probe.close()
+        await dispatcher.probe.close()
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import sqlite
 
 from bot.appkeys import DISPATCHER
 from bot.clock import as_utc
 from bot.context import BotContext
-from storage.hotpath import MessageLogWriter, make_probe, sqlite_datetime
+from storage.db import is_sqlite
+from storage.hotpath import (
+    PROBE_APPLICATION_NAME,
+    MessageLogWriter,
+    make_probe,
+    sqlite_datetime,
+)
 from storage.models import Conversation, InboundMessage, Notice
 from tests.conftest import ACCOUNT, BotHarness
 
@@ -60,7 +67,31 @@ async def test_probe_sees_flows_and_pending_notices(bot_context: BotContext, db_
         assert not await probe.has_state("wechat", ACCOUNT, "u3")  # already delivered
         assert not await probe.has_state("weibo", ACCOUNT, "u1")  # another channel's identity
     finally:
-        probe.close()
+        await probe.close()
+
+
+async def test_postgres_probe_survives_a_connection_the_server_dropped(
+    bot_context: BotContext, db_url: str
+) -> None:
+    if is_sqlite(db_url):
+        pytest.skip("the probe's own connection pool is PostgreSQL's")
+    engine = bot_context.sessions.kw["bind"]
+    probe = make_probe(db_url, engine)
+    try:
+        assert not await probe.has_state("wechat", ACCOUNT, "u1")
+        # A server restart or an idle timeout ends the pool's idle connection.
+        async with engine.begin() as conn:
+            ended = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": PROBE_APPLICATION_NAME},
+            )
+        assert ended == 1
+        assert not await probe.has_state("wechat", ACCOUNT, "u1")
+    finally:
+        await probe.close()
 
 
 async def test_log_writer_batches_and_ignores_duplicates(
