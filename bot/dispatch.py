@@ -490,7 +490,10 @@ class Dispatcher:
             return Result(None, Outcome.DUPLICATE, row.handler or "" if row else "")
         raw = row.reply
         if not raw.startswith("{"):  # a Fernet token: a private reply (see _cached_reply)
-            raw = self.bot.cipher.decrypt(raw)
+            try:
+                raw = self.bot.cipher.decrypt(raw)
+            except ValueError:  # the data key changed since: as good as dropped
+                return Result(None, Outcome.DUPLICATE, row.handler or "")
         return Result(Reply.from_json(raw), Outcome.DUPLICATE, row.handler or "")
 
     async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
