@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from sqlalchemy import func, select
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select, update
 
 from bot.app import create_app, purge_message_log
 from bot.appkeys import BOT, DISPATCHER
@@ -19,6 +20,7 @@ from bot.config import Config
 from bot.context import BotContext
 from bot.dispatch import Deadlines
 from bot.message import Reply
+from bot.privacy import Cipher
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser
 from handlers.context import Ctx
@@ -300,3 +302,20 @@ async def test_a_cancellation_from_elsewhere_is_not_taken_for_the_deadline() -> 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert released == [False]
+
+
+async def test_a_retry_after_a_data_key_change_is_answered_with_nothing(
+    harness: BotHarness,
+) -> None:
+    user = harness.user()
+    await harness.say(user, "报名")
+    answer = user.text("李四")
+    assert "手机号码" in user.read_reply((await harness.post(user, answer))[1])["Content"]
+    other_key = Cipher(Fernet.generate_key().decode())
+    async with harness.bot.sessions() as session, session.begin():
+        await session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.user_id == user.openid, InboundMessage.text.is_(None))
+            .values(reply=other_key.encrypt('{"kind": "text", "text": "x"}'))
+        )
+    assert await harness.post(user, answer) == (200, "success")
