@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import delete, text
+from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.appkeys import BOT, DISPATCHER
@@ -97,8 +97,15 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
         log_event(log, "keywords_seeded", added=added, updated=updated)
 
 
+# WeChat and Weibo retry a message within seconds (three tries, 5 s apart): a cached reply is
+# needed only that long, and is dropped after this.
+RETRY_HORIZON = timedelta(minutes=10)
+PURGE_INTERVAL_SECONDS = 600
+
+
 async def purge_message_log(bot: BotContext) -> int:
-    """Delete message-log rows older than the retention setting; returns how many.
+    """Delete message-log rows older than the retention setting and drop the cached replies
+    of the last day once past the retry horizon; returns how many rows were deleted.
 
     The logo vote-rate counters (needed for one minute) go at the same time."""
     now = bot.clock.now()
@@ -108,6 +115,18 @@ async def purge_message_log(bot: BotContext) -> int:
             delete(InboundMessage).where(InboundMessage.received_at < cutoff)
         )
         await purge_vote_rates(session, now - timedelta(hours=1))
+        # Cached replies (encrypted, see Dispatcher._seal) serve retries only. Only the last
+        # day is looked at, so the periodic run stays cheap; older ones (the bot was down a
+        # whole day) stay encrypted until the retention purge.
+        await session.execute(
+            update(InboundMessage)
+            .where(
+                InboundMessage.received_at < now - RETRY_HORIZON,
+                InboundMessage.received_at >= now - timedelta(days=1),
+                InboundMessage.reply.is_not(None),
+            )
+            .values(reply=None)
+        )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -167,7 +186,7 @@ def create_app(
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
         await dispatcher.message_log.close()
-        dispatcher.probe.close()
+        await dispatcher.probe.close()
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)
@@ -182,7 +201,7 @@ async def _purge_forever(bot: BotContext) -> None:
                 log_event(log, "message_log_purged", rows=removed)
         except Exception:
             log.exception("message log purge failed")
-        await asyncio.sleep(3600)
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -7,8 +7,9 @@ running the handler again. If the handler fails, nothing it wrote survives.
 
 Pure handlers (keyword answers, the fallback; routes registered with ``pure=True``) change
 nothing, so their messages skip the transaction: one cheap read checks that the user is in no
-flow and has no notice waiting, the answer is computed, and the message-log row is written
-behind in batches (``storage.hotpath``). A retried pure message simply gets the same answer.
+flow and has no notice waiting, the answer is computed inline, and the message-log row is
+written behind in batches (``storage.hotpath``). A retried pure message simply gets the same
+answer; a pure handler cut off by the deadline is simply run again for the late reply.
 
 Deadline: WeChat and Weibo give up after 5 s. If the handler is not done by the configured
 deadline the request answers with nothing (``success``) and the handler's reply goes out later
@@ -45,6 +46,11 @@ from storage.models import Follower, InboundMessage, Notice
 log = logging.getLogger("bot.dispatch")
 
 
+def _logged_text(msg: Inbound) -> str | None:
+    """The text the message log keeps: phone and ID numbers masked, truncated."""
+    return redact(msg.text)[:500] if msg.text else None
+
+
 def _log_failure(msg: Inbound, handler: str, exc: Exception) -> None:
     """One log line for a handler that raised (no message text: it may hold personal data)."""
     log_event(
@@ -78,6 +84,7 @@ class _Progress:
     responded: bool = False  # the request already answered 'success'
     committing: bool = False  # the task decided on a passive reply and is committing
     handler: str = ""
+    private: bool = False  # the message was an answer inside a flow (see Ctx.private)
 
 
 class RateLimiter:
@@ -105,6 +112,65 @@ class RateLimiter:
         return True
 
 
+@dataclass(slots=True)
+class _Watch:
+    task: asyncio.Task[Any]
+    deadline: float
+    released: bool = False
+    expired: bool = False
+
+
+class Deadlines:
+    """One deadline for every message on the pure path, enforced by a single timer.
+
+    A timer per message cost more than the keyword answer itself: asyncio keeps timers in a
+    heap of TimerHandles compared in Python, and asyncio.timeout adds its own bookkeeping.
+    Every message gets the same allowance, so the one to expire next is always the oldest still
+    watched: a FIFO, and one timer set for the deadline at its head. A task still watched at its
+    deadline is cancelled, as asyncio.timeout would cancel it.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._watched: deque[_Watch] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self) -> _Watch:
+        """Watch the current task; release it with ``release``."""
+        task = asyncio.current_task()
+        assert task is not None, "Deadlines.watch runs inside a request's task"
+        loop = task.get_loop()
+        watch = _Watch(task, loop.time() + self.seconds)
+        self._watched.append(watch)
+        if self._timer is None or self._loop is not loop:  # a new loop: start its timer
+            self._loop = loop
+            self._timer = loop.call_at(watch.deadline, self._expire)
+        return watch
+
+    def release(self, watch: _Watch) -> bool:
+        """Stop watching; whether the deadline cancelled the task (that cancellation is then
+        withdrawn, so ``task.cancelling()`` counts only cancellations from elsewhere)."""
+        watch.released = True
+        watched = self._watched
+        while watched and watched[0].released:  # tasks finish roughly in order
+            watched.popleft()
+        if watch.expired:
+            watch.task.uncancel()
+        return watch.expired
+
+    def _expire(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        watched = self._watched
+        while watched and (watched[0].released or watched[0].deadline <= now):
+            watch = watched.popleft()
+            if not watch.released:
+                watch.expired = True
+                watch.task.cancel()
+        self._timer = self._loop.call_at(watched[0].deadline, self._expire) if watched else None
+
+
 @dataclass
 class Dispatcher:
     bot: BotContext
@@ -117,6 +183,7 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.bot.config.limits.messages_per_minute)
+        self.deadlines = Deadlines(self.deadline)
 
     async def dispatch(self, msg: Inbound) -> Result:
         """Handle one inbound message within the deadline."""
@@ -130,15 +197,36 @@ class Dispatcher:
                 return await self._run_pure(msg, *found)
         progress = _Progress()
         task: asyncio.Task[Result] = asyncio.create_task(self._run(msg, progress))
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), self.deadline)
-        except TimeoutError:
-            if progress.committing:
-                # The reply is decided and being committed: a few ms more beat a late send.
-                return await task
-            progress.responded = True
-            self._track(task)
-            return Result(None, Outcome.LATE, progress.handler)
+        if await self._until_deadline(task):
+            return task.result()
+        if progress.committing:
+            # The reply is decided and being committed: a few ms more beat a late send.
+            return await task
+        progress.responded = True
+        self._track(task)
+        return Result(None, Outcome.LATE, progress.handler)
+
+    async def _until_deadline(self, task: asyncio.Task[Any]) -> bool:
+        """Wait for ``task`` until the deadline, never cancelling it; whether it is done.
+
+        One timer and one callback: wait_for(shield(task)) wraps the task in two more futures
+        and callbacks, on a path every message takes."""
+        if not task.done():
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+
+            def wake(_: object = None) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            timer = loop.call_later(self.deadline, wake)
+            task.add_done_callback(wake)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                task.remove_done_callback(wake)
+        return task.done()
 
     def _track(self, task: asyncio.Task[Result]) -> None:
         async def finish() -> None:
@@ -164,20 +252,27 @@ class Dispatcher:
         await self.message_log.flush()
 
     async def _run_pure(self, msg: Inbound, route: Route, matched: object) -> Result:
-        ctx = Ctx(inbound=msg, bot=self.bot, match=matched)
-        task = asyncio.create_task(self._answer_pure(msg, route, ctx))
+        # Inline under the shared deadline: no task, no timer and no extra trip through the
+        # event loop for the answers that make up most traffic. A pure handler writes nothing,
+        # so one cut off at the deadline left nothing behind: it answers again in the
+        # background, by API.
+        watch = self.deadlines.watch()
         try:
-            reply, outcome = await asyncio.wait_for(asyncio.shield(task), self.deadline)
-        except TimeoutError:
-            # Not cancelled: the answer (e.g. an image still uploading) goes out by API later.
-            self._track(asyncio.create_task(self._finish_pure_late(msg, route, task)))
+            reply, outcome = await self._answer_pure(msg, route, matched)
+        except asyncio.CancelledError:
+            task = watch.task
+            if not self.deadlines.release(watch) or task.cancelling():
+                raise  # cancelled from elsewhere (shutdown): not ours to turn into a reply
+            self._track(asyncio.create_task(self._finish_pure_late(msg, route, matched)))
             return Result(None, Outcome.LATE, route.name)
+        self.deadlines.release(watch)
         self._log_pure(msg, route, "failed" if outcome is Outcome.FAILED else "done")
         return Result(reply, outcome, route.name)
 
     async def _answer_pure(
-        self, msg: Inbound, route: Route, ctx: Ctx
+        self, msg: Inbound, route: Route, matched: object
     ) -> tuple[Reply | None, Outcome]:
+        ctx = Ctx(inbound=msg, bot=self.bot, match=matched)
         try:
             reply = await route.handler(ctx)
             if reply is not None:
@@ -189,10 +284,8 @@ class Dispatcher:
             await ctx.close()
         return reply, Outcome.REPLIED if reply else Outcome.EMPTY
 
-    async def _finish_pure_late(
-        self, msg: Inbound, route: Route, task: asyncio.Task[tuple[Reply | None, Outcome]]
-    ) -> Result:
-        reply, _ = await task
+    async def _finish_pure_late(self, msg: Inbound, route: Route, matched: object) -> Result:
+        reply, _ = await self._answer_pure(msg, route, matched)
         status = await self._deliver_late(msg, reply, None)
         self._log_pure(msg, route, status)
         return Result(None, Outcome.LATE, route.name)
@@ -207,7 +300,7 @@ class Dispatcher:
                 "user_id": msg.user,
                 "kind": msg.kind.value,
                 "event": msg.event.value if msg.event else None,
-                "text": redact(msg.text)[:500] if msg.text else None,
+                "text": _logged_text(msg),
                 "status": status,
                 "handler": route.name[:64],
                 "reply": None,
@@ -236,6 +329,8 @@ class Dispatcher:
                             claimed = True
                             reply, handler = await self._handle(msg, session, progress, prepared)
                             row.handler = handler[:64]
+                            if not progress.private:
+                                row.text = _logged_text(msg)
                             row.reply = self._seal(reply) if reply else None
                             row.finished_at = self.bot.clock.now()
                             if progress.responded:
@@ -259,6 +354,8 @@ class Dispatcher:
         raise AssertionError("unreachable")
 
     def _claim(self, msg: Inbound) -> InboundMessage:
+        # No text yet: whether the message is an answer inside a flow (personal data, never
+        # written) is known only once it is handled; the text is added before the commit.
         return InboundMessage(
             channel=msg.channel.value,
             account=msg.account,
@@ -266,7 +363,7 @@ class Dispatcher:
             user_id=msg.user,
             kind=msg.kind.value,
             event=msg.event.value if msg.event else None,
-            text=redact(msg.text)[:500] if msg.text else None,
+            text=None,
             status="processing",
             received_at=self.bot.clock.now(),
         )
@@ -275,7 +372,10 @@ class Dispatcher:
         self, msg: Inbound, session: AsyncSession, progress: _Progress, prepared: Any = None
     ) -> tuple[Reply | None, str]:
         ctx = Ctx(inbound=msg, session=session, bot=self.bot, prepared=prepared)
-        reply, handler = await self._route(ctx)
+        try:
+            reply, handler = await self._route(ctx)
+        finally:
+            progress.private = ctx.private  # a failed flow step is private too
         progress.handler = handler
         if ctx.notices:
             notices = "\n\n".join(ctx.notices)
@@ -365,13 +465,22 @@ class Dispatcher:
         return reply
 
     def _seal(self, reply: Reply) -> str:
-        """The cached reply, encrypted: replies quote personal data (我的信息, summaries)."""
+        """The reply as kept for retries of the message, encrypted.
+
+        A retry must get the identical answer, so replies are kept; but they quote personal
+        data (我的信息, a sign-up summary with the name), so the copy is encrypted with the
+        data key like the answers in ``conversations``, and ``purge_message_log`` drops it
+        once retries are over."""
         return self.bot.cipher.encrypt(reply.to_json())
 
-    def _unseal(self, cached: str) -> Reply:
+    def _unseal(self, cached: str) -> Reply | None:
+        """The cached reply; None when it cannot be read (the data key changed since)."""
         if cached.startswith("{"):  # cached in clear before replies were encrypted
             return Reply.from_json(cached)
-        return Reply.from_json(self.bot.cipher.decrypt(cached))
+        try:
+            return Reply.from_json(self.bot.cipher.decrypt(cached))
+        except ValueError:  # as good as dropped: the retry is answered with nothing
+            return None
 
     async def _duplicate(self, msg: Inbound) -> Result:
         async with self.bot.sessions() as session:
@@ -387,9 +496,11 @@ class Dispatcher:
                 )
             ).first()
         if row is None or row.status != "done" or not row.reply:
-            # Still running elsewhere, delivered late, or nothing to say: answer nothing.
+            # Still running elsewhere, delivered late, nothing to say, or a private reply
+            # already dropped (past any retry): answer nothing.
             return Result(None, Outcome.DUPLICATE, row.handler or "" if row else "")
-        return Result(self._unseal(row.reply), Outcome.DUPLICATE, row.handler or "")
+        reply = self._unseal(row.reply)
+        return Result(reply, Outcome.DUPLICATE, row.handler or "")
 
     async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
         _log_failure(msg, progress.handler, exc)
@@ -404,7 +515,7 @@ class Dispatcher:
                         user_id=msg.user,
                         kind=msg.kind.value,
                         event=msg.event.value if msg.event else None,
-                        text=redact(msg.text)[:500] if msg.text else None,
+                        text=None if progress.private else _logged_text(msg),
                         status="failed",
                         handler=progress.handler[:64],
                         reply=self._seal(reply),

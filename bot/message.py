@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 
@@ -79,10 +80,17 @@ class Inbound:
     scene: str | None = None  # QR scene of subscribe/scan
     extra: dict[str, str] = field(default_factory=dict)
 
-    @property
+    # Cached: every filter of every router asks for it (cached_property writes the instance
+    # dict directly, so it works on a frozen dataclass).
+    @cached_property
     def word(self) -> str:
         """Normalised text for keyword matching: stripped, full-width ASCII folded."""
         return normalize(self.text or "")
+
+    @cached_property
+    def folded(self) -> str:
+        """``word`` in lower case, for case-insensitive matching."""
+        return self.word.lower()
 
 
 def normalize(text: str) -> str:

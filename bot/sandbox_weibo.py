@@ -60,6 +60,7 @@ class FakeWeiboAPI:
         """The aiohttp application of the fake."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/recorded", self._recorded)
+        app.router.add_post("/simulate/media", self._simulate_media)
         app.router.add_route("*", "/2/{tail:.*}", self._api)
         return app
 
@@ -68,6 +69,11 @@ class FakeWeiboAPI:
         return web.json_response(
             {"request": path, "error_code": code, "error": message}, status=status
         )
+
+    async def _simulate_media(self, request: web.Request) -> web.Response:
+        """Store a picture as if a fan had sent it (``chat``'s /image); returns its fid."""
+        data = await request.read()
+        return web.json_response({"media_id": self.add_media(data, request.content_type)})
 
     async def _recorded(self, request: web.Request) -> web.Response:
         """Active replies the bot sent, for ``python -m bot chat --channel weibo``."""

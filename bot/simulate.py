@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from wechatpy.crypto import WeChatCrypto
 
-from bot.xmlguard import check_xml
+from bot.xmlguard import cdata, check_xml
 
 _msg_ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
 
@@ -23,10 +23,6 @@ _msg_ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
 def sign(*parts: str) -> str:
     """sha1 of the sorted parts, as both platforms sign."""
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
-
-
-def _cdata(value: str) -> str:
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 @dataclass
@@ -56,14 +52,14 @@ class WeChatUser:
         msg_id: int | bool | None = True,
     ) -> str:
         parts = [
-            f"<ToUserName>{_cdata(self.account)}</ToUserName>",
-            f"<FromUserName>{_cdata(self.openid)}</FromUserName>",
+            f"<ToUserName>{cdata(self.account)}</ToUserName>",
+            f"<FromUserName>{cdata(self.openid)}</FromUserName>",
             f"<CreateTime>{create_time or int(time.time())}</CreateTime>",
-            f"<MsgType>{_cdata(msg_type)}</MsgType>",
+            f"<MsgType>{cdata(msg_type)}</MsgType>",
         ]
         for key, value in fields.items():
             if isinstance(value, str):
-                parts.append(f"<{key}>{_cdata(value)}</{key}>")
+                parts.append(f"<{key}>{cdata(value)}</{key}>")
             else:
                 parts.append(f"<{key}>{escape(str(value))}</{key}>")
         if msg_id is True:
@@ -121,8 +117,8 @@ class WeChatUser:
             if bad_signature:
                 msg_signature = "0" * 40
             body = (
-                f"<xml><ToUserName>{_cdata(self.account)}</ToUserName>"
-                f"<Encrypt>{_cdata(encrypted)}</Encrypt></xml>"
+                f"<xml><ToUserName>{cdata(self.account)}</ToUserName>"
+                f"<Encrypt>{cdata(encrypted)}</Encrypt></xml>"
             )
             query = {
                 "signature": sign(self.token, timestamp, nonce),

@@ -1,10 +1,11 @@
-"""Strict XML intake: no DTDs, no entities.
+"""Strict XML intake (no DTDs, no entities) and CDATA quoting for the XML we write.
 
 WeChat never sends a DOCTYPE. ``guard_prolog`` refuses one before any parser runs: a DTD may
 only stand before the root element, and entities can only be declared in a DTD, so this byte
 scan rules out XXE and billion laughs. Behind it, wechatpy's parser (xmltodict on expat, with
 entity declarations disabled) rejects a DOCTYPE anywhere else and undefined entity references
-as malformed. ``check_xml`` is a full strict parse for the simulator and tests.
+as malformed. ``check_xml`` is a full strict parse for the simulator and tests: expat with
+parameter entities off and a handler that aborts at any DOCTYPE or entity declaration.
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ def guard_prolog(body: bytes) -> None:
         raise UnsafeXML("DTD or entity declarations are not accepted")
 
 
+def cdata(value: str) -> str:
+    """``value`` as a CDATA section; a literal ``]]>`` is split so it cannot end it early."""
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
 def _refuse(*_args: object) -> None:
     raise UnsafeXML("DTD or entity declarations are not accepted")
 
 
 def check_xml(body: bytes) -> dict[str, str]:
-    """Validate ``body`` and return the top-level fields of its ``<xml>`` root."""
+    """Validate ``body`` and return the top-level fields of its ``<xml>`` root.
+
+    A field holding child elements (e.g. ScanCodeInfo) maps to their text run together."""
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse

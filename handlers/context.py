@@ -22,7 +22,7 @@ class Ctx:
     before opening the transaction, and finds its result in ``prepared``.
     """
 
-    __slots__ = ("_session", "bot", "inbound", "match", "notices", "prepared")
+    __slots__ = ("_session", "bot", "inbound", "match", "notices", "prepared", "private")
 
     def __init__(
         self,
@@ -41,6 +41,9 @@ class Ctx:
         self.notices: list[str] = notices if notices is not None else []
         # What the current flow step's ``prepare`` hook produced before the transaction.
         self.prepared = prepared
+        # The message is personal data (an answer inside a flow): the message log keeps
+        # neither its text nor a readable copy of the reply.
+        self.private = False
 
     @property
     def session(self) -> AsyncSession:

@@ -103,6 +103,8 @@ async def _no_start(ctx: Ctx) -> dict[str, Any]:
 class Flow:
     name: str
     title_key: str  # content key of the flow's Chinese name, used in notices
+    # Keywords, menu clicks or QR scenes, never data: the message log keeps the text of the
+    # message that enters a flow (the answers after it are private).
     entry: Filter
     steps: Sequence[Step]
     on_start: Starter = _no_start
@@ -258,6 +260,9 @@ class ConversationEngine:
         row = await self._load(ctx)
         if row is None:
             return None
+        # Whatever the user sends while a flow is open (even one that just expired) was meant
+        # as an answer: names, birth years, guardians. It is not kept in the message log.
+        ctx.private = True
         flow = self.flows.get(row.flow)
         if flow is None:  # a flow removed by an upgrade: forget the state
             await ctx.session.delete(row)

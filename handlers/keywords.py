@@ -140,7 +140,7 @@ class KeywordIndex:
                     normalize(msg.event_key).lower()
                 )
             return None
-        word = msg.word.lower()
+        word = msg.folded
         if word in snap.exact:
             return snap.exact[word]
         for pattern, reply in snap.contains:

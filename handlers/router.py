@@ -63,7 +63,7 @@ class Text(Filter):
         self.words = frozenset(normalize(w).lower() for w in words)
 
     def check(self, msg: Inbound) -> MatchResult:
-        return msg.kind in TEXTUAL and msg.word.lower() in self.words
+        return msg.kind in TEXTUAL and msg.folded in self.words
 
 
 class Command(Filter):

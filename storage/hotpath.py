@@ -7,17 +7,21 @@ row in the message log, written behind in batches.
 
 On SQLite the read runs inline on a dedicated read-only connection: an indexed lookup takes
 microseconds, far less than a hop to aiosqlite's thread, and WAL readers never wait for the
-writer. On PostgreSQL it is one asyncpg round trip.
+writer. On PostgreSQL it is one asyncpg round trip on a small pool of the probe's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,11 +33,15 @@ from storage.models import InboundMessage
 
 log = logging.getLogger("storage.hotpath")
 
-_STATE_SQL = (
-    "SELECT EXISTS (SELECT 1 FROM conversations WHERE channel = :c AND account = :a"
-    " AND user_id = :u) OR EXISTS (SELECT 1 FROM notices WHERE channel = :c AND account = :a"
-    " AND user_id = :u AND delivered_at IS NULL)"
-)
+
+def _state_sql(channel: str, account: str, user: str) -> str:
+    """The probe's query with the driver's placeholders for its three parameters."""
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM conversations WHERE channel = {channel}"
+        f" AND account = {account} AND user_id = {user}) OR EXISTS (SELECT 1 FROM notices"
+        f" WHERE channel = {channel} AND account = {account} AND user_id = {user}"
+        " AND delivered_at IS NULL)"
+    )
 
 
 class StateProbe(Protocol):
@@ -41,57 +49,229 @@ class StateProbe(Protocol):
         """Whether the user is in a flow or has a notice waiting."""
         ...
 
-    def close(self) -> None:
-        """Release the probe's connection."""
+    async def close(self) -> None:
+        """Release the probe's connections."""
         ...
 
 
 class SQLiteProbe:
+    _sql = _state_sql("?1", "?2", "?3")
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA query_only = 1")
-            conn.execute("PRAGMA busy_timeout = 200")
-            self._conn = conn
+            self._conn = _connect(self.path, "query_only = 1", "busy_timeout = 200")
         return self._conn
 
     async def has_state(self, channel: str, account: str, user: str) -> bool:
         """The lookup, inline (microseconds; see the module docstring)."""
-        row = self._connection().execute(_STATE_SQL, {"c": channel, "a": account, "u": user})
+        row = self._connection().execute(self._sql, (channel, account, user))
         return bool(row.fetchone()[0])
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
 
-class EngineProbe:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._sql = text(_STATE_SQL)
+PROBE_APPLICATION_NAME = "campaign-bot probe"
+# What a connection the server has ended raises (the error depends on what arrived first).
+_BROKEN = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The probe pool's reset: its one query changes no session state to undo."""
+
+
+class PostgresProbe:
+    """The lookup as one asyncpg round trip, on a small pool of its own.
+
+    Through the SQLAlchemy engine a probe took three round trips (the pool's pre-ping, the
+    query, the rollback when the connection went back) and most of a request's CPU. Here the
+    connection goes back without even asyncpg's reset query: a single autocommit SELECT leaves
+    nothing behind, and it reads committed state exactly as before.
+    """
+
+    _sql = _state_sql("$1", "$2", "$3")
+
+    def __init__(self, engine: AsyncEngine, max_size: int = 10) -> None:
+        # The engine's own connect arguments, less the ones only SQLAlchemy's adapter takes.
+        _, self._connect_args = engine.dialect.create_connect_args(engine.url)
+        for adapter_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            self._connect_args.pop(adapter_only, None)
+        self.max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def _ready(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        min_size=1,
+                        max_size=self.max_size,
+                        reset=_keep_session,
+                        # Names the pool in pg_stat_activity.
+                        server_settings={"application_name": PROBE_APPLICATION_NAME},
+                        **self._connect_args,
+                    )
+        return self._pool
 
     async def has_state(self, channel: str, account: str, user: str) -> bool:
-        """The lookup as one round trip on the async engine."""
+        """The lookup (see the class docstring)."""
+        pool = await self._ready()
+        try:
+            return await self._ask(pool, channel, account, user)
+        except _BROKEN:
+            # A connection the server ended while it sat idle (a restart, an idle timeout):
+            # that one was dropped, so this asks on a fresh one.
+            return await self._ask(pool, channel, account, user)
+
+    async def _ask(self, pool: asyncpg.Pool, channel: str, account: str, user: str) -> bool:
+        async with pool.acquire() as conn:
+            try:
+                return bool(await conn.fetchval(self._sql, channel, account, user))
+            except _BROKEN:
+                # Without the reset query nothing else would notice it is unusable.
+                conn.terminate()
+                raise
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+class EngineProbe:
+    """The lookup through the async engine (in-memory SQLite)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._sql = text(_state_sql(":c", ":a", ":u"))
+
+    async def has_state(self, channel: str, account: str, user: str) -> bool:
+        """The lookup as one query on the async engine."""
         async with self.engine.connect() as conn:
             result = await conn.execute(self._sql, {"c": channel, "a": account, "u": user})
             return bool(result.scalar())
 
-    def close(self) -> None:
+    async def close(self) -> None:
         return None
 
 
 def make_probe(url: str, engine: AsyncEngine) -> StateProbe:
     """The fastest safe probe for the database at ``url``."""
-    if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            return SQLiteProbe(database)
+    if not is_sqlite(url):
+        return PostgresProbe(engine)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        return SQLiteProbe(database)
     return EngineProbe(engine)
+
+
+# The message-log columns a writer receives, in the order of the SQLite batch statement
+# (the two datetimes last: the SQLite sink converts them in place).
+LOG_COLUMNS = (
+    "channel",
+    "account",
+    "msg_key",
+    "user_id",
+    "kind",
+    "event",
+    "text",
+    "status",
+    "handler",
+    "reply",
+    "received_at",
+    "finished_at",
+)
+
+# A whole batch is one statement over one JSON parameter: sqlite3's executemany steps (and
+# releases the GIL) once per row, which under load turns into a GIL ping-pong between the
+# writer thread and the event loop that cost more than the inserts themselves.
+_SQLITE_BATCH_INSERT = (
+    f"INSERT INTO inbound_messages ({', '.join(LOG_COLUMNS)}) SELECT "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(LOG_COLUMNS)))
+    # WHERE true: SQLite needs it to tell the upsert clause from a join constraint.
+    + " FROM json_each(?) WHERE true ON CONFLICT (channel, account, msg_key) DO NOTHING"
+)
+
+
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """``value`` as SQLAlchemy's SQLite DateTime stores it ('YYYY-MM-DD HH:MM:SS.ffffff').
+
+    A third of the cost of SQLAlchemy's own bind processor, which formats through a dict;
+    aware values are stored as their wall time, as SQLAlchemy does (ours are all UTC)."""
+    return None if value is None else value.isoformat(" ", "microseconds")[:26]
+
+
+def _sqlite_values(row: dict[str, Any]) -> list[Any]:
+    values = [row[c] for c in LOG_COLUMNS]
+    received, finished = values[-2], values[-1]
+    values[-2] = text = sqlite_datetime(received)
+    values[-1] = text if finished is received else sqlite_datetime(finished)
+    return values
+
+
+def _connect(path: str, *pragmas: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in pragmas:
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+class SQLiteLogSink:
+    """Writes batches through a connection of its own, on a thread of its own.
+
+    A separate connection keeps the log off the engine's single pooled connection, which the
+    transactional path needs; SQLite's busy timeout queues it behind any writer.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="message-log")
+
+    def _insert(self, payload: str) -> None:
+        if self._conn is None:
+            self._conn = _connect(self.path, "synchronous = NORMAL", "busy_timeout = 30000")
+        # One statement in autocommit: atomic, and it waits for the write lock by busy_timeout.
+        self._conn.execute(_SQLITE_BATCH_INSERT, (payload,))
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (duplicates ignored)."""
+        payload = json.dumps([_sqlite_values(row) for row in rows], ensure_ascii=False)
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, payload)
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread."""
+        if self._conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._conn.close)
+            self._conn = None
+        self._thread.shutdown(wait=True)
+
+
+class EngineLogSink:
+    """Writes batches as one Core executemany on the async engine (PostgreSQL, in-memory)."""
+
+    def __init__(self, url: str, engine: AsyncEngine) -> None:
+        self.engine = engine
+        insert: Any = sqlite_insert if is_sqlite(url) else pg_insert
+        # Core, not the ORM bulk path: a fraction of the CPU per row.
+        self._stmt = insert(InboundMessage.__table__).on_conflict_do_nothing(
+            index_elements=["channel", "account", "msg_key"]
+        )
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert ``rows`` (duplicates ignored)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(self._stmt, rows)
+
+    async def close(self) -> None:
+        return None
 
 
 class MessageLogWriter:
@@ -100,8 +280,11 @@ class MessageLogWriter:
     def __init__(
         self, sessions: Sessions, url: str, *, interval: float = 0.05, batch: int = 500
     ) -> None:
-        self.engine: AsyncEngine = sessions.kw["bind"]
-        self.insert: Any = sqlite_insert if is_sqlite(url) else pg_insert
+        engine: AsyncEngine = sessions.kw["bind"]
+        path = make_url(url).database if is_sqlite(url) else None
+        self.sink: SQLiteLogSink | EngineLogSink = (
+            SQLiteLogSink(path) if path and path != ":memory:" else EngineLogSink(url, engine)
+        )
         self.interval = interval
         self.batch = batch
         self._rows: list[dict[str, Any]] = []
@@ -110,7 +293,7 @@ class MessageLogWriter:
         self._lock = asyncio.Lock()
 
     def add(self, row: dict[str, Any]) -> None:
-        """Queue one row (InboundMessage columns)."""
+        """Queue one row (the ``LOG_COLUMNS`` of InboundMessage)."""
         self._rows.append(row)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
@@ -129,13 +312,8 @@ class MessageLogWriter:
         async with self._lock:
             while self._rows:
                 rows, self._rows = self._rows[: self.batch], self._rows[self.batch :]
-                # Core, not the ORM bulk path: a fraction of the CPU per row.
-                stmt = self.insert(InboundMessage.__table__).on_conflict_do_nothing(
-                    index_elements=["channel", "account", "msg_key"]
-                )
                 try:
-                    async with self.engine.begin() as conn:
-                        await conn.execute(stmt, rows)
+                    await self.sink.write(rows)
                 except Exception:
                     # The log is a record, not a control path: never let it break replies.
                     log.exception("message log batch of %d rows lost", len(rows))
@@ -147,3 +325,4 @@ class MessageLogWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.sink.close()

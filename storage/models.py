@@ -78,10 +78,12 @@ class InboundMessage(Base):
     kind: Mapped[str] = mapped_column(String(16))
     event: Mapped[str | None] = mapped_column(String(32))
     # Redacted (phones, ID numbers masked) and truncated: the log is not a store of personal data.
+    # NULL for answers inside a flow (see Ctx.private), whose cached reply is encrypted.
     text: Mapped[str | None] = mapped_column(String(600))
     # processing → done | late | late_sent | late_failed | failed
     status: Mapped[str] = mapped_column(String(16))
     handler: Mapped[str | None] = mapped_column(String(64))
+    # JSON of the Reply, or its Fernet token for private messages (dropped after retries).
     reply: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]

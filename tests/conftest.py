@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bot.app import build_context, close_context, create_app
 from bot.appkeys import BOT, DISPATCHER
@@ -28,6 +28,7 @@ from bot.sandbox_weibo import FakeWeiboAPI
 from bot.simulate import WeChatUser, WeiboUser, reply_text, weibo_reply_text
 from storage.db import create_engine
 from storage.migrate import upgrade
+from storage.models import InboundMessage
 
 PG_URL = os.environ.get("BOT_TEST_POSTGRES_URL", "")
 TOKEN = "test-token"
@@ -228,6 +229,17 @@ class BotHarness:
     async def drain(self) -> None:
         """Wait for late replies in flight."""
         await self.app[DISPATCHER].drain()
+
+    async def logged(self, user_id: str, *columns: Any) -> list[Any]:
+        """``columns`` of the user's message-log rows, oldest first (write-behind drained)."""
+        await self.drain()
+        async with self.bot.sessions() as session:
+            result = await session.execute(
+                select(*columns)
+                .where(InboundMessage.user_id == user_id)
+                .order_by(InboundMessage.id)
+            )
+            return list(result.all())
 
 
 @pytest.fixture

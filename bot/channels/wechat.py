@@ -230,7 +230,7 @@ class WeChatAdapter:
         if reply.kind is ReplyKind.TEXT:
             if not reply.text:
                 return SUCCESS
-            out: Any = TextReply(source=source, target=target, content=reply.text)
+            out: Any = TextReply(source=source, target=target, content=_in_cdata(reply.text))
         elif reply.kind is ReplyKind.IMAGE:
             out = ImageReply(source=source, target=target, media_id=reply.media_id)
         else:
@@ -239,10 +239,10 @@ class WeChatAdapter:
             for article in reply.articles[: self.config.news_reply_max_articles]:
                 out.add_article(
                     {
-                        "title": article.title,
-                        "description": article.description,
-                        "image": article.pic_url,
-                        "url": article.url,
+                        "title": _in_cdata(article.title),
+                        "description": _in_cdata(article.description),
+                        "image": _in_cdata(article.pic_url),
+                        "url": _in_cdata(article.url),
                     }
                 )
         xml: str = out.render()
@@ -251,6 +251,12 @@ class WeChatAdapter:
             # reply; we answer in kind (encrypted for a request that carried encrypt_type=aes).
             xml = self.crypto.encrypt_message(xml, nonce)
         return xml
+
+
+def _in_cdata(value: str) -> str:
+    """``value`` safe inside the CDATA section wechatpy wraps it in: wechatpy does not quote a
+    literal ``]]>``, so a user's text echoed back could end the section early."""
+    return value.replace("]]>", "]]]]><![CDATA[>")
 
 
 def wechat_routes(adapter: WeChatAdapter) -> list[web.RouteDef]:

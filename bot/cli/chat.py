@@ -1,9 +1,10 @@
-"""``chat``: talk to the bot from a terminal as a WeChat user would, with no WeChat account.
+"""``chat``: talk to the bot from a terminal as a WeChat or Weibo user would, with no account.
 
-Every line typed becomes a real signed (optionally AES-encrypted) webhook request; the passive
-reply is printed, and so are the messages the bot sends later through the API (customer-service
-messages, mass sends) when the bot uses its built-in sandbox. If no bot answers at the URL, one
-is started in-process with the same config.
+Every line typed becomes a real signed webhook request (WeChat XML, optionally AES-encrypted, on
+``/wechat``; a Weibo fans-service JSON push on ``/weibo``); the passive reply is printed, and so
+are the messages the bot sends later through the API (customer-service messages and mass sends
+on WeChat, active replies on Weibo) when the bot uses its built-in sandbox. If no bot answers at
+the URL, one is started in-process with the same config.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import aiohttp
 from aiohttp import web
 
 from bot.cli.common import CommandError, add_config_arg, load
-from bot.config import SANDBOX, Config, with_overrides
-from bot.simulate import WeChatUser
+from bot.config import SANDBOX, Config, weibo_enabled, with_overrides
+from bot.simulate import WeChatUser, WeiboUser
 from bot.xmlguard import check_xml
 
-HELP = """\
+WECHAT_HELP = """\
 Type a message and press Enter. Commands:
   /subscribe [SCENE]     follow the account (optionally from a QR code scene)
   /unsubscribe           unfollow
@@ -36,20 +37,38 @@ Type a message and press Enter. Commands:
   /help                  this text
   /quit                  leave (Ctrl-D works too)"""
 
+WEIBO_HELP = """\
+Type a message and press Enter (a Weibo private message to the fans-service account). Commands:
+  /subscribe [SCENE]     follow the account (with SCENE: a follow from a QR code, scan_follow)
+  /unsubscribe           unfollow
+  /scan SCENE            scan a QR code while following
+  /click KEY             click a custom-menu button (e.g. /click MENU_INTRO)
+  /image FILE            send a picture (sandbox only: it is stored in the sandbox first)
+  /location LAT LNG      send a position
+  /help                  this text
+  /quit                  leave (Ctrl-D works too)"""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the chat command."""
-    p = sub.add_parser("chat", help="talk to the bot as a WeChat user (a terminal simulator)")
+    p = sub.add_parser(
+        "chat", help="talk to the bot as a WeChat or Weibo user (a terminal simulator)"
+    )
     add_config_arg(p)
     p.add_argument("--url", help="the bot's base URL (default: from the config)")
-    p.add_argument("--user", help="the simulated user's id (default: a new random openid)")
     p.add_argument(
-        "--channel", choices=["wechat"], default="wechat", help="which platform to simulate"
+        "--user", help="the simulated user's id (default: a new random openid / Weibo uid)"
+    )
+    p.add_argument(
+        "--channel",
+        choices=["wechat", "weibo"],
+        default="wechat",
+        help="which platform to simulate (weibo: signed JSON pushes to /weibo)",
     )
     p.add_argument(
         "--aes",
         action="store_true",
-        help="encrypt requests (safe mode; needs wechat.encoding_aes_key)",
+        help="encrypt requests (WeChat safe mode; needs wechat.encoding_aes_key)",
     )
     p.add_argument(
         "--script",
@@ -60,7 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def parse_reply(body: str, user: WeChatUser) -> str:
-    """A readable rendering of the bot's passive reply."""
+    """A readable rendering of the bot's passive WeChat reply."""
     if not body or body == "success":
         return ""
     fields = user.read_reply(body)
@@ -94,7 +113,7 @@ def _decrypted(body: str, user: WeChatUser) -> str:
 
 
 def render_api_message(body: dict[str, Any]) -> str:
-    """A readable rendering of a message the bot sent through the (sandbox) API."""
+    """A readable rendering of a message the bot sent through the (sandbox) WeChat API."""
     kind = body.get("msgtype")
     if kind == "text":
         return str(body.get("text", {}).get("content", ""))
@@ -108,35 +127,127 @@ def render_api_message(body: dict[str, Any]) -> str:
     return f"[{kind}]"
 
 
+def render_weibo_message(kind: Any, data: Any) -> str:
+    """A readable rendering of a Weibo reply, passive or active: its ``type`` and decoded
+    ``data`` (text, articles or a position)."""
+    data = data if isinstance(data, dict) else {}
+    if kind == "text":
+        return str(data.get("text", ""))
+    if kind == "articles":
+        lines = []
+        for a in data.get("articles", []):
+            title, url = a.get("display_name", ""), a.get("url", "")
+            # Weibo has no image reply: a picture comes as an article without a title.
+            lines.append(f"[图文] {title} {url}".rstrip() if title else f"[图片] {url}")
+        return "\n".join(lines)
+    if kind == "position":
+        return f"[位置] {data.get('latitude', '')}, {data.get('longitude', '')}"
+    return f"[{kind}]"
+
+
 class ChatSession:
-    """One simulated user talking to a bot at ``base_url``."""
+    """One simulated user talking to a bot at ``base_url``; a subclass per platform."""
+
+    channel = ""
+    help = ""
+    late_label = ""
+    user: Any  # the platform's simulated user (bot.simulate)
 
     def __init__(
         self,
         config: Config,
         base_url: str,
-        user: WeChatUser,
         http: aiohttp.ClientSession,
         out: Callable[[str], None],
+        *,
+        sandbox: bool,
     ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
-        self.user = user
         self.http = http
         self.out = out
-        self.sandbox = config.wechat.api_base_url == SANDBOX
+        self.sandbox = sandbox
         self.seen_since = time.time()
 
-    async def post(self, xml: str) -> str:
-        """Send one message and return the rendered passive reply."""
-        req = self.user.request(xml)
+    @property
+    def user_id(self) -> str:
+        raise NotImplementedError  # abstract
+
+    # What each platform turns a typed line into (a WeChat XML or a Weibo push).
+    def text(self, content: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def follow(self, scene: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def unfollow(self) -> Any:
+        raise NotImplementedError  # abstract
+
+    def scan(self, scene: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def click(self, key: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def picture(self, media_id: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def position(self, lat: float, lng: float, label: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def voice(self, recognition: str) -> Any:
+        raise NotImplementedError  # abstract
+
+    def signed(self, message: Any) -> tuple[dict[str, str], bytes]:
+        """The query string and body the platform would POST for ``message``."""
+        req = self.user.request(message)
+        return req.query, req.body
+
+    def read_reply(self, body: str) -> str:
+        """The passive reply, readable ('' for none)."""
+        raise NotImplementedError  # abstract
+
+    def render_recorded(self, body: Any) -> str | None:
+        """A message the sandbox recorded for this user, readable; None if not a message."""
+        raise NotImplementedError  # abstract
+
+    async def compose(self, line: str) -> Any:
+        """The platform's message for a typed line (text, or a slash command)."""
+        if not line.startswith("/"):
+            return self.text(line)
+        command, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if command == "/subscribe":
+            return self.follow(rest)
+        if command == "/unsubscribe":
+            return self.unfollow()
+        if command == "/scan":
+            return self.scan(rest or "0")
+        if command == "/click":
+            if not rest:
+                raise ValueError("用法: /click KEY")
+            return self.click(rest)
+        if command == "/image":
+            return self.picture(await self.upload_sandbox_media(Path(rest)))
+        if command == "/location":
+            parts = rest.split()
+            if len(parts) < 2:
+                raise ValueError("用法: /location 纬度 经度")
+            return self.position(float(parts[0]), float(parts[1]), " ".join(parts[2:]))
+        if command == "/voice":
+            return self.voice(rest)
+        raise ValueError(f"未知命令 {command}，输入 /help 查看帮助")
+
+    async def send(self, line: str) -> str:
+        """Turn a typed line into a signed request; the rendered passive reply ('' for none)."""
+        query, body = self.signed(await self.compose(line))
         async with self.http.post(
-            f"{self.base_url}/wechat", params=req.query, data=req.body
+            f"{self.base_url}/{self.channel}", params=query, data=body
         ) as resp:
-            body = await resp.text()
+            text = await resp.text()
             if resp.status != 200:
-                return f"[HTTP {resp.status}] {body}"
-        return parse_reply(body, self.user)
+                return f"[HTTP {resp.status}] {text}"
+        return self.read_reply(text)
 
     async def late_messages(self, wait: float) -> list[str]:
         """Messages the bot sent through the sandbox API since the last look."""
@@ -146,31 +257,32 @@ class ChatSession:
         found: list[str] = []
         while True:
             async with self.http.get(
-                f"{self.base_url}/sandbox/wechat/recorded",
-                params={"user": self.user.openid, "since": repr(self.seen_since)},
+                f"{self.base_url}/sandbox/{self.channel}/recorded",
+                params={"user": self.user_id, "since": repr(self.seen_since)},
             ) as resp:
                 items = await resp.json() if resp.status == 200 else []
             for item in items:
                 self.seen_since = max(self.seen_since, float(item["at"]))
-                if isinstance(item.get("body"), dict) and "msgtype" in item["body"]:
-                    found.append(render_api_message(item["body"]))
+                message = self.render_recorded(item.get("body"))
+                if message is not None:
+                    found.append(message)
             if found or time.monotonic() >= deadline:
                 return found
             await asyncio.sleep(0.2)
 
     async def upload_sandbox_media(self, path: Path) -> str:
-        """Store a picture in the sandbox as if the user had sent it; returns its media id."""
+        """Store a picture in the sandbox as if the user had sent it; returns its id."""
         if not self.sandbox:
             raise CommandError('/image works only with the sandbox API (api_base_url = "sandbox")')
         content_type = "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
         data = await asyncio.to_thread(path.read_bytes)
         async with self.http.post(
-            f"{self.base_url}/sandbox/wechat/simulate/media",
+            f"{self.base_url}/sandbox/{self.channel}/simulate/media",
             data=data,
             headers={"Content-Type": content_type},
         ) as resp:
-            data = await resp.json()
-        return str(data["media_id"])
+            stored = await resp.json()
+        return str(stored["media_id"])
 
     async def handle_line(self, line: str) -> bool:
         """Act on one typed line; False means quit."""
@@ -180,51 +292,120 @@ class ChatSession:
         if line in ("/quit", "/exit"):
             return False
         if line == "/help":
-            self.out(HELP)
+            self.out(self.help)
             return True
         try:
-            xml = await self._to_xml(line)
+            reply = await self.send(line)
         except (CommandError, ValueError, OSError) as exc:
             self.out(f"（{exc}）")
             return True
-        reply = await self.post(xml)
         if reply:
             self.out(f"机器人> {reply}")
         # An empty answer can mean a late reply is on its way: wait past the deadline for it.
         wait = 0.3 if reply else self.config.wechat.reply_deadline_seconds + 2
         for message in await self.late_messages(wait):
-            self.out(f"机器人(客服消息)> {message}")
+            self.out(f"机器人({self.late_label})> {message}")
         if not reply:
             self.out("机器人> （没有回复）")
         return True
 
-    async def _to_xml(self, line: str) -> str:
-        user = self.user
-        if not line.startswith("/"):
-            return user.text(line)
-        command, _, rest = line.partition(" ")
-        rest = rest.strip()
-        if command == "/subscribe":
-            return user.event("subscribe", f"qrscene_{rest}" if rest else None)
-        if command == "/unsubscribe":
-            return user.event("unsubscribe")
-        if command == "/scan":
-            return user.event("SCAN", rest or "0", Ticket="sim")
-        if command == "/click":
-            if not rest:
-                raise ValueError("用法: /click KEY")
-            return user.event("CLICK", rest)
-        if command == "/image":
-            media_id = await self.upload_sandbox_media(Path(rest))
-            return user.image(media_id)
-        if command == "/location":
-            parts = rest.split()
-            if len(parts) < 2:
-                raise ValueError("用法: /location 纬度 经度")
-            return user.location(float(parts[0]), float(parts[1]), " ".join(parts[2:]))
-        if command == "/voice":
-            return user.voice(recognition=rest)
-        raise ValueError(f"未知命令 {command}，输入 /help 查看帮助")
+
+class WeChatChat(ChatSession):
+    """A WeChat follower: signed (optionally encrypted) XML on /wechat."""
+
+    channel = "wechat"
+    help = WECHAT_HELP
+    late_label = "客服消息"
+
+    def __init__(self, *args: Any, user: WeChatUser, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.user = user
+
+    @property
+    def user_id(self) -> str:
+        return self.user.openid
+
+    def text(self, content: str) -> str:
+        return self.user.text(content)
+
+    def follow(self, scene: str) -> str:
+        return self.user.event("subscribe", f"qrscene_{scene}" if scene else None)
+
+    def unfollow(self) -> str:
+        return self.user.event("unsubscribe")
+
+    def scan(self, scene: str) -> str:
+        return self.user.event("SCAN", scene, Ticket="sim")
+
+    def click(self, key: str) -> str:
+        return self.user.event("CLICK", key)
+
+    def picture(self, media_id: str) -> str:
+        return self.user.image(media_id)
+
+    def position(self, lat: float, lng: float, label: str) -> str:
+        return self.user.location(lat, lng, label)
+
+    def voice(self, recognition: str) -> str:
+        return self.user.voice(recognition=recognition)
+
+    def read_reply(self, body: str) -> str:
+        return parse_reply(body, self.user)
+
+    def render_recorded(self, body: Any) -> str | None:
+        if isinstance(body, dict) and "msgtype" in body:
+            return render_api_message(body)
+        return None
+
+
+class WeiboChat(ChatSession):
+    """A Weibo fan: signed JSON pushes on /weibo, JSON passive replies, active replies."""
+
+    channel = "weibo"
+    help = WEIBO_HELP
+    late_label = "主动回复"
+
+    def __init__(self, *args: Any, user: WeiboUser, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.user = user
+
+    @property
+    def user_id(self) -> str:
+        return self.user.uid
+
+    def text(self, content: str) -> dict[str, Any]:
+        return self.user.text(content)
+
+    def follow(self, scene: str) -> dict[str, Any]:
+        # A follow through a parametric QR code is its own subtype on Weibo.
+        return self.user.event("scan_follow", scene) if scene else self.user.event("follow")
+
+    def unfollow(self) -> dict[str, Any]:
+        return self.user.event("unfollow")
+
+    def scan(self, scene: str) -> dict[str, Any]:
+        return self.user.event("scan", scene)
+
+    def click(self, key: str) -> dict[str, Any]:
+        return self.user.event("click", key)
+
+    def picture(self, media_id: str) -> dict[str, Any]:
+        return self.user.image(media_id)
+
+    def position(self, lat: float, lng: float, label: str) -> dict[str, Any]:
+        return self.user.location(lat, lng, label)
+
+    def voice(self, recognition: str) -> dict[str, Any]:
+        raise ValueError("微博私信没有语音识别文字，/voice 只用于 --channel wechat")
+
+    def read_reply(self, body: str) -> str:
+        reply = self.user.read_reply(body)
+        return render_weibo_message(reply.get("type"), reply.get("data")) if reply else ""
+
+    def render_recorded(self, body: Any) -> str | None:
+        if isinstance(body, dict) and "type" in body:
+            return render_weibo_message(body["type"], body.get("data"))
+        return None
 
 
 async def _reachable(http: aiohttp.ClientSession, base_url: str) -> bool:
@@ -253,6 +434,47 @@ async def _start_embedded(config: Config) -> tuple[web.AppRunner, Config]:
     return runner, config
 
 
+def _session(
+    args: argparse.Namespace,
+    config: Config,
+    base_url: str,
+    http: aiohttp.ClientSession,
+    out: Callable[[str], None],
+) -> ChatSession:
+    if args.channel == "weibo":
+        if not weibo_enabled(config):
+            raise CommandError("--channel weibo needs weibo.app_secret (the Weibo channel is off)")
+        if args.aes:
+            raise CommandError("--aes is WeChat's safe mode; Weibo pushes are not encrypted")
+        wb = config.weibo
+        weibo_user = WeiboUser(
+            app_secret=wb.app_secret,
+            account=wb.account_id or "5000000001",
+            timestamp_unit=wb.timestamp_unit,
+            media_field=wb.media_id_field,
+        )
+        if args.user:
+            if not args.user.isdigit():
+                raise CommandError("a Weibo user id (--user) is a number")
+            weibo_user.uid = args.user
+        sandbox = wb.api_base_url == SANDBOX
+        return WeiboChat(config, base_url, http, out, sandbox=sandbox, user=weibo_user)
+    wc = config.wechat
+    if args.aes and not wc.encoding_aes_key:
+        raise CommandError("--aes needs wechat.encoding_aes_key in the config")
+    user = WeChatUser(
+        token=wc.token,
+        account=wc.account_id or "gh_sandbox",
+        aes_key=wc.encoding_aes_key,
+        app_id=wc.app_id,
+        encrypt=args.aes,
+    )
+    if args.user:
+        user.openid = args.user
+    sandbox = wc.api_base_url == SANDBOX
+    return WeChatChat(config, base_url, http, out, sandbox=sandbox, user=user)
+
+
 async def chat(args: argparse.Namespace, lines: Any, out: Callable[[str], None]) -> int:
     """The chat loop over ``lines`` (an async iterator of typed lines)."""
     config = load(args)
@@ -265,21 +487,13 @@ async def chat(args: argparse.Namespace, lines: Any, out: Callable[[str], None])
             runner, config = await _start_embedded(config)
             base_url = config.public_url
             out(f"（没有发现正在运行的机器人，已在本进程启动一个：{base_url}）")
-        wc = config.wechat
-        if args.aes and not wc.encoding_aes_key:
-            raise CommandError("--aes needs wechat.encoding_aes_key in the config")
-        user = WeChatUser(
-            token=wc.token,
-            account=wc.account_id or "gh_sandbox",
-            aes_key=wc.encoding_aes_key,
-            app_id=wc.app_id,
-            encrypt=args.aes,
-        )
-        if args.user:
-            user.openid = args.user
-        session = ChatSession(config, base_url, user, http, out)
-        out(f"你是用户 {user.openid}，正在与 {base_url}/wechat 对话。输入 /help 查看命令。")
         try:
+            session = _session(args, config, base_url, http, out)
+            who = "微博用户" if session.channel == "weibo" else "用户"
+            out(
+                f"你是{who} {session.user_id}，正在与 {base_url}/{session.channel} 对话。"
+                "输入 /help 查看命令。"
+            )
             async for line in lines:
                 if not await session.handle_line(line):
                     break

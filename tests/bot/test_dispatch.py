@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
-from sqlalchemy import func, select
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select, update
 
-from bot.app import create_app
+from bot.app import create_app, purge_message_log
 from bot.appkeys import BOT, DISPATCHER
 from bot.clock import FakeClock
 from bot.config import Config
 from bot.context import BotContext
+from bot.dispatch import Deadlines
 from bot.message import Reply
+from bot.privacy import Cipher
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser
 from handlers.context import Ctx
@@ -227,3 +230,93 @@ async def test_slow_pure_handler_replies_late_instead_of_never(harness: BotHarne
             )
         ).scalar_one()
     assert status == "late_sent"
+
+
+async def test_a_retried_flow_answer_gets_the_same_reply_until_the_retry_horizon(
+    harness: BotHarness,
+) -> None:
+    user = harness.user()
+    assert "真实姓名" in await harness.say(user, "报名")
+    answer = user.text("李四")
+    first = user.read_reply((await harness.post(user, answer))[1])
+    retry = user.read_reply((await harness.post(user, answer))[1])
+    assert "手机号码" in first["Content"] and retry["Content"] == first["Content"]
+    assert "手机号码" in await harness.say(user, "帮助")  # a step answered once: still at phone
+
+    async def replies() -> dict[str, str | None]:
+        rows = await harness.logged(user.openid, InboundMessage.text, InboundMessage.reply)
+        return {text or "(private)": reply for text, reply in rows}
+
+    before = await replies()
+    # Every cached reply is encrypted: the entry's prompt and the answer's alike.
+    assert all(r is not None and not r.startswith("{") for r in before.values())
+    assert "李四" not in "".join(r or "" for r in before.values())
+    harness.clock.advance(minutes=11)
+    await purge_message_log(harness.bot)
+    after = await replies()
+    assert after == {"报名": None, "(private)": None}  # dropped past the retry horizon
+    # A very late retry of the answer: recognised, answered with nothing, not re-applied.
+    assert await harness.post(user, answer) == (200, "success")
+
+
+# -- the shared deadline of the pure path ---------------------------------------------------------
+
+
+async def test_deadlines_cancel_only_what_overruns() -> None:
+    deadlines = Deadlines(0.05)
+    outcomes: dict[str, str] = {}
+
+    async def job(name: str, seconds: float) -> None:
+        watch = deadlines.watch()
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            task = watch.task
+            if deadlines.release(watch) and not task.cancelling():
+                outcomes[name] = "expired"
+                return
+            raise
+        deadlines.release(watch)
+        outcomes[name] = "done"
+
+    await asyncio.gather(job("slow", 0.3), job("quick", 0.01), job("in time", 0.03))
+    assert outcomes == {"slow": "expired", "quick": "done", "in time": "done"}
+    assert not deadlines._watched  # nothing left watched
+    await asyncio.sleep(0.06)
+    assert deadlines._timer is None  # and no timer left running
+
+
+async def test_a_cancellation_from_elsewhere_is_not_taken_for_the_deadline() -> None:
+    deadlines = Deadlines(10)
+    released: list[bool] = []
+
+    async def job() -> None:
+        watch = deadlines.watch()
+        try:
+            await asyncio.sleep(1)
+        finally:
+            released.append(deadlines.release(watch))
+
+    task = asyncio.create_task(job())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert released == [False]
+
+
+async def test_a_retry_after_a_data_key_change_is_answered_with_nothing(
+    harness: BotHarness,
+) -> None:
+    user = harness.user()
+    await harness.say(user, "报名")
+    answer = user.text("李四")
+    assert "手机号码" in user.read_reply((await harness.post(user, answer))[1])["Content"]
+    other_key = Cipher(Fernet.generate_key().decode())
+    async with harness.bot.sessions() as session, session.begin():
+        await session.execute(
+            update(InboundMessage)
+            .where(InboundMessage.user_id == user.openid, InboundMessage.text.is_(None))
+            .values(reply=other_key.encrypt('{"kind": "text", "text": "x"}'))
+        )
+    assert await harness.post(user, answer) == (200, "success")

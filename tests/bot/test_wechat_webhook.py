@@ -295,6 +295,37 @@ async def test_missing_fields_and_bad_create_time_are_400(harness: BotHarness) -
     assert (await _raw_post(harness, _signed_query(), bad_time))[0] == 400
 
 
+async def test_bad_location_and_undecodable_bodies_are_400(harness: BotHarness) -> None:
+    user = harness.user()
+    for bad in ("north", ""):
+        xml = user.location(39.9, 116.4).replace("<Location_X>39.9<", f"<Location_X>{bad}<")
+        assert (await harness.post(user, xml))[0] == 400, bad
+    not_utf8 = user.text("你好").encode().replace("你好".encode(), b"\xff\xfe")
+    assert (await _raw_post(harness, _signed_query(), not_utf8))[0] == 400
+    unclosed = user.text("你好").replace("</Content>", "")
+    assert (await harness.post(user, unclosed))[0] == 400
+
+
+async def test_reply_quotes_a_cdata_terminator_the_user_typed(harness: BotHarness) -> None:
+    """The fallback echoes the user's text: a typed ']]>' must not end the CDATA section."""
+    user = harness.user()
+    reply = await harness.send(user, user.text("a]]></Content>b"))
+    assert reply["MsgType"] == "text"
+    assert "a]]></Content>b" in reply["Content"]
+
+
+async def test_fields_are_read_without_surrounding_white_space(harness: BotHarness) -> None:
+    user = harness.user()
+    xml = user.text("x").replace("<![CDATA[x]]>", "<![CDATA[  活动介绍 \n]]>")
+    assert "新时代“e”起行动" in reply_text(await harness.send(user, xml))
+    # A field with child elements (a scan-code menu event) does not break parsing.
+    nested = user.event("scancode_push", "SCAN_1").replace(
+        "</xml>",
+        "<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>r</ScanResult></ScanCodeInfo></xml>",
+    )
+    assert await harness.post(user, nested) == (200, "success")
+
+
 async def test_unknown_msg_type_is_success_and_logged(
     harness: BotHarness, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -54,6 +54,38 @@ async def test_sign_up_happy_path_stores_encrypted(harness: BotHarness, chatter:
     assert "区县：金水区" in profile and "服务时间：周末、线上随时" in profile
 
 
+async def test_sign_up_answers_stay_out_of_the_message_log(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    """Answers inside a flow are personal data: the message log keeps no text of them, and
+    the cached replies that echo them (the summary shows the name) are encrypted."""
+    summary = await _sign_up_to_confirm(chatter)
+    assert "张三" in summary and "138****5678" in summary
+    assert "报名成功" in await chatter.say("确认")
+    rows = [r for (r,) in await harness.logged(chatter.user_id, InboundMessage)]
+    assert len(rows) == 10  # the entry, nine answers (district and availability included)
+    stored = [f"{r.text} {r.reply}" for r in rows]
+    for secret in ("张三", "1990", PHONE, "138****5678", "金水区"):
+        assert not any(secret in s for s in stored), secret
+    # The entry keyword is kept; every answer after it is not.
+    assert [r.text for r in rows if r.text is not None] == ["志愿者报名"]
+    flow_rows = [r for r in rows if r.handler == "flow"]
+    assert len(flow_rows) == 9 and all(r.text is None and r.reply for r in flow_rows)
+    decrypted = [harness.bot.cipher.decrypt(r.reply or "") for r in flow_rows]
+    assert any("张三" in d for d in decrypted)  # what a retry of that message gets back
+
+
+async def test_an_answer_typed_after_the_flow_expired_is_not_logged_either(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    assert "真实姓名" in await chatter.say("报名")
+    harness.clock.advance(minutes=harness.bot.config.limits.flow_timeout_minutes + 1)
+    reply = await chatter.say("王小五")
+    assert "自动结束" in reply and "王小五" in reply  # the notice, then the fallback's echo
+    rows = await harness.logged(chatter.user_id, InboundMessage.text, InboundMessage.reply)
+    assert not any("王小五" in f"{text} {reply}" for text, reply in rows)
+
+
 async def test_back_help_and_cancel(harness: BotHarness, chatter: Chatter) -> None:
     await chatter.say("报名")
     await chatter.say("李四")

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects import sqlite
 
 from bot.appkeys import DISPATCHER
+from bot.clock import as_utc
 from bot.context import BotContext
-from storage.hotpath import MessageLogWriter, make_probe
+from storage.db import is_sqlite
+from storage.hotpath import (
+    PROBE_APPLICATION_NAME,
+    MessageLogWriter,
+    make_probe,
+    sqlite_datetime,
+)
 from storage.models import Conversation, InboundMessage, Notice
 from tests.conftest import ACCOUNT, BotHarness
 
@@ -57,7 +67,31 @@ async def test_probe_sees_flows_and_pending_notices(bot_context: BotContext, db_
         assert not await probe.has_state("wechat", ACCOUNT, "u3")  # already delivered
         assert not await probe.has_state("weibo", ACCOUNT, "u1")  # another channel's identity
     finally:
-        probe.close()
+        await probe.close()
+
+
+async def test_postgres_probe_survives_a_connection_the_server_dropped(
+    bot_context: BotContext, db_url: str
+) -> None:
+    if is_sqlite(db_url):
+        pytest.skip("the probe's own connection pool is PostgreSQL's")
+    engine = bot_context.sessions.kw["bind"]
+    probe = make_probe(db_url, engine)
+    try:
+        assert not await probe.has_state("wechat", ACCOUNT, "u1")
+        # A server restart or an idle timeout ends the pool's idle connection.
+        async with engine.begin() as conn:
+            ended = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": PROBE_APPLICATION_NAME},
+            )
+        assert ended == 1
+        assert not await probe.has_state("wechat", ACCOUNT, "u1")
+    finally:
+        await probe.close()
 
 
 async def test_log_writer_batches_and_ignores_duplicates(
@@ -87,7 +121,19 @@ async def test_log_writer_batches_and_ignores_duplicates(
     await writer.close()
     async with bot_context.sessions() as session:
         count = await session.scalar(select(func.count(InboundMessage.id)))
+        row = (
+            await session.execute(select(InboundMessage).where(InboundMessage.msg_key == "k3"))
+        ).scalar_one()
     assert count == 20
+    # Read back through the ORM exactly as written (SQLite's batch path formats datetimes).
+    assert (row.text, row.event, row.status, row.handler) == (
+        "活动介绍",
+        None,
+        "done",
+        "keywords.reply",
+    )
+    assert as_utc(row.received_at) == now
+    assert as_utc(row.finished_at) == now
 
 
 async def test_keyword_messages_are_logged_without_a_transaction(harness: BotHarness) -> None:
@@ -101,15 +147,22 @@ async def test_keyword_messages_are_logged_without_a_transaction(harness: BotHar
     )
     bodies = [await r.text() for r in results]
     assert all("家长" in user.read_reply(b).get("Content", "") for b in bodies)
-    await harness.drain()
-    async with harness.bot.sessions() as session:
-        rows = (
-            await session.execute(
-                select(InboundMessage.handler, InboundMessage.status).where(
-                    InboundMessage.user_id == user.openid
-                )
-            )
-        ).all()
+    rows = await harness.logged(user.openid, InboundMessage.handler, InboundMessage.status)
     assert len(rows) == 4
     assert {tuple(r) for r in rows} == {("keywords.reply", "done")}
     assert harness.app[DISPATCHER].message_log is not None
+
+
+def test_sqlite_datetime_matches_sqlalchemys_storage_format() -> None:
+    dialect = sqlite.dialect()
+    column = InboundMessage.__table__.c.received_at
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    assert processor is not None
+    for value in (
+        datetime(2025, 3, 5, 9, 0, tzinfo=UTC),
+        datetime(2025, 3, 5, 9, 0, 1, 123456, tzinfo=UTC),
+        datetime(2025, 12, 31, 23, 59, 59, 999999),
+        datetime(999, 1, 2, 3, 4, 5, 6),
+    ):
+        assert sqlite_datetime(value) == processor(value)
+    assert sqlite_datetime(None) is None

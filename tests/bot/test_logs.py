@@ -1,0 +1,91 @@
+"""Structured logging: the JSON line format and the per-iteration batched writes."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from datetime import UTC, datetime
+
+from bot.logs import JsonFormatter, LoopBatchedHandler
+
+
+class CountingStream(io.StringIO):
+    """A stream that counts its writes (one write is one system call on stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _record(name: str, level: int = logging.INFO, **fields: object) -> logging.LogRecord:
+    record = logging.LogRecord("bot.test", level, __file__, 1, name, (), None)
+    record.fields = fields
+    return record
+
+
+def test_json_line_has_iso_timestamp_and_fields() -> None:
+    formatter = JsonFormatter()
+    for created in (1_700_000_000.0, 1_700_000_000.5678, 1_700_000_061.25):
+        record = _record("request", user="o_1", note="中文", status=200, at=datetime(2024, 1, 1))
+        record.created, record.msecs = created, int((created - int(created)) * 1000)
+        line = json.loads(formatter.format(record))
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert line["ts"] == expected
+        assert line["level"] == "info" and line["logger"] == "bot.test"
+        assert line["event"] == "request" and line["note"] == "中文" and line["status"] == 200
+        assert line["at"] == "2024-01-01 00:00:00"  # non-JSON values as their str()
+    assert "中文" in formatter.format(_record("x", note="中文"))  # not \\u-escaped
+
+
+async def test_lines_of_one_loop_iteration_are_written_together() -> None:
+    stream = CountingStream()
+    handler = LoopBatchedHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.handle(_record("one"))
+    handler.handle(_record("two"))
+    assert stream.getvalue() == ""  # still this iteration
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "one\ntwo\n" and stream.writes == 1
+    # A warning goes out at once, after what was pending, so the order holds.
+    handler.handle(_record("three"))
+    handler.handle(_record("careful", logging.WARNING))
+    assert stream.getvalue().endswith("three\ncareful\n")
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "one\ntwo\nthree\ncareful\n"
+
+
+def test_lines_outside_an_event_loop_are_written_at_once() -> None:
+    stream = CountingStream()
+    handler = LoopBatchedHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.handle(_record("start-up"))
+    assert stream.getvalue() == "start-up\n"
+
+
+def test_a_loop_that_ends_before_its_flush_does_not_hold_back_the_next_one() -> None:
+    stream = CountingStream()
+    handler = LoopBatchedHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loop = asyncio.new_event_loop()
+
+    def log_then_stop() -> None:
+        handler.handle(_record("last words"))
+        loop.stop()  # ends the loop before the flush it just scheduled runs
+
+    loop.call_soon(log_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert stream.getvalue() == ""
+
+    async def next_loop() -> None:
+        handler.handle(_record("next loop"))
+        await asyncio.sleep(0)
+
+    asyncio.run(next_loop())
+    assert stream.getvalue() == "last words\nnext loop\n"
