@@ -525,5 +525,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     logging.getLogger().setLevel(logging.WARNING)  # the embedded bot's request log is noise here
+    if args.script and not Path(args.script).is_file():
+        # Checked before a bot is started: a typo in the path is the operator's, not a crash.
+        raise CommandError(f"--script: no such file: {args.script}")
     lines = _file_lines(args.script) if args.script else _keyboard()
     return asyncio.run(chat(args, lines, lambda s: print(s, flush=True)))

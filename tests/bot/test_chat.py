@@ -185,3 +185,10 @@ async def test_weibo_chat_refuses_what_it_cannot_do(tmp_path: Path, db_url: str)
     off = _write_config(tmp_path, db_url, "sandbox", weibo="")
     with pytest.raises(CommandError, match="Weibo channel is off"):
         await chat(_args(off, channel="weibo"), _lines(), out.append)
+
+
+def test_a_missing_script_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["chat", "--script", "/nonexistent/script.txt"]) == 1
+    assert "--script: no such file: /nonexistent/script.txt" in capsys.readouterr().err
