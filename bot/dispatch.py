@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clients.base import ApiError
+from bot.clock import local
 from bot.context import BotContext
 from bot.logs import log_event
 from bot.message import Event, Inbound, Kind, Reply, ReplyKind
@@ -40,6 +41,7 @@ from bot.privacy import redact
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
+from storage.followers import count_follow
 from storage.hotpath import MessageLogWriter, StateProbe
 from storage.models import Follower, InboundMessage, Notice
 
@@ -433,6 +435,14 @@ class Dispatcher:
             if msg.scene:
                 follower.scene = msg.scene[:64]
         follower.last_interaction_at = now
+        if msg.event is not Event.SCAN:  # a scan comes from someone who already follows
+            await count_follow(
+                ctx.session,
+                channel=msg.channel.value,
+                account=msg.account,
+                day=local(now).date(),
+                follow=msg.event is Event.SUBSCRIBE,
+            )
         await ctx.session.flush()
 
     async def _take_notices(self, ctx: Ctx) -> None:

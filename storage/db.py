@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -77,3 +79,9 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """A session whose work commits on success and rolls back on any exception."""
     async with sessions() as session, session.begin():
         yield session
+
+
+def upsert_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike), so
+    a counter is created or incremented in one statement."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -29,13 +28,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.db import upsert_insert
 from storage.models import Base, BigId, Follower
 
 STATUSES = ("pending", "approved", "rejected")
@@ -357,17 +355,12 @@ async def void_votes(
 # -- rate limit and burst flags ------------------------------------------------------------------
 
 
-def _insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def count_vote_attempt(
     session: AsyncSession, *, channel: str, user_id: str, now: datetime
 ) -> int:
     """Count one vote attempt in the user's current minute; returns the minute's attempts."""
     minute = now.replace(second=0, microsecond=0)
-    stmt = _insert(session)(LogoVoteRate).values(
+    stmt = upsert_insert(session)(LogoVoteRate).values(
         channel=channel, user_id=user_id, minute=minute, attempts=1
     )
     stmt = stmt.on_conflict_do_update(
@@ -402,7 +395,7 @@ async def flag_burst(
     session: AsyncSession, *, scene: str, window_start: datetime, votes: int, now: datetime
 ) -> None:
     """Record (or bring up to date) the flag of ``scene`` for the window starting then."""
-    stmt = _insert(session)(LogoVoteFlag).values(
+    stmt = upsert_insert(session)(LogoVoteFlag).values(
         scene=scene, window_start=window_start, vote_count=votes, created_at=now, updated_at=now
     )
     await session.execute(

@@ -1,3 +1,3 @@
 """Imports every model module so ``Base.metadata`` knows all tables (Alembic, tests)."""
 
-from storage import activities, logo, models, schedules, volunteers  # noqa: F401
+from storage import activities, followers, logo, models, schedules, volunteers  # noqa: F401

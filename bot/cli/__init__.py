@@ -14,6 +14,7 @@ from bot.cli import (
     activities,
     chat,
     db,
+    followers,
     keywords,
     logos,
     menu,
@@ -25,7 +26,19 @@ from bot.cli import (
 from bot.cli.common import CommandError
 from bot.config import ConfigError
 
-COMMANDS = [serve, db, chat, menu, keywords, volunteers, activities, logos, votes, schedule]
+COMMANDS = [
+    serve,
+    db,
+    chat,
+    menu,
+    keywords,
+    followers,
+    volunteers,
+    activities,
+    logos,
+    votes,
+    schedule,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,12 @@ def bar_chart(
             rotation=45 if len(labels) > 8 else 0,
         )
         ax.set_ylabel(value_label, fontproperties=font)
+    if all(float(v).is_integer() for v in values):
+        # Counts (votes, people): no ticks at half a person.
+        from matplotlib.ticker import MaxNLocator
+
+        axis = ax.xaxis if horizontal else ax.yaxis
+        axis.set_major_locator(MaxNLocator(integer=True))
     ax.bar_label(bars, padding=3, fmt="%g")
     ax.set_title(title, fontproperties=font)
     fig.tight_layout()
