@@ -351,6 +351,7 @@ class LedgerRow:
     name_enc: str
     city: str
     activity_title: str
+    channel: str
 
 
 async def ledger(
@@ -362,7 +363,7 @@ async def ledger(
 ) -> list[LedgerRow]:
     """Hours-ledger rows (``since`` <= at < ``until``), oldest first."""
     query = (
-        select(HoursEntry, Volunteer.name_enc, Volunteer.city, Activity.title)
+        select(HoursEntry, Volunteer.name_enc, Volunteer.city, Activity.title, Volunteer.channel)
         .join(Volunteer, Volunteer.id == HoursEntry.volunteer_id)
         .outerjoin(Activity, Activity.id == HoursEntry.activity_id)
     )
@@ -373,7 +374,8 @@ async def ledger(
     if until is not None:
         query = query.where(HoursEntry.at < until)
     query = query.order_by(HoursEntry.at, HoursEntry.id)
-    return [LedgerRow(e, n, c, t or "") for e, n, c, t in (await session.execute(query)).all()]
+    rows = (await session.execute(query)).all()
+    return [LedgerRow(e, n, c, t or "", ch) for e, n, c, t, ch in rows]
 
 
 @dataclass(frozen=True)

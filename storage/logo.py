@@ -301,6 +301,20 @@ async def ranking(session: AsyncSession) -> list[tuple[int, str, int]]:
     return [(r[0], r[1], int(r[2])) for r in rows]
 
 
+async def votes_by_channel(session: AsyncSession) -> dict[int, dict[str, int]]:
+    """Counted votes of each approved entry split by the voters' channel."""
+    rows = await session.execute(
+        select(LogoVote.entry_id, LogoVote.channel, func.count(LogoVote.id))
+        .join(LogoEntry, LogoEntry.id == LogoVote.entry_id)
+        .where(LogoVote.voided.is_(False), LogoEntry.status == "approved")
+        .group_by(LogoVote.entry_id, LogoVote.channel)
+    )
+    split: dict[int, dict[str, int]] = {}
+    for entry_id, channel, count in rows:
+        split.setdefault(int(entry_id), {})[channel] = int(count)
+    return split
+
+
 async def votes_per_day(session: AsyncSession) -> list[tuple[date, int]]:
     """(day, counted votes) for every day with votes."""
     rows = await session.execute(

@@ -13,6 +13,7 @@ from bot.cli.common import (
     CommandError,
     Progress,
     add_config_arg,
+    channel_name,
     load,
     parse_decimal,
     print_table,
@@ -37,6 +38,7 @@ MAX_HOURS = Decimal(100)
 ROSTER_HEADERS = [
     "序号",
     "志愿者编号",
+    "渠道",
     "姓名",
     "手机",
     "城市",
@@ -294,6 +296,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
                     [
                         i,
                         v.id,
+                        channel_name(bot, v.channel),
                         display_name(bot, v.name_enc),
                         mask_phone(bot.cipher.decrypt(v.phone_enc)) if v.phone_enc else "",
                         v.city,

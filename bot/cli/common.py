@@ -70,6 +70,12 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Any 
         print(line(row), file=out)
 
 
+def channel_name(bot: BotContext, channel: str) -> str:
+    """The channel as operators read it in lists and exports (微信, 微博)."""
+    name: str = bot.texts.get(f"common.channel_names.{channel}", channel)
+    return name
+
+
 class Progress:
     """A one-line progress counter on stderr for long operator commands."""
 

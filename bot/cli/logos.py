@@ -10,7 +10,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.cli.common import (
+    CommandError,
+    add_config_arg,
+    channel_name,
+    load,
+    print_table,
+    ready_context,
+)
 from bot.clock import as_utc, local
 from bot.config import LogoConfig
 from bot.context import BotContext
@@ -81,6 +88,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows = [
                 [
                     e.id,
+                    channel_name(bot, e.channel),
                     e.title,
                     _masked(bot, e.author_name_enc, mask_name),
                     _masked(bot, e.author_phone_enc, mask_phone),
@@ -90,7 +98,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 ]
                 for e in await store.list_entries(session, args.status)
             ]
-        print_table(["编号", "作品名称", "作者", "手机", "状态", "投稿时间", "原因"], rows)
+        print_table(["编号", "渠道", "作品名称", "作者", "手机", "状态", "投稿时间", "原因"], rows)
 
     asyncio.run(go())
     return 0

@@ -18,6 +18,7 @@ from bot.cli.common import (
     CommandError,
     Progress,
     add_config_arg,
+    channel_name,
     load,
     parse_decimal,
     print_table,
@@ -97,6 +98,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 rows.append(
                     [
                         v.id,
+                        channel_name(bot, v.channel),
                         mask_name(bot.cipher.decrypt(v.name_enc)),
                         mask_phone(bot.cipher.decrypt(v.phone_enc)),
                         v.city,
@@ -104,7 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                         f"{hours.normalize():f}",
                     ]
                 )
-            print_table(["id", "姓名", "手机", "城市", "未成年", "时长"], rows)
+            print_table(["id", "渠道", "姓名", "手机", "城市", "未成年", "时长"], rows)
 
     asyncio.run(go())
     return 0
@@ -142,6 +144,7 @@ def cmd_adjust(args: argparse.Namespace) -> int:
 
 EXPORT_HEADERS = [
     "编号",
+    "渠道",
     "姓名",
     "手机",
     "城市",
@@ -169,6 +172,7 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
             rows.append(
                 [
                     v.id,
+                    channel_name(bot, v.channel),
                     bot.cipher.decrypt(v.name_enc),
                     phone if full_phones else mask_phone(phone),
                     v.city,
@@ -240,6 +244,7 @@ def display_name(bot: BotContext, name_enc: str) -> str:
 LEDGER_HEADERS = [
     "记录编号",
     "志愿者编号",
+    "渠道",
     "姓名",
     "城市",
     "时长",
@@ -248,7 +253,7 @@ LEDGER_HEADERS = [
     "操作人",
     "时间",
 ]
-TOTAL_HEADERS = ["志愿者编号", "姓名", "城市", "记录数", "合计时长"]
+TOTAL_HEADERS = ["志愿者编号", "渠道", "姓名", "城市", "记录数", "合计时长"]
 
 
 def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
@@ -267,6 +272,7 @@ def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
             [
                 r.entry.id,
                 vid,
+                channel_name(bot, r.channel),
                 names[vid],
                 r.city,
                 float(hours),
@@ -276,12 +282,14 @@ def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
                 local(as_utc(r.entry.at)).strftime(TIME_FORMAT),
             ]
         )
-        total = totals.setdefault(vid, [vid, names[vid], r.city, 0, Decimal(0)])
-        total[3] += 1
-        total[4] += hours
+        total = totals.setdefault(
+            vid, [vid, channel_name(bot, r.channel), names[vid], r.city, 0, Decimal(0)]
+        )
+        total[4] += 1
+        total[5] += hours
         progress.advance()
     progress.finish()
-    summary = [[*t[:4], float(t[4])] for _vid, t in sorted(totals.items())]
+    summary = [[*t[:5], float(t[5])] for _vid, t in sorted(totals.items())]
     return [Sheet("时长明细", LEDGER_HEADERS, rows), Sheet("时长合计", TOTAL_HEADERS, summary)]
 
 

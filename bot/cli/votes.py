@@ -6,12 +6,21 @@ import argparse
 import asyncio
 import csv
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from bot.cli.charts import bar_chart
-from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.cli.common import (
+    CommandError,
+    add_config_arg,
+    channel_name,
+    load,
+    print_table,
+    ready_context,
+)
 from bot.clock import as_utc
+from bot.message import Channel
 from handlers.logo_phases import format_admin, parse_time
 from storage import logo as store
 from storage.models import AuditEvent
@@ -48,18 +57,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     void.set_defaults(func=cmd_void)
 
 
-async def load_results(args: argparse.Namespace) -> tuple[Ranking, PerDay]:
-    """Ranking and per-day totals of counted votes."""
+@dataclass(frozen=True)
+class Results:
+    ranking: Ranking
+    per_day: PerDay
+    by_channel: dict[int, dict[str, int]]
+    channel_names: dict[str, str]  # channel → its name for operators (微信, 微博)
+
+
+async def load_results(args: argparse.Namespace) -> Results:
+    """Ranking, per-day totals and the per-channel split of counted votes."""
     async with ready_context(load(args)) as bot, bot.sessions() as session:
-        return await store.ranking(session), await store.votes_per_day(session)
+        return Results(
+            await store.ranking(session),
+            await store.votes_per_day(session),
+            await store.votes_by_channel(session),
+            {c.value: channel_name(bot, c.value) for c in Channel},
+        )
 
 
-def write_csv(ranking: Ranking, out: object) -> None:
-    """The ranking as CSV (rank, number, title, votes)."""
+def write_csv(results: Results, out: object) -> None:
+    """The ranking as CSV (rank, number, title, votes, then votes per channel)."""
     writer = csv.writer(out)  # type: ignore[arg-type]
-    writer.writerow(["rank", "number", "title", "votes"])
-    for i, (number, title, votes) in enumerate(ranking, 1):
-        writer.writerow([i, number, title, votes])
+    channels = list(results.channel_names)
+    writer.writerow(["rank", "number", "title", "votes", *channels])
+    for i, (number, title, votes) in enumerate(results.ranking, 1):
+        split = results.by_channel.get(number, {})
+        writer.writerow([i, number, title, votes, *(split.get(c, 0) for c in channels)])
 
 
 def write_png(ranking: Ranking, path: Path) -> None:
@@ -75,25 +99,29 @@ def write_png(ranking: Ranking, path: Path) -> None:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """Print or write the results."""
-    ranking, per_day = asyncio.run(load_results(args))
+    results = asyncio.run(load_results(args))
     if args.format == "csv":
         if args.output:
             with open(args.output, "w", newline="", encoding="utf-8") as f:
-                write_csv(ranking, f)
+                write_csv(results, f)
         else:
-            write_csv(ranking, sys.stdout)
+            write_csv(results, sys.stdout)
         return 0
     if args.format == "png":
         path = Path(args.output or "votes.png")
-        write_png(ranking, path)
+        write_png(results.ranking, path)
         print(f"chart written to {path}")
         return 0
+    channels = list(results.channel_names)
     print_table(
-        ["名次", "编号", "作品名称", "票数"],
-        [[i, n, t, v] for i, (n, t, v) in enumerate(ranking, 1)],
+        ["名次", "编号", "作品名称", "票数", *results.channel_names.values()],
+        [
+            [i, n, t, v, *(results.by_channel.get(n, {}).get(c, 0) for c in channels)]
+            for i, (n, t, v) in enumerate(results.ranking, 1)
+        ],
     )
     print()
-    print_table(["日期", "票数"], [[d.isoformat(), v] for d, v in per_day])
+    print_table(["日期", "票数"], [[d.isoformat(), v] for d, v in results.per_day])
     return 0
 
 

@@ -146,15 +146,16 @@ async def test_roster_and_counts(
     )
     assert status == 0 and "roster:" in capsys.readouterr().err
     rows = list(csv.reader(roster_csv.read_text(encoding="utf-8-sig").splitlines()))
-    assert rows[0][:4] == ["序号", "志愿者编号", "姓名", "手机"] and len(rows) == 3
-    assert rows[1][2] == "张*" and rows[1][-1] == "已签到" and rows[2][-1] == "未签到"
+    assert rows[0][:5] == ["序号", "志愿者编号", "渠道", "姓名", "手机"] and len(rows) == 3
+    assert rows[1][2] in ("微信", "微博") and rows[1][3] == "张*"
+    assert rows[1][-1] == "已签到" and rows[2][-1] == "未签到"
     roster_xlsx = tmp_path / "roster.xlsx"
     status, _ = await run(
         "activities", "roster", str(number), "--output", str(roster_xlsx), "-c", config
     )
     sheet = load_workbook(roster_xlsx).active
     assert sheet is not None and sheet.title == f"{number}号活动名单"
-    assert [r[2] for r in sheet.iter_rows(values_only=True)] == ["姓名", "张*", "李*四"]
+    assert [r[3] for r in sheet.iter_rows(values_only=True)] == ["姓名", "张*", "李*四"]
 
     status, _ = await run(
         "activities", "roster", str(number), "--output", str(tmp_path / "r.txt"), "-c", config
@@ -249,16 +250,16 @@ async def test_hours_export_ledger_totals_and_chart(
     assert status == 0 and "4 ledger rows of 3 volunteers" in out
     assert "hours: 4/4 (100%)" in capsys.readouterr().err
     lines = list(csv.reader(out_csv.read_text(encoding="utf-8-sig").splitlines()))
-    assert lines[0][:4] == ["记录编号", "志愿者编号", "姓名", "城市"]
-    assert lines[0][4:] == ["时长", "原因", "活动", "操作人", "时间"]
+    assert lines[0][:5] == ["记录编号", "志愿者编号", "渠道", "姓名", "城市"]
+    assert lines[0][5:] == ["时长", "原因", "活动", "操作人", "时间"]
     first = lines[1]
-    assert first[1:5] == [str(ids["张三"]), "张*", "郑州市", "3.0"]
-    assert first[6:] == ["网络文明宣传", "签到", "2026-11-20 10:00"]
-    assert any(r[2] == "（已注销）" and r[4] == "6.0" for r in lines[1:5])
-    assert [r[8] for r in lines[1:5] if r[5] == "补录"] == ["2026-12-01 00:30"]
+    assert first[1:6] == [str(ids["张三"]), "微信", "张*", "郑州市", "3.0"]
+    assert first[7:] == ["网络文明宣传", "签到", "2026-11-20 10:00"]
+    assert any(r[3] == "（已注销）" and r[5] == "6.0" for r in lines[1:5])
+    assert [r[9] for r in lines[1:5] if r[6] == "补录"] == ["2026-12-01 00:30"]
     assert lines[5] == [] and lines[6] == ["时长合计"]
     totals = {r[0]: r for r in lines[8:]}
-    assert totals[str(ids["张三"])][3:] == ["2", "4.5"]
+    assert totals[str(ids["张三"])][1] == "微信" and totals[str(ids["张三"])][4:] == ["2", "4.5"]
 
     out_xlsx = tmp_path / "hours.xlsx"
     status, _ = await run(
@@ -277,7 +278,9 @@ async def test_hours_export_ledger_totals_and_chart(
     assert book.sheetnames == ["时长明细", "时长合计"]
     rows = list(book["时长明细"].iter_rows(values_only=True))
     assert (
-        rows[0][:3] == ("记录编号", "志愿者编号", "姓名") and len(rows) == 2 and rows[1][2] == "李*"
+        rows[0][:4] == ("记录编号", "志愿者编号", "渠道", "姓名")
+        and len(rows) == 2
+        and rows[1][3] == "李*"
     )
 
     status, out = await run(

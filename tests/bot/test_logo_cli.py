@@ -155,12 +155,17 @@ async def test_results_csv_png_and_void(
     status, out = await run("votes", "results", "-c", config)
     assert status == 0
     lines = out.splitlines()
+    # Each entry's votes, then split by the voters' channel (微信, 微博).
+    split_a = ["2", "0"] if chatter.channel is Channel.WECHAT else ["1", "1"]
+    assert "微信" in lines[0] and "微博" in lines[0]
     first = next(line for line in lines if "中原绿叶" in line)
-    assert first.split()[:2] == ["1", str(a)] and first.split()[-1] == "2"
+    assert first.split() == ["1", str(a), "中原绿叶", "2", *split_a]
     assert any(line.split()[-1] == "3" for line in lines if line[:4].isdigit())
     status, out = await run("votes", "results", "--format", "csv", "-c", config)
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[1] == ["1", str(a), "中原绿叶", "2"] and rows[2] == ["2", str(b), "e起同心", "1"]
+    assert rows[0] == ["rank", "number", "title", "votes", "wechat", "weibo"]
+    assert rows[1] == ["1", str(a), "中原绿叶", "2", *split_a]
+    assert rows[2] == ["2", str(b), "e起同心", "1", "1", "0"]
     status, out = await run(
         "votes", "void", str(a), "--user", other.user_id, "--reason", "刷票", "-c", config
     )
@@ -197,6 +202,10 @@ async def test_list_masks_the_author(harness: BotHarness, tmp_path: Path) -> Non
     assert status == 0
     assert "同心圆" in out and "张*丰" in out and "138****5678" in out
     assert "张三丰" not in out and PHONE not in out and "pending" in out
+    assert (
+        "渠道" in out
+        and next(line for line in out.splitlines() if "同心圆" in line).split()[1] == "微信"
+    )
 
 
 async def test_phase_set_show_clear(harness: BotHarness, tmp_path: Path) -> None:

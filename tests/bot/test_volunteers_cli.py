@@ -78,9 +78,10 @@ async def test_export_csv_and_xlsx_masks_phones_unless_asked(
     args = ["volunteers", "export", "-c", str(config), "--output"]
     assert await asyncio.to_thread(main, [*args, str(out_csv)]) == 0
     lines = out_csv.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0].startswith("编号,姓名,手机,城市") and len(lines) == 2
+    assert lines[0].startswith("编号,渠道,姓名,手机,城市") and len(lines) == 2
+    assert lines[1].split(",")[1] == {"wechat": "微信", "weibo": "微博"}[chatter.channel.value]
     assert "138****5678" in lines[1] and "13812345678" not in lines[1] and "洛阳市" in lines[1]
-    assert lines[0].split(",")[4] == "区县" and ",西工区," in lines[1] and ",周末," in lines[1]
+    assert lines[0].split(",")[5] == "区县" and ",西工区," in lines[1] and ",周末," in lines[1]
     assert await asyncio.to_thread(main, [*args, str(out_csv), "--city", "郑州市"]) == 0
     assert len(out_csv.read_text(encoding="utf-8-sig").splitlines()) == 1
 
@@ -90,7 +91,8 @@ async def test_export_csv_and_xlsx_masks_phones_unless_asked(
     sheet = load_workbook(out_xlsx).active
     assert sheet is not None
     values = list(sheet.iter_rows(values_only=True))
-    assert values[0][:3] == ("编号", "姓名", "手机") and values[1][1:3] == ("张小三", "13812345678")
+    assert values[0][:4] == ("编号", "渠道", "姓名", "手机")
+    assert values[1][2:4] == ("张小三", "13812345678")
     async with harness.bot.sessions() as session:
         audits = list((await session.execute(select(AuditEvent.action, AuditEvent.detail))).all())
     assert [a for a, _ in audits] == ["volunteers.export_phones"]
