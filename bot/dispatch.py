@@ -506,33 +506,23 @@ class Dispatcher:
                 )
             ).first()
         if row is None or row.status != "done" or not row.reply:
-            # Still running elsewhere, delivered late, nothing to say, or a private reply
+            # Still running elsewhere, delivered late, nothing to say, or the cached reply
             # already dropped (past any retry): answer nothing.
             return Result(None, Outcome.DUPLICATE, row.handler or "" if row else "")
-        reply = self._unseal(row.reply)
-        return Result(reply, Outcome.DUPLICATE, row.handler or "")
+        return Result(self._unseal(row.reply), Outcome.DUPLICATE, row.handler or "")
 
     async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
         _log_failure(msg, progress.handler, exc)
         reply = Reply.of_text(self.bot.texts("common.error"))
         try:
             async with self.bot.sessions() as session, session.begin():
-                session.add(
-                    InboundMessage(
-                        channel=msg.channel.value,
-                        account=msg.account,
-                        msg_key=msg.key,
-                        user_id=msg.user,
-                        kind=msg.kind.value,
-                        event=msg.event.value if msg.event else None,
-                        text=None if progress.private else _logged_text(msg),
-                        status="failed",
-                        handler=progress.handler[:64],
-                        reply=self._seal(reply),
-                        received_at=self.bot.clock.now(),
-                        finished_at=self.bot.clock.now(),
-                    )
-                )
+                row = self._claim(msg)
+                row.text = None if progress.private else _logged_text(msg)
+                row.status = "failed"
+                row.handler = progress.handler[:64]
+                row.reply = self._seal(reply)
+                row.finished_at = row.received_at
+                session.add(row)
         except IntegrityError:
             return await self._duplicate(msg)
         except Exception:

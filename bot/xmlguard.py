@@ -31,9 +31,15 @@ def guard_prolog(body: bytes) -> None:
         raise UnsafeXML("DTD or entity declarations are not accepted")
 
 
+def cdata_content(value: str) -> str:
+    """``value`` safe between ``<![CDATA[`` and ``]]>``: a literal ``]]>`` is split across two
+    sections so it cannot end the first one early."""
+    return value.replace("]]>", "]]]]><![CDATA[>")
+
+
 def cdata(value: str) -> str:
-    """``value`` as a CDATA section; a literal ``]]>`` is split so it cannot end it early."""
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    """``value`` as a CDATA section."""
+    return "<![CDATA[" + cdata_content(value) + "]]>"
 
 
 def _refuse(*_args: object) -> None:

@@ -23,7 +23,7 @@ from wechatpy.utils import check_signature
 from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
 from bot.config import WeChatConfig
 from bot.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
-from bot.xmlguard import MalformedXML, UnsafeXML, guard_prolog
+from bot.xmlguard import MalformedXML, UnsafeXML, cdata_content, guard_prolog
 
 log = logging.getLogger("bot.wechat")
 
@@ -227,10 +227,12 @@ class WeChatAdapter:
         if reply is None:
             return SUCCESS
         source, target = inbound.account, inbound.user
+        # wechatpy wraps every value in CDATA without quoting a literal ``]]>``, so a user's text
+        # echoed back could end the section early: values go in quoted.
         if reply.kind is ReplyKind.TEXT:
             if not reply.text:
                 return SUCCESS
-            out: Any = TextReply(source=source, target=target, content=_in_cdata(reply.text))
+            out: Any = TextReply(source=source, target=target, content=cdata_content(reply.text))
         elif reply.kind is ReplyKind.IMAGE:
             out = ImageReply(source=source, target=target, media_id=reply.media_id)
         else:
@@ -239,10 +241,10 @@ class WeChatAdapter:
             for article in reply.articles[: self.config.news_reply_max_articles]:
                 out.add_article(
                     {
-                        "title": _in_cdata(article.title),
-                        "description": _in_cdata(article.description),
-                        "image": _in_cdata(article.pic_url),
-                        "url": _in_cdata(article.url),
+                        "title": cdata_content(article.title),
+                        "description": cdata_content(article.description),
+                        "image": cdata_content(article.pic_url),
+                        "url": cdata_content(article.url),
                     }
                 )
         xml: str = out.render()
@@ -251,12 +253,6 @@ class WeChatAdapter:
             # reply; we answer in kind (encrypted for a request that carried encrypt_type=aes).
             xml = self.crypto.encrypt_message(xml, nonce)
         return xml
-
-
-def _in_cdata(value: str) -> str:
-    """``value`` safe inside the CDATA section wechatpy wraps it in: wechatpy does not quote a
-    literal ``]]>``, so a user's text echoed back could end the section early."""
-    return value.replace("]]>", "]]]]><![CDATA[>")
 
 
 def wechat_routes(adapter: WeChatAdapter) -> list[web.RouteDef]:

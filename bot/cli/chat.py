@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ def render_weibo_message(kind: Any, data: Any) -> str:
     return f"[{kind}]"
 
 
-class ChatSession:
+class ChatSession(ABC):
     """One simulated user talking to a bot at ``base_url``; a subclass per platform."""
 
     channel = ""
@@ -170,46 +171,47 @@ class ChatSession:
         self.seen_since = time.time()
 
     @property
+    @abstractmethod
     def user_id(self) -> str:
-        raise NotImplementedError  # abstract
+        """The simulated user's id on the platform."""
 
     # What each platform turns a typed line into (a WeChat XML or a Weibo push).
-    def text(self, content: str) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def text(self, content: str) -> Any: ...
 
-    def follow(self, scene: str) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def follow(self, scene: str) -> Any: ...
 
-    def unfollow(self) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def unfollow(self) -> Any: ...
 
-    def scan(self, scene: str) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def scan(self, scene: str) -> Any: ...
 
-    def click(self, key: str) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def click(self, key: str) -> Any: ...
 
-    def picture(self, media_id: str) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def picture(self, media_id: str) -> Any: ...
 
-    def position(self, lat: float, lng: float, label: str) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def position(self, lat: float, lng: float, label: str) -> Any: ...
 
-    def voice(self, recognition: str) -> Any:
-        raise NotImplementedError  # abstract
+    @abstractmethod
+    def voice(self, recognition: str) -> Any: ...
 
     def signed(self, message: Any) -> tuple[dict[str, str], bytes]:
         """The query string and body the platform would POST for ``message``."""
         req = self.user.request(message)
         return req.query, req.body
 
+    @abstractmethod
     def read_reply(self, body: str) -> str:
         """The passive reply, readable ('' for none)."""
-        raise NotImplementedError  # abstract
 
+    @abstractmethod
     def render_recorded(self, body: Any) -> str | None:
         """A message the sandbox recorded for this user, readable; None if not a message."""
-        raise NotImplementedError  # abstract
 
     async def compose(self, line: str) -> Any:
         """The platform's message for a typed line (text, or a slash command)."""

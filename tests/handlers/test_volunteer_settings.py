@@ -4,33 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.config import Config, ConfigError, load_config
-from bot.sandbox import FakeWeChatAPI
+from bot.config import ConfigError, load_config
 from storage.volunteers import Volunteer
-from tests.conftest import BotHarness, Chatter, make_config
+from tests.conftest import BotHarness, Chatter
 from tests.handlers.test_activities import enlist, ledger_rows, new_activity
 
-
-@pytest.fixture
-def bot_config(db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI) -> Config:
-    return make_config(
-        db_url,
-        tmp_path,
-        fake_wechat.base_url,  # type: ignore[attr-defined]
-        volunteers={
-            "credit_on": "checkout",
-            "checkin_open_minutes": 10,
-            "checkout_grace_minutes": 30,
-            "availability": ["周六上午", "周日下午"],
-            "cities": ["长沙市", "株洲市"],
-        },
-        limits={"flow_timeout_minutes": 5},
-    )
+# Every test of the module runs with these settings (conftest's ``config`` marker).
+pytestmark = pytest.mark.config(
+    volunteers={
+        "credit_on": "checkout",
+        "checkin_open_minutes": 10,
+        "checkout_grace_minutes": 30,
+        "availability": ["周六上午", "周日下午"],
+        "cities": ["长沙市", "株洲市"],
+    },
+    limits={"flow_timeout_minutes": 5},
+)
 
 
 async def test_hours_credited_on_check_out_when_configured(
