@@ -5,6 +5,10 @@ with signed text messages (a unique MsgId and user each) over 32 concurrent conn
 alternating bare and bot rounds so machine noise hits both alike. It prints requests/s, p50 and
 p99 per round, the medians, and the ratio bot/bare.
 
+The bare handler's fixed reply is the bot's own answer to the benchmark keyword, fetched from
+the bot before the run: both servers then put the same bytes on the wire, and the ratio
+measures the work per message rather than the length of the campaign text.
+
     .venv/bin/python bench/webhook.py                      # SQLite (the default deployment)
     .venv/bin/python bench/webhook.py --database postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
@@ -31,17 +35,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.simulate import WeChatUser  # noqa: E402
+from bot.xmlguard import check_xml  # noqa: E402
 
 TOKEN = "bench-token"
+KEYWORD = "活动介绍"  # a real keyword answer (about 0.9 KB of campaign text)
 
 BARE_SERVER = textwrap.dedent(
     """
     import sys
+    from pathlib import Path
     from aiohttp import web
     from wechatpy import parse_message
     from wechatpy.replies import TextReply
     from wechatpy.utils import check_signature
     from wechatpy.exceptions import InvalidSignatureException
+
+    FIXED = Path(sys.argv[2]).read_text(encoding="utf-8")
 
     async def handle(request):
         q = request.query
@@ -51,7 +60,7 @@ BARE_SERVER = textwrap.dedent(
         except InvalidSignatureException:
             return web.Response(status=403)
         msg = parse_message(await request.read())
-        reply = TextReply(source=msg.target, target=msg.source, content="fixed reply")
+        reply = TextReply(source=msg.target, target=msg.source, content=FIXED)
         return web.Response(text=reply.render(), content_type="application/xml")
 
     app = web.Application()
@@ -80,8 +89,21 @@ async def wait_ready(url: str, within: float = 30) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
-def start_bare(port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)], cwd=ROOT)
+def start_bare(port: int, reply_file: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", BARE_SERVER, str(port), str(reply_file)], cwd=ROOT
+    )
+
+
+async def bot_answer(url: str, keyword: str) -> str:
+    """The text the bot replies to ``keyword`` (what the bare handler will send back)."""
+    user = WeChatUser(token=TOKEN, openid=f"o_bench_probe_{time.time_ns()}")
+    req = user.request(user.text(keyword))
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, params=req.query, data=req.body) as resp,
+    ):
+        return check_xml(await resp.read())["Content"]
 
 
 def start_bot(port: int, workdir: Path, database: str) -> subprocess.Popen[bytes]:
@@ -119,7 +141,7 @@ async def drive(url: str, requests: int, concurrency: int) -> tuple[float, list[
     bodies = []
     for i in range(requests):
         user = WeChatUser(token=TOKEN, openid=f"o_bench_{time.time_ns()}_{i}")
-        bodies.append(user.request(user.text("活动介绍")))
+        bodies.append(user.request(user.text(KEYWORD)))
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
         queue.put_nowait(i)
@@ -169,12 +191,15 @@ async def main() -> None:
         workdir = Path(tmp)
         database = args.database or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
         bare_port, bot_port = free_port(), free_port()
-        procs = [start_bare(bare_port), start_bot(bot_port, workdir, database)]
+        procs = [start_bot(bot_port, workdir, database)]
         try:
             bare_url = f"http://127.0.0.1:{bare_port}/wechat"
             bot_url = f"http://127.0.0.1:{bot_port}/wechat"
-            await wait_ready(bare_url)
             await wait_ready(bot_url)
+            reply_file = workdir / "reply.txt"
+            reply_file.write_text(await bot_answer(bot_url, KEYWORD), encoding="utf-8")
+            procs.insert(0, start_bare(bare_port, reply_file))
+            await wait_ready(bare_url)
             for url in (bare_url, bot_url):  # warm-up: connections, caches, SQLite pages
                 await drive(url, min(300, args.requests), args.concurrency)
             results: dict[str, list[tuple[float, float, float, float]]] = {"bare": [], "bot": []}
