@@ -50,5 +50,5 @@ def local(dt: datetime) -> datetime:
 
 
 def as_utc(dt: datetime) -> datetime:
-    """Normalise a datetime read back from the database (SQLite drops tzinfo) to aware UTC."""
+    """``dt`` as aware UTC (a naive value is taken as UTC, as the database stores times)."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
