@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.message import Article, Event, Inbound, Kind, Reply, normalize
+from bot.privacy import redact
 from handlers.content import ContentError, Texts
 from handlers.context import Ctx
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
@@ -174,7 +175,9 @@ async def fallback(ctx: Ctx) -> Reply | None:
     if msg.kind is Kind.EVENT:
         return None  # an unknown menu key: silence beats a confusing answer
     if msg.kind in TEXTUAL and msg.text:
-        shown = msg.text if len(msg.text) <= 20 else msg.text[:20] + "…"
+        # Often a flow answer typed after the flow expired: never show a phone or ID back.
+        text = redact(msg.text)
+        shown = text if len(text) <= 20 else text[:20] + "…"
         return ctx.reply("common.fallback", text=shown, menu=ctx.t("common.menu"))
     what = ctx.bot.texts.get(f"common.media_names.{msg.kind.value}", "消息")
     return ctx.reply("common.fallback_media", what=what)
