@@ -89,12 +89,12 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
     specs = seed_specs(bot.texts)
     try:
         async with bot.sessions() as session, session.begin():
-            added, updated = await seed_rules(session, specs, bot.clock.now())
+            added, updated, removed = await seed_rules(session, specs, bot.clock.now())
     except IntegrityError:
         # Another worker seeded at the same moment; its rules are the same.
-        added = updated = 0
-    if added or updated:
-        log_event(log, "keywords_seeded", added=added, updated=updated)
+        added = updated = removed = 0
+    if added or updated or removed:
+        log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
 
 
 # WeChat and Weibo retry a message within seconds (three tries, 5 s apart): a cached reply is

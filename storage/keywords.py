@@ -25,12 +25,20 @@ class RuleSpec:
 
 async def seed_rules(
     session: AsyncSession, specs: Iterable[RuleSpec], now: datetime
-) -> tuple[int, int]:
-    """Insert or update seed rules; operator rules are left alone. Returns (added, updated)."""
+) -> tuple[int, int, int]:
+    """Make the seeded rules match the content file: insert, update, and delete seeded rules the
+    file no longer has. Operator rules are left alone. Returns (added, updated, removed)."""
     existing = {
         (r.pattern, r.match): r for r in (await session.execute(select(KeywordRule))).scalars()
     }
-    added = updated = 0
+    specs = list(specs)
+    wanted = {(spec.pattern, spec.match) for spec in specs}
+    added = updated = removed = 0
+    for key, rule in existing.items():
+        # A keyword dropped from the content (or renamed) must stop answering.
+        if rule.source == "seed" and key not in wanted:
+            await session.delete(rule)
+            removed += 1
     for spec in specs:
         row = existing.get((spec.pattern, spec.match))
         if row is None:
@@ -50,7 +58,7 @@ async def seed_rules(
             row.reply, row.priority, row.updated_at = spec.reply_json, spec.priority, now
             updated += 1
     await session.flush()
-    return added, updated
+    return added, updated, removed
 
 
 async def add_rule(session: AsyncSession, spec: RuleSpec, now: datetime) -> KeywordRule:

@@ -97,10 +97,10 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the keywords content file."""
 
-    async def go() -> tuple[int, int]:
+    async def go() -> tuple[int, int, int]:
         async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
             return await seed_rules(session, seed_specs(bot.texts), bot.clock.now())
 
-    added, updated = asyncio.run(go())
-    print(f"keywords seeded: {added} added, {updated} updated")
+    added, updated, removed = asyncio.run(go())
+    print(f"keywords seeded: {added} added, {updated} updated, {removed} removed")
     return 0
