@@ -52,6 +52,18 @@ _EVENTS = {
 }
 
 
+# Every field the adapter reads: each must be plain text.
+_TEXT_FIELDS = frozenset(
+    {
+        "ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "Content", "PicUrl",
+        "MediaId", "Format", "Recognition", "ThumbMediaId", "Location_X", "Location_Y", "Scale",
+        "Label", "Title", "Description", "Url", "Event", "EventKey", "Ticket", "Latitude",
+        "Longitude", "Precision", "MsgID", "Status", "TotalCount", "FilterCount", "SentCount",
+        "ErrorCount",
+    }
+)  # fmt: skip
+
+
 def _guard(xml: bytes) -> None:
     try:
         guard_prolog(xml)
@@ -129,6 +141,11 @@ class WeChatAdapter:
             raise BadRequest(f"malformed message: {type(exc).__name__}") from None
         if msg is None or not isinstance(getattr(msg, "_data", None), dict):
             raise BadRequest("empty message")
+        for name, value in msg._data.items():
+            # A doubled element reads as a list, one with attributes or children as a dict:
+            # fine in the nested fields of menu events we do not read, malformed in ours.
+            if name in _TEXT_FIELDS and value is not None and not isinstance(value, str):
+                raise BadRequest(f"malformed message: {name} is not text")
         fields = {
             k: (v if isinstance(v, str) else "")
             for k, v in msg._data.items()
@@ -179,11 +196,14 @@ class WeChatAdapter:
                 scene = key.removeprefix("qrscene_")
             location = None
             if event is Event.LOCATION:
-                location = Location(
-                    latitude=float(fields.get("Latitude") or 0),
-                    longitude=float(fields.get("Longitude") or 0),
-                    precision=float(fields.get("Precision") or 0),
-                )
+                try:
+                    location = Location(
+                        latitude=float(fields.get("Latitude") or 0),
+                        longitude=float(fields.get("Longitude") or 0),
+                        precision=float(fields.get("Precision") or 0),
+                    )
+                except ValueError:
+                    raise BadRequest("bad location") from None
             # Events carry no MsgId: the same user and second (and event) identify a retry.
             return Inbound(
                 **common,

@@ -304,6 +304,23 @@ async def test_bad_location_and_undecodable_bodies_are_400(harness: BotHarness) 
     assert (await _raw_post(harness, _signed_query(), not_utf8))[0] == 400
     unclosed = user.text("你好").replace("</Content>", "")
     assert (await harness.post(user, unclosed))[0] == 400
+    # Found by tests/bot/test_webhook_fuzz.py: both used to answer 500.
+    location_event = user.event("LOCATION", Latitude="north", Longitude="116.4", Precision="1")
+    assert (await harness.post(user, location_event))[0] == 400
+
+
+async def test_doubled_nested_or_attributed_fields_are_400(harness: BotHarness) -> None:
+    user = harness.user()
+    text = user.text("活动介绍")
+    doubled = text.replace("</Content>", "</Content><Content>活动介绍</Content>", 1)
+    nested = text.replace("<Content>", "<Content><b>", 1).replace("</Content>", "</b></Content>")
+    attributed = text.replace("<Content>", '<Content lang="zh">', 1)
+    for xml in (doubled, nested, attributed):
+        assert (await harness.post(user, xml))[0] == 400, xml
+    # Nested fields the adapter does not read (a scan-code menu event) are still accepted.
+    info = "<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>1</ScanResult></ScanCodeInfo>"
+    scan = user.event("scancode_push", "SCAN_1").replace("</xml>", info + "</xml>")
+    assert (await harness.post(user, scan))[0] == 200
 
 
 async def test_reply_quotes_a_cdata_terminator_the_user_typed(harness: BotHarness) -> None:
