@@ -119,11 +119,17 @@ def start_bot(port: int, workdir: Path, database: str) -> subprocess.Popen[bytes
         encoding="utf-8",
     )
     if not database.startswith("sqlite"):
-        subprocess.run([sys.executable, "-m", "bot", "db", "upgrade", "--config", str(config)],
-                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "bot", "db", "upgrade", "--config", str(config)],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--config", str(config)], cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "bot", "serve", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -179,8 +185,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=3000, help="requests per round")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
@@ -210,25 +217,32 @@ async def main() -> None:
                     rps, lat = await drive(url, args.requests, args.concurrency)
                     cpu_us = (cpu_seconds(pids[name]) - cpu_before) / args.requests * 1e6
                     results[name].append((rps, pct(lat, 0.5), pct(lat, 0.99), cpu_us))
-                    print(f"round {round_no} {name:>4}: {rps:8.0f} req/s  "
-                          f"p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms  "
-                          f"server CPU {cpu_us:5.0f} us/req", flush=True)
+                    print(
+                        f"round {round_no} {name:>4}: {rps:8.0f} req/s  "
+                        f"p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms  "
+                        f"server CPU {cpu_us:5.0f} us/req",
+                        flush=True,
+                    )
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.wait(10)
 
     backend = "postgresql" if args.database.startswith("postgresql") else "sqlite"
-    print(f"\nbackend {backend}, {args.requests} requests x {args.rounds} rounds, "
-          f"concurrency {args.concurrency}, cpus {os.cpu_count()}")
+    print(
+        f"\nbackend {backend}, {args.requests} requests x {args.rounds} rounds, "
+        f"concurrency {args.concurrency}, cpus {os.cpu_count()}"
+    )
     med = {
         name: tuple(statistics.median(r[i] for r in rows) for i in range(4))
         for name, rows in results.items()
     }
     for name in ("bare", "bot"):
         rps, p50, p99, cpu_us = med[name]
-        print(f"median {name:>4}: {rps:8.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-              f"server CPU {cpu_us:5.0f} us/req")
+        print(
+            f"median {name:>4}: {rps:8.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
+            f"server CPU {cpu_us:5.0f} us/req"
+        )
     ratio = med["bot"][0] / med["bare"][0]
     print(f"ratio bot/bare (requests/s): {ratio:.2f}  (target >= 0.5; bot p99 target < 100 ms)")
 

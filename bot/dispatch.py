@@ -56,9 +56,15 @@ def _logged_text(msg: Inbound) -> str | None:
 def _log_failure(msg: Inbound, handler: str, exc: Exception) -> None:
     """One log line for a handler that raised (no message text: it may hold personal data)."""
     log_event(
-        log, "handler_failed", logging.ERROR,
-        channel=msg.channel.value, user=msg.user, kind=msg.kind.value, key=msg.key,
-        handler=handler, error=f"{type(exc).__name__}: {exc}",
+        log,
+        "handler_failed",
+        logging.ERROR,
+        channel=msg.channel.value,
+        user=msg.user,
+        kind=msg.kind.value,
+        key=msg.key,
+        handler=handler,
+        error=f"{type(exc).__name__}: {exc}",
     )
     log.debug("handler traceback", exc_info=exc)
 
