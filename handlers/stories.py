@@ -166,7 +166,8 @@ async def handle_contact_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if text in NO_CONTACT_WORDS:
         # Going back and choosing no contact must not keep one given before.
         return Next("consent", {"contact_name": None, "contact_phone": None})
-    if not valid_name(text):
+    # 完成 sent once more after the pictures is not a name.
+    if text in DONE_WORDS or not valid_name(text):
         return Invalid(ctx.t("stories.bad_contact_name"))
     return Next("contact_phone", {"contact_name": text})
 
