@@ -229,6 +229,21 @@ class LogoConfig:
 
 
 @dataclass(frozen=True)
+class StoriesConfig:
+    # A story is one text message of this many characters (WeChat's own limit is about 2000).
+    text_min_chars: int = 10
+    text_max_chars: int = 1500
+    # Pictures and videos one story may have; a video is kept as the platform's media id only.
+    max_pictures: int = 6
+    max_videos: int = 2
+    # Where story pictures are stored; empty: <data_dir>/media/stories.
+    media_dir: str = ""
+    # Largest picture accepted, and the shortest side it must have, in pixels.
+    image_max_bytes: int = 10 * 1024 * 1024
+    image_min_pixels: int = 200
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -241,6 +256,7 @@ class Config:
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
     logo: LogoConfig = field(default_factory=LogoConfig)
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -263,6 +279,14 @@ class Config:
         if not self.logo.media_dir:
             return self.data_path / "media" / "logo"
         path = Path(self.logo.media_dir)
+        return path if path.is_absolute() else Path(self.base_dir) / path
+
+    @property
+    def stories_media_path(self) -> Path:
+        """The directory of story pictures, as an absolute path."""
+        if not self.stories.media_dir:
+            return self.data_path / "media" / "stories"
+        path = Path(self.stories.media_dir)
         return path if path.is_absolute() else Path(self.base_dir) / path
 
     @property
@@ -423,6 +447,22 @@ def _validate(config: Config) -> None:
         raise ConfigError("volunteers.certificate_issuer: must not be empty")
     _validate_activities(vol)
     _validate_logo(config.logo)
+    _validate_stories(config.stories)
+
+
+def _validate_stories(st: StoriesConfig) -> None:
+    if not 1 <= st.text_min_chars <= 500:
+        raise ConfigError("stories.text_min_chars: must be between 1 and 500")
+    if not st.text_min_chars <= st.text_max_chars <= 20000:
+        raise ConfigError("stories.text_max_chars: must be between text_min_chars and 20000")
+    if not 0 <= st.max_pictures <= 20:
+        raise ConfigError("stories.max_pictures: must be between 0 and 20")
+    if not 0 <= st.max_videos <= 10:
+        raise ConfigError("stories.max_videos: must be between 0 and 10")
+    if st.image_max_bytes < 1024:
+        raise ConfigError("stories.image_max_bytes: must be at least 1024")
+    if st.image_min_pixels < 1:
+        raise ConfigError("stories.image_min_pixels: must be at least 1")
 
 
 def _validate_logo(logo: LogoConfig) -> None:

@@ -306,6 +306,8 @@ class ConversationEngine:
         if outcome.step is None:
             await ctx.session.delete(row)
             return None
-        history.append(step.name)
+        if outcome.step != step.name:
+            # Staying on a step (another picture of several) is not a step to go back to.
+            history.append(step.name)
         self._save(ctx, row, flow, outcome.step, {"answers": answers, "history": history})
         return await flow.step(outcome.step).prompt(ctx, answers)

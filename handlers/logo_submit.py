@@ -10,21 +10,11 @@ are encrypted at rest.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import io
-import os
-import tempfile
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-from PIL import Image
 from sqlalchemy.exc import IntegrityError
 
-from bot.clients.base import ApiError
 from bot.config import Config
 from bot.context import BotContext
 from bot.message import Inbound, Kind, Reply, normalize
@@ -33,6 +23,7 @@ from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, StepHandler, ask
 from handlers.logo import current_state, window_line
 from handlers.logo_phases import phase_line
+from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
 from handlers.router import Click, Text
 from handlers.volunteers import PHONE_RE, valid_name
 from storage import logo as store
@@ -40,78 +31,17 @@ from storage import logo as store
 FLOW = "logo_submit"
 TITLE_MAX = 20
 STATEMENT_MIN, STATEMENT_MAX = 5, 300
-# Beyond this many pixels a design is refused before decoding (a small file can unpack huge).
-MAX_PIXELS = 25_000_000
-FORMATS = {"PNG": "png", "JPEG": "jpg"}
 
 
-@dataclass(frozen=True)
-class Design:
-    """A checked design, stored as ``file_name`` under the media directory."""
-
-    sha256: str
-    file_name: str
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Why a sent file is not accepted: a content key and its placeholders."""
-
-    key: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-def file_size(size: int) -> str:
-    """'5MB', '2.5MB' or '300KB', as people read file sizes."""
-    if size >= 1024 * 1024:
-        return f"{size / 1024 / 1024:.1f}".removesuffix(".0") + "MB"
-    return f"{max(1, round(size / 1024))}KB"
-
-
-def check_and_store(data: bytes, config: Config) -> Design | Refused:
-    """Check the bytes are a PNG or JPEG of acceptable size and store them (blocking: run in a
-    thread). The file is named by content, so storing the same design twice is harmless."""
+def image_rules(config: Config) -> ImageRules:
+    """Where designs go and what they must be, from ``[logo]``."""
     cfg = config.logo
-    if len(data) > cfg.image_max_bytes:
-        return Refused("logo.bad_image_big", {"size": file_size(len(data))})
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                kind, (width, height) = image.format, image.size
-                if kind not in FORMATS:
-                    return Refused("logo.bad_image_type")
-                if width * height > MAX_PIXELS:
-                    return Refused("logo.bad_image_huge", {"width": width, "height": height})
-                image.load()  # decodes everything: a truncated or corrupt file fails here
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning):
-        return Refused("logo.bad_image_type")
-    if min(width, height) < cfg.image_min_pixels:
-        return Refused("logo.bad_image_small", {"width": width, "height": height})
-    digest = hashlib.sha256(data).hexdigest()
-    name = f"{digest}.{FORMATS[kind]}"
-    directory = config.logo_media_path
-    target = directory / name
-    if not target.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a reader (the gallery) never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".upload-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    return Design(digest, name)
+    return ImageRules(config.logo_media_path, cfg.image_max_bytes, cfg.image_min_pixels)
 
 
-async def fetch_design(bot: BotContext, msg: Inbound) -> Design | Refused:
-    """Download the user's image through the channel's media API, check and store it."""
-    if msg.kind is not Kind.IMAGE or not msg.media_id:
-        return Refused("logo.bad_image_kind")
-    try:
-        data, _declared = await bot.client(msg.channel).download_media(msg.media_id, msg.media_url)
-    except (ApiError, aiohttp.ClientError, TimeoutError, OSError, KeyError):
-        return Refused("logo.bad_image_download")
-    # The declared content type is not trusted: Pillow reads what the bytes are.
-    return await asyncio.to_thread(check_and_store, data, bot.config)
+async def fetch_design(bot: BotContext, msg: Inbound) -> StoredImage | Refused:
+    """Download the user's design, check and store it (the image step's ``prepare``)."""
+    return await fetch_image(bot, msg, image_rules(bot.config))
 
 
 def _answer(ctx: Ctx) -> str:
@@ -145,13 +75,13 @@ async def handle_image(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if ctx.inbound.kind in (Kind.TEXT, Kind.VOICE):
         return Invalid(ctx.t("logo.bad_image_text"))
     design = ctx.prepared
-    if not isinstance(design, Design | Refused):
+    if not isinstance(design, StoredImage | Refused):
         # The flow moved to this step after the dispatcher prepared (rare): fetch now.
         design = await fetch_design(ctx.bot, ctx.inbound)
     if isinstance(design, Refused):
         cfg = ctx.bot.config.logo
         limits = {"max_size": file_size(cfg.image_max_bytes), "min_px": cfg.image_min_pixels}
-        return Invalid(ctx.t(design.key, **limits, **design.params))
+        return Invalid(ctx.t(f"logo.bad_image_{design.reason}", **limits, **design.params))
     earlier = await store.entry_with_image(ctx.session, design.sha256)
     if earlier is not None:
         return Invalid(ctx.t("logo.duplicate_image", number=earlier.id))

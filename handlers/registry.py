@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import activities, basics, logo, logo_submit, pushes, stars, volunteers
+from handlers import activities, basics, logo, logo_submit, pushes, stars, stories, volunteers
 from handlers.conversation import ConversationEngine, Flow
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
@@ -24,6 +24,7 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
         volunteers.EDIT,
         volunteers.ERASE,
         logo_submit.SUBMIT,
+        stories.SUBMIT,
     ]
     engine = ConversationEngine(flows, flow_timeout_seconds)
     keywords = KeywordIndex()

@@ -1,3 +1,11 @@
 """Imports every model module so ``Base.metadata`` knows all tables (Alembic, tests)."""
 
-from storage import activities, followers, logo, models, schedules, volunteers  # noqa: F401
+from storage import (  # noqa: F401
+    activities,
+    followers,
+    logo,
+    models,
+    schedules,
+    stories,
+    volunteers,
+)

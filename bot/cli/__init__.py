@@ -20,6 +20,7 @@ from bot.cli import (
     menu,
     schedule,
     serve,
+    stories,
     volunteers,
     votes,
 )
@@ -37,6 +38,7 @@ COMMANDS = [
     activities,
     logos,
     votes,
+    stories,
     schedule,
 ]
 

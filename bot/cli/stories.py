@@ -1,0 +1,286 @@
+"""``stories list|show|approve|reject|export``: reviewing and exporting story submissions.
+
+Operators see the contact (name and phone) masked; ``show --reveal`` prints it whole and is
+recorded in the audit log. Column names and messages come from the ``reports.stories`` texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cli.common import (
+    CommandError,
+    Progress,
+    add_config_arg,
+    channel_name,
+    load,
+    print_table,
+    ready_context,
+)
+from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
+from bot.clock import as_utc, local
+from bot.context import BotContext
+from bot.message import Channel
+from bot.privacy import mask_name, mask_phone
+from handlers.notify import tell_then
+from storage import stories as store
+from storage.models import AuditEvent
+from storage.stories import Story, StoryMedia
+
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+SNIPPET_CHARS = 30
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the stories command."""
+    p = sub.add_parser("stories", help="story submissions (投稿故事): review and export")
+    ssub = p.add_subparsers(dest="stories_command", metavar="ACTION", required=True)
+    ls = ssub.add_parser("list", help="stories by number, contacts masked")
+    add_config_arg(ls)
+    ls.add_argument("--status", choices=store.STATUSES, default=None)
+    ls.add_argument("--channel", choices=[c.value for c in Channel], default=None)
+    ls.set_defaults(func=cmd_list)
+    show = ssub.add_parser("show", help="one story in full: text, picture files, contact")
+    add_config_arg(show)
+    show.add_argument("number", type=int)
+    show.add_argument(
+        "--reveal",
+        action="store_true",
+        help="the contact's full name and phone (recorded in the audit log)",
+    )
+    show.set_defaults(func=cmd_show)
+    ok = ssub.add_parser("approve", help="approve story N (the author is told)")
+    add_config_arg(ok)
+    ok.add_argument("number", type=int)
+    ok.add_argument("--note", default=None, help="review note, for operators")
+    ok.set_defaults(func=cmd_review, status="approved")
+    no = ssub.add_parser("reject", help="reject story N with a note (kept for operators)")
+    add_config_arg(no)
+    no.add_argument("number", type=int)
+    no.add_argument("--note", required=True, help="why (for operators; the author is not told)")
+    no.set_defaults(func=cmd_review, status="rejected")
+    ex = ssub.add_parser("export", help="every story of the selection in full, csv or xlsx")
+    add_config_arg(ex)
+    ex.add_argument("--format", choices=FORMATS, default="csv")
+    ex.add_argument("--out", "--output", dest="output", required=True, metavar="FILE")
+    ex.add_argument("--status", choices=store.STATUSES, default=None)
+    ex.add_argument("--channel", choices=[c.value for c in Channel], default=None)
+    ex.set_defaults(func=cmd_export)
+
+
+def _t(bot: BotContext, key: str, **params: Any) -> str:
+    return bot.texts(f"reports.stories.{key}", **params)
+
+
+def _when(moment: datetime | None) -> str:
+    return local(as_utc(moment)).strftime(TIME_FORMAT) if moment else ""
+
+
+def _status(bot: BotContext, status: str) -> str:
+    return _t(bot, f"status_{status}")
+
+
+def contact(bot: BotContext, story: Story, *, reveal: bool = False) -> str:
+    """The story's contact as operators see it: masked, or whole with ``reveal``."""
+    if not story.contact_name_enc or not story.contact_phone_enc:
+        return ""
+    name = bot.cipher.decrypt(story.contact_name_enc)
+    phone = bot.cipher.decrypt(story.contact_phone_enc)
+    return f"{name} {phone}" if reveal else f"{mask_name(name)} {mask_phone(phone)}"
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS] + "…"
+
+
+def _pictures(media: list[StoryMedia]) -> list[StoryMedia]:
+    return [m for m in media if m.kind == "image"]
+
+
+def _videos(media: list[StoryMedia]) -> list[StoryMedia]:
+    return [m for m in media if m.kind == "video"]
+
+
+def _number(args: argparse.Namespace) -> int:
+    if args.number < 1:
+        raise CommandError(f"number: must be a story number (1 or more), got {args.number}")
+    number: int = args.number
+    return number
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the stories."""
+
+    async def go() -> None:
+        async with ready_context(load(args)) as bot, bot.sessions() as session:
+            stories = await store.list_stories(session, args.status, args.channel)
+            media = await store.media_of(session, [s.id for s in stories])
+            rows = [
+                [
+                    s.id,
+                    channel_name(bot, s.channel),
+                    _when(s.created_at),
+                    _status(bot, s.status),
+                    _snippet(s.text),
+                    len(_pictures(media[s.id])),
+                    contact(bot, s),
+                ]
+                for s in stories
+            ]
+            keys = ["number", "channel", "date", "status", "text", "pictures", "contact"]
+            print_table([_t(bot, f"col_{k}") for k in keys], rows)
+
+    asyncio.run(go())
+    return 0
+
+
+async def _audit(bot: BotContext, session: AsyncSession, action: str, detail: str) -> None:
+    session.add(AuditEvent(at=bot.clock.now(), actor="operator", action=action, detail=detail))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print one story in full; the contact whole with --reveal (audited)."""
+    number = _number(args)
+
+    async def go() -> list[str]:
+        async with ready_context(load(args)) as bot:
+            async with bot.sessions() as session:
+                story = await store.get_story(session, number)
+                if story is None:
+                    raise CommandError(_t(bot, "no_such", number=number))
+                media = (await store.media_of(session, [number]))[number]
+            revealed = args.reveal and story.contact_phone_enc is not None
+            if revealed:
+                async with bot.sessions() as session, session.begin():
+                    await _audit(bot, session, "stories.reveal_contact", f"story={number}")
+            return _show_lines(bot, story, media, reveal=revealed)
+
+    print("\n".join(asyncio.run(go())))
+    return 0
+
+
+def _show_lines(
+    bot: BotContext, story: Story, media: list[StoryMedia], *, reveal: bool
+) -> list[str]:
+    directory = bot.config.stories_media_path
+    yes_no = _t(bot, "yes") if story.consent else _t(bot, "no")
+    fields = [
+        ("number", str(story.id)),
+        ("channel", channel_name(bot, story.channel)),
+        ("date", _when(story.created_at)),
+        ("status", _status(bot, story.status)),
+        ("consent", f"{yes_no} {_when(story.consent_at)}"),
+        ("contact", contact(bot, story, reveal=reveal) or _t(bot, "no_contact")),
+        ("reviewed", _when(story.reviewed_at)),
+        ("note", story.review_note or ""),
+    ]
+    lines = [f"{_t(bot, f'col_{key}')}：{value}" for key, value in fields]
+    lines.append(_t(bot, "show_pictures"))
+    pictures = _pictures(media)
+    lines += [f"  {directory / (m.path or '')}" for m in pictures] or [_t(bot, "show_none")]
+    lines.append(_t(bot, "show_videos"))
+    lines += [f"  {m.media_id}" for m in _videos(media)] or [_t(bot, "show_none")]
+    lines += [_t(bot, "show_text"), story.text]
+    if reveal:
+        lines += ["", _t(bot, "revealed")]
+    return lines
+
+
+async def review(args: argparse.Namespace) -> str:
+    """Set the status (audited); on approval tell the author. Returns the message printed."""
+    number, status, note = _number(args), args.status, args.note
+    async with ready_context(load(args)) as bot:
+        async with bot.sessions() as session:
+            story = await store.get_story(session, number)
+        if story is None:
+            raise CommandError(_t(bot, "no_such", number=number))
+
+        async def record(session: AsyncSession) -> None:
+            await store.review_story(session, number, status, bot.clock.now(), note)
+            await _audit(bot, session, f"story_{status}", f"story={number} note={note or ''}")
+
+        done = _t(bot, "reviewed", number=number, status=_status(bot, status))
+        if status != "approved":
+            async with bot.sessions() as session, session.begin():
+                await record(session)
+            return done
+        text = bot.texts("stories.approved", number=number)
+        how = await tell_then(bot, story.channel, story.account, story.user_id, text, record)
+        return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """Approve or reject one story."""
+    print(asyncio.run(review(args)))
+    return 0
+
+
+async def _export_rows(
+    bot: BotContext, status: str | None, channel: str | None
+) -> tuple[list[str], list[list[Any]]]:
+    async with bot.sessions() as session:
+        stories = await store.list_stories(session, status, channel)
+        media = await store.media_of(session, [s.id for s in stories])
+    directory = bot.config.stories_media_path
+    progress = Progress("stories", len(stories))
+    rows: list[list[Any]] = []
+    for s in stories:
+        pictures, videos = _pictures(media[s.id]), _videos(media[s.id])
+        rows.append(
+            [
+                s.id,
+                channel_name(bot, s.channel),
+                _when(s.created_at),
+                _status(bot, s.status),
+                s.text,
+                len(pictures),
+                "\n".join(str(directory / (m.path or "")) for m in pictures),
+                len(videos),
+                "\n".join(m.media_id or "" for m in videos),
+                contact(bot, s),
+                _t(bot, "yes") if s.consent else _t(bot, "no"),
+                _when(s.reviewed_at),
+                s.review_note or "",
+            ]
+        )
+        progress.advance()
+    progress.finish()
+    keys = [
+        "number",
+        "channel",
+        "date",
+        "status",
+        "text",
+        "pictures",
+        "picture_files",
+        "videos",
+        "video_ids",
+        "contact",
+        "consent",
+        "reviewed",
+        "note",
+    ]
+    return [_t(bot, f"col_{k}") for k in keys], rows
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the stories of the selection to a CSV or XLSX file."""
+    path: Path = output_path(args.output, "--out")
+
+    async def go() -> tuple[list[str], list[list[Any]], str, str]:
+        async with ready_context(load(args)) as bot:
+            headers, rows = await _export_rows(bot, args.status, args.channel)
+            done = _t(bot, "exported", count=len(rows), path=path)
+            return headers, rows, _t(bot, "sheet"), done
+
+    headers, rows, title, done = asyncio.run(go())
+    write_sheets(path, args.format, [Sheet(title, headers, rows)])
+    print(done)
+    return 0

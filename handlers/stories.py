@@ -1,0 +1,259 @@
+"""投稿故事: sharing a public-welfare story, as a flow of the conversation engine.
+
+text → pictures and videos (optional) → contact name and phone (optional) → 同意 (publication
+consent) → summary → 确认. Pictures are downloaded before the message's transaction (the media
+step's ``prepare`` hook), checked with Pillow and stored by SHA-256 (``handlers.media``); a
+video is kept as the platform's media id only. The contact is encrypted at rest. The flow ends
+on submit, so a second 确认 (another message, even a concurrent one) finds no flow to submit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.config import Config
+from bot.context import BotContext
+from bot.message import Inbound, Kind, Reply, normalize
+from bot.privacy import mask_name, mask_phone
+from handlers.context import Ctx
+from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
+from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
+from handlers.router import Click, Text
+from handlers.volunteers import PHONE_RE, valid_name
+from storage import stories as store
+
+FLOW = "story_submit"
+DONE_WORDS = frozenset({"完成", "跳过", "好了", "没有", "无", "不用"})
+NO_CONTACT_WORDS = frozenset({"不用", "不需要", "跳过", "无", "否"})
+PREVIEW_CHARS = 40
+VIDEO_KINDS = frozenset({Kind.VIDEO, Kind.SHORTVIDEO})
+
+
+def image_rules(config: Config) -> ImageRules:
+    """Where story pictures go and what they must be, from ``[stories]``."""
+    cfg = config.stories
+    return ImageRules(config.stories_media_path, cfg.image_max_bytes, cfg.image_min_pixels)
+
+
+async def fetch_picture(bot: BotContext, msg: Inbound) -> StoredImage | Refused | None:
+    """Download and store a picture (the media step's ``prepare``); videos are not fetched."""
+    if msg.kind is not Kind.IMAGE:
+        return None
+    return await fetch_image(bot, msg, image_rules(bot.config))
+
+
+def _word(ctx: Ctx) -> str:
+    return normalize(ctx.inbound.text or "") if ctx.inbound.kind is Kind.TEXT else ""
+
+
+def _counts(answers: dict[str, Any]) -> dict[str, int]:
+    return {
+        "pictures": len(answers.get("pictures") or []),
+        "videos": len(answers.get("videos") or []),
+    }
+
+
+def _wants_media(config: Config) -> bool:
+    return config.stories.max_pictures > 0 or config.stories.max_videos > 0
+
+
+# -- 1. the story ------------------------------------------------------------------------------
+
+
+async def prompt_text(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+    cfg = ctx.bot.config.stories
+    return ctx.reply("stories.ask_text", min=cfg.text_min_chars, max=cfg.text_max_chars)
+
+
+async def handle_text(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    msg, cfg = ctx.inbound, ctx.bot.config.stories
+    if msg.kind is Kind.VOICE and not (msg.text or "").strip():
+        return Invalid(ctx.t("stories.bad_voice"))
+    if msg.kind not in (Kind.TEXT, Kind.VOICE):
+        return Invalid(ctx.t("stories.bad_text_kind"))
+    # Not normalised: line breaks and punctuation are part of the story.
+    text = (msg.text or "").strip()
+    limits = {"min": cfg.text_min_chars, "max": cfg.text_max_chars, "length": len(text)}
+    if len(text) < cfg.text_min_chars:
+        return Invalid(ctx.t("stories.bad_text_short", **limits))
+    if len(text) > cfg.text_max_chars:
+        return Invalid(ctx.t("stories.bad_text_long", **limits))
+    then = "media" if _wants_media(ctx.bot.config) else "contact_name"
+    return Next(then, {"text": text})
+
+
+# -- 2. pictures and videos --------------------------------------------------------------------
+
+
+async def prompt_media(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+    cfg, counts = ctx.bot.config.stories, _counts(answers)
+    if counts["pictures"] or counts["videos"]:
+        return ctx.reply("stories.ask_more", **counts)
+    if cfg.max_pictures == 0:
+        return ctx.reply("stories.ask_media_no_pictures", max_videos=cfg.max_videos)
+    hint = ctx.t("stories.video_hint", max_videos=cfg.max_videos) if cfg.max_videos else ""
+    return ctx.reply(
+        "stories.ask_media",
+        max_pictures=cfg.max_pictures,
+        max_size=file_size(cfg.image_max_bytes),
+        video_hint=hint,
+    )
+
+
+async def _add_picture(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    cfg = ctx.bot.config.stories
+    pictures: list[list[str]] = list(answers.get("pictures") or [])
+    if cfg.max_pictures == 0:
+        return Invalid(ctx.t("stories.no_pictures"))
+    if len(pictures) >= cfg.max_pictures:
+        return Invalid(ctx.t("stories.picture_limit", max_pictures=cfg.max_pictures))
+    picture = ctx.prepared
+    if not isinstance(picture, StoredImage | Refused):
+        # The flow moved to this step after the dispatcher prepared (rare): fetch now.
+        picture = await fetch_image(ctx.bot, ctx.inbound, image_rules(ctx.bot.config))
+    if isinstance(picture, Refused):
+        limits = {"max_size": file_size(cfg.image_max_bytes), "min_px": cfg.image_min_pixels}
+        return Invalid(ctx.t(f"stories.bad_image_{picture.reason}", **limits, **picture.params))
+    if any(sha == picture.sha256 for sha, _name in pictures):
+        return Invalid(ctx.t("stories.duplicate_picture"))
+    pictures.append([picture.sha256, picture.file_name])
+    # Enough pictures (and no videos to wait for): go on without asking for 完成.
+    full = len(pictures) >= cfg.max_pictures and (
+        cfg.max_videos == 0 or len(answers.get("videos") or []) >= cfg.max_videos
+    )
+    return Next("contact_name" if full else "media", {"pictures": pictures})
+
+
+def _add_video(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    cfg = ctx.bot.config.stories
+    videos: list[str] = list(answers.get("videos") or [])
+    if cfg.max_videos == 0:
+        return Invalid(ctx.t("stories.no_videos"))
+    if len(videos) >= cfg.max_videos:
+        return Invalid(ctx.t("stories.video_limit", max_videos=cfg.max_videos))
+    if not ctx.inbound.media_id:
+        return Invalid(ctx.t("stories.bad_media"))
+    videos.append(ctx.inbound.media_id)
+    return Next("media", {"videos": videos})
+
+
+async def handle_media(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    kind = ctx.inbound.kind
+    if kind is Kind.IMAGE:
+        return await _add_picture(ctx, answers)
+    if kind in VIDEO_KINDS:
+        return _add_video(ctx, answers)
+    if _word(ctx) in DONE_WORDS:
+        return Next("contact_name")
+    return Invalid(ctx.t("stories.bad_media"))
+
+
+# -- 3. contact, if wanted ---------------------------------------------------------------------
+
+
+async def prompt_contact_name(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+    line = ctx.t("stories.media_line", **_counts(answers)) if _wants_media(ctx.bot.config) else ""
+    return ctx.reply("stories.ask_contact_name", media_line=line)
+
+
+async def handle_contact_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    cfg = ctx.bot.config.stories
+    if ctx.inbound.kind is Kind.IMAGE and 0 < cfg.max_pictures <= _counts(answers)["pictures"]:
+        # A picture after the limit (which moved the flow on): say why it was not taken.
+        return Invalid(ctx.t("stories.picture_limit", max_pictures=cfg.max_pictures))
+    text = " ".join(_word(ctx).split())
+    if text in NO_CONTACT_WORDS:
+        # Going back and choosing no contact must not keep one given before.
+        return Next("consent", {"contact_name": None, "contact_phone": None})
+    # 完成 sent once more after the pictures is not a name.
+    if text in DONE_WORDS or not valid_name(text):
+        return Invalid(ctx.t("stories.bad_contact_name"))
+    return Next("contact_phone", {"contact_name": text})
+
+
+async def handle_contact_phone(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    phone = _word(ctx).replace(" ", "").replace("-", "")
+    if not PHONE_RE.match(phone):
+        return Invalid(ctx.t("stories.bad_phone"))
+    return Next("consent", {"contact_phone": phone})
+
+
+# -- 4. consent, summary, submit ---------------------------------------------------------------
+
+
+async def handle_consent(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _word(ctx) != "同意":
+        return Invalid(ctx.t("stories.bad_consent"))
+    return Next("confirm", {"consent_at": ctx.bot.clock.now().isoformat()})
+
+
+def _contact(ctx: Ctx, answers: dict[str, Any]) -> str:
+    name, phone = answers.get("contact_name"), answers.get("contact_phone")
+    if not name or not phone:
+        return ctx.t("stories.contact_none")
+    return ctx.t("stories.contact_line", name=mask_name(name), phone_masked=mask_phone(phone))
+
+
+async def prompt_confirm(ctx: Ctx, answers: dict[str, Any]) -> Reply:
+    text: str = answers["text"]
+    preview = " ".join(text.split())
+    if len(preview) > PREVIEW_CHARS:
+        preview = preview[:PREVIEW_CHARS] + "…"
+    return ctx.reply(
+        "stories.ask_confirm",
+        preview=preview,
+        length=len(text),
+        contact=_contact(ctx, answers),
+        **_counts(answers),
+    )
+
+
+async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _word(ctx) != "确认":
+        return Invalid(ctx.t("stories.bad_confirm"))
+    msg, cipher = ctx.inbound, ctx.bot.cipher
+    name, phone = answers.get("contact_name"), answers.get("contact_phone")
+    has_contact = bool(name and phone)
+    videos: list[str] = list(answers.get("videos") or [])
+    story = await store.add_story(
+        ctx.session,
+        channel=msg.channel.value,
+        account=msg.account,
+        user_id=msg.user,
+        text=answers["text"],
+        consent_at=datetime.fromisoformat(answers["consent_at"]),
+        now=ctx.bot.clock.now(),
+        pictures=[(sha, file_name) for sha, file_name in answers.get("pictures") or []],
+        videos=videos,
+        contact_name_enc=cipher.encrypt(name) if has_contact and name else None,
+        contact_phone_enc=cipher.encrypt(phone) if has_contact and phone else None,
+    )
+    return Finish(
+        ctx.reply(
+            "stories.submitted",
+            number=story.id,
+            contact_note=ctx.t("stories.submitted_contact") if has_contact else "",
+            video_note=ctx.t("stories.submitted_video", videos=len(videos)) if videos else "",
+        )
+    )
+
+
+SUBMIT = Flow(
+    name=FLOW,
+    title_key="stories.title",
+    entry=Text("投稿故事", "分享故事", "我要投稿故事") | Click("STORY_SUBMIT"),
+    steps=[
+        Step("text", prompt_text, handle_text, help="stories.help_text"),
+        Step("media", prompt_media, handle_media, help="stories.help_media", prepare=fetch_picture),
+        Step("contact_name", prompt_contact_name, handle_contact_name, help="stories.help_contact"),
+        Step(
+            "contact_phone",
+            ask("stories.ask_contact_phone"),
+            handle_contact_phone,
+            help="stories.help_contact",
+        ),
+        Step("consent", ask("stories.ask_consent"), handle_consent),
+        Step("confirm", prompt_confirm, handle_confirm),
+    ],
+)
