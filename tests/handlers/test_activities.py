@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from bot.app import create_app
+from bot.appkeys import DISPATCHER
 from bot.message import Channel
 from bot.simulate import reply_text, weibo_reply_text
 from storage import activities as store
@@ -306,10 +307,17 @@ async def crowd_joins(harness: BotHarness, users_n: int, capacity: int) -> tuple
             xml = user.text(f"参加 {activity.id}")
             jobs += [send(user, url, xml) for _ in range(3)]
         replies = await asyncio.gather(*jobs)
+        await harness.drain()
+        await second[DISPATCHER].drain()
     finally:
         await server.close()
     assert await enrolled_count(harness, activity.id) == (capacity, capacity)
-    by_user = [" ".join(replies[i * 3 : i * 3 + 3]) for i in range(users_n)]
+    # On a loaded machine some answers miss the deadline and go out by customer-service message.
+    late = [
+        " ".join(m["text"]["content"] for m in harness.fake.sent_to(u.openid) if "text" in m)
+        for u in users
+    ]
+    by_user = [" ".join([*replies[i * 3 : i * 3 + 3], late[i]]) for i in range(users_n)]
     return sum("报名成功" in r for r in by_user), sum("名额已满" in r for r in by_user)
 
 

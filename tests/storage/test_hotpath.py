@@ -83,8 +83,9 @@ async def test_postgres_probe_survives_a_connection_the_server_dropped(
         async with engine.begin() as conn:
             ended = await conn.scalar(
                 text(
+                    # This database's only: a suite running on another must not lose its own.
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = :name"
+                    " WHERE application_name = :name AND datname = current_database()"
                 ),
                 {"name": PROBE_APPLICATION_NAME},
             )
