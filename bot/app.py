@@ -30,6 +30,7 @@ from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.content import Texts
 from handlers.keywords import seed_specs
+from handlers.media import purge_orphan_pictures
 from handlers.registry import Handlers, build_handlers
 from storage.db import create_engine, create_sessions, is_sqlite
 from storage.hotpath import MessageLogWriter, make_probe
@@ -199,8 +200,11 @@ async def _purge_forever(bot: BotContext) -> None:
             removed = await purge_message_log(bot)
             if removed:
                 log_event(log, "message_log_purged", rows=removed)
+            pictures = await purge_orphan_pictures(bot)
+            if pictures:
+                log_event(log, "orphan_pictures_purged", files=pictures)
         except Exception:
-            log.exception("message log purge failed")
+            log.exception("periodic purge failed")
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 

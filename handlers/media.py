@@ -8,25 +8,31 @@ directory and limits, and turns a ``Refused`` reason into its own wording.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from PIL import Image
+from sqlalchemy import select
 
 from bot.clients.base import ApiError
 from bot.context import BotContext
 from bot.message import Inbound, Kind
+from storage.logo import LogoEntry
+from storage.stories import StoryMedia
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).
 MAX_PIXELS = 25_000_000
 FORMATS = {"PNG": "png", "JPEG": "jpg"}
+TEMP_PREFIX = ".upload-"
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,13 @@ def check_and_store(data: bytes, rules: ImageRules) -> StoredImage | Refused:
     digest = hashlib.sha256(data).hexdigest()
     name = f"{digest}.{FORMATS[kind]}"
     target = rules.directory / name
-    if not target.exists():
+    if target.exists():
+        # Fresh again for the orphan purge: a flow in progress now holds it.
+        os.utime(target)
+    else:
         rules.directory.mkdir(parents=True, exist_ok=True)
         # Write then rename: a reader (the gallery) never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=rules.directory, prefix=".upload-")
+        fd, tmp = tempfile.mkstemp(dir=rules.directory, prefix=TEMP_PREFIX)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
@@ -104,3 +113,41 @@ async def fetch_image(bot: BotContext, msg: Inbound, rules: ImageRules) -> Store
         return Refused("download")
     # The declared content type is not trusted: Pillow reads what the bytes are.
     return await asyncio.to_thread(check_and_store, data, rules)
+
+
+def _orphans(directories: set[Path], keep: set[str], before: float) -> list[Path]:
+    """Stored pictures (and left-over temporary files) not in ``keep``, unchanged since
+    ``before`` (a POSIX time). Blocking: run in a thread."""
+    found = []
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            stored = path.suffix.lstrip(".") in FORMATS.values() and len(path.stem) == 64
+            if not (stored or path.name.startswith(TEMP_PREFIX)) or path.name in keep:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < before:
+                    found.append(path)
+    return found
+
+
+async def purge_orphan_pictures(bot: BotContext) -> int:
+    """Delete pictures no logo entry or story refers to: sent inside a flow that was then
+    cancelled or expired. A picture is kept for a flow's lifetime (plus an hour) after it was
+    last sent, so a flow in progress never loses one. Returns how many files went."""
+    config = bot.config
+    grace = timedelta(minutes=config.limits.flow_timeout_minutes) + timedelta(hours=1)
+    before = (bot.clock.now() - grace).timestamp()
+    async with bot.sessions() as session:
+        logo = await session.scalars(
+            select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
+        )
+        stories = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
+        keep = {name for name in [*logo, *stories] if name}
+    directories = {config.logo_media_path, config.stories_media_path}
+    orphans = await asyncio.to_thread(_orphans, directories, keep, before)
+    for path in orphans:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return len(orphans)
