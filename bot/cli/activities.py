@@ -14,6 +14,7 @@ from bot.cli.common import (
     Progress,
     add_config_arg,
     channel_name,
+    columns,
     load,
     parse_decimal,
     print_table,
@@ -25,6 +26,7 @@ from bot.clock import SHANGHAI, as_utc, local
 from bot.context import BotContext
 from bot.privacy import mask_phone
 from handlers.activities import cancellation_text, hours_text
+from handlers.content import Texts
 from handlers.notify import tell_then
 from handlers.volunteers import configured_cities
 from storage import activities as store
@@ -35,18 +37,40 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 MAX_TITLE, MAX_PLACE, MAX_REASON = 64, 100, 200
 MAX_CAPACITY = 100_000
 MAX_HOURS = Decimal(100)
-ROSTER_HEADERS = [
-    "序号",
-    "志愿者编号",
-    "渠道",
-    "姓名",
-    "手机",
-    "城市",
-    "报名时间",
-    "签到时间",
-    "签退时间",
-    "状态",
-]
+
+
+def roster_headers(t: Texts) -> list[str]:
+    """Columns of ``activities roster``."""
+    return columns(
+        t,
+        "reports.activities.col_number",
+        "reports.activities.col_volunteer",
+        "reports.activities.col_channel",
+        "reports.activities.col_name",
+        "reports.activities.col_phone",
+        "reports.activities.col_city",
+        "reports.activities.col_enrolled_at",
+        "reports.activities.col_checked_in_at",
+        "reports.activities.col_checked_out_at",
+        "reports.activities.col_status",
+    )
+
+
+def list_headers(t: Texts) -> list[str]:
+    """Columns of ``activities list``."""
+    return columns(
+        t,
+        "reports.activities.col_id",
+        "reports.activities.col_title",
+        "reports.activities.col_time",
+        "reports.activities.col_place",
+        "reports.activities.col_city",
+        "reports.activities.col_hours",
+        "reports.activities.col_places",
+        "reports.activities.col_checked_in",
+        "reports.activities.col_code",
+        "reports.activities.col_state",
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -112,12 +136,14 @@ def _local_span(activity: Activity) -> str:
     return f"{start.strftime(TIME_FORMAT)}-{end.strftime(end_format)}"
 
 
-def _state(activity: Activity, now: datetime) -> str:
+def _state(t: Texts, activity: Activity, now: datetime) -> str:
     if activity.status != store.ACTIVE:
-        return "已取消"
+        return t("reports.activities.state_cancelled")
     if now < as_utc(activity.starts_at):
-        return "未开始"
-    return "进行中" if now <= as_utc(activity.ends_at) else "已结束"
+        return t("reports.activities.state_upcoming")
+    if now <= as_utc(activity.ends_at):
+        return t("reports.activities.state_running")
+    return t("reports.activities.state_ended")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -175,31 +201,28 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print activities with their enrolled/capacity and checked-in counts."""
 
-    async def go() -> tuple[list[tuple[Activity, int]], datetime]:
+    async def go() -> tuple[list[tuple[Activity, int]], datetime, Texts]:
         async with ready_context(load(args)) as bot, bot.sessions() as session:
             now = bot.clock.now()
-            return await store.with_checked_in(session, now, args.all), now
+            return await store.with_checked_in(session, now, args.all), now, bot.texts
 
-    found, now = asyncio.run(go())
+    found, now, t = asyncio.run(go())
     rows = [
         [
             a.id,
             a.title,
             _local_span(a),
             a.place,
-            a.city or "不限",
+            a.city or t("reports.activities.any_city"),
             hours_text(a.hours),
             f"{a.enrolled}/{a.capacity}",
             checked,
             a.code,
-            _state(a, now),
+            _state(t, a, now),
         ]
         for a, checked in found
     ]
-    print_table(
-        ["编号", "活动", "时间", "地点", "城市", "时长", "报名/名额", "已签到", "签到码", "状态"],
-        rows,
-    )
+    print_table(list_headers(t), rows)
     return 0
 
 
@@ -268,10 +291,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(enrolment: Enrolment) -> str:
+def _checked_in(enrolment: Enrolment) -> bool:
+    """Whether the volunteer checked in (a check-out counts too)."""
+    return enrolment.checked_in_at is not None or enrolment.checked_out_at is not None
+
+
+def _status(t: Texts, enrolment: Enrolment) -> str:
     if enrolment.checked_out_at is not None:
-        return "已签退"
-    return "已签到" if enrolment.checked_in_at is not None else "未签到"
+        return t("reports.activities.status_checked_out")
+    if enrolment.checked_in_at is not None:
+        return t("reports.activities.status_checked_in")
+    return t("reports.activities.status_enrolled")
 
 
 def _when(value: datetime | None) -> str:
@@ -283,7 +313,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
     path = output_path(args.output) if args.output else None
     fmt = format_of(path) if path is not None else ""
 
-    async def go() -> tuple[Activity, list[list[Any]]]:
+    async def go() -> tuple[Activity, list[list[Any]], int, Texts]:
         async with ready_context(load(args)) as bot, bot.sessions() as session:
             activity = await session.get(Activity, args.number)
             if activity is None:
@@ -291,6 +321,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
             entries = await store.roster(session, activity.id)
             progress = Progress("roster", len(entries)) if path is not None else None
             rows: list[list[Any]] = []
+            checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
             for i, (enrolment, v) in enumerate(entries, 1):
                 rows.append(
                     [
@@ -303,21 +334,21 @@ def cmd_roster(args: argparse.Namespace) -> int:
                         _when(enrolment.enrolled_at),
                         _when(enrolment.checked_in_at),
                         _when(enrolment.checked_out_at),
-                        _status(enrolment),
+                        _status(bot.texts, enrolment),
                     ]
                 )
                 if progress is not None:
                     progress.advance()
             if progress is not None:
                 progress.finish()
-            return activity, rows
+            return activity, rows, checked, bot.texts
 
-    activity, rows = asyncio.run(go())
-    checked = sum(1 for r in rows if r[-1] != "未签到")
+    activity, rows, checked, t = asyncio.run(go())
     if path is None:
         print(f"{activity.id} {activity.title}  {_local_span(activity)}  {activity.place}")
-        print_table(ROSTER_HEADERS, rows)
+        print_table(roster_headers(t), rows)
     else:
-        write_sheets(path, fmt, [Sheet(f"{activity.id}号活动名单", ROSTER_HEADERS, rows)])
+        sheet = t("reports.activities.roster_sheet", number=activity.id)
+        write_sheets(path, fmt, [Sheet(sheet, roster_headers(t), rows)])
     print(f"{len(rows)} enrolled, {checked} checked in" + (f"; written to {path}" if path else ""))
     return 0

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.config import Config, load_config
 from bot.context import BotContext
+from handlers.content import Texts
 
 
 class CommandError(Exception):
@@ -68,6 +69,11 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Any 
     print("  ".join("-" * w for w in widths), file=out)
     for row in rows:
         print(line(row), file=out)
+
+
+def columns(texts: Texts, *keys: str) -> list[str]:
+    """The texts at ``keys``, in order: column names of a table or sheet from the content."""
+    return [texts(key) for key in keys]
 
 
 def channel_name(bot: BotContext, channel: str) -> str:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.cli.common import (
+    CommandError,
+    add_config_arg,
+    columns,
+    load,
+    print_table,
+    ready_context,
+)
 from bot.message import Reply, normalize
 from handlers.keywords import seed_specs
 from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, seed_rules
@@ -56,7 +63,16 @@ def cmd_list(args: argparse.Namespace) -> int:
                         preview,
                     ]
                 )
-            print_table(["id", "关键词", "匹配", "优先级", "来源", "启用", "回复"], rows)
+            headers = columns(
+                bot.texts,
+                "reports.keywords.col_keyword",
+                "reports.keywords.col_match",
+                "reports.keywords.col_priority",
+                "reports.keywords.col_source",
+                "reports.keywords.col_enabled",
+                "reports.keywords.col_reply",
+            )
+            print_table(["id", *headers], rows)
 
     asyncio.run(go())
     return 0

@@ -14,6 +14,7 @@ from bot.cli.common import (
     CommandError,
     add_config_arg,
     channel_name,
+    columns,
     load,
     print_table,
     ready_context,
@@ -98,7 +99,18 @@ def cmd_list(args: argparse.Namespace) -> int:
                 ]
                 for e in await store.list_entries(session, args.status)
             ]
-        print_table(["编号", "渠道", "作品名称", "作者", "手机", "状态", "投稿时间", "原因"], rows)
+            headers = columns(
+                bot.texts,
+                "reports.logos.col_number",
+                "reports.logos.col_channel",
+                "reports.logos.col_title",
+                "reports.logos.col_author",
+                "reports.logos.col_phone",
+                "reports.logos.col_status",
+                "reports.logos.col_submitted",
+                "reports.logos.col_reason",
+            )
+        print_table(headers, rows)
 
     asyncio.run(go())
     return 0
@@ -208,7 +220,8 @@ async def phase(args: argparse.Namespace) -> None:
             )
             await session.flush()
         state = await contest_state(session, cfg, now)
-        print_table(["phase", "阶段", "from", "to", "source", "now"], phase_rows(bot, state))
+        headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
+        print_table(headers, phase_rows(bot, state))
         print()
         print(f"now ({format_admin(now)}): {phase_line(bot.texts, state)}")
 

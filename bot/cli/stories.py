@@ -39,7 +39,7 @@ SNIPPET_CHARS = 30
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the stories command."""
-    p = sub.add_parser("stories", help="story submissions (投稿故事): review and export")
+    p = sub.add_parser("stories", help="story submissions: review and export")
     ssub = p.add_subparsers(dest="stories_command", metavar="ACTION", required=True)
     ls = ssub.add_parser("list", help="stories by number, contacts masked")
     add_config_arg(ls)

@@ -19,6 +19,7 @@ from bot.cli.common import (
     Progress,
     add_config_arg,
     channel_name,
+    columns,
     load,
     parse_decimal,
     print_table,
@@ -29,6 +30,7 @@ from bot.clock import SHANGHAI, as_utc, local
 from bot.context import BotContext
 from bot.privacy import mask_name, mask_phone
 from handlers.activities import hours_text
+from handlers.content import Texts
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import configured_cities
 from storage.activities import LedgerRow, ledger, monthly_hours
@@ -58,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="full phone numbers instead of masked ones (recorded in the audit log)",
     )
     ex.set_defaults(func=cmd_export)
-    stars = vsub.add_parser("stars", help="志愿之星: a month's top volunteers per city")
+    stars = vsub.add_parser("stars", help="star volunteers: a month's top volunteers per city")
     add_config_arg(stars)
     stars.add_argument("--month", default=None, metavar="YYYY-MM", help="default: this month")
     stars.add_argument("--city", default=None, help="only this city")
@@ -102,11 +104,11 @@ def cmd_list(args: argparse.Namespace) -> int:
                         mask_name(bot.cipher.decrypt(v.name_enc)),
                         mask_phone(bot.cipher.decrypt(v.phone_enc)),
                         v.city,
-                        "是" if v.minor else "",
+                        bot.texts("reports.volunteers.yes") if v.minor else "",
                         f"{hours.normalize():f}",
                     ]
                 )
-            print_table(["id", "渠道", "姓名", "手机", "城市", "未成年", "时长"], rows)
+            print_table(list_headers(bot.texts), rows)
 
     asyncio.run(go())
     return 0
@@ -142,20 +144,39 @@ def cmd_adjust(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPORT_HEADERS = [
-    "编号",
-    "渠道",
-    "姓名",
-    "手机",
-    "城市",
-    "区县",
-    "出生年份",
-    "未成年",
-    "特长兴趣",
-    "服务时间",
-    "服务时长",
-    "报名时间",
-]
+def list_headers(t: Texts) -> list[str]:
+    """Columns of ``volunteers list``."""
+    return [
+        "id",
+        *columns(
+            t,
+            "reports.volunteers.col_channel",
+            "reports.volunteers.col_name",
+            "reports.volunteers.col_phone",
+            "reports.volunteers.col_city",
+            "reports.volunteers.col_minor",
+            "reports.volunteers.col_hours",
+        ),
+    ]
+
+
+def export_headers(t: Texts) -> list[str]:
+    """Columns of ``volunteers export``."""
+    return columns(
+        t,
+        "reports.volunteers.col_id",
+        "reports.volunteers.col_channel",
+        "reports.volunteers.col_name",
+        "reports.volunteers.col_phone",
+        "reports.volunteers.col_city",
+        "reports.volunteers.col_district",
+        "reports.volunteers.col_birth_year",
+        "reports.volunteers.col_minor",
+        "reports.volunteers.col_skills",
+        "reports.volunteers.col_availability",
+        "reports.volunteers.col_total_hours",
+        "reports.volunteers.col_registered",
+    )
 
 
 async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> list[list[Any]]:
@@ -178,7 +199,7 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
                     v.city,
                     v.district,
                     v.birth_year,
-                    "是" if v.minor else "否",
+                    bot.texts("reports.volunteers.yes" if v.minor else "reports.volunteers.no"),
                     v.skills.replace(",", "、"),
                     v.availability.replace(",", "、"),
                     float(hours),
@@ -205,12 +226,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the volunteers to a CSV or XLSX file."""
     path = output_path(args.output)
 
-    async def go() -> list[list[Any]]:
+    async def go() -> tuple[Sheet, list[list[Any]]]:
         async with ready_context(load(args)) as bot:
-            return await _export_rows(bot, args.city, args.include_phones)
+            rows = await _export_rows(bot, args.city, args.include_phones)
+            t = bot.texts
+            return Sheet(t("reports.volunteers.sheet"), export_headers(t), rows), rows
 
-    rows = asyncio.run(go())
-    write_sheets(path, args.format, [Sheet("志愿者", EXPORT_HEADERS, rows)])
+    sheet, rows = asyncio.run(go())
+    write_sheets(path, args.format, [sheet])
     print(f"{len(rows)} volunteers written to {path}")
     return 0
 
@@ -241,19 +264,34 @@ def display_name(bot: BotContext, name_enc: str) -> str:
     )
 
 
-LEDGER_HEADERS = [
-    "记录编号",
-    "志愿者编号",
-    "渠道",
-    "姓名",
-    "城市",
-    "时长",
-    "原因",
-    "活动",
-    "操作人",
-    "时间",
-]
-TOTAL_HEADERS = ["志愿者编号", "渠道", "姓名", "城市", "记录数", "合计时长"]
+def ledger_headers(t: Texts) -> list[str]:
+    """Columns of the ``hours export`` ledger sheet."""
+    return columns(
+        t,
+        "reports.volunteers.col_entry",
+        "reports.volunteers.col_volunteer",
+        "reports.volunteers.col_channel",
+        "reports.volunteers.col_name",
+        "reports.volunteers.col_city",
+        "reports.volunteers.col_hours",
+        "reports.volunteers.col_reason",
+        "reports.volunteers.col_activity",
+        "reports.volunteers.col_actor",
+        "reports.volunteers.col_time",
+    )
+
+
+def total_headers(t: Texts) -> list[str]:
+    """Columns of the ``hours export`` totals sheet."""
+    return columns(
+        t,
+        "reports.volunteers.col_volunteer",
+        "reports.volunteers.col_channel",
+        "reports.volunteers.col_name",
+        "reports.volunteers.col_city",
+        "reports.volunteers.col_entries",
+        "reports.volunteers.col_sum",
+    )
 
 
 def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
@@ -290,7 +328,11 @@ def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
         progress.advance()
     progress.finish()
     summary = [[*t[:5], float(t[5])] for _vid, t in sorted(totals.items())]
-    return [Sheet("时长明细", LEDGER_HEADERS, rows), Sheet("时长合计", TOTAL_HEADERS, summary)]
+    t = bot.texts
+    return [
+        Sheet(t("reports.volunteers.ledger_sheet"), ledger_headers(t), rows),
+        Sheet(t("reports.volunteers.totals_sheet"), total_headers(t), summary),
+    ]
 
 
 def _months(entries: list[LedgerRow]) -> tuple[list[str], list[float]]:
@@ -318,7 +360,7 @@ def cmd_hours_export(args: argparse.Namespace) -> int:
     if since is not None and until is not None and until <= since:
         raise CommandError("--to: must not be before --from")
 
-    async def go() -> tuple[list[Sheet], list[LedgerRow], str]:
+    async def go() -> tuple[list[Sheet], list[LedgerRow], str, str]:
         async with ready_context(load(args)) as bot:
             city = _city(bot, args.city)
             async with bot.sessions() as session:
@@ -331,16 +373,17 @@ def cmd_hours_export(args: argparse.Namespace) -> int:
             title = bot.texts(
                 "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
             )
-            return _ledger_sheets(bot, entries), entries, title
+            axis = bot.texts("reports.volunteers.chart_axis")
+            return _ledger_sheets(bot, entries), entries, title, axis
 
-    sheets, entries, title = asyncio.run(go())
+    sheets, entries, title, axis = asyncio.run(go())
     write_sheets(path, args.format, sheets)
     print(f"{len(entries)} ledger rows of {len(sheets[1].rows)} volunteers written to {path}")
     if chart is not None:
         labels, values = _months(entries)
         if not labels:
             raise CommandError("--chart: no hours in the selection to draw")
-        bar_chart(chart, labels, values, title=title, value_label="小时", horizontal=False)
+        bar_chart(chart, labels, values, title=title, value_label=axis, horizontal=False)
         print(f"chart written to {chart}")
     return 0
 
@@ -353,11 +396,22 @@ def _month(text: str | None, now: datetime) -> tuple[int, int]:
     return int(text[:4]), int(text[5:])
 
 
+def stars_headers(t: Texts) -> list[str]:
+    """Columns of ``volunteers stars``."""
+    return columns(
+        t,
+        "reports.volunteers.col_rank",
+        "reports.volunteers.col_id",
+        "reports.volunteers.col_name",
+        "reports.volunteers.col_hours",
+    )
+
+
 def cmd_stars(args: argparse.Namespace) -> int:
     """Print the month's top volunteers of each city (names masked), optionally a chart."""
     chart = output_path(args.chart, "--chart") if args.chart else None
 
-    async def go() -> tuple[int, int, dict[str, list[list[Any]]], dict[str, Decimal], str]:
+    async def go() -> tuple[int, int, dict[str, list[list[Any]]], dict[str, Decimal], str, Texts]:
         async with ready_context(load(args)) as bot:
             year, month = _month(args.month, bot.clock.now())
             city = _city(bot, args.city)
@@ -376,15 +430,15 @@ def cmd_stars(args: argparse.Namespace) -> int:
                     table.append([len(table) + 1, star.volunteer_id, name, hours_text(star.hours)])
             where = city or bot.texts("stars.everywhere")
             title = bot.texts("stars.chart_title", year=year, month=month, where=where)
-            return year, month, tables, sums, title
+            return year, month, tables, sums, title, bot.texts
 
-    year, month, tables, sums, title = asyncio.run(go())
+    year, month, tables, sums, title, t = asyncio.run(go())
     if not tables:
         print(f"no hours credited in {year:04d}-{month:02d}")
         return 0
     for city, rows in tables.items():
         print(f"{city} {year:04d}-{month:02d}")
-        print_table(["名次", "编号", "姓名", "时长"], rows)
+        print_table(stars_headers(t), rows)
         print()
     if chart is not None:
         if args.city:
@@ -392,8 +446,7 @@ def cmd_stars(args: argparse.Namespace) -> int:
             labels, values = [r[2] for r in rows], [float(r[3]) for r in rows]
         else:
             labels, values = list(sums), [float(v) for v in sums.values()]
-        bar_chart(
-            chart, labels, values, title=title, value_label="小时", horizontal=bool(args.city)
-        )
+        axis = t("reports.volunteers.chart_axis")
+        bar_chart(chart, labels, values, title=title, value_label=axis, horizontal=bool(args.city))
         print(f"chart written to {chart}")
     return 0

@@ -15,12 +15,14 @@ from bot.cli.common import (
     CommandError,
     add_config_arg,
     channel_name,
+    columns,
     load,
     print_table,
     ready_context,
 )
 from bot.clock import as_utc
 from bot.message import Channel
+from handlers.content import Texts
 from handlers.logo_phases import format_admin, parse_time
 from storage import logo as store
 from storage.models import AuditEvent
@@ -63,6 +65,7 @@ class Results:
     per_day: PerDay
     by_channel: dict[int, dict[str, int]]
     channel_names: dict[str, str]  # channel → its name for operators (微信, 微博)
+    texts: Texts  # column names and chart labels
 
 
 async def load_results(args: argparse.Namespace) -> Results:
@@ -73,6 +76,7 @@ async def load_results(args: argparse.Namespace) -> Results:
             await store.votes_per_day(session),
             await store.votes_by_channel(session),
             {c.value: channel_name(bot, c.value) for c in Channel},
+            bot.texts,
         )
 
 
@@ -86,14 +90,15 @@ def write_csv(results: Results, out: object) -> None:
         writer.writerow([i, number, title, votes, *(split.get(c, 0) for c in channels)])
 
 
-def write_png(ranking: Ranking, path: Path) -> None:
+def write_png(results: Results, path: Path) -> None:
     """A horizontal bar chart of the ranking with Chinese titles in a CJK font."""
+    t = results.texts
     bar_chart(
         path,
-        [f"{n}号 {t}" for n, t, _v in ranking],
-        [v for _n, _t, v in ranking],
-        title="网络公益标识征集 投票结果",
-        value_label="票数",
+        [t("reports.votes.chart_label", number=n, title=title) for n, title, _v in results.ranking],
+        [v for _n, _t, v in results.ranking],
+        title=t("reports.votes.chart_title"),
+        value_label=t("reports.votes.chart_axis"),
     )
 
 
@@ -109,19 +114,28 @@ def cmd_results(args: argparse.Namespace) -> int:
         return 0
     if args.format == "png":
         path = Path(args.output or "votes.png")
-        write_png(results.ranking, path)
+        write_png(results, path)
         print(f"chart written to {path}")
         return 0
     channels = list(results.channel_names)
+    texts = results.texts
+    ranking_headers = columns(
+        texts,
+        "reports.votes.col_rank",
+        "reports.votes.col_number",
+        "reports.votes.col_title",
+        "reports.votes.col_votes",
+    )
     print_table(
-        ["名次", "编号", "作品名称", "票数", *results.channel_names.values()],
+        [*ranking_headers, *results.channel_names.values()],
         [
             [i, n, t, v, *(results.by_channel.get(n, {}).get(c, 0) for c in channels)]
             for i, (n, t, v) in enumerate(results.ranking, 1)
         ],
     )
     print()
-    print_table(["日期", "票数"], [[d.isoformat(), v] for d, v in results.per_day])
+    day_headers = columns(texts, "reports.votes.col_day", "reports.votes.col_votes")
+    print_table(day_headers, [[d.isoformat(), v] for d, v in results.per_day])
     return 0
 
 
