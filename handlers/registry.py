@@ -25,6 +25,7 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
         volunteers.ERASE,
         logo_submit.SUBMIT,
         stories.SUBMIT,
+        stories.DELETE,
     ]
     engine = ConversationEngine(flows, flow_timeout_seconds)
     keywords = KeywordIndex()
@@ -37,6 +38,7 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
         activities.router,
         stars.router,
         logo.router,
+        stories.router,
         build_router(keywords),
         basics.media_router,
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.clock import local
 from bot.config import Config
 from bot.context import BotContext
 from bot.message import Inbound, Kind, Reply, normalize
@@ -19,7 +20,7 @@ from bot.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
-from handlers.router import Click, Text
+from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import PHONE_RE, valid_name
 from storage import stories as store
 
@@ -256,4 +257,76 @@ SUBMIT = Flow(
         Step("consent", ask("stories.ask_consent"), handle_consent),
         Step("confirm", prompt_confirm, handle_confirm),
     ],
+)
+
+
+# -- the author's own stories: 我的故事 and 删除故事 N (PIPL: the owner may delete them) ----------
+
+router = Router("stories")
+
+
+def _preview(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= PREVIEW_CHARS else flat[:PREVIEW_CHARS] + "…"
+
+
+@router.on(Text("我的故事", "我的投稿故事"), pure=True)
+async def my_stories(ctx: Ctx) -> Reply:
+    """The sender's stories, newest first, with their review status."""
+    msg = ctx.inbound
+    mine = await store.stories_of(
+        ctx.session, channel=msg.channel.value, account=msg.account, user_id=msg.user
+    )
+    if not mine:
+        return ctx.reply("stories.mine_none")
+    lines = [ctx.t("stories.mine_title", count=len(mine))]
+    for story in mine:
+        day = local(story.created_at)
+        lines.append(
+            ctx.t(
+                "stories.mine_line",
+                number=story.id,
+                month=day.month,
+                day=day.day,
+                status=ctx.t(f"stories.status_{story.status}"),
+                preview=_preview(story.text),
+            )
+        )
+    lines.append(ctx.t("stories.mine_footer"))
+    return Reply.of_text("\n".join(lines))
+
+
+async def _start_delete(ctx: Ctx) -> dict[str, Any] | Reply:
+    arg, msg = ctx.arg.strip(), ctx.inbound
+    if not arg.isdigit():
+        return ctx.reply("stories.delete_usage")
+    story = await store.get_story(ctx.session, int(arg))
+    owner = (msg.channel.value, msg.account, msg.user)
+    if story is None or (story.channel, story.account, story.user_id) != owner:
+        return ctx.reply("stories.delete_not_yours", number=arg)
+    return {"number": story.id, "preview": _preview(story.text)}
+
+
+async def handle_delete(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    if _word(ctx) != "确认删除":
+        return Invalid(ctx.t("stories.bad_delete", number=answers["number"]))
+    msg = ctx.inbound
+    # False: deleted by an earlier message meanwhile (a retry, a second worker): same answer.
+    await store.delete_own_story(
+        ctx.session,
+        answers["number"],
+        channel=msg.channel.value,
+        account=msg.account,
+        user_id=msg.user,
+        now=ctx.bot.clock.now(),
+    )
+    return Finish(ctx.reply("stories.deleted", number=answers["number"]))
+
+
+DELETE = Flow(
+    name="story_delete",
+    title_key="stories.delete_title",
+    entry=Command("删除故事", "撤回故事", arg=r".*"),
+    on_start=_start_delete,
+    steps=[Step("confirm", ask("stories.ask_delete"), handle_delete)],
 )

@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, BigId
+from storage.models import AuditEvent, Base, BigId
 
 STATUSES = ("pending", "approved", "rejected")
 MEDIA_KINDS = ("image", "video")
@@ -146,6 +155,37 @@ async def review_story(
     story.review_note = note
     await session.flush()
     return story
+
+
+async def stories_of(
+    session: AsyncSession, *, channel: str, account: str, user_id: str
+) -> list[Story]:
+    """One author's stories, newest first."""
+    query = select(Story).where(
+        Story.channel == channel, Story.account == account, Story.user_id == user_id
+    )
+    return list((await session.scalars(query.order_by(Story.id.desc()))).all())
+
+
+async def delete_own_story(
+    session: AsyncSession, number: int, *, channel: str, account: str, user_id: str, now: datetime
+) -> bool:
+    """Delete story ``number`` with its media if it is this author's (PIPL: the owner may
+    delete what they sent); its picture files go with the next orphan purge. Whether it was
+    there to delete."""
+    story = await session.get(Story, number, with_for_update=True)
+    if story is None or (story.channel, story.account, story.user_id) != (
+        channel,
+        account,
+        user_id,
+    ):
+        return False
+    await session.execute(delete(StoryMedia).where(StoryMedia.story_id == number))
+    await session.delete(story)
+    # The number only: the audit log holds no story text or contact.
+    session.add(AuditEvent(at=now, actor="author", action="stories.deleted", detail=f"id={number}"))
+    await session.flush()
+    return True
 
 
 async def count_stories(session: AsyncSession, status: str | None = None) -> int:

@@ -11,6 +11,8 @@ from sqlalchemy import func, select, text
 
 from bot.message import Channel
 from bot.simulate import reply_text, weibo_reply_text
+from handlers.media import purge_orphan_pictures
+from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
 from tests.conftest import BotHarness, Chatter, WeChatChatter, WeiboChatter
 from tests.handlers.logo_support import design
@@ -245,3 +247,53 @@ async def test_keyword_tells_how_to_submit(chatter: Chatter) -> None:
     assert "回复【投稿故事】" in reply and "审核" in reply
     assert "直接发送文字、图片或视频给本号" not in reply
     assert "【投稿故事】" in await chatter.say("菜单")
+
+
+# -- the author's own stories: 我的故事, 删除故事 N --------------------------------------------
+
+
+async def test_author_lists_and_deletes_a_story_with_its_picture(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    assert "还没有投稿过" in await chatter.say("我的故事")
+    await submit_to_confirm(chatter, pictures=(design(41),))
+    receipt = await chatter.say("确认")
+    (story,) = await stories(harness)
+    assert f"删除故事 {story.id}" in receipt
+    listing = await chatter.say("我的故事")
+    assert f"{story.id}号" in listing and "待审核" in listing and "去年冬天" in listing
+    # Someone else's story, a missing number and no number are refused, nothing changes.
+    other = harness.chatter(chatter.channel)  # type: ignore[attr-defined]
+    assert "没有找到您投稿的" in await other.say(f"删除故事 {story.id}")
+    assert "没有找到您投稿的" in await chatter.say("删除故事 999")
+    assert "加上故事编号" in await chatter.say("删除故事")
+    prompt = await chatter.say(f"删除故事 {story.id}")
+    assert "不能恢复" in prompt and "去年冬天" in prompt
+    assert "确认删除" in await chatter.say("确认")  # not the confirming words: asked again
+    assert "已删除" in await chatter.say("确认删除")
+    assert await stories(harness) == [] and await media(harness) == []
+    assert "还没有投稿过" in await chatter.say("我的故事")
+    async with harness.bot.sessions() as session:
+        audit = (await session.scalars(select(AuditEvent.detail))).all()
+    assert f"id={story.id}" in audit and not any("去年冬天" in a for a in audit)
+    # The picture goes with the next purge once no flow can still hold it.
+    harness.clock.advance(days=1)
+    assert await purge_orphan_pictures(harness.bot) == 1
+    assert list(harness.bot.config.stories_media_path.iterdir()) == []
+
+
+async def test_delete_confirmed_three_times_at_once_has_one_effect(
+    harness: BotHarness,
+) -> None:
+    chatter = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await submit_to_confirm(chatter, contact=None)
+    await chatter.say("确认")
+    (story,) = await stories(harness)
+    await chatter.say(f"删除故事 {story.id}")
+    assert isinstance(chatter, WeChatChatter)
+    user = chatter.user
+    xml = user.text("确认删除")
+    results = await asyncio.gather(*(harness.post(user, xml) for _ in range(3)))
+    assert all(status == 200 for status, _ in results)
+    assert all("已删除" in reply_text(user.read_reply(body)) for _, body in results)
+    assert await stories(harness) == []
