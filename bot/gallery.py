@@ -24,7 +24,7 @@ from sqlalchemy import select
 from bot.appkeys import BOT
 from bot.context import BotContext
 from bot.privacy import mask_name
-from handlers.logo_phases import ContestState, contest_state, phase_line
+from handlers.logo_phases import ContestState, contest_state, counts_public, phase_line
 from storage import logo as store
 from storage.logo import LogoEntry
 
@@ -90,7 +90,7 @@ class Gallery:
             if number is not None:
                 entries = [e for e in entries if e.id == number]
             counts: dict[int, tuple[int, int]] = {}
-            if bot.config.logo.gallery_show_counts or state.results_published:
+            if counts_public(bot.config.logo, state):
                 ranking = await store.ranking(session)
                 counts = {n: (rank, votes) for rank, (n, _t, votes) in enumerate(ranking, 1)}
         views = [self._view(bot, e, counts.get(e.id), state) for e in entries]

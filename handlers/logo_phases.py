@@ -194,6 +194,12 @@ class ContestState:
         return later[0] if later else None
 
 
+def counts_public(cfg: LogoConfig, state: ContestState) -> bool:
+    """Whether vote counts may be shown (gallery, 我的投稿): live when ``gallery_show_counts``
+    is on, else once the results are published."""
+    return cfg.gallery_show_counts or state.results_published
+
+
 def contest_state_at(
     now: datetime, cfg: LogoConfig, database: Sequence[Window] = ()
 ) -> ContestState:

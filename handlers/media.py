@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +22,9 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.clients.base import ApiError
 from bot.context import BotContext
@@ -151,3 +154,20 @@ async def purge_orphan_pictures(bot: BotContext) -> int:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return len(orphans)
+
+
+def remove_after_commit(session: AsyncSession, path: Path) -> None:
+    """Delete the stored picture ``path`` once ``session``'s transaction commits.
+
+    Never before: a rollback (a lost race, a failure later in the message) must find the file
+    the row still names. A picture stored again since this call (the same design sent in
+    another flow, which refreshes the file's time) is left to ``purge_orphan_pictures``, which
+    knows what rows refer to."""
+    requested = time.time()
+
+    def remove(_session: Session) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime <= requested:
+                path.unlink()
+
+    event.listen(session.sync_session, "after_commit", remove, once=True)

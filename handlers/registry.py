@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers import activities, basics, logo, logo_submit, pushes, stars, stories, volunteers
+from handlers import (
+    activities,
+    basics,
+    logo,
+    logo_submit,
+    logo_withdraw,
+    pushes,
+    stars,
+    stories,
+    volunteers,
+)
 from handlers.conversation import ConversationEngine, Flow
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
@@ -24,6 +34,7 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
         volunteers.EDIT,
         volunteers.ERASE,
         logo_submit.SUBMIT,
+        logo_withdraw.WITHDRAW,
         stories.SUBMIT,
         stories.DELETE,
     ]
@@ -38,6 +49,7 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
         activities.router,
         stars.router,
         logo.router,
+        logo_withdraw.router,
         stories.router,
         build_router(keywords),
         basics.media_router,

@@ -34,9 +34,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import upsert_insert
-from storage.models import Base, BigId, Follower
+from storage.models import AuditEvent, Base, BigId, Follower
 
-STATUSES = ("pending", "approved", "rejected")
+# withdrawn: the author took the entry back (撤回投稿); final, and its personal data are gone.
+STATUSES = ("pending", "approved", "rejected", "withdrawn")
+# Entries that count towards ``submissions_per_person``.
+COUNTED = ("pending", "approved")
 
 
 class LogoEntry(Base):
@@ -63,6 +66,7 @@ class LogoEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     reviewed_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
 
 
 class LogoVote(Base):
@@ -179,17 +183,71 @@ async def entries_of_author(
     session: AsyncSession, *, channel: str, account: str, user_id: str, phone_index: str = ""
 ) -> int:
     """Entries (pending or approved) of one user, or of anyone with the same phone."""
-    same_author = (
+    same_author = _sender(channel, account, user_id)
+    if phone_index:
+        same_author = same_author | (LogoEntry.phone_index == phone_index)
+    count = await session.scalar(
+        select(func.count(LogoEntry.id)).where(same_author, LogoEntry.status.in_(COUNTED))
+    )
+    return int(count or 0)
+
+
+def _sender(channel: str, account: str, user_id: str) -> ColumnElement[bool]:
+    """Entries sent by this user of this account on this channel."""
+    return (
         (LogoEntry.channel == channel)
         & (LogoEntry.account == account)
         & (LogoEntry.user_id == user_id)
     )
-    if phone_index:
-        same_author = same_author | (LogoEntry.phone_index == phone_index)
-    count = await session.scalar(
-        select(func.count(LogoEntry.id)).where(same_author, LogoEntry.status != "rejected")
+
+
+async def entries_of_user(
+    session: AsyncSession, *, channel: str, account: str, user_id: str
+) -> list[LogoEntry]:
+    """Every entry the user sent (whatever its status), by number."""
+    rows = await session.scalars(
+        select(LogoEntry).where(_sender(channel, account, user_id)).order_by(LogoEntry.id)
     )
-    return int(count or 0)
+    return list(rows.all())
+
+
+async def own_entry(
+    session: AsyncSession, entry_id: int, *, channel: str, account: str, user_id: str
+) -> LogoEntry | None:
+    """Entry ``entry_id`` if this user sent it, locked for the rest of the transaction (an
+    operator's review of the same row waits; SQLite's write lock already serialises)."""
+    return (
+        await session.execute(
+            select(LogoEntry)
+            .where(LogoEntry.id == entry_id, _sender(channel, account, user_id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+
+
+async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime) -> str | None:
+    """撤回投稿: the author takes the entry back; returns the design's file name (the caller
+    removes the file once the transaction commits), None when it had none.
+
+    The row stays, so votes cast for it keep their entry (they no longer count: results count
+    approved entries only). The author's name, phone and phone index go, and so do the design's
+    hash and file name: the gallery serves nothing for it and the same design may be entered
+    again. The withdrawal is recorded in the audit log (no personal data in the detail).
+    """
+    file_name = entry.image_path
+    entry.status = "withdrawn"
+    entry.withdrawn_at = now
+    entry.author_name_enc = None
+    entry.author_phone_enc = None
+    entry.phone_index = None
+    entry.image_hash = None
+    entry.image_path = None
+    session.add(
+        AuditEvent(at=now, actor="author", action="logo.withdrawn", detail=f"entry={entry.id}")
+    )
+    await session.flush()
+    return file_name
 
 
 async def get_entry(session: AsyncSession, entry_id: int) -> LogoEntry | None:
@@ -208,10 +266,18 @@ async def list_entries(session: AsyncSession, status: str | None = None) -> list
 async def review_entry(
     session: AsyncSession, entry_id: int, status: str, now: datetime, reason: str | None = None
 ) -> LogoEntry | None:
-    """Approve or reject an entry; None when there is no such entry."""
-    entry = await session.get(LogoEntry, entry_id)
-    if entry is None:
-        return None
+    """Approve or reject an entry; None when there is no such entry. A withdrawn entry is
+    returned unchanged: the author's withdrawal is final (the caller refuses)."""
+    entry = (
+        await session.execute(
+            select(LogoEntry)
+            .where(LogoEntry.id == entry_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if entry is None or entry.status == "withdrawn":
+        return entry
     entry.status, entry.reason, entry.reviewed_at = status, reason, now
     await session.flush()
     return entry
@@ -316,10 +382,12 @@ async def votes_by_channel(session: AsyncSession) -> dict[int, dict[str, int]]:
 
 
 async def votes_per_day(session: AsyncSession) -> list[tuple[date, int]]:
-    """(day, counted votes) for every day with votes."""
+    """(day, counted votes) for every day with votes (votes for withdrawn entries no longer
+    count)."""
     rows = await session.execute(
         select(LogoVote.vote_date, func.count(LogoVote.id))
-        .where(LogoVote.voided.is_(False))
+        .join(LogoEntry, LogoEntry.id == LogoVote.entry_id)
+        .where(LogoVote.voided.is_(False), LogoEntry.status != "withdrawn")
         .group_by(LogoVote.vote_date)
         .order_by(LogoVote.vote_date)
     )

@@ -93,7 +93,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                     e.title,
                     _masked(bot, e.author_name_enc, mask_name),
                     _masked(bot, e.author_phone_enc, mask_phone),
-                    e.status,
+                    _label(bot, f"status_{e.status}"),
                     local(as_utc(e.created_at)).strftime("%Y-%m-%d %H:%M"),
                     e.reason or "",
                 ]
@@ -116,6 +116,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label(bot: BotContext, key: str) -> str:
+    return bot.texts(f"reports.logos.{key}")
+
+
 def _masked(bot: BotContext, encrypted: str | None, mask: Callable[[str], str]) -> str:
     return mask(bot.cipher.decrypt(encrypted)) if encrypted else ""
 
@@ -130,6 +134,9 @@ async def review(config_args: argparse.Namespace) -> str:
         )
         if entry is None:
             raise CommandError(f"no entry number {config_args.number}")
+        if entry.status == "withdrawn":
+            # Final: approving it would put a design back that its author took away.
+            raise CommandError(f"entry {entry.id} was withdrawn by its author")
         session.add(
             AuditEvent(
                 at=now,

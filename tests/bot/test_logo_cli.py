@@ -138,7 +138,7 @@ async def test_cli_reject_records_audit_and_notice(harness: BotHarness, tmp_path
         audit = (await session.scalars(select(AuditEvent))).one()
         assert audit.action == "logo_rejected" and f"entry={number}" in audit.detail
     status, out = await run("logos", "list", "-c", config)
-    assert status == 0 and "同心圆" in out and "rejected" in out
+    assert status == 0 and "同心圆" in out and "未通过" in out
     assert (await run("logos", "approve", "999", "-c", config))[0] == 1
 
 
@@ -201,7 +201,7 @@ async def test_list_masks_the_author(harness: BotHarness, tmp_path: Path) -> Non
     status, out = await run("logos", "list", "-c", config)
     assert status == 0
     assert "同心圆" in out and "张*丰" in out and "138****5678" in out
-    assert "张三丰" not in out and PHONE not in out and "pending" in out
+    assert "张三丰" not in out and PHONE not in out and "待审核" in out
     assert (
         "渠道" in out
         and next(line for line in out.splitlines() if "同心圆" in line).split()[1] == "微信"

@@ -1,0 +1,119 @@
+"""An author's own logo entries: 我的投稿 lists them, 撤回投稿 N takes one back.
+
+Withdrawing is the owner's deletion of their personal data (PIPL), built like 注销志愿者: a
+one-step flow of the conversation engine that asks for 确认撤回. Only the sender's own entry
+(same channel, account and user) can be withdrawn, and only until the results are published
+(after that they are final; the organisers are the contact). A withdrawn entry leaves the
+gallery, the vote list and the results; the author's name and phone are deleted and so is the
+design file, once the message's transaction has committed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.message import Kind, Reply, normalize
+from handlers.context import Ctx
+from handlers.conversation import Finish, Flow, Invalid, Outcome, Step, ask
+from handlers.logo import current_state, with_phase
+from handlers.logo_phases import counts_public
+from handlers.media import remove_after_commit
+from handlers.router import Command, Router, Text
+from storage import logo as store
+from storage.logo import LogoEntry
+
+FLOW = "logo_withdraw"
+NUMBER = re.compile(r"^\d{1,9}$")  # the vote command's range; larger cannot be an entry
+
+router = Router("logo_withdraw")
+
+
+def described(ctx: Ctx, entry: LogoEntry) -> dict[str, Any]:
+    """An entry's number, title and status as authors read it (待审核 / 已通过 / 未通过 /
+    已撤回): the placeholders of the texts naming one entry."""
+    return {
+        "number": entry.id,
+        "title": entry.title,
+        "status": ctx.t(f"logo.status_{entry.status}"),
+    }
+
+
+@router.on(Text("我的投稿"), pure=True)
+async def show_my_entries(ctx: Ctx) -> Reply | None:
+    """The sender's entries with their status (and votes when counts are public), and how to
+    withdraw one."""
+    msg = ctx.inbound
+    state = await current_state(ctx)
+    entries = await store.entries_of_user(
+        ctx.session, channel=msg.channel.value, account=msg.account, user_id=msg.user
+    )
+    if not entries:
+        return with_phase(ctx, state, ctx.t("logo.my_entries_none"))
+    votes: dict[int, int] = {}
+    if counts_public(ctx.bot.config.logo, state):
+        votes = {number: count for number, _title, count in await store.ranking(ctx.session)}
+    lines = [ctx.t("logo.my_entries_header")]
+    for entry in entries:
+        if entry.id in votes:  # approved entries only: the others have no counted votes
+            lines.append(
+                ctx.t("logo.my_entry_line_votes", votes=votes[entry.id], **described(ctx, entry))
+            )
+        else:
+            lines.append(ctx.t("logo.my_entry_line", **described(ctx, entry)))
+    open_entries = [e for e in entries if e.status != "withdrawn"]
+    if open_entries and state.results_published:
+        lines.append(ctx.t("logo.my_entries_final"))
+    elif open_entries:
+        lines.append(ctx.t("logo.my_entries_footer", example=open_entries[0].id))
+    return with_phase(ctx, state, *lines)
+
+
+async def _checked_entry(ctx: Ctx, number: int) -> LogoEntry | Reply:
+    """The sender's entry ``number`` if it may be withdrawn now, else the answer saying why."""
+    state = await current_state(ctx)
+    if state.results_published:
+        return ctx.reply("logo.withdraw_final")
+    msg = ctx.inbound
+    entry = await store.own_entry(
+        ctx.session, number, channel=msg.channel.value, account=msg.account, user_id=msg.user
+    )
+    # Someone else's entry and no entry at all get the same answer: nothing to learn by trying.
+    if entry is None:
+        return ctx.reply("logo.withdraw_not_yours", number=number)
+    if entry.status == "withdrawn":
+        return ctx.reply("logo.withdraw_already", number=number, title=entry.title)
+    return entry
+
+
+async def _start(ctx: Ctx) -> dict[str, Any] | Reply:
+    if not NUMBER.match(ctx.arg):
+        return ctx.reply("logo.withdraw_usage")
+    entry = await _checked_entry(ctx, int(ctx.arg))
+    if isinstance(entry, Reply):
+        return entry
+    return described(ctx, entry)
+
+
+async def handle_withdraw(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+    answer = normalize(ctx.inbound.text or "") if ctx.inbound.kind is Kind.TEXT else ""
+    if answer != "确认撤回":
+        return Invalid(ctx.t("logo.bad_withdraw"))
+    # Checked again: the results may have come out, or an earlier message withdrawn it.
+    entry = await _checked_entry(ctx, answers["number"])
+    if isinstance(entry, Reply):
+        return Finish(entry)
+    file_name = await store.withdraw_entry(ctx.session, entry, ctx.bot.clock.now())
+    if file_name:
+        remove_after_commit(ctx.session, ctx.bot.config.logo_media_path / file_name)
+    return Finish(ctx.reply("logo.withdrawn", number=entry.id, title=entry.title))
+
+
+WITHDRAW = Flow(
+    name=FLOW,
+    title_key="logo.withdraw_title",
+    # Any argument enters: a missing or malformed number is answered by the starter.
+    entry=Command("撤回投稿", arg=r".*"),
+    on_start=_start,
+    steps=[Step("confirm", ask("logo.ask_withdraw"), handle_withdraw)],
+)
