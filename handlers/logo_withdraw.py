@@ -2,10 +2,10 @@
 
 Withdrawing is the owner's deletion of their personal data (PIPL), built like 注销志愿者: a
 one-step flow of the conversation engine that asks for 确认撤回. Only the sender's own entry
-(same channel, account and user) can be withdrawn, and only until the results are published
-(after that they are final; the organisers are the contact). A withdrawn entry leaves the
-gallery, the vote list and the results; the author's name and phone are deleted and so is the
-design file, once the message's transaction has committed.
+(same channel, account and user) can be withdrawn; once the results are published, an entry in
+them is final (the organisers are the contact), while one not in them may still go. A withdrawn
+entry leaves the gallery, the vote list and the results; the author's name and phone are
+deleted and so is the design file, once the message's transaction has committed.
 """
 
 from __future__ import annotations
@@ -61,19 +61,20 @@ async def show_my_entries(ctx: Ctx) -> Reply | None:
             )
         else:
             lines.append(ctx.t("logo.my_entry_line", **described(ctx, entry)))
-    open_entries = [e for e in entries if e.status != "withdrawn"]
-    if open_entries and state.results_published:
+    final = state.results_published
+    if final and any(e.status == "approved" for e in entries):
         lines.append(ctx.t("logo.my_entries_final"))
-    elif open_entries:
+    # What may still be withdrawn: anything not withdrawn, less the results' entries once final.
+    open_entries = [
+        e for e in entries if e.status != "withdrawn" and not (final and e.status == "approved")
+    ]
+    if open_entries:
         lines.append(ctx.t("logo.my_entries_footer", example=open_entries[0].id))
     return with_phase(ctx, state, *lines)
 
 
 async def _checked_entry(ctx: Ctx, number: int) -> LogoEntry | Reply:
     """The sender's entry ``number`` if it may be withdrawn now, else the answer saying why."""
-    state = await current_state(ctx)
-    if state.results_published:
-        return ctx.reply("logo.withdraw_final")
     msg = ctx.inbound
     entry = await store.own_entry(
         ctx.session, number, channel=msg.channel.value, account=msg.account, user_id=msg.user
@@ -83,6 +84,9 @@ async def _checked_entry(ctx: Ctx, number: int) -> LogoEntry | Reply:
         return ctx.reply("logo.withdraw_not_yours", number=number)
     if entry.status == "withdrawn":
         return ctx.reply("logo.withdraw_already", number=number, title=entry.title)
+    # Published results are final; an entry that is not among them may still go (PIPL).
+    if entry.status == "approved" and (await current_state(ctx)).results_published:
+        return ctx.reply("logo.withdraw_final")
     return entry
 
 

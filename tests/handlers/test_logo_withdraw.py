@@ -193,7 +193,7 @@ async def test_unknown_or_missing_number(chatter: Chatter, harness: BotHarness) 
 
 
 @pytest.mark.config(logo=PHASES)
-async def test_no_withdrawal_once_the_results_are_published(
+async def test_results_entries_are_final_once_published_others_may_go(
     chatter: Chatter, harness: BotHarness
 ) -> None:
     harness.clock.set(shanghai("2026-04-15 09:55"))
@@ -204,16 +204,18 @@ async def test_no_withdrawal_once_the_results_are_published(
     harness.clock.set(shanghai("2026-04-15 10:05"))
     final = await chatter.say("确认撤回")
     assert "结果为最终结果" in final and "【联系我们】" in final
-    reply = await chatter.say(f"撤回投稿 {second}")
-    assert "作品不能再撤回" in reply and "【联系我们】" in reply
     mine = await chatter.say("我的投稿")
     # Counts are public once the results are out.
     assert f"{first}号《中原绿叶》：已通过，0票" in mine
     assert f"{second}号《e起同心》：待审核" in mine
-    assert "撤回投稿 编号" not in mine and "【联系我们】" in mine
+    assert "入选评选结果的作品不能再撤回" in mine and f"“撤回投稿 {second}”" in mine
+    # An entry that is not among the results is still its author's to take back (PIPL).
+    assert "【确认撤回】" in await chatter.say(f"撤回投稿 {second}")
+    assert "已撤回" in await chatter.say("确认撤回")
     async with harness.bot.sessions() as session:
         statuses = (await session.scalars(select(LogoEntry.status))).all()
-    assert sorted(statuses) == ["approved", "pending"] and await audits(harness) == []
+    assert sorted(statuses) == ["approved", "withdrawn"]
+    assert [a.detail for a in await audits(harness)] == [f"entry={second}"]
 
 
 async def test_my_entries_lists_the_senders_entries(chatter: Chatter, harness: BotHarness) -> None:
