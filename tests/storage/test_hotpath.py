@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,6 +18,7 @@ from storage.db import is_sqlite
 from storage.hotpath import (
     PROBE_APPLICATION_NAME,
     MessageLogWriter,
+    SQLiteProbe,
     make_probe,
     sqlite_datetime,
 )
@@ -68,6 +71,50 @@ async def test_probe_sees_flows_and_pending_notices(bot_context: BotContext, db_
         assert not await probe.has_state("weibo", ACCOUNT, "u1")  # another channel's identity
     finally:
         await probe.close()
+
+
+async def test_sqlite_probe_answers_a_loop_iterations_messages_together(
+    bot_context: BotContext, db_url: str, tmp_path: Path
+) -> None:
+    if not is_sqlite(db_url):
+        pytest.skip("the batched lookup is SQLite's")
+    probe = make_probe(db_url, bot_context.sessions.kw["bind"])
+    assert isinstance(probe, SQLiteProbe)
+    now = bot_context.clock.now()
+    async with bot_context.sessions() as session, session.begin():
+        session.add(
+            Conversation(
+                channel="wechat", account=ACCOUNT, user_id="u7", flow="f", step="s", data="{}",
+                version=0, updated_at=now, expires_at=now,
+            )
+        )  # fmt: skip
+        session.add(
+            Notice(channel="wechat", account=ACCOUNT, user_id="u150", text="hi", created_at=now)
+        )
+    try:
+        # More than one batch's worth at once, one of them cancelled while it waits.
+        users = [f"u{i}" for i in range(300)]
+        asks = [asyncio.ensure_future(probe.has_state("wechat", ACCOUNT, u)) for u in users]
+        other = asyncio.ensure_future(probe.has_state("weibo", ACCOUNT, "u7"))
+        asks[3].cancel()
+        answers = await asyncio.gather(*asks, other, return_exceptions=True)
+        assert isinstance(answers[3], asyncio.CancelledError)
+        assert [users[i] for i, a in enumerate(answers[:-1]) if a is True] == ["u7", "u150"]
+        assert answers[-1] is False  # another channel's identity
+        # The next iteration's messages make a batch of their own.
+        assert await probe.has_state("wechat", ACCOUNT, "u7")
+    finally:
+        await probe.close()
+    # A failing lookup fails each message of the batch, as it would have alone.
+    broken = SQLiteProbe(str(tmp_path / "no-tables.db"))
+    try:
+        results = await asyncio.gather(
+            *(broken.has_state("wechat", ACCOUNT, f"u{i}") for i in range(3)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    finally:
+        await broken.close()
 
 
 async def test_postgres_probe_survives_a_connection_the_server_dropped(
