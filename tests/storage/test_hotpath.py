@@ -6,10 +6,12 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import make_url
 
 from bot.appkeys import DISPATCHER
 from bot.clock import as_utc
@@ -18,6 +20,7 @@ from storage.db import is_sqlite
 from storage.hotpath import (
     PROBE_APPLICATION_NAME,
     MessageLogWriter,
+    SQLiteLogSink,
     SQLiteProbe,
     make_probe,
     sqlite_datetime,
@@ -182,6 +185,49 @@ async def test_log_writer_batches_and_ignores_duplicates(
     )
     assert as_utc(row.received_at) == now
     assert as_utc(row.finished_at) == now
+
+
+def _log_row(key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "channel": "wechat", "account": ACCOUNT, "msg_key": key, "user_id": "u",
+        "kind": "text", "event": None, "text": "活动介绍", "status": "done",
+        "handler": "keywords.reply", "reply": None, "received_at": now, "finished_at": now,
+    }  # fmt: skip
+
+
+async def test_sqlite_log_batches_never_make_the_loop_wait_for_the_lock(
+    bot_context: BotContext, db_url: str
+) -> None:
+    if not is_sqlite(db_url):
+        pytest.skip("SQLite's sink")
+    path = make_url(db_url).database
+    assert path
+    sink = SQLiteLogSink(path)
+    sink.CHECKPOINT_EVERY = 3
+    now = bot_context.clock.now()
+    try:
+        # The lock is free: written on the loop's own connection, no thread involved.
+        await sink.write([_log_row("a1", now), _log_row("a2", now)])
+        assert sink._conn is None
+        # Another writer holds the lock: the batch waits on the thread, the loop goes on.
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pending = asyncio.ensure_future(sink.write([_log_row("b1", now)]))
+        await asyncio.sleep(0.05)
+        assert loop.time() - started < 1 and not pending.done()
+        holder.execute("COMMIT")
+        holder.close()
+        await asyncio.wait_for(pending, 5)
+        # The third batch triggers the checkpoint, on the thread's connection.
+        await sink.write([_log_row("c1", now)])
+        assert sink._since_checkpoint == 0 and sink._conn is not None
+    finally:
+        await sink.close()
+    async with bot_context.sessions() as session:
+        keys = (await session.scalars(select(InboundMessage.msg_key))).all()
+    assert sorted(keys) == ["a1", "a2", "b1", "c1"]
 
 
 async def test_keyword_messages_are_logged_without_a_transaction(harness: BotHarness) -> None:
