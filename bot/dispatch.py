@@ -197,8 +197,8 @@ class Dispatcher:
         """Handle one inbound message within the deadline."""
         if not self.limiter.allow(f"{msg.channel}:{msg.user}", time.monotonic()):
             return Result(Reply.of_text(self.bot.texts("common.too_fast")), Outcome.RATE_LIMITED)
-        if msg.kind is not Kind.EVENT and not await self.probe.has_state(
-            msg.channel.value, msg.account, msg.user
+        if msg.kind is not Kind.EVENT and not await self.probe.needs_transaction(
+            msg.channel.value, msg.account, msg.user, msg.key
         ):
             found = first_match(self.routers, msg)
             if found is not None and found[0].pure:

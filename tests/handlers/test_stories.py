@@ -297,3 +297,19 @@ async def test_delete_confirmed_three_times_at_once_has_one_effect(
     assert all(status == 200 for status, _ in results)
     assert all("已删除" in reply_text(user.read_reply(body)) for _, body in results)
     assert await stories(harness) == []
+
+
+async def test_a_retry_after_the_flow_ended_gets_the_first_answer(harness: BotHarness) -> None:
+    """WeChat re-sends a message whose answer got lost: the flow that message ended is gone by
+    then, and the retry must still get the first answer, not the help menu."""
+    chatter = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await submit_to_confirm(chatter, contact=None)
+    await chatter.say("确认")
+    (story,) = await stories(harness)
+    await chatter.say(f"删除故事 {story.id}")
+    assert isinstance(chatter, WeChatChatter)
+    user = chatter.user
+    xml = user.text("确认删除")
+    first = reply_text(await harness.send(user, xml))
+    again = reply_text(await harness.send(user, xml))
+    assert "已删除" in first and again == first
