@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bot.message import Channel
-from bot.simulate import reply_text, weibo_reply_text
+from bot.simulate import WeChatUser, reply_text, weibo_reply_text
 from handlers.media import purge_orphan_pictures
 from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
@@ -282,17 +282,22 @@ async def test_author_lists_and_deletes_a_story_with_its_picture(
     assert list(harness.bot.config.stories_media_path.iterdir()) == []
 
 
-async def test_delete_confirmed_three_times_at_once_has_one_effect(
-    harness: BotHarness,
-) -> None:
+async def asked_to_delete(harness: BotHarness) -> tuple[WeChatUser, str]:
+    """A WeChat user with a submitted story, asked to confirm its deletion; the user and the
+    XML of the confirming message."""
     chatter = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
     await submit_to_confirm(chatter, contact=None)
     await chatter.say("确认")
     (story,) = await stories(harness)
     await chatter.say(f"删除故事 {story.id}")
     assert isinstance(chatter, WeChatChatter)
-    user = chatter.user
-    xml = user.text("确认删除")
+    return chatter.user, chatter.user.text("确认删除")
+
+
+async def test_delete_confirmed_three_times_at_once_has_one_effect(
+    harness: BotHarness,
+) -> None:
+    user, xml = await asked_to_delete(harness)
     results = await asyncio.gather(*(harness.post(user, xml) for _ in range(3)))
     assert all(status == 200 for status, _ in results)
     assert all("已删除" in reply_text(user.read_reply(body)) for _, body in results)
@@ -302,14 +307,7 @@ async def test_delete_confirmed_three_times_at_once_has_one_effect(
 async def test_a_retry_after_the_flow_ended_gets_the_first_answer(harness: BotHarness) -> None:
     """WeChat re-sends a message whose answer got lost: the flow that message ended is gone by
     then, and the retry must still get the first answer, not the help menu."""
-    chatter = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
-    await submit_to_confirm(chatter, contact=None)
-    await chatter.say("确认")
-    (story,) = await stories(harness)
-    await chatter.say(f"删除故事 {story.id}")
-    assert isinstance(chatter, WeChatChatter)
-    user = chatter.user
-    xml = user.text("确认删除")
+    user, xml = await asked_to_delete(harness)
     first = reply_text(await harness.send(user, xml))
     again = reply_text(await harness.send(user, xml))
     assert "已删除" in first and again == first
