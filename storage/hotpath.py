@@ -110,7 +110,7 @@ class SQLiteProbe:
         _resolve(batch, found)
 
     def _lookup(self, keys: list[Key]) -> set[int]:
-        """Indexes of ``keys`` with a flow or a pending notice."""
+        """Indexes of ``keys`` that need the transactional path (see ``_BATCH_CONDITION``)."""
         # Padded to a power of two with keys that match nothing: a handful of statement texts
         # for the connection's statement cache, whatever the batch sizes.
         size = 1 << (len(keys) - 1).bit_length()
