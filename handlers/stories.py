@@ -44,6 +44,12 @@ async def fetch_picture(bot: BotContext, msg: Inbound) -> StoredImage | Refused 
     return await fetch_image(bot, msg, image_rules(bot.config))
 
 
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """The story on one line, cut to ``limit`` characters (summaries, lists)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
 def _word(ctx: Ctx) -> str:
     return normalize(ctx.inbound.text or "") if ctx.inbound.kind is Kind.TEXT else ""
 
@@ -198,12 +204,9 @@ def _contact(ctx: Ctx, answers: dict[str, Any]) -> str:
 
 async def prompt_confirm(ctx: Ctx, answers: dict[str, Any]) -> Reply:
     text: str = answers["text"]
-    preview = " ".join(text.split())
-    if len(preview) > PREVIEW_CHARS:
-        preview = preview[:PREVIEW_CHARS] + "…"
     return ctx.reply(
         "stories.ask_confirm",
-        preview=preview,
+        preview=preview(text),
         length=len(text),
         contact=_contact(ctx, answers),
         **_counts(answers),
@@ -265,11 +268,6 @@ SUBMIT = Flow(
 router = Router("stories")
 
 
-def _preview(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= PREVIEW_CHARS else flat[:PREVIEW_CHARS] + "…"
-
-
 @router.on(Text("我的故事", "我的投稿故事"), pure=True)
 async def my_stories(ctx: Ctx) -> Reply:
     """The sender's stories, newest first, with their review status."""
@@ -289,7 +287,7 @@ async def my_stories(ctx: Ctx) -> Reply:
                 month=day.month,
                 day=day.day,
                 status=ctx.t(f"stories.status_{story.status}"),
-                preview=_preview(story.text),
+                preview=preview(story.text),
             )
         )
     lines.append(ctx.t("stories.mine_footer"))
@@ -304,7 +302,7 @@ async def _start_delete(ctx: Ctx) -> dict[str, Any] | Reply:
     owner = (msg.channel.value, msg.account, msg.user)
     if story is None or (story.channel, story.account, story.user_id) != owner:
         return ctx.reply("stories.delete_not_yours", number=arg)
-    return {"number": story.id, "preview": _preview(story.text)}
+    return {"number": story.id, "preview": preview(story.text)}
 
 
 async def handle_delete(ctx: Ctx, answers: dict[str, Any]) -> Outcome:

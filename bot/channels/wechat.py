@@ -141,16 +141,14 @@ class WeChatAdapter:
             raise BadRequest(f"malformed message: {type(exc).__name__}") from None
         if msg is None or not isinstance(getattr(msg, "_data", None), dict):
             raise BadRequest("empty message")
+        fields: dict[str, str] = {}
         for name, value in msg._data.items():
-            # A doubled element reads as a list, one with attributes or children as a dict:
-            # fine in the nested fields of menu events we do not read, malformed in ours.
-            if name in _TEXT_FIELDS and value is not None and not isinstance(value, str):
+            if value is None or isinstance(value, str):
+                fields[name] = value or ""
+            elif name in _TEXT_FIELDS:
+                # A doubled element reads as a list, one with attributes or children as a
+                # dict: fine in the nested fields of menu events we do not read, not in ours.
                 raise BadRequest(f"malformed message: {name} is not text")
-        fields = {
-            k: (v if isinstance(v, str) else "")
-            for k, v in msg._data.items()
-            if v is None or isinstance(v, str)
-        }
         for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
             if not fields.get(required):
                 raise BadRequest(f"missing {required}")

@@ -29,6 +29,7 @@ from bot.context import BotContext
 from bot.message import Channel
 from bot.privacy import mask_name, mask_phone
 from handlers.notify import tell_then
+from handlers.stories import preview
 from storage import stories as store
 from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
@@ -95,11 +96,6 @@ def contact(bot: BotContext, story: Story, *, reveal: bool = False) -> str:
     return f"{name} {phone}" if reveal else f"{mask_name(name)} {mask_phone(phone)}"
 
 
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS] + "…"
-
-
 def _pictures(media: list[StoryMedia]) -> list[StoryMedia]:
     return [m for m in media if m.kind == "image"]
 
@@ -128,7 +124,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                     channel_name(bot, s.channel),
                     _when(s.created_at),
                     _status(bot, s.status),
-                    _snippet(s.text),
+                    preview(s.text, SNIPPET_CHARS),
                     len(_pictures(media[s.id])),
                     contact(bot, s),
                 ]
