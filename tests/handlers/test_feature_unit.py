@@ -215,9 +215,13 @@ def test_config_section_file_and_environment(tmp_path: Path, features: tuple[Fea
 
 
 async def test_on_the_cli(
-    capsys: pytest.CaptureFixture[str], config: Config, features: tuple[Feature, ...]
+    capsys: pytest.CaptureFixture[str],
+    config: Config,
+    features: tuple[Feature, ...],
+    tmp_path: Path,
 ) -> None:
-    path = Path(config.base_dir) / "tally-bot.toml"
+    # In the test's own folder: config.base_dir is the working directory (the repo).
+    path = tmp_path / "tally-bot.toml"
     path.write_text(
         f'[server]\ndata_dir = "{config.data_path}"\n[database]\nurl = "{config.database.url}"\n'
         '[tally]\ncheer = "命令行也行"\n',
