@@ -274,10 +274,7 @@ router = Router("stories")
 @router.on(Text("我的故事", "我的投稿故事"), pure=True)
 async def my_stories(ctx: Ctx) -> Reply:
     """The sender's stories, newest first, with their review status."""
-    msg = ctx.inbound
-    mine = await store.stories_of(
-        ctx.session, channel=msg.channel.value, account=msg.account, user_id=msg.user
-    )
+    mine = await store.stories_of(ctx.session, ctx.inbound.user_key)
     if not mine:
         return ctx.reply("stories.mine_none")
     lines = [ctx.t("stories.mine_title", count=len(mine))]
@@ -311,15 +308,9 @@ async def _start_delete(ctx: Ctx) -> dict[str, Any] | Reply:
 async def handle_delete(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if _word(ctx) != "确认删除":
         return Invalid(ctx.t("stories.bad_delete", number=answers["number"]))
-    msg = ctx.inbound
     # False: deleted by an earlier message meanwhile (a retry, a second worker): same answer.
     await store.delete_own_story(
-        ctx.session,
-        answers["number"],
-        channel=msg.channel.value,
-        account=msg.account,
-        user_id=msg.user,
-        now=ctx.bot.clock.now(),
+        ctx.session, answers["number"], ctx.inbound.user_key, ctx.bot.clock.now()
     )
     return Finish(ctx.reply("stories.deleted", number=answers["number"]))
 

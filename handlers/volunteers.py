@@ -450,8 +450,7 @@ EDIT = Flow(
 
 async def current_volunteer(ctx: Ctx) -> Volunteer | None:
     """The sender's volunteer record, if they registered (and have not erased it)."""
-    msg = ctx.inbound
-    return await find_by_user(ctx.session, msg.channel.value, msg.account, msg.user)
+    return await find_by_user(ctx.session, ctx.inbound.user_key)
 
 
 @router.on(Text("我的信息"))

@@ -146,7 +146,7 @@ async def materialize(bot: BotContext, report: RunReport) -> None:
             for occ in occurrences(post, calendar, tz, start, now + lead + timedelta(seconds=1)):
                 wanted: list[tuple[str, str, str]] = []
                 if occ <= now:
-                    state = PENDING if now - occ <= grace else MISSED
+                    state: str = PENDING if now - occ <= grace else MISSED
                     wanted += [(ch, "push", state) for ch in channels_of(post)]
                 elif post.preview_to and occ - lead <= now:
                     wanted.append((Channel.WECHAT.value, "preview", PENDING))

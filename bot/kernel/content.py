@@ -85,6 +85,10 @@ class Texts:
         """A whole content file as parsed, e.g. the keyword seed list."""
         return self._raw.get(stem, {})
 
+    def all_keys(self) -> list[str]:
+        """Every dotted key there is (checks that the code's keys exist)."""
+        return list(self._values)
+
     def has(self, key: str) -> bool:
         """Whether ``key`` exists."""
         return key in self._values
