@@ -23,10 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.config import Config, ConfigCheck, ConfigSection
-from bot.kernel.context import BotContext
+from bot.kernel.context import BotContext, Sessions
 from handlers.conversation import Flow
 from handlers.router import Router
 
@@ -45,7 +43,8 @@ class MediaFolder:
 
     name: str
     path: Callable[[Config], Path]
-    referenced: Callable[[AsyncSession], Awaitable[Iterable[str]]]
+    # The file names rows still refer to (a storage query; it opens its own session).
+    referenced: Callable[[Sessions], Awaitable[Iterable[str]]]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.content import ContentError, Texts
@@ -25,7 +24,7 @@ from handlers.context import Ctx
 from handlers.feature import Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
 from storage.db import Sessions
-from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
+from storage.keywords import MATCH_TYPES, RuleSpec, seed_once
 from storage.models import KeywordRule
 
 log = logging.getLogger("bot.app")
@@ -192,12 +191,7 @@ async def fallback(ctx: Ctx) -> Reply | None:
 async def seed_at_start(bot: BotContext) -> None:
     """Make the seeded rules match the content file (operator rules are left alone)."""
     specs = seed_specs(bot.texts)
-    try:
-        async with bot.sessions() as session, session.begin():
-            added, updated, removed = await seed_rules(session, specs, bot.clock.now())
-    except IntegrityError:
-        # Another worker seeded at the same moment; its rules are the same.
-        added = updated = removed = 0
+    added, updated, removed = await seed_once(bot.sessions, specs, bot.clock.now())
     if added or updated or removed:
         log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
 

@@ -144,9 +144,8 @@ async def purge_orphan_pictures(bot: BotContext, folders: Sequence[MediaFolder])
     grace = timedelta(minutes=config.limits.flow_timeout_minutes) + timedelta(hours=1)
     before = (bot.clock.now() - grace).timestamp()
     keep: set[str] = set()
-    async with bot.sessions() as session:
-        for folder in folders:
-            keep.update(await folder.referenced(session))
+    for folder in folders:
+        keep.update(await folder.referenced(bot.sessions))
     directories = {folder.path(config) for folder in folders}
     orphans = await asyncio.to_thread(_orphans, directories, keep, before)
     for path in orphans:

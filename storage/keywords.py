@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Sessions
 from storage.models import KeywordRule
 
 MATCH_TYPES = ("exact", "contains", "click")
@@ -118,3 +120,16 @@ def as_mapping(rule: KeywordRule) -> Mapping[str, Any]:
         "enabled": rule.enabled,
         "source": rule.source,
     }
+
+
+async def seed_once(
+    sessions: Sessions, specs: Sequence[RuleSpec], now: datetime
+) -> tuple[int, int, int]:
+    """``seed_rules`` in a transaction of its own, as every process does at start-up; a
+    worker that loses the race to another one seeding at the same moment counts nothing (the
+    other's rules are the same). Returns (added, updated, removed)."""
+    try:
+        async with sessions() as session, session.begin():
+            return await seed_rules(session, specs, now)
+    except IntegrityError:
+        return 0, 0, 0

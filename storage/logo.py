@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.kernel.message import UserKey
-from storage.db import upsert_insert
+from storage.db import Sessions, upsert_insert
 from storage.models import AuditEvent, Base, BigId, Follower
 
 
@@ -535,9 +535,8 @@ async def clear_phase(session: AsyncSession, phase: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-async def image_paths(session: AsyncSession) -> list[str]:
+async def image_paths(sessions: Sessions) -> list[str]:
     """File names of every stored design (what the orphan purge must keep)."""
-    found = await session.scalars(
-        select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
-    )
-    return [name for name in found if name]
+    async with sessions() as session:
+        query = select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
+        return [name for name in await session.scalars(query) if name]

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
+from storage.db import Sessions
 from storage.models import AuditEvent, Base, BigId
 
 
@@ -207,7 +208,8 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
     return int(await session.scalar(query) or 0)
 
 
-async def media_paths(session: AsyncSession) -> list[str]:
+async def media_paths(sessions: Sessions) -> list[str]:
     """File names of every stored story picture (what the orphan purge must keep)."""
-    found = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
-    return [name for name in found if name]
+    async with sessions() as session:
+        query = select(StoryMedia.path).where(StoryMedia.path.is_not(None))
+        return [name for name in await session.scalars(query) if name]
