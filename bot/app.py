@@ -14,6 +14,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.appkeys import BOT, DISPATCHER
+from bot.channels.base import webhook_errors
 from bot.channels.wechat import WeChatAdapter, wechat_routes
 from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
@@ -141,7 +142,9 @@ def create_app(
     """The web application: webhooks, health check, sandbox, background jobs."""
     bot = bot or build_context(config, clock)
     handlers = build_handlers(flow_timeout_seconds=config.limits.flow_timeout_minutes * 60)
-    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes, middlewares=[webhook_errors]
+    )
     app[BOT] = bot
     app[HANDLERS] = handlers
     db_engine = bot.sessions.kw["bind"]
@@ -157,7 +160,9 @@ def create_app(
     if config.server.role != "scheduler":
         app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
         if weibo_enabled(config):
-            app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
+            weibo_client = bot.client(Channel.WEIBO)
+            assert isinstance(weibo_client, WeiboClient)
+            app.add_routes(weibo_routes(WeiboAdapter(config.weibo, weibo_client)))
         app.add_routes(gallery_routes())
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
