@@ -98,6 +98,7 @@ class WebhookRequest:
 
 WEBHOOK: web.RequestKey[WebhookRequest] = web.RequestKey("webhook", WebhookRequest)
 
+
 # Looked up by exception class, registered once: the status each domain error answers with.
 ERROR_STATUS: dict[type, int] = {
     BadRequest: 400,
