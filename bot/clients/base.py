@@ -46,6 +46,17 @@ class ChannelClient(Protocol):
         ...
 
 
+class ApiSettings(Protocol):
+    """The config keys of a channel's API client (``[wechat]``, ``[weibo]``)."""
+
+    @property
+    def api_timeout_seconds(self) -> float: ...
+    @property
+    def api_max_retries(self) -> int: ...
+    @property
+    def api_backoff_seconds(self) -> float: ...
+
+
 BodyFactory = Callable[[], tuple[Any, dict[str, str] | None]]
 
 
@@ -69,17 +80,14 @@ class HttpApi:
     def __init__(
         self,
         base_url: str,
-        *,
-        timeout_seconds: float,
-        max_retries: int,
-        backoff_seconds: float,
+        settings: ApiSettings,
         log: logging.Logger,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout_seconds = timeout_seconds
-        self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
+        self.timeout_seconds = settings.api_timeout_seconds
+        self.max_retries = settings.api_max_retries
+        self.backoff_seconds = settings.api_backoff_seconds
         self.log = log
         self._session = session
         self._own_session = session is None

@@ -52,14 +52,7 @@ class WeChatClient(HttpApi):
         base_url: str,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        super().__init__(
-            base_url,
-            timeout_seconds=config.api_timeout_seconds,
-            max_retries=config.api_max_retries,
-            backoff_seconds=config.api_backoff_seconds,
-            log=log,
-            session=session,
-        )
+        super().__init__(base_url, config, log, session)
         self.config = config
         self._token: str | None = None
         self._expires_at = 0.0

@@ -78,14 +78,7 @@ class WeiboClient(HttpApi):
         base_url: str,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        super().__init__(
-            base_url,
-            timeout_seconds=config.api_timeout_seconds,
-            max_retries=config.api_max_retries,
-            backoff_seconds=config.api_backoff_seconds,
-            log=log,
-            session=session,
-        )
+        super().__init__(base_url, config, log, session)
         self.config = config
         self._post_lock = asyncio.Lock()
         self._last_post = float("-inf")
