@@ -35,7 +35,6 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clients.base import ApiError
 from bot.context import BotContext
-from bot.logs import log_event
 from bot.message import Inbound, Kind, Reply, ReplyKind
 from bot.middlewares import (
     CallMiddleware,
@@ -45,6 +44,7 @@ from bot.middlewares import (
     PendingNotices,
     RateLimit,
     Result,
+    log_message_event,
     wrap_calls,
     wrap_messages,
 )
@@ -438,17 +438,9 @@ class Dispatcher:
             await self.bot.client(msg.channel).send_reply(msg.user, reply)
         except (TimeoutError, ApiError, OSError) as exc:
             status = "late_failed"
-            log_event(
-                log,
-                "late_reply_failed",
-                logging.WARNING,
-                channel=msg.channel.value,
-                user=msg.user,
-                key=msg.key,
-                error=str(exc),
-            )
+            log_message_event("late_reply_failed", logging.WARNING, msg, error=str(exc))
         else:
-            log_event(log, "late_reply_sent", channel=msg.channel.value, user=msg.user, key=msg.key)
+            log_message_event("late_reply_sent", logging.INFO, msg)
         if row_id is not None:
             async with self.bot.sessions() as session, session.begin():
                 await session.execute(

@@ -54,6 +54,11 @@ class Result:
     handler: str = ""
 
 
+def log_message_event(name: str, level: int, msg: Inbound, **fields: Any) -> None:
+    """One structured line about ``msg`` (never its text: it may hold personal data)."""
+    log_event(log, name, level, channel=msg.channel.value, user=msg.user, key=msg.key, **fields)
+
+
 MessageHandler = Callable[[Inbound], Awaitable[Result]]
 CallHandler = Callable[[Ctx], Awaitable["Reply | None"]]
 
@@ -153,14 +158,11 @@ class FailureApology:
 
     def answer(self, msg: Inbound, handler: str, exc: BaseException, **fields: Any) -> Reply:
         """The apology for ``msg``; logs one line (no message text: it may be personal)."""
-        log_event(
-            log,
+        log_message_event(
             "handler_failed",
             logging.ERROR,
-            channel=msg.channel.value,
-            user=msg.user,
+            msg,
             kind=msg.kind.value,
-            key=msg.key,
             handler=handler,
             error=f"{type(exc).__name__}: {exc}",
             **fields,
@@ -245,14 +247,8 @@ async def send_apart(
         try:
             await bot.client(msg.channel).send_reply(msg.user, Reply.of_text("\n\n".join(texts)))
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log_event(
-                log,
-                "notice_send_failed",
-                logging.WARNING,
-                channel=msg.channel.value,
-                user=msg.user,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            log_message_event("notice_send_failed", logging.WARNING, msg, error=error)
             async with bot.sessions() as session, session.begin():
                 await release_notices(session, list(taken))
     except Exception:  # a follow-up task: report, never lose the loop
