@@ -33,9 +33,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.clients.base import ApiError
-from bot.context import BotContext
-from bot.message import Inbound, Kind, Reply, ReplyKind
+from bot.kernel.clients import ApiError
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Kind, Reply, ReplyKind
+from bot.kernel.privacy import redact
 from bot.middlewares import (
     CallMiddleware,
     FailureApology,
@@ -48,7 +49,6 @@ from bot.middlewares import (
     wrap_calls,
     wrap_messages,
 )
-from bot.privacy import redact
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match

@@ -27,10 +27,10 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from bot.clients.base import ApiError
-from bot.context import BotContext
-from bot.logs import log_event
-from bot.message import Event, Inbound, Kind, Reply, ReplyKind
+from bot.kernel.clients import ApiError
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Event, Inbound, Kind, Reply, ReplyKind
 from handlers.context import Ctx
 from storage.followers import record_follow_event
 from storage.notices import claim_notices, pending_notices, release_notices

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot.appkeys import BOT, DISPATCHER
-from bot.logs import log_event
-from bot.message import Channel, Inbound, Reply
+from bot.kernel.logs import log_event
+from bot.kernel.message import Channel, Inbound, Reply
 
 log = logging.getLogger("bot.request")
 

@@ -25,7 +25,7 @@ from wechatpy.utils import check_signature
 
 from bot.channels.base import BadRequest, Forbidden, Rendered, channel_routes
 from bot.kernel.config import WeChatConfig
-from bot.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
+from bot.kernel.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
 from bot.xmlguard import MalformedXML, UnsafeXML, cdata_content, guard_prolog
 
 log = logging.getLogger("bot.wechat")

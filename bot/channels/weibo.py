@@ -22,7 +22,7 @@ from aiohttp import web
 from bot.channels.base import BadRequest, Forbidden, Rendered, channel_routes
 from bot.clients.weibo import WeiboClient, article_items, encode_data, split_text
 from bot.kernel.config import WeiboConfig
-from bot.message import Article, Channel, Event, Inbound, Kind, Location, Reply, ReplyKind
+from bot.kernel.message import Article, Channel, Event, Inbound, Kind, Location, Reply, ReplyKind
 
 log = logging.getLogger("bot.weibo")
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.appkeys import DISPATCHER
-from bot.message import Article, Channel, Reply
+from bot.kernel.message import Article, Channel, Reply
 from handlers.context import Ctx
 from handlers.router import Router, Text
 from storage.models import Notice
