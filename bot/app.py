@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import delete, text, update
 
 from bot.appkeys import BOT, DISPATCHER
+from bot.channels.base import webhook_errors
 from bot.channels.wechat import WeChatAdapter, wechat_routes
 from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
@@ -135,7 +136,9 @@ def create_app(
     jobs, all from the ``features`` (the registry's unless a test passes its own)."""
     bot = bot or build_context(config, clock, features)
     handlers = build_handlers(config.limits.flow_timeout_minutes * 60, features)
-    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes, middlewares=[webhook_errors]
+    )
     app[BOT] = bot
     app[HANDLERS] = handlers
     db_engine = bot.sessions.kw["bind"]
@@ -151,7 +154,9 @@ def create_app(
     if config.server.role != "scheduler":
         app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
         if weibo_enabled(config):
-            app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
+            weibo_client = bot.client(Channel.WEIBO)
+            assert isinstance(weibo_client, WeiboClient)
+            app.add_routes(weibo_routes(WeiboAdapter(config.weibo, weibo_client)))
         for feature in features:
             for ref in feature.web:
                 app.add_routes(resolve(ref)())
