@@ -29,10 +29,13 @@ from bot.privacy import Cipher, load_or_create_key
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.content import Texts
-from handlers.keywords import seed_specs
+from handlers.faq.service import entry_specs, faq_service
+from handlers.inbox import drain_alerts
+from handlers.keywords import seed_replies, seed_specs
 from handlers.media import purge_orphan_pictures
 from handlers.registry import Handlers, build_handlers
 from storage.db import create_engine, create_sessions, is_sqlite
+from storage.faq import seed_entries
 from storage.hotpath import MessageLogWriter, make_probe
 from storage.keywords import seed_rules
 from storage.logo import purge_vote_rates
@@ -96,6 +99,20 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
         added = updated = removed = 0
     if added or updated or removed:
         log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
+    await seed_faq(bot)
+
+
+async def seed_faq(bot: BotContext) -> tuple[int, int, int]:
+    """Make the seeded FAQ topics match the faq content file; returns (added, updated, removed)."""
+    specs = entry_specs(bot.texts, seed_replies(bot.texts))
+    try:
+        async with bot.sessions() as session, session.begin():
+            counts = await seed_entries(session, specs, bot.clock.now())
+    except IntegrityError:
+        return 0, 0, 0  # another worker seeded at the same moment
+    if any(counts):
+        log_event(log, "faq_seeded", added=counts[0], updated=counts[1], removed=counts[2])
+    return counts
 
 
 # WeChat and Weibo retry a message within seconds (three tries, 5 s apart): a cached reply is
@@ -170,7 +187,13 @@ def create_app(
         app.add_subapp(WEIBO_SANDBOX_PREFIX, weibo_sandbox.app())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        # jieba's dictionary loads in a thread while the database is prepared.
+        faq = faq_service(bot)
+        faq.start()
         await prepare_database(bot, migrate=migrate)
+        await handlers.keywords.preload(bot.sessions)
+        if config.server.role != "scheduler" and config.faq.enabled:
+            await faq.reload(bot.sessions)
         purger = asyncio.create_task(_purge_forever(bot))
         scheduler = None
         if config.server.role in ("scheduler", "all"):
@@ -186,6 +209,7 @@ def create_app(
             await purger
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
+        await drain_alerts(bot)
         await dispatcher.message_log.close()
         await dispatcher.probe.close()
         await close_context(bot)

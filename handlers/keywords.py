@@ -26,6 +26,11 @@ from storage.models import KeywordRule
 REFRESH_SECONDS = 10.0
 
 
+def seed_replies(texts: Texts) -> dict[str, Reply]:
+    """Each pattern of the keywords content file with its answer (the FAQ reuses them)."""
+    return {spec.pattern: Reply.from_json(spec.reply_json) for spec in seed_specs(texts)}
+
+
 def seed_specs(texts: Texts) -> list[RuleSpec]:
     """The rules of the keywords content file, one spec per pattern."""
     rules: list[dict[str, Any]] = list(texts.file("keywords").get("rule", []))
@@ -85,12 +90,31 @@ class KeywordIndex:
         self._snap = _Snapshot()
         self._loaded = False
         self._refresh: asyncio.Task[None] | None = None
+        self._sessions: Sessions | None = None
 
     def invalidate(self) -> None:
         """Force a reload on next use (after an edit in this process)."""
         self._snap.loaded_at = -1e9
 
+    async def preload(self, sessions: Sessions) -> None:
+        """Load the rules now (start-up), so ``has_rule`` can tell from the first message."""
+        await self._load(sessions)
+
+    def has_rule(self, msg: Inbound) -> bool:
+        """Whether a rule answers the text ``msg`` (True while nothing is loaded yet: the
+        handler then loads and decides). A stale snapshot is refreshed in the background."""
+        if not self._loaded:
+            return True
+        snap = self._snap
+        stale = time.monotonic() - snap.loaded_at >= REFRESH_SECONDS
+        idle = self._refresh is None or self._refresh.done()
+        if stale and idle and self._sessions is not None:
+            self._refresh = asyncio.get_running_loop().create_task(self._load(self._sessions))
+        word = msg.folded
+        return word in snap.exact or any(pattern in word for pattern, _ in snap.contains)
+
     async def _load(self, sessions: Sessions) -> None:
+        self._sessions = sessions
         async with sessions() as session:
             await self._read(session)
 
@@ -150,13 +174,20 @@ class KeywordIndex:
         return None
 
 
-class _MayBeKeyword(Filter):
+class _KeywordHit(Filter):
+    """Menu clicks, and texts a rule answers: free text goes on to the FAQ."""
+
+    def __init__(self, index: KeywordIndex) -> None:
+        self.index = index
+
     def check(self, msg: Inbound) -> MatchResult:
-        return msg.kind in TEXTUAL or (msg.kind is Kind.EVENT and msg.event is Event.CLICK)
+        if msg.kind is Kind.EVENT:
+            return msg.event is Event.CLICK
+        return msg.kind in TEXTUAL and self.index.has_rule(msg)
 
 
 def build_router(index: KeywordIndex) -> Router:
-    """Answer from the keyword rules; messages without a rule fall through."""
+    """Answer from the keyword rules; texts without a rule fall through (to the FAQ)."""
     router = Router("keywords")
 
     async def keyword_reply(ctx: Ctx) -> Reply | None:
@@ -165,7 +196,7 @@ def build_router(index: KeywordIndex) -> Router:
             return await fallback(ctx)
         return reply
 
-    router.add(_MayBeKeyword(), keyword_reply, "keywords.reply", pure=True)
+    router.add(_KeywordHit(index), keyword_reply, "keywords.reply", pure=True)
     return router
 
 

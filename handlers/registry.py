@@ -16,6 +16,7 @@ from handlers import (
     volunteers,
 )
 from handlers.conversation import ConversationEngine, Flow
+from handlers.faq import routes as faq
 from handlers.keywords import KeywordIndex, build_router
 from handlers.router import Router
 
@@ -28,7 +29,7 @@ class Handlers:
 
 
 def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
-    """Routers in order: flow entries, events, feature commands, keywords, media fallback."""
+    """Routers in order: flow entries, events, feature commands, keywords, FAQ, media fallback."""
     flows: list[Flow] = [
         volunteers.SIGNUP,
         volunteers.EDIT,
@@ -52,6 +53,8 @@ def build_handlers(flow_timeout_seconds: int = 1800) -> Handlers:
         logo_withdraw.router,
         stories.router,
         build_router(keywords),
+        # Free text no keyword answers: the watchlist, then the FAQ (the old fallback's place).
+        faq.router,
         basics.media_router,
     ]
     return Handlers(routers=routers, engine=engine, keywords=keywords)

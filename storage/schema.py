@@ -2,7 +2,9 @@
 
 from storage import (  # noqa: F401
     activities,
+    faq,
     followers,
+    inbox,
     logo,
     models,
     schedules,
