@@ -254,7 +254,7 @@ class FaqConfig:
     # the bot asks "您是想问" with up to clarify_options topics. Tuned on the test set
     # (bench/faq.py).
     answer_threshold: float = 0.35
-    clarify_threshold: float = 0.3
+    clarify_threshold: float = 0.25
     clarify_options: int = 3
     # How long a "您是想问" list waits for a number.
     pick_minutes: int = 10

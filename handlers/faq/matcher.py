@@ -77,16 +77,34 @@ class Tokenizer:
                 self._ready.wait(timeout)
         return self._ready.is_set()
 
-    def tokens(self, text: str) -> list[str]:
-        """The topic-bearing words of ``text``, synonyms folded, in order."""
+    def groups(self, text: str) -> list[tuple[str, ...]]:
+        """The topic-bearing words of ``text``, each with the dictionary words inside it
+        (青少年模式: 青少年, 少年, 模式), synonyms folded, in order.
+
+        The inner words let a question match a longer word of a topic and back a word no
+        topic uses off to its parts; the matcher uses them only for that."""
         self.wait_ready()
-        out: list[str] = []
-        for piece in self._jieba.lcut_for_search(_fold(text)):
+        freq = self._jieba.FREQ
+        out: list[tuple[str, ...]] = []
+        for piece in self._jieba.cut(_fold(text)):
             word = piece.strip()
             if not word or word in self.stopwords or not any(ch.isalnum() for ch in word):
                 continue
-            out.append(self.synonyms.get(word, word))
+            full = self.synonyms.get(word, word)
+            parts: dict[str, None] = {}
+            for n in (2, 3):
+                if len(word) > n:
+                    for i in range(len(word) - n + 1):
+                        sub = word[i : i + n]
+                        if freq.get(sub) and sub not in self.stopwords:
+                            parts.setdefault(self.synonyms.get(sub, sub))
+            parts.pop(full, None)
+            out.append((full, *parts))
         return out
+
+    def tokens(self, text: str) -> list[str]:
+        """Every word of ``groups`` in one list (what a document is indexed by)."""
+        return [word for group in self.groups(text) for word in group]
 
 
 def _fold(text: str) -> str:
@@ -104,79 +122,93 @@ class Hit:
 
 
 @dataclass
-class _Doc:
-    entry_id: int
-    length: int
-
-
-@dataclass
 class Bm25Index:
-    """Okapi BM25 over short documents, with postings lists (only shared words are touched)."""
+    """Okapi BM25 over short documents, with postings lists: a question touches only the
+    documents that share a word with it. Each posting carries its precomputed term weight
+    (tf and length normalisation), so scoring is one multiply-add per posting."""
 
     k1: float = 1.2
     b: float = 0.75
-    docs: list[_Doc] = field(default_factory=list)
-    postings: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    doc_entry: list[int] = field(default_factory=list)
+    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     idf: dict[str, float] = field(default_factory=dict)
     vocab: dict[int, frozenset[str]] = field(default_factory=dict)
-    avg_len: float = 1.0
     unknown_idf: float = 1.0
 
     @classmethod
     def build(cls, documents: Iterable[tuple[int, Sequence[str]]]) -> Bm25Index:
         """An index of ``(entry_id, words)`` documents (several per entry)."""
         index = cls()
-        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        counted: list[tuple[int, dict[str, int], int]] = []
         vocab: dict[int, set[str]] = defaultdict(set)
-        total = 0
         for entry_id, words in documents:
-            doc_id = len(index.docs)
-            index.docs.append(_Doc(entry_id, len(words)))
-            total += len(words)
             counts: dict[str, int] = defaultdict(int)
             for word in words:
                 counts[word] += 1
-            for word, tf in counts.items():
-                postings[word].append((doc_id, tf))
+            counted.append((entry_id, counts, len(words)))
             vocab[entry_id].update(words)
-        n = len(index.docs)
+        n = len(counted)
+        avg = sum(length for _, _, length in counted) / n if n else 1.0
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        k1, b = index.k1, index.b
+        for doc_id, (entry_id, counts, length) in enumerate(counted):
+            index.doc_entry.append(entry_id)
+            norm = k1 * (1 - b + b * length / avg) if avg else k1
+            for word, tf in counts.items():
+                postings[word].append((doc_id, tf * (k1 + 1) / (tf + norm)))
         index.postings = dict(postings)
-        index.avg_len = total / n if n else 1.0
         # The "+1" form never goes negative (Lucene's), unlike the original for common words.
         index.idf = {
-            w: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for w, p in postings.items()
+            word: math.log(1 + (n - len(plist) + 0.5) / (len(plist) + 0.5))
+            for word, plist in postings.items()
         }
         index.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
         index.vocab = {e: frozenset(v) for e, v in vocab.items()}
         return index
 
-    def search(self, words: Sequence[str], limit: int = 3) -> list[Hit]:
-        """The best ``limit`` topics for a question's words, best first."""
-        query = list(dict.fromkeys(words))  # a repeated word counts once
-        if not query or not self.docs:
+    def search(self, groups: Sequence[Sequence[str]], limit: int = 3) -> list[Hit]:
+        """The best ``limit`` topics for a question's word groups (see Tokenizer.groups).
+
+        A word the index knows stands for itself; one it does not know backs off to the
+        known words inside it. The confidence weighs each group by its IDF (a word no
+        document has weighs most), so unknown words pull it down."""
+        postings, idf = self.postings, self.idf
+        used: list[tuple[str, ...]] = []
+        weights: list[float] = []
+        seen: set[str] = set()
+        for group in groups:
+            if not group or group[0] in seen:
+                continue
+            seen.add(group[0])
+            if group[0] in postings:
+                words: tuple[str, ...] = (group[0],)
+            else:
+                words = tuple(w for w in group[1:] if w in postings)
+            used.append(words)
+            weights.append(max((idf[w] for w in words), default=self.unknown_idf))
+        query = list(dict.fromkeys(w for words in used for w in words))
+        if not query:
             return []
         doc_scores: dict[int, float] = defaultdict(float)
-        k1, b, avg = self.k1, self.b, self.avg_len
-        docs = self.docs
         for word in query:
-            plist = self.postings.get(word)
-            if plist is None:
-                continue
-            idf = self.idf[word]
-            for doc_id, tf in plist:
-                norm = k1 * (1 - b + b * docs[doc_id].length / avg)
-                doc_scores[doc_id] += idf * tf * (k1 + 1) / (tf + norm)
+            weight = idf[word]
+            for doc_id, tf_weight in postings[word]:
+                doc_scores[doc_id] += weight * tf_weight
         best: dict[int, float] = {}
+        doc_entry = self.doc_entry
         for doc_id, score in doc_scores.items():
-            entry = docs[doc_id].entry_id
+            entry = doc_entry[doc_id]
             if score > best.get(entry, 0.0):
                 best[entry] = score
         ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-        weights = [self.idf.get(w, self.unknown_idf) for w in query]
         total = sum(weights)
         hits = []
         for entry_id, score in ranked:
             vocab = self.vocab[entry_id]
-            covered = sum(wt for w, wt in zip(query, weights, strict=True) if w in vocab)
+            covered = sum(
+                wt
+                for words, wt in zip(used, weights, strict=True)
+                if any(w in vocab for w in words)
+            )
             hits.append(Hit(entry_id, score, covered / total if total else 0.0))
         return hits

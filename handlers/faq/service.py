@@ -122,7 +122,7 @@ class FaqMatcher:
     def decide(self, text: str) -> Decision:
         """Answer, ask which topic was meant, or hand the question to staff."""
         cfg = self.config
-        hits: list[Hit] = self.index.search(self.tokenizer.tokens(text), cfg.clarify_options)
+        hits: list[Hit] = self.index.search(self.tokenizer.groups(text), cfg.clarify_options)
         entries = tuple(self.entries[h.entry_id] for h in hits)
         if not hits or hits[0].confidence < cfg.clarify_threshold:
             return Decision(Verdict.HANDOFF, entries, hits[0].confidence if hits else 0.0)
