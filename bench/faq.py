@@ -20,7 +20,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,6 +101,17 @@ def catalogue(texts: Texts, size: int, seed: int = 7) -> list[IndexedEntry]:
     return out
 
 
+def median_us(fn: Callable[[Any], object], items: Sequence[Any], rounds: int) -> float:
+    """The median over ``rounds`` of the time per item of ``fn``, in microseconds."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for item in items:
+            fn(item)
+        times.append((time.perf_counter() - started) / len(items))
+    return statistics.median(times) * 1e6
+
+
 def speed(texts: Texts, size: int, rounds: int) -> None:
     testset = load_testset(TESTSET)
     questions = [q for qs in testset.values() for q in qs]
@@ -110,18 +123,9 @@ def speed(texts: Texts, size: int, rounds: int) -> None:
     docs = sum(len(e.questions) + 1 for e in entries)
     print(f"{size} topics, {docs} documents: index built in {build_ms:.0f} ms")
 
-    def per_question(fn: object) -> float:
-        times = []
-        for _ in range(rounds):
-            t = time.perf_counter()
-            for q in questions:
-                fn(q)  # type: ignore[operator]
-            times.append((time.perf_counter() - t) / len(questions))
-        return statistics.median(times) * 1e6
-
     tok = matcher.tokenizer.tokens
-    segment_us = per_question(tok)
-    decide_us = per_question(matcher.decide)
+    segment_us = median_us(tok, questions, rounds)
+    decide_us = median_us(matcher.decide, questions, rounds)
     print(f"  segmentation alone         {segment_us:8.1f} µs a question")
     print(f"  segmentation + BM25 + decide {decide_us:6.1f} µs a question")
     try:
@@ -133,18 +137,10 @@ def speed(texts: Texts, size: int, rounds: int) -> None:
     ref = BM25Okapi(tokenized)
     ours = Bm25Index.build((0, t) for t in tokenized)
     words = [tok(q) for q in questions]
+    groups = [[(w,) for w in ws] for ws in words]
 
-    def time_scoring(fn: object) -> float:
-        times = []
-        for _ in range(rounds):
-            t = time.perf_counter()
-            for w in words:
-                fn(w)  # type: ignore[operator]
-            times.append((time.perf_counter() - t) / len(words))
-        return statistics.median(times) * 1e6
-
-    ref_us = time_scoring(ref.get_scores)
-    ours_us = time_scoring(ours.search)
+    ref_us = median_us(ref.get_scores, words, rounds)
+    ours_us = median_us(ours.search, groups, rounds)
     print(
         f"  scoring only: rank-bm25 get_scores {ref_us:.0f} µs, postings BM25 {ours_us:.0f} µs "
         f"(ratio {ref_us / ours_us:.1f}x)"
