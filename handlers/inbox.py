@@ -29,7 +29,7 @@ from bot.privacy import redact
 from handlers.context import Ctx
 from handlers.faq.service import faq_service
 from handlers.notify import last_message_at, tell_then
-from storage.faq import FaqEntry, add_question, entry_by_slug
+from storage.faq import FaqEntry, add_operator_entry, add_question, entry_by_slug
 from storage.inbox import (
     STATUSES,
     InboxItem,
@@ -122,7 +122,8 @@ def masked(bot: BotContext, item: InboxItem) -> str:
         return ""
 
 
-def _audit(session: AsyncSession, bot: BotContext, actor: str, action: str, detail: str) -> None:
+def audit(session: AsyncSession, bot: BotContext, actor: str, action: str, detail: str) -> None:
+    """One audit row for an operator (or system) action, in the caller's transaction."""
     session.add(AuditEvent(at=bot.clock.now(), actor=actor, action=action, detail=detail))
 
 
@@ -166,7 +167,7 @@ async def _alert(bot: BotContext, item_id: int, title: str, account: str) -> Non
         for name, channel, user_id in operators:
 
             async def record(session: AsyncSession, name: str = name) -> None:
-                _audit(session, bot, "system", "inbox.alert", f"item={item_id} operator={name}")
+                audit(session, bot, "system", "inbox.alert", f"item={item_id} operator={name}")
 
             how = await tell_then(bot, channel, account, user_id, text, record)
             log_event(log, "inbox_alert", item=item_id, operator=name, delivered=how)
@@ -278,7 +279,7 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
         if item.assignee is None:
             item.assignee = operator
         await session.flush()
-        _audit(session, bot, operator, "inbox.reply", f"item={item.id} reply={row.id} {status}")
+        audit(session, bot, operator, "inbox.reply", f"item={item.id} reply={row.id} {status}")
         reply_id = row.id
     sent = win.sent + (1 if status == "sent" else 0)
     after = Window(
@@ -299,7 +300,7 @@ async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) ->
         if item.status == "new":
             item.status = "assigned"
         item.updated_at = bot.clock.now()
-        _audit(session, bot, operator, "inbox.assign", f"item={item.id} to={item.assignee}")
+        audit(session, bot, operator, "inbox.assign", f"item={item.id} to={item.assignee}")
     return item
 
 
@@ -308,7 +309,7 @@ async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
     async with bot.sessions() as session, session.begin():
         item = await _item(session, item_id)
         item.status, item.updated_at = "closed", bot.clock.now()
-        _audit(session, bot, operator, "inbox.close", f"item={item.id}")
+        audit(session, bot, operator, "inbox.close", f"item={item.id}")
     return item
 
 
@@ -334,24 +335,20 @@ async def to_faq(
         if entry is None:
             if not (title.strip() and answer.strip()):
                 raise InboxError(f"no FAQ topic {slug!r}; give a title and an answer to create it")
-            entry = FaqEntry(
+            entry = await add_operator_entry(
+                session,
                 slug=slug,
-                title=title.strip()[:128],
+                title=title.strip(),
+                reply_json=Reply.of_text(answer.strip()).to_json(),
                 campaign="all",
-                reply=Reply.of_text(answer.strip()).to_json(),
-                keywords="[]",
-                enabled=True,
-                source="operator",
-                updated_at=now,
+                now=now,
             )
-            session.add(entry)
-            await session.flush()
         elif title or answer:
             raise InboxError(f"FAQ topic {slug!r} exists; leave out the title and answer")
         added = await add_question(session, entry, text, now)
         if added is None:
             raise InboxError(f"FAQ topic {slug!r} has this question already")
-        _audit(session, bot, operator, "faq.learn", f"item={item.id} topic={entry.slug}")
+        audit(session, bot, operator, "faq.learn", f"item={item.id} topic={entry.slug}")
     faq_service(bot).invalidate()
     return entry
 

@@ -264,6 +264,25 @@ async def questions_of(session: AsyncSession, entry_id: int) -> list[FaqQuestion
     return list(rows.scalars())
 
 
+async def add_operator_entry(
+    session: AsyncSession, *, slug: str, title: str, reply_json: str, campaign: str, now: datetime
+) -> FaqEntry:
+    """A new topic written by an operator (re-seeding never touches it)."""
+    entry = FaqEntry(
+        slug=slug,
+        title=title[:128],
+        campaign=campaign,
+        reply=reply_json,
+        keywords="[]",
+        enabled=True,
+        source="operator",
+        updated_at=now,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
 async def add_question(
     session: AsyncSession, entry: FaqEntry, text: str, now: datetime
 ) -> FaqQuestion | None:
