@@ -23,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clients.base import ApiError
 from bot.clock import as_utc
 from bot.context import BotContext
+from bot.kernel.config import ConfigError, ConfigSection
 from bot.logs import log_event
 from bot.message import Channel, Reply
 from bot.privacy import redact
 from handlers.context import Ctx
 from handlers.faq.service import faq_service
+from handlers.feature import Feature, content_file
 from handlers.notify import last_message_at, tell_then
 from storage.faq import FaqEntry, add_operator_entry, add_question, entry_by_slug
 from storage.inbox import (
@@ -45,6 +47,39 @@ from storage.inbox import (
 from storage.models import AuditEvent, InboundMessage, Notice
 
 log = logging.getLogger("bot.inbox")
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    # Customer-service messages: only within this many hours of the person's last message,
+    # and at most this many in that window (WeChat's rules); otherwise the reply is kept and
+    # delivered in front of the answer to their next message.
+    wechat_window_hours: int = 48
+    wechat_max_replies: int = 5
+    # [uncertain] Weibo's active replies: 48 h is documented; the count limit is not.
+    weibo_window_hours: int = 48
+    weibo_max_replies: int = 5
+    # Messages of the person's recent history `inbox show` lists (masked).
+    history_messages: int = 10
+    # Watchlist (handlers/content/watchlist.toml) flags inbound free text.
+    watchlist: bool = True
+    # Flags of this severity or more notify on-duty operators at once (3: critical only).
+    alert_severity: int = 3
+
+
+def validate(inbox: InboxConfig) -> None:
+    """Refuse windows and counts out of range, naming the key."""
+    for key in ("wechat_window_hours", "weibo_window_hours"):
+        if not 1 <= getattr(inbox, key) <= 24 * 30:
+            raise ConfigError(f"inbox.{key}: must be between 1 and 720")
+    for key in ("wechat_max_replies", "weibo_max_replies", "history_messages"):
+        if getattr(inbox, key) < 1:
+            raise ConfigError(f"inbox.{key}: must be at least 1")
+    if not 1 <= inbox.alert_severity <= 3:
+        raise ConfigError("inbox.alert_severity: must be between 1 and 3")
+
+
+INBOX = ConfigSection("inbox", InboxConfig, validate)
 
 ALERT_TASKS = "inbox_alerts"
 MAX_REPLY_CHARS = 600
@@ -94,7 +129,7 @@ class ItemDetail:
 
 
 def _limits(bot: BotContext, channel: str) -> tuple[int, int]:
-    cfg = bot.config.inbox
+    cfg = INBOX.of(bot.config)
     if channel == Channel.WEIBO.value:
         return cfg.weibo_window_hours, cfg.weibo_max_replies
     return cfg.wechat_window_hours, cfg.wechat_max_replies
@@ -223,7 +258,7 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
                 InboundMessage.text.is_not(None),
             )
             .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-            .limit(bot.config.inbox.history_messages)
+            .limit(INBOX.of(bot.config).history_messages)
         )
         # The log keeps texts redacted already; answers inside flows are not kept at all.
         history = [(as_utc(at), redact(text or "")) for at, text in rows][::-1]
@@ -357,3 +392,19 @@ async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
     """The person's other inbox items, newest first."""
     async with bot.sessions() as session:
         return await person_items(session, item.channel, item.account, item.user_id)
+
+
+FEATURE = Feature(
+    name="inbox",
+    cli=["bot.cli.inbox:register"],
+    config=INBOX,
+    content=[content_file("inbox")],
+    audit_actions=[
+        "inbox.reply",
+        "inbox.assign",
+        "inbox.close",
+        "inbox.alert",
+        "inbox.duty",
+        "faq.learn",
+    ],
+)

@@ -7,22 +7,29 @@ does no query for them; operators' edits show up within ``REFRESH_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.context import BotContext
+from bot.logs import log_event
 from bot.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.privacy import redact
 from handlers.content import ContentError, Texts
 from handlers.context import Ctx
-from handlers.router import TEXTUAL, Filter, MatchResult, Router
+from handlers.faq.routes import free_text_handler
+from handlers.feature import Feature, content_file
+from handlers.router import TEXTUAL, Filter, IsKind, MatchResult, Router
 from storage.db import Sessions
-from storage.keywords import MATCH_TYPES, RuleSpec
+from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
 from storage.models import KeywordRule
 
+log = logging.getLogger("bot.app")
 REFRESH_SECONDS = 10.0
 
 
@@ -96,15 +103,17 @@ class KeywordIndex:
         """Force a reload on next use (after an edit in this process)."""
         self._snap.loaded_at = -1e9
 
-    async def preload(self, sessions: Sessions) -> None:
-        """Load the rules now (start-up), so ``has_rule`` can tell from the first message."""
-        await self._load(sessions)
+    @property
+    def loaded(self) -> bool:
+        """Whether the rules were read at least once in this process."""
+        return self._loaded
 
     def has_rule(self, msg: Inbound) -> bool:
-        """Whether a rule answers the text ``msg`` (True while nothing is loaded yet: the
-        handler then loads and decides). A stale snapshot is refreshed in the background."""
+        """Whether a rule answers the text ``msg`` (False while nothing is loaded yet: the
+        free-text route then looks the rules up itself, see handlers/faq/routes.py). A stale
+        snapshot is refreshed in the background."""
         if not self._loaded:
-            return True
+            return False
         snap = self._snap
         stale = time.monotonic() - snap.loaded_at >= REFRESH_SECONDS
         idle = self._refresh is None or self._refresh.done()
@@ -145,6 +154,7 @@ class KeywordIndex:
     async def _snapshot(self, ctx: Ctx) -> _Snapshot:
         if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
             return self._snap
+        self._sessions = ctx.bot.sessions
         if not self._loaded:
             # The first load reads through the message's own session: on the transactional
             # path that session holds SQLite's single pooled connection, so opening a second
@@ -187,7 +197,8 @@ class _KeywordHit(Filter):
 
 
 def build_router(index: KeywordIndex) -> Router:
-    """Answer from the keyword rules; texts without a rule fall through (to the FAQ)."""
+    """Answer from the keyword rules; free text no rule answers goes to the watchlist and the
+    FAQ (handlers/faq/routes.py), which took the old fallback's place."""
     router = Router("keywords")
 
     async def keyword_reply(ctx: Ctx) -> Reply | None:
@@ -197,6 +208,7 @@ def build_router(index: KeywordIndex) -> Router:
         return reply
 
     router.add(_KeywordHit(index), keyword_reply, "keywords.reply", pure=True)
+    router.add(IsKind(*TEXTUAL), free_text_handler(index, fallback), "faq.answer")
     return router
 
 
@@ -212,3 +224,27 @@ async def fallback(ctx: Ctx) -> Reply | None:
         return ctx.reply("common.fallback", text=shown, menu=ctx.t("common.menu"))
     what = ctx.bot.texts.get(f"common.media_names.{msg.kind.value}", "消息")
     return ctx.reply("common.fallback_media", what=what)
+
+
+async def seed_at_start(bot: BotContext) -> None:
+    """Make the seeded rules match the content file (operator rules are left alone)."""
+    specs = seed_specs(bot.texts)
+    try:
+        async with bot.sessions() as session, session.begin():
+            added, updated, removed = await seed_rules(session, specs, bot.clock.now())
+    except IntegrityError:
+        # Another worker seeded at the same moment; its rules are the same.
+        added = updated = removed = 0
+    if added or updated or removed:
+        log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
+
+
+FEATURE = Feature(
+    name="keywords",
+    # Every text no feature took ends here (a rule's answer or the help menu), so it is asked
+    # after every feature's routers. A fresh index (and its cache) per app.
+    fallbacks=[lambda: build_router(KeywordIndex())],
+    cli=["bot.cli.keywords:register"],
+    content=[content_file("keywords")],
+    on_start=[seed_at_start],
+)

@@ -178,9 +178,9 @@ def cmd_switch(args: argparse.Namespace) -> int:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the faq content file."""
-    from bot.app import seed_faq
+    from handlers.faq import seed
 
-    added, updated, removed = run(args, seed_faq)
+    added, updated, removed = run(args, seed)
     print(f"faq seeded: {added} added, {updated} updated, {removed} switched off")
     return 0
 

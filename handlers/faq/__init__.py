@@ -1,0 +1,63 @@
+"""The FAQ feature: free-text questions answered from topics with example questions, and the
+watchlist that flags messages for operators. Its route sits in the keywords feature's fallback
+router (the old fallback's place, see handlers/keywords.py); its operator actions are in
+``operations``; the inbox it files into is the ``inbox`` feature."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.context import BotContext
+from bot.logs import log_event
+from handlers import keywords
+from handlers.faq.service import FAQ, entry_specs, faq_service
+from handlers.feature import Feature, PeriodicJob, content_file
+from storage.faq import seed_entries
+
+log = logging.getLogger("bot.faq")
+
+
+async def seed(bot: BotContext) -> tuple[int, int, int]:
+    """Make the seeded topics match the faq content file; returns (added, updated, removed)."""
+    specs = entry_specs(bot.texts, keywords.seed_replies(bot.texts))
+    try:
+        async with bot.sessions() as session, session.begin():
+            counts = await seed_entries(session, specs, bot.clock.now())
+    except IntegrityError:
+        return 0, 0, 0  # another worker seeded at the same moment; its topics are the same
+    if any(counts):
+        log_event(log, "faq_seeded", added=counts[0], updated=counts[1], removed=counts[2])
+    return counts
+
+
+async def start(bot: BotContext) -> None:
+    """Seed the topics; jieba's dictionary starts loading in a thread meanwhile."""
+    faq_service(bot).start()
+    await seed(bot)
+
+
+async def build_index(bot: BotContext) -> int:
+    """Build this process's index at start (then keep it fresh): the first question should
+    not wait for it. Returns 1 when it was (re)built."""
+    if not FAQ.of(bot.config).enabled:
+        return 0
+    return int(await faq_service(bot).reload(bot.sessions))
+
+
+FEATURE = Feature(
+    name="faq",
+    cli=["bot.cli.faq:register"],
+    config=FAQ,
+    content=[content_file("faq"), content_file("watchlist")],
+    on_start=[start],
+    jobs=[PeriodicJob("faq_index", build_index, where="every_process")],
+    audit_actions=[
+        "faq.add",
+        "faq.add_question",
+        "faq.remove_question",
+        "faq.enable",
+        "faq.disable",
+    ],
+)

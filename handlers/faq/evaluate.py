@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.config import FaqConfig
 from handlers.content import Texts
-from handlers.faq.service import FaqMatcher, Verdict, entry_specs, make_tokenizer
+from handlers.faq.service import FaqConfig, FaqMatcher, Verdict, entry_specs, make_tokenizer
 from handlers.keywords import seed_replies
 from storage.faq import IndexedEntry
 

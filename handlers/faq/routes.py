@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from bot.message import Kind, Reply, normalize
+from bot.message import Reply, normalize
 from handlers.context import Ctx
-from handlers.faq.service import Decision, Verdict, faq_service
-from handlers.inbox import alert_on_duty, file_message
-from handlers.keywords import fallback
-from handlers.router import IsKind, Router
+from handlers.faq.service import FAQ, Decision, Verdict, faq_service
+from handlers.inbox import INBOX, alert_on_duty, file_message
+from handlers.router import Handler
 from storage.faq import (
     FaqEntry,
     IndexedEntry,
@@ -27,13 +27,28 @@ from storage.faq import (
     save_choice,
 )
 
-router = Router("faq")
+if TYPE_CHECKING:
+    from handlers.keywords import KeywordIndex
 
 _NUMBER = re.compile(r"^\d{1,2}$")
 
 
-@router.on(IsKind(Kind.TEXT, Kind.VOICE), name="faq.answer")
-async def answer_question(ctx: Ctx) -> Reply | None:
+def free_text_handler(keywords: KeywordIndex, fallback: Handler) -> Handler:
+    """The handler for text no route took; ``fallback`` answers when the FAQ is off."""
+
+    async def answer_question(ctx: Ctx) -> Reply | None:
+        if not keywords.loaded:
+            # The process's first text: the keyword route could not tell yet whether a rule
+            # answers it (the rules load on first use), so ask here.
+            reply = await keywords.lookup(ctx)
+            if reply is not None:
+                return reply
+        return await answer_free_text(ctx, fallback)
+
+    return answer_question
+
+
+async def answer_free_text(ctx: Ctx, fallback: Handler) -> Reply | None:
     """Answer free text from the FAQ, or file it for operators."""
     msg = ctx.inbound
     text = (msg.text or "").strip()
@@ -45,16 +60,17 @@ async def answer_question(ctx: Ctx) -> Reply | None:
         if picked is not None:
             return picked
     service = faq_service(ctx.bot)
-    if ctx.bot.config.inbox.watchlist:
+    settings = INBOX.of(ctx.bot.config)
+    if settings.watchlist:
         category = service.watchlist.check(text)
         if category is not None:
             item = await file_message(ctx, "flagged", category.name, category.severity)
-            if item is not None and category.severity >= ctx.bot.config.inbox.alert_severity:
+            if item is not None and category.severity >= settings.alert_severity:
                 await ctx.session.flush()
                 alert_on_duty(ctx.bot, item.id, category.title, msg.account)
             if category.action != "flag":
                 return Reply.of_text(category.reply)
-    if not ctx.bot.config.faq.enabled:
+    if not FAQ.of(ctx.bot.config).enabled:
         return await fallback(ctx)
     matcher = await service.ready(ctx.bot, ctx.session)
     return await _respond(ctx, matcher.decide(text))
@@ -89,7 +105,7 @@ async def _respond(ctx: Ctx, decision: Decision) -> Reply:
 
 async def _offer(ctx: Ctx, entries: tuple[IndexedEntry, ...]) -> Reply:
     msg = ctx.inbound
-    minutes = ctx.bot.config.faq.pick_minutes
+    minutes = FAQ.of(ctx.bot.config).pick_minutes
     await save_choice(
         ctx.session,
         msg.channel.value,

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import FaqConfig
 from bot.context import BotContext
+from bot.kernel.config import ConfigError, ConfigSection
 from bot.logs import log_event
 from bot.message import Article, Reply
 from handlers.content import ContentError, Texts
@@ -30,6 +30,44 @@ from storage.faq import EntrySpec, IndexedEntry, fingerprint, indexed_entries
 log = logging.getLogger("bot.faq")
 
 SERVICE = "faq"
+
+
+@dataclass(frozen=True)
+class FaqConfig:
+    # Free-text questions no command or keyword takes are matched against the FAQ topics.
+    enabled: bool = True
+    # Which topics of faq.toml answer: "all", or one campaign's ("henan", "hunan") plus "all".
+    campaign: str = "all"
+    # Confidence (0..1, the share of the question's words the topic explains) at or above
+    # which the best topic answers, and below which the question goes to staff; in between
+    # the bot asks "您是想问" with up to clarify_options topics. Tuned on the test set
+    # (bench/faq.py).
+    answer_threshold: float = 0.35
+    clarify_threshold: float = 0.25
+    clarify_options: int = 3
+    # How long a "您是想问" list waits for a number.
+    pick_minutes: int = 10
+    # How often each process checks the topics for edits (new index within this time).
+    refresh_seconds: float = 10.0
+
+
+def validate(faq: FaqConfig) -> None:
+    """Refuse thresholds out of order and out of range, naming the key."""
+    if faq.campaign not in {"all", "henan", "hunan"}:
+        raise ConfigError("faq.campaign: must be all, henan or hunan")
+    if not 0 < faq.clarify_threshold <= faq.answer_threshold <= 1:
+        raise ConfigError(
+            "faq.clarify_threshold: must be above 0 and at most faq.answer_threshold (<= 1)"
+        )
+    if not 1 <= faq.clarify_options <= 5:
+        raise ConfigError("faq.clarify_options: must be between 1 and 5")
+    if faq.pick_minutes < 1:
+        raise ConfigError("faq.pick_minutes: must be at least 1")
+    if faq.refresh_seconds <= 0:
+        raise ConfigError("faq.refresh_seconds: must be positive")
+
+
+FAQ = ConfigSection("faq", FaqConfig, validate)
 
 
 class Verdict(StrEnum):
@@ -207,6 +245,6 @@ def faq_service(bot: BotContext) -> FaqService:
     """This process's FAQ service (created on first use when start-up did not)."""
     service = bot.extras.get(SERVICE)
     if service is None:
-        service = bot.extras[SERVICE] = FaqService(bot.texts, bot.config.faq)
+        service = bot.extras[SERVICE] = FaqService(bot.texts, FAQ.of(bot.config))
     assert isinstance(service, FaqService)
     return service
