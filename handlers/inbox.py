@@ -29,6 +29,7 @@ from bot.message import Channel, Reply
 from bot.privacy import redact
 from handlers.context import Ctx
 from handlers.faq.service import faq_service
+from handlers.faq.watchlist import Category
 from handlers.feature import Feature, content_file
 from handlers.notify import last_message_at, tell_then
 from storage.faq import FaqEntry, add_operator_entry, add_question, entry_by_slug
@@ -166,9 +167,10 @@ def audit(session: AsyncSession, bot: BotContext, actor: str, action: str, detai
 
 
 async def file_message(
-    ctx: Ctx, reason: str, category: str = "", severity: int = 0
+    ctx: Ctx, reason: str, category: str = "", severity: int = 0, text: str | None = None
 ) -> InboxItem | None:
-    """Put the message in the inbox; None when a retry of it is there already."""
+    """Put the message (or ``text`` it stands for, e.g. a submitted story) in the inbox;
+    None when a retry of it is there already."""
     msg = ctx.inbound
     return await add_item(
         ctx.session,
@@ -176,12 +178,30 @@ async def file_message(
         account=msg.account,
         user_id=msg.user,
         msg_key=msg.key,
-        text_enc=ctx.bot.cipher.encrypt(msg.text or ""),
+        text_enc=ctx.bot.cipher.encrypt(msg.text or "" if text is None else text),
         reason=reason,
         category=category,
         severity=severity,
         now=ctx.bot.clock.now(),
     )
+
+
+async def watch(ctx: Ctx, text: str, label: str = "") -> Category | None:
+    """Run the watchlist over ``text`` (the message, or what the person submitted with it);
+    on a match file it for operators, telling those on duty at once when it is severe enough.
+    ``label`` goes in front of the filed text (which submission it was)."""
+    settings = INBOX.of(ctx.bot.config)
+    if not settings.watchlist:
+        return None
+    category = faq_service(ctx.bot).watchlist.check(text)
+    if category is None:
+        return None
+    filed = f"{label}{text}" if label else None
+    item = await file_message(ctx, "flagged", category.name, category.severity, filed)
+    if item is not None and category.severity >= settings.alert_severity:
+        await ctx.session.flush()
+        alert_on_duty(ctx.bot, item.id, category.title, ctx.inbound.account)
+    return category
 
 
 def alert_on_duty(bot: BotContext, item_id: int, title: str, account: str) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from bot.message import Reply, normalize
 from handlers.context import Ctx
 from handlers.faq.service import FAQ, Decision, Verdict, faq_service
-from handlers.inbox import INBOX, alert_on_duty, file_message
+from handlers.inbox import file_message, watch
 from handlers.router import Handler
 from storage.faq import (
     FaqEntry,
@@ -59,20 +59,12 @@ async def answer_free_text(ctx: Ctx, fallback: Handler) -> Reply | None:
         picked = await _pick(ctx, int(word))
         if picked is not None:
             return picked
-    service = faq_service(ctx.bot)
-    settings = INBOX.of(ctx.bot.config)
-    if settings.watchlist:
-        category = service.watchlist.check(text)
-        if category is not None:
-            item = await file_message(ctx, "flagged", category.name, category.severity)
-            if item is not None and category.severity >= settings.alert_severity:
-                await ctx.session.flush()
-                alert_on_duty(ctx.bot, item.id, category.title, msg.account)
-            if category.action != "flag":
-                return Reply.of_text(category.reply)
+    category = await watch(ctx, text)
+    if category is not None and category.action != "flag":
+        return Reply.of_text(category.reply)
     if not FAQ.of(ctx.bot.config).enabled:
         return await fallback(ctx)
-    matcher = await service.ready(ctx.bot, ctx.session)
+    matcher = await faq_service(ctx.bot).ready(ctx.bot, ctx.session)
     return await _respond(ctx, matcher.decide(text))
 
 

@@ -17,6 +17,7 @@ from storage.faq import FaqEvent
 from storage.inbox import InboxItem, InboxReply, set_duty
 from storage.models import AuditEvent
 from tests.conftest import BotHarness, Chatter
+from tests.handlers.test_stories import submit_to_confirm
 
 QUESTION = "今天天气怎么样"
 
@@ -203,3 +204,20 @@ async def test_a_retried_message_is_filed_once(harness: BotHarness) -> None:
     again = await harness.send(user, xml)
     assert first == again
     assert len(await _items(harness)) == 1
+
+
+async def test_a_worrying_story_submission_is_flagged(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    story = "我是一名初中生，在班级群里经常被同学骂，还被孤立，不知道该怎么办，救救我。"
+    await submit_to_confirm(chatter, story=story, contact=None)
+    assert "投稿成功" in await chatter.say("确认")
+    item = await _only_item(harness, chatter)
+    assert (item.reason, item.category, item.severity) == ("flagged", "help", 2)
+    assert inbox.masked(harness.bot, item) == f"【投稿故事 #1】{story}"
+
+
+async def test_an_ordinary_story_is_not_flagged(chatter: Chatter, harness: BotHarness) -> None:
+    await submit_to_confirm(chatter, contact=None)
+    assert "投稿成功" in await chatter.say("确认")
+    assert await _items(harness) == []
