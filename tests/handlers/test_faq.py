@@ -3,6 +3,7 @@ commands and keywords keeping their priority, on every channel."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from storage.faq import FaqEvent
@@ -67,3 +68,15 @@ async def test_clarify_then_pick_by_number(chatter: Chatter, harness: BotHarness
 async def test_pick_out_of_range_asks_again(chatter: Chatter) -> None:
     assert "您是想问" in await chatter.say("怎么投稿")
     assert "没有这个序号" in await chatter.say("9")
+
+
+@pytest.mark.config(faq={"campaign": "hunan"})
+async def test_a_campaign_answers_from_its_own_topics(chatter: Chatter) -> None:
+    assert "湖南省未成年人绿色上网公益活动" in await chatter.say("绿色上网公益活动是谁办的")
+    # Henan's logo contest is not part of Hunan's campaign: not offered as an answer.
+    assert "网络公益标识征集" not in await chatter.say("公益标识征集怎么参加")
+
+
+@pytest.mark.config(faq={"enabled": False})
+async def test_faq_switched_off_falls_back_to_the_menu(chatter: Chatter) -> None:
+    assert "暂时没有理解" in await chatter.say("孩子上网要注意什么")
