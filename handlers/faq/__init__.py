@@ -33,17 +33,19 @@ async def seed(bot: BotContext) -> tuple[int, int, int]:
 
 
 async def start(bot: BotContext) -> None:
-    """Seed the topics; jieba's dictionary starts loading in a thread meanwhile."""
-    faq_service(bot).start()
+    """Seed the topics (the app and the CLI)."""
     await seed(bot)
 
 
 async def build_index(bot: BotContext) -> int:
-    """Build this process's index at start (then keep it fresh): the first question should
-    not wait for it. Returns 1 when it was (re)built."""
+    """Build this process's index when it starts serving, then keep it fresh: the first
+    question should not wait for it. jieba's dictionary (about a second) loads in a thread,
+    so webhooks are answered meanwhile. Returns 1 when the index was (re)built."""
     if not FAQ.of(bot.config).enabled:
         return 0
-    return int(await faq_service(bot).reload(bot.sessions))
+    service = faq_service(bot)
+    service.start()
+    return int(await service.reload(bot.sessions))
 
 
 FEATURE = Feature(

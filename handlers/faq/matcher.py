@@ -48,12 +48,13 @@ class Tokenizer:
         self._words = {_fold(w) for w in words} | set(self.synonyms) | set(self.synonyms.values())
         self._jieba = jieba.Tokenizer()
         self._ready = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while loading
+        self._start_lock = threading.Lock()  # never held long: the event loop takes it
         self._thread: threading.Thread | None = None
 
     def start_loading(self) -> None:
         """Load the dictionary in a background thread (idempotent)."""
-        with self._lock:
+        with self._start_lock:
             if self._thread is None and not self._ready.is_set():
                 self._thread = threading.Thread(target=self._load, name="jieba-load", daemon=True)
                 self._thread.start()
