@@ -42,6 +42,7 @@ from storage.inbox import (
     list_items,
     on_duty,
     person_items,
+    purge_done,
     replies_of,
     sent_since,
 )
@@ -66,6 +67,9 @@ class InboxConfig:
     watchlist: bool = True
     # Flags of this severity or more notify on-duty operators at once (3: critical only).
     alert_severity: int = 3
+    # Answered and closed items (the texts people sent) are deleted this long after their
+    # last change; open ones stay until someone deals with them.
+    retention_days: int = 180
 
 
 def validate(inbox: InboxConfig) -> None:
@@ -73,7 +77,7 @@ def validate(inbox: InboxConfig) -> None:
     for key in ("wechat_window_hours", "weibo_window_hours"):
         if not 1 <= getattr(inbox, key) <= 24 * 30:
             raise ConfigError(f"inbox.{key}: must be between 1 and 720")
-    for key in ("wechat_max_replies", "weibo_max_replies", "history_messages"):
+    for key in ("wechat_max_replies", "weibo_max_replies", "history_messages", "retention_days"):
         if getattr(inbox, key) < 1:
             raise ConfigError(f"inbox.{key}: must be at least 1")
     if not 1 <= inbox.alert_severity <= 3:
@@ -414,11 +418,19 @@ async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
         return await person_items(session, item.channel, item.account, item.user_id)
 
 
+async def purge_old_items(bot: BotContext, now: datetime) -> int:
+    """Delete answered and closed items past ``[inbox] retention_days``; returns how many."""
+    keep = timedelta(days=INBOX.of(bot.config).retention_days)
+    async with bot.sessions() as session, session.begin():
+        return await purge_done(session, now - keep)
+
+
 FEATURE = Feature(
     name="inbox",
     cli=["bot.cli.inbox:register"],
     config=INBOX,
     content=[content_file("inbox")],
+    purges=[purge_old_items],
     audit_actions=[
         "inbox.reply",
         "inbox.assign",

@@ -422,6 +422,12 @@ async def pending_choice(
     return options
 
 
+async def purge_choices(session: AsyncSession, now: datetime) -> int:
+    """Delete the lists nobody picked from before they expired; returns how many."""
+    result = await session.execute(delete(FaqChoice).where(FaqChoice.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def clear_choice(session: AsyncSession, channel: str, account: str, user_id: str) -> None:
     """Forget a person's waiting list."""
     await session.execute(

@@ -246,6 +246,20 @@ async def set_duty(
     return row
 
 
+async def purge_done(session: AsyncSession, before: datetime) -> int:
+    """Delete answered and closed items (and their replies) untouched since ``before``."""
+    ids = select(InboxItem.id).where(
+        InboxItem.status.in_(("answered", "closed")), InboxItem.updated_at < before
+    )
+    await session.execute(delete(InboxReply).where(InboxReply.item_id.in_(ids)))
+    result = await session.execute(
+        delete(InboxItem).where(
+            InboxItem.status.in_(("answered", "closed")), InboxItem.updated_at < before
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def delete_person(session: AsyncSession, channel: str, account: str, user_id: str) -> int:
     """Remove a person's items and replies (their data goes with them); returns items removed."""
     ids = select(InboxItem.id).where(

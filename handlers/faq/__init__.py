@@ -6,6 +6,7 @@ router (the old fallback's place, see handlers/keywords.py); its operator action
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -14,7 +15,7 @@ from bot.logs import log_event
 from handlers import keywords
 from handlers.faq.service import FAQ, entry_specs, faq_service
 from handlers.feature import Feature, PeriodicJob, content_file
-from storage.faq import seed_entries
+from storage.faq import purge_choices, seed_entries
 
 log = logging.getLogger("bot.faq")
 
@@ -48,12 +49,19 @@ async def build_index(bot: BotContext) -> int:
     return int(await service.reload(bot.sessions))
 
 
+async def purge_expired_choices(bot: BotContext, now: datetime) -> int:
+    """Forget "您是想问" lists nobody picked from; returns how many went."""
+    async with bot.sessions() as session, session.begin():
+        return await purge_choices(session, now)
+
+
 FEATURE = Feature(
     name="faq",
     cli=["bot.cli.faq:register"],
     config=FAQ,
     content=[content_file("faq"), content_file("watchlist")],
     on_start=[start],
+    purges=[purge_expired_choices],
     jobs=[PeriodicJob("faq_index", build_index, where="every_process")],
     audit_actions=[
         "faq.add",

@@ -221,3 +221,31 @@ async def test_an_ordinary_story_is_not_flagged(chatter: Chatter, harness: BotHa
     await submit_to_confirm(chatter, contact=None)
     assert "投稿成功" in await chatter.say("确认")
     assert await _items(harness) == []
+
+
+async def test_old_done_items_and_stale_choices_are_purged(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    from bot.app import purge_once
+    from storage.faq import FaqChoice
+
+    await chatter.say(QUESTION)
+    await chatter.say("又一个没人回答的问题：月亮上有什么")
+    await chatter.say("怎么投稿")  # a "您是想问" list nobody picks from
+    first, second = await _items(harness)
+    await inbox.close(harness.bot, first.id, "alice")
+    harness.clock.advance(days=181)
+    done = await purge_once(harness.bot)
+    assert done["inbox.purge_old_items"] == 1 and done["faq.purge_expired_choices"] == 1
+    assert [i.id for i in await _items(harness)] == [second.id]  # open items stay
+    async with harness.bot.sessions() as session:
+        assert (await session.execute(select(FaqChoice))).first() is None
+
+
+async def test_a_very_long_question_is_handed_over_not_failed(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    long = "请问" + "这是一段很长的留言，" * 150
+    assert "转给工作人员" in await chatter.say(long)
+    item = await _only_item(harness, chatter)
+    assert inbox.masked(harness.bot, item) == long
