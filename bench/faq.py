@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.content import Texts  # noqa: E402
+from bot.kernel.content import Texts  # noqa: E402
 from handlers.faq.evaluate import evaluate, load_testset, shipped_matcher  # noqa: E402
 from handlers.faq.matcher import Bm25Index  # noqa: E402
 from handlers.faq.service import FaqConfig, FaqMatcher  # noqa: E402

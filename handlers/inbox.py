@@ -20,19 +20,16 @@ from aiohttp import ClientError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clients.base import ApiError
-from bot.clock import as_utc
-from bot.context import BotContext
+from bot.kernel.clients import ApiError
+from bot.kernel.clock import as_utc
 from bot.kernel.config import ConfigError, ConfigSection
-from bot.logs import log_event
-from bot.message import Channel, Reply
-from bot.privacy import redact
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Channel, Reply
+from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.faq.service import faq_service
-from handlers.faq.watchlist import Category
 from handlers.feature import Feature, content_file
 from handlers.notify import last_message_at, tell_then
-from storage.faq import FaqEntry, add_operator_entry, add_question, entry_by_slug
 from storage.inbox import (
     STATUSES,
     InboxItem,
@@ -188,24 +185,6 @@ async def file_message(
         severity=severity,
         now=ctx.bot.clock.now(),
     )
-
-
-async def watch(ctx: Ctx, text: str, label: str = "") -> Category | None:
-    """Run the watchlist over ``text`` (the message, or what the person submitted with it);
-    on a match file it for operators, telling those on duty at once when it is severe enough.
-    ``label`` goes in front of the filed text (which submission it was)."""
-    settings = INBOX.of(ctx.bot.config)
-    if not settings.watchlist:
-        return None
-    category = faq_service(ctx.bot).watchlist.check(text)
-    if category is None:
-        return None
-    filed = f"{label}{text}" if label else None
-    item = await file_message(ctx, "flagged", category.name, category.severity, filed)
-    if item is not None and category.severity >= settings.alert_severity:
-        await ctx.session.flush()
-        alert_on_duty(ctx.bot, item.id, category.title, ctx.inbound.account)
-    return category
 
 
 def alert_on_duty(bot: BotContext, item_id: int, title: str, account: str) -> None:
@@ -372,46 +351,6 @@ async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
     return item
 
 
-async def to_faq(
-    bot: BotContext,
-    item_id: int,
-    operator: str,
-    *,
-    slug: str,
-    title: str = "",
-    answer: str = "",
-    question: str = "",
-) -> FaqEntry:
-    """Make the item's question (masked, or ``question`` as edited by the operator) an example
-    question of topic ``slug``; with ``title`` and ``answer``, a new topic of that slug."""
-    now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
-        item = await _item(session, item_id)
-        text = (question or masked(bot, item)).strip()[:200]
-        if not text:
-            raise InboxError(f"inbox item {item_id} has no text to learn from")
-        entry = await entry_by_slug(session, slug)
-        if entry is None:
-            if not (title.strip() and answer.strip()):
-                raise InboxError(f"no FAQ topic {slug!r}; give a title and an answer to create it")
-            entry = await add_operator_entry(
-                session,
-                slug=slug,
-                title=title.strip(),
-                reply_json=Reply.of_text(answer.strip()).to_json(),
-                campaign="all",
-                now=now,
-            )
-        elif title or answer:
-            raise InboxError(f"FAQ topic {slug!r} exists; leave out the title and answer")
-        added = await add_question(session, entry, text, now)
-        if added is None:
-            raise InboxError(f"FAQ topic {slug!r} has this question already")
-        audit(session, bot, operator, "faq.learn", f"item={item.id} topic={entry.slug}")
-    faq_service(bot).invalidate()
-    return entry
-
-
 async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
     """The person's other inbox items, newest first."""
     async with bot.sessions() as session:
@@ -437,6 +376,5 @@ FEATURE = Feature(
         "inbox.close",
         "inbox.alert",
         "inbox.duty",
-        "faq.learn",
     ],
 )

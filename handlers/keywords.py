@@ -22,9 +22,8 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.faq.routes import free_text_handler
 from handlers.feature import Feature, content_file
-from handlers.router import TEXTUAL, Filter, IsKind, MatchResult, Router
+from handlers.router import TEXTUAL, Filter, MatchResult, Router
 from storage.db import Sessions
 from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
 from storage.models import KeywordRule
@@ -197,8 +196,8 @@ class _KeywordHit(Filter):
 
 
 def build_router(index: KeywordIndex) -> Router:
-    """Answer from the keyword rules; free text no rule answers goes to the watchlist and the
-    FAQ (handlers/faq/routes.py), which took the old fallback's place."""
+    """Answer menu clicks and the texts a rule answers; other text falls through (to the FAQ,
+    whose fallback router starts with this one, see handlers/faq/routes.py)."""
     router = Router("keywords")
 
     async def keyword_reply(ctx: Ctx) -> Reply | None:
@@ -208,7 +207,6 @@ def build_router(index: KeywordIndex) -> Router:
         return reply
 
     router.add(_KeywordHit(index), keyword_reply, "keywords.reply", pure=True)
-    router.add(IsKind(*TEXTUAL), free_text_handler(index, fallback), "faq.answer")
     return router
 
 
@@ -241,9 +239,9 @@ async def seed_at_start(bot: BotContext) -> None:
 
 FEATURE = Feature(
     name="keywords",
-    # Every text no feature took ends here (a rule's answer or the help menu), so it is asked
-    # after every feature's routers. A fresh index (and its cache) per app.
-    fallbacks=[lambda: build_router(KeywordIndex())],
+    # The keyword answers are asked after every feature's routers, at the start of the FAQ
+    # feature's fallback router (handlers/faq/routes.py): the free-text route after them
+    # shares their snapshot of the rules.
     cli=["bot.cli.keywords:register"],
     content=[content_file("keywords")],
     on_start=[seed_at_start],

@@ -21,8 +21,8 @@ from bot.kernel.message import Inbound, Kind, Reply, normalize
 from bot.kernel.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
+from handlers.faq.routes import watch
 from handlers.feature import Feature, MediaFolder, content_file
-from handlers.inbox import watch
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import PHONE_RE, valid_name

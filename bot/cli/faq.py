@@ -11,8 +11,8 @@ from typing import TypeVar
 
 from bot.cli.charts import bar_chart
 from bot.cli.common import CommandError, add_config_arg, columns, load, print_table, ready_context
-from bot.context import BotContext
-from bot.message import Reply
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply
 from handlers.faq import operations as ops
 from storage.faq import entry_by_slug, list_entries, questions_of
 

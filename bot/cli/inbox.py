@@ -15,8 +15,8 @@ from bot.cli.common import (
     print_table,
 )
 from bot.cli.faq import actions, add_actor_arg, run
-from bot.clock import local
-from bot.context import BotContext
+from bot.kernel.clock import local
+from bot.kernel.context import BotContext
 from handlers import inbox
 from handlers.faq import operations as faq_ops
 from storage.inbox import STATUSES, duty_roster, set_duty
@@ -194,7 +194,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     """Turn an item's question into an example question."""
     entry = _run(
         args,
-        lambda bot: inbox.to_faq(
+        lambda bot: faq_ops.learn(
             bot,
             args.id,
             args.actor,

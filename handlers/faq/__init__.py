@@ -10,9 +10,10 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.context import BotContext
-from bot.logs import log_event
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
 from handlers import keywords
+from handlers.faq.routes import build_router
 from handlers.faq.service import FAQ, entry_specs, faq_service
 from handlers.feature import Feature, PeriodicJob, content_file
 from storage.faq import purge_choices, seed_entries
@@ -57,6 +58,8 @@ async def purge_expired_choices(bot: BotContext, now: datetime) -> int:
 
 FEATURE = Feature(
     name="faq",
+    # The old fallback's place: keyword answers, then free text (watchlist, FAQ, inbox).
+    fallbacks=[build_router],
     cli=["bot.cli.faq:register"],
     config=FAQ,
     content=[content_file("faq"), content_file("watchlist")],
@@ -69,5 +72,6 @@ FEATURE = Feature(
         "faq.remove_question",
         "faq.enable",
         "faq.disable",
+        "faq.learn",
     ],
 )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handlers.content import Texts
+from bot.kernel.content import Texts
 from handlers.faq.service import FaqConfig, FaqMatcher, Verdict, entry_specs, make_tokenizer
 from handlers.keywords import seed_replies
 from storage.faq import IndexedEntry

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import BotContext
-from bot.message import Reply
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply
 from handlers.faq.service import Decision, faq_service
 from handlers.inbox import audit, masked
 from storage.faq import (
@@ -26,7 +26,7 @@ from storage.faq import (
     remove_question,
     set_enabled,
 )
-from storage.inbox import unanswered_since
+from storage.inbox import get_item, unanswered_since
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -127,6 +127,48 @@ async def try_question(bot: BotContext, text: str) -> Decision:
     service = faq_service(bot)
     await service.reload(bot.sessions)
     return service.matcher.decide(text)
+
+
+async def learn(
+    bot: BotContext,
+    item_id: int,
+    operator: str,
+    *,
+    slug: str,
+    title: str = "",
+    answer: str = "",
+    question: str = "",
+) -> FaqEntry:
+    """Make the item's question (masked, or ``question`` as edited by the operator) an example
+    question of topic ``slug``; with ``title`` and ``answer``, a new topic of that slug."""
+    now = bot.clock.now()
+    async with bot.sessions() as session, session.begin():
+        item = await get_item(session, item_id)
+        if item is None:
+            raise FaqError(f"no inbox item {item_id}")
+        text = (question or masked(bot, item)).strip()[:200]
+        if not text:
+            raise FaqError(f"inbox item {item_id} has no text to learn from")
+        entry = await entry_by_slug(session, slug)
+        if entry is None:
+            if not (title.strip() and answer.strip()):
+                raise FaqError(f"no FAQ topic {slug!r}; give a title and an answer to create it")
+            entry = await add_operator_entry(
+                session,
+                slug=slug,
+                title=title.strip(),
+                reply_json=Reply.of_text(answer.strip()).to_json(),
+                campaign="all",
+                now=now,
+            )
+        elif title or answer:
+            raise FaqError(f"FAQ topic {slug!r} exists; leave out the title and answer")
+        added = await add_question(session, entry, text, now)
+        if added is None:
+            raise FaqError(f"FAQ topic {slug!r} has this question already")
+        audit(session, bot, operator, "faq.learn", f"item={item.id} topic={entry.slug}")
+    faq_service(bot).invalidate()
+    return entry
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from bot.message import Reply, normalize
+from bot.kernel.message import Reply, normalize
 from handlers.context import Ctx
 from handlers.faq.service import FAQ, Decision, Verdict, faq_service
-from handlers.inbox import file_message, watch
-from handlers.router import Handler
+from handlers.faq.watchlist import Category
+from handlers.inbox import INBOX, alert_on_duty, file_message
+from handlers.keywords import KeywordIndex, fallback
+from handlers.keywords import build_router as keyword_router
+from handlers.router import TEXTUAL, Handler, IsKind, Router
 from storage.faq import (
     FaqEntry,
     IndexedEntry,
@@ -27,10 +29,34 @@ from storage.faq import (
     save_choice,
 )
 
-if TYPE_CHECKING:
-    from handlers.keywords import KeywordIndex
-
 _NUMBER = re.compile(r"^\d{1,2}$")
+
+
+def build_router() -> Router:
+    """Keyword answers, then free text: one router, so that the free-text route shares the
+    keyword rules' snapshot (a fresh one per app)."""
+    index = KeywordIndex()
+    router = keyword_router(index)
+    router.add(IsKind(*TEXTUAL), free_text_handler(index, fallback), "faq.answer")
+    return router
+
+
+async def watch(ctx: Ctx, text: str, label: str = "") -> Category | None:
+    """Run the watchlist over ``text`` (the message, or what the person submitted with it);
+    on a match file it for operators, telling those on duty at once when it is severe enough.
+    ``label`` goes in front of the filed text (which submission it was)."""
+    settings = INBOX.of(ctx.bot.config)
+    if not settings.watchlist:
+        return None
+    category = faq_service(ctx.bot).watchlist.check(text)
+    if category is None:
+        return None
+    filed = f"{label}{text}" if label else None
+    item = await file_message(ctx, "flagged", category.name, category.severity, filed)
+    if item is not None and category.severity >= settings.alert_severity:
+        await ctx.session.flush()
+        alert_on_duty(ctx.bot, item.id, category.title, ctx.inbound.account)
+    return category
 
 
 def free_text_handler(keywords: KeywordIndex, fallback: Handler) -> Handler:

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import BotContext
 from bot.kernel.config import ConfigError, ConfigSection
-from bot.logs import log_event
-from bot.message import Article, Reply
-from handlers.content import ContentError, Texts
+from bot.kernel.content import ContentError, Texts
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Article, Reply
 from handlers.faq.matcher import Bm25Index, Hit, Tokenizer
 from handlers.faq.watchlist import Watchlist
 from storage.db import Sessions

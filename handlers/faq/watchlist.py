@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.content import ContentError, Texts
+from bot.kernel.content import ContentError, Texts
 
 ACTIONS = ("flag", "reply", "route")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from storage.models import AuditEvent
 from tests.bot.test_logo_cli import run, write_config
 from tests.conftest import BotHarness

@@ -7,7 +7,7 @@ from pathlib import Path
 import jieba
 import pytest
 
-from handlers.content import ContentError, Texts
+from bot.kernel.content import ContentError, Texts
 from handlers.faq.matcher import Bm25Index, Tokenizer
 from handlers.faq.watchlist import Watchlist
 

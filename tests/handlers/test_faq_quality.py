@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.content import Texts
+from bot.kernel.content import Texts
 from handlers.faq.evaluate import OFF_TOPIC, Figures, evaluate, load_testset, shipped_matcher
 
 TESTSET = Path(__file__).resolve().parent.parent / "data" / "faq_questions.toml"

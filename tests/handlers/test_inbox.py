@@ -11,8 +11,9 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from handlers import inbox
+from handlers.faq import operations as faq_ops
 from storage.faq import FaqEvent
 from storage.inbox import InboxItem, InboxReply, set_duty
 from storage.models import AuditEvent
@@ -113,7 +114,7 @@ async def test_an_answered_question_becomes_an_faq_example(
     await chatter.say("你们办公室在哪里办公")
     item = await _only_item(harness, chatter)
     await inbox.reply(harness.bot, item.id, "alice", "请留言预约")
-    entry = await inbox.to_faq(
+    entry = await faq_ops.learn(
         harness.bot,
         item.id,
         "alice",
@@ -123,8 +124,8 @@ async def test_an_answered_question_becomes_an_faq_example(
     )
     assert entry.source == "operator"
     assert "不接待来访" in await chatter.say("你们办公室在哪里办公")
-    with pytest.raises(inbox.InboxError, match="already"):
-        await inbox.to_faq(harness.bot, item.id, "alice", slug="office")
+    with pytest.raises(faq_ops.FaqError, match="already"):
+        await faq_ops.learn(harness.bot, item.id, "alice", slug="office")
 
 
 async def test_fundraising_request_gets_the_standard_reply(
