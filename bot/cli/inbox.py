@@ -19,6 +19,7 @@ from bot.kernel.clock import local
 from bot.kernel.context import BotContext
 from handlers import inbox
 from handlers.faq import operations as faq_ops
+from handlers.faq.watchlist import Watchlist
 from storage.inbox import STATUSES, duty_roster, set_duty
 
 
@@ -77,6 +78,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_actor_arg(duty)
 
 
+def _categories(bot: BotContext) -> dict[str, str]:
+    """Watchlist categories as operators read them (their titles in the watchlist content)."""
+    return {c.name: c.title for c in Watchlist.from_texts(bot.texts).categories}
+
+
 def _label(bot: BotContext, group: str, value: str) -> str:
     found: str = bot.texts.get(f"inbox.labels.{group}.{value}", value)
     return found
@@ -88,6 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     async def work(bot: BotContext) -> None:
         groups = await inbox.groups(bot, statuses)
+        titles = _categories(bot)
         rows = []
         for group in groups:
             for item in group.items:
@@ -99,7 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                         channel_name(bot, item.channel),
                         mask_user(item.user_id),
                         _label(bot, "status", item.status),
-                        f"{reason} {item.category}".strip(),
+                        f"{reason} {titles.get(item.category, item.category)}".strip(),
                         item.severity or "",
                         local(item.created_at).strftime("%m-%d %H:%M"),
                         text[:24] + ("…" if len(text) > 24 else ""),
@@ -140,7 +147,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(
             f"#{item.id}  {channel_name(bot, item.channel)}  {mask_user(item.user_id)}  "
             f"{_label(bot, 'status', item.status)}  {_label(bot, 'reason', item.reason)} "
-            f"{item.category}  {item.assignee or ''}".rstrip()
+            f"{_categories(bot).get(item.category, item.category)}  {item.assignee or ''}".rstrip()
         )
         print(d.text)
         print(_window_line(bot, d.window))
