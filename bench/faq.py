@@ -69,7 +69,7 @@ def startup() -> None:
     ).stdout.split()
     print(
         f"start-up in a fresh process: import jieba {out[0]} ms, dictionary {out[1]} ms "
-        "(the bot loads it in a thread while the database is prepared)"
+        "(the bot loads it in a thread once it serves; webhooks are answered meanwhile)"
     )
 
 

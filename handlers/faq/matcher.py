@@ -114,6 +114,10 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+# How many BM25 leaders are re-ranked (see Bm25Index.search).
+RERANK = 10
+
+
 @dataclass(frozen=True)
 class Hit:
     """One topic's result for a question."""
@@ -212,18 +216,22 @@ class Bm25Index:
             ids, tf_weights = postings[word]
             scores[ids] += idf[word] * tf_weights  # a word is in a document once: no clash
         best = np.maximum.reduceat(scores, self.starts)
-        k = min(limit, len(best))
+        # The BM25 leaders are re-ranked by BM25 times confidence: one close example question
+        # (BM25) and a topic whose words explain the whole question (confidence) both count.
+        k = min(max(limit, RERANK), len(best))
         top = np.argpartition(-best, k - 1)[:k]
-        order = sorted(top.tolist(), key=lambda i: (-best[i], int(self.entry_ids[i])))
-        ranked = [(int(self.entry_ids[i]), float(best[i])) for i in order if best[i] > 0]
         total = sum(weights)
         hits = []
-        for entry_id, score in ranked:
+        for i in top.tolist():
+            if best[i] <= 0:
+                continue
+            entry_id = int(self.entry_ids[i])
             vocab = self.vocab[entry_id]
             covered = sum(
                 wt
                 for words, wt in zip(used, weights, strict=True)
                 if any(w in vocab for w in words)
             )
-            hits.append(Hit(entry_id, score, covered / total if total else 0.0))
-        return hits
+            hits.append(Hit(entry_id, float(best[i]), covered / total if total else 0.0))
+        hits.sort(key=lambda h: (-h.score * h.confidence, -h.score, h.entry_id))
+        return hits[:limit]

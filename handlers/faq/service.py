@@ -165,7 +165,9 @@ class FaqMatcher:
         if not hits or hits[0].confidence < cfg.clarify_threshold:
             return Decision(Verdict.HANDOFF, entries, hits[0].confidence if hits else 0.0)
         top = hits[0]
-        clear_lead = len(hits) == 1 or top.score > hits[1].score
+        clear_lead = (
+            len(hits) == 1 or top.score * top.confidence > hits[1].score * hits[1].confidence
+        )
         if top.confidence >= cfg.answer_threshold and clear_lead:
             return Decision(Verdict.ANSWER, entries[:1], top.confidence)
         offered = tuple(
