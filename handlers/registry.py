@@ -17,7 +17,9 @@ from bot.kernel.config import ConfigCheck, ConfigSection
 from handlers import (
     activities,
     basics,
+    faq,
     followers,
+    inbox,
     keywords,
     logo_contest,
     pushes,
@@ -33,6 +35,8 @@ FEATURES: tuple[Feature, ...] = (
     # Follow and scan events first: a generic welcome unless a flow's QR scene claimed them.
     basics.FEATURE,
     keywords.FEATURE,
+    faq.FEATURE,
+    inbox.FEATURE,
     followers.FEATURE,
     volunteers.FEATURE,
     activities.FEATURE,
