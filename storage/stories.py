@@ -48,6 +48,8 @@ class Story(Base):
     created_at: Mapped[datetime]
     reviewed_at: Mapped[datetime | None]
     review_note: Mapped[str | None] = mapped_column(Text)
+    # When an operator chose the (approved) story as a typical case for the office report.
+    featured_at: Mapped[datetime | None]
 
 
 class StoryMedia(Base):
@@ -194,3 +196,14 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
     if status:
         query = query.where(Story.status == status)
     return int(await session.scalar(query) or 0)
+
+
+async def set_featured(session: AsyncSession, number: int, now: datetime | None) -> Story | None:
+    """Feature an approved story (``now``) or stop featuring it (None); None when there is no
+    such story. The caller refuses stories that are not approved."""
+    story = await session.get(Story, number, with_for_update=True)
+    if story is None:
+        return None
+    story.featured_at = now
+    await session.flush()
+    return story

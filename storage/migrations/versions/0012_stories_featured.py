@@ -1,0 +1,27 @@
+"""stories: when an operator featured a story (典型案例 of the office report)
+
+Revision ID: 0012_stories_featured
+Revises: 0011_logo_withdrawn
+Create Date: 2026-11-30 05:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = "0012_stories_featured"
+down_revision: str | Sequence[str] | None = "0011_logo_withdrawn"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("stories", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("featured_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("stories", schema=None) as batch_op:
+        batch_op.drop_column("featured_at")
