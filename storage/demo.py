@@ -25,7 +25,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.activities import Activity, Enrolment
@@ -232,10 +232,17 @@ async def _insert(
     total = len(rows)
     for start in range(0, total, CHUNK):
         async with sessions() as session, session.begin():
-            await session.execute(insert(table), list(rows[start : start + CHUNK]))
+            await session.execute(insert(_table(table)), list(rows[start : start + CHUNK]))
         progress(label, min(start + CHUNK, total), total)
     if not total:
         progress(label, 0, 0)
+
+
+def _table(model: Any) -> Table:
+    """The Core table of a model: a Core INSERT with many rows is one executemany, where the
+    ORM's bulk insert sends the rows one statement at a time on SQLite."""
+    table: Table = model.__table__
+    return table
 
 
 async def _ensure_empty(sessions: Sessions) -> None:
@@ -401,7 +408,7 @@ async def _messages(run: _Run, users: Sequence[tuple[str, str]]) -> None:
         n = min(CHUNK, total - done)
         rows = list(_message_rows(run, done, n, users))
         async with run.sessions() as session, session.begin():
-            await session.execute(insert(InboundMessage), rows)
+            await session.execute(insert(_table(InboundMessage)), rows)
         done += n
         run.progress("messages", done, total)
     if not total:
