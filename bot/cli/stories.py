@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     no.add_argument("number", type=int)
     no.add_argument("--note", required=True, help="why (for operators; the author is not told)")
     no.set_defaults(func=cmd_review, status="rejected")
+    feat = ssub.add_parser(
+        "feature", help="choose approved story N as a typical case of the office report"
+    )
+    add_config_arg(feat)
+    feat.add_argument("number", type=int)
+    feat.add_argument("--off", action="store_true", help="no longer feature it")
+    feat.set_defaults(func=cmd_feature)
     ex = ssub.add_parser("export", help="every story of the selection in full, csv or xlsx")
     add_config_arg(ex)
     ex.add_argument("--format", choices=FORMATS, default="csv")
@@ -210,6 +217,26 @@ async def review(args: argparse.Namespace) -> str:
         text = bot.texts("stories.approved", number=number)
         how = await tell_then(bot, story.channel, story.account, story.user_id, text, record)
         return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
+
+
+def cmd_feature(args: argparse.Namespace) -> int:
+    """Feature (or stop featuring) an approved story in the office report (audited)."""
+    number = _number(args)
+
+    async def go() -> str:
+        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+            story = await store.get_story(session, number)
+            if story is None:
+                raise CommandError(_t(bot, "no_such", number=number))
+            if story.status != "approved" and not args.off:
+                raise CommandError(_t(bot, "feature_not_approved", number=number))
+            await store.set_featured(session, number, None if args.off else bot.clock.now())
+            action = "story_unfeatured" if args.off else "story_featured"
+            await _audit(bot, session, action, f"story={number}")
+            return _t(bot, "unfeatured" if args.off else "featured", number=number)
+
+    print(asyncio.run(go()))
+    return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:

@@ -1,5 +1,8 @@
 """Stories section: stories received, approved, rejected and featured per row, and the featured
-ones themselves for 典型案例 (the public story text, never the contact)."""
+ones themselves for 典型案例 (the public story text, never the contact).
+
+A story belongs to the period it was received in, featured or not: an operator who picks the
+typical cases after the month has ended still sees them in that month's report."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ MAX_CASES = 6
 
 
 async def section(scope: Scope) -> Section:
-    """Counted by when a story was received; featured ones by when they were featured."""
+    """Counted by when a story was received."""
     s, st = scope.session, Story
     bucket = local_bucket(scope, st.created_at)
     rows = per_bucket(
@@ -46,7 +49,11 @@ async def section(scope: Scope) -> Section:
         (
             await s.execute(
                 select(st.id, st.channel, st.created_at, st.text)
-                .where(in_period(scope, st.featured_at), st.status == "approved")
+                .where(
+                    in_period(scope, st.created_at),
+                    st.featured_at.is_not(None),
+                    st.status == "approved",
+                )
                 .order_by(st.featured_at, st.id)
             )
         ).all()
