@@ -353,11 +353,11 @@ async def _followers(run: _Run) -> list[tuple[str, str]]:
 
 
 def _message_rows(
-    run: _Run, start: int, n: int, users: Sequence[tuple[str, str]]
+    run: _Run, start: int, days: Sequence[date], users: Sequence[tuple[str, str]]
 ) -> Iterator[dict[str, Any]]:
     rng = run.year.rng
-    days = run.year.sample_days(n)
-    moments = run.year.moments(days)
+    n = len(days)
+    moments = sorted(run.year.moments(days))
     kinds = rng.choices(range(len(KINDS)), cum_weights=list(accumulate(k[2] for k in KINDS)), k=n)
     q_cum = list(accumulate(1 / (i + 1) for i in range(len(run.material.questions))))
     n_users = len(users)
@@ -401,12 +401,14 @@ def _message_rows(
 
 
 async def _messages(run: _Run, users: Sequence[tuple[str, str]]) -> None:
-    """The message log, generated and written one chunk at a time (bounded memory)."""
+    """The message log, generated and written one chunk at a time (bounded memory), in time
+    order as the bot appends it (the days list holds references to 365 date objects)."""
     total = run.size.messages
+    days = sorted(run.year.sample_days(total))
     done = 0
     while done < total:
         n = min(CHUNK, total - done)
-        rows = list(_message_rows(run, done, n, users))
+        rows = list(_message_rows(run, done, days[done : done + n], users))
         async with run.sessions() as session, session.begin():
             await session.execute(insert(_table(InboundMessage)), rows)
         done += n

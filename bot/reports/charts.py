@@ -11,6 +11,8 @@ from storage.reports.base import Chart, Section
 
 COLOURS = ("#c8102e", "#2f6db5", "#e0a526")
 MAX_BARH = 15
+# Values printed on the bars only while they fit (a month's days do not).
+LABELLED_BARS = 24
 
 
 def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
@@ -43,10 +45,13 @@ def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
         if chart.kind == "line":
             ax.plot(positions, values, color=colour, label=name, marker="o", markersize=3)
         elif chart.kind == "barh":
-            ax.barh(positions, values, color=colour, label=name)
+            bars = ax.barh(positions, values, color=colour, label=name)
+            ax.bar_label(bars, padding=3, fmt="%g", fontsize=7)
         else:
             shifted = [p + (n - (len(chart.values) - 1) / 2) * width for p in positions]
-            ax.bar(shifted, values, width=width, color=colour, label=name)
+            bars = ax.bar(shifted, values, width=width, color=colour, label=name)
+            if len(rows) * len(chart.values) <= LABELLED_BARS:
+                ax.bar_label(bars, padding=2, fmt="%g", fontsize=7)
     if chart.kind == "barh":
         ax.set_yticks(positions, labels, fontproperties=small)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
