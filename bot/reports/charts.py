@@ -12,7 +12,7 @@ from storage.reports.base import Chart, Section
 COLOURS = ("#c8102e", "#2f6db5", "#e0a526")
 MAX_BARH = 15
 # Values printed on the bars only while they fit (a month's days do not).
-LABELLED_BARS = 24
+LABELLED_BARS = 13
 
 
 def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
@@ -61,6 +61,7 @@ def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
         if len(rows) > 12:
             plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)  # counts: a line starting mid-axis exaggerates change
         ax.grid(axis="y", alpha=0.3)
     if len(chart.values) > 1:
         ax.legend(prop=small, frameon=False)

@@ -228,6 +228,8 @@ def _totals_table(doc: Any, section: Section, texts: Texts, font: str) -> None:
             cells, (label(texts, key), formatted(texts, key, value)), strict=True
         ):
             cell.text = text
+            # Rows kept with the next one: a short table never breaks across pages.
+            cell.paragraphs[0].paragraph_format.keep_with_next = True
             for run in cell.paragraphs[0].runs:
                 run.font.size = Pt(11)
                 _east_asian(run._element, font)
