@@ -207,3 +207,9 @@ async def set_featured(session: AsyncSession, number: int, now: datetime | None)
     story.featured_at = now
     await session.flush()
     return story
+
+
+async def media_paths(session: AsyncSession) -> list[str]:
+    """File names of every stored story picture (what the orphan purge must keep)."""
+    found = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
+    return [name for name in found if name]

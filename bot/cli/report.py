@@ -117,11 +117,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def material(bot: BotContext, year: int) -> Material:
     """The demo generator's texts and lists, from the content files and the config."""
-    from handlers.volunteers import configured_cities
+    from handlers.volunteers import VOLUNTEERS, configured_cities
     from schedules.calendar import load_calendar
 
     demo = bot.texts.file("demo")
-    conf = bot.config.volunteers
+    conf = VOLUNTEERS.of(bot.config)
     volunteer = bot.texts.file("volunteer")
     calendar = load_calendar(bot.config.schedules.extra_dates, bot.texts)
     return Material(

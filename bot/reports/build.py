@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,10 +10,18 @@ from typing import Any
 from bot.context import BotContext
 from bot.privacy import mask_name
 from handlers.content import Texts
-from storage.reports import SECTIONS
+from handlers.feature import Feature, resolve
+from handlers.registry import FEATURES
+from handlers.volunteers import VOLUNTEERS
 from storage.reports.base import Period, Scope, Section
 
 Step = Callable[[str], None]
+SectionQuery = Callable[[Scope], Awaitable[Section]]
+
+
+def section_queries(features: Sequence[Feature] = FEATURES) -> list[SectionQuery]:
+    """Every feature's report sections, in registry order."""
+    return [resolve(ref) for feature in features for ref in feature.report]
 
 
 @dataclass
@@ -36,11 +44,16 @@ class Report:
 
 
 def _skills(bot: BotContext) -> list[str]:
-    conf = bot.config.volunteers
+    conf = VOLUNTEERS.of(bot.config)
     return list(conf.skills) if conf.skills else list(bot.texts.file("volunteer")["skills"])
 
 
-async def gather(bot: BotContext, period: Period, step: Step | None = None) -> Report:
+async def gather(
+    bot: BotContext,
+    period: Period,
+    step: Step | None = None,
+    features: Sequence[Feature] = FEATURES,
+) -> Report:
     """Run each section's queries (one read-only session) and collect the results."""
 
     def masked(token: str) -> str:
@@ -52,13 +65,14 @@ async def gather(bot: BotContext, period: Period, step: Step | None = None) -> R
             session=session,
             period=period,
             skills=_skills(bot),
-            stars_top=bot.config.volunteers.stars_top,
+            stars_top=VOLUNTEERS.of(bot.config).stars_top,
             masked_name=masked,
         )
-        for key, query in SECTIONS:
-            sections.append(await query(scope))
+        for query in section_queries(features):
+            section = await query(scope)
+            sections.append(section)
             if step:
-                step(key)
+                step(section.key)
     return Report(period, sections, bot.clock.now())
 
 

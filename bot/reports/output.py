@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.context import BotContext
-from bot.reports.build import Report, gather
+from bot.reports.build import Report, gather, section_queries
 from bot.reports.charts import draw
 from bot.reports.document import NoLibreOffice, convert_to_pdf, write_document
 from bot.reports.workbook import write_workbook
 from handlers.content import Texts
-from storage.reports import SECTIONS
 from storage.reports.base import Chart, Period
 
 FORMATS = ("xlsx", "docx", "pdf")
@@ -49,12 +48,12 @@ async def write_report(
 ) -> Written:
     """Gather the period's sections and write them; charts only when a document is asked for."""
     tell = progress or (lambda _what, _done, _total: None)
-    done = 0
+    done, total = 0, len(section_queries())
 
     def step(_key: str) -> None:
         nonlocal done
         done += 1
-        tell("sections", done, len(SECTIONS))
+        tell("sections", done, total)
 
     report = await gather(bot, period, step)
     base = f"report-{period.code}"

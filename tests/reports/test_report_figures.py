@@ -11,7 +11,8 @@ import pytest
 
 from bot.cli.report import material
 from bot.context import BotContext
-from bot.reports.build import Report, gather
+from bot.reports.build import Report, gather, section_queries
+from handlers.feature import Feature
 from storage.activities import Activity, Enrolment
 from storage.demo import DemoError, DemoSize, Tally, generate
 from storage.followers import FollowerDay
@@ -145,6 +146,21 @@ async def test_month_and_quarter_rows_add_up_to_the_year(bot_context: BotContext
     assert q1.section("volunteers").total("new_volunteers") == sum(
         tally.volunteers[f"{YEAR}-{m:02d}"] for m in (1, 2, 3)
     )
+
+
+async def test_sections_come_from_the_features_declarations(bot_context: BotContext) -> None:
+    """A feature's ``report`` references are its sections; the registry order is the report's."""
+    assert [q.__module__ for q in section_queries()][:3] == [
+        "storage.reports.messages",
+        "storage.reports.questions",
+        "storage.reports.followers",
+    ]
+    only = [
+        Feature(name="pushes_only", report=["storage.reports.pushes:section"]),
+        Feature(name="nothing"),
+    ]
+    report = await gather(bot_context, Period.parse("2027"), features=only)
+    assert [s.key for s in report.sections] == ["pushes"]
 
 
 async def test_demo_data_refuses_a_database_with_data(bot_context: BotContext) -> None:
