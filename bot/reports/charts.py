@@ -58,7 +58,7 @@ def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
     else:
         step = max(1, len(rows) // 16)
         ax.set_xticks(positions[::step], labels[::step], fontproperties=small)
-        if len(rows) > 12:
+        if len(rows) > 12 and max(len(t) for t in labels) > 2:
             plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(bottom=0)  # counts: a line starting mid-axis exaggerates change

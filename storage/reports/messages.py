@@ -9,6 +9,8 @@ every other route name (a feature command such as 投票 or 活动).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from sqlalchemy import case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -43,32 +45,30 @@ def answered_by() -> ColumnElement[str]:
 
 
 async def section(scope: Scope) -> Section:
-    """Four aggregate queries over the period's message log."""
+    """Two aggregate queries over the period's message log: one scan grouped by row, kind,
+    channel, hour and answer (a few thousand groups, summed here), and the distinct senders."""
     s, m = scope.session, InboundMessage
     where = in_period(scope, m.received_at)
-    bucket = local_bucket(scope, m.received_at)
+    bucket, hour, group = (
+        local_bucket(scope, m.received_at),
+        local_hour(scope, m.received_at),
+        answered_by(),
+    )
     by_kind: dict[str, list[int]] = {}
-    for label, kind, channel, n in await s.execute(
-        select(bucket, m.kind, m.channel, func.count())
+    hours: Counter[int] = Counter()
+    answers: Counter[str] = Counter()
+    for label, kind, channel, h, answer, n in await s.execute(
+        select(bucket, m.kind, m.channel, hour, group, func.count())
         .where(where)
-        .group_by(bucket, m.kind, m.channel)
+        .group_by(bucket, m.kind, m.channel, hour, group)
     ):
         row = by_kind.setdefault(str(label), [0] * (len(KINDS) + 3))
         row[0] += n
         row[1 + (KINDS.index(kind) if kind in KINDS else len(KINDS) - 1)] += n
         row[len(KINDS) + 1 if channel == "wechat" else len(KINDS) + 2] += n
+        hours[int(h)] += n
+        answers[str(answer)] += n
     rows = per_bucket(scope, {k: tuple(v) for k, v in by_kind.items()}, len(KINDS) + 3)
-
-    hour = local_hour(scope, m.received_at)
-    hours = dict(
-        (int(h), int(n))
-        for h, n in await s.execute(select(hour, func.count()).where(where).group_by(hour))
-    )
-    group = answered_by()
-    answers = dict(
-        (str(g), int(n))
-        for g, n in await s.execute(select(group, func.count()).where(where).group_by(group))
-    )
     senders = int(await s.scalar(select(func.count(func.distinct(m.user_id))).where(where)) or 0)
     total = sum(r[1] for r in rows)
     unit = scope.period.unit
