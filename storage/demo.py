@@ -171,12 +171,12 @@ class _Year:
             weights.append(w * (0.8 if d.weekday() >= 5 else 1.0))
         index = {d: i for i, d in enumerate(days)}
         for kd in key_dates:
-            for offset, factor in ((0, 6.0), (1, 2.5), (2, 1.5)):
+            for offset, factor in ((0, 4.0), (1, 2.0), (2, 1.3)):
                 found = index.get(kd + timedelta(days=offset))
                 if found is not None:
                     weights[found] *= factor
         for d in push_days(year, key_dates):
-            for offset, factor in ((0, 2.5), (1, 1.6)):
+            for offset, factor in ((0, 2.0), (1, 1.4)):
                 found = index.get(d + timedelta(days=offset))
                 if found is not None:
                     weights[found] *= factor
