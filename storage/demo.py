@@ -699,9 +699,6 @@ async def _stories(run: _Run, users: Sequence[tuple[str, str]]) -> None:
         late = day > last - timedelta(days=10)
         status = "pending" if late or roll > 0.85 else "approved" if roll < 0.65 else "rejected"
         featured = status == "approved" and rng.random() < 0.1
-        # A featured story is chosen a day after its review, within the run.year.
-        if featured and day + timedelta(days=4) > last:
-            featured = False
         run.tally.stories[status] += 1
         if featured:
             run.tally.stories["featured"] += 1
@@ -721,7 +718,7 @@ async def _stories(run: _Run, users: Sequence[tuple[str, str]]) -> None:
                 "created_at": at,
                 "reviewed_at": reviewed,
                 "review_note": None,
-                "featured_at": reviewed + timedelta(days=1) if featured and reviewed else None,
+                "featured": featured,
             }
         )
     await _insert(run.sessions, Story, rows, run.progress, "stories")

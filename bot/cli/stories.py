@@ -220,20 +220,19 @@ async def review(args: argparse.Namespace) -> str:
 
 
 def cmd_feature(args: argparse.Namespace) -> int:
-    """Feature (or stop featuring) an approved story in the office report (audited)."""
-    number = _number(args)
+    """Feature (or stop featuring) an approved story: a typical case of the office report."""
+    number, on = _number(args), not args.off
 
     async def go() -> str:
         async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-            story = await store.get_story(session, number)
-            if story is None:
-                raise CommandError(_t(bot, "no_such", number=number))
-            if story.status != "approved" and not args.off:
-                raise CommandError(_t(bot, "feature_not_approved", number=number))
-            await store.set_featured(session, number, None if args.off else bot.clock.now())
-            action = "story_unfeatured" if args.off else "story_featured"
-            await _audit(bot, session, action, f"story={number}")
-            return _t(bot, "unfeatured" if args.off else "featured", number=number)
+            if await store.set_featured(session, number, on) is None:
+                found = await store.get_story(session, number)
+                key = "no_such" if found is None else "feature_not_approved"
+                raise CommandError(_t(bot, key, number=number))
+            await _audit(
+                bot, session, "story_featured" if on else "story_unfeatured", f"story={number}"
+            )
+            return _t(bot, "featured" if on else "unfeatured", number=number)
 
     print(asyncio.run(go()))
     return 0

@@ -90,6 +90,7 @@ class Period:
 
     @property
     def first_day(self) -> date:
+        """The period's first day."""
         return self.month_starts()[0]
 
     @property
@@ -190,7 +191,7 @@ class Scope:
 
     session: AsyncSession
     period: Period
-    cities: Sequence[str] = ()
+    # The configured skills (volunteers choose from them; counted one by one).
     skills: Sequence[str] = ()
     stars_top: int = 10
     # Decrypts and masks a stored name (storage never sees the key).

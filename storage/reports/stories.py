@@ -51,10 +51,10 @@ async def section(scope: Scope) -> Section:
                 select(st.id, st.channel, st.created_at, st.text)
                 .where(
                     in_period(scope, st.created_at),
-                    st.featured_at.is_not(None),
+                    st.featured.is_(True),
                     st.status == "approved",
                 )
-                .order_by(st.featured_at, st.id)
+                .order_by(st.id)
             )
         ).all()
     )

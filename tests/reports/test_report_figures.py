@@ -293,7 +293,7 @@ async def test_hand_made_rows_land_in_the_right_day_hour_and_rate(
                 consent=True,
                 consent_at=_at(2027, 3, 3, 9),
                 created_at=_at(2027, 3, 3, 9),
-                featured_at=_at(2027, 3, 31, 23, 59),
+                featured=True,
             )
         )
 

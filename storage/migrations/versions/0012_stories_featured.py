@@ -1,4 +1,7 @@
-"""stories: when an operator featured a story (典型案例 of the office report)
+"""stories: an operator's choice of typical cases (典型案例 of the office report)
+
+The same column as the console branch's ``stories.featured``: whichever lands second drops
+its add_column.
 
 Revision ID: 0012_stories_featured
 Revises: 0011_logo_withdrawn
@@ -19,9 +22,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("stories", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("featured_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("featured", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("stories", schema=None) as batch_op:
-        batch_op.drop_column("featured_at")
+        batch_op.drop_column("featured")
