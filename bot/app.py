@@ -17,16 +17,16 @@ from bot.channels.wechat import WeChatAdapter, wechat_routes
 from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
 from bot.clients.weibo import WeiboClient
-from bot.clock import Clock, SystemClock
-from bot.context import BotContext
 from bot.dispatch import Dispatcher
+from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import SANDBOX, Config, weibo_enabled
-from bot.logs import log_event
-from bot.message import Channel
-from bot.privacy import Cipher, load_or_create_key
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Channel
+from bot.kernel.privacy import Cipher, load_or_create_key
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
-from handlers.content import Texts
 from handlers.feature import Feature, resolve
 from handlers.media import purge_orphan_pictures
 from handlers.registry import FEATURES, Handlers, build_handlers, jobs, media_folders

@@ -25,7 +25,7 @@ from bot.kernel.config import (
     with_overrides,
 )
 from handlers.feature import Feature
-from handlers.registry import FEATURES, config_sections
+from handlers.registry import FEATURES, config_checks, config_sections
 
 __all__ = [
     "SANDBOX",
@@ -51,5 +51,9 @@ def load_config(
     """Read the TOML file (or built-in defaults when ``path`` is None) with every feature's
     section, and validate it; ``ConfigError`` names the offending key."""
     return kernel.load_config(
-        path, sections=config_sections(features), env=env, overrides=overrides
+        path,
+        sections=config_sections(features),
+        checks=config_checks(features),
+        env=env,
+        overrides=overrides,
     )

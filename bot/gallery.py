@@ -22,8 +22,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from bot.appkeys import BOT
-from bot.context import BotContext
-from bot.privacy import mask_name
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name
 from handlers.logo_phases import (
     LOGO,
     ContestState,

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot.clock import as_utc, local
-from bot.message import Reply
-from handlers.content import Texts
+from bot.kernel.clock import as_utc, local
+from bot.kernel.content import Texts
+from bot.kernel.message import Reply
 from handlers.context import Ctx
 from handlers.feature import Feature, content_file
 from handlers.router import Click, Command, Router, Text

@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import BotContext
-from bot.kernel.config import Config, ConfigSection
+from bot.kernel.config import Config, ConfigCheck, ConfigSection
+from bot.kernel.context import BotContext
 from handlers.conversation import Flow
 from handlers.router import Router
 
@@ -97,6 +97,8 @@ class Feature:
     # References to functions returning aiohttp route definitions (public web pages).
     web: Sequence[Ref] = ()
     config: ConfigSection[Any] | None = None
+    # Checks of the whole config beyond the kernel's (raise ConfigError naming the key).
+    config_checks: Sequence[ConfigCheck] = ()
     # Content files with this feature's texts (handlers/content/<name>.toml, or any path).
     content: Sequence[Path] = ()
     media: Sequence[MediaFolder] = ()

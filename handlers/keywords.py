@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import BotContext
-from bot.logs import log_event
-from bot.message import Article, Event, Inbound, Kind, Reply, normalize
-from bot.privacy import redact
-from handlers.content import ContentError, Texts
+from bot.kernel.content import ContentError, Texts
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Article, Event, Inbound, Kind, Reply, normalize
+from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router

@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.clients.base import ApiError
-from bot.clock import as_utc, local
-from bot.context import BotContext
-from bot.logs import log_event
-from bot.message import Article, Channel, Reply
+from bot.kernel.clients import ApiError
+from bot.kernel.clock import as_utc, local
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Article, Channel, Reply
 from handlers.context import Ctx
 from handlers.logo_phases import LOGO, ContestState, contest_state, format_date, phase_line
 from handlers.logo_phases import schedule_lines as phase_schedule

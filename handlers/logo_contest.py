@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from handlers import logo, logo_submit, logo_withdraw
 from handlers.feature import Feature, MediaFolder, content_file
 from handlers.logo_phases import LOGO, logo_media_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from handlers.logo_phases import LOGO, ContestState, contest_state, format_date
 from handlers.notify import tell
 from storage.logo import LogoEntry

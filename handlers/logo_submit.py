@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.context import BotContext
 from bot.kernel.config import Config
-from bot.message import Inbound, Kind, Reply, normalize
-from bot.privacy import mask_phone
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Kind, Reply, normalize
+from bot.kernel.privacy import mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, StepHandler, ask
 from handlers.logo import current_state, window_line

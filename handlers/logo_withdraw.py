@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.message import Kind, Reply, normalize
+from bot.kernel.message import Kind, Reply, normalize
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Outcome, Step, ask
 from handlers.logo import current_state, with_phase

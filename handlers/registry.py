@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.kernel.config import ConfigSection
+from bot.kernel.config import ConfigCheck, ConfigSection
 from handlers import (
     activities,
     basics,
@@ -84,6 +84,11 @@ def build_handlers(
 def config_sections(features: Sequence[Feature] = FEATURES) -> list[ConfigSection[Any]]:
     """The features' config sections, in order."""
     return [feature.config for feature in features if feature.config is not None]
+
+
+def config_checks(features: Sequence[Feature] = FEATURES) -> list[ConfigCheck]:
+    """The features' checks of the whole config, in order."""
+    return [check for feature in features for check in feature.config_checks]
 
 
 def media_folders(features: Sequence[Feature] = FEATURES) -> list[MediaFolder]:

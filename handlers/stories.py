@@ -14,11 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.clock import local
-from bot.context import BotContext
+from bot.kernel.clock import local
 from bot.kernel.config import Config, ConfigError, ConfigSection
-from bot.message import Inbound, Kind, Reply, normalize
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Kind, Reply, normalize
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
 from handlers.feature import Feature, MediaFolder, content_file

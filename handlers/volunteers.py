@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.context import BotContext
 from bot.kernel.config import ConfigError, ConfigSection
-from bot.message import Kind, Reply, normalize
-from bot.privacy import mask_phone
+from bot.kernel.context import BotContext
+from bot.kernel.message import Kind, Reply, normalize
+from bot.kernel.privacy import mask_phone
 from handlers import certificate
 from handlers.context import Ctx
 from handlers.conversation import (

@@ -24,10 +24,10 @@ from bot.cli.common import (
     ready_context,
 )
 from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
-from bot.clock import as_utc, local
-from bot.context import BotContext
-from bot.message import Channel
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.clock import as_utc, local
+from bot.kernel.context import BotContext
+from bot.kernel.message import Channel
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers.notify import tell_then
 from handlers.stories import preview, stories_media_path
 from storage import stories as store

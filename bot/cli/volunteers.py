@@ -26,11 +26,11 @@ from bot.cli.common import (
     ready_context,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
-from bot.clock import SHANGHAI, as_utc, local
-from bot.context import BotContext
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.clock import SHANGHAI, as_utc, local
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers.activities import hours_text
-from handlers.content import Texts
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, ledger, monthly_hours

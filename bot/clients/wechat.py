@@ -21,8 +21,8 @@ import aiohttp
 
 from bot.clients.base import ApiError, OutsideWindow
 from bot.kernel.config import WeChatConfig
-from bot.logs import log_event
-from bot.message import Reply, ReplyKind
+from bot.kernel.logs import log_event
+from bot.kernel.message import Reply, ReplyKind
 
 log = logging.getLogger("bot.wechat.api")
 

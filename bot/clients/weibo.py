@@ -23,8 +23,8 @@ import aiohttp
 
 from bot.clients.base import ApiError, OutsideWindow
 from bot.kernel.config import WeiboConfig
-from bot.logs import log_event
-from bot.message import Article, Reply, ReplyKind
+from bot.kernel.logs import log_event
+from bot.kernel.message import Article, Reply, ReplyKind
 
 log = logging.getLogger("bot.weibo.api")
 

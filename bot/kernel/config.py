@@ -176,8 +176,10 @@ class Config:
     # The features' own sections ([volunteers], [logo], ...), by key; each feature declares
     # its section (a ``ConfigSection``) and reads it back typed with ``SECTION.of(config)``.
     sections: Mapping[str, Any] = field(default_factory=dict)
-    # The declarations those sections were read with (for ``with_overrides``' checks).
+    # The declarations those sections were read with, and the features' checks of the whole
+    # config (for ``with_overrides``).
     declared: tuple[ConfigSection[Any], ...] = field(default=(), repr=False, compare=False)
+    checks: tuple[ConfigCheck, ...] = field(default=(), repr=False, compare=False)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -345,10 +347,17 @@ def _is_fernet_key(key: str) -> bool:
         return False
 
 
-def _validate(config: Config, sections: Sequence[ConfigSection[Any]]) -> None:
+# A feature's check of the whole config (raises ConfigError naming the key), for what the
+# kernel cannot judge itself, e.g. whether [schedules] extra_dates are real calendar dates.
+ConfigCheck = Callable[["Config"], None]
+
+
+def _validate(config: Config) -> None:
     _validate_core(config)
-    for section in sections:
+    for section in config.declared:
         section.validate(section.of(config))
+    for check in config.checks:
+        check(config)
 
 
 def _validate_core(config: Config) -> None:
@@ -414,12 +423,7 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
         raise ConfigError("schedules.stale_sending_seconds: must be at least 1")
     if not isinstance(sc.extra_dates, Mapping):
         raise ConfigError('schedules.extra_dates: expected a table of key = "MM-DD"')
-    from schedules.calendar import validate_extra
-
-    try:
-        validate_extra(sc.extra_dates.items())
-    except ValueError as exc:
-        raise ConfigError(f"schedules.extra_dates.{exc}") from None
+    # What the dates mean is the campaign calendar's to check (a feature's ``checks``).
 
 
 def _validate_weibo(wb: WeiboConfig) -> None:
@@ -444,11 +448,12 @@ def load_config(
     path: str | os.PathLike[str] | None = None,
     *,
     sections: Sequence[ConfigSection[Any]] = (),
+    checks: Sequence[ConfigCheck] = (),
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Config:
     """Read the TOML file (or built-in defaults when ``path`` is None) with the core sections
-    and the features' ``sections``, and validate it."""
+    and the features' ``sections``, and validate it (the features' ``checks`` included)."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
     base_dir = Path.cwd()
@@ -473,8 +478,10 @@ def load_config(
             raise ConfigError(f"{declared.key}: expected a table, got {table!r}")
         values[declared.key] = _build(declared.type, table, declared.key)
     config: Config = _build(Config, data, "")
-    config = dataclasses.replace(config, sections=values, declared=tuple(sections))
-    _validate(config, sections)
+    config = dataclasses.replace(
+        config, sections=values, declared=tuple(sections), checks=tuple(checks)
+    )
+    _validate(config)
     return config
 
 
@@ -487,5 +494,5 @@ def with_overrides(config: Config, **changes: Mapping[str, Any]) -> Config:
         else:
             core[name] = dataclasses.replace(getattr(config, name), **values)
     new = dataclasses.replace(config, sections=features, **core)
-    _validate(new, new.declared)
+    _validate(new)
     return new

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SHIPPED = Path(__file__).parent / "content"
+# The shipped files live beside the features they belong to: handlers/content/*.toml.
+SHIPPED = Path(__file__).resolve().parents[2] / "handlers" / "content"
 
 
 class ContentError(ValueError):
