@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.cli.common import CommandError, Progress, add_config_arg, load, ready_context
-from bot.clock import local
-from bot.context import BotContext
+from bot.kernel.clock import local
+from bot.kernel.context import BotContext
 from bot.reports.output import parse_formats, write_report
 from storage.demo import DemoError, DemoSize, Material, generate
 from storage.reports.base import Period, PeriodError

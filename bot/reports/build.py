@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.context import BotContext
-from bot.privacy import mask_name
-from handlers.content import Texts
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name
 from handlers.feature import Feature, resolve
 from handlers.registry import FEATURES
 from handlers.volunteers import VOLUNTEERS

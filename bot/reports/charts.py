@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.fonts import cjk_font_path
+from bot.kernel.content import Texts
 from bot.reports.build import label
-from handlers.content import Texts
 from storage.reports.base import Chart, Section
 
 COLOURS = ("#c8102e", "#2f6db5", "#e0a526")

@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.clock import local
+from bot.kernel.clock import local
+from bot.kernel.content import Texts
 from bot.reports.build import Report, is_ratio, label
-from handlers.content import Texts
 from storage.reports.base import Chart, Section
 
 BODY_PT, HEADING_PT, TITLE_PT = 14, 16, 22

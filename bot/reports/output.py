@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.context import BotContext
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.reports.build import Report, gather, section_queries
 from bot.reports.charts import draw
 from bot.reports.document import NoLibreOffice, convert_to_pdf, write_document
 from bot.reports.workbook import write_workbook
-from handlers.content import Texts
 from storage.reports.base import Chart, Period
 
 FORMATS = ("xlsx", "docx", "pdf")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bot.kernel.content import Texts
 from bot.reports.build import Report, is_ratio, label
-from handlers.content import Texts
 from storage.reports.base import Label, Table
 
 PERCENT = "0.0%"

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.clock import SHANGHAI
+from bot.kernel.clock import SHANGHAI
 
 # Asia/Shanghai has had no daylight saving since 1991: SQLite shifts by a fixed offset.
 SQLITE_SHIFT = "+8 hours"

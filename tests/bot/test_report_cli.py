@@ -12,9 +12,9 @@ from docx import Document
 from openpyxl import load_workbook
 
 from bot.config import load_config
-from bot.context import BotContext
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
-from handlers.content import Texts
 from storage import stories as store
 from storage.db import Sessions, create_engine, create_sessions
 from tests.bot.test_cli import _cli, _write_config

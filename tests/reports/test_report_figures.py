@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from bot.cli.report import material
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from bot.reports.build import Report, gather, section_queries
 from handlers.feature import Feature
 from storage.activities import Activity, Enrolment
