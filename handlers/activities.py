@@ -318,4 +318,5 @@ FEATURE = Feature(
     cli=["bot.cli.activities:register"],
     content=[content_file("activity")],
     audit_actions=["activity.cancelled"],
+    report=["storage.reports.activities:section"],
 )

@@ -40,4 +40,5 @@ FEATURE = Feature(
         "logo.withdrawn",
         "votes_void",
     ],
+    report=["storage.reports.logo:section"],
 )

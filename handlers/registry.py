@@ -23,6 +23,7 @@ from handlers import (
     keywords,
     logo_contest,
     pushes,
+    reports,
     stars,
     stories,
     volunteers,
@@ -44,6 +45,7 @@ FEATURES: tuple[Feature, ...] = (
     logo_contest.FEATURE,
     stories.FEATURE,
     pushes.FEATURE,
+    reports.FEATURE,
 )
 
 

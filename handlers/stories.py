@@ -378,5 +378,13 @@ FEATURE = Feature(
     config=STORIES,
     content=[content_file("stories")],
     media=[MediaFolder("stories", stories_media_path, store.media_paths)],
-    audit_actions=["stories.deleted", "stories.reveal_contact", "story_approved", "story_rejected"],
+    audit_actions=[
+        "stories.deleted",
+        "stories.reveal_contact",
+        "story_approved",
+        "story_rejected",
+        "story_featured",
+        "story_unfeatured",
+    ],
+    report=["storage.reports.stories:section"],
 )

@@ -601,4 +601,5 @@ FEATURE = Feature(
     config=VOLUNTEERS,
     content=[content_file("volunteer")],
     audit_actions=["volunteer.erased", "volunteers.export_phones"],
+    report=["storage.reports.volunteers:section"],
 )
