@@ -28,7 +28,7 @@ from bot.message import Channel
 from bot.privacy import Cipher, load_or_create_key
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
-from handlers.content import Texts
+from handlers.campaign import load_pack, load_texts
 from handlers.keywords import seed_specs
 from handlers.media import purge_orphan_pictures
 from handlers.registry import Handlers, build_handlers
@@ -52,12 +52,14 @@ def build_context(config: Config, clock: Clock | None = None) -> BotContext:
     """Engine, sessions, texts, cipher and API clients for ``config`` (no I/O yet)."""
     engine = create_engine(config.database_url, echo=config.database.echo)
     key = load_or_create_key(config.security.data_key, config.data_path)
+    pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
     bot = BotContext(
         config=config,
         sessions=create_sessions(engine),
         clock=clock or SystemClock(),
-        texts=Texts.load(config.content.dir or None),
+        texts=load_texts(pack, config.content.dir or None),
         cipher=Cipher(key),
+        pack=pack,
     )
     base = config.wechat.api_base_url
     if base == SANDBOX:
@@ -140,7 +142,9 @@ def create_app(
 ) -> web.Application:
     """The web application: webhooks, health check, sandbox, background jobs."""
     bot = bot or build_context(config, clock)
-    handlers = build_handlers(flow_timeout_seconds=config.limits.flow_timeout_minutes * 60)
+    handlers = build_handlers(
+        flow_timeout_seconds=config.limits.flow_timeout_minutes * 60, off=bot.pack.off()
+    )
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[BOT] = bot
     app[HANDLERS] = handlers
@@ -158,7 +162,8 @@ def create_app(
         app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
         if weibo_enabled(config):
             app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
-        app.add_routes(gallery_routes())
+        if bot.pack.on("logo"):
+            app.add_routes(gallery_routes())
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)
@@ -217,4 +222,5 @@ async def _healthz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503
         )
-    return web.json_response({"status": "ok", "database": "ok"})
+    # The pack's name tells `chat --url` (and monitoring) which campaign this bot runs.
+    return web.json_response({"status": "ok", "database": "ok", "pack": bot.pack.name})

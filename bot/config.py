@@ -116,6 +116,15 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class CampaignConfig:
+    # The content pack the bot runs: a shipped pack's name (handlers/packs: "henan", "hunan")
+    # or the path of a pack folder (relative to this file).
+    pack: str = "henan"
+    # Features switched on or off on top of the pack's manifest, e.g. {logo = true}.
+    features: Mapping[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ContentConfig:
     # Directory whose .toml files override the shipped Chinese texts key by key.
     dir: str = ""
@@ -131,8 +140,8 @@ class LimitsConfig:
 
 @dataclass(frozen=True)
 class VolunteersConfig:
-    # City list preset from handlers/content/volunteer.toml ("henan" or "hunan").
-    city_preset: str = "henan"
+    # Empty: the campaign pack's city list; a shipped pack's name: that pack's list instead.
+    city_preset: str = ""
     # An explicit city list; non-empty replaces the preset.
     cities: tuple[str, ...] = ()
     # Skills and interests offered by number; empty uses the content file's list.
@@ -250,6 +259,7 @@ class Config:
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
     weibo: WeiboConfig = field(default_factory=WeiboConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -436,9 +446,8 @@ def _validate(config: Config) -> None:
     _validate_schedules(config.schedules)
     if config.database.message_retention_days < 1:
         raise ConfigError("database.message_retention_days: must be at least 1")
+    _validate_campaign(config)
     vol = config.volunteers
-    if vol.city_preset not in {"henan", "hunan"}:
-        raise ConfigError("volunteers.city_preset: must be henan or hunan")
     if list(vol.star_hours) != sorted(vol.star_hours) or any(h <= 0 for h in vol.star_hours):
         raise ConfigError("volunteers.star_hours: must be positive and ascending")
     if not 0 < vol.guardian_age <= vol.adult_age:
@@ -448,6 +457,23 @@ def _validate(config: Config) -> None:
     _validate_activities(vol)
     _validate_logo(config.logo)
     _validate_stories(config.stories)
+
+
+def _validate_campaign(config: Config) -> None:
+    from handlers.campaign import PackError, load_pack, shipped_packs
+
+    if not isinstance(config.campaign.features, Mapping):
+        raise ConfigError("campaign.features: expected a table of feature = true | false")
+    try:
+        load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
+    except PackError as exc:
+        raise ConfigError(str(exc)) from None
+    preset = config.volunteers.city_preset
+    if preset and preset not in shipped_packs():
+        raise ConfigError(
+            f"volunteers.city_preset: must be empty (the pack's cities) or one of "
+            f"{', '.join(shipped_packs())}"
+        )
 
 
 def _validate_stories(st: StoriesConfig) -> None:

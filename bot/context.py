@@ -10,6 +10,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.message import Channel
 from bot.privacy import Cipher
+from handlers.campaign import Pack
 from handlers.content import Texts
 from storage.db import Sessions
 
@@ -21,6 +22,9 @@ class BotContext:
     clock: Clock
     texts: Texts
     cipher: Cipher
+    # The campaign pack running (its name and title are shown by the chat simulator and the
+    # console; its features decide which routers answer).
+    pack: Pack
     clients: dict[Channel, ChannelClient] = field(default_factory=dict)
     # Feature-owned services registered at start-up (e.g. the scheduler), by name.
     extras: dict[str, Any] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from bot.context import BotContext
 from bot.message import Kind, Reply, normalize
 from bot.privacy import mask_phone
 from handlers import certificate
+from handlers.campaign import shipped_cities
 from handlers.context import Ctx
 from handlers.conversation import (
     Finish,
@@ -42,11 +43,14 @@ router = Router("volunteers")
 
 
 def configured_cities(bot: BotContext) -> list[str]:
-    """The configured city list (explicit list, else the content preset)."""
+    """The configured city list: the explicit list, else a named pack's, else the running
+    campaign pack's."""
     conf = bot.config.volunteers
     if conf.cities:
         return list(conf.cities)
-    return list(bot.texts.file("volunteer")["cities"][conf.city_preset])
+    if conf.city_preset and conf.city_preset != bot.pack.name:
+        return list(shipped_cities(conf.city_preset))
+    return list(bot.pack.cities)
 
 
 def cities(ctx: Ctx) -> list[str]:

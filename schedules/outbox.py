@@ -28,6 +28,7 @@ from bot.clock import as_utc
 from bot.context import BotContext
 from bot.logs import log_event
 from bot.message import Channel
+from handlers.campaign import key_dates
 from schedules.calendar import Calendar, load_calendar
 from schedules.delivery import wechat_content, wechat_sendall, weibo_status
 from schedules.posts import channels_of, occurrences, placeholder_values
@@ -70,8 +71,8 @@ class RunReport:
 
 
 def calendar_of(bot: BotContext) -> Calendar:
-    """The calendar with config extras and the content file's names."""
-    return load_calendar(bot.config.schedules.extra_dates, bot.texts)
+    """The calendar with the campaign's and the config's extra dates, named from content."""
+    return load_calendar(key_dates(bot.pack, bot.config.schedules.extra_dates), bot.texts)
 
 
 def zone_of(bot: BotContext) -> ZoneInfo:

@@ -67,19 +67,6 @@ async def test_calendar_command_prints_sorted_tab_lines(
     assert "2028-05-04\tyouth_day\tyouth_day" in lines
     assert "2028-10-03\tmid_autumn_festival\t中秋节" in lines
     assert lines == sorted(lines)
-    assert len(lines) == 10
-
-
-@pytest.mark.parametrize(
-    ("values", "key"),
-    [
-        ({"account_type": "enterprise"}, "schedules.account_type"),
-        ({"timezone": "Mars/Olympus"}, "schedules.timezone"),
-        ({"mass_quota_period": "week"}, "schedules.mass_quota_period"),
-        ({"lease_seconds": 0}, "schedules.lease_seconds"),
-        ({"extra_dates": "05-04"}, "schedules.extra_dates"),
-    ],
-)
-def test_bad_schedules_config_names_the_key(values: dict[str, object], key: str) -> None:
-    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        load_config(None, env={}, overrides={"schedules": values})
+    # 9 national dates, the Henan pack's 3 (the default pack) and the config's one.
+    assert "2028-11-01\tsummary_stage\t网络公益工程总结提升" in lines
+    assert len(lines) == 13
