@@ -460,13 +460,18 @@ def _validate(config: Config) -> None:
 
 
 def _validate_campaign(config: Config) -> None:
-    from handlers.campaign import PackError, load_pack, shipped_packs
+    from handlers.campaign import load_pack, load_texts, shipped_packs
+    from handlers.content import ContentError
+    from handlers.keywords import seed_specs
 
     if not isinstance(config.campaign.features, Mapping):
         raise ConfigError("campaign.features: expected a table of feature = true | false")
     try:
-        load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
-    except PackError as exc:
+        # Loaded in full here, so a third campaign's folder missing a text or a keyword
+        # target stops start-up with its name instead of failing a user's message later.
+        pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
+        seed_specs(load_texts(pack, config.content.dir or None))
+    except ContentError as exc:
         raise ConfigError(str(exc)) from None
     preset = config.volunteers.city_preset
     if preset and preset not in shipped_packs():

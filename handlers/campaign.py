@@ -140,12 +140,23 @@ def load_pack(
     )
 
 
+# Texts the base leaves to each campaign: a pack without them cannot greet anyone.
+PACK_KEYS = ("common.welcome", "common.welcome_back", "common.menu", "common.fallback_media")
+
+
 def load_texts(pack: Pack, override_dir: str | Path | None = None) -> Texts:
     """The shared base texts, then the pack's, then ``[content] dir``'s, key by key."""
     layers = [SHIPPED, pack.directory]
     if override_dir:
         layers.append(Path(override_dir))
-    return Texts.load_layers(layers, skip={MANIFEST})
+    texts = Texts.load_layers(layers, skip={MANIFEST})
+    missing = [key for key in PACK_KEYS if not isinstance(texts.get(key), str)]
+    missing += [
+        f"calendar.names.{key}" for key in pack.dates if not texts.has(f"calendar.names.{key}")
+    ]
+    if missing:
+        raise PackError(f"{pack.directory}: the pack's content lacks {', '.join(missing)}")
+    return texts
 
 
 def key_dates(pack: Pack, extra: Mapping[str, str]) -> dict[str, str]:

@@ -70,3 +70,34 @@ async def test_calendar_command_prints_sorted_tab_lines(
     # 9 national dates, the Henan pack's 3 (the default pack) and the config's one.
     assert "2028-11-01\tsummary_stage\t网络公益工程总结提升" in lines
     assert len(lines) == 13
+
+
+async def test_calendar_has_the_running_packs_dates_and_the_config_moves_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(
+        '[campaign]\npack = "hunan"\n[schedules.extra_dates]\nsummary_recommendation = "12-10"\n',
+        encoding="utf-8",
+    )
+    status = await asyncio.to_thread(main, ["calendar", "--year", "2027", "-c", str(cfg)])
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2027-05-01\tcampaign_start\t湖南省未成年人绿色上网公益活动启动" in lines
+    assert "2027-12-10\tsummary_recommendation\t绿色上网公益活动总结推荐" in lines
+    assert not any("mobilization" in line for line in lines)  # Henan's dates are Henan's
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"account_type": "enterprise"}, "schedules.account_type"),
+        ({"timezone": "Mars/Olympus"}, "schedules.timezone"),
+        ({"mass_quota_period": "week"}, "schedules.mass_quota_period"),
+        ({"lease_seconds": 0}, "schedules.lease_seconds"),
+        ({"extra_dates": "05-04"}, "schedules.extra_dates"),
+    ],
+)
+def test_bad_schedules_config_names_the_key(values: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, env={}, overrides={"schedules": values})
