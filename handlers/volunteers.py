@@ -164,10 +164,10 @@ async def handle_city(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
 async def handle_district(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     text = "".join(_answer(ctx).split())
     if text in SKIP_WORDS:
-        return Next("birth_year", {"district": ""})
+        return Next("skills", {"district": ""})
     if not valid_place(text):
         return Invalid(ctx.t("volunteer.bad_district"))
-    return Next("birth_year", {"district": text})
+    return Next("skills", {"district": text})
 
 
 async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
@@ -181,7 +181,7 @@ async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if age < conf.guardian_age:
         return Next("guardian_name", updates)
     # An older birth year after going back must not keep a guardian entered before.
-    return Next("skills", {**updates, "guardian": None})
+    return Next("name", {**updates, "guardian": None})
 
 
 async def handle_guardian_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
@@ -206,7 +206,7 @@ async def handle_guardian_consent(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         "phone": answers["guardian_phone"],
         "consent_at": ctx.bot.clock.now().isoformat(),
     }
-    return Next("skills", {"guardian": guardian})
+    return Next("name", {"guardian": guardian})
 
 
 def _choose_many(
@@ -247,7 +247,8 @@ def _summary(ctx: Ctx, key: str, answers: dict[str, Any]) -> Reply:
         skills_text="、".join(answers["skills"]),
         availability_text="、".join(answers.get("availability") or [])
         or ctx.t("volunteer.not_given"),
-        minor_line=ctx.t("volunteer.minor_line") if answers.get("minor") else "",
+        # Texts lose their edge newlines when read, so the line's own is added here.
+        minor_line=ctx.t("volunteer.minor_line") + "\n" if answers.get("minor") else "",
     )
 
 
@@ -292,15 +293,6 @@ SIGNUP = Flow(
     entry=Text("志愿者报名", "报名") | Click("VOLUNTEER_SIGNUP") | Scene("volunteer"),
     on_start=_start,
     steps=[
-        Step("name", ask("volunteer.ask_name"), handle_name, help="volunteer.help_name"),
-        Step("phone", ask("volunteer.ask_phone"), handle_phone, help="volunteer.help_phone"),
-        Step("city", prompt_city, handle_city, help="volunteer.help_city"),
-        Step(
-            "district",
-            ask("volunteer.ask_district"),
-            handle_district,
-            help="volunteer.help_district",
-        ),
         Step(
             "birth_year",
             ask("volunteer.ask_birth_year"),
@@ -324,6 +316,15 @@ SIGNUP = Flow(
             ask("volunteer.ask_guardian_consent"),
             handle_guardian_consent,
             help="volunteer.help_guardian",
+        ),
+        Step("name", ask("volunteer.ask_name"), handle_name, help="volunteer.help_name"),
+        Step("phone", ask("volunteer.ask_phone"), handle_phone, help="volunteer.help_phone"),
+        Step("city", prompt_city, handle_city, help="volunteer.help_city"),
+        Step(
+            "district",
+            ask("volunteer.ask_district"),
+            handle_district,
+            help="volunteer.help_district",
         ),
         Step("skills", prompt_skills, handle_skills, help="volunteer.help_skills"),
         Step(

@@ -194,10 +194,21 @@ async def test_a_hunan_volunteer_signs_up_for_a_hunan_city(
     harness: BotHarness, chatter: Chatter
 ) -> None:
     assert "帮助未成年人绿色健康上网的志愿者队伍" in await chatter.say("志愿者报名")
+    await chatter.say("1990")
     await chatter.say("刘洋")
     cities = await chatter.say("13912345678")
     assert "1. 长沙市" in cities and "郑州市" not in cities
     assert "岳麓区" in await chatter.say("1")
+
+
+@pytest.mark.config(campaign={"pack": "hunan"})
+async def test_a_hunan_child_meets_the_guardian_before_giving_a_name(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    first = await chatter.say("志愿者报名")
+    assert "出生年份" in first and "监护人" in first and "姓名" not in first
+    guardian = await chatter.say(str(harness.clock.now().year - 11))
+    assert "监护人的姓名" in guardian and "您的真实姓名" not in guardian
 
 
 @pytest.mark.config(campaign={"pack": "hunan"})
