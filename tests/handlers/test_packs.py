@@ -116,6 +116,21 @@ def test_the_hunan_pack_asks_children_for_nothing_and_keeps_the_guardian_rules()
         assert texts(f"volunteer.{key}") == base(f"volunteer.{key}")
 
 
+def test_content_dir_overrides_single_keys_on_top_of_the_pack(tmp_path: Path) -> None:
+    (tmp_path / "common.toml").write_text('welcome = "长沙市网信办欢迎您！"\n', encoding="utf-8")
+    (tmp_path / "keywords.toml").write_text(
+        '[[rule]]\npatterns = ["家长课堂"]\nmatch = "exact"\npriority = 45\ntext = "本地家长课堂"\n',
+        encoding="utf-8",
+    )
+    texts = load_texts(load_pack("hunan"), tmp_path)
+    assert texts("common.welcome") == "长沙市网信办欢迎您！"
+    assert "【绿色上网进校园】" in texts("common.menu")  # the pack's, untouched
+    replies = {s.pattern: s.reply_json for s in seed_specs(texts)}
+    assert "本地家长课堂" in replies["家长课堂"]
+    assert "本地家长课堂" not in replies["家长"]  # the rest of the pack's rule stays
+    assert "部门分工" in replies and "举报" in replies  # other pack and base topics stay
+
+
 def test_a_third_campaign_is_a_folder(tmp_path: Path) -> None:
     folder = tmp_path / "packs" / "example"
     folder.mkdir(parents=True)
