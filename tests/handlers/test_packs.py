@@ -119,7 +119,8 @@ def test_the_hunan_pack_asks_children_for_nothing_and_keeps_the_guardian_rules()
 def test_content_dir_overrides_single_keys_on_top_of_the_pack(tmp_path: Path) -> None:
     (tmp_path / "common.toml").write_text('welcome = "长沙市网信办欢迎您！"\n', encoding="utf-8")
     (tmp_path / "keywords.toml").write_text(
-        '[[rule]]\npatterns = ["家长课堂"]\nmatch = "exact"\npriority = 45\ntext = "本地家长课堂"\n',
+        '[[rule]]\npatterns = ["家长课堂"]\nmatch = "exact"\npriority = 45\n'
+        'text = "本地家长课堂"\n',
         encoding="utf-8",
     )
     texts = load_texts(load_pack("hunan"), tmp_path)
