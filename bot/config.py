@@ -75,6 +75,7 @@ class WeChatConfig:
     api_backoff_seconds: float = 0.5
     api_timeout_seconds: float = 10.0
     # Custom menu pushed by ``python -m bot menu push`` (WeChat's menu/create JSON "button").
+    # Empty: the campaign pack's menu (its manifest's [[menu]]).
     menu: tuple[Mapping[str, Any], ...] = ()
     # [uncertain] WeChat may show only one article of a news reply to a user message (its docs
     # have said so at times), so 1: the reply is one cover article leading to a web page. The
@@ -430,13 +431,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("wechat.reply_deadline_seconds: must be between 0.5 and 4.8")
     if not 1 <= wc.news_reply_max_articles <= 8:
         raise ConfigError("wechat.news_reply_max_articles: must be between 1 and 8")
-    if len(wc.menu) > 3:
-        raise ConfigError("wechat.menu: at most 3 top-level buttons")
-    for i, button in enumerate(wc.menu):
-        if not isinstance(button, Mapping) or not button.get("name"):
-            raise ConfigError(f"wechat.menu[{i}].name: required")
-        if len(button.get("sub_button", ())) > 5:
-            raise ConfigError(f"wechat.menu[{i}].sub_button: at most 5 entries")
+    check_menu(wc.menu, "wechat.menu")
     if config.security.data_key and not _is_fernet_key(config.security.data_key):
         # Checked here so a bad key stops start-up with the key's name, not a traceback.
         raise ConfigError("security.data_key: must be a Fernet key (32 url-safe base64 bytes)")
@@ -457,6 +452,19 @@ def _validate(config: Config) -> None:
     _validate_activities(vol)
     _validate_logo(config.logo)
     _validate_stories(config.stories)
+
+
+def check_menu(menu: Any, where: str) -> None:
+    """WeChat's limits on a custom menu (3 buttons of at most 5 sub-buttons, each named)."""
+    if not isinstance(menu, list | tuple):
+        raise ConfigError(f"{where}: expected a list of buttons")
+    if len(menu) > 3:
+        raise ConfigError(f"{where}: at most 3 top-level buttons")
+    for i, button in enumerate(menu):
+        if not isinstance(button, Mapping) or not button.get("name"):
+            raise ConfigError(f"{where}[{i}].name: required")
+        if len(button.get("sub_button", ())) > 5:
+            raise ConfigError(f"{where}[{i}].sub_button: at most 5 entries")
 
 
 def _validate_campaign(config: Config) -> None:

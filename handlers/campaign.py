@@ -40,6 +40,8 @@ class Pack:
     # The campaign's own key dates besides the national ones: key -> "MM-DD" | "lunar:MM-DD".
     dates: Mapping[str, str] = field(default_factory=dict)
     cities: tuple[str, ...] = ()
+    # The custom menu ``menu push`` sends when [wechat] menu is empty (WeChat's "button" list).
+    menu: tuple[Mapping[str, Any], ...] = ()
 
     def on(self, feature: str) -> bool:
         """Whether ``feature`` runs in this campaign."""
@@ -129,6 +131,12 @@ def load_pack(
     if not cities:
         raise PackError(f"{where}: cities: the campaign's city list is required")
     from_manifest = _features(data.get("features", {}), f"{where}: features")
+    from bot.config import ConfigError, check_menu
+
+    try:
+        check_menu(data.get("menu", []), f"{where}: menu")
+    except ConfigError as exc:
+        raise PackError(str(exc)) from None
     return Pack(
         name=data["name"],
         title=data["title"],
@@ -137,6 +145,7 @@ def load_pack(
         features=_features(features or {}, "campaign.features", from_manifest),
         dates=dict(dates),
         cities=cities,
+        menu=tuple(data.get("menu", [])),
     )
 
 

@@ -52,6 +52,19 @@ SWITCHABLE: dict[str, Switchable] = {
 }
 
 
+def switched_off_clicks(off: Iterable[str]) -> dict[str, str]:
+    """Menu click keys answered by a feature in ``off``, with the feature's name (a menu button
+    with one of them would only say "not part of this campaign")."""
+    keys: dict[str, str] = {}
+    for feature in off:
+        unit = SWITCHABLE[feature]
+        filters = [flow.entry for flow in unit.flows]
+        filters += [route.filter for r in unit.routers for route in r.routes]
+        for flt in filters:
+            keys.update(dict.fromkeys(flt.clicks(), feature))
+    return keys
+
+
 def off_router(feature: str) -> Router:
     """Routes answering every entry of a switched-off feature with the campaign's polite
     "not part of this campaign" (content ``features.off.<feature>``), so its keywords

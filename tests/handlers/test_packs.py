@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.cli import main
 from bot.config import ConfigError, load_config
 from handlers.campaign import FEATURES, load_pack, load_texts, shipped_packs
 from handlers.keywords import seed_specs
-from handlers.registry import SWITCHABLE
+from handlers.registry import SWITCHABLE, build_handlers, switched_off_clicks
 from storage.models import Conversation
 from tests.conftest import BotHarness, Chatter
 
@@ -130,6 +131,46 @@ def test_content_dir_overrides_single_keys_on_top_of_the_pack(tmp_path: Path) ->
     assert "本地家长课堂" in replies["家长课堂"]
     assert "本地家长课堂" not in replies["家长"]  # the rest of the pack's rule stays
     assert "部门分工" in replies and "举报" in replies  # other pack and base topics stay
+
+
+@pytest.mark.parametrize("name", ["henan", "hunan"])
+def test_every_menu_button_of_a_pack_reaches_something_it_runs(name: str) -> None:
+    pack = load_pack(name)
+    clicks = {s.pattern for s in seed_specs(load_texts(pack)) if s.match == "click"}
+    handled = {
+        key
+        for router in build_handlers(off=pack.off()).routers
+        for route in router.routes
+        for key in route.filter.clicks()
+    }
+    leaves = [sub for button in pack.menu for sub in button.get("sub_button", [])]
+    assert len(pack.menu) == 3 and len(leaves) >= 10
+    for button in leaves:
+        key = button["key"]
+        assert key in clicks or key in handled, key
+        assert key not in switched_off_clicks(pack.off()), key
+        assert len(button["name"]) <= 8
+    assert all(len(button["name"]) <= 4 for button in pack.menu)
+
+
+def test_menu_show_uses_the_packs_menu_and_warns_of_switched_off_buttons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "bot.toml"
+    config_file.write_text('[campaign]\npack = "hunan"\n', encoding="utf-8")
+    assert main(["menu", "show", "-c", str(config_file)]) == 0
+    out, err = capsys.readouterr()
+    assert "MENU_SCHOOL" in out and "MENU_LOGO" not in out and err == ""
+    config_file.write_text(
+        '[campaign]\npack = "hunan"\n[[wechat.menu]]\nname = "征集"\n'
+        '  [[wechat.menu.sub_button]]\n  type = "click"\n  name = "我要投稿"\n'
+        '  key = "LOGO_SUBMIT"\n',
+        encoding="utf-8",
+    )
+    assert main(["menu", "show", "-c", str(config_file)]) == 0
+    out, err = capsys.readouterr()
+    assert "LOGO_SUBMIT" in out
+    assert "'我要投稿' (LOGO_SUBMIT) belongs to logo, which the hunan pack switches off" in err
 
 
 def test_a_third_campaign_is_a_folder(tmp_path: Path) -> None:
