@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.config import ConfigError, load_config
-from handlers.campaign import FEATURES, load_pack, load_texts, shipped_packs
+from handlers.campaign import FEATURES, Pack, key_dates, load_pack, load_texts, shipped_packs
 from handlers.keywords import seed_specs
 from handlers.registry import SWITCHABLE, build_handlers, switched_off_clicks
+from schedules.calendar import load_calendar
+from schedules.posts import occurrences
 from storage.models import Conversation
+from storage.schedules import CampaignPost
 from tests.conftest import BotHarness, Chatter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,6 +176,20 @@ def test_menu_show_uses_the_packs_menu_and_warns_of_switched_off_buttons(
     out, err = capsys.readouterr()
     assert "LOGO_SUBMIT" in out
     assert "'我要投稿' (LOGO_SUBMIT) belongs to logo, which the hunan pack switches off" in err
+
+
+def test_a_post_on_another_packs_date_is_never_due_after_switching_packs() -> None:
+    henan, hunan = load_pack("henan"), load_pack("hunan")
+    post = CampaignPost(key_date="campaign_start", time_of_day="09:00", at=None)
+    start, end = datetime(2027, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC)
+    zone = ZoneInfo("Asia/Shanghai")
+
+    def due(pack: Pack) -> list[datetime]:
+        calendar = load_calendar(key_dates(pack, {}), load_texts(pack))
+        return list(occurrences(post, calendar, zone, start, end))
+
+    assert due(hunan) == [datetime(2027, 5, 1, 1, 0, tzinfo=UTC)]
+    assert due(henan) == []
 
 
 def test_a_third_campaign_is_a_folder(tmp_path: Path) -> None:
