@@ -22,11 +22,11 @@ from bot.cli.common import (
 )
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
-from bot.clock import SHANGHAI, as_utc, local
-from bot.context import BotContext
-from bot.privacy import mask_phone
+from bot.kernel.clock import SHANGHAI, as_utc, local
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_phone
 from handlers.activities import cancellation_text, hours_text
-from handlers.content import Texts
 from handlers.notify import tell_then
 from handlers.volunteers import configured_cities
 from storage import activities as store

@@ -427,12 +427,14 @@ async def _health(http: aiohttp.ClientSession, base_url: str) -> dict[str, Any] 
 def pack_banner(config: Config, running: str | None) -> str:
     """Which campaign pack the bot answers with: the one /healthz names (a bot started
     elsewhere may run another pack than this config's), else this config's."""
-    from handlers.campaign import load_pack, load_texts, shipped_packs
+    from bot.kernel.campaign import load_pack, load_texts, shipped_packs
+    from handlers.registry import FEATURES
 
     pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
     if running and running != pack.name and running in shipped_packs():
         pack = load_pack(running)
-    texts = load_texts(pack, config.content.dir or None)
+    extra = [path for feature in FEATURES for path in feature.content]
+    texts = load_texts(pack, config.content.dir or None, extra)
     off = "、".join(texts(f"features.names.{f}") for f in pack.off())
     line = texts("common.chat_pack", name=pack.name, title=pack.title, slogan=pack.slogan)
     return line + (texts("common.chat_pack_off", features=off) if off else "")

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from bot.cli.common import CommandError, add_config_arg, load
-from bot.clients.base import ApiError
-from bot.config import Config
-from bot.message import Channel
+from bot.kernel.clients import ApiError
+from bot.kernel.config import Config
+from bot.kernel.message import Channel
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,7 +32,7 @@ def menu_buttons(config: Config) -> list[dict[str, Any]]:
     """The menu as WeChat's ``button`` list: the config's, else the campaign pack's. A button
     a switched-off feature answers is named on stderr (it would only say "not part of this
     campaign")."""
-    from handlers.campaign import load_pack
+    from bot.kernel.campaign import load_pack
     from handlers.registry import switched_off_clicks
 
     pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)

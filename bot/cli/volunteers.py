@@ -26,13 +26,13 @@ from bot.cli.common import (
     ready_context,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
-from bot.clock import SHANGHAI, as_utc, local
-from bot.context import BotContext
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.clock import SHANGHAI, as_utc, local
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers.activities import hours_text
-from handlers.content import Texts
 from handlers.stars import month_bounds, month_of
-from handlers.volunteers import configured_cities
+from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, ledger, monthly_hours
 from storage.models import AuditEvent
 from storage.volunteers import Volunteer, add_hours, total_hours
@@ -419,7 +419,7 @@ def cmd_stars(args: argparse.Namespace) -> int:
             async with bot.sessions() as session:
                 stars = await monthly_hours(session, since, until, city)
             order = {c: i for i, c in enumerate(configured_cities(bot))}
-            top = bot.config.volunteers.stars_top
+            top = VOLUNTEERS.of(bot.config).stars_top
             tables: dict[str, list[list[Any]]] = {}
             sums: dict[str, Decimal] = defaultdict(Decimal)
             for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):

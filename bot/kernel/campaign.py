@@ -9,18 +9,18 @@ A third campaign is a new folder, not code.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from handlers.content import PACKS, SHIPPED, ContentError, Texts
+from bot.kernel.config import ConfigError, check_menu
+from bot.kernel.content import MANIFEST, PACKS, ContentError, Texts
 
-MANIFEST = "manifest.toml"
 DEFAULT_PACK = "henan"
-# Features a pack may switch off; each one's routers and flows are listed in the registry.
-FEATURES = ("volunteers", "activities", "stars", "stories", "logo")
+# Features (by their names in handlers/registry.py) a pack may switch off.
+SWITCHABLE = ("volunteers", "activities", "stars", "stories", "logo")
 
 
 class PackError(ContentError):
@@ -35,7 +35,7 @@ class Pack:
     title: str
     slogan: str
     directory: Path
-    # Every feature of FEATURES, on or off (manifest, then [campaign] features on top).
+    # Every feature of SWITCHABLE, on or off (manifest, then [campaign] features on top).
     features: Mapping[str, bool] = field(default_factory=dict)
     # The campaign's own key dates besides the national ones: key -> "MM-DD" | "lunar:MM-DD".
     dates: Mapping[str, str] = field(default_factory=dict)
@@ -48,8 +48,8 @@ class Pack:
         return self.features.get(feature, True)
 
     def off(self) -> list[str]:
-        """The features this campaign switches off, in FEATURES order."""
-        return [f for f in FEATURES if not self.on(f)]
+        """The features this campaign switches off, in SWITCHABLE order."""
+        return [f for f in SWITCHABLE if not self.on(f)]
 
 
 def shipped_packs() -> list[str]:
@@ -95,10 +95,10 @@ def _features(
 ) -> dict[str, bool]:
     if not isinstance(data, Mapping):
         raise PackError(f"{where}: expected a table of feature = true | false")
-    features = dict(base or dict.fromkeys(FEATURES, True))
+    features = dict(base or dict.fromkeys(SWITCHABLE, True))
     for name, value in data.items():
-        if name not in FEATURES:
-            raise PackError(f"{where}.{name}: unknown feature (one of {', '.join(FEATURES)})")
+        if name not in SWITCHABLE:
+            raise PackError(f"{where}.{name}: unknown feature (one of {', '.join(SWITCHABLE)})")
         if not isinstance(value, bool):
             raise PackError(f"{where}.{name}: expected true or false")
         features[name] = value
@@ -121,17 +121,11 @@ def load_pack(
     dates = data.get("dates", {})
     if not isinstance(dates, Mapping) or not all(isinstance(v, str) for v in dates.values()):
         raise PackError(f'{where}: dates: expected a table of key = "MM-DD"')
-    from schedules.calendar import validate_extra
-
-    try:
-        validate_extra(dates.items())
-    except ValueError as exc:
-        raise PackError(f"{where}: dates.{exc}") from None
+    # What the dates mean is the campaign calendar's to check (bot.config).
     cities = _strings(data, "cities", where)
     if not cities:
         raise PackError(f"{where}: cities: the campaign's city list is required")
     from_manifest = _features(data.get("features", {}), f"{where}: features")
-    from bot.config import ConfigError, check_menu
 
     try:
         check_menu(data.get("menu", []), f"{where}: menu")
@@ -153,12 +147,12 @@ def load_pack(
 PACK_KEYS = ("common.welcome", "common.welcome_back", "common.menu", "common.fallback_media")
 
 
-def load_texts(pack: Pack, override_dir: str | Path | None = None) -> Texts:
-    """The shared base texts, then the pack's, then ``[content] dir``'s, key by key."""
-    layers = [SHIPPED, pack.directory]
-    if override_dir:
-        layers.append(Path(override_dir))
-    texts = Texts.load_layers(layers, skip={MANIFEST})
+def load_texts(
+    pack: Pack, override_dir: str | Path | None = None, extra: Sequence[Path] = ()
+) -> Texts:
+    """The shared base texts and the features' content files (``extra``), then the pack's,
+    then ``[content] dir``'s, key by key."""
+    texts = Texts.load(override_dir, extra, pack.directory)
     missing = [key for key in PACK_KEYS if not isinstance(texts.get(key), str)]
     missing += [
         f"calendar.names.{key}" for key in pack.dates if not texts.has(f"calendar.names.{key}")

@@ -1,21 +1,26 @@
 """User-facing Chinese texts, loaded from editable TOML files.
 
 Texts come in layers, each overriding the one before key by key: the shared base in
-``handlers/content/``, the campaign pack's folder (``handlers/packs/<name>/``, see
-``handlers.campaign``), then ``[content] dir``, so operators change wording without code.
+``handlers/content/`` (with the features' content files kept elsewhere), the campaign pack's
+folder (``handlers/packs/<name>/``, see ``bot.kernel.campaign``), then ``[content] dir``, so
+operators change wording without touching code.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-SHIPPED = Path(__file__).parent / "content"
-PACKS = Path(__file__).parent / "packs"
-# The pack ``Texts.load`` layers on the base when no pack is named (tools and tests).
+# The shipped files live beside the features they belong to: handlers/content/*.toml; the
+# campaign packs beside them, handlers/packs/<name>/.
+SHIPPED = Path(__file__).resolve().parents[2] / "handlers" / "content"
+PACKS = Path(__file__).resolve().parents[2] / "handlers" / "packs"
+# The pack ``Texts.load`` layers on the base when none is named (tools and tests).
 DEFAULT_PACK_DIR = PACKS / "henan"
+# A pack folder's manifest is not a text file.
+MANIFEST = "manifest.toml"
 
 
 class ContentError(ValueError):
@@ -53,27 +58,32 @@ class Texts:
         self._layers = dict(layers or {})
 
     @classmethod
-    def load(cls, override_dir: str | Path | None = None) -> Texts:
-        """The base texts and the default pack's, overridden by ``override_dir``."""
-        layers = [SHIPPED, DEFAULT_PACK_DIR] + ([Path(override_dir)] if override_dir else [])
-        return cls.load_layers(layers, skip={"manifest.toml"})
-
-    @classmethod
-    def load_layers(cls, dirs: list[Path], skip: set[str] | None = None) -> Texts:
-        """Every ``*.toml`` of ``dirs`` but ``skip``; a later directory overrides key by key."""
+    def load(
+        cls,
+        override_dir: str | Path | None = None,
+        extra: Sequence[Path] = (),
+        pack_dir: Path = DEFAULT_PACK_DIR,
+    ) -> Texts:
+        """Shipped texts (every ``*.toml`` here), then ``extra`` files (features' content kept
+        elsewhere), then the campaign pack's, all overridden by the files of ``override_dir``."""
         values: dict[str, Any] = {}
         raw: dict[str, Mapping[str, Any]] = {}
         layers: dict[str, list[Mapping[str, Any]]] = {}
+        dirs = [SHIPPED, pack_dir] + ([Path(override_dir)] if override_dir else [])
+        files: list[list[Path]] = []
         for directory in dirs:
             if not directory.is_dir():
                 raise ContentError(f"content directory not found: {directory}")
-            for path in sorted(directory.glob("*.toml")):
-                if path.name in (skip or set()):
-                    continue
-                tree = _read(path)
-                raw[path.stem] = {**raw.get(path.stem, {}), **tree}
-                layers.setdefault(path.stem, []).append(tree)
-                _flatten(path.stem, tree, values)
+            files.append(sorted(p for p in directory.glob("*.toml") if p.name != MANIFEST))
+        shipped = {path.resolve() for path in files[0]}
+        files.insert(1, [path for path in extra if path.resolve() not in shipped])
+        for path in (path for group in files for path in group):
+            if not path.is_file():
+                raise ContentError(f"content file not found: {path}")
+            tree = _read(path)
+            raw[path.stem] = {**raw.get(path.stem, {}), **tree}
+            layers.setdefault(path.stem, []).append(tree)
+            _flatten(path.stem, tree, values)
         return cls(values, raw, layers)
 
     def __call__(self, key: str, /, **params: Any) -> str:
