@@ -23,6 +23,7 @@ import aiohttp
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.kernel.campaign import key_dates
 from bot.kernel.clients import ApiError
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
@@ -70,8 +71,8 @@ class RunReport:
 
 
 def calendar_of(bot: BotContext) -> Calendar:
-    """The calendar with config extras and the content file's names."""
-    return load_calendar(bot.config.schedules.extra_dates, bot.texts)
+    """The calendar with the campaign's and the config's extra dates, named from content."""
+    return load_calendar(key_dates(bot.pack, bot.config.schedules.extra_dates), bot.texts)
 
 
 def zone_of(bot: BotContext) -> ZoneInfo:
