@@ -159,6 +159,11 @@ def create_app(
         if weibo_enabled(config):
             app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
         app.add_routes(gallery_routes())
+        if config.console.enabled:
+            from bot.console import all_sections
+            from bot.console.app import mount_console
+
+            mount_console(app, bot, all_sections())
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)

@@ -244,6 +244,26 @@ class StoriesConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    # Serve the operator console under /console (web and all roles).
+    enabled: bool = True
+    # A session ends after this many idle minutes, and in any case this many hours after login.
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    # This many failed logins of one account, or from one address, within lock_minutes lock
+    # further tries for lock_minutes.
+    login_max_failures: int = 10
+    login_lock_minutes: int = 15
+    # A push needs the approval of an admin other than the one who drafted it.
+    two_person_approval: bool = False
+    # Largest upload (push image) accepted by the console, in bytes.
+    upload_max_bytes: int = 2 * 1024 * 1024
+    # Behind a reverse proxy: the header carrying the client's address (X-Real-IP,
+    # X-Forwarded-For), so login throttling counts people, not the proxy. Empty: the peer.
+    client_ip_header: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -257,6 +277,7 @@ class Config:
     volunteers: VolunteersConfig = field(default_factory=VolunteersConfig)
     logo: LogoConfig = field(default_factory=LogoConfig)
     stories: StoriesConfig = field(default_factory=StoriesConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -448,6 +469,20 @@ def _validate(config: Config) -> None:
     _validate_activities(vol)
     _validate_logo(config.logo)
     _validate_stories(config.stories)
+    _validate_console(config.console)
+
+
+def _validate_console(co: ConsoleConfig) -> None:
+    for key in (
+        "session_idle_minutes",
+        "session_absolute_hours",
+        "login_max_failures",
+        "login_lock_minutes",
+    ):
+        if getattr(co, key) < 1:
+            raise ConfigError(f"console.{key}: must be at least 1")
+    if co.upload_max_bytes < 1024:
+        raise ConfigError("console.upload_max_bytes: must be at least 1024")
 
 
 def _validate_stories(st: StoriesConfig) -> None:

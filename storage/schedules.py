@@ -46,9 +46,13 @@ class CampaignPost(Base):
     # Operators' openids previewed preview_minutes before each occurrence (comma-separated).
     preview_to: Mapped[str] = mapped_column(String(1024), default="")
     preview_minutes: Mapped[int] = mapped_column(Integer, default=0)
-    # active | cancelled
+    # draft (console, awaiting approval) | active | cancelled
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
+    # Console operators who drafted and approved the post (None for CLI posts).
+    drafted_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None]
 
 
 class OutboxItem(Base):

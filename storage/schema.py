@@ -5,6 +5,7 @@ from storage import (  # noqa: F401
     followers,
     logo,
     models,
+    operators,
     schedules,
     stories,
     volunteers,

@@ -18,6 +18,7 @@ from bot.cli import (
     keywords,
     logos,
     menu,
+    operators,
     schedule,
     serve,
     stories,
@@ -40,6 +41,7 @@ COMMANDS = [
     votes,
     stories,
     schedule,
+    operators,
 ]
 
 

@@ -1,0 +1,157 @@
+"""What a console page handler receives: the request, the context, the operator, helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
+
+from bot.console.pages import Role
+from bot.console.render import Renderer
+from bot.context import BotContext
+
+# Field values longer than this are refused before any page looks at them.
+MAX_FIELD = 20000
+
+
+class FormError(Exception):
+    """Input a page cannot accept; ``text`` (Chinese) is shown to the operator with a 400."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The logged-in operator as pages see them."""
+
+    id: int
+    name: str
+    role: Role
+
+    def can(self, role: Role) -> bool:
+        """Whether this operator's role reaches ``role``."""
+        return self.role >= role
+
+
+class Form:
+    """A posted form with typed getters that raise :class:`FormError` in Chinese."""
+
+    def __init__(self, data: MultiDictProxy[Any], call: Call) -> None:
+        self.data = data
+        self.call = call
+
+    def text(self, name: str, *, label: str, required: bool = True, limit: int = 200) -> str:
+        """A text field, stripped; refused when missing (if required) or too long."""
+        value = self.data.get(name, "")
+        if not isinstance(value, str):
+            raise FormError(self.call.t("console.errors.bad_field", field=label))
+        value = value.strip()
+        if required and not value:
+            raise FormError(self.call.t("console.errors.required", field=label))
+        if len(value) > limit:
+            raise FormError(self.call.t("console.errors.too_long", field=label, limit=limit))
+        return value
+
+    def integer(
+        self, name: str, *, label: str, low: int = 0, high: int = 10**9, required: bool = True
+    ) -> int | None:
+        """A whole number in [low, high]; None when empty and not required."""
+        raw = self.text(name, label=label, required=required, limit=12)
+        if not raw:
+            return None
+        try:
+            value = int(raw)
+        except ValueError:
+            raise FormError(self.call.t("console.errors.not_number", field=label)) from None
+        if not low <= value <= high:
+            raise FormError(self.call.t("console.errors.range", field=label, low=low, high=high))
+        return value
+
+    def choice(self, name: str, options: Mapping[str, Any] | tuple[str, ...], *, label: str) -> str:
+        """One of ``options``."""
+        value = self.text(name, label=label)
+        if value not in options:
+            raise FormError(self.call.t("console.errors.bad_choice", field=label))
+        return value
+
+    def flag(self, name: str) -> bool:
+        """A checkbox."""
+        return self.data.get(name) in ("1", "on", "true")
+
+    def all(self, name: str) -> list[str]:
+        """Every value of a repeated field (checkbox group)."""
+        return [v.strip() for v in self.data.getall(name, []) if isinstance(v, str)]
+
+
+@dataclass
+class Call:
+    """One request to a console page."""
+
+    request: web.Request
+    bot: BotContext
+    operator: Operator
+    csrf: str
+    renderer: Renderer
+    # The posted form, read once by the CSRF check (a body can be read only once).
+    posted: MultiDictProxy[Any] | None = None
+
+    def t(self, key: str, /, **params: Any) -> str:
+        """A console text."""
+        return self.bot.texts(key, **params)
+
+    def render(self, template: str, status: int = 200, **params: Any) -> web.Response:
+        """A page from ``template`` with the menu, the operator and the CSRF token."""
+        return self.renderer.page(self, template, status=status, **params)
+
+    def done(self, path: str, notice: str) -> NoReturn:
+        """Redirect after a successful action; ``notice`` names a text under console.done."""
+        sep = "&" if "?" in path else "?"
+        raise web.HTTPSeeOther(f"/console{path}{sep}done={notice}")
+
+    def query(self, name: str, limit: int = 100) -> str:
+        """A query-string parameter, stripped and cut to ``limit``."""
+        return self.request.query.get(name, "").strip()[:limit]
+
+    def query_int(self, name: str, default: int = 0, high: int = 10**9) -> int:
+        """A non-negative whole-number query parameter; ``default`` when absent or bad."""
+        raw = self.request.query.get(name, "")
+        if raw.isdigit() and len(raw) < 10:
+            return min(int(raw), high)
+        return default
+
+    def number(self, name: str) -> int:
+        """A numeric path segment; 404 when it is not one."""
+        raw = self.request.match_info.get(name, "")
+        if not raw.isdigit() or len(raw) > 9:
+            raise web.HTTPNotFound()
+        return int(raw)
+
+    async def form(self) -> Form:
+        """The posted form (read by the CSRF check before the page runs)."""
+        data = self.posted if self.posted is not None else await read_form(self.request)
+        for value in data.values():
+            if isinstance(value, str) and len(value) > MAX_FIELD:
+                raise FormError(self.t("console.errors.too_large"))
+        return Form(data, self)
+
+    def require(self, role: Role) -> None:
+        """403 unless the operator's role reaches ``role`` (for actions inside a page)."""
+        if not self.operator.can(role):
+            raise web.HTTPForbidden()
+
+
+async def read_form(request: web.Request, max_bytes: int | None = None) -> MultiDictProxy[Any]:
+    """The posted form; malformed bodies are a 400, too large a 413 (never a 500)."""
+    target = request if max_bytes is None else request.clone(client_max_size=max_bytes)
+    try:
+        return await target.post()
+    except web.HTTPException:
+        raise
+    except (ValueError, LookupError, AssertionError, HttpProcessingError) as exc:
+        raise web.HTTPBadRequest(text="malformed form") from exc
