@@ -91,6 +91,12 @@ async def active_posts(session: AsyncSession) -> list[CampaignPost]:
     return list(rows.scalars())
 
 
+async def list_posts(session: AsyncSession) -> list[CampaignPost]:
+    """Every post, drafts and cancelled ones included, newest first."""
+    rows = await session.execute(select(CampaignPost).order_by(CampaignPost.id.desc()))
+    return list(rows.scalars())
+
+
 async def outbox_for(session: AsyncSession, post_id: int | None = None) -> list[OutboxItem]:
     """Outbox rows (of one post), newest occurrence first."""
     q = select(OutboxItem).order_by(OutboxItem.occurrence.desc(), OutboxItem.id)

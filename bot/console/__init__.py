@@ -10,13 +10,15 @@ list the section in :data:`SECTIONS` below. See the README's "Operator console" 
 from __future__ import annotations
 
 from bot.console.pages import Role, Section
-from bot.console.sections import dashboard, operators
+from bot.console.sections import calendar, dashboard, operators, pushes
 
 __all__ = ["SECTIONS", "Role", "Section", "all_sections"]
 
 # The console's sections, in any order (the menu is ordered by Section.order).
 SECTIONS: list[Section] = [
     dashboard.section,
+    calendar.section,
+    pushes.section,
     operators.section,
 ]
 

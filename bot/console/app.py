@@ -14,9 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.console.call import Call, FormError, Operator, read_form
@@ -150,9 +153,19 @@ def guarded(
             renderer=renderer,
             posted=data,
         )
-        return await route.handler(call)
+        try:
+            return await route.handler(call)
+        finally:
+            _close_uploads(data)
 
     return handle
+
+
+def _close_uploads(data: MultiDictProxy[Any] | None) -> None:
+    """Close the temporary files aiohttp spooled uploads into."""
+    for value in (data or {}).values():
+        if isinstance(value, FileField):
+            value.file.close()
 
 
 def _safe_next(target: str) -> str:
