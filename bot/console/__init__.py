@@ -10,7 +10,7 @@ list the section in :data:`SECTIONS` below. See the README's "Operator console" 
 from __future__ import annotations
 
 from bot.console.pages import Role, Section
-from bot.console.sections import calendar, dashboard, logo, operators, pushes
+from bot.console.sections import activities, calendar, dashboard, logo, operators, pushes
 
 __all__ = ["SECTIONS", "Role", "Section", "all_sections"]
 
@@ -20,6 +20,7 @@ SECTIONS: list[Section] = [
     calendar.section,
     pushes.section,
     logo.section,
+    activities.section,
     operators.section,
 ]
 
