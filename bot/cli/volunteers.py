@@ -179,6 +179,25 @@ def export_headers(t: Texts) -> list[str]:
     )
 
 
+def export_row(bot: BotContext, v: Volunteer, hours: Decimal, full_phone: bool) -> list[Any]:
+    """One row of the volunteers export (the phone masked unless ``full_phone``)."""
+    phone = bot.cipher.decrypt(v.phone_enc)
+    return [
+        v.id,
+        channel_name(bot, v.channel),
+        bot.cipher.decrypt(v.name_enc),
+        phone if full_phone else mask_phone(phone),
+        v.city,
+        v.district,
+        v.birth_year,
+        bot.texts("reports.volunteers.yes" if v.minor else "reports.volunteers.no"),
+        v.skills.replace(",", "、"),
+        v.availability.replace(",", "、"),
+        float(hours),
+        local(as_utc(v.created_at)).strftime(TIME_FORMAT),
+    ]
+
+
 async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> list[list[Any]]:
     async with bot.sessions() as session:
         query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
@@ -188,24 +207,7 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
         progress = Progress("volunteers", len(volunteers))
         rows: list[list[Any]] = []
         for v in volunteers:
-            phone = bot.cipher.decrypt(v.phone_enc)
-            hours = await total_hours(session, v.id)
-            rows.append(
-                [
-                    v.id,
-                    channel_name(bot, v.channel),
-                    bot.cipher.decrypt(v.name_enc),
-                    phone if full_phones else mask_phone(phone),
-                    v.city,
-                    v.district,
-                    v.birth_year,
-                    bot.texts("reports.volunteers.yes" if v.minor else "reports.volunteers.no"),
-                    v.skills.replace(",", "、"),
-                    v.availability.replace(",", "、"),
-                    float(hours),
-                    local(as_utc(v.created_at)).strftime(TIME_FORMAT),
-                ]
-            )
+            rows.append(export_row(bot, v, await total_hours(session, v.id), full_phones))
             progress.advance()
         progress.finish()
     if full_phones:

@@ -10,7 +10,15 @@ list the section in :data:`SECTIONS` below. See the README's "Operator console" 
 from __future__ import annotations
 
 from bot.console.pages import Role, Section
-from bot.console.sections import activities, calendar, dashboard, logo, operators, pushes
+from bot.console.sections import (
+    activities,
+    calendar,
+    dashboard,
+    logo,
+    operators,
+    pushes,
+    volunteers,
+)
 
 __all__ = ["SECTIONS", "Role", "Section", "all_sections"]
 
@@ -21,6 +29,7 @@ SECTIONS: list[Section] = [
     pushes.section,
     logo.section,
     activities.section,
+    volunteers.section,
     operators.section,
 ]
 

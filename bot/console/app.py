@@ -23,6 +23,7 @@ from multidict import MultiDictProxy
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.console.call import Call, FormError, Operator, read_form
+from bot.console.exports import Exports
 from bot.console.pages import PageRoute, Role, Section
 from bot.console.render import Renderer
 from bot.console.security import (
@@ -43,6 +44,7 @@ log = logging.getLogger("bot.console")
 
 STATIC = Path(__file__).parent / "static"
 RENDERER: web.AppKey[Renderer] = web.AppKey("console_renderer")
+EXPORTS: web.AppKey[Exports] = web.AppKey("console_exports")
 CONSOLE_BOT: web.AppKey[BotContext] = web.AppKey("console_bot")
 # last_seen_at is written at most this often (a page view need not always be a write).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -152,6 +154,7 @@ def guarded(
             csrf=csrf,
             renderer=renderer,
             posted=data,
+            exports=request.app[EXPORTS],
         )
         try:
             return await route.handler(call)
@@ -265,6 +268,13 @@ def console_app(bot: BotContext, sections: Sequence[Section]) -> web.Application
     renderer = Renderer(bot.texts, sections, bot.config.schedules.timezone)
     app[RENDERER] = renderer
     app[CONSOLE_BOT] = bot
+    exports = Exports(bot.config.data_path / "exports")
+    app[EXPORTS] = exports
+
+    async def close_exports(_app: web.Application) -> None:
+        await exports.close()
+
+    app.on_cleanup.append(close_exports)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)

@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
+from bot.console.exports import Exports
 from bot.console.pages import Role
 from bot.console.render import Renderer
 from bot.context import BotContext
@@ -100,6 +101,8 @@ class Call:
     renderer: Renderer
     # The posted form, read once by the CSRF check (a body can be read only once).
     posted: MultiDictProxy[Any] | None = None
+    # Export jobs of this process (files built in the background).
+    exports: Exports | None = None
 
     def t(self, key: str, /, **params: Any) -> str:
         """A console text."""
