@@ -66,7 +66,7 @@ async def test_phases_results_and_voiding(console: Console, harness: BotHarness)
         "/console/logo/phase", {"phase": "voting", "action": "set", "start": "2030-01-01T09:00"}
     )
     assert status == 403
-    status, _b, location = await admin.post(
+    status, _b, _l = await admin.post(
         "/console/logo/phase",
         {"phase": "voting", "action": "set", "start": "2030-01-01T09:00", "end": "2030-02-01"},
     )

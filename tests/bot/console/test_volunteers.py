@@ -87,7 +87,7 @@ async def test_hours_adjustments(console: Console, harness: BotHarness) -> None:
 async def _finished(client: ConsoleClient, location: str) -> str:
     job = location.split("/")[3]
     for _ in range(100):
-        status, body = await client.get(f"/console/exports/{job}/status")
+        _status, body = await client.get(f"/console/exports/{job}/status")
         state = json.loads(body)
         if state["ready"]:
             return job
