@@ -17,6 +17,7 @@ from bot.console.sections import (
     logo,
     operators,
     pushes,
+    stories,
     volunteers,
 )
 
@@ -30,6 +31,7 @@ SECTIONS: list[Section] = [
     logo.section,
     activities.section,
     volunteers.section,
+    stories.section,
     operators.section,
 ]
 

@@ -62,9 +62,16 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("drafted_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("approved_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
+    # Operators feature approved stories from the console.
+    with op.batch_alter_table("stories", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("featured", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("stories", schema=None) as batch_op:
+        batch_op.drop_column("featured")
     with op.batch_alter_table("campaign_posts", schema=None) as batch_op:
         batch_op.drop_column("approved_at")
         batch_op.drop_column("approved_by")
