@@ -54,8 +54,12 @@ def _svg(
         )
     value_axis = ax.xaxis if horizontal else ax.yaxis
     value_axis.set_major_locator(MaxNLocator(integer=True))
+    # Counts start at zero; an all-zero series would otherwise get a -0.05..0.05 axis.
+    top = max([*values, 0])
+    bottom = min([*values, 0])
+    (ax.set_xlim if horizontal else ax.set_ylim)(bottom, max(top * 1.1, bottom + 1))
     (ax.set_xlabel if horizontal else ax.set_ylabel)(axis, fontproperties=font)
-    ax.set_title(title, fontproperties=font)
+    ax.set_title(title, fontproperties=font, fontsize=12)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     out = io.BytesIO()

@@ -21,9 +21,17 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
 _hasher = PasswordHasher()
-# Verified when the account does not exist, so a wrong name costs as long as a wrong password
-# (the time of an answer does not tell which names exist).
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_dummies: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash verified when the account does not exist, so a wrong name costs as long as a
+    wrong password (the time of an answer does not tell which names exist)."""
+    key = id(_hasher)
+    if key not in _dummies:
+        _dummies[key] = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummies[key]
+
 
 # Every response of the console: no inline script, no framing, no sniffing, no Referer outside.
 HEADERS = {
@@ -55,7 +63,7 @@ def hash_password(password: str) -> str:
 def check_password(encoded: str | None, password: str) -> bool:
     """Whether ``password`` matches ``encoded``; always costs one verification."""
     try:
-        return _hasher.verify(encoded or _DUMMY_HASH, password) and encoded is not None
+        return _hasher.verify(encoded or _dummy_hash(), password) and encoded is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

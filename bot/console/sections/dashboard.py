@@ -82,7 +82,7 @@ async def dashboard(call: Call) -> web.StreamResponse:
         ("net_growth", sum(net)),
         ("messages_today", len(times)),
         ("volunteers", sum(n for _c, n in cities)),
-        ("hours_month", f"{hours:g}"),
+        ("hours_month", f"{hours.normalize():f}"),
         ("votes", votes),
         ("failed_deliveries", len(failed)),
     ]

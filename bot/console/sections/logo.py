@@ -3,12 +3,11 @@ live results chart, burst flags and voiding votes with a reason."""
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from bot.console.call import Call, FormError
 from bot.console.charts import chart
+from bot.console.media import media_file
 from bot.console.pages import Role, Section
 from bot.privacy import mask_name, mask_phone
 from handlers.logo_phases import (
@@ -30,8 +29,6 @@ from storage import operators as audit_store
 
 section = Section("logo", nav="console.nav.logo", order=60)
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
-MEDIA_NAME = re.compile(r"^([0-9a-f]{64})\.(png|jpg)$")
-CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 
 
 @section.get("/logo", role=Role.VIEWER)
@@ -94,12 +91,7 @@ async def contest(call: Call) -> web.StreamResponse:
 @section.get("/logo/media/{name}", role=Role.VIEWER)
 async def media(call: Call) -> web.StreamResponse:
     """A design file of any entry (pending ones are not on the public gallery)."""
-    name = call.request.match_info["name"]
-    m = MEDIA_NAME.match(name)
-    path = call.bot.config.logo_media_path / name
-    if m is None or not path.is_file():
-        raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES[m[2]]})
+    return media_file(call.bot.config.logo_media_path, call.request.match_info["name"])
 
 
 @section.post("/logo/{id}/review", role=Role.EDITOR)

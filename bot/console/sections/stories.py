@@ -3,8 +3,6 @@ note / feature, the contact revealed to an admin (audited), and the export."""
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,14 +11,13 @@ from bot.cli.stories import _export_rows as story_rows
 from bot.cli.stories import contact
 from bot.console.call import Call, FormError
 from bot.console.exports import ExportJob
+from bot.console.media import media_file
 from bot.console.pages import Role, Section
 from handlers.notify import tell_then
 from storage import operators as audit_store
 from storage import stories as store
 
 section = Section("stories", nav="console.nav.stories", order=70)
-MEDIA_NAME = re.compile(r"^[0-9a-f]{64}\.(png|jpg)$")
-CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 
 
 @section.get("/stories", role=Role.VIEWER)
@@ -49,12 +46,7 @@ async def stories(call: Call) -> web.StreamResponse:
 @section.get("/stories/media/{name}", role=Role.VIEWER)
 async def picture(call: Call) -> web.StreamResponse:
     """A story picture (any status: operators review pending ones)."""
-    name = call.request.match_info["name"]
-    m = MEDIA_NAME.match(name)
-    path = call.bot.config.stories_media_path / name
-    if m is None or not path.is_file():
-        raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Content-Type": CONTENT_TYPES[m[1]]})
+    return media_file(call.bot.config.stories_media_path, call.request.match_info["name"])
 
 
 @section.post("/stories/{id}/review", role=Role.EDITOR)

@@ -34,7 +34,22 @@ function pollExport(box) {
     })
     .catch(function () { window.setTimeout(function () { pollExport(box); }, 2000); });
 }
+// The compose form shows only the fields of the chosen kind (all show without script).
+function showKind(form) {
+  var checked = form.querySelector("input[name=kind]:checked");
+  var sets = form.querySelectorAll("fieldset[data-kind]");
+  for (var i = 0; i < sets.length; i++) {
+    sets[i].hidden = checked !== null && sets[i].getAttribute("data-kind") !== checked.value;
+  }
+}
+document.addEventListener("change", function (event) {
+  if (event.target && event.target.name === "kind" && event.target.form) {
+    showKind(event.target.form);
+  }
+});
 document.addEventListener("DOMContentLoaded", function () {
+  var kinds = document.querySelectorAll("form[data-kinds]");
+  for (var k = 0; k < kinds.length; k++) { showKind(kinds[k]); }
   var boxes = document.querySelectorAll("[data-status]");
   for (var i = 0; i < boxes.length; i++) { pollExport(boxes[i]); }
 });

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from aiohttp import ClientSession, CookieJar
+from argon2 import PasswordHasher
 
+from bot.console import security
 from bot.console.accounts import create_operator
 from bot.console.pages import Role
 from tests.conftest import BotHarness
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2 with its smallest cost: the hashes are the same kind, made and checked in
+    microseconds instead of a fifth of a second (the suite logs in hundreds of times)."""
+    real = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    security._hasher = real
 
 
 class ConsoleClient:
