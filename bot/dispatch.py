@@ -32,12 +32,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clients.base import ApiError
-from bot.clock import local
-from bot.context import BotContext
-from bot.logs import log_event
-from bot.message import Event, Inbound, Kind, Reply, ReplyKind
-from bot.privacy import redact
+from bot.kernel.clients import ApiError
+from bot.kernel.clock import local
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Event, Inbound, Kind, Reply, ReplyKind
+from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import BotContext
-from bot.message import Inbound, Reply
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Reply
 
 
 class Ctx:

@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from bot.clock import as_utc
-from bot.context import BotContext
-from bot.message import Inbound, Kind, Reply, normalize
+from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Kind, Reply, normalize
 from handlers.context import Ctx
 from handlers.router import Filter, Router
 from storage.models import Conversation

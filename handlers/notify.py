@@ -10,10 +10,10 @@ from aiohttp import ClientError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clients.base import ApiError, OutsideWindow
-from bot.clock import as_utc
-from bot.context import BotContext
-from bot.message import Channel, Reply
+from bot.kernel.clients import ApiError, OutsideWindow
+from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
+from bot.kernel.message import Channel, Reply
 from storage.models import InboundMessage, Notice
 
 WINDOW = timedelta(hours=48)

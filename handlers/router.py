@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.message import Event, Inbound, Kind, Reply, normalize
+from bot.kernel.message import Event, Inbound, Kind, Reply, normalize
 
 if TYPE_CHECKING:
     from handlers.context import Ctx

@@ -23,11 +23,11 @@ import aiohttp
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.clients.base import ApiError
-from bot.clock import as_utc
-from bot.context import BotContext
-from bot.logs import log_event
-from bot.message import Channel
+from bot.kernel.clients import ApiError
+from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Channel
 from schedules.calendar import Calendar, load_calendar
 from schedules.delivery import wechat_content, wechat_sendall, weibo_status
 from schedules.posts import channels_of, occurrences, placeholder_values

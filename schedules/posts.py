@@ -11,8 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.clock import as_utc
-from bot.config import SchedulesConfig
+from bot.kernel.clock import as_utc
+from bot.kernel.config import SchedulesConfig
 from schedules.calendar import Calendar
 from storage.schedules import CampaignPost
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from schedules.calendar import Calendar
 from schedules.delivery import weibo_status
 from schedules.posts import (

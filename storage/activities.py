@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from storage.models import Base, BigId
 from storage.volunteers import HoursEntry, Volunteer, add_hours
 

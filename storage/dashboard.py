@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from storage.logo import LogoVote
 from storage.models import InboundMessage
 from storage.schedules import FAILED, OutboxItem

@@ -15,7 +15,7 @@ from sqlalchemy import Date, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from storage.db import upsert_insert
 from storage.models import Base, BigId, Follower
 

@@ -200,6 +200,12 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
     return int(await session.scalar(query) or 0)
 
 
+async def media_paths(session: AsyncSession) -> list[str]:
+    """File names of every stored story picture (what the orphan purge must keep)."""
+    found = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
+    return [name for name in found if name]
+
+
 async def set_featured(session: AsyncSession, number: int, featured: bool) -> Story | None:
     """Feature (or stop featuring) an approved story; None when there is no approved one."""
     story = await session.get(Story, number, with_for_update=True)

@@ -10,8 +10,8 @@ from aiohttp import web
 
 from bot.appkeys import DISPATCHER
 from bot.dispatch import Result
-from bot.logs import log_event
-from bot.message import Inbound
+from bot.kernel.logs import log_event
+from bot.kernel.message import Inbound
 
 log = logging.getLogger("bot.request")
 

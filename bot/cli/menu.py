@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from bot.cli.common import CommandError, add_config_arg, load
-from bot.clients.base import ApiError
-from bot.message import Channel
+from bot.kernel.clients import ApiError
+from bot.kernel.message import Channel
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,8 +9,7 @@ import re
 import sys
 
 from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
-from bot.console.accounts import AccountError, change_operator, create_operator
-from bot.console.pages import Role
+from handlers.operators import AccountError, Role, change_operator, create_operator
 from storage import operators as store
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

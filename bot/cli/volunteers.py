@@ -26,13 +26,14 @@ from bot.cli.common import (
     ready_context,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
-from bot.clock import SHANGHAI, as_utc, local
-from bot.context import BotContext
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.clock import SHANGHAI, as_utc, local
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers.activities import hours_text
-from handlers.content import Texts
+from handlers.sheets import export_headers, export_row
 from handlers.stars import month_bounds, month_of
-from handlers.volunteers import configured_cities
+from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, ledger, monthly_hours
 from storage.models import AuditEvent
 from storage.volunteers import Volunteer, add_hours, total_hours
@@ -157,44 +158,6 @@ def list_headers(t: Texts) -> list[str]:
             "reports.volunteers.col_minor",
             "reports.volunteers.col_hours",
         ),
-    ]
-
-
-def export_headers(t: Texts) -> list[str]:
-    """Columns of ``volunteers export``."""
-    return columns(
-        t,
-        "reports.volunteers.col_id",
-        "reports.volunteers.col_channel",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_phone",
-        "reports.volunteers.col_city",
-        "reports.volunteers.col_district",
-        "reports.volunteers.col_birth_year",
-        "reports.volunteers.col_minor",
-        "reports.volunteers.col_skills",
-        "reports.volunteers.col_availability",
-        "reports.volunteers.col_total_hours",
-        "reports.volunteers.col_registered",
-    )
-
-
-def export_row(bot: BotContext, v: Volunteer, hours: Decimal, full_phone: bool) -> list[Any]:
-    """One row of the volunteers export (the phone masked unless ``full_phone``)."""
-    phone = bot.cipher.decrypt(v.phone_enc)
-    return [
-        v.id,
-        channel_name(bot, v.channel),
-        bot.cipher.decrypt(v.name_enc),
-        phone if full_phone else mask_phone(phone),
-        v.city,
-        v.district,
-        v.birth_year,
-        bot.texts("reports.volunteers.yes" if v.minor else "reports.volunteers.no"),
-        v.skills.replace(",", "、"),
-        v.availability.replace(",", "、"),
-        float(hours),
-        local(as_utc(v.created_at)).strftime(TIME_FORMAT),
     ]
 
 
@@ -421,7 +384,7 @@ def cmd_stars(args: argparse.Namespace) -> int:
             async with bot.sessions() as session:
                 stars = await monthly_hours(session, since, until, city)
             order = {c: i for i, c in enumerate(configured_cities(bot))}
-            top = bot.config.volunteers.stars_top
+            top = VOLUNTEERS.of(bot.config).stars_top
             tables: dict[str, list[list[Any]]] = {}
             sums: dict[str, Decimal] = defaultdict(Decimal)
             for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):

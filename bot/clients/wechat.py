@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 
 from bot.clients.base import ApiError, OutsideWindow
-from bot.config import WeChatConfig
-from bot.logs import log_event
-from bot.message import Reply, ReplyKind
+from bot.kernel.config import WeChatConfig
+from bot.kernel.logs import log_event
+from bot.kernel.message import Reply, ReplyKind
 
 log = logging.getLogger("bot.wechat.api")
 

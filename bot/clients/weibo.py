@@ -22,9 +22,9 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.clients.base import ApiError, OutsideWindow
-from bot.config import WeiboConfig
-from bot.logs import log_event
-from bot.message import Article, Reply, ReplyKind
+from bot.kernel.config import WeiboConfig
+from bot.kernel.logs import log_event
+from bot.kernel.message import Article, Reply, ReplyKind
 
 log = logging.getLogger("bot.weibo.api")
 

@@ -22,10 +22,9 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.console.call import Call, FormError, Operator, read_form
+from bot.console.call import Call, FormError, Operator, Renderer, read_form
 from bot.console.exports import Exports
 from bot.console.pages import PageRoute, Role, Section
-from bot.console.render import Renderer
 from bot.console.security import (
     HEADERS,
     SESSION_COOKIE,
@@ -36,8 +35,10 @@ from bot.console.security import (
     same_origin,
     session_expired,
 )
-from bot.context import BotContext
-from bot.logs import log_event
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from handlers.feature import Feature
+from handlers.operators import CONSOLE
 from storage import operators as store
 
 log = logging.getLogger("bot.console")
@@ -96,7 +97,7 @@ def _cookie(response: web.StreamResponse, bot: BotContext, token: str) -> None:
         httponly=True,
         samesite="Strict",
         secure=secure,
-        max_age=bot.config.console.session_absolute_hours * 3600,
+        max_age=CONSOLE.of(bot.config).session_absolute_hours * 3600,
     )
 
 
@@ -114,7 +115,7 @@ async def _current(request: web.Request) -> tuple[Operator, str, str] | None:
             return None
         row, op = found
         if not op.enabled or session_expired(
-            bot.config.console, row.created_at, row.last_seen_at, now
+            CONSOLE.of(bot.config), row.created_at, row.last_seen_at, now
         ):
             await store.drop_session(session, token)
             return None
@@ -143,7 +144,7 @@ def guarded(
             raise web.HTTPForbidden()
         data = None
         if request.method == "POST":
-            data = await read_form(request, bot.config.console.upload_max_bytes)
+            data = await read_form(request, CONSOLE.of(bot.config).upload_max_bytes)
             sent = data.get("csrf") or request.headers.get("X-CSRF-Token", "")
             if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), csrf.encode()):
                 raise web.HTTPForbidden()
@@ -199,7 +200,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(data.get("password", ""))[:256]
     target = _safe_next(str(data.get("next", "")))
     now = bot.clock.now()
-    address = client_address(request, bot.config.console.client_ip_header)
+    address = client_address(request, CONSOLE.of(bot.config).client_ip_header)
     account = name.lower()
 
     def refuse(key: str, status: int, **params: object) -> web.Response:
@@ -212,7 +213,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
 
     async with bot.sessions() as session:
-        lock = await login_lock(session, bot.config.console, account, address, now)
+        lock = await login_lock(session, CONSOLE.of(bot.config), account, address, now)
         op = await store.get_operator(session, name) if name else None
     if lock is not None:
         minutes = max(1, int((lock.until - now).total_seconds() + 59) // 60)
@@ -223,7 +224,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             await store.record_failure(session, "account", account, now)
             await store.record_failure(session, "ip", address, now)
             await store.purge_failures(
-                session, now - timedelta(minutes=bot.config.console.login_lock_minutes * 4)
+                session, now - timedelta(minutes=CONSOLE.of(bot.config).login_lock_minutes * 4)
             )
         log_event(log, "console_login_failed", account_known=op is not None)
         return refuse("failed", 401)
@@ -232,7 +233,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         await store.clear_failures(session, "account", account)
         await store.start_session(session, token, csrf, op.id, now)
         await store.audit(session, now, op.name, "console.login", "")
-        console = bot.config.console
+        console = CONSOLE.of(bot.config)
         await store.purge_sessions(
             session,
             now - timedelta(minutes=console.session_idle_minutes),
@@ -294,8 +295,13 @@ async def _redirect_home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/console/")
 
 
-def mount_console(app: web.Application, bot: BotContext, sections: Sequence[Section]) -> None:
-    """Serve the console under /console, with / redirecting there."""
-    app.add_subapp("/console", console_app(bot, sections))
+def mount_console(app: web.Application, bot: BotContext, features: Sequence[Feature]) -> None:
+    """Serve the console (its own and ``features``' pages) under /console, with / redirecting
+    there; nothing when ``[console] enabled`` is off."""
+    if not CONSOLE.of(bot.config).enabled:
+        return
+    from bot.console import all_sections
+
+    app.add_subapp("/console", console_app(bot, all_sections(features)))
     app.router.add_get("/", _redirect_home)
     app.router.add_get("/console", _redirect_home)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.cli.sheets import Sheet, write_sheets
+from bot.sheets import Sheet, write_sheets
 
 log = logging.getLogger("bot.console")
 # A finished file is kept this long, then deleted with its job.

@@ -25,37 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from bot.console.call import Call
+from handlers.operators import Role
 
-
-class Role(IntEnum):
-    """Operator roles, each including what the ones below may do."""
-
-    VIEWER = 1
-    EDITOR = 2
-    ADMIN = 3
-
-    @classmethod
-    def parse(cls, name: str) -> Role:
-        """The role called ``name`` (viewer, editor, admin); ValueError otherwise."""
-        try:
-            return cls[name.upper()]
-        except KeyError:
-            raise ValueError(f"unknown role {name!r}") from None
-
-    @property
-    def label(self) -> str:
-        """The name stored in the database."""
-        return self.name.lower()
-
-
-Handler = Callable[["Call"], Awaitable[web.StreamResponse]]
+# ``async def page(call: bot.console.call.Call) -> web.StreamResponse`` (typed loosely here:
+# the call module builds on this one).
+Handler = Callable[[Any], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)

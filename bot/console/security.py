@@ -9,29 +9,12 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import ConsoleConfig
+from handlers.operators import ConsoleConfig, check_password
 from storage import operators as store
 
 SESSION_COOKIE = "console_session"
-MIN_PASSWORD = 8
-MAX_PASSWORD = 256
-
-_hasher = PasswordHasher()
-_dummies: dict[int, str] = {}
-
-
-def _dummy_hash() -> str:
-    """A hash verified when the account does not exist, so a wrong name costs as long as a
-    wrong password (the time of an answer does not tell which names exist)."""
-    key = id(_hasher)
-    if key not in _dummies:
-        _dummies[key] = _hasher.hash(secrets.token_urlsafe(16))
-    return _dummies[key]
-
 
 # Every response of the console: no inline script, no framing, no sniffing, no Referer outside.
 HEADERS = {
@@ -44,28 +27,6 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-def password_problem(password: str) -> str | None:
-    """Why ``password`` is not acceptable (a content key suffix), or None."""
-    if len(password) < MIN_PASSWORD:
-        return "too_short"
-    if len(password) > MAX_PASSWORD:
-        return "too_long"
-    return None
-
-
-def hash_password(password: str) -> str:
-    """The argon2 hash of ``password`` (with its salt and parameters)."""
-    return _hasher.hash(password)
-
-
-def check_password(encoded: str | None, password: str) -> bool:
-    """Whether ``password`` matches ``encoded``; always costs one verification."""
-    try:
-        return _hasher.verify(encoded or _dummy_hash(), password) and encoded is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
 
 
 async def check_password_async(encoded: str | None, password: str) -> bool:

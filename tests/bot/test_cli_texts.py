@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.content import Texts
+from bot.kernel.content import Texts
 from tests.bot.test_cli import _cli, _write_config
 
 CLI = Path(__file__).resolve().parents[2] / "bot" / "cli"

@@ -15,12 +15,12 @@ from sqlalchemy import func, select, update
 
 from bot.app import create_app, purge_message_log
 from bot.appkeys import BOT, DISPATCHER
-from bot.clock import FakeClock
 from bot.config import Config
-from bot.context import BotContext
 from bot.dispatch import Deadlines
-from bot.message import Reply
-from bot.privacy import Cipher
+from bot.kernel.clock import FakeClock
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply
+from bot.kernel.privacy import Cipher
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser
 from handlers.context import Ctx

@@ -19,9 +19,9 @@ from bot.app import create_app
 from bot.appkeys import DISPATCHER
 from bot.channels.base import Forbidden
 from bot.channels.wechat import WeChatAdapter
-from bot.clock import FakeClock
 from bot.config import WeChatConfig
-from bot.message import Article, Kind, Reply
+from bot.kernel.clock import FakeClock
+from bot.kernel.message import Article, Kind, Reply
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser, reply_text, sign
 from bot.xmlguard import UnsafeXML, check_xml

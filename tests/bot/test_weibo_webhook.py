@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.channels.weibo import signature
 from bot.config import Config
-from bot.message import Channel
+from bot.kernel.message import Channel
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import weibo_reply_text
 from storage.models import InboundMessage
@@ -244,7 +244,7 @@ async def test_image_reply_is_rendered_as_an_article_with_the_uploaded_picture(
 ) -> None:
     from bot.channels.weibo import WeiboAdapter
     from bot.clients.weibo import WeiboClient
-    from bot.message import Reply
+    from bot.kernel.message import Reply
 
     pic = tmp_path / "cert.png"
     pic.write_bytes(b"\x89PNG cert")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from bot.simulate import reply_text
 from storage.models import AuditEvent, InboundMessage
 from storage.volunteers import HoursEntry, Volunteer, add_hours

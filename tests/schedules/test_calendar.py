@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import ConfigError, load_config
-from handlers.content import Texts
+from bot.kernel.content import Texts
 from schedules.calendar import Calendar, load_calendar
 
 # Published dates (State Council holiday notices / almanacs), not computed by lunardate.

@@ -15,8 +15,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 
 from bot.appkeys import DISPATCHER
-from bot.clock import as_utc
-from bot.context import BotContext
+from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
 from storage.db import is_sqlite
 from storage.hotpath import (
     PROBE_APPLICATION_NAME,

@@ -11,12 +11,11 @@ from decimal import Decimal, InvalidOperation
 import qrcode
 from aiohttp import web
 
-from bot.cli.activities import _tell_enrolled as tell_enrolled
-from bot.clock import as_utc
 from bot.console.call import Call, Form, FormError
 from bot.console.pages import Role, Section
-from bot.privacy import mask_name, mask_phone
-from handlers.activities import hours_text
+from bot.kernel.clock import as_utc
+from bot.kernel.privacy import mask_name, mask_phone
+from handlers.activities import hours_text, tell_enrolled
 from handlers.volunteers import configured_cities
 from schedules.outbox import zone_of
 from storage import activities as store

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bot.console.call import Call, Form, FormError
 from bot.console.pages import Role, Section
-from bot.message import Reply, normalize
+from bot.kernel.message import Reply, normalize
 from storage import operators as audit_store
 from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, update_rule
 

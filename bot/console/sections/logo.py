@@ -9,8 +9,9 @@ from bot.console.call import Call, FormError
 from bot.console.charts import chart
 from bot.console.media import media_file
 from bot.console.pages import Role, Section
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers.logo_phases import (
+    LOGO,
     PHASES,
     PhaseError,
     Window,
@@ -19,6 +20,7 @@ from handlers.logo_phases import (
     contest_state,
     database_windows,
     format_admin,
+    logo_media_path,
     merge,
     parse_time,
     phase_line,
@@ -40,7 +42,7 @@ async def contest(call: Call) -> web.StreamResponse:
         status = "pending"
     now = bot.clock.now()
     async with bot.sessions() as session:
-        state = await contest_state(session, bot.config.logo, now)
+        state = await contest_state(session, LOGO.of(bot.config), now)
         entries = await store.list_entries(session, status)
         ranking = await store.ranking(session)
         flags = await store.list_flags(session)
@@ -91,7 +93,7 @@ async def contest(call: Call) -> web.StreamResponse:
 @section.get("/logo/media/{name}", role=Role.VIEWER)
 async def media(call: Call) -> web.StreamResponse:
     """A design file of any entry (pending ones are not on the public gallery)."""
-    return media_file(call.bot.config.logo_media_path, call.request.match_info["name"])
+    return media_file(logo_media_path(call.bot.config), call.request.match_info["name"])
 
 
 @section.post("/logo/{id}/review", role=Role.EDITOR)
@@ -147,7 +149,7 @@ async def set_phase(call: Call) -> web.StreamResponse:
                 ends = parse_time(end_text.replace("T", " "), end=True) if end_text else None
                 new = Window(phase, starts, ends, "database")
                 others = [w for w in await database_windows(session) if w.phase != phase]
-                check_order(merge(config_windows(bot.config.logo), [*others, new]))
+                check_order(merge(config_windows(LOGO.of(bot.config)), [*others, new]))
             except PhaseError:
                 raise FormError(call.t("console.logo.bad_order")) from None
             except ValueError:

@@ -9,9 +9,9 @@ import re
 
 from aiohttp import web
 
-from bot.console.accounts import AccountError, change_operator, create_operator
 from bot.console.call import Call, FormError
 from bot.console.pages import Role, Section
+from handlers.operators import AccountError, change_operator, create_operator
 from storage import operators as store
 from storage.audit import audit_actions, list_audit
 

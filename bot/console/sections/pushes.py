@@ -20,7 +20,8 @@ from PIL import Image, UnidentifiedImageError
 
 from bot.console.call import Call, Form, FormError
 from bot.console.pages import Role, Section
-from bot.context import BotContext
+from bot.kernel.context import BotContext
+from handlers.operators import CONSOLE
 from schedules.outbox import RunReport, calendar_of, deliver, enqueue_now, zone_of
 from schedules.posts import CHANNELS, PostError, body_of, channels_of, next_occurrences, quota_of
 from schedules.service import PostSpec, check_post, post_from_spec, quota_conflict
@@ -223,7 +224,7 @@ async def show(call: Call) -> web.StreamResponse:
         items = await outbox_for(session, post.id)
     reports = {i.id: json.loads(i.report) for i in items if i.report}
     nxt = next_occurrences(post, calendar_of(bot), zone_of(bot), bot.clock.now(), 3)
-    two_person = bot.config.console.two_person_approval
+    two_person = CONSOLE.of(bot.config).two_person_approval
     may_approve = (
         post.status == "draft"
         and call.operator.can(Role.ADMIN)
@@ -253,7 +254,7 @@ async def approve(call: Call) -> web.StreamResponse:
         post = await session.get(CampaignPost, call.number("id"))
         if post is None or post.status != "draft":
             raise FormError(call.t("console.pushes.not_draft"))
-        if bot.config.console.two_person_approval and post.drafted_by == call.operator.name:
+        if CONSOLE.of(bot.config).two_person_approval and post.drafted_by == call.operator.name:
             raise FormError(call.t("console.pushes.second_person"))
         if post.at is not None and post.at <= now:
             raise FormError(call.t("console.pushes.in_past"))

@@ -6,14 +6,14 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli.sheets import Sheet
-from bot.cli.stories import _export_rows as story_rows
-from bot.cli.stories import contact
 from bot.console.call import Call, FormError
 from bot.console.exports import ExportJob
 from bot.console.media import media_file
 from bot.console.pages import Role, Section
+from bot.sheets import Sheet
 from handlers.notify import tell_then
+from handlers.sheets import contact, story_rows
+from handlers.stories import stories_media_path
 from storage import operators as audit_store
 from storage import stories as store
 
@@ -46,7 +46,7 @@ async def stories(call: Call) -> web.StreamResponse:
 @section.get("/stories/media/{name}", role=Role.VIEWER)
 async def picture(call: Call) -> web.StreamResponse:
     """A story picture (any status: operators review pending ones)."""
-    return media_file(call.bot.config.stories_media_path, call.request.match_info["name"])
+    return media_file(stories_media_path(call.bot.config), call.request.match_info["name"])
 
 
 @section.post("/stories/{id}/review", role=Role.EDITOR)
@@ -136,8 +136,7 @@ async def export(call: Call) -> web.StreamResponse:
     operator = call.operator.name
 
     async def build(job: ExportJob) -> list[Sheet]:
-        headers, rows = await story_rows(bot, status or None, None)
-        job.total = len(rows)
+        headers, rows = await story_rows(bot, status or None, None, job)
         async with bot.sessions() as session, session.begin():
             await audit_store.audit(
                 session, bot.clock.now(), operator, "stories.export", f"rows={len(rows)}"

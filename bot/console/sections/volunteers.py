@@ -9,15 +9,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.cli.sheets import Sheet
-from bot.cli.volunteers import export_headers, export_row
 from bot.console.call import Call, FormError
 from bot.console.charts import chart
 from bot.console.exports import ExportJob
 from bot.console.pages import Role, Section
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.privacy import mask_name, mask_phone
+from bot.sheets import Sheet
+from handlers.sheets import export_headers, export_row
 from handlers.stars import month_bounds, month_of
-from handlers.volunteers import configured_cities
+from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage import operators as audit_store
 from storage.activities import monthly_hours
 from storage.volunteers import Volunteer, add_hours, ledger_of, search_volunteers, total_hours
@@ -85,7 +85,7 @@ async def stars(call: Call) -> web.StreamResponse:
         year, month = int(m[1]), int(m[2])
     city = call.query("city", 32)
     since, until = month_bounds(year, month)
-    top = bot.config.volunteers.stars_top
+    top = VOLUNTEERS.of(bot.config).stars_top
     async with bot.sessions() as session:
         found = await monthly_hours(session, since, until, city or None, limit=top * 20)
     per_city: dict[str, list[tuple[str, Decimal]]] = {}

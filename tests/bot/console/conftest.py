@@ -10,9 +10,9 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from argon2 import PasswordHasher
 
-from bot.console import security
-from bot.console.accounts import create_operator
 from bot.console.pages import Role
+from handlers import operators
+from handlers.operators import create_operator
 from tests.conftest import BotHarness
 
 PASSWORD = "correct horse battery"
@@ -23,10 +23,10 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 def cheap_password_hashes() -> Iterator[None]:
     """argon2 with its smallest cost: the hashes are the same kind, made and checked in
     microseconds instead of a fifth of a second (the suite logs in hundreds of times)."""
-    real = security._hasher
-    security._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    real = operators._hasher
+    operators._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     yield
-    security._hasher = real
+    operators._hasher = real
 
 
 class ConsoleClient:

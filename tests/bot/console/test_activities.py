@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.clock import SHANGHAI
 from bot.console.pages import Role
-from bot.message import Channel
+from bot.kernel.clock import SHANGHAI
+from bot.kernel.message import Channel
 from storage.activities import Activity
 from tests.bot.console.conftest import Console
 from tests.conftest import BotHarness

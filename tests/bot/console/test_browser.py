@@ -27,11 +27,13 @@ from openpyxl import load_workbook
 
 from bot.app import create_app
 from bot.appkeys import BOT
-from bot.clock import SHANGHAI
-from bot.console.accounts import create_operator
 from bot.console.pages import Role
-from bot.context import BotContext
+from bot.kernel.clock import SHANGHAI
+from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
+from handlers.logo_phases import logo_media_path
+from handlers.operators import create_operator
+from handlers.stories import stories_media_path
 from storage import logo as logo_store
 from storage import stories as story_store
 from storage.volunteers import Volunteer, add_hours
@@ -141,7 +143,7 @@ async def _seed(bot: BotContext) -> None:
             await add_hours(session, v.id, (i + 1) * 2, "社区活动", "system", now)
     image = design(7)
     digest = hashlib.sha256(image).hexdigest()
-    for folder in (bot.config.logo_media_path, bot.config.stories_media_path):
+    for folder in (logo_media_path(bot.config), stories_media_path(bot.config)):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{digest}.png").write_bytes(image)
     async with bot.sessions() as session, session.begin():

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from bot.console.pages import Role
-from bot.message import Channel
+from bot.kernel.message import Channel
 from storage.keywords import list_rules
 from tests.bot.console.conftest import Console
 from tests.conftest import BotHarness

@@ -4,7 +4,7 @@ the public gallery, phases, results chart and voiding votes."""
 from __future__ import annotations
 
 from bot.console.pages import Role
-from bot.message import Channel
+from bot.kernel.message import Channel
 from storage import logo as store
 from tests.bot.console.conftest import Console
 from tests.conftest import BotHarness

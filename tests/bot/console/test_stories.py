@@ -8,7 +8,8 @@ import hashlib
 import json
 
 from bot.console.pages import Role
-from bot.message import Channel
+from bot.kernel.message import Channel
+from handlers.stories import stories_media_path
 from storage import stories as store
 from tests.bot.console.conftest import Console
 from tests.conftest import ACCOUNT, BotHarness
@@ -18,7 +19,7 @@ from tests.handlers.logo_support import design
 async def _story(harness: BotHarness, user_id: str) -> int:
     picture = design(5)
     digest = hashlib.sha256(picture).hexdigest()
-    folder = harness.bot.config.stories_media_path
+    folder = stories_media_path(harness.bot.config)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{digest}.png").write_bytes(picture)
     cipher, now = harness.bot.cipher, harness.clock.now()

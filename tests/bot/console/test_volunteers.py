@@ -12,7 +12,7 @@ from decimal import Decimal
 from openpyxl import load_workbook
 
 from bot.console.pages import Role
-from bot.message import Channel
+from bot.kernel.message import Channel
 from storage.volunteers import Volunteer, add_hours
 from tests.bot.console.conftest import Console, ConsoleClient
 from tests.conftest import BotHarness

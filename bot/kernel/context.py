@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.clients.base import ChannelClient
-from bot.clock import Clock
-from bot.config import Config
-from bot.message import Channel
-from bot.privacy import Cipher
-from handlers.content import Texts
-from storage.db import Sessions
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.kernel.clients import ChannelClient
+from bot.kernel.clock import Clock
+from bot.kernel.config import Config
+from bot.kernel.content import Texts
+from bot.kernel.message import Channel
+from bot.kernel.privacy import Cipher
+
+Sessions = async_sessionmaker[AsyncSession]
 
 
 @dataclass
