@@ -167,6 +167,9 @@ def create_app(
         for feature in features:
             for ref in feature.web if feature.name not in off else ():
                 app.add_routes(resolve(ref)())
+        # The console sits above the app (it reads the features' pages): named by reference
+        # like the features' CLI and web parts, resolved here at start-up.
+        resolve("bot.console.app:mount_console")(app, bot, features)
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)

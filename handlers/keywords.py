@@ -22,7 +22,7 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
 from storage.db import Sessions
 from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
@@ -256,6 +256,14 @@ FEATURE = Feature(
     # feature's fallback router (handlers/faq/routes.py): the free-text route after them
     # shares their snapshot of the rules.
     cli=["bot.cli.keywords:register"],
+    console=[
+        ConsolePage(
+            "/keywords",
+            "console.nav.keywords",
+            "bot.console.sections.keywords:section",
+            "viewer",
+        ),
+    ],
     content=[content_file("keywords")],
     on_start=[seed_at_start],
 )

@@ -23,6 +23,7 @@ from handlers import (
     inbox,
     keywords,
     logo_contest,
+    operators,
     pushes,
     reports,
     stars,
@@ -48,6 +49,7 @@ FEATURES: tuple[Feature, ...] = (
     stories.FEATURE,
     pushes.FEATURE,
     reports.FEATURE,
+    operators.FEATURE,
 )
 
 

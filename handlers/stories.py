@@ -22,7 +22,7 @@ from bot.kernel.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
 from handlers.faq.routes import watch
-from handlers.feature import Feature, MediaFolder, content_file
+from handlers.feature import ConsolePage, Feature, MediaFolder, content_file
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import PHONE_RE, valid_name
@@ -375,6 +375,14 @@ FEATURE = Feature(
     routers=[router],
     flows=[SUBMIT, DELETE],
     cli=["bot.cli.stories:register"],
+    console=[
+        ConsolePage(
+            "/stories",
+            "console.nav.stories",
+            "bot.console.sections.stories:section",
+            "viewer",
+        ),
+    ],
     config=STORIES,
     content=[content_file("stories")],
     media=[MediaFolder("stories", stories_media_path, store.media_paths)],

@@ -31,7 +31,7 @@ from handlers.conversation import (
     StepHandler,
     ask,
 )
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
@@ -606,6 +606,14 @@ FEATURE = Feature(
     routers=[router],
     flows=[SIGNUP, EDIT, ERASE],
     cli=["bot.cli.volunteers:register"],
+    console=[
+        ConsolePage(
+            "/volunteers",
+            "console.nav.volunteers",
+            "bot.console.sections.volunteers:section",
+            "editor",
+        ),
+    ],
     config=VOLUNTEERS,
     content=[content_file("volunteer")],
     audit_actions=["volunteer.erased", "volunteers.export_phones"],

@@ -258,7 +258,9 @@ async def deliver(bot: BotContext, item_id: int, report: RunReport) -> None:
         item = await session.get(OutboxItem, item_id)
         post = await session.get(CampaignPost, item.post_id) if item else None
     assert item is not None
-    if post is None or post.status != "active":
+    # A console draft may be previewed to an operator before it is approved; never pushed.
+    sendable = ("active", "draft") if item.purpose == "preview" else ("active",)
+    if post is None or post.status not in sendable:
         await _finish(bot, item_id, status=FAILED, error="post cancelled before sending")
         report.failed += 1
         return
