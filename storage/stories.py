@@ -225,13 +225,3 @@ async def media_paths(session: AsyncSession) -> list[str]:
     """File names of every stored story picture (what the orphan purge must keep)."""
     found = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
     return [name for name in found if name]
-
-
-async def set_featured(session: AsyncSession, number: int, featured: bool) -> Story | None:
-    """Feature (or stop featuring) an approved story; None when there is no approved one."""
-    story = await session.get(Story, number, with_for_update=True)
-    if story is None or story.status != "approved":
-        return None
-    story.featured = featured
-    await session.flush()
-    return story
