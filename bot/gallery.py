@@ -74,7 +74,7 @@ class Gallery:
     def _page(
         self, bot: BotContext, template: str, status: int = 200, **params: Any
     ) -> web.Response:
-        html = self.env.get_template(template).render(t=bot.texts, **params)
+        html = self.env.get_template(template).render(t=bot.texts, pack=bot.pack, **params)
         return web.Response(
             text=html,
             status=status,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.clients import ApiError
@@ -19,6 +18,7 @@ from handlers.logo_phases import LOGO, ContestState, contest_state, format_date,
 from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
+from storage.followers import find_follower, new_follower
 from storage.logo import EntryStatus, LogoEntry
 from storage.models import Follower
 
@@ -240,15 +240,7 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     """Whether the sender follows the account now, and their follower row if known (the one
     place channels plug into)."""
     msg = ctx.inbound
-    follower = (
-        await ctx.session.execute(
-            select(Follower).where(
-                Follower.channel == msg.channel.value,
-                Follower.account == msg.account,
-                Follower.user_id == msg.user,
-            )
-        )
-    ).scalar_one_or_none()
+    follower = await find_follower(ctx.session, msg.channel.value, msg.account, msg.user)
     if follower is not None:
         return follower.subscribed, follower
     if msg.channel is not Channel.WECHAT:
@@ -263,13 +255,8 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     try:
         async with ctx.session.begin_nested():
             ctx.session.add(
-                Follower(
-                    channel=msg.channel.value,
-                    account=msg.account,
-                    user_id=msg.user,
-                    subscribed=subscribed,
-                    created_at=now,
-                    last_interaction_at=now,
+                new_follower(
+                    msg.channel.value, msg.account, msg.user, subscribed=subscribed, now=now
                 )
             )
     except IntegrityError:

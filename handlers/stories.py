@@ -21,7 +21,8 @@ from bot.kernel.message import Inbound, Kind, Reply, normalize
 from bot.kernel.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
-from handlers.feature import Feature, MediaFolder, content_file
+from handlers.faq.routes import watch
+from handlers.feature import ConsolePage, Feature, MediaFolder, content_file
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import PHONE_RE, valid_name
@@ -236,6 +237,9 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         contact_name_enc=cipher.encrypt(name) if has_contact and name else None,
         contact_phone_enc=cipher.encrypt(phone) if has_contact and phone else None,
     )
+    # Operators review every story anyway; the watchlist puts a worrying one (a child asking
+    # for help, a fundraising appeal) in the inbox at once.
+    await watch(ctx, answers["text"], ctx.t("inbox.texts.story_label", number=story.id))
     return Finish(
         ctx.reply(
             "stories.submitted",
@@ -371,8 +375,24 @@ FEATURE = Feature(
     routers=[router],
     flows=[SUBMIT, DELETE],
     cli=["bot.cli.stories:register"],
+    console=[
+        ConsolePage(
+            "/stories",
+            "console.nav.stories",
+            "bot.console.sections.stories:section",
+            "viewer",
+        ),
+    ],
     config=STORIES,
     content=[content_file("stories")],
     media=[MediaFolder("stories", stories_media_path, store.media_paths)],
-    audit_actions=["stories.deleted", "stories.reveal_contact", "story_approved", "story_rejected"],
+    audit_actions=[
+        "stories.deleted",
+        "stories.reveal_contact",
+        "story_approved",
+        "story_rejected",
+        "story_featured",
+        "story_unfeatured",
+    ],
+    report=["storage.reports.stories:section"],
 )

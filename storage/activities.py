@@ -419,3 +419,26 @@ async def monthly_hours(
     if limit is not None:
         query = query.limit(limit)
     return [Star(i, n, c, Decimal(str(h))) for i, n, c, h in (await session.execute(query)).all()]
+
+
+async def update_activity(
+    session: AsyncSession,
+    activity_id: int,
+    *,
+    title: str,
+    place: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    capacity: int,
+) -> Activity | None:
+    """Change an active activity's details; None when it is not active or the capacity would
+    fall below the places already taken (checked in the same statement, so no race)."""
+    result: Any = await session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id, Activity.status == ACTIVE, Activity.enrolled <= capacity)
+        .values(title=title, place=place, starts_at=starts_at, ends_at=ends_at, capacity=capacity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return await session.get(Activity, activity_id, populate_existing=True)

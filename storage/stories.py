@@ -11,12 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    Boolean,
     ForeignKey,
     Integer,
     String,
     Text,
     UniqueConstraint,
     delete,
+    false,
     func,
     select,
 )
@@ -60,6 +62,8 @@ class Story(Base):
     created_at: Mapped[datetime]
     reviewed_at: Mapped[datetime | None]
     review_note: Mapped[str | None] = mapped_column(Text)
+    # Chosen by an operator to be shown first (an approved story only).
+    featured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StoryMedia(Base):
@@ -206,6 +210,16 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
     if status:
         query = query.where(Story.status == status)
     return int(await session.scalar(query) or 0)
+
+
+async def set_featured(session: AsyncSession, number: int, featured: bool) -> Story | None:
+    """Feature (or stop featuring) an approved story; None when there is no approved one."""
+    story = await session.get(Story, number, with_for_update=True)
+    if story is None or story.status != StoryStatus.APPROVED:
+        return None
+    story.featured = featured
+    await session.flush()
+    return story
 
 
 async def media_paths(sessions: Sessions) -> list[str]:
