@@ -70,9 +70,9 @@ PurgeHook = Callable[[BotContext, datetime], Awaitable[int]]
 class ConsolePage:
     """A page of the operator console (``/console/<path>``), for the console to mount.
 
-    ``handler`` is a reference to ``async def page(request) -> web.StreamResponse``; its title
-    is a content key (Chinese lives in content files); ``role`` is the least role that may open
-    it (viewer, reviewer, admin: the console defines their order)."""
+    ``handler`` is a reference to what the console mounts for the page (a section of routes,
+    ``bot.console.pages.Section``); its title is a content key (Chinese lives in content
+    files); ``role`` is the least role that may open it (the console defines the roles)."""
 
     path: str
     title_key: str
