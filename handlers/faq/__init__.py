@@ -23,7 +23,7 @@ log = logging.getLogger("bot.faq")
 
 async def seed(bot: BotContext) -> tuple[int, int, int]:
     """Make the seeded topics match the faq content file; returns (added, updated, removed)."""
-    specs = entry_specs(bot.texts, keywords.seed_replies(bot.texts))
+    specs = entry_specs(bot.texts, keywords.seed_replies(bot.texts), bot.pack.off())
     try:
         async with bot.sessions() as session, session.begin():
             counts = await seed_entries(session, specs, bot.clock.now())
