@@ -82,7 +82,7 @@ async def test_an_answer_typed_after_the_flow_expired_is_not_logged_either(
     assert "真实姓名" in await chatter.say("1990")
     harness.clock.advance(minutes=harness.bot.config.limits.flow_timeout_minutes + 1)
     reply = await chatter.say("王小五")
-    assert "自动结束" in reply and "王小五" in reply  # the notice, then the fallback's echo
+    assert "自动结束" in reply  # the notice, then whatever the message gets on its own
     rows = await harness.logged(chatter.user_id, InboundMessage.text, InboundMessage.reply)
     assert not any("王小五" in f"{text} {reply}" for text, reply in rows)
 
