@@ -28,6 +28,7 @@ from bot.message import Channel
 from bot.privacy import Cipher, load_or_create_key
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
+from handlers import certificate
 from handlers.content import Texts
 from handlers.keywords import seed_specs
 from handlers.media import purge_orphan_pictures
@@ -203,6 +204,10 @@ async def _purge_forever(bot: BotContext) -> None:
             pictures = await purge_orphan_pictures(bot)
             if pictures:
                 log_event(log, "orphan_pictures_purged", files=pictures)
+            folder = bot.config.data_path / certificate.FOLDER
+            certificates = await asyncio.to_thread(certificate.purge_old, folder)
+            if certificates:
+                log_event(log, "certificates_purged", files=certificates)
         except Exception:
             log.exception("periodic purge failed")
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -38,6 +40,29 @@ class Cipher:
         return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter (0700), created if missing."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)  # created by an older version with the default mode
+    return path
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` readable by the owner only (0600) from its first byte:
+    a temporary file (mkstemp creates 0600) renamed over the target, in a 0700 folder."""
+    private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def load_or_create_key(configured: str, data_dir: Path) -> str:
     """The configured key, or one generated once into ``data_dir/data.key`` (mode 0600)."""
     if configured:
@@ -46,10 +71,12 @@ def load_or_create_key(configured: str, data_dir: Path) -> str:
     path = data_dir / "data.key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     key = Fernet.generate_key().decode()
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    # Created 0600 in one call (no window with a readable file); O_EXCL: never over another.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
     return key
 
 

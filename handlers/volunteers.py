@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -334,6 +335,11 @@ SIGNUP = Flow(
 )
 
 
+def certificate_dir(ctx: Ctx) -> Path:
+    """Where rendered certificates wait for their upload."""
+    return ctx.bot.config.data_path / certificate.FOLDER
+
+
 async def _require_volunteer(ctx: Ctx) -> dict[str, Any] | Reply:
     if await current_volunteer(ctx) is None:
         return ctx.reply("volunteer.not_registered")
@@ -348,6 +354,8 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         # Places in activities to come go back to others; the rest stays anonymous.
         await withdraw_upcoming(ctx.session, me.id, ctx.bot.clock.now())
         await erase(ctx.session, me, ctx.bot.clock.now())
+        # The certificates carry the full name; a rollback loses nothing (they are re-rendered).
+        certificate.remove_volunteer(certificate_dir(ctx), me.id)
     return Finish(ctx.reply("volunteer.erased"))
 
 
@@ -510,7 +518,7 @@ async def send_certificate(ctx: Ctx) -> Reply | None:
     level = ctx.t("volunteer.cert_level", count=count) if count else ""
     level = level or ctx.t("volunteer.cert_level_none")
     today = ctx.bot.clock.now().date()
-    path = ctx.bot.config.data_path / "certificates" / certificate.file_name(me.id, today)
+    path = certificate_dir(ctx) / certificate.file_name(me.id, today)
     certificate.render(
         path,
         title=ctx.t("volunteer.cert_title"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.privacy import Cipher, mask_name, mask_phone, redact
@@ -27,3 +29,24 @@ def test_cipher_round_trip_and_wrong_key() -> None:
     other = Cipher("x" * 43 + "=")
     with pytest.raises(ValueError):
         other.decrypt(token)
+
+
+def test_generated_key_file_is_never_readable_by_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created 0600 in one call: even without any chmod afterwards (issue 15, defect 5)."""
+    import os
+    import stat
+
+    from bot.privacy import load_or_create_key
+
+    monkeypatch.setattr(Path, "chmod", lambda self, mode: None)
+    old = os.umask(0)
+    try:
+        key = load_or_create_key("", tmp_path / "data")
+    finally:
+        os.umask(old)
+    path = tmp_path / "data" / "data.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert load_or_create_key("", tmp_path / "data") == key
