@@ -9,13 +9,11 @@ import time
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
 from bot.fonts import has_cjk_font
 from handlers import certificate
-from storage.volunteers import Volunteer, add_hours
 from tests.conftest import BotHarness, Chatter
-from tests.handlers.test_volunteers import _sign_up_to_confirm
+from tests.handlers.test_volunteers import volunteer_with_hours
 
 pytestmark = pytest.mark.skipif(not has_cjk_font(), reason="no CJK font installed")
 
@@ -27,13 +25,7 @@ def _mode(path: os.PathLike[str]) -> int:
 async def test_certificate_is_private_and_goes_with_the_volunteer(
     harness: BotHarness, chatter: Chatter
 ) -> None:
-    await _sign_up_to_confirm(chatter)
-    await chatter.say("确认")
-    async with harness.bot.sessions() as session, session.begin():
-        vid = (
-            await session.execute(select(Volunteer.id).where(Volunteer.user_id == chatter.user_id))
-        ).scalar_one()
-        await add_hours(session, vid, Decimal("20"), "测试活动", "test", harness.clock.now())
+    vid = await volunteer_with_hours(harness, chatter, Decimal("20"))
     await chatter.say("志愿证书")
     folder = harness.bot.config.data_path / certificate.FOLDER
     files = list(folder.glob(f"volunteer-{vid}-*.png"))
