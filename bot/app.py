@@ -14,6 +14,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.appkeys import BOT, DISPATCHER
+from bot.channels.base import BODY_GATE, BodyGate
 from bot.channels.wechat import WeChatAdapter, wechat_routes
 from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
@@ -145,6 +146,9 @@ def create_app(
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[BOT] = bot
     app[HANDLERS] = handlers
+    app[BODY_GATE] = BodyGate(
+        config.server.body_timeout_seconds, config.server.max_unsigned_body_reads
+    )
     db_engine = bot.sessions.kw["bind"]
     app[DISPATCHER] = Dispatcher(
         bot=bot,

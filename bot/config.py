@@ -35,6 +35,11 @@ class ServerConfig:
     public_url: str = ""
     # Largest request body accepted on the webhooks; larger gets 413.
     max_body_bytes: int = 65536
+    # A webhook body not fully received this long after the headers gets 408 (slow senders).
+    body_timeout_seconds: float = 10.0
+    # Webhook bodies read at once for requests whose query carries no valid signature; more
+    # get 503 at once, so slow unsigned senders cannot hold the process's connections.
+    max_unsigned_body_reads: int = 64
     # Directory for the SQLite file, keys generated on first run and media.
     data_dir: str = "data"
     # web: webhooks only; scheduler: the campaign scheduler only; all: both.
@@ -404,6 +409,10 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"server.role: must be web, scheduler or all, got {config.server.role!r}")
     if config.server.max_body_bytes < 1024:
         raise ConfigError("server.max_body_bytes: must be at least 1024")
+    if not 0.1 <= config.server.body_timeout_seconds <= 300:
+        raise ConfigError("server.body_timeout_seconds: must be between 0.1 and 300")
+    if config.server.max_unsigned_body_reads < 1:
+        raise ConfigError("server.max_unsigned_body_reads: must be at least 1")
     wc = config.wechat
     if not wc.token:
         raise ConfigError("wechat.token: required (the Token set on the platform)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -24,12 +25,61 @@ class Forbidden(ValueError):
     """Signature or timestamp check failed (403)."""
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The body, refusing more than the app's ``client_max_size`` with 413 before reading it."""
+class SlowBody(ValueError):
+    """The body did not arrive within ``server.body_timeout_seconds`` (408)."""
+
+
+class Busy(ValueError):
+    """Too many unsigned bodies are being read already (503)."""
+
+
+class BodyGate:
+    """Bounds webhook body reads: each within a timeout, and only ``cap`` at once for requests
+    whose query carries no valid signature. A platform's requests are signed, so a flood of
+    slow unsigned senders gets 503 at once and never holds more than ``cap`` connections,
+    each for at most ``timeout`` seconds."""
+
+    def __init__(self, timeout: float, cap: int) -> None:
+        self.timeout = timeout
+        self.cap = cap
+        self.unsigned = 0  # unsigned bodies being read now (one event loop: no lock needed)
+
+    async def read(self, request: web.Request, *, signed: bool) -> bytes:
+        """The body; raises SlowBody or Busy."""
+        if not signed:
+            if self.unsigned >= self.cap:
+                raise Busy("too many unsigned bodies in flight")
+            self.unsigned += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await request.read()
+        except TimeoutError:
+            raise SlowBody("body not received in time") from None
+        finally:
+            if not signed:
+                self.unsigned -= 1
+
+
+BODY_GATE: web.AppKey[BodyGate] = web.AppKey("body_gate", BodyGate)
+
+
+async def hang_up(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response`` and close the connection without reading the rest of the body:
+    aiohttp would otherwise keep reading a slow sender for up to 10 s (its lingering close)."""
+    await response.prepare(request)
+    await response.write_eof()
+    protocol: Any = request.protocol
+    protocol.force_close()  # the transport flushes the response before it closes
+    return response
+
+
+async def read_body(request: web.Request, *, signed: bool = False) -> bytes:
+    """The body, refusing more than the app's ``client_max_size`` with 413 before reading it,
+    and bounded by the app's ``BodyGate`` (``signed``: the query's signature checked out)."""
     limit = request._client_max_size  # set from server.max_body_bytes by the app factory
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    return await request.read()
+    return await request.app[BODY_GATE].read(request, signed=signed)
 
 
 class WebhookRequest:

@@ -20,7 +20,16 @@ from wechatpy.messages import UnknownMessage
 from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 from wechatpy.utils import check_signature
 
-from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
+from bot.channels.base import (
+    BadRequest,
+    Busy,
+    Forbidden,
+    SlowBody,
+    WebhookRequest,
+    hang_up,
+    read_body,
+    serve_message,
+)
 from bot.config import WeChatConfig
 from bot.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
 from bot.xmlguard import MalformedXML, UnsafeXML, cdata_content, guard_prolog
@@ -100,6 +109,20 @@ class WeChatAdapter:
         except InvalidSignatureException:
             raise Forbidden("bad signature") from None
         return query.get("echostr", "")
+
+    def query_signed(self, query: dict[str, str]) -> bool:
+        """Whether the query's ``signature`` checks out (the platform sends it in every mode),
+        so the body is worth reading before anything else is known."""
+        try:
+            check_signature(
+                self.config.token,
+                query.get("signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        except InvalidSignatureException:
+            return False
+        return True
 
     def parse(self, query: dict[str, str], body: bytes) -> tuple[Inbound | None, bool, str]:
         """Verify and decode a POST; returns (inbound or None if unknown, encrypted, nonce)."""
@@ -287,14 +310,19 @@ def wechat_routes(adapter: WeChatAdapter) -> list[web.RouteDef]:
     async def post(request: web.Request) -> web.StreamResponse:
         wr = WebhookRequest(request, "wechat")
         try:
-            body = await read_body(request)
-            inbound, encrypted, nonce = adapter.parse(dict(request.query), body)
+            query = dict(request.query)
+            body = await read_body(request, signed=adapter.query_signed(query))
+            inbound, encrypted, nonce = adapter.parse(query, body)
         except BadRequest as exc:
             return wr.fail(400, str(exc))
         except Forbidden as exc:
             return wr.fail(403, str(exc))
         except web.HTTPRequestEntityTooLarge:
             return wr.fail(413, "body too large")
+        except SlowBody as exc:
+            return await hang_up(request, wr.fail(408, str(exc)))
+        except Busy as exc:
+            return await hang_up(request, wr.fail(503, str(exc)))
         if inbound is None:
             wr.fields["msg_type"] = "unknown"
             return wr.done(web.Response(text=SUCCESS), outcome="unknown_type")

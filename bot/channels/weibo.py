@@ -21,7 +21,16 @@ from typing import Any
 from aiohttp import web
 
 from bot.appkeys import BOT, DISPATCHER
-from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
+from bot.channels.base import (
+    BadRequest,
+    Busy,
+    Forbidden,
+    SlowBody,
+    WebhookRequest,
+    hang_up,
+    read_body,
+    serve_message,
+)
 from bot.clients.weibo import WeiboClient, article_items, encode_data, split_text
 from bot.config import WeiboConfig
 from bot.message import Article, Channel, Event, Inbound, Kind, Location, Reply, ReplyKind
@@ -94,6 +103,14 @@ class WeiboAdapter:
         )
         if not hmac.compare_digest(expected, query.get("signature", "")):
             raise Forbidden("bad signature")
+
+    def query_signed(self, query: dict[str, str]) -> bool:
+        """Whether the query's signature checks out (before the body is read)."""
+        try:
+            self._check_signature(query)
+        except Forbidden:
+            return False
+        return True
 
     def _check_time(self, timestamp: str) -> None:
         try:
@@ -235,14 +252,19 @@ def weibo_routes(adapter: WeiboAdapter) -> list[web.RouteDef]:
     async def post(request: web.Request) -> web.StreamResponse:
         wr = WebhookRequest(request, "weibo")
         try:
-            body = await read_body(request)
-            inbound = adapter.parse(dict(request.query), body)
+            query = dict(request.query)
+            body = await read_body(request, signed=adapter.query_signed(query))
+            inbound = adapter.parse(query, body)
         except BadRequest as exc:
             return wr.fail(400, str(exc))
         except Forbidden as exc:
             return wr.fail(403, str(exc))
         except web.HTTPRequestEntityTooLarge:
             return wr.fail(413, "body too large")
+        except SlowBody as exc:
+            return await hang_up(request, wr.fail(408, str(exc)))
+        except Busy as exc:
+            return await hang_up(request, wr.fail(503, str(exc)))
         if inbound is None:
             wr.fields["msg_type"] = "unknown"
             return wr.done(web.Response(text=""), outcome="unknown_type")
