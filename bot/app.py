@@ -24,9 +24,10 @@ from bot.config import SANDBOX, Config, weibo_enabled
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
 from bot.gallery import gallery_routes
+from bot.keys import check_data_key
 from bot.logs import log_event
 from bot.message import Channel
-from bot.privacy import Cipher, load_or_create_key
+from bot.privacy import Cipher, load_key
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from handlers import certificate
@@ -53,13 +54,13 @@ HANDLERS: web.AppKey[Handlers] = web.AppKey("handlers")
 def build_context(config: Config, clock: Clock | None = None) -> BotContext:
     """Engine, sessions, texts, cipher and API clients for ``config`` (no I/O yet)."""
     engine = create_engine(config.database_url, echo=config.database.echo)
-    key = load_or_create_key(config.security.data_key, config.data_path)
+    key = load_key(config.security.data_key, config.data_path)
     bot = BotContext(
         config=config,
         sessions=create_sessions(engine),
         clock=clock or SystemClock(),
         texts=Texts.load(config.content.dir or None),
-        cipher=Cipher(key),
+        cipher=Cipher(key.key, key),
     )
     base = config.wechat.api_base_url
     if base == SANDBOX:
@@ -81,7 +82,7 @@ async def close_context(bot: BotContext) -> None:
 
 
 async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
-    """Upgrade the schema when allowed, and seed the keyword rules."""
+    """Upgrade the schema when allowed, check the data key, and seed the keyword rules."""
     url = bot.config.database_url
     if migrate:
         ran = await ensure_schema(url)
@@ -89,6 +90,7 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
             log_event(
                 log, "database_upgraded", backend="sqlite" if is_sqlite(url) else "postgresql"
             )
+    await check_data_key(bot)
     specs = seed_specs(bot.texts)
     try:
         async with bot.sessions() as session, session.begin():

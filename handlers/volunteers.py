@@ -465,13 +465,16 @@ async def show_profile(ctx: Ctx) -> Reply | None:
     me = await current_volunteer(ctx)
     if me is None:
         return ctx.reply("volunteer.not_registered")
-    cipher = ctx.bot.cipher
+    try:
+        name, phone = ctx.bot.cipher.decrypt(me.name_enc), ctx.bot.cipher.decrypt(me.phone_enc)
+    except ValueError:  # written under another data key
+        return ctx.reply("volunteer.unreadable")
     return _summary(
         ctx,
         "volunteer.profile",
         {
-            "name": cipher.decrypt(me.name_enc),
-            "phone": cipher.decrypt(me.phone_enc),
+            "name": name,
+            "phone": phone,
             "city": me.city,
             "district": me.district,
             "birth_year": me.birth_year,
@@ -517,12 +520,16 @@ async def send_certificate(ctx: Ctx) -> Reply | None:
     count = star_level(total, ctx.bot.config.volunteers.star_hours)
     level = ctx.t("volunteer.cert_level", count=count) if count else ""
     level = level or ctx.t("volunteer.cert_level_none")
+    try:
+        name = ctx.bot.cipher.decrypt(me.name_enc)
+    except ValueError:  # written under another data key
+        return ctx.reply("volunteer.unreadable")
     today = ctx.bot.clock.now().date()
     path = certificate_dir(ctx) / certificate.file_name(me.id, today)
     certificate.render(
         path,
         title=ctx.t("volunteer.cert_title"),
-        salutation=ctx.t("volunteer.cert_body", name=ctx.bot.cipher.decrypt(me.name_enc)),
+        salutation=ctx.t("volunteer.cert_body", name=name),
         lines=ctx.t("volunteer.cert_lines", hours=f"{total.normalize():f}", level=level).split(
             "\n"
         ),

@@ -3,6 +3,7 @@
 from storage import (  # noqa: F401
     activities,
     followers,
+    keys,
     logo,
     models,
     schedules,

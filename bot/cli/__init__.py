@@ -15,6 +15,7 @@ from bot.cli import (
     chat,
     db,
     followers,
+    keys,
     keywords,
     logos,
     menu,
@@ -30,6 +31,7 @@ from bot.config import ConfigError
 COMMANDS = [
     serve,
     db,
+    keys,
     chat,
     menu,
     keywords,

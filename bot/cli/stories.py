@@ -22,6 +22,7 @@ from bot.cli.common import (
     load,
     print_table,
     ready_context,
+    shown,
 )
 from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
 from bot.clock import as_utc, local
@@ -91,9 +92,8 @@ def contact(bot: BotContext, story: Story, *, reveal: bool = False) -> str:
     """The story's contact as operators see it: masked, or whole with ``reveal``."""
     if not story.contact_name_enc or not story.contact_phone_enc:
         return ""
-    name = bot.cipher.decrypt(story.contact_name_enc)
-    phone = bot.cipher.decrypt(story.contact_phone_enc)
-    return f"{name} {phone}" if reveal else f"{mask_name(name)} {mask_phone(phone)}"
+    name = shown(bot, story.contact_name_enc, None if reveal else mask_name)
+    return f"{name} {shown(bot, story.contact_phone_enc, None if reveal else mask_phone)}"
 
 
 def _pictures(media: list[StoryMedia]) -> list[StoryMedia]:

@@ -38,15 +38,18 @@ def test_generated_key_file_is_never_readable_by_others(
     import os
     import stat
 
-    from bot.privacy import load_or_create_key
+    from bot.privacy import create_key_file, load_key
 
     monkeypatch.setattr(Path, "chmod", lambda self, mode: None)
+    source = load_key("", tmp_path / "data")
+    assert source.generated and source.path is not None and not source.path.exists()
     old = os.umask(0)
     try:
-        key = load_or_create_key("", tmp_path / "data")
+        assert create_key_file(source.path, source.key)
     finally:
         os.umask(old)
-    path = tmp_path / "data" / "data.key"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(source.path.stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
-    assert load_or_create_key("", tmp_path / "data") == key
+    assert not create_key_file(source.path, "another")  # never over an existing key
+    again = load_key("", tmp_path / "data")
+    assert again.key == source.key and not again.generated
