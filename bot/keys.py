@@ -28,6 +28,7 @@ from storage.keys import (
     batch,
     count_rows,
     finish_rotation,
+    forget_keys,
     is_ciphertext,
     record_key,
     recorded_keys,
@@ -48,21 +49,19 @@ async def check_data_key(bot: BotContext) -> None:
     source = cipher.source
     async with bot.sessions() as session, session.begin():
         keys = await recorded_keys(session)
-        sample = None if keys else await sample_ciphertext(session)
+        sample = await sample_ciphertext(session)
+    upcoming = [k for k, state in keys.items() if state == NEXT]
+    if sample is None and not upcoming:
+        # Nothing is encrypted yet: a recorded key protects nothing, so this one is adopted.
+        if cipher.key_id not in keys:
+            await _adopt(bot)
+        return
     if not keys:
-        if sample is not None and (source.generated or not cipher.can_decrypt(sample)):
+        if source.generated or not cipher.can_decrypt(str(sample)):
             # Data from before key ids were recorded, under some other key.
             raise DataKeyError(_mismatch(source, cipher.key_id, None, bot.config.data_path))
-        fresh = source.generated and source.path is not None
-        if fresh and source.path and not create_key_file(source.path, source.key):
-            # Another process of this installation wrote one first: use that one.
-            bot.cipher = cipher = Cipher(source.path.read_text().strip(), source)
-        with contextlib.suppress(IntegrityError):  # another process recorded it meanwhile
-            async with bot.sessions() as session, session.begin():
-                await record_key(session, cipher.key_id, ACTIVE, bot.clock.now())
-        async with bot.sessions() as session:
-            keys = await recorded_keys(session)
-    upcoming = [k for k, state in keys.items() if state == NEXT]
+        await _adopt(bot)
+        return
     if upcoming:
         raise DataKeyError(
             f"a rotation to data key {upcoming[0]} is unfinished: run `python -m bot keys "
@@ -73,6 +72,18 @@ async def check_data_key(bot: BotContext) -> None:
         raise DataKeyError(
             _mismatch(source, cipher.key_id, active[0] if active else None, bot.config.data_path)
         )
+
+
+async def _adopt(bot: BotContext) -> None:
+    """Write a generated key to its file (never over another) and record it as the only key."""
+    source = bot.cipher.source
+    if source.generated and source.path and not create_key_file(source.path, source.key):
+        # Another process of this installation wrote one first: use that one.
+        bot.cipher = Cipher(source.path.read_text().strip(), source)
+    with contextlib.suppress(IntegrityError):  # another process recorded it meanwhile
+        async with bot.sessions() as session, session.begin():
+            await forget_keys(session)
+            await record_key(session, bot.cipher.key_id, ACTIVE, bot.clock.now())
 
 
 def _mismatch(source: KeySource, configured: str, recorded: str | None, data_dir: Path) -> str:

@@ -83,6 +83,11 @@ async def record_key(session: AsyncSession, key_id: str, state: str, now: dateti
     await session.flush()
 
 
+async def forget_keys(session: AsyncSession) -> None:
+    """Drop every recorded key (only for a database that holds no ciphertext)."""
+    await session.execute(delete(DataKey))
+
+
 async def finish_rotation(session: AsyncSession, old_id: str, new_id: str) -> None:
     """The ``next`` key becomes the only one."""
     await session.execute(delete(DataKey).where(DataKey.key_id == old_id))

@@ -188,3 +188,12 @@ async def test_rotation_reencrypts_in_batches_and_keeps_the_index(
         assert "已经登记为志愿者" in await other.say(PHONE)
         async with restarted.http.get(restarted.server.make_url("/logo")) as resp:
             assert "王*" in await resp.text()
+
+
+async def test_a_database_without_personal_data_adopts_the_key(harness: BotHarness) -> None:
+    """Nothing is encrypted yet: a new key protects as much as the recorded one (nothing)."""
+    config = with_overrides(harness.bot.config, security={"data_key": OTHER_KEY})
+    await _start_with(config, harness.clock)
+    async with harness.bot.sessions() as session:
+        recorded = (await session.execute(select(DataKey.key_id))).scalars().all()
+    assert recorded == [key_id(OTHER_KEY)]
