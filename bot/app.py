@@ -22,7 +22,7 @@ from bot.clients.weibo import WeiboClient
 from bot.clock import Clock, SystemClock
 from bot.config import SANDBOX, Config, weibo_enabled
 from bot.context import BotContext
-from bot.dispatch import Dispatcher
+from bot.dispatch import Dispatcher, RateLimiter
 from bot.gallery import gallery_routes
 from bot.keys import check_data_key
 from bot.logs import log_event
@@ -41,6 +41,7 @@ from storage.keywords import seed_rules
 from storage.logo import purge_vote_rates
 from storage.migrate import ensure_schema
 from storage.models import InboundMessage
+from storage.ratelimit import SharedRateLimiter, purge_rate_counters
 
 log = logging.getLogger("bot.app")
 
@@ -120,6 +121,7 @@ async def purge_message_log(bot: BotContext) -> int:
             delete(InboundMessage).where(InboundMessage.received_at < cutoff)
         )
         await purge_vote_rates(session, now - timedelta(hours=1))
+        await purge_rate_counters(session, now.timestamp())
         # Cached replies (encrypted, see Dispatcher._seal) serve retries only. Only the last
         # day is looked at, so the periodic run stays cheap; older ones (the bot was down a
         # whole day) stay encrypted until the retention purge.
@@ -159,6 +161,7 @@ def create_app(
         probe=make_probe(config.database_url, db_engine),
         message_log=MessageLogWriter(bot.sessions, config.database_url),
         deadline=config.wechat.reply_deadline_seconds,
+        limiter=_rate_limiter(bot),
     )
     # A "scheduler" process serves only /healthz: webhooks go to the web processes.
     if config.server.role != "scheduler":
@@ -194,11 +197,26 @@ def create_app(
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
         await dispatcher.message_log.close()
+        if isinstance(dispatcher.limiter, SharedRateLimiter):
+            await dispatcher.limiter.close()
         await dispatcher.probe.close()
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _rate_limiter(bot: BotContext) -> RateLimiter | SharedRateLimiter:
+    """The per-user limit: shared through the database when several processes may serve."""
+    limits = bot.config.limits
+    store = limits.rate_limit_store
+    if store == "auto":
+        store = "memory" if is_sqlite(bot.config.database_url) else "database"
+    if store == "memory":
+        return RateLimiter(limits.messages_per_minute)
+    return SharedRateLimiter(
+        bot.sessions, limits.messages_per_minute, interval=limits.rate_sync_seconds
+    )
 
 
 async def _purge_forever(bot: BotContext) -> None:

@@ -132,6 +132,10 @@ class LimitsConfig:
     messages_per_minute: int = 30
     # A multi-step flow (sign-up, submission) left unanswered this long ends with a notice.
     flow_timeout_minutes: int = 30
+    # Where the per-user limit is counted: "memory" (per process), "database" (shared by all
+    # processes, synced every rate_sync_seconds), "auto" (database on PostgreSQL).
+    rate_limit_store: str = "auto"
+    rate_sync_seconds: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -411,6 +415,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("server.max_body_bytes: must be at least 1024")
     if not 0.1 <= config.server.body_timeout_seconds <= 300:
         raise ConfigError("server.body_timeout_seconds: must be between 0.1 and 300")
+    if config.limits.rate_limit_store not in {"auto", "memory", "database"}:
+        raise ConfigError("limits.rate_limit_store: must be auto, memory or database")
+    if not 0.01 <= config.limits.rate_sync_seconds <= 10:
+        raise ConfigError("limits.rate_sync_seconds: must be between 0.01 and 10")
     if config.server.max_unsigned_body_reads < 1:
         raise ConfigError("server.max_unsigned_body_reads: must be at least 1")
     wc = config.wechat

@@ -187,15 +187,18 @@ class Dispatcher:
     probe: StateProbe
     message_log: MessageLogWriter
     deadline: float = 4.5
+    # Anything with RateLimiter's allow(key, now); storage.ratelimit shares it across processes.
+    limiter: Any = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.bot.config.limits.messages_per_minute)
+        if self.limiter is None:
+            self.limiter = RateLimiter(self.bot.config.limits.messages_per_minute)
         self.deadlines = Deadlines(self.deadline)
 
     async def dispatch(self, msg: Inbound) -> Result:
         """Handle one inbound message within the deadline."""
-        if not self.limiter.allow(f"{msg.channel}:{msg.user}", time.monotonic()):
+        if not self.limiter.allow(f"{msg.channel}:{msg.user}", time.time()):
             return Result(Reply.of_text(self.bot.texts("common.too_fast")), Outcome.RATE_LIMITED)
         if msg.kind is not Kind.EVENT and not await self.probe.needs_transaction(
             msg.channel.value, msg.account, msg.user, msg.key

@@ -6,6 +6,7 @@ from storage import (  # noqa: F401
     keys,
     logo,
     models,
+    ratelimit,
     schedules,
     stories,
     volunteers,
