@@ -7,22 +7,28 @@ does no query for them; operators' edits show up within ``REFRESH_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.context import BotContext
+from bot.logs import log_event
 from bot.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.privacy import redact
 from handlers.content import ContentError, Texts
 from handlers.context import Ctx
+from handlers.feature import Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
 from storage.db import Sessions
-from storage.keywords import MATCH_TYPES, RuleSpec
+from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
 from storage.models import KeywordRule
 
+log = logging.getLogger("bot.app")
 REFRESH_SECONDS = 10.0
 
 
@@ -181,3 +187,27 @@ async def fallback(ctx: Ctx) -> Reply | None:
         return ctx.reply("common.fallback", text=shown, menu=ctx.t("common.menu"))
     what = ctx.bot.texts.get(f"common.media_names.{msg.kind.value}", "消息")
     return ctx.reply("common.fallback_media", what=what)
+
+
+async def seed_at_start(bot: BotContext) -> None:
+    """Make the seeded rules match the content file (operator rules are left alone)."""
+    specs = seed_specs(bot.texts)
+    try:
+        async with bot.sessions() as session, session.begin():
+            added, updated, removed = await seed_rules(session, specs, bot.clock.now())
+    except IntegrityError:
+        # Another worker seeded at the same moment; its rules are the same.
+        added = updated = removed = 0
+    if added or updated or removed:
+        log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
+
+
+FEATURE = Feature(
+    name="keywords",
+    # Every text no feature took ends here (a rule's answer or the help menu), so it is asked
+    # after every feature's routers. A fresh index (and its cache) per app.
+    fallbacks=[lambda: build_router(KeywordIndex())],
+    cli=["bot.cli.keywords:register"],
+    content=[content_file("keywords")],
+    on_start=[seed_at_start],
+)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import BotContext
-from handlers.logo_phases import ContestState, contest_state, format_date
+from handlers.logo_phases import LOGO, ContestState, contest_state, format_date
 from handlers.notify import tell
 from storage.logo import LogoEntry
 
@@ -31,6 +31,6 @@ def outcome_text(bot: BotContext, entry: LogoEntry, state: ContestState) -> str:
 
 async def tell_author(bot: BotContext, session: AsyncSession, entry: LogoEntry) -> str:
     """Deliver the outcome; returns 'sent' or 'notice' (the caller commits the session)."""
-    state = await contest_state(session, bot.config.logo, bot.clock.now())
+    state = await contest_state(session, LOGO.of(bot.config), bot.clock.now())
     text = outcome_text(bot, entry, state)
     return await tell(bot, session, entry.channel, entry.account, entry.user_id, text)

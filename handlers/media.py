@@ -2,7 +2,8 @@
 message's transaction, checked by their content with Pillow and stored by SHA-256.
 
 Shared by the logo contest (投稿) and story submissions (投稿故事); each passes its own media
-directory and limits, and turns a ``Refused`` reason into its own wording.
+directory and limits, and turns a ``Refused`` reason into its own wording. Each declares its
+folder (``MediaFolder``) so the periodic purge finds pictures nothing refers to any more.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -30,8 +32,7 @@ from bot.clients.base import ApiError
 from bot.context import BotContext
 from bot.message import Inbound, Kind
 from bot.privacy import private_dir
-from storage.logo import LogoEntry
-from storage.stories import StoryMedia
+from handlers.feature import MediaFolder
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).
 MAX_PIXELS = 25_000_000
@@ -136,20 +137,18 @@ def _orphans(directories: set[Path], keep: set[str], before: float) -> list[Path
     return found
 
 
-async def purge_orphan_pictures(bot: BotContext) -> int:
-    """Delete pictures no logo entry or story refers to: sent inside a flow that was then
+async def purge_orphan_pictures(bot: BotContext, folders: Sequence[MediaFolder]) -> int:
+    """Delete pictures in ``folders`` nothing refers to: sent inside a flow that was then
     cancelled or expired. A picture is kept for a flow's lifetime (plus an hour) after it was
     last sent, so a flow in progress never loses one. Returns how many files went."""
     config = bot.config
     grace = timedelta(minutes=config.limits.flow_timeout_minutes) + timedelta(hours=1)
     before = (bot.clock.now() - grace).timestamp()
+    keep: set[str] = set()
     async with bot.sessions() as session:
-        logo = await session.scalars(
-            select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
-        )
-        stories = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
-        keep = {name for name in [*logo, *stories] if name}
-    directories = {config.logo_media_path, config.stories_media_path}
+        for folder in folders:
+            keep.update(await folder.referenced(session))
+    directories = {folder.path(config) for folder in folders}
     orphans = await asyncio.to_thread(_orphans, directories, keep, before)
     for path in orphans:
         with contextlib.suppress(FileNotFoundError):

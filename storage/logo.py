@@ -527,3 +527,11 @@ async def clear_phase(session: AsyncSession, phase: str) -> bool:
     """Remove an operator's setting (the config's, if any, applies again); False if none."""
     result = await session.execute(delete(LogoPhase).where(LogoPhase.phase == phase))
     return bool(getattr(result, "rowcount", 0))
+
+
+async def image_paths(session: AsyncSession) -> list[str]:
+    """File names of every stored design (what the orphan purge must keep)."""
+    found = await session.scalars(
+        select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
+    )
+    return [name for name in found if name]

@@ -194,3 +194,9 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
     if status:
         query = query.where(Story.status == status)
     return int(await session.scalar(query) or 0)
+
+
+async def media_paths(session: AsyncSession) -> list[str]:
+    """File names of every stored story picture (what the orphan purge must keep)."""
+    found = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
+    return [name for name in found if name]

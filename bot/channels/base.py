@@ -43,6 +43,7 @@ class BodyGate:
         self.timeout = timeout
         self.cap = cap
         self.unsigned = 0  # unsigned bodies being read now (one event loop: no lock needed)
+        self.peak = 0  # the most read at once so far
 
     async def read(self, request: web.Request, *, signed: bool) -> bytes:
         """The body; raises SlowBody or Busy."""
@@ -50,6 +51,7 @@ class BodyGate:
             if self.unsigned >= self.cap:
                 raise Busy("too many unsigned bodies in flight")
             self.unsigned += 1
+            self.peak = max(self.peak, self.unsigned)
         try:
             async with asyncio.timeout(self.timeout):
                 return await request.read()

@@ -30,7 +30,7 @@ from bot.channels.base import (
     read_body,
     serve_message,
 )
-from bot.config import WeChatConfig
+from bot.kernel.config import WeChatConfig
 from bot.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
 from bot.xmlguard import MalformedXML, UnsafeXML, cdata_content, guard_prolog
 

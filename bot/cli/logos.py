@@ -21,12 +21,13 @@ from bot.cli.common import (
     shown,
 )
 from bot.clock import as_utc, local
-from bot.config import LogoConfig
 from bot.context import BotContext
 from bot.privacy import mask_name, mask_phone
 from handlers.logo_phases import (
+    LOGO,
     PHASES,
     ContestState,
+    LogoConfig,
     PhaseError,
     Window,
     check_order,
@@ -194,7 +195,7 @@ async def change_phase(
 
 def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
     """One row per phase: name, dates, where the setting comes from, whether it runs now."""
-    configured = {w.phase for w in config_windows(bot.config.logo)}
+    configured = {w.phase for w in config_windows(LOGO.of(bot.config))}
     rows = []
     for name in PHASES:
         w = state.window(name)
@@ -220,7 +221,7 @@ def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
 async def phase(args: argparse.Namespace) -> None:
     """Show, set or clear phases (a change is audited), then print the schedule."""
     async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-        now, cfg = bot.clock.now(), bot.config.logo
+        now, cfg = bot.clock.now(), LOGO.of(bot.config)
         if args.action != "show":
             detail = await change_phase(session, args, cfg, now)
             session.add(

@@ -30,7 +30,7 @@ from bot.context import BotContext
 from bot.message import Channel
 from bot.privacy import mask_name, mask_phone
 from handlers.notify import tell_then
-from handlers.stories import preview
+from handlers.stories import preview, stories_media_path
 from storage import stories as store
 from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
@@ -165,7 +165,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _show_lines(
     bot: BotContext, story: Story, media: list[StoryMedia], *, reveal: bool
 ) -> list[str]:
-    directory = bot.config.stories_media_path
+    directory = stories_media_path(bot.config)
     yes_no = _t(bot, "yes") if story.consent else _t(bot, "no")
     fields = [
         ("number", str(story.id)),
@@ -224,7 +224,7 @@ async def _export_rows(
     async with bot.sessions() as session:
         stories = await store.list_stories(session, status, channel)
         media = await store.media_of(session, [s.id for s in stories])
-    directory = bot.config.stories_media_path
+    directory = stories_media_path(bot.config)
     progress = Progress("stories", len(stories))
     rows: list[list[Any]] = []
     for s in stories:

@@ -33,7 +33,7 @@ from bot.privacy import mask_name, mask_phone
 from handlers.activities import hours_text
 from handlers.content import Texts
 from handlers.stars import month_bounds, month_of
-from handlers.volunteers import configured_cities
+from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, ledger, monthly_hours
 from storage.models import AuditEvent
 from storage.volunteers import Volunteer, add_hours, total_hours
@@ -418,7 +418,7 @@ def cmd_stars(args: argparse.Namespace) -> int:
             async with bot.sessions() as session:
                 stars = await monthly_hours(session, since, until, city)
             order = {c: i for i, c in enumerate(configured_cities(bot))}
-            top = bot.config.volunteers.stars_top
+            top = VOLUNTEERS.of(bot.config).stars_top
             tables: dict[str, list[list[Any]]] = {}
             sums: dict[str, Decimal] = defaultdict(Decimal)
             for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):

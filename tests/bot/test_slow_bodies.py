@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.channels.base import BODY_GATE
 from tests.conftest import BotHarness
 
 TIMEOUT = 0.5
@@ -83,8 +84,11 @@ async def test_seven_hundred_slow_connections_do_not_stay_open(harness: BotHarne
     count = 200 if os.environ.get("BOT_LOAD_SCALE") == "short" else 700
     conns = [await _slow_post(harness, "/wechat", {"signature": "x"}) for _ in range(count)]
     results = await asyncio.gather(*(_status_and_close(r, 15) for r in conns))
-    statuses = [status for status, _ in results]
-    assert statuses.count(408) == harness.bot.config.server.max_unsigned_body_reads
-    assert statuses.count(503) == count - statuses.count(408)
+    statuses = [status for status, took in results if took < 15]
+    cap = harness.bot.config.server.max_unsigned_body_reads
+    # All closed by the bot; never more than the cap read at once (a slot freed by a timeout
+    # takes the next sender while the client is still opening connections on a busy machine).
+    assert len(statuses) == count and set(statuses) == {408, 503}
+    assert statuses.count(408) >= cap and harness.app[BODY_GATE].peak == cap
     # The bot still answers.
     assert "新时代" in await harness.say(harness.user(), "活动介绍")
