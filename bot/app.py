@@ -25,6 +25,7 @@ from bot.kernel.config import SANDBOX, Config, weibo_enabled
 from bot.keys import check_data_key
 from bot.logs import log_event
 from bot.message import Channel
+from bot.metrics import TimedProbe, measure, start_metrics, watch_engine
 from bot.privacy import Cipher, load_key
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
@@ -141,7 +142,7 @@ def create_app(
     jobs, all from the ``features`` (the registry's unless a test passes its own)."""
     bot = bot or build_context(config, clock, features)
     handlers = build_handlers(config.limits.flow_timeout_minutes * 60, features)
-    app = web.Application(client_max_size=config.server.max_body_bytes)
+    app = web.Application(client_max_size=config.server.max_body_bytes, middlewares=[measure])
     app[BOT] = bot
     app[HANDLERS] = handlers
     app[BODY_GATE] = BodyGate(
@@ -152,7 +153,7 @@ def create_app(
         bot=bot,
         routers=handlers.routers,
         engine=handlers.engine,
-        probe=make_probe(config.database_url, db_engine),
+        probe=TimedProbe(make_probe(config.database_url, db_engine)),
         message_log=MessageLogWriter(bot.sessions, config.database_url),
         deadline=config.wechat.reply_deadline_seconds,
         limiter=_rate_limiter(bot),
@@ -175,6 +176,8 @@ def create_app(
         app[WEIBO_SANDBOX_KEY] = weibo_sandbox
         app.add_subapp(WEIBO_SANDBOX_PREFIX, weibo_sandbox.app())
 
+    watch_engine(db_engine)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate, features=features)
         purger = asyncio.create_task(_purge_forever(bot, features))
@@ -184,7 +187,14 @@ def create_app(
 
             scheduler = CampaignScheduler(bot, jobs=list(jobs(features, where="leader")))
             scheduler.start()
+        metrics = None
+        if config.metrics.port:
+            metrics = await start_metrics(
+                bot, config.metrics.host, config.metrics.port, config.metrics.token
+            )
         yield
+        if metrics is not None:
+            await metrics.cleanup()
         if scheduler is not None:
             await scheduler.stop()
         purger.cancel()

@@ -17,6 +17,10 @@ from bot.message import Inbound
 log = logging.getLogger("bot.request")
 
 
+# What happened to a webhook request (replied, late, rejected_403 ...), for the metrics.
+OUTCOME: web.RequestKey[str] = web.RequestKey("outcome", str)
+
+
 class BadRequest(ValueError):
     """The client sent something malformed (400)."""
 
@@ -88,6 +92,7 @@ class WebhookRequest:
     """Collects the fields of the structured log line written once per request."""
 
     def __init__(self, request: web.Request, channel: str) -> None:
+        self.request = request
         self.started = time.perf_counter()
         self.fields: dict[str, Any] = {"channel": channel, "method": request.method}
 
@@ -104,6 +109,7 @@ class WebhookRequest:
             latency_ms=round((time.perf_counter() - self.started) * 1000, 2),
         )
         log_event(log, "request", **self.fields)
+        self.request[OUTCOME] = outcome  # the metrics' outcome label (bot.metrics.measure)
         return response
 
 

@@ -122,6 +122,15 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    # Prometheus /metrics on a port of its own (0: off); never on the webhook port.
+    port: int = 0
+    host: str = "127.0.0.1"
+    # Set (BOT_METRICS_TOKEN) to require "Authorization: Bearer <token>" from the scraper.
+    token: str = ""
+
+
+@dataclass(frozen=True)
 class ContentConfig:
     # Directory whose .toml files override the shipped Chinese texts key by key.
     dir: str = ""
@@ -180,6 +189,7 @@ class Config:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     # The features' own sections ([volunteers], [logo], ...), by key; each feature declares
@@ -371,6 +381,12 @@ def _validate_core(config: Config) -> None:
         raise ConfigError("server.body_timeout_seconds: must be between 0.1 and 300")
     if config.server.max_unsigned_body_reads < 1:
         raise ConfigError("server.max_unsigned_body_reads: must be at least 1")
+    if not 0 <= config.metrics.port < 65536:
+        raise ConfigError(f"metrics.port: must be 0 (off) or 1-65535, got {config.metrics.port}")
+    if config.metrics.port and config.metrics.port == config.server.port:
+        raise ConfigError(
+            "metrics.port: must differ from server.port (metrics stay off the webhooks)"
+        )
     if config.limits.rate_limit_store not in {"auto", "memory", "database"}:
         raise ConfigError("limits.rate_limit_store: must be auto, memory or database")
     if not 0.01 <= config.limits.rate_sync_seconds <= 10:
