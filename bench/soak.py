@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import signal
@@ -25,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -36,8 +34,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgprivate import PrivatePostgres  # noqa: E402
+from votes import seed  # noqa: E402
 from webhook import TOKEN, free_port, wait_ready  # noqa: E402
 
+from bot.cli.workers import started_pids  # noqa: E402
 from bot.simulate import WeChatUser, reply_text  # noqa: E402
 from storage import logo as store  # noqa: E402
 from storage.db import create_engine, create_sessions  # noqa: E402
@@ -140,34 +140,7 @@ def rss_mb(pid: int) -> float:
 
 
 def workers(log: Path) -> dict[str, int]:
-    pids: dict[str, int] = {}
-    for line in log.read_text().splitlines():
-        if line.startswith("{") and '"worker_started"' in line:
-            record = json.loads(line)
-            pids[record["worker"]] = record["pid"]
-    return pids
-
-
-async def seed(database: str, n: int) -> list[int]:
-    engine = create_engine(database)
-    try:
-        async with create_sessions(engine)() as session, session.begin():
-            now = datetime.now(UTC)
-            return [
-                (
-                    await store.add_entry(
-                        session,
-                        channel="wechat",
-                        user_id="soak",
-                        title=f"作品{i}",
-                        now=now,
-                        status="approved",
-                    )
-                ).id
-                for i in range(n)
-            ]
-    finally:
-        await engine.dispose()
+    return started_pids(log.read_text().splitlines())
 
 
 async def counts(database: str) -> tuple[int, int]:

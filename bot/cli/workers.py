@@ -9,6 +9,7 @@ or SIGINT stops them all (SIGTERM, then SIGKILL after the grace time).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -61,6 +62,16 @@ def children(
             argv += ["--port", str(scheduler_port)]
             out.append(Child("scheduler", argv, env))
     return out
+
+
+def started_pids(log_lines: list[str]) -> dict[str, int]:
+    """Worker name -> pid of its latest start, read from the supervisor's JSON log lines."""
+    pids: dict[str, int] = {}
+    for line in log_lines:
+        if line.startswith("{") and '"worker_started"' in line:
+            record = json.loads(line)
+            pids[record["worker"]] = record["pid"]
+    return pids
 
 
 def supervise(procs: list[Child]) -> int:

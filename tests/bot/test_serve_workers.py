@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -16,6 +15,7 @@ from aiohttp import ClientError, ClientSession
 from sqlalchemy import func, select
 
 from bot.cli import main
+from bot.cli.workers import started_pids
 from bot.simulate import WeChatUser
 from storage.db import create_engine
 from storage.models import Conversation, InboundMessage
@@ -60,13 +60,7 @@ async def _up(http: ClientSession, url: str, seconds: float = 60) -> None:
 
 
 def _started(log: Path) -> dict[str, int]:
-    """worker name -> pid of its latest start, from the supervisor's log lines."""
-    pids: dict[str, int] = {}
-    for line in log.read_text().splitlines():
-        if line.startswith("{") and '"worker_started"' in line:
-            record = json.loads(line)
-            pids[record["worker"]] = record["pid"]
-    return pids
+    return started_pids(log.read_text().splitlines())
 
 
 @pytest.mark.slow
