@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from bot.context import BotContext
 from bot.kernel.config import ConfigError
-from bot.privacy import KEY_FILE, Cipher, KeySource, create_key_file, key_id
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import KEY_FILE, Cipher, KeySource, create_key_file, key_id
 from storage.keys import (
     ACTIVE,
     ENCRYPTED,

@@ -24,9 +24,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channels.base import OUTCOME
-from bot.context import BotContext
-from bot.logs import observe
+from bot.channels.base import WEBHOOK
+from bot.kernel.context import BotContext
+from bot.kernel.logs import observe
 from storage.schedules import outbox_counts
 
 REGISTRY = CollectorRegistry()
@@ -96,7 +96,8 @@ async def measure(
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        outcome = request.get(OUTCOME) or str(status)
+        webhook = request.get(WEBHOOK)  # the outcome bot.channels.base logged, if a webhook
+        outcome = str(webhook.fields.get("outcome", status)) if webhook else str(status)
         REQUESTS.labels(route, outcome).inc()
         LATENCY.labels(route, outcome).observe(time.perf_counter() - started)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.fonts import cjk_font_path
-from bot.privacy import write_private
+from bot.kernel.privacy import write_private
 
 # A certificate carries the volunteer's full name: it is needed only until it is uploaded as
 # the reply (seconds; a late reply minutes), so a day is plenty.

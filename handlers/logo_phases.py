@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.clock import SHANGHAI, as_utc, local
+from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.config import Config, ConfigError, ConfigSection
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from handlers.content import Texts
+    from bot.kernel.content import Texts
 
 PHASES = ("submission", "review", "voting", "results")
 TIME_FORMAT = "YYYY-MM-DD HH:MM"

@@ -28,10 +28,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.clients.base import ApiError
-from bot.context import BotContext
-from bot.message import Inbound, Kind
-from bot.privacy import private_dir
+from bot.kernel.clients import ApiError
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Kind
+from bot.kernel.privacy import private_dir
 from handlers.feature import MediaFolder
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from storage.db import Sessions
 from storage.models import Lease
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.inbox import InboxItem
 from storage.logo import LogoEntry
 from storage.models import Base, Conversation, InboundMessage
 from storage.stories import Story
@@ -58,6 +59,7 @@ ENCRYPTED: Sequence[EncryptedTable] = (
     ),
     EncryptedTable(Story, ("contact_name_enc", "contact_phone_enc")),
     EncryptedTable(Conversation, ("data",)),
+    EncryptedTable(InboxItem, ("text_enc",)),
     EncryptedTable(InboundMessage, ("reply",)),
 )
 

@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Config, load_config
-from bot.context import BotContext
-from handlers.content import Texts
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from handlers.feature import Feature
 from handlers.registry import FEATURES
 

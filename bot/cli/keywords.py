@@ -13,7 +13,7 @@ from bot.cli.common import (
     print_table,
     ready_context,
 )
-from bot.message import Reply, normalize
+from bot.kernel.message import Reply, normalize
 from handlers.keywords import seed_specs
 from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, seed_rules
 

@@ -20,9 +20,9 @@ from bot.cli.common import (
     ready_context,
     shown,
 )
-from bot.clock import as_utc, local
-from bot.context import BotContext
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.clock import as_utc, local
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers.logo_phases import (
     LOGO,
     PHASES,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from bot.kernel.config import Config
-from bot.logs import log_event
+from bot.kernel.logs import log_event
 
 log = logging.getLogger("bot.workers")
 GRACE_SECONDS = 10.0

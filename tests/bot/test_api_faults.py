@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bot.message import Reply
+from bot.kernel.message import Reply
 from handlers.context import Ctx
 from handlers.router import Router, Text
 from storage.models import InboundMessage

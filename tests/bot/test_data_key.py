@@ -19,11 +19,11 @@ from sqlalchemy import delete, select, update
 
 from bot.app import build_context, close_context, create_app, prepare_database
 from bot.cli import main
-from bot.clock import FakeClock
 from bot.config import Config, with_overrides
+from bot.kernel.clock import FakeClock
+from bot.kernel.message import Channel
+from bot.kernel.privacy import Cipher, key_id
 from bot.keys import DataKeyError
-from bot.message import Channel
-from bot.privacy import Cipher, key_id
 from bot.sandbox import FakeWeChatAPI
 from storage.keys import DataKey
 from storage.models import Conversation
@@ -122,14 +122,14 @@ async def test_undecryptable_data_never_crashes(
     in_flow = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
     cancelling = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
     for chatter in (in_flow, cancelling):
-        assert "真实姓名" in await chatter.say("志愿者报名")
-        assert "手机号码" in await chatter.say("李四")
+        assert "出生年份" in await chatter.say("志愿者报名")
+        assert "真实姓名" in await chatter.say("1990")
     other = Cipher(OTHER_KEY)
     async with harness.bot.sessions() as session, session.begin():
         await session.execute(
             update(Volunteer).values(name_enc=other.encrypt("张三"), phone_enc=other.encrypt(PHONE))
         )
-        state = json.dumps({"answers": {"name": "李四"}, "history": ["name"]})
+        state = json.dumps({"answers": {"birth_year": 1990}, "history": ["birth_year"]})
         await session.execute(update(Conversation).values(data=other.encrypt(state)))
     (number,) = await add_approved(harness, "绿色上网", author_name_enc=other.encrypt("王五"))
 
@@ -154,7 +154,8 @@ async def test_rotation_reencrypts_in_batches_and_keeps_the_index(
     config = harness.bot.config
     volunteer = await _volunteer(harness)
     in_flow = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
-    assert "真实姓名" in await in_flow.say("志愿者报名")
+    assert "出生年份" in await in_flow.say("志愿者报名")
+    assert "真实姓名" in await in_flow.say("1990")
     assert "手机号码" in await in_flow.say("李四")
     await add_approved(harness, "绿色上网", author_name_enc=harness.bot.cipher.encrypt("王五"))
     old_id = harness.bot.cipher.key_id
@@ -184,6 +185,7 @@ async def test_rotation_reencrypts_in_batches_and_keeps_the_index(
         # The blind index follows the new key: the same phone is still refused.
         other = restarted.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
         await other.say("志愿者报名")
+        await other.say("1990")
         await other.say("赵六")
         assert "已经登记为志愿者" in await other.say(PHONE)
         async with restarted.http.get(restarted.server.make_url("/logo")) as resp:

@@ -8,8 +8,8 @@ import socket
 import pytest
 from sqlalchemy import text
 
-from bot.logs import log_event
-from bot.message import Channel
+from bot.kernel.logs import log_event
+from bot.kernel.message import Channel
 from tests.conftest import BotHarness
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.privacy import Cipher, mask_name, mask_phone, redact
+from bot.kernel.privacy import Cipher, mask_name, mask_phone, redact
 from tests.conftest import DATA_KEY
 
 
@@ -38,7 +38,7 @@ def test_generated_key_file_is_never_readable_by_others(
     import os
     import stat
 
-    from bot.privacy import create_key_file, load_key
+    from bot.kernel.privacy import create_key_file, load_key
 
     monkeypatch.setattr(Path, "chmod", lambda self, mode: None)
     source = load_key("", tmp_path / "data")

@@ -14,9 +14,9 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from bot.app import SANDBOX_KEY, WEIBO_SANDBOX_KEY, create_app
-from bot.clock import FakeClock
 from bot.config import SANDBOX
 from bot.fonts import has_cjk_font
+from bot.kernel.clock import FakeClock
 from tests.conftest import BotHarness, WeChatChatter, make_config
 from tests.handlers.test_volunteers import _sign_up_to_confirm
 

@@ -10,7 +10,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
-from bot.clock import FakeClock
+from bot.kernel.clock import FakeClock
 from bot.sandbox import FakeWeChatAPI
 from tests.conftest import BotHarness, make_config
 
@@ -66,6 +66,5 @@ async def test_the_per_user_limit_holds_across_two_workers(
 @pytest.mark.config(limits={"rate_limit_store": "memory"})
 async def test_memory_store_is_the_per_process_limiter(harness: BotHarness) -> None:
     from bot.appkeys import DISPATCHER
-    from bot.dispatch import RateLimiter
 
-    assert isinstance(harness.app[DISPATCHER].limiter, RateLimiter)
+    assert harness.app[DISPATCHER].shared_limit is None

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.dispatch import RateLimiter
+from bot.kernel.message import Reply
+from bot.middlewares import RateLimit
 from storage.db import create_engine, create_sessions
 from storage.ratelimit import RateCounter, SharedRateLimiter, purge_rate_counters
 
@@ -41,8 +42,9 @@ async def test_the_limit_holds_across_two_workers(
         await other.sync(NOW + i)
     assert allowed == LIMIT
     # Per process, the same traffic gets twice as far.
-    local = (RateLimiter(LIMIT), RateLimiter(LIMIT))
-    assert sum(local[i % 2].allow("wechat:o1", NOW + i) for i in range(3 * LIMIT)) == 2 * LIMIT
+    local = [RateLimit(LIMIT, lambda: Reply.of_text("")) for _ in range(2)]
+    admitted = sum(local[i % 2].allow("wechat:o1", f"k{i}", NOW + i) for i in range(3 * LIMIT))
+    assert admitted == 2 * LIMIT
     # Other users are not affected, and a minute later the user may go on.
     assert a.allow("wechat:o2", NOW + 31)
     assert b.allow("wechat:o1", NOW + 150)

@@ -1,7 +1,7 @@
 """data keys: the id of the key personal data is encrypted under (issue 15, defect 4)
 
-Revision ID: 0012_faults_data_keys
-Revises: 0011_logo_withdrawn
+Revision ID: 0015_faults_data_keys
+Revises: 0014_console_operators
 Create Date: 2026-11-30 05:20:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0012_faults_data_keys"
-down_revision: str | Sequence[str] | None = "0011_logo_withdrawn"
+revision: str = "0015_faults_data_keys"
+down_revision: str | Sequence[str] | None = "0014_console_operators"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

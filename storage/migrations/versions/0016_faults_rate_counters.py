@@ -1,7 +1,7 @@
 """rate counters: the per-user rate limit shared by all web processes (issue 15, part 11)
 
-Revision ID: 0013_faults_rate_counters
-Revises: 0012_faults_data_keys
+Revision ID: 0016_faults_rate_counters
+Revises: 0015_faults_data_keys
 Create Date: 2026-11-30 05:30:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0013_faults_rate_counters"
-down_revision: str | Sequence[str] | None = "0012_faults_data_keys"
+revision: str = "0016_faults_rate_counters"
+down_revision: str | Sequence[str] | None = "0015_faults_data_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
