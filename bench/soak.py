@@ -44,7 +44,7 @@ from storage.db import create_engine, create_sessions  # noqa: E402
 from storage.volunteers import Volunteer  # noqa: E402
 
 APOLOGY = "系统开小差了"
-SIGNUP = ["志愿者报名", "{name}", "{phone}", "1", "金水区", "1990", "1，3", "3、5", "同意", "确认"]
+SIGNUP = ["志愿者报名", "1990", "{name}", "{phone}", "1", "金水区", "1，3", "3、5", "同意", "确认"]
 
 
 class Stats:
