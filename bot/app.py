@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy import delete, text, update
 
 from bot.appkeys import BOT, DISPATCHER
-from bot.channels.base import webhook_errors
+from bot.channels.base import BODY_GATE, BodyGate, webhook_errors
 from bot.channels.wechat import WeChatAdapter, wechat_routes
 from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
@@ -25,7 +25,9 @@ from bot.kernel.config import SANDBOX, Config, weibo_enabled
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Channel
-from bot.kernel.privacy import Cipher, load_or_create_key
+from bot.kernel.privacy import Cipher, load_key
+from bot.keys import check_data_key
+from bot.metrics import TimedProbe, measure, start_metrics, watch_engine
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.feature import Feature, resolve
@@ -35,6 +37,7 @@ from storage.db import create_engine, create_sessions, is_sqlite
 from storage.hotpath import MessageLogWriter, make_probe
 from storage.migrate import ensure_schema
 from storage.models import InboundMessage
+from storage.ratelimit import SharedRateLimiter, purge_rate_counters
 
 log = logging.getLogger("bot.app")
 
@@ -51,7 +54,7 @@ def build_context(
     """Engine, sessions, texts (with the features' content), cipher and API clients for
     ``config`` (no I/O yet)."""
     engine = create_engine(config.database_url, echo=config.database.echo)
-    key = load_or_create_key(config.security.data_key, config.data_path)
+    key = load_key(config.security.data_key, config.data_path)
     pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
     bot = BotContext(
         config=config,
@@ -60,7 +63,7 @@ def build_context(
         texts=load_texts(
             pack, config.content.dir or None, [p for f in features for p in f.content]
         ),
-        cipher=Cipher(key),
+        cipher=Cipher(key.key, key),
         pack=pack,
     )
     base = config.wechat.api_base_url
@@ -85,7 +88,8 @@ async def close_context(bot: BotContext) -> None:
 async def prepare_database(
     bot: BotContext, *, migrate: bool, features: Sequence[Feature] = FEATURES
 ) -> None:
-    """Upgrade the schema when allowed, then run the features' start-up work (seeding)."""
+    """Upgrade the schema when allowed, check the data key, then run the features' start-up
+    work (seeding)."""
     url = bot.config.database_url
     if migrate:
         ran = await ensure_schema(url)
@@ -93,6 +97,7 @@ async def prepare_database(
             log_event(
                 log, "database_upgraded", backend="sqlite" if is_sqlite(url) else "postgresql"
             )
+    await check_data_key(bot)
     for feature in features:
         for start in feature.on_start:
             await start(bot)
@@ -113,6 +118,7 @@ async def purge_message_log(bot: BotContext) -> int:
         result = await session.execute(
             delete(InboundMessage).where(InboundMessage.received_at < cutoff)
         )
+        await purge_rate_counters(session, now.timestamp())
         # Cached replies (encrypted, see Dispatcher._seal) serve retries only. Only the last
         # day is looked at, so the periodic run stays cheap; older ones (the bot was down a
         # whole day) stay encrypted until the retention purge.
@@ -143,19 +149,24 @@ def create_app(
     # no pages.
     off = [f.name for f in features if not bot.pack.on(f.name)]
     handlers = build_handlers(config.limits.flow_timeout_minutes * 60, features, off)
+    # measure outermost: it sees the status and outcome webhook_errors settles on.
     app = web.Application(
-        client_max_size=config.server.max_body_bytes, middlewares=[webhook_errors]
+        client_max_size=config.server.max_body_bytes, middlewares=[measure, webhook_errors]
     )
     app[BOT] = bot
     app[HANDLERS] = handlers
+    app[BODY_GATE] = BodyGate(
+        config.server.body_timeout_seconds, config.server.max_unsigned_body_reads
+    )
     db_engine = bot.sessions.kw["bind"]
     app[DISPATCHER] = Dispatcher(
         bot=bot,
         routers=handlers.routers,
         engine=handlers.engine,
-        probe=make_probe(config.database_url, db_engine),
+        probe=TimedProbe(make_probe(config.database_url, db_engine)),
         message_log=MessageLogWriter(bot.sessions, config.database_url),
         deadline=config.wechat.reply_deadline_seconds,
+        shared_limit=_shared_limit(bot),
     )
     # A "scheduler" process serves only /healthz: webhooks go to the web processes.
     if config.server.role != "scheduler":
@@ -180,6 +191,8 @@ def create_app(
         app[WEIBO_SANDBOX_KEY] = weibo_sandbox
         app.add_subapp(WEIBO_SANDBOX_PREFIX, weibo_sandbox.app())
 
+    watch_engine(db_engine)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate, features=features)
         purger = asyncio.create_task(_purge_forever(bot, features))
@@ -189,7 +202,14 @@ def create_app(
 
             scheduler = CampaignScheduler(bot, jobs=list(jobs(features, where="leader")))
             scheduler.start()
+        metrics = None
+        if config.metrics.port:
+            metrics = await start_metrics(
+                bot, config.metrics.host, config.metrics.port, config.metrics.token
+            )
         yield
+        if metrics is not None:
+            await metrics.cleanup()
         if scheduler is not None:
             await scheduler.stop()
         purger.cancel()
@@ -198,11 +218,27 @@ def create_app(
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
         await dispatcher.message_log.close()
+        if dispatcher.shared_limit is not None:
+            await dispatcher.shared_limit.close()
         await dispatcher.probe.close()
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _shared_limit(bot: BotContext) -> SharedRateLimiter | None:
+    """The per-user limit's counts shared through the database when several processes may
+    serve (None: the middleware counts in memory)."""
+    limits = bot.config.limits
+    store = limits.rate_limit_store
+    if store == "auto":
+        store = "memory" if is_sqlite(bot.config.database_url) else "database"
+    if store == "memory":
+        return None
+    return SharedRateLimiter(
+        bot.sessions, limits.messages_per_minute, interval=limits.rate_sync_seconds
+    )
 
 
 async def purge_once(bot: BotContext, features: Sequence[Feature] = FEATURES) -> dict[str, int]:

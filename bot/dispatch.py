@@ -144,6 +144,8 @@ class Dispatcher:
     probe: StateProbe
     message_log: MessageLogWriter
     deadline: float = 4.5
+    # Counts the per-user limit across processes when set (storage.ratelimit.SharedRateLimiter).
+    shared_limit: Any = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -152,6 +154,7 @@ class Dispatcher:
         self.rate_limit = RateLimit(
             self.bot.config.limits.messages_per_minute,
             lambda: Reply.of_text(texts("common.too_fast")),
+            shared=self.shared_limit,
         )
         self.deadlines = Deadlines(self.deadline)
         self._dispatch = wrap_messages([self.rate_limit, self.apology], self._process)

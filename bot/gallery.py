@@ -114,7 +114,8 @@ class Gallery:
     ) -> EntryView:
         author = bot.texts("gallery.anonymous")
         if entry.author_name_enc:
-            author = mask_name(bot.cipher.decrypt(entry.author_name_enc))
+            unreadable = bot.texts("common.unreadable")
+            author = bot.cipher.reveal(entry.author_name_enc, unreadable, mask_name)
         return EntryView(
             number=entry.id,
             title=entry.title,

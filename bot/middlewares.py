@@ -110,10 +110,19 @@ class RateLimit:
 
     KEYS_KEPT = 64  # per user: retries come within seconds, after a handful of messages at most
 
-    def __init__(self, limit: int, too_fast: Callable[[], Reply], max_users: int = 100_000) -> None:
+    def __init__(
+        self,
+        limit: int,
+        too_fast: Callable[[], Reply],
+        max_users: int = 100_000,
+        shared: Any = None,
+    ) -> None:
         self.limit = limit
         self.too_fast = too_fast
         self.max_users = max_users
+        # With several processes: anything with allow(user, now) -> bool counting across them
+        # (storage.ratelimit.SharedRateLimiter, wall-clock time); retries are still answered here.
+        self.shared = shared
         self._senders: OrderedDict[str, _Sender] = OrderedDict()
 
     def allow(self, user: str, key: str, now: float) -> bool:
@@ -128,12 +137,15 @@ class RateLimit:
             verdict = sender.keys.get(key)
             if verdict is not None:
                 return verdict
-        hits = sender.hits
-        while hits and now - hits[0] > 60:
-            hits.popleft()
-        allowed = len(hits) < self.limit
-        if allowed:
-            hits.append(now)
+        if self.shared is not None:
+            allowed = bool(self.shared.allow(user, time.time()))
+        else:
+            hits = sender.hits
+            while hits and now - hits[0] > 60:
+                hits.popleft()
+            allowed = len(hits) < self.limit
+            if allowed:
+                hits.append(now)
         sender.keys[key] = allowed
         if len(sender.keys) > self.KEYS_KEPT:
             sender.keys.popitem(last=False)

@@ -339,15 +339,21 @@ class ConversationEngine:
             await ctx.session.delete(row)
             ctx.notices.append(ctx.t("conversation.expired", title=ctx.t(flow.title_key)))
             return None
-        state = self._decode(ctx, row)
-        answers: dict[str, Any] = state["answers"]
-        history: list[str] = state["history"]
-        step = flow.step(row.step)
         word = normalize(ctx.inbound.text or "").lower() if ctx.inbound.kind is Kind.TEXT else ""
-
         if word in CANCEL_WORDS:
             await ctx.session.delete(row)
             return ctx.reply("conversation.cancelled", title=ctx.t(flow.title_key))
+        try:
+            state = self._decode(ctx, row)
+        except ValueError:
+            # Written under another data key (or damaged): the answers are gone. End the flow
+            # and say so once, rather than apologise for every message until it expires.
+            await ctx.session.delete(row)
+            return ctx.reply("conversation.unreadable", title=ctx.t(flow.title_key))
+        answers: dict[str, Any] = state["answers"]
+        history: list[str] = state["history"]
+        step = flow.step(row.step)
+
         if word in HELP_WORDS:
             help_text = ctx.t(step.help, **answers) if step.help else ""
             prompt = await step.prompt(ctx, answers)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot.kernel.clients import ApiError
 from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Kind
+from bot.kernel.privacy import private_dir
 from handlers.feature import MediaFolder
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).
@@ -98,7 +99,7 @@ def check_and_store(data: bytes, rules: ImageRules) -> StoredImage | Refused:
         # Fresh again for the orphan purge: a flow in progress now holds it.
         os.utime(target)
     else:
-        rules.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(rules.directory)  # stories hold people's photos: 0700, files 0600
         # Write then rename: a reader (the gallery) never sees half a file.
         fd, tmp = tempfile.mkstemp(dir=rules.directory, prefix=TEMP_PREFIX)
         with os.fdopen(fd, "wb") as fh:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -110,3 +110,11 @@ async def outbox_for(session: AsyncSession, post_id: int | None = None) -> list[
     if post_id is not None:
         q = q.where(OutboxItem.post_id == post_id)
     return list((await session.execute(q)).scalars())
+
+
+async def outbox_counts(session: AsyncSession) -> dict[str, int]:
+    """How many outbox rows are in each state."""
+    rows = await session.execute(
+        select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+    )
+    return {status: int(count) for status, count in rows}

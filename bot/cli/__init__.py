@@ -11,13 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import chat, db, menu, serve
+from bot.cli import chat, db, keys, menu, serve
 from bot.cli.common import CommandError
 from bot.kernel.config import ConfigError
 from handlers.feature import Feature, resolve
 from handlers.registry import FEATURES
 
-COMMANDS = [serve, db, chat, menu]
+COMMANDS = [serve, db, keys, chat, menu]
 
 
 def build_parser(features: Sequence[Feature] = FEATURES) -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from bot.cli.common import (
     parse_decimal,
     print_table,
     ready_context,
+    shown,
 )
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
@@ -302,7 +303,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
                         v.id,
                         channel_name(bot, v.channel),
                         display_name(bot, v.name_enc),
-                        mask_phone(bot.cipher.decrypt(v.phone_enc)) if v.phone_enc else "",
+                        shown(bot, v.phone_enc, mask_phone),
                         v.city,
                         _when(enrolment.enrolled_at),
                         _when(enrolment.checked_in_at),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -75,6 +75,14 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Any 
     print("  ".join("-" * w for w in widths), file=out)
     for row in rows:
         print(line(row), file=out)
+
+
+def shown(bot: BotContext, token: str | None, mask: Callable[[str], str] | None = None) -> str:
+    """A personal value as operators see it: decrypted (through ``mask``), '' when there is
+    none, the unreadable label when it cannot be decrypted (no traceback in a list)."""
+    if not token:
+        return ""
+    return bot.cipher.reveal(token, bot.texts("common.unreadable"), mask)
 
 
 def columns(texts: Texts, *keys: str) -> list[str]:

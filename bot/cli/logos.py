@@ -18,6 +18,7 @@ from bot.cli.common import (
     load,
     print_table,
     ready_context,
+    shown,
 )
 from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
@@ -122,7 +123,7 @@ def _label(bot: BotContext, key: str) -> str:
 
 
 def _masked(bot: BotContext, encrypted: str | None, mask: Callable[[str], str]) -> str:
-    return mask(bot.cipher.decrypt(encrypted)) if encrypted else ""
+    return shown(bot, encrypted, mask)
 
 
 async def review(config_args: argparse.Namespace) -> str:

@@ -24,6 +24,7 @@ from bot.cli.common import (
     parse_decimal,
     print_table,
     ready_context,
+    shown,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
 from bot.kernel.clock import SHANGHAI, as_utc, local
@@ -102,8 +103,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                     [
                         v.id,
                         channel_name(bot, v.channel),
-                        mask_name(bot.cipher.decrypt(v.name_enc)),
-                        mask_phone(bot.cipher.decrypt(v.phone_enc)),
+                        shown(bot, v.name_enc, mask_name),
+                        shown(bot, v.phone_enc, mask_phone),
                         v.city,
                         bot.texts("reports.volunteers.yes") if v.minor else "",
                         f"{hours.normalize():f}",
@@ -224,9 +225,7 @@ def _day(text: str | None, option: str) -> datetime | None:
 
 def display_name(bot: BotContext, name_enc: str) -> str:
     """Masked name, or the erased label for a volunteer who deleted their data."""
-    return (
-        mask_name(bot.cipher.decrypt(name_enc)) if name_enc else bot.texts("volunteer.erased_label")
-    )
+    return shown(bot, name_enc, mask_name) if name_enc else bot.texts("volunteer.erased_label")
 
 
 def ledger_headers(t: Texts) -> list[str]:

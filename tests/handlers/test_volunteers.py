@@ -30,6 +30,18 @@ async def _sign_up_to_confirm(chatter: Chatter, name: str = "张三", phone: str
     return await chatter.say("同意")
 
 
+async def volunteer_with_hours(harness: BotHarness, chatter: Chatter, hours: Decimal) -> int:
+    """Sign ``chatter`` up and credit ``hours``; returns the volunteer's id."""
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    async with harness.bot.sessions() as session, session.begin():
+        vid = (
+            await session.execute(select(Volunteer.id).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+        await add_hours(session, vid, hours, "测试活动", "test", harness.clock.now())
+    return int(vid)
+
+
 async def _count(harness: BotHarness) -> int:
     async with harness.bot.sessions() as session:
         return int((await session.execute(select(func.count(Volunteer.id)))).scalar_one())
@@ -343,13 +355,7 @@ async def test_certificate_is_a_png_uploaded_as_image(
     if not has_cjk_font():
         pytest.skip("no CJK font installed")
     assert "还不是志愿者" in await chatter.say("志愿证书")
-    await _sign_up_to_confirm(chatter)
-    await chatter.say("确认")
-    async with harness.bot.sessions() as session, session.begin():
-        vid = (
-            await session.execute(select(Volunteer.id).where(Volunteer.user_id == chatter.user_id))
-        ).scalar_one()
-        await add_hours(session, vid, Decimal("320"), "测试活动", "test", harness.clock.now())
+    await volunteer_with_hours(harness, chatter, Decimal("320"))
     await chatter.say("志愿证书")
     if chatter.channel is Channel.WECHAT:
         assert harness.fake.calls_to("/cgi-bin/media/upload")
