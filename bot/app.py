@@ -32,7 +32,7 @@ from handlers.content import Texts
 from handlers.keywords import seed_specs
 from handlers.media import purge_orphan_pictures
 from handlers.registry import Handlers, build_handlers
-from storage.db import create_engine, create_sessions, is_sqlite
+from storage.db import create_engine, create_sessions, is_sqlite, transaction
 from storage.hotpath import MessageLogWriter, make_probe
 from storage.keywords import seed_rules
 from storage.logo import purge_vote_rates
@@ -89,7 +89,7 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
             )
     specs = seed_specs(bot.texts)
     try:
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             added, updated, removed = await seed_rules(session, specs, bot.clock.now())
     except IntegrityError:
         # Another worker seeded at the same moment; its rules are the same.
@@ -111,7 +111,7 @@ async def purge_message_log(bot: BotContext) -> int:
     The logo vote-rate counters (needed for one minute) go at the same time."""
     now = bot.clock.now()
     cutoff = now - timedelta(days=bot.config.database.message_retention_days)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         result = await session.execute(
             delete(InboundMessage).where(InboundMessage.received_at < cutoff)
         )

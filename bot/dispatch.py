@@ -41,6 +41,7 @@ from bot.privacy import redact
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
+from storage.db import transaction
 from storage.followers import count_follow
 from storage.hotpath import MessageLogWriter, StateProbe
 from storage.models import Follower, InboundMessage, Notice
@@ -521,7 +522,7 @@ class Dispatcher:
         _log_failure(msg, progress.handler, exc)
         reply = Reply.of_text(self.bot.texts("common.error"))
         try:
-            async with self.bot.sessions() as session, session.begin():
+            async with transaction(self.bot.sessions) as session:
                 row = self._claim(msg)
                 row.text = None if progress.private else _logged_text(msg)
                 row.status = "failed"
@@ -559,7 +560,7 @@ class Dispatcher:
         else:
             log_event(log, "late_reply_sent", channel=msg.channel.value, user=msg.user, key=msg.key)
         if row_id is not None:
-            async with self.bot.sessions() as session, session.begin():
+            async with transaction(self.bot.sessions) as session:
                 await session.execute(
                     update(InboundMessage).where(InboundMessage.id == row_id).values(status=status)
                 )

@@ -71,7 +71,7 @@ async def _volunteer_and_activity(ctx: Ctx, usage: str) -> tuple[Volunteer, Acti
         return ctx.reply(usage)
     if len(text) > MAX_NUMBER_DIGITS:
         return ctx.reply("activity.no_such", number=text)
-    activity = await ctx.session.get(Activity, int(text))
+    activity = await store.get_activity(ctx.session, int(text))
     if activity is None:
         return ctx.reply("activity.no_such", number=text)
     return me, activity

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.context import BotContext
 from bot.message import Inbound, Reply
+from storage.conversations import ConversationStore, SqlConversationStore, StateKey
+from storage.db import Session
 
 
 class Ctx:
@@ -22,20 +22,32 @@ class Ctx:
     before opening the transaction, and finds its result in ``prepared``.
     """
 
-    __slots__ = ("_session", "bot", "inbound", "match", "notices", "prepared", "private")
+    __slots__ = (
+        "_conversations",
+        "_session",
+        "bot",
+        "inbound",
+        "match",
+        "notices",
+        "prepared",
+        "private",
+    )
 
     def __init__(
         self,
         inbound: Inbound,
         bot: BotContext,
-        session: AsyncSession | None = None,
+        session: Session | None = None,
         match: Any = None,
         notices: list[str] | None = None,
         prepared: Any = None,
+        conversations: ConversationStore | None = None,
     ) -> None:
         self.inbound = inbound
         self.bot = bot
         self._session = session
+        # None: the conversations table, through this message's session.
+        self._conversations = conversations
         self.match = match
         # Texts to put in front of the reply (expired-flow notices, pending notices).
         self.notices: list[str] = notices if notices is not None else []
@@ -46,11 +58,24 @@ class Ctx:
         self.private = False
 
     @property
-    def session(self) -> AsyncSession:
+    def session(self) -> Session:
         """The message's database session (opened on first use on the pure path)."""
         if self._session is None:
             self._session = self.bot.sessions()
         return self._session
+
+    @property
+    def conversations(self) -> ConversationStore:
+        """Where the sender's flow state lives (the message's transaction by default)."""
+        if self._conversations is None:
+            self._conversations = SqlConversationStore(self.session)
+        return self._conversations
+
+    @property
+    def state_key(self) -> StateKey:
+        """The sender as the conversation store knows them."""
+        msg = self.inbound
+        return StateKey(msg.channel.value, msg.account, msg.user)
 
     async def close(self) -> None:
         """Close a session this context opened itself."""

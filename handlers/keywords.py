@@ -11,17 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.privacy import redact
 from handlers.content import ContentError, Texts
 from handlers.context import Ctx
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
-from storage.db import Sessions
-from storage.keywords import MATCH_TYPES, RuleSpec
-from storage.models import KeywordRule
+from storage.db import Session, Sessions
+from storage.keywords import MATCH_TYPES, RuleSpec, enabled_rules
 
 REFRESH_SECONDS = 10.0
 
@@ -94,18 +90,8 @@ class KeywordIndex:
         async with sessions() as session:
             await self._read(session)
 
-    async def _read(self, session: AsyncSession) -> None:
-        rows = (
-            (
-                await session.execute(
-                    select(KeywordRule)
-                    .where(KeywordRule.enabled.is_(True))
-                    .order_by(KeywordRule.priority.desc(), KeywordRule.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
+    async def _read(self, session: Session) -> None:
+        rows = await enabled_rules(session)
         snap = _Snapshot(loaded_at=time.monotonic())
         for row in rows:
             reply = Reply.from_json(row.reply)

@@ -6,9 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from bot.clients.base import ApiError
 from bot.clock import as_utc, local
 from bot.context import BotContext
@@ -19,6 +16,7 @@ from handlers.logo_phases import ContestState, contest_state, format_date, phase
 from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
+from storage.followers import find_follower, remember_follower
 from storage.logo import LogoEntry
 from storage.models import Follower
 
@@ -240,15 +238,7 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     """Whether the sender follows the account now, and their follower row if known (the one
     place channels plug into)."""
     msg = ctx.inbound
-    follower = (
-        await ctx.session.execute(
-            select(Follower).where(
-                Follower.channel == msg.channel.value,
-                Follower.account == msg.account,
-                Follower.user_id == msg.user,
-            )
-        )
-    ).scalar_one_or_none()
+    follower = await find_follower(ctx.session, msg.channel.value, msg.account, msg.user)
     if follower is not None:
         return follower.subscribed, follower
     if msg.channel is not Channel.WECHAT:
@@ -259,21 +249,15 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     except ApiError:
         return True, None  # an API hiccup must not cost a follower their vote
     subscribed = bool(info.get("subscribe", 1))
-    now = ctx.bot.clock.now()
-    try:
-        async with ctx.session.begin_nested():
-            ctx.session.add(
-                Follower(
-                    channel=msg.channel.value,
-                    account=msg.account,
-                    user_id=msg.user,
-                    subscribed=subscribed,
-                    created_at=now,
-                    last_interaction_at=now,
-                )
-            )
-    except IntegrityError:
-        pass  # a follow event recorded the row meanwhile; the answer stands for this vote
+    # A follow event that recorded the row meanwhile wins; the answer stands for this vote.
+    await remember_follower(
+        ctx.session,
+        msg.channel.value,
+        msg.account,
+        msg.user,
+        subscribed=subscribed,
+        now=ctx.bot.clock.now(),
+    )
     return subscribed, None
 
 

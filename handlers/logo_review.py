@@ -3,11 +3,10 @@ otherwise a notice the dispatcher puts in front of their next reply."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.context import BotContext
 from handlers.logo_phases import ContestState, contest_state, format_date
 from handlers.notify import tell
+from storage.db import Session
 from storage.logo import LogoEntry
 
 
@@ -29,7 +28,7 @@ def outcome_text(bot: BotContext, entry: LogoEntry, state: ContestState) -> str:
     return bot.texts("logo.approved", title=entry.title, number=entry.id, voting=when)
 
 
-async def tell_author(bot: BotContext, session: AsyncSession, entry: LogoEntry) -> str:
+async def tell_author(bot: BotContext, session: Session, entry: LogoEntry) -> str:
     """Deliver the outcome; returns 'sent' or 'notice' (the caller commits the session)."""
     state = await contest_state(session, bot.config.logo, bot.clock.now())
     text = outcome_text(bot, entry, state)

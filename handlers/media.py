@@ -22,15 +22,13 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from bot.clients.base import ApiError
 from bot.context import BotContext
 from bot.message import Inbound, Kind
-from storage.logo import LogoEntry
-from storage.stories import StoryMedia
+from storage.db import Session, after_commit
+from storage.logo import image_paths
+from storage.stories import media_paths
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).
 MAX_PIXELS = 25_000_000
@@ -143,11 +141,7 @@ async def purge_orphan_pictures(bot: BotContext) -> int:
     grace = timedelta(minutes=config.limits.flow_timeout_minutes) + timedelta(hours=1)
     before = (bot.clock.now() - grace).timestamp()
     async with bot.sessions() as session:
-        logo = await session.scalars(
-            select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
-        )
-        stories = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
-        keep = {name for name in [*logo, *stories] if name}
+        keep = {*await image_paths(session), *await media_paths(session)}
     directories = {config.logo_media_path, config.stories_media_path}
     orphans = await asyncio.to_thread(_orphans, directories, keep, before)
     for path in orphans:
@@ -156,7 +150,7 @@ async def purge_orphan_pictures(bot: BotContext) -> int:
     return len(orphans)
 
 
-def remove_after_commit(session: AsyncSession, path: Path) -> None:
+def remove_after_commit(session: Session, path: Path) -> None:
     """Delete the stored picture ``path`` once ``session``'s transaction commits.
 
     Never before: a rollback (a lost race, a failure later in the message) must find the file
@@ -165,9 +159,9 @@ def remove_after_commit(session: AsyncSession, path: Path) -> None:
     knows what rows refer to."""
     requested = time.time()
 
-    def remove(_session: Session) -> None:
+    def remove() -> None:
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime <= requested:
                 path.unlink()
 
-    event.listen(session.sync_session, "after_commit", remove, once=True)
+    after_commit(session, remove)

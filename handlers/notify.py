@@ -7,29 +7,22 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import ClientError
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clients.base import ApiError, OutsideWindow
 from bot.clock import as_utc
 from bot.context import BotContext
 from bot.message import Channel, Reply
-from storage.models import InboundMessage, Notice
+from storage.db import Session, transaction
+from storage.notices import add_notice, last_message_at
 
 WINDOW = timedelta(hours=48)
 
 
 async def _in_window(
-    bot: BotContext, session: AsyncSession, channel: str, account: str, user_id: str
+    bot: BotContext, session: Session, channel: str, account: str, user_id: str
 ) -> bool:
     """Whether the user's last message is recent enough for an active message."""
-    last = await session.scalar(
-        select(func.max(InboundMessage.received_at)).where(
-            InboundMessage.channel == channel,
-            InboundMessage.account == account,
-            InboundMessage.user_id == user_id,
-        )
-    )
+    last = await last_message_at(session, channel, account, user_id)
     return last is not None and bot.clock.now() - as_utc(last) < WINDOW
 
 
@@ -41,24 +34,15 @@ async def _send(bot: BotContext, channel: str, user_id: str, text: str) -> bool:
     return True
 
 
-def _notice(
-    bot: BotContext, session: AsyncSession, channel: str, account: str, user_id: str, text: str
-) -> None:
-    now = bot.clock.now()
-    session.add(
-        Notice(channel=channel, account=account, user_id=user_id, text=text, created_at=now)
-    )
-
-
 async def tell(
-    bot: BotContext, session: AsyncSession, channel: str, account: str, user_id: str, text: str
+    bot: BotContext, session: Session, channel: str, account: str, user_id: str, text: str
 ) -> str:
     """Deliver ``text``; returns 'sent' or 'notice' (the caller commits the session)."""
     if await _in_window(bot, session, channel, account, user_id) and await _send(
         bot, channel, user_id, text
     ):
         return "sent"
-    _notice(bot, session, channel, account, user_id, text)
+    add_notice(session, channel, account, user_id, text, bot.clock.now())
     return "notice"
 
 
@@ -68,7 +52,7 @@ async def tell_then(
     account: str,
     user_id: str,
     text: str,
-    record: Callable[[AsyncSession], Awaitable[None]],
+    record: Callable[[Session], Awaitable[None]],
 ) -> str:
     """Like ``tell``, but sending with no transaction open (a SQLite write transaction would
     hold up every webhook while the platform answers); the notice, if any, and ``record``
@@ -76,8 +60,8 @@ async def tell_then(
     async with bot.sessions() as session:
         sent = await _in_window(bot, session, channel, account, user_id)
     sent = sent and await _send(bot, channel, user_id, text)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         if not sent:
-            _notice(bot, session, channel, account, user_id, text)
+            add_notice(session, channel, account, user_id, text, bot.clock.now())
         await record(session)
     return "sent" if sent else "notice"

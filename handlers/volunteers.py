@@ -9,8 +9,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.context import BotContext
 from bot.message import Kind, Reply, normalize
 from bot.privacy import mask_phone
@@ -30,6 +28,7 @@ from handlers.conversation import (
 )
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
+from storage.db import Conflict, savepoint
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
 FLOW = "volunteer_signup"
@@ -275,9 +274,9 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     )
     try:
         # A savepoint: the same phone or user registered meanwhile must not abort the message.
-        async with ctx.session.begin_nested():
+        async with savepoint(ctx.session):
             ctx.session.add(row)
-    except IntegrityError:
+    except Conflict:
         return Finish(ctx.reply("volunteer.phone_taken"))
     return Finish(ctx.reply("volunteer.done"))
 
@@ -392,7 +391,7 @@ def _saving(handler: StepHandler, then: str | None = None) -> StepHandler:
             return Finish(ctx.reply("volunteer.not_registered"))
         cipher, values = ctx.bot.cipher, outcome.updates
         try:
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 if "name" in values:
                     me.name_enc = cipher.encrypt(values["name"])
                 if "phone" in values:
@@ -408,7 +407,7 @@ def _saving(handler: StepHandler, then: str | None = None) -> StepHandler:
                 if "availability" in values:
                     me.availability = ",".join(values["availability"])
                 me.updated_at = ctx.bot.clock.now()
-        except IntegrityError:
+        except Conflict:
             return Finish(ctx.reply("volunteer.phone_taken"))
         if then is not None:
             return Next(then, values)

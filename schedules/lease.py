@@ -9,14 +9,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import as_utc
-from storage.db import Sessions
+from storage.db import Sessions, transaction
 from storage.models import Lease
 
 
 async def acquire(sessions: Sessions, name: str, owner: str, now: datetime, ttl: float) -> bool:
     """Take or renew ``name`` for ``owner`` until now+ttl; False while someone else holds it."""
     until = now + timedelta(seconds=ttl)
-    async with sessions() as session, session.begin():
+    async with transaction(sessions) as session:
         # Conditional UPDATE: PostgreSQL re-checks the WHERE after a concurrent writer commits,
         # SQLite serialises writers (BEGIN IMMEDIATE), so two contenders never both win.
         result: Any = await session.execute(
@@ -38,7 +38,7 @@ async def acquire(sessions: Sessions, name: str, owner: str, now: datetime, ttl:
 
 async def release(sessions: Sessions, name: str, owner: str, now: datetime) -> None:
     """Give the lease up at once (clean shutdown), so a waiting scheduler takes over."""
-    async with sessions() as session, session.begin():
+    async with transaction(sessions) as session:
         await session.execute(
             update(Lease)
             .where(Lease.name == name, Lease.owner == owner)

@@ -31,6 +31,7 @@ from bot.message import Channel
 from schedules.calendar import Calendar, load_calendar
 from schedules.delivery import wechat_content, wechat_sendall, weibo_status
 from schedules.posts import channels_of, occurrences, placeholder_values
+from storage.db import transaction
 from storage.schedules import (
     FAILED,
     MISSED,
@@ -138,7 +139,7 @@ async def materialize(bot: BotContext, report: RunReport) -> None:
     calendar, tz = calendar_of(bot), zone_of(bot)
     now = bot.clock.now()
     grace = timedelta(seconds=cfg.misfire_grace_seconds)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         for post in await active_posts(session):
             created = as_utc(post.created_at)
             lead = timedelta(minutes=post.preview_minutes if post.preview_to else 0)
@@ -201,7 +202,7 @@ async def reconcile(bot: BotContext, report: RunReport) -> None:
     """Deal with rows a crashed process left in "sending"."""
     now = bot.clock.now()
     cutoff = now - timedelta(seconds=bot.config.schedules.stale_sending_seconds)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         stale = list(
             (
                 await session.execute(
@@ -236,7 +237,7 @@ async def reconcile(bot: BotContext, report: RunReport) -> None:
 async def claim(bot: BotContext, item_id: int) -> bool:
     """pending -> sending for exactly one caller."""
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         result: Any = await session.execute(
             update(OutboxItem)
             .where(
@@ -303,7 +304,7 @@ async def _after_error(
 
 
 async def _finish(bot: BotContext, item_id: int, **values: Any) -> None:
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         await session.execute(
             update(OutboxItem)
             .where(OutboxItem.id == item_id, OutboxItem.status == SENDING)
@@ -384,7 +385,7 @@ async def enqueue_now(bot: BotContext, post: CampaignPost, purpose: str = "push"
     now = bot.clock.now()
     ids: list[int] = []
     channels = ["wechat"] if purpose == "preview" else channels_of(post)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         for channel in channels:
             await _insert(session, post, channel, purpose, now, PENDING, now)
             item_id = await session.scalar(

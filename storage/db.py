@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +20,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 Sessions = async_sessionmaker[AsyncSession]
+# What handlers and operations hold: a unit of work they pass to repositories, never query.
+Session = AsyncSession
+
+
+class Conflict(Exception):
+    """A unique constraint refused a write: someone else got there first."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -76,9 +83,30 @@ def create_sessions(engine: AsyncEngine) -> Sessions:
 
 @asynccontextmanager
 async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """A session whose work commits on success and rolls back on any exception."""
+    """A session whose work commits on success and rolls back on any exception: the one
+    transaction boundary of CLI commands, operations, jobs and the dispatcher."""
     async with sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """Writes that may lose a race on a unique key: on a conflict only they roll back (the
+    message's transaction goes on) and ``Conflict`` is raised."""
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise Conflict(str(exc.orig)) from exc
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction commits (never on a rollback)."""
+
+    def run(_session: Any) -> None:
+        action()
+
+    event.listen(session.sync_session, "after_commit", run, once=True)
 
 
 def upsert_insert(session: AsyncSession) -> Any:

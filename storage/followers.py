@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.clock import as_utc
-from storage.db import upsert_insert
+from storage.db import Conflict, savepoint, upsert_insert
 from storage.models import Base, BigId, Follower
 
 
@@ -102,3 +102,42 @@ async def top_scenes(
     if channel:
         query = query.where(Follower.channel == channel)
     return [(str(r[0]), int(r[1]), int(r[2])) for r in await session.execute(query)]
+
+
+async def find_follower(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> Follower | None:
+    """The user's follower row, if the bot has seen them follow (or asked the platform)."""
+    result = await session.execute(
+        select(Follower).where(
+            Follower.channel == channel, Follower.account == account, Follower.user_id == user_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def remember_follower(
+    session: AsyncSession,
+    channel: str,
+    account: str,
+    user_id: str,
+    *,
+    subscribed: bool,
+    now: datetime,
+) -> None:
+    """Record what the platform said about a user not seen before; a follow event that
+    recorded the row meanwhile wins (a savepoint, so the message's transaction goes on)."""
+    try:
+        async with savepoint(session):
+            session.add(
+                Follower(
+                    channel=channel,
+                    account=account,
+                    user_id=user_id,
+                    subscribed=subscribed,
+                    created_at=now,
+                    last_interaction_at=now,
+                )
+            )
+    except Conflict:
+        pass

@@ -90,6 +90,16 @@ async def remove_rule(session: AsyncSession, rule_id: int) -> bool:
     return bool(result.rowcount)
 
 
+async def enabled_rules(session: AsyncSession) -> list[KeywordRule]:
+    """The rules that answer, highest priority first (ties: oldest first)."""
+    rows = await session.execute(
+        select(KeywordRule)
+        .where(KeywordRule.enabled.is_(True))
+        .order_by(KeywordRule.priority.desc(), KeywordRule.id)
+    )
+    return list(rows.scalars())
+
+
 async def list_rules(session: AsyncSession) -> list[KeywordRule]:
     """All rules, highest priority first."""
     rows = await session.execute(

@@ -250,6 +250,14 @@ async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime)
     return file_name
 
 
+async def image_paths(session: AsyncSession) -> list[str]:
+    """The stored picture file of every entry that has one."""
+    rows = await session.scalars(
+        select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
+    )
+    return [name for name in rows if name]
+
+
 async def get_entry(session: AsyncSession, entry_id: int) -> LogoEntry | None:
     """One entry by number."""
     return await session.get(LogoEntry, entry_id)

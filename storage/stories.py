@@ -143,6 +143,12 @@ async def media_of(session: AsyncSession, story_ids: Sequence[int]) -> dict[int,
     return out
 
 
+async def media_paths(session: AsyncSession) -> list[str]:
+    """The stored picture file of every story picture."""
+    rows = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
+    return [name for name in rows if name]
+
+
 async def review_story(
     session: AsyncSession, number: int, status: str, now: datetime, note: str | None
 ) -> Story | None:

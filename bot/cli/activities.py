@@ -31,6 +31,7 @@ from handlers.notify import tell_then
 from handlers.volunteers import configured_cities
 from storage import activities as store
 from storage.activities import Activity, Enrolment
+from storage.db import transaction
 from storage.models import AuditEvent
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -168,7 +169,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             now = bot.clock.now()
             if ends_at <= now:
                 raise CommandError("--end: that time has already passed")
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 clash = await store.code_in_use(session, code, now)
                 if clash is not None:
                     raise CommandError(
@@ -243,7 +244,7 @@ async def _tell_enrolled(bot: BotContext, activity: Activity) -> dict[str, int]:
                 bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
             )
         else:  # 注销: nobody left to tell
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 await told(session)
             how = "erased"
         counts[how] += 1
@@ -259,7 +260,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     async def go() -> tuple[Activity, bool, dict[str, int]]:
         async with ready_context(load(args)) as bot:
             now = bot.clock.now()
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 activity = await session.get(Activity, args.number)
                 if activity is None:
                     raise CommandError(f"no activity {args.number}")

@@ -15,6 +15,7 @@ from bot.cli.common import (
 )
 from bot.message import Reply, normalize
 from handlers.keywords import seed_specs
+from storage.db import transaction
 from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, seed_rules
 
 
@@ -87,7 +88,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise CommandError("the keyword is empty")
 
     async def go() -> int:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
             spec = RuleSpec(pattern, args.match, args.priority, Reply.of_text(args.reply).to_json())
             row = await add_rule(session, spec, bot.clock.now())
             return row.id
@@ -101,7 +102,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
     async def go() -> bool:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
             return await remove_rule(session, args.id)
 
     if not asyncio.run(go()):
@@ -114,7 +115,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the keywords content file."""
 
     async def go() -> tuple[int, int, int]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
             return await seed_rules(session, seed_specs(bot.texts), bot.clock.now())
 
     added, updated, removed = asyncio.run(go())

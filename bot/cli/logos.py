@@ -39,6 +39,7 @@ from handlers.logo_phases import (
 )
 from handlers.logo_review import tell_author
 from storage import logo as store
+from storage.db import transaction
 from storage.models import AuditEvent
 
 
@@ -127,7 +128,7 @@ def _masked(bot: BotContext, encrypted: str | None, mask: Callable[[str], str]) 
 async def review(config_args: argparse.Namespace) -> str:
     """Set the status, record who did it, tell the author; returns how they were told."""
     config = load(config_args)
-    async with ready_context(config) as bot, bot.sessions() as session, session.begin():
+    async with ready_context(config) as bot, transaction(bot.sessions) as session:
         now = bot.clock.now()
         entry = await store.review_entry(
             session, config_args.number, config_args.status, now, config_args.reason
@@ -218,7 +219,7 @@ def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
 
 async def phase(args: argparse.Namespace) -> None:
     """Show, set or clear phases (a change is audited), then print the schedule."""
-    async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+    async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
         now, cfg = bot.clock.now(), bot.config.logo
         if args.action != "show":
             detail = await change_phase(session, args, cfg, now)

@@ -22,6 +22,7 @@ from schedules.calendar import format_year, load_calendar
 from schedules.outbox import RunReport, calendar_of, deliver, describe, enqueue_now, zone_of
 from schedules.posts import PostError, channels_of, next_occurrences, quota_of
 from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
+from storage.db import transaction
 from storage.schedules import CampaignPost, active_posts, outbox_for
 
 
@@ -226,7 +227,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a post."""
 
     async def go() -> bool:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
             return await cancel_post(session, args.id)
 
     if not asyncio.run(go()):

@@ -31,6 +31,7 @@ from bot.privacy import mask_name, mask_phone
 from handlers.notify import tell_then
 from handlers.stories import preview
 from storage import stories as store
+from storage.db import transaction
 from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
 
@@ -154,7 +155,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 media = (await store.media_of(session, [number]))[number]
             revealed = args.reveal and story.contact_phone_enc is not None
             if revealed:
-                async with bot.sessions() as session, session.begin():
+                async with transaction(bot.sessions) as session:
                     await _audit(bot, session, "stories.reveal_contact", f"story={number}")
             return _show_lines(bot, story, media, reveal=revealed)
 
@@ -204,7 +205,7 @@ async def review(args: argparse.Namespace) -> str:
 
         done = _t(bot, "reviewed", number=number, status=_status(bot, status))
         if status != "approved":
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 await record(session)
             return done
         text = bot.texts("stories.approved", number=number)

@@ -34,6 +34,7 @@ from handlers.content import Texts
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import configured_cities
 from storage.activities import LedgerRow, ledger, monthly_hours
+from storage.db import transaction
 from storage.models import AuditEvent
 from storage.volunteers import Volunteer, add_hours, total_hours
 
@@ -129,7 +130,7 @@ def cmd_adjust(args: argparse.Namespace) -> int:
         raise CommandError(f"--reason must be 1-{MAX_REASON} characters")
 
     async def go() -> Decimal:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
             volunteer = await session.get(Volunteer, args.volunteer, with_for_update=True)
             if volunteer is None:
                 raise CommandError(f"no volunteer {args.volunteer}")
@@ -209,7 +210,7 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
             progress.advance()
         progress.finish()
     if full_phones:
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             detail = f"rows={len(rows)} city={city or '*'}"
             session.add(
                 AuditEvent(

@@ -25,6 +25,7 @@ from bot.message import Channel
 from handlers.content import Texts
 from handlers.logo_phases import format_admin, parse_time
 from storage import logo as store
+from storage.db import transaction
 from storage.models import AuditEvent
 
 Ranking = list[tuple[int, str, int]]
@@ -179,7 +180,7 @@ async def void(args: argparse.Namespace) -> int:
             since = parse_time(args.since)
         except ValueError as exc:
             raise CommandError(f"--since: {exc}") from None
-    async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+    async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
         n = await store.void_votes(
             session,
             entry_id=args.number,
