@@ -20,6 +20,7 @@ from bot.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
+from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import PHONE_RE, valid_name
 from storage import stories as store
@@ -310,14 +311,16 @@ async def handle_delete(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         return Invalid(ctx.t("stories.bad_delete", number=answers["number"]))
     msg = ctx.inbound
     # False: deleted by an earlier message meanwhile (a retry, a second worker): same answer.
-    await store.delete_own_story(
+    if await store.delete_own_story(
         ctx.session,
         answers["number"],
         channel=msg.channel.value,
         account=msg.account,
         user_id=msg.user,
         now=ctx.bot.clock.now(),
-    )
+    ):
+        # The number only: the audit log holds no story text or contact.
+        audit(ctx.bot, ctx.session, AUTHOR, "stories.delete", story=answers["number"])
     return Finish(ctx.reply("stories.deleted", number=answers["number"]))
 
 

@@ -26,6 +26,7 @@ from handlers.conversation import (
     StepHandler,
     ask,
 )
+from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
 from storage.db import Conflict, savepoint
@@ -347,6 +348,7 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         # Places in activities to come go back to others; the rest stays anonymous.
         await withdraw_upcoming(ctx.session, me.id, ctx.bot.clock.now())
         await erase(ctx.session, me, ctx.bot.clock.now())
+        audit(ctx.bot, ctx.session, AUTHOR, "volunteers.erase", volunteer=me.id)
     return Finish(ctx.reply("volunteer.erased"))
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import upsert_insert
-from storage.models import AuditEvent, Base, BigId, Follower
+from storage.models import Base, BigId, Follower
 
 # withdrawn: the author took the entry back (撤回投稿); final, and its personal data are gone.
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
@@ -233,7 +233,7 @@ async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime)
     The row stays, so votes cast for it keep their entry (they no longer count: results count
     approved entries only). The author's name, phone and phone index go, and so do the design's
     hash and file name: the gallery serves nothing for it and the same design may be entered
-    again. The withdrawal is recorded in the audit log (no personal data in the detail).
+    again. The caller records the withdrawal in the audit log.
     """
     file_name = entry.image_path
     entry.status = "withdrawn"
@@ -243,9 +243,6 @@ async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime)
     entry.phone_index = None
     entry.image_hash = None
     entry.image_path = None
-    session.add(
-        AuditEvent(at=now, actor="author", action="logo.withdrawn", detail=f"entry={entry.id}")
-    )
     await session.flush()
     return file_name
 

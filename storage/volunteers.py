@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import AuditEvent, Base, BigId
+from storage.models import Base, BigId
 
 
 class Volunteer(Base):
@@ -147,7 +147,7 @@ async def erase(session: AsyncSession, volunteer: Volunteer, now: datetime) -> N
 
     The row stays as an anonymous holder of the ledger: city and skills are kept for
     statistics; name, phone, guardian, birth year and the platform user id are gone, so the
-    person may register again as someone new. The deletion is recorded in the audit log.
+    person may register again as someone new. The caller records the deletion in the audit log.
     """
     volunteer.name_enc = ""
     volunteer.phone_enc = ""
@@ -156,9 +156,4 @@ async def erase(session: AsyncSession, volunteer: Volunteer, now: datetime) -> N
     volunteer.guardian_enc = None
     volunteer.birth_year = 0
     volunteer.updated_at = now
-    session.add(
-        AuditEvent(
-            at=now, actor="volunteer", action="volunteer.erased", detail=f"id={volunteer.id}"
-        )
-    )
     await session.flush()

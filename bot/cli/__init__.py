@@ -26,6 +26,7 @@ from bot.cli import (
 )
 from bot.cli.common import CommandError
 from bot.config import ConfigError
+from handlers.operations import OperationError
 
 COMMANDS = [
     serve,
@@ -49,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bot",
         description="Campaign bot for public-welfare (网络公益) WeChat and Weibo accounts.",
     )
+    parser.add_argument(
+        "--as",
+        dest="operator",
+        metavar="NAME",
+        default=None,
+        help="who is acting, as the audit log records it (default: your OS user name)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
@@ -67,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except CommandError as exc:
+    except (CommandError, OperationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

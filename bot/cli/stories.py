@@ -12,14 +12,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.cli.common import (
     CommandError,
     Progress,
     add_config_arg,
     channel_name,
     load,
+    operator,
     print_table,
     ready_context,
 )
@@ -28,11 +27,9 @@ from bot.clock import as_utc, local
 from bot.context import BotContext
 from bot.message import Channel
 from bot.privacy import mask_name, mask_phone
-from handlers.notify import tell_then
+from handlers import stories_ops as ops
 from handlers.stories import preview
 from storage import stories as store
-from storage.db import transaction
-from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -88,13 +85,13 @@ def _status(bot: BotContext, status: str) -> str:
     return _t(bot, f"status_{status}")
 
 
-def contact(bot: BotContext, story: Story, *, reveal: bool = False) -> str:
-    """The story's contact as operators see it: masked, or whole with ``reveal``."""
+def contact(bot: BotContext, story: Story) -> str:
+    """The story's contact as operators see it in lists: masked."""
     if not story.contact_name_enc or not story.contact_phone_enc:
         return ""
     name = bot.cipher.decrypt(story.contact_name_enc)
     phone = bot.cipher.decrypt(story.contact_phone_enc)
-    return f"{name} {phone}" if reveal else f"{mask_name(name)} {mask_phone(phone)}"
+    return f"{mask_name(name)} {mask_phone(phone)}"
 
 
 def _pictures(media: list[StoryMedia]) -> list[StoryMedia]:
@@ -103,13 +100,6 @@ def _pictures(media: list[StoryMedia]) -> list[StoryMedia]:
 
 def _videos(media: list[StoryMedia]) -> list[StoryMedia]:
     return [m for m in media if m.kind == "video"]
-
-
-def _number(args: argparse.Namespace) -> int:
-    if args.number < 1:
-        raise CommandError(f"number: must be a story number (1 or more), got {args.number}")
-    number: int = args.number
-    return number
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -138,33 +128,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(bot: BotContext, session: AsyncSession, action: str, detail: str) -> None:
-    session.add(AuditEvent(at=bot.clock.now(), actor="operator", action=action, detail=detail))
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one story in full; the contact whole with --reveal (audited)."""
-    number = _number(args)
+    number: int = args.number
 
     async def go() -> list[str]:
         async with ready_context(load(args)) as bot:
+            whole = await ops.reveal_contact(bot, operator(args), number) if args.reveal else None
             async with bot.sessions() as session:
                 story = await store.get_story(session, number)
-                if story is None:
+                if story is None or number < 1:
                     raise CommandError(_t(bot, "no_such", number=number))
                 media = (await store.media_of(session, [number]))[number]
-            revealed = args.reveal and story.contact_phone_enc is not None
-            if revealed:
-                async with transaction(bot.sessions) as session:
-                    await _audit(bot, session, "stories.reveal_contact", f"story={number}")
-            return _show_lines(bot, story, media, reveal=revealed)
+            return _show_lines(bot, story, media, whole)
 
     print("\n".join(asyncio.run(go())))
     return 0
 
 
 def _show_lines(
-    bot: BotContext, story: Story, media: list[StoryMedia], *, reveal: bool
+    bot: BotContext, story: Story, media: list[StoryMedia], whole: ops.Contact | None
 ) -> list[str]:
     directory = bot.config.stories_media_path
     yes_no = _t(bot, "yes") if story.consent else _t(bot, "no")
@@ -174,7 +157,7 @@ def _show_lines(
         ("date", _when(story.created_at)),
         ("status", _status(bot, story.status)),
         ("consent", f"{yes_no} {_when(story.consent_at)}"),
-        ("contact", contact(bot, story, reveal=reveal) or _t(bot, "no_contact")),
+        ("contact", _contact_line(bot, story, whole)),
         ("reviewed", _when(story.reviewed_at)),
         ("note", story.review_note or ""),
     ]
@@ -185,31 +168,26 @@ def _show_lines(
     lines.append(_t(bot, "show_videos"))
     lines += [f"  {m.media_id}" for m in _videos(media)] or [_t(bot, "show_none")]
     lines += [_t(bot, "show_text"), story.text]
-    if reveal:
+    if whole is not None:
         lines += ["", _t(bot, "revealed")]
     return lines
 
 
+def _contact_line(bot: BotContext, story: Story, whole: ops.Contact | None) -> str:
+    if whole is not None:
+        return f"{whole.name} {whole.phone}"
+    return contact(bot, story) or _t(bot, "no_contact")
+
+
 async def review(args: argparse.Namespace) -> str:
-    """Set the status (audited); on approval tell the author. Returns the message printed."""
-    number, status, note = _number(args), args.status, args.note
+    """Approve or reject; returns the message printed."""
+    number, status, note = args.number, args.status, args.note
     async with ready_context(load(args)) as bot:
-        async with bot.sessions() as session:
-            story = await store.get_story(session, number)
-        if story is None:
-            raise CommandError(_t(bot, "no_such", number=number))
-
-        async def record(session: AsyncSession) -> None:
-            await store.review_story(session, number, status, bot.clock.now(), note)
-            await _audit(bot, session, f"story_{status}", f"story={number} note={note or ''}")
-
         done = _t(bot, "reviewed", number=number, status=_status(bot, status))
         if status != "approved":
-            async with transaction(bot.sessions) as session:
-                await record(session)
+            await ops.reject(bot, operator(args), number, note)
             return done
-        text = bot.texts("stories.approved", number=number)
-        how = await tell_then(bot, story.channel, story.account, story.user_id, text, record)
+        how = await ops.approve(bot, operator(args), number, note)
         return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
 
 
@@ -220,11 +198,10 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 async def _export_rows(
-    bot: BotContext, status: str | None, channel: str | None
+    args: argparse.Namespace, bot: BotContext
 ) -> tuple[list[str], list[list[Any]]]:
-    async with bot.sessions() as session:
-        stories = await store.list_stories(session, status, channel)
-        media = await store.media_of(session, [s.id for s in stories])
+    found = await ops.export(bot, operator(args), status=args.status, channel=args.channel)
+    stories, media = found.stories, found.media
     directory = bot.config.stories_media_path
     progress = Progress("stories", len(stories))
     rows: list[list[Any]] = []
@@ -273,7 +250,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     async def go() -> tuple[list[str], list[list[Any]], str, str]:
         async with ready_context(load(args)) as bot:
-            headers, rows = await _export_rows(bot, args.status, args.channel)
+            headers, rows = await _export_rows(args, bot)
             done = _t(bot, "exported", count=len(rows), path=path)
             return headers, rows, _t(bot, "sheet"), done
 
