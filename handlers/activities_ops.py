@@ -6,7 +6,6 @@ Each validates, writes, records one audit row and queues its notifications; the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +15,7 @@ from bot.clock import as_utc
 from bot.context import BotContext
 from handlers.activities import cancellation_text
 from handlers.notify import tell_then
-from handlers.operations import Actor, OperationError, audit
+from handlers.operations import Actor, OperationError, Progress, audit, no_progress
 from handlers.volunteers import configured_cities
 from storage import activities as store
 from storage.activities import Activity, Enrolment
@@ -26,13 +25,6 @@ from storage.volunteers import Volunteer
 MAX_TITLE, MAX_PLACE, MAX_REASON = 64, 100, 200
 MAX_CAPACITY = 100_000
 MIN_HOURS, MAX_HOURS = Decimal("0.01"), Decimal(100)
-
-# Told after each volunteer an operation has handled: (done, total).
-Progress = Callable[[int, int], None]
-
-
-def _no_progress(_done: int, _total: int) -> None:
-    return None
 
 
 def clean_text(value: str, option: str, limit: int) -> str:
@@ -147,7 +139,7 @@ async def cancel(
     actor: Actor,
     number: int,
     reason: str,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> Cancelled:
     """Cancel activity ``number`` (audited) and tell its volunteers; run again after an
     interruption, it only tells those not told yet."""

@@ -8,6 +8,7 @@ console calls the same functions. Operations never print and never read argparse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.context import BotContext
@@ -15,7 +16,15 @@ from handlers.content import Texts
 from storage.audit import AUTHOR, SYSTEM, Actor, record
 from storage.db import Session
 
-__all__ = ["AUTHOR", "SYSTEM", "Actor", "OperationError", "audit"]
+__all__ = ["AUTHOR", "SYSTEM", "Actor", "OperationError", "Progress", "audit", "no_progress"]
+
+# Told after each item a long operation has handled: (done, total). The CLI draws a progress
+# line from it; the console can report it.
+Progress = Callable[[int, int], None]
+
+
+def no_progress(_done: int, _total: int) -> None:
+    """A Progress that reports nothing."""
 
 
 class OperationError(Exception):

@@ -109,6 +109,21 @@ async def phone_taken(
     return (await session.execute(query)).first() is not None
 
 
+async def get_volunteer(
+    session: AsyncSession, volunteer_id: int, *, for_update: bool = False
+) -> Volunteer | None:
+    """Volunteer ``volunteer_id`` (erased ones too), locked for the transaction if asked."""
+    return await session.get(Volunteer, volunteer_id, with_for_update=for_update or None)
+
+
+async def registered(session: AsyncSession, city: str | None = None) -> list[Volunteer]:
+    """Volunteers who have not erased their data, by id; only ``city``'s when given."""
+    query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
+    if city:
+        query = query.where(Volunteer.city == city)
+    return list((await session.scalars(query)).all())
+
+
 async def add_hours(
     session: AsyncSession,
     volunteer_id: int,

@@ -191,12 +191,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     async def go() -> ops.Cancelled:
         async with ready_context(load(args)) as bot:
             progress = Progress("telling volunteers", 0)
-
-            def advance(done: int, total: int) -> None:
-                progress.total = total
-                progress.advance()
-
-            done = await ops.cancel(bot, operator(args), args.number, args.reason, advance)
+            done = await ops.cancel(bot, operator(args), args.number, args.reason, progress.report)
             progress.finish()
             return done
 

@@ -117,6 +117,11 @@ class Progress:
                 flush=True,
             )
 
+    def report(self, done: int, total: int) -> None:
+        """An operation's progress callback (``handlers.operations.Progress``)."""
+        self.total = total
+        self.advance(done - self.done)
+
     def finish(self) -> None:
         """Make sure the final line is printed."""
         if self.done < self.total or self._last != 100:
