@@ -6,17 +6,18 @@ import argparse
 import asyncio
 
 from bot.cli.common import (
-    CommandError,
     add_config_arg,
     columns,
     load,
+    operator,
     print_table,
     ready_context,
 )
-from bot.message import Reply, normalize
+from bot.message import Reply
+from handlers import keywords_ops as ops
 from handlers.keywords import seed_specs
 from storage.db import transaction
-from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, seed_rules
+from storage.keywords import MATCH_TYPES, list_rules, seed_rules
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,19 +82,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add an operator rule."""
-    if not args.reply.strip():
-        raise CommandError("the reply text is empty")
-    pattern = args.pattern if args.match == "click" else normalize(args.pattern).lower()
-    if not pattern:
-        raise CommandError("the keyword is empty")
 
-    async def go() -> int:
-        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
-            spec = RuleSpec(pattern, args.match, args.priority, Reply.of_text(args.reply).to_json())
-            row = await add_rule(session, spec, bot.clock.now())
-            return row.id
+    async def go() -> tuple[int, str]:
+        async with ready_context(load(args)) as bot:
+            rule = await ops.add(
+                bot,
+                operator(args),
+                args.pattern,
+                args.reply,
+                match=args.match,
+                priority=args.priority,
+            )
+            return rule.id, rule.pattern
 
-    rule_id = asyncio.run(go())
+    rule_id, pattern = asyncio.run(go())
     print(f"rule {rule_id} saved: {pattern} ({args.match}); live within 10 seconds")
     return 0
 
@@ -101,12 +103,11 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
-    async def go() -> bool:
-        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
-            return await remove_rule(session, args.id)
+    async def go() -> None:
+        async with ready_context(load(args)) as bot:
+            await ops.remove(bot, operator(args), args.id)
 
-    if not asyncio.run(go()):
-        raise CommandError(f"no rule with id {args.id}")
+    asyncio.run(go())
     print(f"rule {args.id} removed")
     return 0
 
