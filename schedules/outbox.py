@@ -382,22 +382,26 @@ async def describe(bot: BotContext, post: CampaignPost, occ: datetime, purpose: 
 
 async def enqueue_now(bot: BotContext, post: CampaignPost, purpose: str = "push") -> list[int]:
     """Outbox rows for an immediate delivery of ``post`` (operator's run-now / preview)."""
-    now = bot.clock.now()
+    async with transaction(bot.sessions) as session:
+        return await enqueue_in(session, post, purpose, bot.clock.now())
+
+
+async def enqueue_in(session: Any, post: CampaignPost, purpose: str, now: datetime) -> list[int]:
+    """``enqueue_now`` inside the caller's transaction (an operation audits in the same one)."""
     ids: list[int] = []
     channels = ["wechat"] if purpose == "preview" else channels_of(post)
-    async with transaction(bot.sessions) as session:
-        for channel in channels:
-            await _insert(session, post, channel, purpose, now, PENDING, now)
-            item_id = await session.scalar(
-                select(OutboxItem.id).where(
-                    OutboxItem.post_id == post.id,
-                    OutboxItem.channel == channel,
-                    OutboxItem.purpose == purpose,
-                    OutboxItem.occurrence == now,
-                )
+    for channel in channels:
+        await _insert(session, post, channel, purpose, now, PENDING, now)
+        item_id = await session.scalar(
+            select(OutboxItem.id).where(
+                OutboxItem.post_id == post.id,
+                OutboxItem.channel == channel,
+                OutboxItem.purpose == purpose,
+                OutboxItem.occurrence == now,
             )
-            if item_id is not None:
-                ids.append(int(item_id))
+        )
+        if item_id is not None:
+            ids.append(int(item_id))
     return ids
 
 

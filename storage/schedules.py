@@ -79,6 +79,11 @@ class OutboxItem(Base):
     updated_at: Mapped[datetime]
 
 
+async def get_post(session: AsyncSession, post_id: int) -> CampaignPost | None:
+    """Post ``post_id``, whatever its status."""
+    return await session.get(CampaignPost, post_id)
+
+
 async def active_posts(session: AsyncSession) -> list[CampaignPost]:
     """Posts not cancelled, oldest first."""
     rows = await session.execute(
