@@ -1,4 +1,4 @@
-"""Operator operations on keyword replies: add (or replace) and remove a rule.
+"""Operator operations on keyword replies: add (or replace) and remove a rule, re-seed.
 
 Workers pick an edit up within ``handlers.keywords.REFRESH_SECONDS``; the CLI
 (``bot/cli/keywords.py``) and the console call these.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from bot.context import BotContext
 from bot.message import Reply, normalize
+from handlers.keywords import seed_specs
 from handlers.operations import Actor, OperationError, audit
 from storage.db import transaction
-from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, remove_rule
+from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, remove_rule, seed_rules
 from storage.models import KeywordRule
 
 
@@ -50,3 +51,12 @@ async def remove(bot: BotContext, actor: Actor, rule_id: int) -> None:
                 "reports.ops.keyword_missing", f"no rule with id {rule_id}", number=rule_id
             )
         audit(bot, session, actor, "keywords.remove", rule=rule_id)
+
+
+async def seed(bot: BotContext, actor: Actor) -> tuple[int, int, int]:
+    """Make the seeded rules match the keywords content file (operators' rules untouched);
+    returns how many were added, updated and removed."""
+    async with transaction(bot.sessions) as session:
+        added, updated, removed = await seed_rules(session, seed_specs(bot.texts), bot.clock.now())
+        audit(bot, session, actor, "keywords.seed", added=added, updated=updated, removed=removed)
+    return added, updated, removed

@@ -15,9 +15,7 @@ from bot.cli.common import (
 )
 from bot.message import Reply
 from handlers import keywords_ops as ops
-from handlers.keywords import seed_specs
-from storage.db import transaction
-from storage.keywords import MATCH_TYPES, list_rules, seed_rules
+from storage.keywords import MATCH_TYPES, list_rules
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,8 +114,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the keywords content file."""
 
     async def go() -> tuple[int, int, int]:
-        async with ready_context(load(args)) as bot, transaction(bot.sessions) as session:
-            return await seed_rules(session, seed_specs(bot.texts), bot.clock.now())
+        async with ready_context(load(args)) as bot:
+            return await ops.seed(bot, operator(args))
 
     added, updated, removed = asyncio.run(go())
     print(f"keywords seeded: {added} added, {updated} updated, {removed} removed")
