@@ -18,8 +18,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import BotContext
 from bot.logs import log_event
-from schedules import lease
 from schedules.outbox import RunReport, run_due
+from storage import leases as lease
 
 log = logging.getLogger("bot.schedules")
 

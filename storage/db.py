@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -107,6 +107,11 @@ def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
         action()
 
     event.listen(session.sync_session, "after_commit", run, once=True)
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (health checks)."""
+    await session.execute(text("SELECT 1"))
 
 
 def upsert_insert(session: AsyncSession) -> Any:

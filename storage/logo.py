@@ -255,6 +255,18 @@ async def image_paths(session: AsyncSession) -> list[str]:
     return [name for name in rows if name]
 
 
+async def approved_image(session: AsyncSession, image_hash: str, file_name: str) -> bool:
+    """Whether ``file_name`` is the design of an approved entry (the gallery serves only those)."""
+    found = await session.scalar(
+        select(LogoEntry.id).where(
+            LogoEntry.image_hash == image_hash,
+            LogoEntry.image_path == file_name,
+            LogoEntry.status == "approved",
+        )
+    )
+    return found is not None
+
+
 async def get_entry(session: AsyncSession, entry_id: int) -> LogoEntry | None:
     """One entry by number."""
     return await session.get(LogoEntry, entry_id)

@@ -6,10 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.clock import as_utc
-from storage.db import Sessions, transaction
+from storage.db import Conflict, Sessions, savepoint, transaction
 from storage.models import Lease
 
 
@@ -29,9 +28,9 @@ async def acquire(sessions: Sessions, name: str, owner: str, now: datetime, ttl:
         if await session.scalar(select(Lease.name).where(Lease.name == name)) is not None:
             return False
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 session.add(Lease(name=name, owner=owner, expires_at=until))
-        except IntegrityError:
+        except Conflict:
             return False  # another process inserted it first
         return True
 
