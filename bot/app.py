@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
 
 from bot.appkeys import BOT, DISPATCHER
 from bot.channels.wechat import WeChatAdapter, wechat_routes
@@ -18,23 +17,20 @@ from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
 from bot.clients.weibo import WeiboClient
 from bot.clock import Clock, SystemClock
-from bot.config import SANDBOX, Config, weibo_enabled
 from bot.context import BotContext
 from bot.dispatch import Dispatcher
-from bot.gallery import gallery_routes
+from bot.kernel.config import SANDBOX, Config, weibo_enabled
 from bot.logs import log_event
 from bot.message import Channel
 from bot.privacy import Cipher, load_or_create_key
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.content import Texts
-from handlers.keywords import seed_specs
+from handlers.feature import Feature, resolve
 from handlers.media import purge_orphan_pictures
-from handlers.registry import Handlers, build_handlers
+from handlers.registry import FEATURES, Handlers, build_handlers, jobs, media_folders
 from storage.db import create_engine, create_sessions, is_sqlite, ping, transaction
 from storage.hotpath import MessageLogWriter, make_probe
-from storage.keywords import seed_rules
-from storage.logo import purge_vote_rates
 from storage.messages import drop_cached_replies, purge_before
 from storage.migrate import ensure_schema
 
@@ -47,15 +43,18 @@ WEIBO_SANDBOX_KEY: web.AppKey[FakeWeiboAPI] = web.AppKey("weibo_sandbox")
 HANDLERS: web.AppKey[Handlers] = web.AppKey("handlers")
 
 
-def build_context(config: Config, clock: Clock | None = None) -> BotContext:
-    """Engine, sessions, texts, cipher and API clients for ``config`` (no I/O yet)."""
+def build_context(
+    config: Config, clock: Clock | None = None, features: Sequence[Feature] = FEATURES
+) -> BotContext:
+    """Engine, sessions, texts (with the features' content), cipher and API clients for
+    ``config`` (no I/O yet)."""
     engine = create_engine(config.database_url, echo=config.database.echo)
     key = load_or_create_key(config.security.data_key, config.data_path)
     bot = BotContext(
         config=config,
         sessions=create_sessions(engine),
         clock=clock or SystemClock(),
-        texts=Texts.load(config.content.dir or None),
+        texts=Texts.load(config.content.dir or None, [p for f in features for p in f.content]),
         cipher=Cipher(key),
     )
     base = config.wechat.api_base_url
@@ -77,8 +76,10 @@ async def close_context(bot: BotContext) -> None:
     await bot.sessions.kw["bind"].dispose()
 
 
-async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
-    """Upgrade the schema when allowed, and seed the keyword rules."""
+async def prepare_database(
+    bot: BotContext, *, migrate: bool, features: Sequence[Feature] = FEATURES
+) -> None:
+    """Upgrade the schema when allowed, then run the features' start-up work (seeding)."""
     url = bot.config.database_url
     if migrate:
         ran = await ensure_schema(url)
@@ -86,15 +87,9 @@ async def prepare_database(bot: BotContext, *, migrate: bool) -> None:
             log_event(
                 log, "database_upgraded", backend="sqlite" if is_sqlite(url) else "postgresql"
             )
-    specs = seed_specs(bot.texts)
-    try:
-        async with transaction(bot.sessions) as session:
-            added, updated, removed = await seed_rules(session, specs, bot.clock.now())
-    except IntegrityError:
-        # Another worker seeded at the same moment; its rules are the same.
-        added = updated = removed = 0
-    if added or updated or removed:
-        log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
+    for feature in features:
+        for start in feature.on_start:
+            await start(bot)
 
 
 # WeChat and Weibo retry a message within seconds (three tries, 5 s apart): a cached reply is
@@ -105,14 +100,11 @@ PURGE_INTERVAL_SECONDS = 600
 
 async def purge_message_log(bot: BotContext) -> int:
     """Delete message-log rows older than the retention setting and drop the cached replies
-    of the last day once past the retry horizon; returns how many rows were deleted.
-
-    The logo vote-rate counters (needed for one minute) go at the same time."""
+    of the last day once past the retry horizon; returns how many rows were deleted."""
     now = bot.clock.now()
     cutoff = now - timedelta(days=bot.config.database.message_retention_days)
     async with transaction(bot.sessions) as session:
         deleted = await purge_before(session, cutoff)
-        await purge_vote_rates(session, now - timedelta(hours=1))
         # Cached replies (encrypted, see Dispatcher._seal) serve retries only. Only the last
         # day is looked at, so the periodic run stays cheap; older ones (the bot was down a
         # whole day) stay encrypted until the retention purge.
@@ -126,10 +118,12 @@ def create_app(
     clock: Clock | None = None,
     migrate: bool = True,
     bot: BotContext | None = None,
+    features: Sequence[Feature] = FEATURES,
 ) -> web.Application:
-    """The web application: webhooks, health check, sandbox, background jobs."""
-    bot = bot or build_context(config, clock)
-    handlers = build_handlers(flow_timeout_seconds=config.limits.flow_timeout_minutes * 60)
+    """The web application: webhooks, the features' pages, health check, sandbox, background
+    jobs, all from the ``features`` (the registry's unless a test passes its own)."""
+    bot = bot or build_context(config, clock, features)
+    handlers = build_handlers(config.limits.flow_timeout_minutes * 60, features)
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[BOT] = bot
     app[HANDLERS] = handlers
@@ -147,7 +141,9 @@ def create_app(
         app.add_routes(wechat_routes(WeChatAdapter(config.wechat)))
         if weibo_enabled(config):
             app.add_routes(weibo_routes(WeiboAdapter(config.weibo)))
-        app.add_routes(gallery_routes())
+        for feature in features:
+            for ref in feature.web:
+                app.add_routes(resolve(ref)())
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)
@@ -159,13 +155,13 @@ def create_app(
         app.add_subapp(WEIBO_SANDBOX_PREFIX, weibo_sandbox.app())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await prepare_database(bot, migrate=migrate)
-        purger = asyncio.create_task(_purge_forever(bot))
+        await prepare_database(bot, migrate=migrate, features=features)
+        purger = asyncio.create_task(_purge_forever(bot, features))
         scheduler = None
         if config.server.role in ("scheduler", "all"):
             from schedules.scheduler import CampaignScheduler
 
-            scheduler = CampaignScheduler(bot)
+            scheduler = CampaignScheduler(bot, jobs=list(jobs(features, where="leader")))
             scheduler.start()
         yield
         if scheduler is not None:
@@ -183,15 +179,28 @@ def create_app(
     return app
 
 
-async def _purge_forever(bot: BotContext) -> None:
+async def purge_once(bot: BotContext, features: Sequence[Feature] = FEATURES) -> dict[str, int]:
+    """One periodic purge: the message log, the features' purge hooks, media nothing refers
+    to, and the features' every-process jobs; returns what each removed or did, by name."""
+    done = {"message_log": await purge_message_log(bot)}
+    now = bot.clock.now()
+    for feature in features:
+        for hook in feature.purges:
+            done[f"{feature.name}.{hook.__name__}"] = await hook(bot, now)
+    done["orphan_pictures"] = await purge_orphan_pictures(bot, media_folders(features))
+    for job in jobs(features, where="every_process"):
+        done[job.name] = await job.run(bot)
+    return done
+
+
+async def _purge_forever(bot: BotContext, features: Sequence[Feature]) -> None:
     while True:
         try:
-            removed = await purge_message_log(bot)
-            if removed:
-                log_event(log, "message_log_purged", rows=removed)
-            pictures = await purge_orphan_pictures(bot)
-            if pictures:
-                log_event(log, "orphan_pictures_purged", files=pictures)
+            done = await purge_once(bot, features)
+            if done["message_log"]:
+                log_event(log, "message_log_purged", rows=done["message_log"])
+            if done["orphan_pictures"]:
+                log_event(log, "orphan_pictures_purged", files=done["orphan_pictures"])
         except Exception:
             log.exception("periodic purge failed")
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)

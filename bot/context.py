@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.clients.base import ChannelClient
 from bot.clock import Clock
-from bot.config import Config
+from bot.kernel.config import Config
 from bot.message import Channel
 from bot.privacy import Cipher
 from handlers.content import Texts

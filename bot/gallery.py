@@ -23,7 +23,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.appkeys import BOT
 from bot.context import BotContext
 from bot.privacy import mask_name
-from handlers.logo_phases import ContestState, contest_state, counts_public, phase_line
+from handlers.logo_phases import (
+    LOGO,
+    ContestState,
+    contest_state,
+    counts_public,
+    logo_media_path,
+    phase_line,
+)
 from storage import logo as store
 from storage.logo import LogoEntry
 
@@ -84,12 +91,12 @@ class Gallery:
     ) -> tuple[ContestState, list[EntryView]]:
         """The contest state and the approved entries (only ``number`` when given)."""
         async with bot.sessions() as session:
-            state = await contest_state(session, bot.config.logo, bot.clock.now())
+            state = await contest_state(session, LOGO.of(bot.config), bot.clock.now())
             entries = await store.list_entries(session, "approved")
             if number is not None:
                 entries = [e for e in entries if e.id == number]
             counts: dict[int, tuple[int, int]] = {}
-            if counts_public(bot.config.logo, state):
+            if counts_public(LOGO.of(bot.config), state):
                 ranking = await store.ranking(session)
                 counts = {n: (rank, votes) for rank, (n, _t, votes) in enumerate(ranking, 1)}
         views = [self._view(bot, e, counts.get(e.id), state) for e in entries]
@@ -145,7 +152,7 @@ class Gallery:
         async with bot.sessions() as session:
             approved = await store.approved_image(session, m[1], name)
         # The name is a hash and an extension checked above: it cannot leave the directory.
-        path = bot.config.logo_media_path / name
+        path = logo_media_path(bot.config) / name
         if not approved or not path.is_file():
             return self.not_found(bot)
         return web.FileResponse(

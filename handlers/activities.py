@@ -17,8 +17,9 @@ from bot.clock import as_utc, local
 from bot.message import Reply
 from handlers.content import Texts
 from handlers.context import Ctx
+from handlers.feature import Feature, content_file
 from handlers.router import Click, Command, Router, Text
-from handlers.volunteers import current_volunteer
+from handlers.volunteers import VOLUNTEERS, current_volunteer
 from storage import activities as store
 from storage.activities import ACTIVE, Activity, Enrolment
 from storage.volunteers import Volunteer, total_hours
@@ -100,7 +101,7 @@ async def list_upcoming(ctx: Ctx) -> Reply | None:
     city = me.city if me is not None else None
     now = ctx.bot.clock.now()
     found = await store.upcoming(
-        ctx.session, now, city, ctx.bot.config.volunteers.activities_listed
+        ctx.session, now, city, VOLUNTEERS.of(ctx.bot.config).activities_listed
     )
     if not found:
         where = city or ctx.t("activity.all_cities")
@@ -135,7 +136,7 @@ async def join(ctx: Ctx) -> Reply | None:
     outcome = await store.enrol(ctx.session, activity, me.id, ctx.bot.clock.now())
     if outcome.status != "ok":
         return _about(ctx, f"activity.join_{outcome.status}", activity)
-    open_minutes = ctx.bot.config.volunteers.checkin_open_minutes
+    open_minutes = VOLUNTEERS.of(ctx.bot.config).checkin_open_minutes
     return _about(
         ctx, "activity.joined", activity, open_minutes=open_minutes, left=outcome.places_left
     )
@@ -228,7 +229,7 @@ async def _attendance(ctx: Ctx, usage: str) -> tuple[Volunteer, Enrolment, Activ
         if other.status == ACTIVE and as_utc(other.starts_at) > ctx.bot.clock.now():
             return _about(ctx, "activity.code_not_enrolled_join", other)
         return _about(ctx, "activity.code_not_enrolled", other)
-    early = timedelta(minutes=ctx.bot.config.volunteers.checkin_open_minutes)
+    early = timedelta(minutes=VOLUNTEERS.of(ctx.bot.config).checkin_open_minutes)
     enrolment, activity = _pick(pairs, ctx.bot.clock.now(), early)
     if activity.status != ACTIVE:
         return _about(ctx, "activity.join_cancelled", activity)
@@ -246,7 +247,7 @@ async def _record(
         at = moment(ctx.bot.texts, getattr(enrolment, column) or now)
         return _about(ctx, f"activity.already_{event}", activity, at=at)
     hours = hours_text(activity.hours)
-    if ctx.bot.config.volunteers.credit_on != f"check{event}":
+    if VOLUNTEERS.of(ctx.bot.config).credit_on != f"check{event}":
         return _about(ctx, f"activity.checked_{event}", activity, hours=hours, code=code)
     reason = ctx.t("activity.ledger_reason", title=activity.title)[:200]
     await store.credit(ctx.session, me.id, activity, reason, f"check{event}", now)
@@ -258,7 +259,7 @@ def _checkin_refusal(ctx: Ctx, enrolment: Enrolment, activity: Activity) -> Repl
     """Why 签到 is refused now: before the window opens or after the end."""
     now = ctx.bot.clock.now()
     opens = as_utc(activity.starts_at) - timedelta(
-        minutes=ctx.bot.config.volunteers.checkin_open_minutes
+        minutes=VOLUNTEERS.of(ctx.bot.config).checkin_open_minutes
     )
     if now < opens:
         return _about(ctx, "activity.too_early", activity, opens=moment(ctx.bot.texts, opens))
@@ -270,7 +271,7 @@ def _checkin_refusal(ctx: Ctx, enrolment: Enrolment, activity: Activity) -> Repl
 
 def _checkout_refusal(ctx: Ctx, enrolment: Enrolment, activity: Activity) -> Reply | None:
     """Why 签退 is refused now: not checked in, not started, or past the grace time."""
-    now, grace = ctx.bot.clock.now(), ctx.bot.config.volunteers.checkout_grace_minutes
+    now, grace = ctx.bot.clock.now(), VOLUNTEERS.of(ctx.bot.config).checkout_grace_minutes
     if enrolment.checked_in_at is None:
         return _about(ctx, "activity.checkout_before_in", activity)
     if now < as_utc(activity.starts_at):
@@ -309,3 +310,12 @@ def cancellation_text(texts: Texts, activity: Activity) -> str:
     """What an enrolled volunteer is told when the activity is cancelled."""
     reason = activity.cancel_reason or ""
     return describe(texts, "activity.cancelled_notice", activity, reason=reason)
+
+
+FEATURE = Feature(
+    name="activities",
+    routers=[router],
+    cli=["bot.cli.activities:register"],
+    content=[content_file("activity")],
+    audit_actions=["activities.add", "activities.cancel", "activities.roster_export"],
+)

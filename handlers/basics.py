@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.message import Event, Kind, Reply
 from handlers.context import Ctx
+from handlers.feature import Feature, content_file
 from handlers.keywords import fallback
 from handlers.router import IsKind, OnEvent, Router
 
@@ -38,3 +39,11 @@ media_router = Router("media")
 async def thank_for_media(ctx: Ctx) -> Reply | None:
     """Media outside any flow: thank the sender and say where it can go."""
     return await fallback(ctx)
+
+
+FEATURE = Feature(
+    name="basics",
+    routers=[router],
+    fallbacks=[media_router],
+    content=[content_file("common")],
+)

@@ -7,7 +7,7 @@ whose files override them key by key, so operators change wording without touchi
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,19 +43,26 @@ class Texts:
         self._raw = raw
 
     @classmethod
-    def load(cls, override_dir: str | Path | None = None) -> Texts:
-        """Shipped texts (every ``*.toml`` except data files), overridden by ``override_dir``."""
+    def load(cls, override_dir: str | Path | None = None, extra: Sequence[Path] = ()) -> Texts:
+        """Shipped texts (every ``*.toml`` here), then ``extra`` files (features' content kept
+        elsewhere), all overridden by the files of ``override_dir``."""
         values: dict[str, Any] = {}
         raw: dict[str, Mapping[str, Any]] = {}
         dirs = [SHIPPED] + ([Path(override_dir)] if override_dir else [])
+        files: list[list[Path]] = []
         for directory in dirs:
             if not directory.is_dir():
                 raise ContentError(f"content directory not found: {directory}")
-            for path in sorted(directory.glob("*.toml")):
-                tree = _read(path)
-                raw.setdefault(path.stem, {})
-                raw[path.stem] = {**raw[path.stem], **tree}
-                _flatten(path.stem, tree, values)
+            files.append(sorted(directory.glob("*.toml")))
+        shipped = {path.resolve() for path in files[0]}
+        files.insert(1, [path for path in extra if path.resolve() not in shipped])
+        for path in (path for group in files for path in group):
+            if not path.is_file():
+                raise ContentError(f"content file not found: {path}")
+            tree = _read(path)
+            raw.setdefault(path.stem, {})
+            raw[path.stem] = {**raw[path.stem], **tree}
+            _flatten(path.stem, tree, values)
         return cls(values, raw)
 
     def __call__(self, key: str, /, **params: Any) -> str:

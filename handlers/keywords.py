@@ -7,18 +7,23 @@ does no query for them; operators' edits show up within ``REFRESH_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.context import BotContext
+from bot.logs import log_event
 from bot.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.privacy import redact
 from handlers.content import ContentError, Texts
 from handlers.context import Ctx
+from handlers.feature import Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
 from storage.db import Session, Sessions
-from storage.keywords import MATCH_TYPES, RuleSpec, enabled_rules
+from storage.keywords import MATCH_TYPES, RuleSpec, enabled_rules, seed_concurrently
 
+log = logging.getLogger("bot.app")
 REFRESH_SECONDS = 10.0
 
 
@@ -167,3 +172,23 @@ async def fallback(ctx: Ctx) -> Reply | None:
         return ctx.reply("common.fallback", text=shown, menu=ctx.t("common.menu"))
     what = ctx.bot.texts.get(f"common.media_names.{msg.kind.value}", "消息")
     return ctx.reply("common.fallback_media", what=what)
+
+
+async def seed_at_start(bot: BotContext) -> None:
+    """Make the seeded rules match the content file (operator rules are left alone)."""
+    specs = seed_specs(bot.texts)
+    added, updated, removed = await seed_concurrently(bot.sessions, specs, bot.clock.now())
+    if added or updated or removed:
+        log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
+
+
+FEATURE = Feature(
+    name="keywords",
+    # Every text no feature took ends here (a rule's answer or the help menu), so it is asked
+    # after every feature's routers. A fresh index (and its cache) per app.
+    fallbacks=[lambda: build_router(KeywordIndex())],
+    cli=["bot.cli.keywords:register"],
+    content=[content_file("keywords")],
+    on_start=[seed_at_start],
+    audit_actions=["keywords.add", "keywords.remove", "keywords.seed"],
+)

@@ -12,7 +12,7 @@ from bot.context import BotContext
 from bot.logs import log_event
 from bot.message import Article, Channel, Reply
 from handlers.context import Ctx
-from handlers.logo_phases import ContestState, contest_state, format_date, phase_line
+from handlers.logo_phases import LOGO, ContestState, contest_state, format_date, phase_line
 from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
@@ -35,7 +35,7 @@ def vote_day(ctx: Ctx) -> date:
 
 async def current_state(ctx: Ctx) -> ContestState:
     """What the contest allows now (config phases, overridden by operators' settings)."""
-    return await contest_state(ctx.session, ctx.bot.config.logo, ctx.bot.clock.now())
+    return await contest_state(ctx.session, LOGO.of(ctx.bot.config), ctx.bot.clock.now())
 
 
 def gallery_url(bot: BotContext, number: int | None = None) -> str:
@@ -76,7 +76,7 @@ def with_phase(ctx: Ctx, state: ContestState, *lines: str) -> Reply:
 async def explain_contest(ctx: Ctx) -> Reply | None:
     """What the contest is, its schedule and what the current phase allows."""
     state = await current_state(ctx)
-    cfg = ctx.bot.config.logo
+    cfg = LOGO.of(ctx.bot.config)
     schedule = phase_schedule(ctx.bot.texts, state)
     return ctx.reply(
         "logo.info",
@@ -103,7 +103,7 @@ async def list_entries(ctx: Ctx) -> Reply | None:
     entries = await store.list_entries(ctx.session, "approved")
     if not entries:
         return with_phase(ctx, state, ctx.t("logo.no_entries"))
-    cfg = ctx.bot.config.logo
+    cfg = LOGO.of(ctx.bot.config)
     if cfg.vote_list == "news":
         return news_list(ctx, state, entries)
     lines = [ctx.t("logo.list_header")]
@@ -135,7 +135,7 @@ def news_list(ctx: Ctx, state: ContestState, entries: list[LogoEntry]) -> Reply:
         title=ctx.t("logo.news_title", count=len(entries)),
         description=ctx.t(
             "logo.news_description",
-            per_day=bot.config.logo.votes_per_day,
+            per_day=LOGO.of(bot.config).votes_per_day,
             window=window_line(ctx, state, "vote"),
         ),
         url=gallery_url(bot),
@@ -176,7 +176,7 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
     state = await current_state(ctx)
     if not state.voting_open:
         return ctx.reply("logo.vote_closed", phase=phase_line(ctx.bot.texts, state))
-    cfg = ctx.bot.config.logo
+    cfg = LOGO.of(ctx.bot.config)
     msg, now = ctx.inbound, ctx.bot.clock.now()
 
     def answer(key: str, **params: object) -> Reply:
@@ -219,7 +219,7 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
 @router.on(Text("我的投票"), pure=True)
 async def show_my_votes(ctx: Ctx) -> Reply | None:
     """The user's votes today, how many are left and what the phase allows."""
-    cfg = ctx.bot.config.logo
+    cfg = LOGO.of(ctx.bot.config)
     state = await current_state(ctx)
     day = vote_day(ctx)
     mine = await store.votes_of(ctx.session, ctx.inbound.channel.value, ctx.inbound.user, day)
@@ -271,7 +271,7 @@ async def watch_for_burst(ctx: Ctx, follower: Follower | None) -> None:
     """Flag the voter's QR scene when many recent followers from it vote within the window.
 
     Only a flag for operators (``votes flags``); the vote counts until someone voids it."""
-    cfg = ctx.bot.config.logo
+    cfg = LOGO.of(ctx.bot.config)
     if follower is None or not follower.scene or follower.subscribed_at is None:
         return
     now = ctx.bot.clock.now()

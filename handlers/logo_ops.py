@@ -10,6 +10,7 @@ from datetime import datetime
 
 from bot.context import BotContext
 from handlers.logo_phases import (
+    LOGO,
     PHASES,
     PhaseError,
     Window,
@@ -41,8 +42,8 @@ async def _review(
                 f"entry {entry.id} was withdrawn by its author",
                 number=number,
             )
-        verb = "approve" if status == "approved" else "reject"
-        audit(bot, session, actor, f"logo.{verb}", entry=entry.id, reason=reason or "")
+        action = "logo.approve" if status == "approved" else "logo.reject"
+        audit(bot, session, actor, action, entry=entry.id, reason=reason or "")
         return await tell_author(bot, session, entry)
 
 
@@ -74,7 +75,7 @@ async def set_phase(
     async with transaction(bot.sessions) as session:
         others = [w for w in await database_windows(session) if w.phase != phase]
         try:
-            check_order(merge(config_windows(bot.config.logo), [*others, new]))
+            check_order(merge(config_windows(LOGO.of(bot.config)), [*others, new]))
         except PhaseError as exc:
             raise OperationError(
                 "reports.ops.phase_order", str(exc), phase=exc.phase, bound=exc.bound

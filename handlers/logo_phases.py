@@ -17,12 +17,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.clock import SHANGHAI, as_utc, local
+from bot.kernel.config import Config, ConfigError, ConfigSection
 
 if TYPE_CHECKING:
-    from bot.config import LogoConfig
     from handlers.content import Texts
     from storage.db import Session
 
@@ -285,3 +286,76 @@ def schedule_lines(texts: Texts, state: ContestState) -> list[str]:
         )
         for w in state.windows
     ]
+
+
+# -- config section [logo] ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogoConfig:
+    # Votes one user may cast per (Asia/Shanghai) day, across all entries.
+    votes_per_day: int = 3
+    # Votes one user may give the same entry per day.
+    votes_per_entry_per_day: int = 1
+    # Contest phases, "YYYY-MM-DD HH:MM" in Asia/Shanghai (a date alone: the start of that day,
+    # or for *_to the end of it). Empty: not scheduled. No phase anywhere: submission and voting
+    # both open. Operators override them at run time (``logos phase set``).
+    submission_from: str = ""
+    submission_to: str = ""
+    review_from: str = ""
+    review_to: str = ""
+    voting_from: str = ""
+    voting_to: str = ""
+    results_from: str = ""
+    results_to: str = ""
+    # Entries one person (account, or phone number) may have pending or approved.
+    submissions_per_person: int = 3
+    # Where submitted designs are stored; empty: <data_dir>/media/logo.
+    media_dir: str = ""
+    # Largest design file accepted, and the shortest side it must have, in pixels.
+    image_max_bytes: int = 5 * 1024 * 1024
+    image_min_pixels: int = 300
+    # 投票 answers with a numbered "text" list or a "news" reply leading to the gallery.
+    vote_list: str = "text"
+    # Show live vote counts on the gallery page before the results are published.
+    gallery_show_counts: bool = False
+    # Vote attempts one user may make per minute (counted in the database, all processes).
+    votes_per_minute: int = 10
+    # Flag a QR scene when this many votes within burst_window_minutes come from people who
+    # followed through it within burst_follower_hours. Flags never block votes.
+    burst_threshold: int = 20
+    burst_window_minutes: int = 10
+    burst_follower_hours: int = 24
+
+
+def validate_section(logo: LogoConfig) -> None:
+    """Refuse a [logo] table that could not work, naming the key."""
+    if logo.votes_per_day < 1:
+        raise ConfigError("logo.votes_per_day: must be at least 1")
+    if not 1 <= logo.votes_per_entry_per_day <= logo.votes_per_day:
+        raise ConfigError("logo.votes_per_entry_per_day: must be between 1 and logo.votes_per_day")
+    for key in (
+        "submissions_per_person",
+        "image_max_bytes",
+        "image_min_pixels",
+        "votes_per_minute",
+        "burst_threshold",
+        "burst_window_minutes",
+        "burst_follower_hours",
+    ):
+        if getattr(logo, key) < 1:
+            raise ConfigError(f"logo.{key}: must be at least 1")
+    if logo.vote_list not in {"text", "news"}:
+        raise ConfigError("logo.vote_list: must be text or news")
+    try:
+        check_order(config_windows(logo))
+    except PhaseError as exc:
+        raise ConfigError(f"logo.{exc.phase}_{exc.bound}: {exc}") from None
+
+
+LOGO = ConfigSection("logo", LogoConfig, validate_section)
+
+
+def logo_media_path(config: Config) -> Path:
+    """The directory of submitted logo designs, as an absolute path."""
+    return config.media_path(LOGO.of(config).media_dir, "logo")

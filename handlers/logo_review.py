@@ -4,7 +4,7 @@ otherwise a notice the dispatcher puts in front of their next reply."""
 from __future__ import annotations
 
 from bot.context import BotContext
-from handlers.logo_phases import ContestState, contest_state, format_date
+from handlers.logo_phases import LOGO, ContestState, contest_state, format_date
 from handlers.notify import tell
 from storage.db import Session
 from storage.logo import LogoEntry
@@ -30,6 +30,6 @@ def outcome_text(bot: BotContext, entry: LogoEntry, state: ContestState) -> str:
 
 async def tell_author(bot: BotContext, session: Session, entry: LogoEntry) -> str:
     """Deliver the outcome; returns 'sent' or 'notice' (the caller commits the session)."""
-    state = await contest_state(session, bot.config.logo, bot.clock.now())
+    state = await contest_state(session, LOGO.of(bot.config), bot.clock.now())
     text = outcome_text(bot, entry, state)
     return await tell(bot, session, entry.channel, entry.account, entry.user_id, text)

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.config import Config
 from bot.context import BotContext
+from bot.kernel.config import Config
 from bot.message import Inbound, Kind, Reply, normalize
 from bot.privacy import mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, StepHandler, ask
 from handlers.logo import current_state, window_line
-from handlers.logo_phases import phase_line
+from handlers.logo_phases import LOGO, logo_media_path, phase_line
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
 from handlers.router import Click, Text
 from handlers.volunteers import PHONE_RE, valid_name
@@ -34,8 +34,8 @@ STATEMENT_MIN, STATEMENT_MAX = 5, 300
 
 def image_rules(config: Config) -> ImageRules:
     """Where designs go and what they must be, from ``[logo]``."""
-    cfg = config.logo
-    return ImageRules(config.logo_media_path, cfg.image_max_bytes, cfg.image_min_pixels)
+    cfg = LOGO.of(config)
+    return ImageRules(logo_media_path(config), cfg.image_max_bytes, cfg.image_min_pixels)
 
 
 async def fetch_design(bot: BotContext, msg: Inbound) -> StoredImage | Refused:
@@ -51,7 +51,7 @@ async def _start(ctx: Ctx) -> dict[str, Any] | Reply:
     state = await current_state(ctx)
     if not state.submission_open:
         return ctx.reply("logo.submit_closed", phase=phase_line(ctx.bot.texts, state))
-    msg, limit = ctx.inbound, ctx.bot.config.logo.submissions_per_person
+    msg, limit = ctx.inbound, LOGO.of(ctx.bot.config).submissions_per_person
     count = await store.entries_of_author(
         ctx.session, channel=msg.channel.value, account=msg.account, user_id=msg.user
     )
@@ -61,7 +61,7 @@ async def _start(ctx: Ctx) -> dict[str, Any] | Reply:
 
 
 async def prompt_image(ctx: Ctx, answers: dict[str, Any]) -> Reply:
-    cfg = ctx.bot.config.logo
+    cfg = LOGO.of(ctx.bot.config)
     return ctx.reply(
         "logo.ask_image",
         window=answers.get("window", ""),
@@ -78,7 +78,7 @@ async def handle_image(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         # The flow moved to this step after the dispatcher prepared (rare): fetch now.
         design = await fetch_design(ctx.bot, ctx.inbound)
     if isinstance(design, Refused):
-        cfg = ctx.bot.config.logo
+        cfg = LOGO.of(ctx.bot.config)
         limits = {"max_size": file_size(cfg.image_max_bytes), "min_px": cfg.image_min_pixels}
         return Invalid(ctx.t(f"logo.bad_image_{design.reason}", **limits, **design.params))
     earlier = await store.entry_with_image(ctx.session, design.sha256)
@@ -163,7 +163,7 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         return Finish(
             ctx.reply("logo.submit_closed_meanwhile", phase=phase_line(ctx.bot.texts, state))
         )
-    msg, cipher, limit = ctx.inbound, ctx.bot.cipher, ctx.bot.config.logo.submissions_per_person
+    msg, cipher, limit = ctx.inbound, ctx.bot.cipher, LOGO.of(ctx.bot.config).submissions_per_person
     phone_index = cipher.blind_index(answers["phone"])
     count = await store.entries_of_author(
         ctx.session,

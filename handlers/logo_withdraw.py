@@ -17,7 +17,7 @@ from bot.message import Kind, Reply, normalize
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Outcome, Step, ask
 from handlers.logo import current_state, with_phase
-from handlers.logo_phases import counts_public
+from handlers.logo_phases import LOGO, counts_public, logo_media_path
 from handlers.media import remove_after_commit
 from handlers.operations import AUTHOR, audit
 from handlers.router import Command, Router, Text
@@ -52,7 +52,7 @@ async def show_my_entries(ctx: Ctx) -> Reply | None:
     if not entries:
         return with_phase(ctx, state, ctx.t("logo.my_entries_none"))
     votes: dict[int, int] = {}
-    if counts_public(ctx.bot.config.logo, state):
+    if counts_public(LOGO.of(ctx.bot.config), state):
         votes = {number: count for number, _title, count in await store.ranking(ctx.session)}
     lines = [ctx.t("logo.my_entries_header")]
     for entry in entries:
@@ -111,7 +111,7 @@ async def handle_withdraw(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     file_name = await store.withdraw_entry(ctx.session, entry, ctx.bot.clock.now())
     audit(ctx.bot, ctx.session, AUTHOR, "logo.withdraw", entry=entry.id)
     if file_name:
-        remove_after_commit(ctx.session, ctx.bot.config.logo_media_path / file_name)
+        remove_after_commit(ctx.session, logo_media_path(ctx.bot.config) / file_name)
     return Finish(ctx.reply("logo.withdrawn", number=entry.id, title=entry.title))
 
 

@@ -2,7 +2,8 @@
 message's transaction, checked by their content with Pillow and stored by SHA-256.
 
 Shared by the logo contest (投稿) and story submissions (投稿故事); each passes its own media
-directory and limits, and turns a ``Refused`` reason into its own wording.
+directory and limits, and turns a ``Refused`` reason into its own wording. Each declares its
+folder (``MediaFolder``) so the periodic purge finds pictures nothing refers to any more.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -26,9 +28,8 @@ from PIL import Image
 from bot.clients.base import ApiError
 from bot.context import BotContext
 from bot.message import Inbound, Kind
+from handlers.feature import MediaFolder
 from storage.db import Session, after_commit
-from storage.logo import image_paths
-from storage.stories import media_paths
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).
 MAX_PIXELS = 25_000_000
@@ -133,16 +134,18 @@ def _orphans(directories: set[Path], keep: set[str], before: float) -> list[Path
     return found
 
 
-async def purge_orphan_pictures(bot: BotContext) -> int:
-    """Delete pictures no logo entry or story refers to: sent inside a flow that was then
+async def purge_orphan_pictures(bot: BotContext, folders: Sequence[MediaFolder]) -> int:
+    """Delete pictures in ``folders`` nothing refers to: sent inside a flow that was then
     cancelled or expired. A picture is kept for a flow's lifetime (plus an hour) after it was
     last sent, so a flow in progress never loses one. Returns how many files went."""
     config = bot.config
     grace = timedelta(minutes=config.limits.flow_timeout_minutes) + timedelta(hours=1)
     before = (bot.clock.now() - grace).timestamp()
+    keep: set[str] = set()
     async with bot.sessions() as session:
-        keep = {*await image_paths(session), *await media_paths(session)}
-    directories = {config.logo_media_path, config.stories_media_path}
+        for folder in folders:
+            keep.update(await folder.referenced(session))
+    directories = {folder.path(config) for folder in folders}
     orphans = await asyncio.to_thread(_orphans, directories, keep, before)
     for path in orphans:
         with contextlib.suppress(FileNotFoundError):

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
+from bot.context import BotContext
+from bot.logs import log_event
 from bot.message import Event, Reply
 from handlers.context import Ctx
+from handlers.feature import Feature, PeriodicJob, content_file
 from handlers.router import OnEvent, Router
-from schedules.outbox import record_mass_report
+from schedules.outbox import record_mass_report, run_due
+
+log = logging.getLogger("bot.schedules")
+# What the log line of an outbox pass counts.
+PASS_COUNTS = ("created", "sent", "retried", "failed", "missed", "reconciled")
 
 router = Router("pushes")
 
@@ -21,3 +30,21 @@ async def record_mass_send_result(ctx: Ctx) -> Reply | None:
         report = {k: extra[k] for k in REPORT_FIELDS if k in extra}
         await record_mass_report(ctx.session, str(msg_id), report)
     return None
+
+
+async def deliver_due_posts(bot: BotContext) -> int:
+    """The scheduler's job: send what is due from the outbox; returns how many went out."""
+    report = await run_due(bot)
+    if report.created or report.sent or report.failed or report.reconciled:
+        log_event(log, "outbox_pass", **{name: getattr(report, name) for name in PASS_COUNTS})
+    return report.sent
+
+
+FEATURE = Feature(
+    name="pushes",
+    routers=[router],
+    cli=["bot.cli.schedule:register"],
+    content=[content_file("calendar")],
+    jobs=[PeriodicJob("pushes.outbox", deliver_due_posts, where="leader")],
+    audit_actions=["pushes.schedule", "pushes.cancel", "pushes.preview", "pushes.run_now"],
+)

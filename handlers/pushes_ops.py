@@ -102,8 +102,8 @@ async def send_now(
     post = await active_post(bot, post_id, purpose)
     async with transaction(bot.sessions) as session:
         ids = await enqueue_in(session, post, purpose, bot.clock.now())
-        verb = "run_now" if purpose == "push" else "preview"
-        audit(bot, session, actor, f"pushes.{verb}", post=post.id, deliveries=len(ids))
+        action = "pushes.run_now" if purpose == "push" else "pushes.preview"
+        audit(bot, session, actor, action, post=post.id, deliveries=len(ids))
     report = RunReport()
     for done, item_id in enumerate(ids, 1):
         await deliver(bot, item_id, report)

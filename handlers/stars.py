@@ -9,8 +9,9 @@ from bot.message import Reply
 from bot.privacy import mask_name
 from handlers.activities import hours_text
 from handlers.context import Ctx
+from handlers.feature import Feature, content_file
 from handlers.router import Click, Command, Router
-from handlers.volunteers import cities, current_volunteer
+from handlers.volunteers import VOLUNTEERS, cities, current_volunteer
 from storage.activities import monthly_hours
 
 router = Router("stars")
@@ -63,7 +64,7 @@ async def show_stars(ctx: Ctx) -> Reply | None:
         me = await current_volunteer(ctx)
         city = me.city if me is not None else None
     since, until = month_bounds(year, month)
-    top = ctx.bot.config.volunteers.stars_top
+    top = VOLUNTEERS.of(ctx.bot.config).stars_top
     stars = await monthly_hours(ctx.session, since, until, city, top)
     where = city or ctx.t("stars.everywhere")
     if not stars:
@@ -81,3 +82,6 @@ async def show_stars(ctx: Ctx) -> Reply | None:
         )
     lines.append(ctx.t("stars.footer" if city else "stars.footer_all", example=options[0]))
     return Reply.of_text("\n".join(lines))
+
+
+FEATURE = Feature(name="stars", routers=[router], content=[content_file("stars")])

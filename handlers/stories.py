@@ -9,16 +9,19 @@ on submit, so a second 确认 (another message, even a concurrent one) finds no 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from bot.clock import local
-from bot.config import Config
 from bot.context import BotContext
+from bot.kernel.config import Config, ConfigError, ConfigSection
 from bot.message import Inbound, Kind, Reply, normalize
 from bot.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
+from handlers.feature import Feature, MediaFolder, content_file
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
 from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Command, Router, Text
@@ -34,8 +37,8 @@ VIDEO_KINDS = frozenset({Kind.VIDEO, Kind.SHORTVIDEO})
 
 def image_rules(config: Config) -> ImageRules:
     """Where story pictures go and what they must be, from ``[stories]``."""
-    cfg = config.stories
-    return ImageRules(config.stories_media_path, cfg.image_max_bytes, cfg.image_min_pixels)
+    cfg = STORIES.of(config)
+    return ImageRules(stories_media_path(config), cfg.image_max_bytes, cfg.image_min_pixels)
 
 
 async def fetch_picture(bot: BotContext, msg: Inbound) -> StoredImage | Refused | None:
@@ -63,19 +66,19 @@ def _counts(answers: dict[str, Any]) -> dict[str, int]:
 
 
 def _wants_media(config: Config) -> bool:
-    return config.stories.max_pictures > 0 or config.stories.max_videos > 0
+    return STORIES.of(config).max_pictures > 0 or STORIES.of(config).max_videos > 0
 
 
 # -- 1. the story ------------------------------------------------------------------------------
 
 
 async def prompt_text(ctx: Ctx, answers: dict[str, Any]) -> Reply:
-    cfg = ctx.bot.config.stories
+    cfg = STORIES.of(ctx.bot.config)
     return ctx.reply("stories.ask_text", min=cfg.text_min_chars, max=cfg.text_max_chars)
 
 
 async def handle_text(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    msg, cfg = ctx.inbound, ctx.bot.config.stories
+    msg, cfg = ctx.inbound, STORIES.of(ctx.bot.config)
     if msg.kind is Kind.VOICE and not (msg.text or "").strip():
         return Invalid(ctx.t("stories.bad_voice"))
     if msg.kind not in (Kind.TEXT, Kind.VOICE):
@@ -95,7 +98,7 @@ async def handle_text(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
 
 
 async def prompt_media(ctx: Ctx, answers: dict[str, Any]) -> Reply:
-    cfg, counts = ctx.bot.config.stories, _counts(answers)
+    cfg, counts = STORIES.of(ctx.bot.config), _counts(answers)
     if counts["pictures"] or counts["videos"]:
         return ctx.reply("stories.ask_more", **counts)
     if cfg.max_pictures == 0:
@@ -110,7 +113,7 @@ async def prompt_media(ctx: Ctx, answers: dict[str, Any]) -> Reply:
 
 
 async def _add_picture(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    cfg = ctx.bot.config.stories
+    cfg = STORIES.of(ctx.bot.config)
     pictures: list[list[str]] = list(answers.get("pictures") or [])
     if cfg.max_pictures == 0:
         return Invalid(ctx.t("stories.no_pictures"))
@@ -134,7 +137,7 @@ async def _add_picture(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
 
 
 def _add_video(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    cfg = ctx.bot.config.stories
+    cfg = STORIES.of(ctx.bot.config)
     videos: list[str] = list(answers.get("videos") or [])
     if cfg.max_videos == 0:
         return Invalid(ctx.t("stories.no_videos"))
@@ -166,7 +169,7 @@ async def prompt_contact_name(ctx: Ctx, answers: dict[str, Any]) -> Reply:
 
 
 async def handle_contact_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    cfg = ctx.bot.config.stories
+    cfg = STORIES.of(ctx.bot.config)
     if ctx.inbound.kind is Kind.IMAGE and 0 < cfg.max_pictures <= _counts(answers)["pictures"]:
         # A picture after the limit (which moved the flow on): say why it was not taken.
         return Invalid(ctx.t("stories.picture_limit", max_pictures=cfg.max_pictures))
@@ -330,4 +333,64 @@ DELETE = Flow(
     entry=Command("删除故事", "撤回故事", arg=r".*"),
     on_start=_start_delete,
     steps=[Step("confirm", ask("stories.ask_delete"), handle_delete)],
+)
+
+
+# -- config section [stories] -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoriesConfig:
+    # A story is one text message of this many characters (WeChat's own limit is about 2000).
+    text_min_chars: int = 10
+    text_max_chars: int = 1500
+    # Pictures and videos one story may have; a video is kept as the platform's media id only.
+    max_pictures: int = 6
+    max_videos: int = 2
+    # Where story pictures are stored; empty: <data_dir>/media/stories.
+    media_dir: str = ""
+    # Largest picture accepted, and the shortest side it must have, in pixels.
+    image_max_bytes: int = 10 * 1024 * 1024
+    image_min_pixels: int = 200
+
+
+def validate_section(st: StoriesConfig) -> None:
+    """Refuse a [stories] table that could not work, naming the key."""
+    if not 1 <= st.text_min_chars <= 500:
+        raise ConfigError("stories.text_min_chars: must be between 1 and 500")
+    if not st.text_min_chars <= st.text_max_chars <= 20000:
+        raise ConfigError("stories.text_max_chars: must be between text_min_chars and 20000")
+    if not 0 <= st.max_pictures <= 20:
+        raise ConfigError("stories.max_pictures: must be between 0 and 20")
+    if not 0 <= st.max_videos <= 10:
+        raise ConfigError("stories.max_videos: must be between 0 and 10")
+    if st.image_max_bytes < 1024:
+        raise ConfigError("stories.image_max_bytes: must be at least 1024")
+    if st.image_min_pixels < 1:
+        raise ConfigError("stories.image_min_pixels: must be at least 1")
+
+
+STORIES = ConfigSection("stories", StoriesConfig, validate_section)
+
+
+def stories_media_path(config: Config) -> Path:
+    """The directory of story pictures, as an absolute path."""
+    return config.media_path(STORIES.of(config).media_dir, "stories")
+
+
+FEATURE = Feature(
+    name="stories",
+    routers=[router],
+    flows=[SUBMIT, DELETE],
+    cli=["bot.cli.stories:register"],
+    config=STORIES,
+    content=[content_file("stories")],
+    media=[MediaFolder("stories", stories_media_path, store.media_paths)],
+    audit_actions=[
+        "stories.approve",
+        "stories.reject",
+        "stories.reveal_contact",
+        "stories.export",
+        "stories.delete",
+    ],
 )

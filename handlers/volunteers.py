@@ -6,10 +6,12 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from bot.context import BotContext
+from bot.kernel.config import ConfigError, ConfigSection
 from bot.message import Kind, Reply, normalize
 from bot.privacy import mask_phone
 from handlers import certificate
@@ -26,6 +28,7 @@ from handlers.conversation import (
     StepHandler,
     ask,
 )
+from handlers.feature import Feature, content_file
 from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
@@ -43,7 +46,7 @@ router = Router("volunteers")
 
 def configured_cities(bot: BotContext) -> list[str]:
     """The configured city list (explicit list, else the content preset)."""
-    conf = bot.config.volunteers
+    conf = VOLUNTEERS.of(bot.config)
     if conf.cities:
         return list(conf.cities)
     return list(bot.texts.file("volunteer")["cities"][conf.city_preset])
@@ -56,13 +59,13 @@ def cities(ctx: Ctx) -> list[str]:
 
 def skills(ctx: Ctx) -> list[str]:
     """The configured skills and interests."""
-    conf = ctx.bot.config.volunteers
+    conf = VOLUNTEERS.of(ctx.bot.config)
     return list(conf.skills) if conf.skills else list(ctx.bot.texts.file("volunteer")["skills"])
 
 
 def availability(ctx: Ctx) -> list[str]:
     """The configured times volunteers can choose from."""
-    conf = ctx.bot.config.volunteers
+    conf = VOLUNTEERS.of(ctx.bot.config)
     if conf.availability:
         return list(conf.availability)
     return list(ctx.bot.texts.file("volunteer")["availability"])
@@ -171,7 +174,7 @@ async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if not re.fullmatch(r"\d{4}", text) or not 6 <= _age(ctx, int(text)) <= 100:
         return Invalid(ctx.t("volunteer.bad_birth_year"))
     year = int(text)
-    conf = ctx.bot.config.volunteers
+    conf = VOLUNTEERS.of(ctx.bot.config)
     age = _age(ctx, year)
     updates = {"birth_year": year, "minor": age < conf.adult_age}
     if age < conf.guardian_age:
@@ -487,7 +490,7 @@ async def show_hours(ctx: Ctx) -> Reply | None:
     if me is None:
         return ctx.reply("volunteer.not_registered")
     total = await total_hours(ctx.session, me.id)
-    thresholds = ctx.bot.config.volunteers.star_hours
+    thresholds = VOLUNTEERS.of(ctx.bot.config).star_hours
     count = star_level(total, thresholds)
     if count:
         level = ctx.t("volunteer.star", stars="★" * count, count=count)
@@ -507,7 +510,7 @@ async def send_certificate(ctx: Ctx) -> Reply | None:
     if me is None:
         return ctx.reply("volunteer.not_registered")
     total = await total_hours(ctx.session, me.id)
-    count = star_level(total, ctx.bot.config.volunteers.star_hours)
+    count = star_level(total, VOLUNTEERS.of(ctx.bot.config).star_hours)
     level = ctx.t("volunteer.cert_level", count=count) if count else ""
     level = level or ctx.t("volunteer.cert_level_none")
     today = ctx.bot.clock.now().date()
@@ -519,7 +522,90 @@ async def send_certificate(ctx: Ctx) -> Reply | None:
         lines=ctx.t("volunteer.cert_lines", hours=f"{total.normalize():f}", level=level).split(
             "\n"
         ),
-        issuer=ctx.bot.config.volunteers.certificate_issuer,
+        issuer=VOLUNTEERS.of(ctx.bot.config).certificate_issuer,
         issued=ctx.t("volunteer.cert_date", year=today.year, month=today.month, day=today.day),
     )
     return Reply.image(path=str(path))
+
+
+# -- config section [volunteers] (sign-up lists, stars; activities read it too) ----------
+
+
+@dataclass(frozen=True)
+class VolunteersConfig:
+    # City list preset from handlers/content/volunteer.toml ("henan" or "hunan").
+    city_preset: str = "henan"
+    # An explicit city list; non-empty replaces the preset.
+    cities: tuple[str, ...] = ()
+    # Skills and interests offered by number; empty uses the content file's list.
+    skills: tuple[str, ...] = ()
+    # When volunteers can serve, offered by number; empty uses the content file's list.
+    availability: tuple[str, ...] = ()
+    # Service hours needed for 1★ … 5★, ascending.
+    star_hours: tuple[int, ...] = (100, 300, 600, 1000, 1500)
+    # Below this age a guardian's name, phone and consent are required.
+    guardian_age: int = 14
+    # Below this age a volunteer is registered with the minor flag.
+    adult_age: int = 18
+    # The issuer printed on 志愿证书 certificates.
+    certificate_issuer: str = "网络公益志愿服务队"
+    # 签到 opens this many minutes before an activity starts and closes at its end.
+    checkin_open_minutes: int = 30
+    # When an activity's hours are credited: "checkin" (签到) or "checkout" (签退).
+    credit_on: str = "checkin"
+    # 签退 is accepted from the start until this many minutes after the end.
+    checkout_grace_minutes: int = 60
+    # How many activities one 活动 reply lists.
+    activities_listed: int = 10
+    # How many volunteers the monthly 志愿之星 list shows per city.
+    stars_top: int = 10
+
+
+def validate_section(vol: VolunteersConfig) -> None:
+    """Refuse a [volunteers] table that could not work, naming the key."""
+
+    if vol.city_preset not in {"henan", "hunan"}:
+        raise ConfigError("volunteers.city_preset: must be henan or hunan")
+    if list(vol.star_hours) != sorted(vol.star_hours) or any(h <= 0 for h in vol.star_hours):
+        raise ConfigError("volunteers.star_hours: must be positive and ascending")
+    if not 0 < vol.guardian_age <= vol.adult_age:
+        raise ConfigError("volunteers.guardian_age: must be positive and at most adult_age")
+    if not vol.certificate_issuer.strip():
+        raise ConfigError("volunteers.certificate_issuer: must not be empty")
+    _validate_activities(vol)
+
+
+def _validate_activities(vol: VolunteersConfig) -> None:
+    if vol.credit_on not in {"checkin", "checkout"}:
+        raise ConfigError("volunteers.credit_on: must be checkin or checkout")
+    if not 0 <= vol.checkin_open_minutes <= 24 * 60:
+        raise ConfigError("volunteers.checkin_open_minutes: must be between 0 and 1440")
+    if not 0 <= vol.checkout_grace_minutes <= 24 * 60:
+        raise ConfigError("volunteers.checkout_grace_minutes: must be between 0 and 1440")
+    if not 1 <= vol.activities_listed <= 30:
+        raise ConfigError("volunteers.activities_listed: must be between 1 and 30")
+    if not 1 <= vol.stars_top <= 50:
+        raise ConfigError("volunteers.stars_top: must be between 1 and 50")
+    for key in ("cities", "skills", "availability"):
+        items = getattr(vol, key)
+        if any(not str(item).strip() for item in items) or len(set(items)) != len(items):
+            raise ConfigError(f"volunteers.{key}: entries must be non-empty and distinct")
+
+
+VOLUNTEERS = ConfigSection("volunteers", VolunteersConfig, validate_section)
+
+
+FEATURE = Feature(
+    name="volunteers",
+    routers=[router],
+    flows=[SIGNUP, EDIT, ERASE],
+    cli=["bot.cli.volunteers:register"],
+    config=VOLUNTEERS,
+    content=[content_file("volunteer")],
+    audit_actions=[
+        "volunteers.erase",
+        "volunteers.export",
+        "volunteers.hours_adjust",
+        "volunteers.hours_export",
+    ],
+)

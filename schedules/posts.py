@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import as_utc
-from bot.config import SchedulesConfig
+from bot.kernel.config import SchedulesConfig
 from schedules.calendar import Calendar
 from storage.schedules import CampaignPost
 

@@ -4,6 +4,9 @@ The database is the source of truth: posts and the outbox live in tables, and AP
 jobs only call module-level functions that reload everything from storage. So its job store
 can stay in memory: a restart rebuilds the two jobs from config and loses nothing, and two
 processes can never share (and corrupt) one APScheduler job store, which its FAQ forbids.
+
+What a tick does is the features' ``leader`` jobs (``handlers.feature.PeriodicJob``), in
+registry order: the app passes them in, so this module names no feature.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.context import BotContext
 from bot.logs import log_event
-from schedules.outbox import RunReport, run_due
 from storage import leases as lease
 
 log = logging.getLogger("bot.schedules")
@@ -27,11 +31,24 @@ LEASE_NAME = "campaign-scheduler"
 EXTRA_KEY = "scheduler"
 
 
+class LeaderJob(Protocol):
+    """What the scheduler needs of a job: a name and ``run(bot) -> count``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def run(self) -> Callable[[BotContext], Awaitable[int]]: ...
+
+
 class CampaignScheduler:
     """Holds the lease while running; only the holder delivers."""
 
-    def __init__(self, bot: BotContext, owner: str | None = None) -> None:
+    def __init__(
+        self, bot: BotContext, owner: str | None = None, jobs: Sequence[LeaderJob] = ()
+    ) -> None:
         self.bot = bot
+        self.jobs = list(jobs)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.is_leader = False
         self._aps: AsyncIOScheduler | None = None
@@ -47,23 +64,19 @@ class CampaignScheduler:
         self.is_leader = won
         return won
 
-    async def tick(self) -> RunReport | None:
-        """One scheduler beat: renew the lease, then deliver what is due if we lead."""
+    async def tick(self) -> dict[str, int] | None:
+        """One scheduler beat: renew the lease, then run every job if we lead; returns what
+        each job did, by name (None: another process leads)."""
         if not await self.renew():
             return None
-        report = await run_due(self.bot)
-        if report.created or report.sent or report.failed or report.reconciled:
-            log_event(
-                log,
-                "outbox_pass",
-                created=report.created,
-                sent=report.sent,
-                retried=report.retried,
-                failed=report.failed,
-                missed=report.missed,
-                reconciled=report.reconciled,
-            )
-        return report
+        done: dict[str, int] = {}
+        for job in self.jobs:
+            try:
+                done[job.name] = await job.run(self.bot)
+            except Exception:
+                # One job's failure must not starve the others; the next tick tries again.
+                log.exception("scheduler job %s failed", job.name)
+        return done
 
     def start(self) -> None:
         """Start APScheduler's ticking job on the running event loop."""

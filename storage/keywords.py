@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Sessions, transaction
 from storage.models import KeywordRule
 
 MATCH_TYPES = ("exact", "contains", "click")
@@ -59,6 +61,19 @@ async def seed_rules(
             updated += 1
     await session.flush()
     return added, updated, removed
+
+
+async def seed_concurrently(
+    sessions: Sessions, specs: Iterable[RuleSpec], now: datetime
+) -> tuple[int, int, int]:
+    """``seed_rules`` in a transaction of its own, as every worker does at start-up: when
+    another worker seeds at the same moment, its rules are the same, and this one counts
+    nothing (0, 0, 0)."""
+    try:
+        async with transaction(sessions) as session:
+            return await seed_rules(session, specs, now)
+    except IntegrityError:
+        return 0, 0, 0
 
 
 async def add_rule(session: AsyncSession, spec: RuleSpec, now: datetime) -> KeywordRule:

@@ -247,14 +247,6 @@ async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime)
     return file_name
 
 
-async def image_paths(session: AsyncSession) -> list[str]:
-    """The stored picture file of every entry that has one."""
-    rows = await session.scalars(
-        select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
-    )
-    return [name for name in rows if name]
-
-
 async def approved_image(session: AsyncSession, image_hash: str, file_name: str) -> bool:
     """Whether ``file_name`` is the design of an approved entry (the gallery serves only those)."""
     found = await session.scalar(
@@ -544,3 +536,11 @@ async def clear_phase(session: AsyncSession, phase: str) -> bool:
     """Remove an operator's setting (the config's, if any, applies again); False if none."""
     result = await session.execute(delete(LogoPhase).where(LogoPhase.phase == phase))
     return bool(getattr(result, "rowcount", 0))
+
+
+async def image_paths(session: AsyncSession) -> list[str]:
+    """File names of every stored design (what the orphan purge must keep)."""
+    found = await session.scalars(
+        select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
+    )
+    return [name for name in found if name]

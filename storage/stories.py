@@ -143,12 +143,6 @@ async def media_of(session: AsyncSession, story_ids: Sequence[int]) -> dict[int,
     return out
 
 
-async def media_paths(session: AsyncSession) -> list[str]:
-    """The stored picture file of every story picture."""
-    rows = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
-    return [name for name in rows if name]
-
-
 async def review_story(
     session: AsyncSession, number: int, status: str, now: datetime, note: str | None
 ) -> Story | None:
@@ -198,3 +192,9 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
     if status:
         query = query.where(Story.status == status)
     return int(await session.scalar(query) or 0)
+
+
+async def media_paths(session: AsyncSession) -> list[str]:
+    """File names of every stored story picture (what the orphan purge must keep)."""
+    found = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
+    return [name for name in found if name]

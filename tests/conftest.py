@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ from bot.message import Channel
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from bot.simulate import WeChatUser, WeiboUser, reply_text, weibo_reply_text
+from handlers.feature import Feature
+from handlers.registry import FEATURES
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import InboundMessage
@@ -151,9 +153,15 @@ def with_fake_weibo(config: Config, fake: FakeWeiboAPI) -> Config:
 
 
 def make_config(
-    db_url: str, tmp_path: Path, api_base_url: str, **sections: dict[str, Any]
+    db_url: str,
+    tmp_path: Path,
+    api_base_url: str,
+    *,
+    features: Sequence[Feature] = FEATURES,
+    **sections: dict[str, Any],
 ) -> Config:
-    """A test config: loopback everything, tiny backoffs, real crypto keys."""
+    """A test config: loopback everything, tiny backoffs, real crypto keys; the sections of
+    ``features`` (the registry's unless a test brings its own)."""
     overrides: dict[str, dict[str, Any]] = {
         "server": {"host": "127.0.0.1", "port": 8080, "data_dir": str(tmp_path / "data")},
         "database": {"url": db_url},
@@ -178,7 +186,7 @@ def make_config(
     }
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
-    return load_config(None, env={}, overrides=overrides)
+    return load_config(None, env={}, overrides=overrides, features=features)
 
 
 class BotHarness:

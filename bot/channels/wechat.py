@@ -21,7 +21,7 @@ from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 from wechatpy.utils import check_signature
 
 from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
-from bot.config import WeChatConfig
+from bot.kernel.config import WeChatConfig
 from bot.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
 from bot.xmlguard import MalformedXML, UnsafeXML, cdata_content, guard_prolog
 

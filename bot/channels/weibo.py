@@ -23,7 +23,7 @@ from aiohttp import web
 from bot.appkeys import BOT, DISPATCHER
 from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
 from bot.clients.weibo import WeiboClient, article_items, encode_data, split_text
-from bot.config import WeiboConfig
+from bot.kernel.config import WeiboConfig
 from bot.message import Article, Channel, Event, Inbound, Kind, Location, Reply, ReplyKind
 
 log = logging.getLogger("bot.weibo")

@@ -1,7 +1,8 @@
 """The operator command line: ``python -m bot <command>``.
 
-Each module in this package registers its sub-commands; ``COMMANDS`` lists them in the order
-``--help`` shows them.
+``COMMANDS`` are the commands of the bot itself (serve, database, terminal chat, WeChat menu);
+after them come the features' commands, in registry order, each feature naming its
+``register`` functions in its declaration (``Feature.cli``). ``--help`` shows them in that order.
 """
 
 from __future__ import annotations
@@ -10,42 +11,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import (
-    activities,
-    chat,
-    db,
-    followers,
-    keywords,
-    logos,
-    menu,
-    schedule,
-    serve,
-    stories,
-    volunteers,
-    votes,
-)
+from bot.cli import chat, db, menu, serve
 from bot.cli.common import CommandError
-from bot.config import ConfigError
+from bot.kernel.config import ConfigError
+from handlers.feature import Feature, resolve
 from handlers.operations import OperationError
+from handlers.registry import FEATURES
 
-COMMANDS = [
-    serve,
-    db,
-    chat,
-    menu,
-    keywords,
-    followers,
-    volunteers,
-    activities,
-    logos,
-    votes,
-    stories,
-    schedule,
-]
+COMMANDS = [serve, db, chat, menu]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every command registered."""
+def build_parser(features: Sequence[Feature] = FEATURES) -> argparse.ArgumentParser:
+    """The parser with every command registered: the bot's own, then the features'."""
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="Campaign bot for public-welfare (网络公益) WeChat and Weibo accounts.",
@@ -60,12 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
+    for feature in features:
+        for ref in feature.cli:
+            resolve(ref)(sub)
+    # Commands read their config (and so the features' sections) through ``common.load``.
+    parser.set_defaults(features=tuple(features))
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, features: Sequence[Feature] = FEATURES) -> int:
     """Run one command; returns the exit status."""
-    parser = build_parser()
+    parser = build_parser(features)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -13,7 +13,9 @@ from typing import Any
 from bot.config import Config, load_config
 from bot.context import BotContext
 from handlers.content import Texts
+from handlers.feature import Feature
 from handlers.operations import Actor
+from handlers.registry import FEATURES
 
 
 class CommandError(Exception):
@@ -45,18 +47,22 @@ def operator(args: argparse.Namespace) -> Actor:
 
 def load(args: argparse.Namespace) -> Config:
     """The config named by --config, or the local defaults."""
-    return load_config(getattr(args, "config", None))
+    features = getattr(args, "features", FEATURES)
+    return load_config(getattr(args, "config", None), features=features)
 
 
 @asynccontextmanager
-async def ready_context(config: Config) -> AsyncIterator[BotContext]:
-    """A context with the schema upgraded (SQLite) and keywords seeded; closed afterwards."""
+async def ready_context(
+    config: Config, features: Sequence[Feature] = FEATURES
+) -> AsyncIterator[BotContext]:
+    """A context with the schema upgraded (SQLite) and the features' start-up work done
+    (keywords seeded); closed afterwards."""
     from bot.app import build_context, close_context, prepare_database
     from storage.db import is_sqlite
 
-    bot = build_context(config)
+    bot = build_context(config, features=features)
     try:
-        await prepare_database(bot, migrate=is_sqlite(config.database_url))
+        await prepare_database(bot, migrate=is_sqlite(config.database_url), features=features)
         yield bot
     finally:
         await close_context(bot)

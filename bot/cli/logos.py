@@ -22,6 +22,7 @@ from bot.context import BotContext
 from bot.privacy import mask_name, mask_phone
 from handlers import logo_ops as ops
 from handlers.logo_phases import (
+    LOGO,
     PHASES,
     ContestState,
     config_windows,
@@ -159,7 +160,7 @@ async def change_phase(bot: BotContext, args: argparse.Namespace) -> None:
 
 def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
     """One row per phase: name, dates, where the setting comes from, whether it runs now."""
-    configured = {w.phase for w in config_windows(bot.config.logo)}
+    configured = {w.phase for w in config_windows(LOGO.of(bot.config))}
     rows = []
     for name in PHASES:
         w = state.window(name)
@@ -189,7 +190,7 @@ async def phase(args: argparse.Namespace) -> None:
             await change_phase(bot, args)
         now = bot.clock.now()
         async with bot.sessions() as session:
-            state = await contest_state(session, bot.config.logo, now)
+            state = await contest_state(session, LOGO.of(bot.config), now)
         headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
         print_table(headers, phase_rows(bot, state))
         print()

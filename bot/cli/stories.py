@@ -28,7 +28,7 @@ from bot.context import BotContext
 from bot.message import Channel
 from bot.privacy import mask_name, mask_phone
 from handlers import stories_ops as ops
-from handlers.stories import preview
+from handlers.stories import preview, stories_media_path
 from storage import stories as store
 from storage.stories import Story, StoryMedia
 
@@ -149,7 +149,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _show_lines(
     bot: BotContext, story: Story, media: list[StoryMedia], whole: ops.Contact | None
 ) -> list[str]:
-    directory = bot.config.stories_media_path
+    directory = stories_media_path(bot.config)
     yes_no = _t(bot, "yes") if story.consent else _t(bot, "no")
     fields = [
         ("number", str(story.id)),
@@ -202,7 +202,7 @@ async def _export_rows(
 ) -> tuple[list[str], list[list[Any]]]:
     found = await ops.export(bot, operator(args), status=args.status, channel=args.channel)
     stories, media = found.stories, found.media
-    directory = bot.config.stories_media_path
+    directory = stories_media_path(bot.config)
     progress = Progress("stories", len(stories))
     rows: list[list[Any]] = []
     for s in stories:

@@ -32,7 +32,7 @@ from handlers import volunteers_ops as ops
 from handlers.activities import hours_text
 from handlers.content import Texts
 from handlers.stars import month_bounds, month_of
-from handlers.volunteers import configured_cities
+from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, monthly_hours
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -372,7 +372,7 @@ def cmd_stars(args: argparse.Namespace) -> int:
             async with bot.sessions() as session:
                 stars = await monthly_hours(session, since, until, city)
             order = {c: i for i, c in enumerate(configured_cities(bot))}
-            top = bot.config.volunteers.stars_top
+            top = VOLUNTEERS.of(bot.config).stars_top
             tables: dict[str, list[list[Any]]] = {}
             sums: dict[str, Decimal] = defaultdict(Decimal)
             for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from bot.clients.base import ApiError, OutsideWindow
-from bot.config import WeChatConfig
+from bot.kernel.config import WeChatConfig
 from bot.logs import log_event
 from bot.message import Reply, ReplyKind
 

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.clients.base import ApiError, OutsideWindow
-from bot.config import WeiboConfig
+from bot.kernel.config import WeiboConfig
 from bot.logs import log_event
 from bot.message import Article, Reply, ReplyKind
 

@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 
 from bot.config import Config, ConfigError, load_config
+from handlers.logo_phases import LOGO
+from handlers.registry import config_sections
+from handlers.stories import STORIES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config.example.toml"
@@ -60,14 +63,25 @@ def test_every_config_key_is_documented() -> None:
     documented = tomllib.loads(EXAMPLE.read_text())
     hints = typing.get_type_hints(Config)
     missing = []
-    for section in dataclasses.fields(Config):
-        cls = hints[section.name]
+    sections = {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+    # The features' sections too, as the registry declares them.
+    sections.update({s.key: s.type for s in config_sections()})
+    for name, cls in sections.items():
         if not dataclasses.is_dataclass(cls):
             continue
         for key in dataclasses.fields(cls):
-            if key.name not in documented.get(section.name, {}):
-                missing.append(f"{section.name}.{key.name}")
+            if key.name not in documented.get(name, {}):
+                missing.append(f"{name}.{key.name}")
     assert missing == []
+    assert {"volunteers", "logo", "stories"} <= sections.keys()
+
+
+def test_feature_sections_take_environment_overrides() -> None:
+    """BOT_<SECTION>_<KEY> reaches a feature's section as it reaches the core ones."""
+    config = load_config(None, env={"BOT_LOGO_VOTES_PER_DAY": "5", "BOT_STORIES_MAX_VIDEOS": "1"})
+    assert LOGO.of(config).votes_per_day == 5 and STORIES.of(config).max_videos == 1
+    with pytest.raises(ConfigError, match=r"logo\.votes_per_day: expected an integer"):
+        load_config(None, env={"BOT_LOGO_VOTES_PER_DAY": "many"})
 
 
 def test_serve_with_bad_config_exits_2(tmp_path: Path) -> None:

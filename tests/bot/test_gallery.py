@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from bot.message import Channel
+from handlers.logo_phases import logo_media_path
 from storage import logo as store
 from tests.conftest import BotHarness
 from tests.handlers.logo_support import PHASES, add_approved, design, shanghai, submit_to_confirm
@@ -119,7 +120,7 @@ async def test_design_files_are_served_with_type_and_cache(harness: BotHarness) 
     ],
 )
 async def test_unsafe_or_unknown_media_names_are_404(harness: BotHarness, name: str) -> None:
-    media = harness.bot.config.logo_media_path
+    media = logo_media_path(harness.bot.config)
     media.mkdir(parents=True, exist_ok=True)
     (media / ("0" * 64 + ".png")).write_bytes(design(42))  # on disk, but no entry's design
     (media.parent.parent / "secret.txt").write_text("TOP SECRET")  # what ../../ would reach

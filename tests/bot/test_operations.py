@@ -96,3 +96,21 @@ def test_every_refusal_key_has_its_text() -> None:
     assert len(keys) > 20
     missing = [key for key in sorted(keys) if not texts.has(key)]
     assert missing == []
+
+
+def test_the_features_declare_every_audit_action_the_code_writes() -> None:
+    """``Feature.audit_actions`` lists what each feature records, no more and no less."""
+    from handlers.registry import FEATURES
+
+    written: set[str] = set()
+    for path in sorted((ROOT / "handlers").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        # The action is a literal: passed to audit() or chosen just before the call.
+        written |= set(re.findall(r'audit\([^()"]*"([a-z]+\.[a-z_]+)"', source))
+        for chosen in re.findall(
+            r'action = ("[a-z]+\.[a-z_]+") if .* else ("[a-z]+\.[a-z_]+")', source
+        ):
+            written |= {name.strip('"') for name in chosen}
+    declared = [action for feature in FEATURES for action in feature.audit_actions]
+    assert len(declared) == len(set(declared))
+    assert written == set(declared)

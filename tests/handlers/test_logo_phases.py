@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.config import ConfigError, LogoConfig, load_config
+from bot.config import ConfigError, load_config
 from handlers.logo_phases import (
+    LogoConfig,
     PhaseError,
     Window,
     check_order,

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from bot.message import Channel
 from bot.simulate import reply_text, weibo_reply_text
+from handlers.logo_phases import logo_media_path
 from storage.logo import LogoEntry
 from tests.conftest import BotHarness, Chatter, WeChatChatter, WeiboChatter
 from tests.handlers.logo_support import PHONE, add_approved, design, submit_to_confirm
@@ -36,7 +37,7 @@ async def test_submission_stores_design_and_encrypted_author(
     digest = hashlib.sha256(image).hexdigest()
     assert entry.status == "pending" and entry.image_hash == digest
     assert entry.image_path == f"{digest}.png"
-    stored = harness.bot.config.logo_media_path / entry.image_path
+    stored = logo_media_path(harness.bot.config) / entry.image_path
     assert stored.read_bytes() == image
     assert stored.parent == harness.bot.config.data_path / "media" / "logo"
     assert entry.channel == chatter.channel.value and entry.user_id == chatter.user_id
@@ -54,7 +55,7 @@ async def test_jpeg_is_kept_as_jpg_and_menu_click_starts(harness: BotHarness) ->
     assert "作品名称" in await chatter.image(image, "image/jpeg")
     await chatter.say("取消")
     name = f"{hashlib.sha256(image).hexdigest()}.jpg"
-    assert (harness.bot.config.logo_media_path / name).exists()
+    assert (logo_media_path(harness.bot.config) / name).exists()
 
 
 async def test_image_step_rejects_bad_input(chatter: Chatter, harness: BotHarness) -> None:
@@ -72,8 +73,8 @@ async def test_image_step_rejects_bad_input(chatter: Chatter, harness: BotHarnes
     reply = await chatter.image(design(4, size=(120, 80)))
     assert "尺寸太小（120×80像素）" in reply and "300 像素" in reply
     # Nothing was stored and the flow still waits for the image.
-    assert not harness.bot.config.logo_media_path.exists() or not any(
-        harness.bot.config.logo_media_path.iterdir()
+    assert not logo_media_path(harness.bot.config).exists() or not any(
+        logo_media_path(harness.bot.config).iterdir()
     )
     assert "作品名称" in await chatter.image(design(5))
 
@@ -241,13 +242,13 @@ async def test_image_outside_the_flow_is_thanked_not_stored(
 ) -> None:
     assert "请先回复【投稿】" in await chatter.image(design(19))
     assert await entries(harness) == []
-    assert not harness.bot.config.logo_media_path.exists()
+    assert not logo_media_path(harness.bot.config).exists()
 
 
 def test_media_directory_config(tmp_path: os.PathLike[str]) -> None:
     from bot.config import load_config
 
     default = load_config(None, env={}, overrides={"server": {"data_dir": str(tmp_path)}})
-    assert default.logo_media_path == default.data_path / "media" / "logo"
+    assert logo_media_path(default) == default.data_path / "media" / "logo"
     custom = load_config(None, env={}, overrides={"logo": {"media_dir": "/srv/designs"}})
-    assert str(custom.logo_media_path) == "/srv/designs"
+    assert str(logo_media_path(custom)) == "/srv/designs"

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.message import Channel
+from handlers.logo_phases import logo_media_path
 from storage import logo as store
 from storage.logo import LogoEntry, LogoVote
 from storage.models import AuditEvent, Conversation
@@ -90,7 +91,7 @@ async def test_withdrawal_deletes_the_author_and_design_and_hides_the_entry(
         assert "投票成功" in await voter.say(f"投票 {mine.id}")
     assert "投票成功" in await voters[0].say(f"投票 {other.id}")
     assert mine.image_path is not None
-    design_file = harness.bot.config.logo_media_path / mine.image_path
+    design_file = logo_media_path(harness.bot.config) / mine.image_path
     assert design_file.is_file()
     _, html, _ = await get(harness, "/logo")
     assert "《中原绿叶》" in html
@@ -156,7 +157,7 @@ async def test_wrong_answer_asks_again_and_cancel_keeps_the_entry(
     assert "已退出“撤回投稿”" in await chatter.say("取消")
     row = await entry_row(harness, entry.id)
     assert row.status == "pending" and row.author_name_enc and row.image_path
-    assert (harness.bot.config.logo_media_path / row.image_path).is_file()
+    assert (logo_media_path(harness.bot.config) / row.image_path).is_file()
     assert await audits(harness) == []
 
 

@@ -11,7 +11,10 @@ from PIL import Image
 
 from bot.clock import FakeClock
 from bot.context import BotContext
+from handlers.logo_phases import logo_media_path
 from handlers.media import ImageRules, StoredImage, check_and_store, purge_orphan_pictures
+from handlers.registry import media_folders
+from handlers.stories import stories_media_path
 from storage.logo import add_entry
 from storage.stories import add_story
 
@@ -28,7 +31,10 @@ def _file(directory: Path, name: str, age: timedelta, clock: FakeClock) -> Path:
 async def test_purge_removes_only_old_unreferenced_pictures(
     bot_context: BotContext, clock: FakeClock
 ) -> None:
-    logo_dir, story_dir = bot_context.config.logo_media_path, bot_context.config.stories_media_path
+    logo_dir, story_dir = (
+        logo_media_path(bot_context.config),
+        stories_media_path(bot_context.config),
+    )
     old, fresh = timedelta(days=2), timedelta(minutes=5)
     design = _file(logo_dir, "a" * 64 + ".png", old, clock)
     picture = _file(story_dir, "b" * 64 + ".jpg", old, clock)
@@ -47,10 +53,10 @@ async def test_purge_removes_only_old_unreferenced_pictures(
             session, channel="wechat", account="gh", user_id="u2", text="一个故事" * 5,
             consent_at=now, now=now, pictures=[("b" * 64, picture.name)],
         )  # fmt: skip
-    assert await purge_orphan_pictures(bot_context) == 3
+    assert await purge_orphan_pictures(bot_context, media_folders()) == 3
     assert {p.exists() for p in (cancelled, abandoned, half_written)} == {False}
     assert {p.exists() for p in (design, picture, in_progress, unrelated)} == {True}
-    assert await purge_orphan_pictures(bot_context) == 0
+    assert await purge_orphan_pictures(bot_context, media_folders()) == 0
 
 
 def test_storing_a_picture_again_makes_it_fresh(tmp_path: Path, clock: FakeClock) -> None:

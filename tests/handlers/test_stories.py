@@ -12,6 +12,8 @@ from sqlalchemy import func, select, text
 from bot.message import Channel
 from bot.simulate import WeChatUser, reply_text, weibo_reply_text
 from handlers.media import purge_orphan_pictures
+from handlers.registry import media_folders
+from handlers.stories import stories_media_path
 from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
 from tests.conftest import BotHarness, Chatter, WeChatChatter, WeiboChatter
@@ -78,7 +80,7 @@ async def test_story_with_picture_and_contact(chatter: Chatter, harness: BotHarn
         digest,
         f"{digest}.png",
     )
-    stored = harness.bot.config.stories_media_path / f"{digest}.png"
+    stored = stories_media_path(harness.bot.config) / f"{digest}.png"
     assert stored.read_bytes() == picture
     assert stored.parent == harness.bot.config.data_path / "media" / "stories"
     # The flow is over: another 确认 is an ordinary message and submits nothing.
@@ -278,8 +280,8 @@ async def test_author_lists_and_deletes_a_story_with_its_picture(
     assert f"story={story.id}" in audit and not any("去年冬天" in a for a in audit)
     # The picture goes with the next purge once no flow can still hold it.
     harness.clock.advance(days=1)
-    assert await purge_orphan_pictures(harness.bot) == 1
-    assert list(harness.bot.config.stories_media_path.iterdir()) == []
+    assert await purge_orphan_pictures(harness.bot, media_folders()) == 1
+    assert list(stories_media_path(harness.bot.config).iterdir()) == []
 
 
 async def asked_to_delete(harness: BotHarness) -> tuple[WeChatUser, str]:
