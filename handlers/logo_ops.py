@@ -16,35 +16,50 @@ from handlers.logo_phases import (
     Window,
     check_order,
     config_windows,
+    contest_state,
     database_windows,
     format_admin,
     merge,
 )
-from handlers.logo_review import tell_author
+from handlers.logo_review import outcome_text
+from handlers.notify import tell_then
 from handlers.operations import Actor, OperationError, audit
 from storage import logo as store
-from storage.db import transaction
+from storage.db import Session, transaction
+from storage.logo import LogoEntry
+
+
+def _reviewable(entry: LogoEntry | None, number: int) -> LogoEntry:
+    if entry is None:
+        raise OperationError("reports.ops.logo_missing", f"no entry number {number}", number=number)
+    if entry.status == "withdrawn":
+        # Final: approving it would put a design back that its author took away.
+        raise OperationError(
+            "reports.ops.logo_withdrawn",
+            f"entry {entry.id} was withdrawn by its author",
+            number=number,
+        )
+    return entry
 
 
 async def _review(
     bot: BotContext, actor: Actor, number: int, status: str, reason: str | None
 ) -> str:
-    async with transaction(bot.sessions) as session:
-        entry = await store.review_entry(session, number, status, bot.clock.now(), reason)
-        if entry is None:
-            raise OperationError(
-                "reports.ops.logo_missing", f"no entry number {number}", number=number
-            )
-        if entry.status == "withdrawn":
-            # Final: approving it would put a design back that its author took away.
-            raise OperationError(
-                "reports.ops.logo_withdrawn",
-                f"entry {entry.id} was withdrawn by its author",
-                number=number,
-            )
+    now = bot.clock.now()
+    async with bot.sessions() as session:
+        entry = _reviewable(await store.get_entry(session, number), number)
+        state = await contest_state(session, LOGO.of(bot.config), now)
+    text = outcome_text(bot, entry, state, status=status, reason=reason)
+
+    async def record(session: Session) -> None:
+        # Checked again under the row lock: the author may have withdrawn it meanwhile.
+        _reviewable(await store.review_entry(session, number, status, now, reason), number)
         action = "logo.approve" if status == "approved" else "logo.reject"
-        audit(bot, session, actor, action, entry=entry.id, reason=reason or "")
-        return await tell_author(bot, session, entry)
+        audit(bot, session, actor, action, entry=number, reason=reason or "")
+
+    # Sent before the transaction opens (tell_then): a slow platform never holds the database;
+    # the review, its audit row and the notice (outside the 48 h window) commit together.
+    return await tell_then(bot, entry.channel, entry.account, entry.user_id, text, record)
 
 
 async def approve(bot: BotContext, actor: Actor, number: int) -> str:

@@ -10,13 +10,20 @@ from storage.db import Session
 from storage.logo import LogoEntry
 
 
-def outcome_text(bot: BotContext, entry: LogoEntry, state: ContestState) -> str:
+def outcome_text(
+    bot: BotContext,
+    entry: LogoEntry,
+    state: ContestState,
+    *,
+    status: str | None = None,
+    reason: str | None = None,
+) -> str:
     """The author's message for an approved or rejected entry; an approval says when the
-    entry can be voted for."""
-    if entry.status != "approved":
-        return bot.texts(
-            "logo.rejected", title=entry.title, number=entry.id, reason=entry.reason or ""
-        )
+    entry can be voted for. ``status`` and ``reason``: the outcome about to be recorded
+    (default: the entry's own)."""
+    if (status or entry.status) != "approved":
+        reason = reason if status else entry.reason
+        return bot.texts("logo.rejected", title=entry.title, number=entry.id, reason=reason or "")
     voting = state.upcoming("voting")
     if state.voting_open:
         when = bot.texts("logo.approved_voting", number=entry.id)
