@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from bot.context import BotContext
     from bot.dispatch import Dispatcher
+    from bot.kernel.context import BotContext
 
 BOT: web.AppKey[BotContext] = web.AppKey("bot")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")

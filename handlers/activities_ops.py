@@ -9,13 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 
-from bot.clock import as_utc
-from bot.context import BotContext
-from handlers.activities import cancellation_text
-from handlers.notify import tell_then
-from handlers.operations import Actor, OperationError, Progress, audit, no_progress
+from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
+from handlers.activities import tell_enrolled
+from handlers.operations import Actor, Counter, OperationError, audit
 from handlers.volunteers import configured_cities
 from storage import activities as store
 from storage.activities import Activity, Enrolment
@@ -139,7 +137,7 @@ async def cancel(
     actor: Actor,
     number: int,
     reason: str,
-    progress: Progress = no_progress,
+    progress: Counter | None = None,
 ) -> Cancelled:
     """Cancel activity ``number`` (audited) and tell its volunteers; run again after an
     interruption, it only tells those not told yet."""
@@ -168,32 +166,8 @@ async def cancel(
                 )
             activity = cancelled
             audit(bot, session, actor, "activities.cancel", activity=activity.id, reason=reason)
-    told = await _tell_enrolled(bot, activity, progress)
+    told = await tell_enrolled(bot, activity, progress)
     return Cancelled(activity, again, told)
-
-
-async def _tell_enrolled(bot: BotContext, activity: Activity, progress: Progress) -> dict[str, int]:
-    """Tell every enrolled volunteer not told yet, recording ``told_at`` with each, so a
-    re-run after an interruption tells only the rest."""
-    async with bot.sessions() as session:
-        pending = [
-            (e.id, v) for e, v in await store.roster(session, activity.id) if e.told_at is None
-        ]
-    counts = {"sent": 0, "notice": 0, "erased": 0}
-    text = cancellation_text(bot.texts, activity)
-    for done, (enrolment_id, volunteer) in enumerate(pending, 1):
-        told = partial(store.mark_told, enrolment_id=enrolment_id, now=bot.clock.now())
-        if volunteer.name_enc:
-            how = await tell_then(
-                bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
-            )
-        else:  # 注销: nobody left to tell
-            async with transaction(bot.sessions) as session:
-                await told(session)
-            how = "erased"
-        counts[how] += 1
-        progress(done, len(pending))
-    return counts
 
 
 @dataclass(frozen=True)

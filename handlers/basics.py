@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.message import Event, Kind, Reply
+from bot.kernel.message import Event, Kind, Reply
 from handlers.context import Ctx
 from handlers.feature import Feature, content_file
 from handlers.keywords import fallback
@@ -46,4 +46,6 @@ FEATURE = Feature(
     routers=[router],
     fallbacks=[media_router],
     content=[content_file("common")],
+    # The message log: every message any feature answered.
+    report=["storage.reports.messages:section", "storage.reports.questions:section"],
 )

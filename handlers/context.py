@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.context import BotContext
-from bot.message import Inbound, Reply
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Reply
 from storage.conversations import ConversationStore, SqlConversationStore, StateKey
 from storage.db import Session
 
@@ -25,6 +26,7 @@ class Ctx:
     __slots__ = (
         "_conversations",
         "_session",
+        "after_commit",
         "bot",
         "inbound",
         "match",
@@ -56,6 +58,9 @@ class Ctx:
         # The message is personal data (an answer inside a flow): the message log keeps
         # neither its text nor a readable copy of the reply.
         self.private = False
+        # Work for once the message's transaction has committed (a notice that goes out as a
+        # message of its own); the dispatcher runs it after answering.
+        self.after_commit: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     @property
     def session(self) -> Session:

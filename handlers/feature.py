@@ -23,8 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.context import BotContext
-from bot.kernel.config import Config, ConfigSection
+from bot.kernel.config import Config, ConfigCheck, ConfigSection
+from bot.kernel.context import BotContext
 from handlers.conversation import Flow
 from handlers.router import Router
 from storage.db import Session
@@ -96,6 +96,8 @@ class Feature:
     # References to functions returning aiohttp route definitions (public web pages).
     web: Sequence[Ref] = ()
     config: ConfigSection[Any] | None = None
+    # Checks of the whole config beyond the kernel's (raise ConfigError naming the key).
+    config_checks: Sequence[ConfigCheck] = ()
     # Content files with this feature's texts (handlers/content/<name>.toml, or any path).
     content: Sequence[Path] = ()
     media: Sequence[MediaFolder] = ()
@@ -105,6 +107,9 @@ class Feature:
     on_start: Sequence[Callable[[BotContext], Awaitable[None]]] = ()
     # The ``feature.verb`` names of the audit rows this feature writes.
     audit_actions: Sequence[str] = field(default=())
+    # References to ``async def section(scope) -> Section`` functions: the feature's part of
+    # the office report (storage/reports/<feature>.py), in the order the report shows them.
+    report: Sequence[Ref] = ()
 
 
 def content_file(name: str) -> Path:

@@ -6,8 +6,8 @@ Workers pick an edit up within ``handlers.keywords.REFRESH_SECONDS``; the CLI
 
 from __future__ import annotations
 
-from bot.context import BotContext
-from bot.message import Reply, normalize
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply, normalize
 from handlers.keywords import seed_specs
 from handlers.operations import Actor, OperationError, audit
 from storage.db import transaction

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from handlers.logo_phases import (
     LOGO,
     PHASES,

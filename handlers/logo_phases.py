@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.clock import SHANGHAI, as_utc, local
+from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.config import Config, ConfigError, ConfigSection
 
 if TYPE_CHECKING:
-    from handlers.content import Texts
+    from bot.kernel.content import Texts
     from storage.db import Session
 
 PHASES = ("submission", "review", "voting", "results")

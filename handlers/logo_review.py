@@ -3,11 +3,11 @@ otherwise a notice the dispatcher puts in front of their next reply."""
 
 from __future__ import annotations
 
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from handlers.logo_phases import LOGO, ContestState, contest_state, format_date
 from handlers.notify import tell
 from storage.db import Session
-from storage.logo import LogoEntry
+from storage.logo import EntryStatus, LogoEntry
 
 
 def outcome_text(
@@ -21,7 +21,7 @@ def outcome_text(
     """The author's message for an approved or rejected entry; an approval says when the
     entry can be voted for. ``status`` and ``reason``: the outcome about to be recorded
     (default: the entry's own)."""
-    if (status or entry.status) != "approved":
+    if (status or entry.status) != EntryStatus.APPROVED:
         reason = reason if status else entry.reason
         return bot.texts("logo.rejected", title=entry.title, number=entry.id, reason=reason or "")
     voting = state.upcoming("voting")

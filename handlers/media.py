@@ -25,9 +25,9 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
-from bot.clients.base import ApiError
-from bot.context import BotContext
-from bot.message import Inbound, Kind
+from bot.kernel.clients import ApiError
+from bot.kernel.context import BotContext
+from bot.kernel.message import Inbound, Kind
 from handlers.feature import MediaFolder
 from storage.db import Session, after_commit
 

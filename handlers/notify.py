@@ -8,10 +8,9 @@ from datetime import timedelta
 
 from aiohttp import ClientError
 
-from bot.clients.base import ApiError, OutsideWindow
-from bot.clock import as_utc
-from bot.context import BotContext
-from bot.message import Channel, Reply
+from bot.kernel.clients import ApiError, OutsideWindow
+from bot.kernel.context import BotContext
+from bot.kernel.message import Channel, Reply
 from storage.db import Session, transaction
 from storage.notices import add_notice, last_message_at
 
@@ -23,7 +22,7 @@ async def _in_window(
 ) -> bool:
     """Whether the user's last message is recent enough for an active message."""
     last = await last_message_at(session, channel, account, user_id)
-    return last is not None and bot.clock.now() - as_utc(last) < WINDOW
+    return last is not None and bot.clock.now() - last < WINDOW
 
 
 async def _send(bot: BotContext, channel: str, user_id: str, text: str) -> bool:

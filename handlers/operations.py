@@ -8,23 +8,23 @@ console calls the same functions. Operations never print and never read argparse
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from bot.context import BotContext
-from handlers.content import Texts
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from storage.audit import AUTHOR, SYSTEM, Actor, record
 from storage.db import Session
 
-__all__ = ["AUTHOR", "SYSTEM", "Actor", "OperationError", "Progress", "audit", "no_progress"]
-
-# Told after each item a long operation has handled: (done, total). The CLI draws a progress
-# line from it; the console can report it.
-Progress = Callable[[int, int], None]
+__all__ = ["AUTHOR", "SYSTEM", "Actor", "Counter", "OperationError", "audit"]
 
 
-def no_progress(_done: int, _total: int) -> None:
-    """A Progress that reports nothing."""
+class Counter(Protocol):
+    """Progress of a long operator action (the CLI's progress line, a console job): the
+    operation sets ``total`` once it knows it and advances once per item done."""
+
+    total: int
+
+    def advance(self, n: int = 1) -> None: ...
 
 
 class OperationError(Exception):

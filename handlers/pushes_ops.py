@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.context import BotContext
-from handlers.operations import Actor, OperationError, Progress, audit, no_progress
+from bot.kernel.context import BotContext
+from handlers.operations import Actor, Counter, OperationError, audit
 from schedules.outbox import RunReport, calendar_of, deliver, enqueue_in, zone_of
 from schedules.posts import PostError, next_occurrences, quota_of
 from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
@@ -93,7 +93,7 @@ async def send_now(
     actor: Actor,
     post_id: int,
     purpose: str = "push",
-    progress: Progress = no_progress,
+    progress: Counter | None = None,
 ) -> RunReport:
     """Send a post to its audience (``push``, the run-now) or its preview to its operators
     (``preview``) at once: queued in the outbox with the audit row, then delivered."""
@@ -105,7 +105,10 @@ async def send_now(
         action = "pushes.run_now" if purpose == "push" else "pushes.preview"
         audit(bot, session, actor, action, post=post.id, deliveries=len(ids))
     report = RunReport()
-    for done, item_id in enumerate(ids, 1):
+    if progress is not None:
+        progress.total = len(ids)
+    for item_id in ids:
         await deliver(bot, item_id, report)
-        progress(done, len(ids))
+        if progress is not None:
+            progress.advance()
     return report

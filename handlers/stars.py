@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.clock import SHANGHAI, local
-from bot.message import Reply
-from bot.privacy import mask_name
+from bot.kernel.clock import SHANGHAI, local
+from bot.kernel.message import Reply
+from bot.kernel.privacy import mask_name
 from handlers.activities import hours_text
 from handlers.context import Ctx
 from handlers.feature import Feature, content_file
@@ -84,4 +84,9 @@ async def show_stars(ctx: Ctx) -> Reply | None:
     return Reply.of_text("\n".join(lines))
 
 
-FEATURE = Feature(name="stars", routers=[router], content=[content_file("stars")])
+FEATURE = Feature(
+    name="stars",
+    routers=[router],
+    content=[content_file("stars")],
+    report=["storage.reports.stars:section"],
+)

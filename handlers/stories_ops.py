@@ -7,13 +7,15 @@ Each validates, writes, records one audit row and tells the author where due; th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from handlers.notify import tell_then
-from handlers.operations import Actor, OperationError, audit
+from handlers.operations import Actor, Counter, OperationError, audit
+from handlers.sheets import story_rows
 from storage import stories as store
 from storage.db import Session, transaction
-from storage.stories import Story, StoryMedia
+from storage.stories import Story
 
 
 def _number(number: int) -> int:
@@ -77,30 +79,35 @@ async def reveal_contact(bot: BotContext, actor: Actor, number: int) -> Contact 
     )
 
 
-@dataclass(frozen=True)
-class Export:
-    """The stories of a selection with their media, for a sheet."""
-
-    stories: list[Story]
-    media: dict[int, list[StoryMedia]]
-
-
 async def export(
     bot: BotContext,
     actor: Actor,
     *,
     status: str | None = None,
     channel: str | None = None,
-) -> Export:
-    """Every story of the selection in full, with its media (the export is audited)."""
+    progress: Counter | None = None,
+) -> tuple[list[str], list[list[Any]]]:
+    """Headers and one row per story of the selection, in full (contacts masked); the export
+    is audited."""
     if status is not None and status not in store.STATUSES:
         raise OperationError(
             "reports.ops.bad_choice", f"--status: unknown status {status!r}", value=status
         )
+    headers, rows = await story_rows(bot, status, channel, progress)
     async with transaction(bot.sessions) as session:
-        stories = await store.list_stories(session, status, channel)
-        media = await store.media_of(session, [s.id for s in stories])
-        audit(
-            bot, session, actor, "stories.export", rows=len(stories), status=status, channel=channel
-        )
-    return Export(stories, media)
+        count = len(rows)
+        audit(bot, session, actor, "stories.export", rows=count, status=status, channel=channel)
+    return headers, rows
+
+
+async def set_featured(bot: BotContext, actor: Actor, number: int, featured: bool = True) -> None:
+    """Feature (or, ``featured=False``, stop featuring) an approved story as a typical case of
+    the office report."""
+    async with transaction(bot.sessions) as session:
+        if await store.set_featured(session, _number(number), featured) is None:
+            found = await store.get_story(session, number)
+            key = "no_such" if found is None else "feature_not_approved"
+            message = f"no story {number}" if found is None else f"story {number} is not approved"
+            raise OperationError(f"reports.stories.{key}", message, number=number)
+        action = "stories.feature" if featured else "stories.unfeature"
+        audit(bot, session, actor, action, story=number)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from bot.context import BotContext
-from handlers.operations import Actor, OperationError, Progress, audit, no_progress
+from bot.kernel.context import BotContext
+from handlers.operations import Actor, Counter, OperationError, audit
 from handlers.volunteers import configured_cities
 from storage import volunteers as store
 from storage.activities import LedgerRow, ledger
@@ -90,15 +90,18 @@ class Registered:
 
 
 async def registered(
-    bot: BotContext, city: str | None = None, progress: Progress = no_progress
+    bot: BotContext, city: str | None = None, progress: Counter | None = None
 ) -> list[Registered]:
     """Registered volunteers (not erased) with their hours, for a screen (mask them there)."""
     found: list[Registered] = []
     async with bot.sessions() as session:
         volunteers = await store.registered(session, city)
+        if progress is not None:
+            progress.total = len(volunteers)
         for v in volunteers:
             found.append(Registered(v, await store.total_hours(session, v.id)))
-            progress(len(found), len(volunteers))
+            if progress is not None:
+                progress.advance()
     return found
 
 
@@ -108,7 +111,7 @@ async def export(
     *,
     city: str | None = None,
     full_phones: bool = False,
-    progress: Progress = no_progress,
+    progress: Counter | None = None,
 ) -> list[Registered]:
     """Every registered volunteer of the selection for a file (audited; ``full_phones`` says
     the file holds whole phone numbers)."""

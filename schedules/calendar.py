@@ -13,6 +13,8 @@ from typing import Any
 
 from lunardate import LunarDate
 
+from bot.kernel.config import Config, ConfigError
+
 # key -> (month, day) in the Gregorian calendar.
 GREGORIAN: dict[str, tuple[int, int]] = {
     "lei_feng_day": (3, 5),
@@ -110,6 +112,14 @@ def validate_extra(extra: Iterable[tuple[str, str]]) -> None:
             parse_extra(str(spec))
         except ValueError as exc:
             raise ValueError(f"{key}: {exc}") from None
+
+
+def check_extra_dates(config: Config) -> None:
+    """The config check of ``[schedules.extra_dates]``: each a real, non-built-in key date."""
+    try:
+        validate_extra(config.schedules.extra_dates.items())
+    except ValueError as exc:
+        raise ConfigError(f"schedules.extra_dates.{exc}") from None
 
 
 def format_year(calendar: Calendar, year: int) -> str:

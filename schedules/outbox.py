@@ -23,11 +23,12 @@ import aiohttp
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.clients.base import ApiError
-from bot.clock import as_utc
-from bot.context import BotContext
-from bot.logs import log_event
-from bot.message import Channel
+from bot.kernel.campaign import key_dates
+from bot.kernel.clients import ApiError
+from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
+from bot.kernel.message import Channel
 from schedules.calendar import Calendar, load_calendar
 from schedules.delivery import wechat_content, wechat_sendall, weibo_status
 from schedules.posts import channels_of, occurrences, placeholder_values
@@ -71,8 +72,8 @@ class RunReport:
 
 
 def calendar_of(bot: BotContext) -> Calendar:
-    """The calendar with config extras and the content file's names."""
-    return load_calendar(bot.config.schedules.extra_dates, bot.texts)
+    """The calendar with the campaign's and the config's extra dates, named from content."""
+    return load_calendar(key_dates(bot.pack, bot.config.schedules.extra_dates), bot.texts)
 
 
 def zone_of(bot: BotContext) -> ZoneInfo:
@@ -147,7 +148,7 @@ async def materialize(bot: BotContext, report: RunReport) -> None:
             for occ in occurrences(post, calendar, tz, start, now + lead + timedelta(seconds=1)):
                 wanted: list[tuple[str, str, str]] = []
                 if occ <= now:
-                    state = PENDING if now - occ <= grace else MISSED
+                    state: str = PENDING if now - occ <= grace else MISSED
                     wanted += [(ch, "push", state) for ch in channels_of(post)]
                 elif post.preview_to and occ - lead <= now:
                     wanted.append((Channel.WECHAT.value, "preview", PENDING))
@@ -258,7 +259,9 @@ async def deliver(bot: BotContext, item_id: int, report: RunReport) -> None:
         item = await session.get(OutboxItem, item_id)
         post = await session.get(CampaignPost, item.post_id) if item else None
     assert item is not None
-    if post is None or post.status != "active":
+    # A console draft may be previewed to an operator before it is approved; never pushed.
+    sendable = ("active", "draft") if item.purpose == "preview" else ("active",)
+    if post is None or post.status not in sendable:
         await _finish(bot, item_id, status=FAILED, error="post cancelled before sending")
         report.failed += 1
         return

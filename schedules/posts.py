@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from bot.kernel.config import SchedulesConfig
 from schedules.calendar import Calendar
 from storage.schedules import CampaignPost
@@ -66,6 +66,10 @@ def occurrences(
             yield at
         return
     if not post.key_date or not post.time_of_day:
+        return
+    if post.key_date not in calendar.all_keys():
+        # A date of another campaign pack (the pack was switched) or a removed extra date:
+        # never due, rather than failing every scheduler tick for every post.
         return
     hour, minute = (int(x) for x in post.time_of_day.split(":"))
     for year in range(start.astimezone(tz).year, end.astimezone(tz).year + 1):

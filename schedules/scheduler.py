@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.context import BotContext
-from bot.logs import log_event
+from bot.kernel.context import BotContext
+from bot.kernel.logs import log_event
 from storage import leases as lease
 
 log = logging.getLogger("bot.schedules")
@@ -57,7 +57,11 @@ class CampaignScheduler:
         """Take or keep the lease; logs changes of leadership."""
         cfg = self.bot.config.schedules
         won = await lease.acquire(
-            self.bot.sessions, LEASE_NAME, self.owner, self.bot.clock.now(), cfg.lease_seconds
+            self.bot.sessions,
+            LEASE_NAME,
+            self.owner,
+            self.bot.clock.now(),
+            cfg.lease_seconds,
         )
         if won != self.is_leader:
             log_event(log, "scheduler_leader" if won else "scheduler_waiting", owner=self.owner)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from schedules.calendar import Calendar
 from schedules.delivery import weibo_status
 from schedules.posts import (
@@ -126,12 +126,7 @@ async def quota_conflict(
     others = [p for p in await active_posts(session) if "wechat" in channels_of(p)]
     for occ in next_occurrences(probe, calendar, tz, now - timedelta(seconds=1), n=3):
         start, end = _period_window(quota, occ, tz)
-        taken: dict[tuple[int, datetime], str] = {}
-        for item in await outbox_in_period(session, "wechat", "push", start, end):
-            taken[(item.post_id, as_utc(item.occurrence))] = f"post {item.post_id}"
-        for post in others:
-            for when in occurrences(post, calendar, tz, start, end):
-                taken[(post.id, when)] = f"post {post.id} “{post.label}”"
+        taken = await _taken(session, others, calendar, tz, start, end)
         if len(taken) >= quota.limit:
             (_pid, when), name = sorted(taken.items(), key=lambda kv: kv[0][1])[0]
             return (
@@ -204,3 +199,32 @@ async def cancel_post(session: Session, post_id: int) -> bool:
     post.status = "cancelled"
     await session.flush()
     return True
+
+
+async def quota_left(
+    session: Session, quota: Quota, calendar: Calendar, tz: ZoneInfo, now: datetime
+) -> int:
+    """Mass sends still free in the quota period containing ``now`` (sent, sending and still
+    scheduled WeChat pushes of the period count as taken)."""
+    start, end = _period_window(quota, now, tz)
+    others = [p for p in await active_posts(session) if "wechat" in channels_of(p)]
+    return max(0, quota.limit - len(await _taken(session, others, calendar, tz, start, end)))
+
+
+async def _taken(
+    session: Session,
+    posts: Sequence[CampaignPost],
+    calendar: Calendar,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+) -> dict[tuple[int, datetime], str]:
+    """The WeChat mass sends of [start, end): sent or sending ones from the outbox and the
+    occurrences of ``posts`` still to come, each with a name for messages."""
+    taken: dict[tuple[int, datetime], str] = {}
+    for item in await outbox_in_period(session, "wechat", "push", start, end):
+        taken[(item.post_id, as_utc(item.occurrence))] = f"post {item.post_id}"
+    for post in posts:
+        for when in occurrences(post, calendar, tz, start, end):
+            taken[(post.id, when)] = f"post {post.id} “{post.label}”"
+    return taken

@@ -3,7 +3,8 @@
 Every row is written by ``record``: one actor format (``cli:alice``, ``console:bob``,
 ``author`` for a user acting on what they sent, ``system`` for jobs) and one action format
 (``feature.verb``: ``stories.approve``, ``logo.phase_set``, ``votes.void``). The detail is
-``key=value`` pairs and never holds personal data (numbers and reasons only).
+``key=value`` pairs and never holds personal data (numbers and reasons only). The console
+reads it back filtered by actor and action.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditEvent
@@ -67,3 +69,28 @@ def record(
         raise ValueError(f"audit action must read feature.verb, got {action!r}")
     text = detail_text(**detail)
     session.add(AuditEvent(at=at, actor=str(actor)[:64], action=action, detail=text))
+
+
+async def list_audit(
+    session: AsyncSession,
+    *,
+    actor: str = "",
+    action: str = "",
+    offset: int = 0,
+    limit: int | None = 100,
+) -> list[AuditEvent]:
+    """Audit rows, newest first; ``action`` matches a prefix (``logo.`` finds every logo one)."""
+    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    if actor:
+        query = query.where(AuditEvent.actor == actor)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await session.scalars(query))
+
+
+async def audit_actions(session: AsyncSession) -> list[str]:
+    """Every action name in the log, for the filter's choices."""
+    return sorted(await session.scalars(select(AuditEvent.action).distinct()))

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from bot.clock import as_utc
+from bot.kernel.clock import as_utc
 from storage.db import Conflict, Sessions, savepoint, transaction
 from storage.models import Lease
 

@@ -124,7 +124,7 @@ class KeywordRule(Base):
     # exact | contains | click (a menu key)
     match: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=0)
-    # JSON of a bot.message.Reply
+    # JSON of a bot.kernel.message.Reply
     reply: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # seed: from the content file (re-seeding updates it); operator: added by hand, never touched

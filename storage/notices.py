@@ -1,28 +1,37 @@
-"""Pending notices (texts waiting for a user's next message) and the last-message time that
-decides whether an active message is still allowed."""
+"""Notices waiting for a user's next message: queue, read, mark shown, claim for a separate
+send; and the last-message time that decides whether an active message is still allowed.
+
+A notice is marked delivered only once it was shown: in front of a text reply (same
+transaction as the reply's message key), or sent as a message of its own after a reply that
+cannot carry text (claimed first so two deliveries never both send it, released again when
+the send fails).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.kernel.clock import as_utc
 from storage.models import InboundMessage, Notice
 
 
 async def last_message_at(
     session: AsyncSession, channel: str, account: str, user_id: str
 ) -> datetime | None:
-    """When the user last sent the account anything (None: never, or purged from the log)."""
-    last: datetime | None = await session.scalar(
+    """When the user last wrote to the account (the platforms' reply windows start there);
+    None: never, or purged from the log."""
+    last = await session.scalar(
         select(func.max(InboundMessage.received_at)).where(
             InboundMessage.channel == channel,
             InboundMessage.account == account,
             InboundMessage.user_id == user_id,
         )
     )
-    return last
+    return None if last is None else as_utc(last)
 
 
 def add_notice(
@@ -32,3 +41,39 @@ def add_notice(
     session.add(
         Notice(channel=channel, account=account, user_id=user_id, text=text, created_at=now)
     )
+
+
+async def pending_notices(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> Sequence[Notice]:
+    """The user's undelivered notices, oldest first."""
+    result = await session.execute(
+        select(Notice)
+        .where(
+            Notice.channel == channel,
+            Notice.account == account,
+            Notice.user_id == user_id,
+            Notice.delivered_at.is_(None),
+        )
+        .order_by(Notice.id)
+    )
+    return result.scalars().all()
+
+
+async def claim_notices(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:
+    """Mark the notices of ``ids`` still pending as delivered; the ids this call took."""
+    if not ids:
+        return []
+    taken = await session.execute(
+        update(Notice)
+        .where(Notice.id.in_(ids), Notice.delivered_at.is_(None))
+        .values(delivered_at=now)
+        .returning(Notice.id)
+    )
+    return [row[0] for row in taken]
+
+
+async def release_notices(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Make claimed notices pending again (their separate send failed)."""
+    if ids:
+        await session.execute(update(Notice).where(Notice.id.in_(ids)).values(delivered_at=None))

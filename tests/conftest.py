@@ -19,10 +19,10 @@ from sqlalchemy import select, text
 
 from bot.app import build_context, close_context, create_app
 from bot.appkeys import BOT, DISPATCHER
-from bot.clock import FakeClock
 from bot.config import SANDBOX, Config, load_config, with_overrides
-from bot.context import BotContext
-from bot.message import Channel
+from bot.kernel.clock import FakeClock
+from bot.kernel.context import BotContext
+from bot.kernel.message import Channel
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from bot.simulate import WeChatUser, WeiboUser, reply_text, weibo_reply_text

@@ -21,11 +21,11 @@ from bot.cli.common import (
 )
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
-from bot.clock import SHANGHAI, as_utc, local
-from bot.privacy import mask_phone
+from bot.kernel.clock import SHANGHAI, as_utc, local
+from bot.kernel.content import Texts
+from bot.kernel.privacy import mask_phone
 from handlers import activities_ops as ops
 from handlers.activities import hours_text
-from handlers.content import Texts
 from storage import activities as store
 from storage.activities import Activity, Enrolment
 
@@ -191,7 +191,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     async def go() -> ops.Cancelled:
         async with ready_context(load(args)) as bot:
             progress = Progress("telling volunteers", 0)
-            done = await ops.cancel(bot, operator(args), args.number, args.reason, progress.report)
+            done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
             progress.finish()
             return done
 

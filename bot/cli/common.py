@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Config, load_config
-from bot.context import BotContext
-from handlers.content import Texts
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from handlers.feature import Feature
 from handlers.operations import Actor
 from handlers.registry import FEATURES
@@ -122,11 +122,6 @@ class Progress:
                 file=self.stream,
                 flush=True,
             )
-
-    def report(self, done: int, total: int) -> None:
-        """An operation's progress callback (``handlers.operations.Progress``)."""
-        self.total = total
-        self.advance(done - self.done)
 
     def finish(self) -> None:
         """Make sure the final line is printed."""

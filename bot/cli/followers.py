@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bot.cli.charts import bar_chart
 from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
-from bot.clock import SHANGHAI, local
-from bot.message import Channel
+from bot.kernel.clock import SHANGHAI, local
+from bot.kernel.message import Channel
 from storage.followers import current_followers, growth, top_scenes
 
 MAX_DAYS = 366

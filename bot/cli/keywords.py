@@ -13,7 +13,7 @@ from bot.cli.common import (
     print_table,
     ready_context,
 )
-from bot.message import Reply
+from bot.kernel.message import Reply
 from handlers import keywords_ops as ops
 from storage.keywords import MATCH_TYPES, list_rules
 

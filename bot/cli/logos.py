@@ -17,9 +17,9 @@ from bot.cli.common import (
     print_table,
     ready_context,
 )
-from bot.clock import as_utc, local
-from bot.context import BotContext
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.clock import as_utc, local
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers import logo_ops as ops
 from handlers.logo_phases import (
     LOGO,

@@ -17,8 +17,8 @@ from bot.cli.common import (
     print_table,
     ready_context,
 )
-from bot.clock import as_utc
-from bot.context import BotContext
+from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
 from handlers import pushes_ops as ops
 from schedules.calendar import format_year, load_calendar
 from schedules.outbox import calendar_of, describe, zone_of
@@ -84,10 +84,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_calendar(args: argparse.Namespace) -> int:
     """Print one line per key date."""
     config = load(args)
-    from handlers.content import Texts
+    from bot.kernel.campaign import key_dates, load_pack, load_texts
+    from handlers.registry import FEATURES
 
-    texts = Texts.load(config.content.dir or None)
-    print(format_year(load_calendar(config.schedules.extra_dates, texts), args.year))
+    pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
+    extra = [path for feature in FEATURES for path in feature.content]
+    texts = load_texts(pack, config.content.dir or None, extra)
+    dates = key_dates(pack, config.schedules.extra_dates)
+    print(format_year(load_calendar(dates, texts), args.year))
     return 0
 
 
@@ -237,7 +241,7 @@ def _send_now(args: argparse.Namespace, purpose: str) -> int:
                 described = await describe(bot, post, bot.clock.now(), purpose)
                 return ["dry run: nothing sent", *described]
             progress = Progress(f"post {args.id} {purpose}", 0)
-            report = await ops.send_now(bot, operator(args), args.id, purpose, progress.report)
+            report = await ops.send_now(bot, operator(args), args.id, purpose, progress)
             progress.finish()
             out = [f"sent {report.sent}, retrying {report.retried}, failed {report.failed}"]
             return out + [f"error: {e}" for e in report.errors]

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.cli.common import add_config_arg, load
 from bot.config import with_overrides
-from bot.logs import configure, log_event
+from bot.kernel.logs import configure, log_event
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

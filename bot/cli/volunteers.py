@@ -25,12 +25,13 @@ from bot.cli.common import (
     ready_context,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
-from bot.clock import SHANGHAI, as_utc, local
-from bot.context import BotContext
-from bot.privacy import mask_name, mask_phone
+from bot.kernel.clock import SHANGHAI, as_utc, local
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import mask_name, mask_phone
 from handlers import volunteers_ops as ops
 from handlers.activities import hours_text
-from handlers.content import Texts
+from handlers.sheets import export_headers, export_row
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, monthly_hours
@@ -137,52 +138,14 @@ def list_headers(t: Texts) -> list[str]:
     ]
 
 
-def export_headers(t: Texts) -> list[str]:
-    """Columns of ``volunteers export``."""
-    return columns(
-        t,
-        "reports.volunteers.col_id",
-        "reports.volunteers.col_channel",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_phone",
-        "reports.volunteers.col_city",
-        "reports.volunteers.col_district",
-        "reports.volunteers.col_birth_year",
-        "reports.volunteers.col_minor",
-        "reports.volunteers.col_skills",
-        "reports.volunteers.col_availability",
-        "reports.volunteers.col_total_hours",
-        "reports.volunteers.col_registered",
-    )
-
-
 async def _export_rows(args: argparse.Namespace, bot: BotContext) -> list[list[Any]]:
     full_phones = args.include_phones
     progress = Progress("volunteers", 0)
     found = await ops.export(
-        bot, operator(args), city=args.city, full_phones=full_phones, progress=progress.report
+        bot, operator(args), city=args.city, full_phones=full_phones, progress=progress
     )
     progress.finish()
-    rows: list[list[Any]] = []
-    for v, hours in ((f.volunteer, f.hours) for f in found):
-        phone = bot.cipher.decrypt(v.phone_enc)
-        rows.append(
-            [
-                v.id,
-                channel_name(bot, v.channel),
-                bot.cipher.decrypt(v.name_enc),
-                phone if full_phones else mask_phone(phone),
-                v.city,
-                v.district,
-                v.birth_year,
-                bot.texts("reports.volunteers.yes" if v.minor else "reports.volunteers.no"),
-                v.skills.replace(",", "、"),
-                v.availability.replace(",", "、"),
-                float(hours),
-                local(as_utc(v.created_at)).strftime(TIME_FORMAT),
-            ]
-        )
-    return rows
+    return [export_row(bot, f.volunteer, f.hours, full_phones) for f in found]
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -21,10 +21,10 @@ from bot.cli.common import (
     print_table,
     ready_context,
 )
-from bot.clock import as_utc
-from bot.message import Channel
+from bot.kernel.clock import as_utc
+from bot.kernel.content import Texts
+from bot.kernel.message import Channel
 from handlers import logo_ops as ops
-from handlers.content import Texts
 from handlers.logo_phases import format_admin, parse_time
 from storage import logo as store
 

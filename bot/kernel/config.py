@@ -76,6 +76,7 @@ class WeChatConfig:
     api_backoff_seconds: float = 0.5
     api_timeout_seconds: float = 10.0
     # Custom menu pushed by ``python -m bot menu push`` (WeChat's menu/create JSON "button").
+    # Empty: the campaign pack's menu (its manifest's [[menu]]).
     menu: tuple[Mapping[str, Any], ...] = ()
     # [uncertain] WeChat may show only one article of a news reply to a user message (its docs
     # have said so at times), so 1: the reply is one cover article leading to a web page. The
@@ -114,6 +115,15 @@ class SecurityConfig:
     # Fernet key (urlsafe base64, 32 bytes) for personal data at rest. Empty: generated once
     # into data_dir/data.key. Production: set BOT_SECURITY_DATA_KEY.
     data_key: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    # The content pack the bot runs: a shipped pack's name (handlers/packs: "henan", "hunan")
+    # or the path of a pack folder (relative to this file).
+    pack: str = "henan"
+    # Features switched on or off on top of the pack's manifest, e.g. {logo = true}.
+    features: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,7 @@ class Config:
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
     weibo: WeiboConfig = field(default_factory=WeiboConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -176,8 +187,10 @@ class Config:
     # The features' own sections ([volunteers], [logo], ...), by key; each feature declares
     # its section (a ``ConfigSection``) and reads it back typed with ``SECTION.of(config)``.
     sections: Mapping[str, Any] = field(default_factory=dict)
-    # The declarations those sections were read with (for ``with_overrides``' checks).
+    # The declarations those sections were read with, and the features' checks of the whole
+    # config (for ``with_overrides``).
     declared: tuple[ConfigSection[Any], ...] = field(default=(), repr=False, compare=False)
+    checks: tuple[ConfigCheck, ...] = field(default=(), repr=False, compare=False)
     # Directory the config file was read from; relative paths are resolved against it.
     base_dir: str = "."
 
@@ -345,10 +358,17 @@ def _is_fernet_key(key: str) -> bool:
         return False
 
 
-def _validate(config: Config, sections: Sequence[ConfigSection[Any]]) -> None:
+# A feature's check of the whole config (raises ConfigError naming the key), for what the
+# kernel cannot judge itself, e.g. whether [schedules] extra_dates are real calendar dates.
+ConfigCheck = Callable[["Config"], None]
+
+
+def _validate(config: Config) -> None:
     _validate_core(config)
-    for section in sections:
+    for section in config.declared:
         section.validate(section.of(config))
+    for check in config.checks:
+        check(config)
 
 
 def _validate_core(config: Config) -> None:
@@ -374,13 +394,9 @@ def _validate_core(config: Config) -> None:
         raise ConfigError("wechat.reply_deadline_seconds: must be between 0.5 and 4.8")
     if not 1 <= wc.news_reply_max_articles <= 8:
         raise ConfigError("wechat.news_reply_max_articles: must be between 1 and 8")
-    if len(wc.menu) > 3:
-        raise ConfigError("wechat.menu: at most 3 top-level buttons")
-    for i, button in enumerate(wc.menu):
-        if not isinstance(button, Mapping) or not button.get("name"):
-            raise ConfigError(f"wechat.menu[{i}].name: required")
-        if len(button.get("sub_button", ())) > 5:
-            raise ConfigError(f"wechat.menu[{i}].sub_button: at most 5 entries")
+    check_menu(wc.menu, "wechat.menu")
+    if not isinstance(config.campaign.features, Mapping):
+        raise ConfigError("campaign.features: expected a table of feature = true | false")
     if config.security.data_key and not _is_fernet_key(config.security.data_key):
         # Checked here so a bad key stops start-up with the key's name, not a traceback.
         raise ConfigError("security.data_key: must be a Fernet key (32 url-safe base64 bytes)")
@@ -390,6 +406,20 @@ def _validate_core(config: Config) -> None:
     _validate_schedules(config.schedules)
     if config.database.message_retention_days < 1:
         raise ConfigError("database.message_retention_days: must be at least 1")
+
+
+def check_menu(menu: Any, where: str) -> None:
+    """WeChat's limits on a custom menu (3 buttons of at most 5 sub-buttons, each named); the
+    config's [[wechat.menu]] and a campaign pack's [[menu]] alike."""
+    if not isinstance(menu, list | tuple):
+        raise ConfigError(f"{where}: expected a list of buttons")
+    if len(menu) > 3:
+        raise ConfigError(f"{where}: at most 3 top-level buttons")
+    for i, button in enumerate(menu):
+        if not isinstance(button, Mapping) or not button.get("name"):
+            raise ConfigError(f"{where}[{i}].name: required")
+        if len(button.get("sub_button", ())) > 5:
+            raise ConfigError(f"{where}[{i}].sub_button: at most 5 entries")
 
 
 def _validate_schedules(sc: SchedulesConfig) -> None:
@@ -414,12 +444,7 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
         raise ConfigError("schedules.stale_sending_seconds: must be at least 1")
     if not isinstance(sc.extra_dates, Mapping):
         raise ConfigError('schedules.extra_dates: expected a table of key = "MM-DD"')
-    from schedules.calendar import validate_extra
-
-    try:
-        validate_extra(sc.extra_dates.items())
-    except ValueError as exc:
-        raise ConfigError(f"schedules.extra_dates.{exc}") from None
+    # What the dates mean is the campaign calendar's to check (a feature's ``checks``).
 
 
 def _validate_weibo(wb: WeiboConfig) -> None:
@@ -444,11 +469,12 @@ def load_config(
     path: str | os.PathLike[str] | None = None,
     *,
     sections: Sequence[ConfigSection[Any]] = (),
+    checks: Sequence[ConfigCheck] = (),
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Config:
     """Read the TOML file (or built-in defaults when ``path`` is None) with the core sections
-    and the features' ``sections``, and validate it."""
+    and the features' ``sections``, and validate it (the features' ``checks`` included)."""
     env = os.environ if env is None else env
     data: dict[str, Any] = {}
     base_dir = Path.cwd()
@@ -473,8 +499,10 @@ def load_config(
             raise ConfigError(f"{declared.key}: expected a table, got {table!r}")
         values[declared.key] = _build(declared.type, table, declared.key)
     config: Config = _build(Config, data, "")
-    config = dataclasses.replace(config, sections=values, declared=tuple(sections))
-    _validate(config, sections)
+    config = dataclasses.replace(
+        config, sections=values, declared=tuple(sections), checks=tuple(checks)
+    )
+    _validate(config)
     return config
 
 
@@ -487,5 +515,5 @@ def with_overrides(config: Config, **changes: Mapping[str, Any]) -> Config:
         else:
             core[name] = dataclasses.replace(getattr(config, name), **values)
     new = dataclasses.replace(config, sections=features, **core)
-    _validate(new, new.declared)
+    _validate(new)
     return new

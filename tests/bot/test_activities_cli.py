@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.clock import SHANGHAI, as_utc, local
 from bot.fonts import has_cjk_font
+from bot.kernel.clock import SHANGHAI, as_utc, local
 from storage import activities as store
 from storage.activities import Activity
 from storage.models import AuditEvent

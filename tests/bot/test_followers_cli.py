@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.clock import local
 from bot.fonts import has_cjk_font
-from bot.message import Channel
+from bot.kernel.clock import local
+from bot.kernel.message import Channel
 from storage.followers import FollowerDay
 from tests.bot.test_chat import _write_config
 from tests.conftest import BotHarness

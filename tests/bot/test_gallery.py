@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from handlers.logo_phases import logo_media_path
 from storage import logo as store
 from tests.conftest import BotHarness

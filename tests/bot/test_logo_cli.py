@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.cli import main
 from bot.fonts import has_cjk_font
-from bot.message import Channel
+from bot.kernel.message import Channel
 from handlers.logo_review import tell_author
 from storage import logo as store
 from storage.models import AuditEvent, Notice

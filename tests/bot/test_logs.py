@@ -8,7 +8,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from bot.logs import JsonFormatter, LoopBatchedHandler
+from bot.kernel.logs import JsonFormatter, LoopBatchedHandler
 
 
 class CountingStream(io.StringIO):

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.context import BotContext
+from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
 from handlers import keywords_ops, logo_ops, stories_ops
-from handlers.content import Texts
 from handlers.operations import AUTHOR, SYSTEM, Actor, OperationError
 from storage.audit import record
 from storage.db import transaction

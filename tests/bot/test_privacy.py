@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.privacy import Cipher, mask_name, mask_phone, redact
+from bot.kernel.privacy import Cipher, mask_name, mask_phone, redact
 from tests.conftest import DATA_KEY
 
 

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from storage.models import AuditEvent
 from storage.stories import Story
 from tests.bot.test_logo_cli import run, write_config

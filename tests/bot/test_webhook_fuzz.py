@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from bot.simulate import WeChatUser, sign
 from tests.conftest import TOKEN, BotHarness, WeiboChatter
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from bot.clients.base import ApiError
 from bot.clients.wechat import WeChatAPIError, WeChatClient, WeChatOutsideWindow
 from bot.config import WeChatConfig
-from bot.message import Reply
+from bot.kernel.clients import ApiError
+from bot.kernel.message import Reply
 from bot.sandbox import FakeWeChatAPI
 from tests.conftest import APP_ID
 

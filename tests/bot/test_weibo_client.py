@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.clients.weibo import WeiboAPIError, WeiboClient, WeiboOutsideWindow, split_text
 from bot.config import WeiboConfig
-from bot.message import Article, Reply
+from bot.kernel.message import Article, Reply
 from bot.sandbox_weibo import FakeWeiboAPI
 
 TOKEN = "weibo-test-token"

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import build_context, close_context, create_app
 from bot.config import ConfigError, load_config
-from bot.message import Channel
+from bot.kernel.message import Channel
 from tests.conftest import make_config
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from PIL import Image
 
-from bot.clock import SHANGHAI
+from bot.kernel.clock import SHANGHAI
 from storage import logo as store
 from tests.conftest import BotHarness, Chatter
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.appkeys import DISPATCHER
-from bot.message import Channel
+from bot.kernel.message import Channel
 from bot.simulate import reply_text, weibo_reply_text
 from storage import activities as store
 from storage.activities import Activity, Enrolment
@@ -360,7 +360,7 @@ async def test_erased_volunteer_enrolment_stays_anonymous(
 async def test_activity_times_are_shown_in_shanghai_time(
     harness: BotHarness, chatter: Chatter
 ) -> None:
-    from bot.clock import SHANGHAI
+    from bot.kernel.clock import SHANGHAI
 
     harness.clock.set(datetime(2026, 12, 1, 2, 0, tzinfo=SHANGHAI).astimezone(UTC))
     await enlist(harness, chatter)

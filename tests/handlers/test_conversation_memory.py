@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import build_context, close_context
-from bot.clock import FakeClock
-from bot.message import Channel, Inbound, Kind, Reply
+from bot.kernel.clock import FakeClock
+from bot.kernel.message import Channel, Inbound, Kind, Reply
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine, Finish, Flow, Invalid, Next, Outcome, Step
 from handlers.router import Text

@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import build_context, close_context, create_app, prepare_database, purge_once
 from bot.cli import main
 from bot.cli.common import add_config_arg, load, ready_context
-from bot.clock import FakeClock
 from bot.config import load_config
-from bot.context import BotContext
+from bot.kernel.clock import FakeClock
 from bot.kernel.config import Config, ConfigError, ConfigSection
-from bot.message import Reply
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply
 from bot.sandbox import FakeWeChatAPI
 from handlers import registry
 from handlers.context import Ctx

@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from bot.simulate import reply_text, weibo_reply_text
 from handlers.logo_phases import logo_media_path
 from storage.logo import LogoEntry

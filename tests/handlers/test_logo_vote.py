@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from bot.xmlguard import check_xml
 from storage import logo as store
 from tests.conftest import AES_KEY, APP_ID, TOKEN, BotHarness, Chatter

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from handlers.logo_phases import logo_media_path
 from storage import logo as store
 from storage.logo import LogoEntry, LogoVote
@@ -286,7 +286,7 @@ async def test_operators_see_withdrawn_entries_and_cannot_review_them(
 
 
 def test_withdrawal_texts_name_the_commands() -> None:
-    from handlers.content import Texts
+    from bot.kernel.content import Texts
 
     texts = Texts.load()
     info = texts("logo.info", per_person=3, per_day=3, gallery_url="", schedule="", phase="")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from bot.clock import FakeClock
-from bot.context import BotContext
+from bot.kernel.clock import FakeClock
+from bot.kernel.context import BotContext
 from handlers.logo_phases import logo_media_path
 from handlers.media import ImageRules, StoredImage, check_and_store, purge_orphan_pictures
 from handlers.registry import media_folders

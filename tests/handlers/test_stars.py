@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from bot.clock import SHANGHAI
+from bot.kernel.clock import SHANGHAI
 from storage.volunteers import Volunteer, add_hours, erase
 from tests.conftest import BotHarness, Chatter
 from tests.handlers.test_activities import enlist

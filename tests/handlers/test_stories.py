@@ -9,7 +9,7 @@ import hashlib
 import pytest
 from sqlalchemy import func, select, text
 
-from bot.message import Channel
+from bot.kernel.message import Channel
 from bot.simulate import WeChatUser, reply_text, weibo_reply_text
 from handlers.media import purge_orphan_pictures
 from handlers.registry import media_folders

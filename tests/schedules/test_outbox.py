@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.app import build_context, close_context
-from bot.clock import FakeClock, as_utc
 from bot.config import Config
-from bot.context import BotContext
+from bot.kernel.clock import FakeClock, as_utc
+from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
 from schedules.outbox import calendar_of, claim, run_due, zone_of
 from schedules.posts import PostError, quota_of
@@ -414,7 +414,7 @@ async def test_mass_send_finished_event_is_recorded(harness: Any, clock: FakeClo
 async def test_channel_without_a_client_fails_clearly(
     bot_context: BotContext, clock: FakeClock
 ) -> None:
-    from bot.message import Channel
+    from bot.kernel.message import Channel
 
     bot_context.clients.pop(Channel.WEIBO, None)
     await add(

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import build_context, close_context, create_app
 from bot.cli import main
-from bot.clock import FakeClock
 from bot.config import Config, with_overrides
-from bot.context import BotContext
+from bot.kernel.clock import FakeClock
+from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
 from schedules.scheduler import LEASE_NAME, CampaignScheduler
 from storage import leases as lease

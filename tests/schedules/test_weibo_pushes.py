@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import build_context, close_context
-from bot.clock import FakeClock
 from bot.config import Config
-from bot.context import BotContext
+from bot.kernel.clock import FakeClock
+from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from schedules.outbox import run_due

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from storage import activities as store
 from storage.activities import Activity
 from storage.volunteers import Volunteer, add_hours, total_hours

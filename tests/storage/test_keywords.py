@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.context import BotContext
-from bot.message import Reply
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply
 from handlers.keywords import seed_specs
 from storage.keywords import RuleSpec, add_rule, list_rules, seed_rules
 from storage.models import KeywordRule

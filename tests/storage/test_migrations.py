@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 import storage.schema  # noqa: F401  (registers every feature's tables on Base.metadata)
 from bot.app import purge_message_log
-from bot.context import BotContext
+from bot.kernel.context import BotContext
 from storage.db import create_engine
 from storage.models import Base, InboundMessage
 

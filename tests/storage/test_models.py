@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.clock import SHANGHAI
-from bot.context import BotContext
+from bot.kernel.clock import SHANGHAI
+from bot.kernel.context import BotContext
 from storage.hotpath import sqlite_datetime
 from storage.models import Follower
 

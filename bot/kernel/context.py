@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.clients.base import ChannelClient
-from bot.clock import Clock
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.kernel.campaign import Pack
+from bot.kernel.clients import ChannelClient
+from bot.kernel.clock import Clock
 from bot.kernel.config import Config
-from bot.message import Channel
-from bot.privacy import Cipher
-from handlers.content import Texts
-from storage.db import Sessions
+from bot.kernel.content import Texts
+from bot.kernel.message import Channel
+from bot.kernel.privacy import Cipher
+
+Sessions = async_sessionmaker[AsyncSession]
 
 
 @dataclass
@@ -21,6 +25,9 @@ class BotContext:
     clock: Clock
     texts: Texts
     cipher: Cipher
+    # The campaign pack running (its name and title are shown by the chat simulator and the
+    # console; its features decide which routers answer).
+    pack: Pack
     clients: dict[Channel, ChannelClient] = field(default_factory=dict)
     # Feature-owned services registered at start-up (e.g. the scheduler), by name.
     extras: dict[str, Any] = field(default_factory=dict)
