@@ -67,8 +67,13 @@ def record(
     """Add one audit row to the session's transaction (it commits with the action's writes)."""
     if not ACTION_RE.fullmatch(action):
         raise ValueError(f"audit action must read feature.verb, got {action!r}")
-    text = detail_text(**detail)
-    session.add(AuditEvent(at=at, actor=str(actor)[:64], action=action, detail=text))
+    add_row(session, at, str(actor), action, detail_text(**detail))
+
+
+def add_row(session: AsyncSession, at: datetime, actor: str, action: str, detail: str) -> None:
+    """The audit row itself, the one place one is built (``record`` checks the formats first;
+    the console's and the inbox's own helpers call this with their operator names)."""
+    session.add(AuditEvent(at=at, actor=actor[:64], action=action, detail=detail))
 
 
 async def list_audit(

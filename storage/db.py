@@ -90,6 +90,17 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
 
 
 @asynccontextmanager
+async def unique_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """``transaction`` whose commit may lose a unique-key race to another process (seeding at
+    start-up, a name two operators add at once): that raises ``Conflict``."""
+    try:
+        async with transaction(sessions) as session:
+            yield session
+    except IntegrityError as exc:
+        raise Conflict(str(exc.orig)) from exc
+
+
+@asynccontextmanager
 async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
     """Writes that may lose a race on a unique key: on a conflict only they roll back (the
     message's transaction goes on) and ``Conflict`` is raised."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundMessage
@@ -29,3 +29,21 @@ async def drop_cached_replies(session: AsyncSession, since: datetime, before: da
         )
         .values(reply=None)
     )
+
+
+async def recent_texts(
+    session: AsyncSession, channel: str, account: str, user_id: str, limit: int
+) -> list[tuple[datetime, str]]:
+    """The user's last ``limit`` logged texts (redacted as logged), oldest first."""
+    rows = await session.execute(
+        select(InboundMessage.received_at, InboundMessage.text)
+        .where(
+            InboundMessage.channel == channel,
+            InboundMessage.account == account,
+            InboundMessage.user_id == user_id,
+            InboundMessage.text.is_not(None),
+        )
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        .limit(limit)
+    )
+    return [(at, text or "") for at, text in rows][::-1]

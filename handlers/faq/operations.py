@@ -10,12 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq.service import Decision, faq_service
 from handlers.inbox import audit, masked
+from storage.db import Session
 from storage.faq import (
     FaqEntry,
     add_operator_entry,
@@ -35,7 +34,7 @@ class FaqError(ValueError):
     """An FAQ action that cannot be done (the message says why, in English)."""
 
 
-async def _entry(session: AsyncSession, slug: str) -> FaqEntry:
+async def _entry(session: Session, slug: str) -> FaqEntry:
     entry = await entry_by_slug(session, slug)
     if entry is None:
         raise FaqError(f"no FAQ topic {slug!r}")
