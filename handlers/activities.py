@@ -26,6 +26,7 @@ from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import VOLUNTEERS, current_volunteer
 from storage import activities as store
 from storage.activities import ACTIVE, Activity, Enrolment
+from storage.db import transaction
 from storage.volunteers import Volunteer, total_hours
 
 router = Router("activities")
@@ -337,7 +338,7 @@ async def tell_enrolled(
                 bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
             )
         else:  # 注销: nobody left to tell
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 await told(session)
             how = "erased"
         counts[how] += 1

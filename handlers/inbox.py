@@ -29,7 +29,7 @@ from handlers.context import Ctx
 from handlers.feature import Feature, content_file
 from handlers.notify import last_message_at, tell_then
 from storage.audit import add_row
-from storage.db import Session
+from storage.db import Session, transaction
 from storage.inbox import (
     STATUSES,
     InboxItem,
@@ -285,7 +285,7 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
             # The platform knows best (45015 window closed, 45047 count reached): keep it.
             log_event(log, "inbox_reply_not_sent", logging.WARNING, item=item_id, error=str(exc))
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         if status == "queued":
             notice = bot.texts("inbox.texts.notice", text=text)
@@ -322,7 +322,7 @@ async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) ->
     """Give an item to ``assignee``."""
     if not assignee.strip():
         raise InboxError("the assignee is empty")
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         if item.status == "closed":
             raise InboxError(f"inbox item {item_id} is closed")
@@ -336,7 +336,7 @@ async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) ->
 
 async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
     """Close an item (nothing more to do)."""
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         item.status, item.updated_at = "closed", bot.clock.now()
         audit(session, bot, operator, "inbox.close", f"item={item.id}")
@@ -352,7 +352,7 @@ async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
 async def purge_old_items(bot: BotContext, now: datetime) -> int:
     """Delete answered and closed items past ``[inbox] retention_days``; returns how many."""
     keep = timedelta(days=INBOX.of(bot.config).retention_days)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         return await purge_done(session, now - keep)
 
 

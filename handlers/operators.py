@@ -16,7 +16,7 @@ from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from handlers.feature import ConsolePage, Feature, content_file
 from storage import operators as store
-from storage.db import Conflict, unique_transaction
+from storage.db import Conflict, transaction, unique_transaction
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
@@ -169,7 +169,7 @@ async def change_operator(
     if what == "password":
         _check_password(password or "")
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         op = await store.operator_by_id(session, operator_id)
         if op is None:
             raise AccountError("no_such", f"no operator {operator_id}", number=operator_id)

@@ -14,7 +14,7 @@ from handlers import keywords
 from handlers.faq.routes import build_router
 from handlers.faq.service import FAQ, entry_specs, faq_service
 from handlers.feature import Feature, PeriodicJob, content_file
-from storage.db import Conflict, unique_transaction
+from storage.db import Conflict, transaction, unique_transaction
 from storage.faq import purge_choices, seed_entries
 
 log = logging.getLogger("bot.faq")
@@ -51,7 +51,7 @@ async def build_index(bot: BotContext) -> int:
 
 async def purge_expired_choices(bot: BotContext, now: datetime) -> int:
     """Forget "您是想问" lists nobody picked from; returns how many went."""
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         return await purge_choices(session, now)
 
 
