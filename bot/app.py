@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import delete, text, update
 
 from bot.appkeys import BOT, DISPATCHER
 from bot.channels.base import BODY_GATE, BodyGate, webhook_errors
@@ -33,10 +32,10 @@ from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.feature import Feature, resolve
 from handlers.media import purge_orphan_pictures
 from handlers.registry import FEATURES, Handlers, build_handlers, jobs, media_folders
-from storage.db import create_engine, create_sessions, is_sqlite
+from storage.db import create_engine, create_sessions, is_sqlite, ping, transaction
 from storage.hotpath import MessageLogWriter, make_probe
+from storage.messages import drop_cached_replies, purge_before
 from storage.migrate import ensure_schema
-from storage.models import InboundMessage
 from storage.ratelimit import SharedRateLimiter, purge_rate_counters
 
 log = logging.getLogger("bot.app")
@@ -114,24 +113,14 @@ async def purge_message_log(bot: BotContext) -> int:
     of the last day once past the retry horizon; returns how many rows were deleted."""
     now = bot.clock.now()
     cutoff = now - timedelta(days=bot.config.database.message_retention_days)
-    async with bot.sessions() as session, session.begin():
-        result = await session.execute(
-            delete(InboundMessage).where(InboundMessage.received_at < cutoff)
-        )
+    async with transaction(bot.sessions) as session:
+        deleted = await purge_before(session, cutoff)
         await purge_rate_counters(session, now.timestamp())
         # Cached replies (encrypted, see Dispatcher._seal) serve retries only. Only the last
         # day is looked at, so the periodic run stays cheap; older ones (the bot was down a
         # whole day) stay encrypted until the retention purge.
-        await session.execute(
-            update(InboundMessage)
-            .where(
-                InboundMessage.received_at < now - RETRY_HORIZON,
-                InboundMessage.received_at >= now - timedelta(days=1),
-                InboundMessage.reply.is_not(None),
-            )
-            .values(reply=None)
-        )
-    return int(getattr(result, "rowcount", 0) or 0)
+        await drop_cached_replies(session, now - timedelta(days=1), now - RETRY_HORIZON)
+    return deleted
 
 
 def create_app(
@@ -272,7 +261,7 @@ async def _healthz(request: web.Request) -> web.Response:
     bot = request.app[BOT]
     try:
         async with bot.sessions() as session:
-            await asyncio.wait_for(session.execute(text("SELECT 1")), 3)
+            await asyncio.wait_for(ping(session), 3)
     except Exception as exc:
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503

@@ -52,6 +52,7 @@ from bot.middlewares import (
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
+from storage.db import transaction
 from storage.hotpath import MessageLogWriter, StateProbe
 from storage.models import InboundMessage
 
@@ -413,7 +414,7 @@ class Dispatcher:
         reply = self.apology.apology()
         recorded = True
         try:
-            async with self.bot.sessions() as session, session.begin():
+            async with transaction(self.bot.sessions) as session:
                 row = self._claim(msg)
                 row.text = None if progress.private else _logged_text(msg)
                 row.status = "failed"
@@ -445,7 +446,7 @@ class Dispatcher:
         else:
             log_message_event("late_reply_sent", logging.INFO, msg)
         if row_id is not None:
-            async with self.bot.sessions() as session, session.begin():
+            async with transaction(self.bot.sessions) as session:
                 await session.execute(
                     update(InboundMessage).where(InboundMessage.id == row_id).values(status=status)
                 )

@@ -32,6 +32,7 @@ from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Event, Inbound, Kind, Reply, ReplyKind
 from handlers.context import Ctx
+from storage.db import transaction
 from storage.followers import record_follow_event
 from storage.notices import claim_notices, pending_notices, release_notices
 
@@ -251,7 +252,7 @@ async def send_apart(
     """Send notices as a message of their own: the stored ones claimed first (another delivery
     may have shown them meanwhile), released again when the send fails."""
     try:
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             taken = set(await claim_notices(session, [i for i, _ in stored], bot.clock.now()))
         texts = [text for i, text in stored if i in taken] + unstored
         if not texts:
@@ -261,7 +262,7 @@ async def send_apart(
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             log_message_event("notice_send_failed", logging.WARNING, msg, error=error)
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 await release_notices(session, list(taken))
     except Exception:  # a follow-up task: report, never lose the loop
         log.exception("sending notices apart failed")

@@ -24,15 +24,13 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from bot.kernel.clients import ApiError
 from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Kind
 from bot.kernel.privacy import private_dir
 from handlers.feature import MediaFolder
+from storage.db import Session, after_commit
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).
 MAX_PIXELS = 25_000_000
@@ -156,7 +154,7 @@ async def purge_orphan_pictures(bot: BotContext, folders: Sequence[MediaFolder])
     return len(orphans)
 
 
-def remove_after_commit(session: AsyncSession, path: Path) -> None:
+def remove_after_commit(session: Session, path: Path) -> None:
     """Delete the stored picture ``path`` once ``session``'s transaction commits.
 
     Never before: a rollback (a lost race, a failure later in the message) must find the file
@@ -165,9 +163,9 @@ def remove_after_commit(session: AsyncSession, path: Path) -> None:
     knows what rows refer to."""
     requested = time.time()
 
-    def remove(_session: Session) -> None:
+    def remove() -> None:
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime <= requested:
                 path.unlink()
 
-    event.listen(session.sync_session, "after_commit", remove, once=True)
+    after_commit(session, remove)

@@ -13,8 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.kernel.campaign import shipped_cities, shipped_packs
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
@@ -35,8 +33,10 @@ from handlers.conversation import (
     ask,
 )
 from handlers.feature import ConsolePage, Feature, content_file
+from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
+from storage.db import Conflict, savepoint
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
 FLOW = "volunteer_signup"
@@ -286,9 +286,9 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     )
     try:
         # A savepoint: the same phone or user registered meanwhile must not abort the message.
-        async with ctx.session.begin_nested():
+        async with savepoint(ctx.session):
             ctx.session.add(row)
-    except IntegrityError:
+    except Conflict:
         return Finish(ctx.reply("volunteer.phone_taken"))
     return Finish(ctx.reply("volunteer.done"))
 
@@ -364,6 +364,7 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         # Places in activities to come go back to others; the rest stays anonymous.
         await withdraw_upcoming(ctx.session, me.id, ctx.bot.clock.now())
         await erase(ctx.session, me, ctx.bot.clock.now())
+        audit(ctx.bot, ctx.session, AUTHOR, "volunteers.erase", volunteer=me.id)
         # The certificates carry the full name; a rollback loses nothing (they are re-rendered).
         certificate.remove_volunteer(certificate_dir(ctx), me.id)
     return Finish(ctx.reply("volunteer.erased"))
@@ -410,7 +411,7 @@ def _saving(handler: StepHandler, then: str | None = None) -> StepHandler:
             return Finish(ctx.reply("volunteer.not_registered"))
         cipher, values = ctx.bot.cipher, outcome.updates
         try:
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 if "name" in values:
                     me.name_enc = cipher.encrypt(values["name"])
                 if "phone" in values:
@@ -426,7 +427,7 @@ def _saving(handler: StepHandler, then: str | None = None) -> StepHandler:
                 if "availability" in values:
                     me.availability = ",".join(values["availability"])
                 me.updated_at = ctx.bot.clock.now()
-        except IntegrityError:
+        except Conflict:
             return Finish(ctx.reply("volunteer.phone_taken"))
         if then is not None:
             return Next(then, values)
@@ -641,6 +642,11 @@ FEATURE = Feature(
     config=VOLUNTEERS,
     content=[content_file("volunteer")],
     purges=[purge_certificates],
-    audit_actions=["volunteer.erased", "volunteers.export_phones"],
+    audit_actions=[
+        "volunteers.erase",
+        "volunteers.export",
+        "volunteers.hours_adjust",
+        "volunteers.hours_export",
+    ],
     report=["storage.reports.volunteers:section"],
 )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +22,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 Sessions = async_sessionmaker[AsyncSession]
+# What handlers and operations hold: a unit of work they pass to repositories, never query.
+Session = AsyncSession
+
+
+class Conflict(Exception):
+    """A unique constraint refused a write: someone else got there first."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -86,9 +93,46 @@ def create_sessions(engine: AsyncEngine) -> Sessions:
 
 @asynccontextmanager
 async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """A session whose work commits on success and rolls back on any exception."""
+    """A session whose work commits on success and rolls back on any exception: the one
+    transaction boundary of CLI commands, operations, jobs and the dispatcher."""
     async with sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def unique_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """``transaction`` whose commit may lose a unique-key race to another process (seeding at
+    start-up, a name two operators add at once): that raises ``Conflict``."""
+    try:
+        async with transaction(sessions) as session:
+            yield session
+    except IntegrityError as exc:
+        raise Conflict(str(exc.orig)) from exc
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """Writes that may lose a race on a unique key: on a conflict only they roll back (the
+    message's transaction goes on) and ``Conflict`` is raised."""
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise Conflict(str(exc.orig)) from exc
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction commits (never on a rollback)."""
+
+    def run(_session: Any) -> None:
+        action()
+
+    event.listen(session.sync_session, "after_commit", run, once=True)
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (health checks)."""
+    await session.execute(text("SELECT 1"))
 
 
 def upsert_insert(session: AsyncSession) -> Any:

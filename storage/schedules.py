@@ -90,6 +90,28 @@ class OutboxItem(Base):
     updated_at: Mapped[datetime]
 
 
+async def outbox_in_period(
+    session: AsyncSession, channel: str, purpose: str, start: datetime, end: datetime
+) -> list[OutboxItem]:
+    """Deliveries of ``channel`` and ``purpose`` in [start, end) that used (or will use) the
+    platform's quota: failed, missed and unknown ones did not."""
+    rows = await session.scalars(
+        select(OutboxItem).where(
+            OutboxItem.channel == channel,
+            OutboxItem.purpose == purpose,
+            OutboxItem.status.not_in([FAILED, MISSED, UNKNOWN]),
+            OutboxItem.occurrence >= start,
+            OutboxItem.occurrence < end,
+        )
+    )
+    return list(rows.all())
+
+
+async def get_post(session: AsyncSession, post_id: int) -> CampaignPost | None:
+    """Post ``post_id``, whatever its status."""
+    return await session.get(CampaignPost, post_id)
+
+
 async def active_posts(session: AsyncSession) -> list[CampaignPost]:
     """Posts not cancelled, oldest first."""
     rows = await session.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from bot.config import Config, load_config
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
 from handlers.feature import Feature
+from handlers.operations import Actor
 from handlers.registry import FEATURES
 
 
@@ -30,6 +32,17 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
         help="TOML config file (default: built-in local settings: SQLite under ./data, "
         "sandbox WeChat API)",
     )
+
+
+def operator(args: argparse.Namespace) -> Actor:
+    """The operator acting: ``--as NAME``, or the OS user running the command."""
+    name = getattr(args, "operator", None) or ""
+    if not name.strip():
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # no user name in the environment or the password file
+            name = "unknown"
+    return Actor.cli(name)
 
 
 def load(args: argparse.Namespace) -> Config:

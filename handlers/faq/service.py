@@ -15,8 +15,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.campaign import shipped_packs
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.content import ContentError, Texts
@@ -25,7 +23,7 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Reply
 from handlers.faq.matcher import Bm25Index, Hit, Tokenizer
 from handlers.faq.watchlist import Watchlist
-from storage.db import Sessions
+from storage.db import Session, Sessions
 from storage.faq import EntrySpec, IndexedEntry, fingerprint, indexed_entries
 
 log = logging.getLogger("bot.faq")
@@ -209,7 +207,7 @@ class FaqService:
         async with sessions() as session:
             return await self.reload_with(session, force=force)
 
-    async def reload_with(self, session: AsyncSession, *, force: bool = False) -> bool:
+    async def reload_with(self, session: Session, *, force: bool = False) -> bool:
         """``reload`` through an open session (a message's own, see ``ready``)."""
         async with self._lock:
             print_ = await fingerprint(session)
@@ -230,7 +228,7 @@ class FaqService:
             )
             return True
 
-    async def ready(self, bot: BotContext, session: AsyncSession) -> FaqMatcher:
+    async def ready(self, bot: BotContext, session: Session) -> FaqMatcher:
         """The matcher, refreshed in the background when due.
 
         Built through ``session`` if this process has none yet: on SQLite the message's

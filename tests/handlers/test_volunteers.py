@@ -333,7 +333,7 @@ async def test_erase_keeps_anonymous_hours(harness: BotHarness, chatter: Chatter
         audits = (
             (
                 await session.execute(
-                    select(AuditEvent).where(AuditEvent.action == "volunteer.erased")
+                    select(AuditEvent).where(AuditEvent.action == "volunteers.erase")
                 )
             )
             .scalars()
