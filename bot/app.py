@@ -184,6 +184,7 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate, features=features)
+        await _warm_routers(bot, handlers)
         purger = asyncio.create_task(_purge_forever(bot, features))
         scheduler = None
         if config.server.role in ("scheduler", "all"):
@@ -242,6 +243,18 @@ async def purge_once(bot: BotContext, features: Sequence[Feature] = FEATURES) ->
     for job in jobs(features, where="every_process"):
         done[job.name] = await job.run(bot)
     return done
+
+
+async def _warm_routers(bot: BotContext, handlers: Handlers) -> None:
+    """The routers' warm-ups; one failing only costs its first message the slower path."""
+    for router in handlers.routers:
+        for warm in router.warmups:
+            try:
+                await warm(bot)
+            except Exception as exc:
+                log_event(
+                    log, "warmup_failed", logging.WARNING, router=router.name, error=repr(exc)
+                )
 
 
 async def _purge_forever(bot: BotContext, features: Sequence[Feature]) -> None:

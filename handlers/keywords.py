@@ -129,6 +129,12 @@ class KeywordIndex:
         word = msg.folded
         return word in snap.exact or any(pattern in word for pattern, _ in snap.contains)
 
+    async def warm(self, bot: BotContext) -> None:
+        """Read the rules before the first message, so that a process's first keyword text
+        is told from free text by the filter (pure path) like every later one."""
+        if not self._loaded:
+            await self._load(bot.sessions)
+
     async def _load(self, sessions: Sessions) -> None:
         self._sessions = sessions
         async with sessions() as session:
@@ -197,6 +203,7 @@ def build_router(index: KeywordIndex) -> Router:
     """Answer menu clicks and the texts a rule answers; other text falls through (to the FAQ,
     whose fallback router starts with this one, see handlers/faq/routes.py)."""
     router = Router("keywords")
+    router.warmups.append(index.warm)
 
     async def keyword_reply(ctx: Ctx) -> Reply | None:
         reply = await index.lookup(ctx)

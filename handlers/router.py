@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bot.kernel.message import Event, Inbound, Kind, Reply, normalize
 
 if TYPE_CHECKING:
+    from bot.kernel.context import BotContext
     from handlers.context import Ctx
 
 MatchResult = bool | re.Match[str]
@@ -162,6 +163,9 @@ class Router:
 
     name: str
     routes: list[Route] = field(default_factory=list)
+    # Run once the app's database is ready, before the first message (e.g. a cache the first
+    # message would otherwise have to fill on its own path).
+    warmups: list[Callable[[BotContext], Awaitable[None]]] = field(default_factory=list)
 
     def on(
         self, flt: Filter, *, name: str | None = None, pure: bool = False
