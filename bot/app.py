@@ -167,6 +167,9 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate, features=features)
+        for router in handlers.routers:
+            for warm in router.on_start:
+                await warm(bot)
         purger = asyncio.create_task(_purge_forever(bot, features))
         scheduler = None
         if config.server.role in ("scheduler", "all"):

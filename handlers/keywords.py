@@ -102,15 +102,20 @@ class KeywordIndex:
         """Force a reload on next use (after an edit in this process)."""
         self._snap.loaded_at = -1e9
 
+    async def preload(self, bot: BotContext) -> None:
+        """Read the rules at start, so ``has_rule`` knows them from the first message."""
+        await self._load(bot.sessions)
+
     @property
     def loaded(self) -> bool:
         """Whether the rules were read at least once in this process."""
         return self._loaded
 
     def has_rule(self, msg: Inbound) -> bool:
-        """Whether a rule answers the text ``msg`` (False while nothing is loaded yet: the
-        free-text route then looks the rules up itself, see handlers/faq/routes.py). A stale
-        snapshot is refreshed in the background."""
+        """Whether a rule answers the text ``msg``. The app loads the rules before the first
+        message (``preload``); if nothing is loaded yet, False: the free-text route then looks
+        the rules up itself (handlers/faq/routes.py). A stale snapshot is refreshed in the
+        background."""
         if not self._loaded:
             return False
         snap = self._snap
@@ -207,6 +212,7 @@ def build_router(index: KeywordIndex) -> Router:
         return reply
 
     router.add(_KeywordHit(index), keyword_reply, "keywords.reply", pure=True)
+    router.on_start.append(index.preload)
     return router
 
 

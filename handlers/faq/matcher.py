@@ -27,6 +27,22 @@ import numpy as np
 # jieba logs its dictionary loading at INFO on its own logger.
 jieba.setLogLevel(logging.WARNING)
 
+# jieba's default dictionary, read once per process: loading it costs about a second of CPU,
+# and every app built in the process (tests build hundreds) would pay it again. Read-only;
+# each Tokenizer works on its own copy.
+_BASE_LOCK = threading.Lock()
+_BASE: tuple[dict[str, int], int] | None = None
+
+
+def _base_dictionary() -> tuple[dict[str, int], int]:
+    global _BASE
+    with _BASE_LOCK:
+        if _BASE is None:
+            loaded = jieba.Tokenizer()
+            loaded.initialize()
+            _BASE = (loaded.FREQ, loaded.total)
+        return _BASE
+
 
 class Tokenizer:
     """jieba segmentation with stopwords dropped and synonyms folded to one word.
@@ -63,7 +79,10 @@ class Tokenizer:
         with self._lock:
             if self._ready.is_set():
                 return
-            self._jieba.initialize()
+            freq, total = _base_dictionary()
+            # What Tokenizer.initialize sets, from the process's copy of the dictionary.
+            self._jieba.FREQ, self._jieba.total = dict(freq), total
+            self._jieba.initialized = True
             for word in self._words:
                 if len(word) > 1:
                     # A high frequency keeps a topic word (青少年模式) in one piece.
