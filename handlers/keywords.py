@@ -22,7 +22,7 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
 from storage.db import Sessions
 from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
@@ -38,20 +38,33 @@ def seed_replies(texts: Texts) -> dict[str, Reply]:
 
 
 def seed_specs(texts: Texts) -> list[RuleSpec]:
-    """The rules of the keywords content file, one spec per pattern."""
-    rules: list[dict[str, Any]] = list(texts.file("keywords").get("rule", []))
+    """The rules of the keywords content files, one spec per pattern.
+
+    The base file, the pack's and ``[content] dir``'s are layered: a pattern a later layer
+    defines is answered by that layer's rule, so a pack replaces one topic without copying
+    the others."""
+    layers = texts.layers("keywords")
+    ordered: list[tuple[str, dict[str, Any]]] = [
+        (f"keywords[{depth}].rule[{i}]", rule)
+        for depth, layer in reversed(list(enumerate(layers)))
+        for i, rule in enumerate(layer.get("rule", []))
+    ]
     by_pattern: dict[str, dict[str, Any]] = {}
-    for rule in rules:
+    for _, rule in ordered:
         for pattern in rule.get("patterns", []):
             by_pattern.setdefault(pattern, rule)
     specs: list[RuleSpec] = []
-    for i, rule in enumerate(rules):
+    taken: set[tuple[str, str]] = set()
+    for where, rule in ordered:
         match = rule.get("match", "exact")
         if match not in MATCH_TYPES:
-            raise ContentError(f"keywords.rule[{i}].match: must be one of {MATCH_TYPES}")
-        reply = _rule_reply(texts, rule, by_pattern, f"keywords.rule[{i}]")
+            raise ContentError(f"{where}.match: must be one of {MATCH_TYPES}")
+        reply = _rule_reply(texts, rule, by_pattern, where)
         for pattern in rule.get("patterns", []):
             key = pattern if match == "click" else normalize(pattern).lower()
+            if (match, key) in taken:
+                continue  # a later layer answers this pattern
+            taken.add((match, key))
             specs.append(RuleSpec(key, match, int(rule.get("priority", 0)), reply.to_json()))
     return specs
 
@@ -249,6 +262,14 @@ FEATURE = Feature(
     # feature's fallback router (handlers/faq/routes.py): the free-text route after them
     # shares their snapshot of the rules.
     cli=["bot.cli.keywords:register"],
+    console=[
+        ConsolePage(
+            "/keywords",
+            "console.nav.keywords",
+            "bot.console.sections.keywords:section",
+            "viewer",
+        ),
+    ],
     content=[content_file("keywords")],
     on_start=[seed_at_start],
 )

@@ -20,6 +20,7 @@ REPORTING = (
     "inbox",
     "keywords",
     "logos",
+    "report",
     "stories",
     "volunteers",
     "votes",
