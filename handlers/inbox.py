@@ -28,7 +28,7 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Channel, Reply
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
 from storage.inbox import (
     STATUSES,
@@ -368,6 +368,9 @@ FEATURE = Feature(
     name="inbox",
     cli=["bot.cli.inbox:register"],
     config=INBOX,
+    console=[
+        ConsolePage("/inbox", "console.nav.inbox", "bot.console.sections.inbox:section", "viewer")
+    ],
     content=[content_file("inbox")],
     purges=[purge_old_items],
     audit_actions=[
