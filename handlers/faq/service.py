@@ -36,8 +36,9 @@ SERVICE = "faq"
 class FaqConfig:
     # Free-text questions no command or keyword takes are matched against the FAQ topics.
     enabled: bool = True
-    # Which topics of faq.toml answer: "all", or one campaign's ("henan", "hunan") plus "all".
-    campaign: str = "all"
+    # Which topics of faq.toml answer: those of "all" campaigns plus one campaign's; empty:
+    # the running campaign pack's ([campaign] pack); "all": every topic.
+    campaign: str = ""
     # Confidence (0..1, the share of the question's words the topic explains) at or above
     # which the best topic answers, and below which the question goes to staff; in between
     # the bot asks "您是想问" with up to clarify_options topics. Tuned on the test set
@@ -53,8 +54,8 @@ class FaqConfig:
 
 def validate(faq: FaqConfig) -> None:
     """Refuse thresholds out of order and out of range, naming the key."""
-    if faq.campaign not in {"all", "henan", "hunan"}:
-        raise ConfigError("faq.campaign: must be all, henan or hunan")
+    if faq.campaign != faq.campaign.strip():
+        raise ConfigError("faq.campaign: empty, all, or a campaign pack's name")
     if not 0 < faq.clarify_threshold <= faq.answer_threshold <= 1:
         raise ConfigError(
             "faq.clarify_threshold: must be above 0 and at most faq.answer_threshold (<= 1)"
@@ -135,15 +136,17 @@ def make_tokenizer(texts: Texts, extra_words: Sequence[str] = ()) -> Tokenizer:
 class FaqMatcher:
     """Topics and their BM25 index; pure computation, no I/O (the benchmark uses it alone)."""
 
-    def __init__(self, tokenizer: Tokenizer, config: FaqConfig) -> None:
+    def __init__(self, tokenizer: Tokenizer, config: FaqConfig, pack: str = "all") -> None:
         self.tokenizer = tokenizer
         self.config = config
+        # The campaign whose topics answer (with the "all" ones), unless the config names one.
+        self.campaign = config.campaign or pack
         self.entries: dict[int, IndexedEntry] = {}
         self.index = Bm25Index.build([])
 
     def build(self, entries: Sequence[IndexedEntry]) -> None:
         """Index ``entries`` (those of other campaigns are left out)."""
-        wanted = self.config.campaign
+        wanted = self.campaign
         chosen = [e for e in entries if wanted == "all" or e.campaign in ("all", wanted)]
         tok = self.tokenizer.tokens
         docs: list[tuple[int, list[str]]] = []
@@ -179,8 +182,8 @@ class FaqMatcher:
 class FaqService:
     """The matcher of this process, kept in step with the database, plus the watchlist."""
 
-    def __init__(self, texts: Texts, config: FaqConfig) -> None:
-        self.matcher = FaqMatcher(make_tokenizer(texts), config)
+    def __init__(self, texts: Texts, config: FaqConfig, pack: str = "all") -> None:
+        self.matcher = FaqMatcher(make_tokenizer(texts), config, pack)
         self.watchlist = Watchlist.from_texts(texts)
         self.refresh_seconds = config.refresh_seconds
         self._fingerprint: tuple[Any, ...] | None = None
@@ -260,6 +263,6 @@ def faq_service(bot: BotContext) -> FaqService:
     """This process's FAQ service (created on first use when start-up did not)."""
     service = bot.extras.get(SERVICE)
     if service is None:
-        service = bot.extras[SERVICE] = FaqService(bot.texts, FAQ.of(bot.config))
+        service = bot.extras[SERVICE] = FaqService(bot.texts, FAQ.of(bot.config), bot.pack.name)
     assert isinstance(service, FaqService)
     return service
