@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.kernel.clock import Clock
 from bot.kernel.content import ContentError, Texts
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
@@ -110,6 +111,11 @@ class KeywordIndex:
         self._loaded = False
         self._refresh: asyncio.Task[None] | None = None
         self._sessions: Sessions | None = None
+        # The bot's clock once known (the first load), so a test's clock ages the rules too.
+        self._clock: Clock | None = None
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp() if self._clock is not None else time.monotonic()
 
     def invalidate(self) -> None:
         """Force a reload on next use (after an edit in this process)."""
@@ -117,12 +123,20 @@ class KeywordIndex:
 
     async def preload(self, bot: BotContext) -> None:
         """Read the rules at start, so ``has_rule`` knows them from the first message."""
+        self._clock = bot.clock
         await self._load(bot.sessions)
 
     @property
-    def loaded(self) -> bool:
-        """Whether the rules were read at least once in this process."""
-        return self._loaded
+    def fresh(self) -> bool:
+        """Whether the rules were read, and less than ``REFRESH_SECONDS`` ago."""
+        return self._loaded and self._now() - self._snap.loaded_at < REFRESH_SECONDS
+
+    async def lookup_fresh(self, ctx: Ctx) -> Reply | None:
+        """``lookup`` after reading the rules again through the message's own session (an
+        operator's new rule answers from the first message after the refresh interval)."""
+        self._clock = ctx.bot.clock
+        await self._read(ctx.session)
+        return await self.lookup(ctx)
 
     def has_rule(self, msg: Inbound) -> bool:
         """Whether a rule answers the text ``msg``. The app loads the rules before the first
@@ -132,7 +146,7 @@ class KeywordIndex:
         if not self._loaded:
             return False
         snap = self._snap
-        stale = time.monotonic() - snap.loaded_at >= REFRESH_SECONDS
+        stale = self._now() - snap.loaded_at >= REFRESH_SECONDS
         idle = self._refresh is None or self._refresh.done()
         if stale and idle and self._sessions is not None:
             self._refresh = asyncio.get_running_loop().create_task(self._load(self._sessions))
@@ -156,7 +170,7 @@ class KeywordIndex:
             .scalars()
             .all()
         )
-        snap = _Snapshot(loaded_at=time.monotonic())
+        snap = _Snapshot(loaded_at=self._now())
         for row in rows:
             reply = Reply.from_json(row.reply)
             if row.match == "exact":
@@ -169,7 +183,8 @@ class KeywordIndex:
         self._loaded = True
 
     async def _snapshot(self, ctx: Ctx) -> _Snapshot:
-        if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
+        self._clock = ctx.bot.clock
+        if self._now() - self._snap.loaded_at < REFRESH_SECONDS:
             return self._snap
         self._sessions = ctx.bot.sessions
         if not self._loaded:

@@ -77,12 +77,13 @@ def free_text_handler(keywords: KeywordIndex, fallback: Handler) -> Handler:
     """The handler for text no route took; ``fallback`` answers when the FAQ is off."""
 
     async def answer_question(ctx: Ctx) -> Reply | None:
-        if not keywords.loaded:
-            # The process's first text: the keyword route could not tell yet whether a rule
-            # answers it (the rules load on first use), so ask here.
-            reply = await keywords.lookup(ctx)
-            if reply is not None:
-                return reply
+        # The keyword route may have judged by rules older than the refresh interval (or by
+        # none yet), or a refresh landed since: a rule an operator just added must still win
+        # over the FAQ, so ask again here (from memory while the rules are fresh).
+        fresh = keywords.fresh
+        reply = await (keywords.lookup(ctx) if fresh else keywords.lookup_fresh(ctx))
+        if reply is not None:
+            return reply
         return await answer_free_text(ctx, fallback)
 
     return answer_question
