@@ -29,7 +29,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.activities import Activity, Enrolment
-from storage.db import Sessions
+from storage.db import Sessions, transaction
 from storage.followers import FollowerDay
 from storage.logo import LogoEntry, LogoVote, LogoVoteFlag
 from storage.models import Follower, InboundMessage
@@ -231,7 +231,7 @@ async def _insert(
     """Insert ``rows`` in chunks, one transaction each, reporting progress."""
     total = len(rows)
     for start in range(0, total, CHUNK):
-        async with sessions() as session, session.begin():
+        async with transaction(sessions) as session:
             await session.execute(insert(_table(table)), list(rows[start : start + CHUNK]))
         progress(label, min(start + CHUNK, total), total)
     if not total:
@@ -293,7 +293,7 @@ async def generate(
     await _logo(run, users)
     await _stories(run, users)
     await _pushes(run)
-    async with sessions() as session, session.begin():
+    async with transaction(sessions) as session:
         await _sync_sequences(session)
     return run.tally
 
@@ -409,7 +409,7 @@ async def _messages(run: _Run, users: Sequence[tuple[str, str]]) -> None:
     while done < total:
         n = min(CHUNK, total - done)
         rows = list(_message_rows(run, done, days[done : done + n], users))
-        async with run.sessions() as session, session.begin():
+        async with transaction(run.sessions) as session:
             await session.execute(insert(_table(InboundMessage)), rows)
         done += n
         run.progress("messages", done, total)

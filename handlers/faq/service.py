@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from bot.kernel.campaign import shipped_packs
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.content import ContentError, Texts
 from bot.kernel.context import BotContext
@@ -24,7 +23,7 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Reply
 from handlers.faq.matcher import Bm25Index, Hit, Tokenizer
 from handlers.faq.watchlist import Watchlist
-from storage.db import Sessions
+from storage.db import Session, Sessions
 from storage.faq import EntrySpec, IndexedEntry, fingerprint, indexed_entries
 
 log = logging.getLogger("bot.faq")
@@ -36,8 +35,8 @@ SERVICE = "faq"
 class FaqConfig:
     # Free-text questions no command or keyword takes are matched against the FAQ topics.
     enabled: bool = True
-    # Which topics of faq.toml answer: those of "all" campaigns plus one campaign's; empty:
-    # the running campaign pack's ([campaign] pack); "all": every topic.
+    # Which topics of faq.toml answer: empty, the running campaign pack's ([campaign] pack) plus
+    # "all"; "all" for every topic; or one campaign's ("henan", "hunan") plus "all".
     campaign: str = ""
     # Confidence (0..1, the share of the question's words the topic explains) at or above
     # which the best topic answers, and below which the question goes to staff; in between
@@ -54,8 +53,11 @@ class FaqConfig:
 
 def validate(faq: FaqConfig) -> None:
     """Refuse thresholds out of order and out of range, naming the key."""
-    if faq.campaign != faq.campaign.strip():
-        raise ConfigError("faq.campaign: empty, all, or a campaign pack's name")
+    if faq.campaign not in {"", "all", *shipped_packs()}:
+        raise ConfigError(
+            f"faq.campaign: must be empty (the campaign pack's), all or one of "
+            f"{', '.join(shipped_packs())}"
+        )
     if not 0 < faq.clarify_threshold <= faq.answer_threshold <= 1:
         raise ConfigError(
             "faq.clarify_threshold: must be above 0 and at most faq.answer_threshold (<= 1)"
@@ -85,13 +87,19 @@ class Decision:
     confidence: float
 
 
-def entry_specs(texts: Texts, keyword_reply: Mapping[str, Reply]) -> list[EntrySpec]:
+def entry_specs(
+    texts: Texts, keyword_reply: Mapping[str, Reply], off: Collection[str] = ()
+) -> list[EntrySpec]:
     """The topics of the faq content file; ``keyword_reply`` maps keyword patterns to their
-    answers, for topics that reuse a keyword's answer (``keyword = "..."``)."""
+    answers, for topics that reuse a keyword's answer (``keyword = "..."``). A topic about a
+    feature in ``off`` (switched off by the campaign pack, ``feature = "..."``) is left out,
+    so seeding removes it rather than letting it describe what this campaign does not run."""
     specs = []
     seen: set[str] = set()
     for i, raw in enumerate(texts.file("faq").get("entry", [])):
         where = f"faq.entry[{i}]"
+        if raw.get("feature") in off:
+            continue
         slug = str(raw.get("slug", "")).strip()
         if not slug or slug in seen:
             raise ContentError(f"{where}.slug: required and unique")
@@ -136,18 +144,17 @@ def make_tokenizer(texts: Texts, extra_words: Sequence[str] = ()) -> Tokenizer:
 class FaqMatcher:
     """Topics and their BM25 index; pure computation, no I/O (the benchmark uses it alone)."""
 
-    def __init__(self, tokenizer: Tokenizer, config: FaqConfig, pack: str = "all") -> None:
+    def __init__(self, tokenizer: Tokenizer, config: FaqConfig) -> None:
         self.tokenizer = tokenizer
         self.config = config
-        # The campaign whose topics answer (with the "all" ones), unless the config names one.
-        self.campaign = config.campaign or pack
         self.entries: dict[int, IndexedEntry] = {}
         self.index = Bm25Index.build([])
 
     def build(self, entries: Sequence[IndexedEntry]) -> None:
-        """Index ``entries`` (those of other campaigns are left out)."""
-        wanted = self.campaign
-        chosen = [e for e in entries if wanted == "all" or e.campaign in ("all", wanted)]
+        """Index ``entries`` (those of other campaigns are left out; with no campaign named,
+        as in the test set's evaluation, none is)."""
+        wanted = self.config.campaign
+        chosen = [e for e in entries if wanted in ("", "all") or e.campaign in ("all", wanted)]
         tok = self.tokenizer.tokens
         docs: list[tuple[int, list[str]]] = []
         for entry in chosen:
@@ -182,8 +189,8 @@ class FaqMatcher:
 class FaqService:
     """The matcher of this process, kept in step with the database, plus the watchlist."""
 
-    def __init__(self, texts: Texts, config: FaqConfig, pack: str = "all") -> None:
-        self.matcher = FaqMatcher(make_tokenizer(texts), config, pack)
+    def __init__(self, texts: Texts, config: FaqConfig) -> None:
+        self.matcher = FaqMatcher(make_tokenizer(texts), config)
         self.watchlist = Watchlist.from_texts(texts)
         self.refresh_seconds = config.refresh_seconds
         self._fingerprint: tuple[Any, ...] | None = None
@@ -205,14 +212,14 @@ class FaqService:
                 read = await self._read(session, force)
             return read is not None and await self._build(*read)
 
-    async def reload_with(self, session: AsyncSession, *, force: bool = False) -> bool:
+    async def reload_with(self, session: Session, *, force: bool = False) -> bool:
         """``reload`` through an open session (a message's own, see ``ready``)."""
         async with self._lock:
             read = await self._read(session, force)
             return read is not None and await self._build(*read)
 
     async def _read(
-        self, session: AsyncSession, force: bool
+        self, session: Session, force: bool
     ) -> tuple[list[IndexedEntry], tuple[Any, ...]] | None:
         print_ = await fingerprint(session)
         if not force and print_ == self._fingerprint:
@@ -234,7 +241,7 @@ class FaqService:
         )
         return True
 
-    async def ready(self, bot: BotContext, session: AsyncSession) -> FaqMatcher:
+    async def ready(self, bot: BotContext, session: Session) -> FaqMatcher:
         """The matcher, refreshed in the background when due.
 
         Built through ``session`` if this process has none yet: on SQLite the message's
@@ -263,6 +270,9 @@ def faq_service(bot: BotContext) -> FaqService:
     """This process's FAQ service (created on first use when start-up did not)."""
     service = bot.extras.get(SERVICE)
     if service is None:
-        service = bot.extras[SERVICE] = FaqService(bot.texts, FAQ.of(bot.config), bot.pack.name)
+        config = FAQ.of(bot.config)
+        # Empty: the topics of the campaign the bot runs (and those of every campaign).
+        config = replace(config, campaign=config.campaign or bot.pack.name)
+        service = bot.extras[SERVICE] = FaqService(bot.texts, config)
     assert isinstance(service, FaqService)
     return service
