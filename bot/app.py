@@ -248,7 +248,7 @@ async def purge_once(bot: BotContext, features: Sequence[Feature] = FEATURES) ->
 async def _warm_routers(bot: BotContext, handlers: Handlers) -> None:
     """The routers' warm-ups; one failing only costs its first message the slower path."""
     for router in handlers.routers:
-        for warm in router.warmups:
+        for warm in router.on_start:
             try:
                 await warm(bot)
             except Exception as exc:

@@ -26,7 +26,7 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Channel, Reply
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
 from storage.audit import add_row
 from storage.db import Session, transaction
@@ -360,6 +360,9 @@ FEATURE = Feature(
     name="inbox",
     cli=["bot.cli.inbox:register"],
     config=INBOX,
+    console=[
+        ConsolePage("/inbox", "console.nav.inbox", "bot.console.sections.inbox:section", "viewer")
+    ],
     content=[content_file("inbox")],
     purges=[purge_old_items],
     audit_actions=[

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.kernel.clock import Clock
 from bot.kernel.content import ContentError, Texts
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
@@ -105,35 +106,47 @@ class KeywordIndex:
         self._loaded = False
         self._refresh: asyncio.Task[None] | None = None
         self._sessions: Sessions | None = None
+        # The bot's clock once known (the first load), so a test's clock ages the rules too.
+        self._clock: Clock | None = None
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp() if self._clock is not None else time.monotonic()
 
     def invalidate(self) -> None:
         """Force a reload on next use (after an edit in this process)."""
         self._snap.loaded_at = -1e9
 
+    async def preload(self, bot: BotContext) -> None:
+        """Read the rules at start, so ``has_rule`` knows them from the first message."""
+        self._clock = bot.clock
+        await self._load(bot.sessions)
+
     @property
-    def loaded(self) -> bool:
-        """Whether the rules were read at least once in this process."""
-        return self._loaded
+    def fresh(self) -> bool:
+        """Whether the rules were read, and less than ``REFRESH_SECONDS`` ago."""
+        return self._loaded and self._now() - self._snap.loaded_at < REFRESH_SECONDS
+
+    async def lookup_fresh(self, ctx: Ctx) -> Reply | None:
+        """``lookup`` after reading the rules again through the message's own session (an
+        operator's new rule answers from the first message after the refresh interval)."""
+        self._clock = ctx.bot.clock
+        await self._read(ctx.session)
+        return await self.lookup(ctx)
 
     def has_rule(self, msg: Inbound) -> bool:
-        """Whether a rule answers the text ``msg`` (False while nothing is loaded yet: the
-        free-text route then looks the rules up itself, see handlers/faq/routes.py). A stale
-        snapshot is refreshed in the background."""
+        """Whether a rule answers the text ``msg``. The app loads the rules before the first
+        message (``preload``); if nothing is loaded yet, False: the free-text route then looks
+        the rules up itself (handlers/faq/routes.py). A stale snapshot is refreshed in the
+        background."""
         if not self._loaded:
             return False
         snap = self._snap
-        stale = time.monotonic() - snap.loaded_at >= REFRESH_SECONDS
+        stale = self._now() - snap.loaded_at >= REFRESH_SECONDS
         idle = self._refresh is None or self._refresh.done()
         if stale and idle and self._sessions is not None:
             self._refresh = asyncio.get_running_loop().create_task(self._load(self._sessions))
         word = msg.folded
         return word in snap.exact or any(pattern in word for pattern, _ in snap.contains)
-
-    async def warm(self, bot: BotContext) -> None:
-        """Read the rules before the first message, so that a process's first keyword text
-        is told from free text by the filter (pure path) like every later one."""
-        if not self._loaded:
-            await self._load(bot.sessions)
 
     async def _load(self, sessions: Sessions) -> None:
         self._sessions = sessions
@@ -142,7 +155,7 @@ class KeywordIndex:
 
     async def _read(self, session: Session) -> None:
         rows = await enabled_rules(session)
-        snap = _Snapshot(loaded_at=time.monotonic())
+        snap = _Snapshot(loaded_at=self._now())
         for row in rows:
             reply = Reply.from_json(row.reply)
             if row.match == "exact":
@@ -155,7 +168,8 @@ class KeywordIndex:
         self._loaded = True
 
     async def _snapshot(self, ctx: Ctx) -> _Snapshot:
-        if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
+        self._clock = ctx.bot.clock
+        if self._now() - self._snap.loaded_at < REFRESH_SECONDS:
             return self._snap
         self._sessions = ctx.bot.sessions
         if not self._loaded:
@@ -203,7 +217,6 @@ def build_router(index: KeywordIndex) -> Router:
     """Answer menu clicks and the texts a rule answers; other text falls through (to the FAQ,
     whose fallback router starts with this one, see handlers/faq/routes.py)."""
     router = Router("keywords")
-    router.warmups.append(index.warm)
 
     async def keyword_reply(ctx: Ctx) -> Reply | None:
         reply = await index.lookup(ctx)
@@ -212,6 +225,7 @@ def build_router(index: KeywordIndex) -> Router:
         return reply
 
     router.add(_KeywordHit(index), keyword_reply, "keywords.reply", pure=True)
+    router.on_start.append(index.preload)
     return router
 
 

@@ -12,8 +12,8 @@ from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from handlers import keywords
 from handlers.faq.routes import build_router
-from handlers.faq.service import FAQ, entry_specs, faq_service
-from handlers.feature import Feature, PeriodicJob, content_file
+from handlers.faq.service import FAQ, entry_specs
+from handlers.feature import Feature, content_file
 from storage.db import Conflict, transaction, unique_transaction
 from storage.faq import purge_choices, seed_entries
 
@@ -38,17 +38,6 @@ async def start(bot: BotContext) -> None:
     await seed(bot)
 
 
-async def build_index(bot: BotContext) -> int:
-    """Build this process's index when it starts serving, then keep it fresh: the first
-    question should not wait for it. jieba's dictionary (about a second) loads in a thread,
-    so webhooks are answered meanwhile. Returns 1 when the index was (re)built."""
-    if not FAQ.of(bot.config).enabled:
-        return 0
-    service = faq_service(bot)
-    service.start()
-    return int(await service.reload(bot.sessions))
-
-
 async def purge_expired_choices(bot: BotContext, now: datetime) -> int:
     """Forget "您是想问" lists nobody picked from; returns how many went."""
     async with transaction(bot.sessions) as session:
@@ -64,7 +53,6 @@ FEATURE = Feature(
     content=[content_file("faq"), content_file("watchlist")],
     on_start=[start],
     purges=[purge_expired_choices],
-    jobs=[PeriodicJob("faq_index", build_index, where="every_process")],
     audit_actions=[
         "faq.add",
         "faq.add_question",

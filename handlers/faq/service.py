@@ -203,30 +203,43 @@ class FaqService:
         self.matcher.tokenizer.start_loading()
 
     async def reload(self, sessions: Sessions, *, force: bool = False) -> bool:
-        """Rebuild the index if the topics changed (or ``force``); whether it was rebuilt."""
-        async with sessions() as session:
-            return await self.reload_with(session, force=force)
+        """Rebuild the index if the topics changed (or ``force``); whether it was rebuilt.
+
+        The session is closed before the index is built: on SQLite it holds the only pooled
+        connection, which every webhook needs meanwhile."""
+        async with self._lock:
+            async with sessions() as session:
+                read = await self._read(session, force)
+            return read is not None and await self._build(*read)
 
     async def reload_with(self, session: Session, *, force: bool = False) -> bool:
         """``reload`` through an open session (a message's own, see ``ready``)."""
         async with self._lock:
-            print_ = await fingerprint(session)
-            if not force and print_ == self._fingerprint:
-                self._checked_at = time.monotonic()
-                return False
-            entries = await indexed_entries(session)
-            started = time.perf_counter()
-            # Segmenting every example question is CPU work: off the event loop.
-            await asyncio.to_thread(self.matcher.build, entries)
-            self._fingerprint = print_
+            read = await self._read(session, force)
+            return read is not None and await self._build(*read)
+
+    async def _read(
+        self, session: Session, force: bool
+    ) -> tuple[list[IndexedEntry], tuple[Any, ...]] | None:
+        print_ = await fingerprint(session)
+        if not force and print_ == self._fingerprint:
             self._checked_at = time.monotonic()
-            log_event(
-                log,
-                "faq_index_built",
-                topics=len(self.matcher.entries),
-                ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-            return True
+            return None
+        return await indexed_entries(session), print_
+
+    async def _build(self, entries: list[IndexedEntry], print_: tuple[Any, ...]) -> bool:
+        started = time.perf_counter()
+        # Segmenting every example question is CPU work: off the event loop.
+        await asyncio.to_thread(self.matcher.build, entries)
+        self._fingerprint = print_
+        self._checked_at = time.monotonic()
+        log_event(
+            log,
+            "faq_index_built",
+            topics=len(self.matcher.entries),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return True
 
     async def ready(self, bot: BotContext, session: Session) -> FaqMatcher:
         """The matcher, refreshed in the background when due.

@@ -332,9 +332,9 @@ async def test_doubled_nested_or_attributed_fields_are_400(harness: BotHarness) 
     assert (await harness.post(user, scan))[0] == 200
 
 
-@pytest.mark.config(faq={"enabled": False})
+@pytest.mark.config(faq={"enabled": False})  # the fallback menu echoes the text
 async def test_reply_quotes_a_cdata_terminator_the_user_typed(harness: BotHarness) -> None:
-    """The fallback (FAQ off) echoes the user's text: a typed ']]>' must not end the CDATA section."""
+    """The fallback echoes the user's text: a typed ']]>' must not end the CDATA section."""
     user = harness.user()
     reply = await harness.send(user, user.text("a]]></Content>b"))
     assert reply["MsgType"] == "text"
