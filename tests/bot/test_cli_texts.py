@@ -15,7 +15,9 @@ CLI = Path(__file__).resolve().parents[2] / "bot" / "cli"
 # Commands whose tables, sheets and charts operators read.
 REPORTING = (
     "activities",
+    "faq",
     "followers",
+    "inbox",
     "keywords",
     "logos",
     "report",

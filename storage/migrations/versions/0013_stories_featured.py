@@ -1,10 +1,7 @@
 """stories: an operator's choice of typical cases (典型案例 of the office report)
 
-The same column as the console branch's ``stories.featured``: whichever lands second drops
-its add_column.
-
-Revision ID: 0012_stories_featured
-Revises: 0011_logo_withdrawn
+Revision ID: 0013_stories_featured
+Revises: 0012_faq_inbox
 Create Date: 2026-11-30 05:30:00
 """
 
@@ -14,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0012_stories_featured"
-down_revision: str | Sequence[str] | None = "0011_logo_withdrawn"
+revision: str = "0013_stories_featured"
+down_revision: str | Sequence[str] | None = "0012_faq_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
