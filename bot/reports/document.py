@@ -121,10 +121,14 @@ def write_document(
     )
 
     heading(t("office_report.document.heading_work"))
+    ordinals = list(t.get("office_report.document.ordinals", []))
+    done = 0
     for section in report.sections:
         key = f"office_report.work.{section.key}"
         if t.has(key):
-            para(t(key, **totals))
+            number = ordinals[done] if done < len(ordinals) else f"{done + 1}."
+            para(number + t(key, **totals))
+            done += 1
 
     heading(t("office_report.document.heading_data"))
     para(t("office_report.document.data_intro", workbook=workbook))
