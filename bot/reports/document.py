@@ -240,9 +240,14 @@ def _totals_table(doc: Any, section: Section, texts: Texts, font: str) -> None:
     doc.add_paragraph()
 
 
+def libreoffice() -> str | None:
+    """The LibreOffice command, if installed."""
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
 def convert_to_pdf(docx: Path, out_dir: Path) -> Path:
     """The PDF of ``docx`` by LibreOffice (its own profile, so parallel runs never collide)."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    soffice = libreoffice()
     if not soffice:
         raise NoLibreOffice(
             "PDF needs LibreOffice, which is not installed here (Debian/Ubuntu: apt-get install "
