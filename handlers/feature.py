@@ -23,12 +23,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.config import Config, ConfigCheck, ConfigSection
 from bot.kernel.context import BotContext
 from handlers.conversation import Flow
 from handlers.router import Router
+from storage.db import Session
 
 # A router, or a function building a fresh one per app (a router holding a cache per app).
 RouterSpec = Router | Callable[[], Router]
@@ -45,7 +44,7 @@ class MediaFolder:
 
     name: str
     path: Callable[[Config], Path]
-    referenced: Callable[[AsyncSession], Awaitable[Iterable[str]]]
+    referenced: Callable[[Session], Awaitable[Iterable[str]]]
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.content import ContentError, Texts
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
@@ -24,9 +20,8 @@ from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
-from storage.db import Sessions
-from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
-from storage.models import KeywordRule
+from storage.db import Session, Sessions
+from storage.keywords import MATCH_TYPES, RuleSpec, enabled_rules, seed_concurrently
 
 log = logging.getLogger("bot.app")
 REFRESH_SECONDS = 10.0
@@ -139,18 +134,8 @@ class KeywordIndex:
         async with sessions() as session:
             await self._read(session)
 
-    async def _read(self, session: AsyncSession) -> None:
-        rows = (
-            (
-                await session.execute(
-                    select(KeywordRule)
-                    .where(KeywordRule.enabled.is_(True))
-                    .order_by(KeywordRule.priority.desc(), KeywordRule.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
+    async def _read(self, session: Session) -> None:
+        rows = await enabled_rules(session)
         snap = _Snapshot(loaded_at=time.monotonic())
         for row in rows:
             reply = Reply.from_json(row.reply)
@@ -240,12 +225,7 @@ async def fallback(ctx: Ctx) -> Reply | None:
 async def seed_at_start(bot: BotContext) -> None:
     """Make the seeded rules match the content file (operator rules are left alone)."""
     specs = seed_specs(bot.texts)
-    try:
-        async with bot.sessions() as session, session.begin():
-            added, updated, removed = await seed_rules(session, specs, bot.clock.now())
-    except IntegrityError:
-        # Another worker seeded at the same moment; its rules are the same.
-        added = updated = removed = 0
+    added, updated, removed = await seed_concurrently(bot.sessions, specs, bot.clock.now())
     if added or updated or removed:
         log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
 
@@ -266,4 +246,5 @@ FEATURE = Feature(
     ],
     content=[content_file("keywords")],
     on_start=[seed_at_start],
+    audit_actions=["keywords.add", "keywords.remove", "keywords.seed"],
 )

@@ -11,12 +11,12 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from handlers.feature import ConsolePage, Feature, content_file
 from storage import operators as store
+from storage.db import Conflict, transaction, unique_transaction
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
@@ -143,14 +143,14 @@ async def create_operator(
     encoded = hash_password(password)
     now = bot.clock.now()
     try:
-        async with bot.sessions() as session, session.begin():
+        async with unique_transaction(bot.sessions) as session:
             if await store.get_operator(session, name) is not None:
                 raise AccountError("name_taken", f"operator {name!r} exists", name=name)
             op = await store.add_operator(session, name, role.label, encoded, now)
             detail = f"name={name} role={role.label}"
             await store.audit(session, now, actor, "operators.add", detail)
             return op.id
-    except IntegrityError:
+    except Conflict:
         raise AccountError("name_taken", f"operator {name!r} exists", name=name) from None
 
 
@@ -169,7 +169,7 @@ async def change_operator(
     if what == "password":
         _check_password(password or "")
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         op = await store.operator_by_id(session, operator_id)
         if op is None:
             raise AccountError("no_such", f"no operator {operator_id}", number=operator_id)

@@ -29,7 +29,7 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.activities import Activity, Enrolment
-from storage.db import Sessions
+from storage.db import Sessions, transaction
 from storage.faq import FaqEvent
 from storage.followers import FollowerDay
 from storage.inbox import InboxItem
@@ -248,7 +248,7 @@ async def _insert(
     """Insert ``rows`` in chunks, one transaction each, reporting progress."""
     total = len(rows)
     for start in range(0, total, CHUNK):
-        async with sessions() as session, session.begin():
+        async with transaction(sessions) as session:
             await session.execute(insert(_table(table)), list(rows[start : start + CHUNK]))
         progress(label, min(start + CHUNK, total), total)
     if not total:
@@ -310,7 +310,7 @@ async def generate(
     await _logo(run, users)
     await _stories(run, users)
     await _pushes(run)
-    async with sessions() as session, session.begin():
+    async with transaction(sessions) as session:
         await _sync_sequences(session)
     return run.tally
 
@@ -438,7 +438,7 @@ async def _messages(run: _Run, users: Sequence[tuple[str, str]]) -> None:
         free: list[tuple[str, str, str, datetime, str]] = []
         rows = list(_message_rows(run, done, days[done : done + n], users, free))
         events, items = _free_text(run, free)
-        async with run.sessions() as session, session.begin():
+        async with transaction(run.sessions) as session:
             await session.execute(insert(_table(InboundMessage)), rows)
             if events:
                 await session.execute(insert(_table(FaqEvent)), events)

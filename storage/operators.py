@@ -14,7 +14,8 @@ from sqlalchemy import Boolean, Index, String, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import AuditEvent, Base, BigId
+from storage.audit import add_row
+from storage.models import Base, BigId
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -214,4 +215,4 @@ async def purge_failures(session: AsyncSession, before: datetime) -> None:
 
 async def audit(session: AsyncSession, at: datetime, actor: str, action: str, detail: str) -> None:
     """One audit row."""
-    session.add(AuditEvent(at=at, actor=actor, action=action, detail=detail))
+    add_row(session, at, actor, action, detail)

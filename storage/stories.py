@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
-from storage.models import AuditEvent, Base, BigId
+from storage.models import Base, BigId
 
 
 class StoryStatus(StrEnum):
@@ -197,8 +197,6 @@ async def delete_own_story(
         return False
     await session.execute(delete(StoryMedia).where(StoryMedia.story_id == number))
     await session.delete(story)
-    # The number only: the audit log holds no story text or contact.
-    session.add(AuditEvent(at=now, actor="author", action="stories.deleted", detail=f"id={number}"))
     await session.flush()
     return True
 

@@ -128,7 +128,7 @@ async def test_feature_refuses_a_story_not_approved(
 ) -> None:
     story = await _story(bot_context.sessions, "x" * 20, approved=False)
     code, _out, err = await _cli(capsys, "stories", "feature", str(story), "-c", str(config_file))
-    assert code == 1 and "尚未通过审核" in err
+    assert code == 1 and "not approved" in err  # the operations layer's refusal
     code, _out, err = await _cli(capsys, "stories", "feature", "999", "-c", str(config_file))
     assert code == 1
 
