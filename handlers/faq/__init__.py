@@ -61,4 +61,6 @@ FEATURE = Feature(
         "faq.disable",
         "faq.learn",
     ],
+    # What the FAQ did with free text, the inbox it filed into, the watchlist's flags.
+    report=["storage.reports.faq:section"],
 )
