@@ -12,10 +12,12 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from handlers.feature import ConsolePage, Feature, content_file
+from handlers.notify import tell_then
 from storage import operators as store
 
 MIN_PASSWORD = 8
@@ -205,6 +207,23 @@ async def change_operator(
         return op.name
 
 
+async def notify_admins(bot: BotContext, text: str, *, besides: str = "") -> int:
+    """Tell every admin who bound a WeChat openid (but ``besides``, who caused it) ``text``:
+    by customer-service message inside WeChat's 48 h window, else at their next message.
+    Returns how many were told."""
+    async with bot.sessions() as session:
+        admins = [op for op in await store.admins_to_notify(session) if op.name != besides]
+    account = bot.config.wechat.account_id
+
+    async def nothing(_session: AsyncSession) -> None:
+        return None
+
+    for op in admins:
+        assert op.notify_openid is not None
+        await tell_then(bot, "wechat", account, op.notify_openid, text, nothing)
+    return len(admins)
+
+
 FEATURE = Feature(
     name="operators",
     cli=["bot.cli.operators:register"],
@@ -214,7 +233,8 @@ FEATURE = Feature(
             "console.nav.operators",
             "bot.console.sections.operators:section",
             "editor",
-        )
+        ),
+        ConsolePage("/me", "console.nav.me", "bot.console.sections.me:section", "viewer"),
     ],
     config=CONSOLE,
     content=[content_file("console")],
@@ -226,5 +246,6 @@ FEATURE = Feature(
         "operators.password",
         "console.login",
         "console.audit_export",
+        "operators.notify_bind",
     ],
 )
