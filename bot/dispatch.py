@@ -15,35 +15,47 @@ Deadline: WeChat and Weibo give up after 5 s. If the handler is not done by the 
 deadline the request answers with nothing (``success``) and the handler's reply goes out later
 through the channel's API; the row's status records which path was taken so a retry never
 delivers twice.
+
+Middlewares (``bot.middlewares``) wrap the rest: rate limit and failure apology around each
+message, follower tracking and pending notices around the handler call inside the transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.clients import ApiError
-from bot.kernel.clock import local
 from bot.kernel.context import BotContext
-from bot.kernel.logs import log_event
-from bot.kernel.message import Event, Inbound, Kind, Reply, ReplyKind
+from bot.kernel.message import Inbound, Kind, Reply, ReplyKind
 from bot.kernel.privacy import redact
+from bot.middlewares import (
+    CallMiddleware,
+    FailureApology,
+    FollowerTracking,
+    Outcome,
+    PendingNotices,
+    RateLimit,
+    Result,
+    log_message_event,
+    wrap_calls,
+    wrap_messages,
+)
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
-from storage.followers import count_follow
 from storage.hotpath import MessageLogWriter, StateProbe
-from storage.models import Follower, InboundMessage, Notice
+from storage.models import InboundMessage
+
+__all__ = ["Deadlines", "Dispatcher", "Outcome", "Result"]
 
 log = logging.getLogger("bot.dispatch")
 
@@ -53,38 +65,6 @@ def _logged_text(msg: Inbound) -> str | None:
     return redact(msg.text)[:500] if msg.text else None
 
 
-def _log_failure(msg: Inbound, handler: str, exc: Exception) -> None:
-    """One log line for a handler that raised (no message text: it may hold personal data)."""
-    log_event(
-        log,
-        "handler_failed",
-        logging.ERROR,
-        channel=msg.channel.value,
-        user=msg.user,
-        kind=msg.kind.value,
-        key=msg.key,
-        handler=handler,
-        error=f"{type(exc).__name__}: {exc}",
-    )
-    log.debug("handler traceback", exc_info=exc)
-
-
-class Outcome(StrEnum):
-    REPLIED = "replied"  # passive reply in time
-    EMPTY = "empty"  # handled, nothing to say
-    DUPLICATE = "duplicate"  # a retry answered from the cache
-    LATE = "late"  # deadline passed; reply goes out by API
-    RATE_LIMITED = "rate_limited"
-    FAILED = "failed"  # the handler raised; the user got an apology
-
-
-@dataclass
-class Result:
-    reply: Reply | None
-    outcome: Outcome
-    handler: str = ""
-
-
 @dataclass
 class _Progress:
     """Shared between a request and its handler task (same event loop, no real races)."""
@@ -92,32 +72,9 @@ class _Progress:
     responded: bool = False  # the request already answered 'success'
     committing: bool = False  # the task decided on a passive reply and is committing
     handler: str = ""
-    private: bool = False  # the message was an answer inside a flow (see Ctx.private)
-
-
-class RateLimiter:
-    """At most ``limit`` messages per user per minute, per process (a politeness limit)."""
-
-    def __init__(self, limit: int, max_users: int = 100_000) -> None:
-        self.limit = limit
-        self.max_users = max_users
-        self._hits: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def allow(self, key: str, now: float) -> bool:
-        """Record a hit for ``key``; False when over the limit."""
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = self._hits[key] = deque()
-            if len(self._hits) > self.max_users:
-                self._hits.popitem(last=False)
-        else:
-            self._hits.move_to_end(key)
-        while hits and now - hits[0] > 60:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        return True
+    # The message is an answer inside a flow (see Ctx.private). Private until the flow engine
+    # has found the user in no flow: if anything fails first, the log keeps no text.
+    private: bool = True
 
 
 @dataclass(slots=True)
@@ -190,13 +147,21 @@ class Dispatcher:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.limiter = RateLimiter(self.bot.config.limits.messages_per_minute)
+        texts = self.bot.texts
+        self.apology = FailureApology(lambda: Reply.of_text(texts("common.error")))
+        self.rate_limit = RateLimit(
+            self.bot.config.limits.messages_per_minute,
+            lambda: Reply.of_text(texts("common.too_fast")),
+        )
         self.deadlines = Deadlines(self.deadline)
+        self._dispatch = wrap_messages([self.rate_limit, self.apology], self._process)
+        self.call_middlewares: list[CallMiddleware] = [FollowerTracking(), PendingNotices()]
 
     async def dispatch(self, msg: Inbound) -> Result:
         """Handle one inbound message within the deadline."""
-        if not self.limiter.allow(f"{msg.channel}:{msg.user}", time.monotonic()):
-            return Result(Reply.of_text(self.bot.texts("common.too_fast")), Outcome.RATE_LIMITED)
+        return await self._dispatch(msg)
+
+    async def _process(self, msg: Inbound) -> Result:
         if msg.kind is not Kind.EVENT and not await self.probe.needs_transaction(
             msg.channel.value, msg.account, msg.user, msg.key
         ):
@@ -286,8 +251,7 @@ class Dispatcher:
             if reply is not None:
                 reply = await self._resolve_media(msg, reply)
         except Exception as exc:
-            _log_failure(msg, route.name, exc)
-            return Reply.of_text(self.bot.texts("common.error")), Outcome.FAILED
+            return self.apology.answer(msg, route.name, exc), Outcome.FAILED
         finally:
             await ctx.close()
         return reply, Outcome.REPLIED if reply else Outcome.EMPTY
@@ -323,6 +287,7 @@ class Dispatcher:
             prepared = await self.engine.prepare(self.bot, msg)
         except Exception as exc:
             return await self._failed(msg, progress, exc)
+        call = wrap_calls(self.call_middlewares, functools.partial(self._route, progress=progress))
         # A second attempt covers a conflict with a concurrent message of the same user (two
         # flow entries inserting one conversation row); the loser re-runs on fresh state.
         for attempt in (1, 2):
@@ -335,8 +300,11 @@ class Dispatcher:
                             session.add(row)
                             await session.flush()
                             claimed = True
-                            reply, handler = await self._handle(msg, session, progress, prepared)
-                            row.handler = handler[:64]
+                            ctx = Ctx(inbound=msg, session=session, bot=self.bot, prepared=prepared)
+                            reply = await call(ctx)
+                            if reply is not None:
+                                reply = await self._resolve_media(msg, reply)
+                            row.handler = progress.handler[:64]
                             if not progress.private:
                                 row.text = _logged_text(msg)
                             row.reply = self._seal(reply) if reply else None
@@ -355,10 +323,12 @@ class Dispatcher:
                         continue
             except Exception as exc:
                 return await self._failed(msg, progress, exc)
+            for work in ctx.after_commit:
+                self.follow_up(work())
             if progress.responded:
                 await self._deliver_late(msg, reply, row.id)
-                return Result(None, Outcome.LATE, handler)
-            return Result(reply, Outcome.REPLIED if reply else Outcome.EMPTY, handler)
+                return Result(None, Outcome.LATE, progress.handler)
+            return Result(reply, Outcome.REPLIED if reply else Outcome.EMPTY, progress.handler)
         raise AssertionError("unreachable")
 
     def _claim(self, msg: Inbound) -> InboundMessage:
@@ -376,103 +346,20 @@ class Dispatcher:
             received_at=self.bot.clock.now(),
         )
 
-    async def _handle(
-        self, msg: Inbound, session: AsyncSession, progress: _Progress, prepared: Any = None
-    ) -> tuple[Reply | None, str]:
-        ctx = Ctx(inbound=msg, session=session, bot=self.bot, prepared=prepared)
-        try:
-            reply, handler = await self._route(ctx)
-        finally:
-            progress.private = ctx.private  # a failed flow step is private too
-        progress.handler = handler
-        if ctx.notices:
-            notices = "\n\n".join(ctx.notices)
-            reply = reply.prefixed(notices) if reply is not None else Reply.of_text(notices)
-        if reply is not None:
-            reply = await self._resolve_media(msg, reply)
-        return reply, handler
-
-    async def _route(self, ctx: Ctx) -> tuple[Reply | None, str]:
-        msg = ctx.inbound
-        if msg.kind is Kind.EVENT:
-            await self._track_follower(ctx)
-        else:
-            await self._take_notices(ctx)
+    async def _route(self, ctx: Ctx, *, progress: _Progress) -> Reply | None:
+        """The flow the user is in, else the first matching route (innermost call handler)."""
         reply = await self.engine.handle(ctx)
+        progress.private = ctx.private  # known now: whether the message answers a flow
         if reply is not None:
-            return reply, "flow"
-        found = first_match(self.routers, msg)
+            progress.handler = "flow"
+            return reply
+        found = first_match(self.routers, ctx.inbound)
         if found is None:
-            return None, "none"
-        route, matched = found
-        ctx.match = matched
-        return await route.handler(ctx), route.name
-
-    async def _track_follower(self, ctx: Ctx) -> None:
-        msg = ctx.inbound
-        if msg.event not in (Event.SUBSCRIBE, Event.UNSUBSCRIBE, Event.SCAN):
-            return
-        now = self.bot.clock.now()
-        follower = (
-            await ctx.session.execute(
-                select(Follower).where(
-                    Follower.channel == msg.channel.value,
-                    Follower.account == msg.account,
-                    Follower.user_id == msg.user,
-                )
-            )
-        ).scalar_one_or_none()
-        if follower is None:
-            follower = Follower(
-                channel=msg.channel.value,
-                account=msg.account,
-                user_id=msg.user,
-                subscribed=True,
-                created_at=now,
-            )
-            ctx.session.add(follower)
-        if msg.event is Event.UNSUBSCRIBE:
-            follower.subscribed = False
-            follower.unsubscribed_at = now
-        else:
-            if msg.event is Event.SUBSCRIBE or not follower.subscribed:
-                follower.subscribed_at = now
-            follower.subscribed = True
-            if msg.scene:
-                follower.scene = msg.scene[:64]
-        follower.last_interaction_at = now
-        if msg.event is not Event.SCAN:  # a scan comes from someone who already follows
-            await count_follow(
-                ctx.session,
-                channel=msg.channel.value,
-                account=msg.account,
-                day=local(now).date(),
-                follow=msg.event is Event.SUBSCRIBE,
-            )
-        await ctx.session.flush()
-
-    async def _take_notices(self, ctx: Ctx) -> None:
-        msg = ctx.inbound
-        rows = (
-            (
-                await ctx.session.execute(
-                    select(Notice)
-                    .where(
-                        Notice.channel == msg.channel.value,
-                        Notice.account == msg.account,
-                        Notice.user_id == msg.user,
-                        Notice.delivered_at.is_(None),
-                    )
-                    .order_by(Notice.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        now = self.bot.clock.now()
-        for notice in rows:
-            ctx.notices.append(notice.text)
-            notice.delivered_at = now
+            progress.handler = "none"
+            return None
+        route, ctx.match = found
+        progress.handler = route.name
+        return await route.handler(ctx)
 
     async def _resolve_media(self, msg: Inbound, reply: Reply) -> Reply:
         if reply.kind is ReplyKind.IMAGE and not reply.media_id and reply.image_path:
@@ -518,8 +405,10 @@ class Dispatcher:
         return Result(self._unseal(row.reply), Outcome.DUPLICATE, row.handler or "")
 
     async def _failed(self, msg: Inbound, progress: _Progress, exc: Exception) -> Result:
-        _log_failure(msg, progress.handler, exc)
-        reply = Reply.of_text(self.bot.texts("common.error"))
+        """Record the message as failed (its retries get the same apology) and apologise;
+        one log line, whether or not the record could be written (the database may be down)."""
+        reply = self.apology.apology()
+        recorded = True
         try:
             async with self.bot.sessions() as session, session.begin():
                 row = self._claim(msg)
@@ -530,9 +419,11 @@ class Dispatcher:
                 row.finished_at = row.received_at
                 session.add(row)
         except IntegrityError:
+            self.apology.answer(msg, progress.handler, exc)
             return await self._duplicate(msg)
         except Exception:
-            log.exception("could not record a failed message")
+            recorded = False
+        self.apology.answer(msg, progress.handler, exc, recorded=recorded)
         if progress.responded:
             await self._deliver_late(msg, reply, None)
             return Result(None, Outcome.LATE, progress.handler)
@@ -547,17 +438,9 @@ class Dispatcher:
             await self.bot.client(msg.channel).send_reply(msg.user, reply)
         except (TimeoutError, ApiError, OSError) as exc:
             status = "late_failed"
-            log_event(
-                log,
-                "late_reply_failed",
-                logging.WARNING,
-                channel=msg.channel.value,
-                user=msg.user,
-                key=msg.key,
-                error=str(exc),
-            )
+            log_message_event("late_reply_failed", logging.WARNING, msg, error=str(exc))
         else:
-            log_event(log, "late_reply_sent", channel=msg.channel.value, user=msg.user, key=msg.key)
+            log_message_event("late_reply_sent", logging.INFO, msg)
         if row_id is not None:
             async with self.bot.sessions() as session, session.begin():
                 await session.execute(

@@ -368,4 +368,5 @@ FEATURE = Feature(
     ],
     content=[content_file("activity")],
     audit_actions=["activity.cancelled"],
+    report=["storage.reports.activities:section"],
 )

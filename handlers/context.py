@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,16 @@ class Ctx:
     before opening the transaction, and finds its result in ``prepared``.
     """
 
-    __slots__ = ("_session", "bot", "inbound", "match", "notices", "prepared", "private")
+    __slots__ = (
+        "_session",
+        "after_commit",
+        "bot",
+        "inbound",
+        "match",
+        "notices",
+        "prepared",
+        "private",
+    )
 
     def __init__(
         self,
@@ -44,6 +54,9 @@ class Ctx:
         # The message is personal data (an answer inside a flow): the message log keeps
         # neither its text nor a readable copy of the reply.
         self.private = False
+        # Work for once the message's transaction has committed (a notice that goes out as a
+        # message of its own); the dispatcher runs it after answering.
+        self.after_commit: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     @property
     def session(self) -> AsyncSession:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.clients import ApiError
@@ -19,7 +18,8 @@ from handlers.logo_phases import LOGO, ContestState, contest_state, format_date,
 from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
-from storage.logo import LogoEntry
+from storage.followers import find_follower, new_follower
+from storage.logo import EntryStatus, LogoEntry
 from storage.models import Follower
 
 log = logging.getLogger("handlers.logo")
@@ -102,7 +102,7 @@ async def list_entries(ctx: Ctx) -> Reply | None:
         return await final_ranking(ctx, state)
     if not state.voting_open:
         return ctx.reply("logo.vote_closed", phase=phase_line(ctx.bot.texts, state))
-    entries = await store.list_entries(ctx.session, "approved")
+    entries = await store.list_entries(ctx.session, EntryStatus.APPROVED)
     if not entries:
         return with_phase(ctx, state, ctx.t("logo.no_entries"))
     cfg = LOGO.of(ctx.bot.config)
@@ -192,7 +192,7 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
     if attempts > cfg.votes_per_minute:
         return answer("logo.rate_limited", per_minute=cfg.votes_per_minute)
     entry = await store.get_entry(ctx.session, number)
-    if entry is None or entry.status != "approved":
+    if entry is None or entry.status != EntryStatus.APPROVED:
         return answer("logo.no_such_entry", number=number)
     follows, follower = await follower_status(ctx)
     if not follows:
@@ -240,15 +240,7 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     """Whether the sender follows the account now, and their follower row if known (the one
     place channels plug into)."""
     msg = ctx.inbound
-    follower = (
-        await ctx.session.execute(
-            select(Follower).where(
-                Follower.channel == msg.channel.value,
-                Follower.account == msg.account,
-                Follower.user_id == msg.user,
-            )
-        )
-    ).scalar_one_or_none()
+    follower = await find_follower(ctx.session, msg.channel.value, msg.account, msg.user)
     if follower is not None:
         return follower.subscribed, follower
     if msg.channel is not Channel.WECHAT:
@@ -263,13 +255,8 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     try:
         async with ctx.session.begin_nested():
             ctx.session.add(
-                Follower(
-                    channel=msg.channel.value,
-                    account=msg.account,
-                    user_id=msg.user,
-                    subscribed=subscribed,
-                    created_at=now,
-                    last_interaction_at=now,
+                new_follower(
+                    msg.channel.value, msg.account, msg.user, subscribed=subscribed, now=now
                 )
             )
     except IntegrityError:

@@ -48,4 +48,5 @@ FEATURE = Feature(
         "logo.withdrawn",
         "votes_void",
     ],
+    report=["storage.reports.logo:section"],
 )

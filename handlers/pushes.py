@@ -62,4 +62,5 @@ FEATURE = Feature(
     config_checks=[check_extra_dates],
     content=[content_file("calendar")],
     jobs=[PeriodicJob("pushes.outbox", deliver_due_posts, where="leader")],
+    report=["storage.reports.pushes:section"],
 )

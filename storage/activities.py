@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +39,15 @@ from bot.kernel.clock import as_utc
 from storage.models import Base, BigId
 from storage.volunteers import HoursEntry, Volunteer, add_hours
 
-ACTIVE, CANCELLED = "active", "cancelled"
+
+class ActivityStatus(StrEnum):
+    """An activity is on until an operator cancels it."""
+
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
+ACTIVE, CANCELLED = ActivityStatus.ACTIVE, ActivityStatus.CANCELLED
 # Check-in codes people type from a poster: no 0/O or 1/I to confuse.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTHS = (4, 8)
@@ -67,7 +76,7 @@ class Activity(Base):
     enrolled: Mapped[int] = mapped_column(Integer, default=0)
     # Stored upper case; volunteers' codes are folded before comparing.
     code: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE.value)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]

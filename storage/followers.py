@@ -15,7 +15,7 @@ from sqlalchemy import Date, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.kernel.clock import as_utc
+from bot.kernel.clock import as_utc, local
 from storage.db import upsert_insert
 from storage.models import Base, BigId, Follower
 
@@ -51,6 +51,66 @@ async def count_follow(
         set_={column: getattr(FollowerDay, column) + 1},
     )
     await session.execute(stmt)
+
+
+async def find_follower(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> Follower | None:
+    """The user's follower row, if the bot has seen them follow (or looked them up)."""
+    result = await session.execute(
+        select(Follower).where(
+            Follower.channel == channel, Follower.account == account, Follower.user_id == user_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+def new_follower(
+    channel: str, account: str, user_id: str, *, subscribed: bool, now: datetime
+) -> Follower:
+    """A follower row not yet added to a session."""
+    return Follower(
+        channel=channel,
+        account=account,
+        user_id=user_id,
+        subscribed=subscribed,
+        created_at=now,
+        last_interaction_at=now,
+    )
+
+
+async def record_follow_event(
+    session: AsyncSession,
+    *,
+    channel: str,
+    account: str,
+    user_id: str,
+    follow: bool,
+    scan: bool,
+    scene: str | None,
+    now: datetime,
+) -> None:
+    """Apply a subscribe (``follow``), unsubscribe or QR scan to the user's row, and count a
+    follow or unfollow for the day (a scan comes from someone who already follows)."""
+    follower = await find_follower(session, channel, account, user_id)
+    if follower is None:
+        follower = new_follower(channel, account, user_id, subscribed=True, now=now)
+        session.add(follower)
+    if not follow and not scan:
+        follower.subscribed = False
+        follower.unsubscribed_at = now
+    else:
+        if not scan or not follower.subscribed:
+            follower.subscribed_at = now
+        follower.subscribed = True
+        if scene:
+            follower.scene = scene[:64]
+    follower.last_interaction_at = now
+    if not scan:
+        await count_follow(
+            session, channel=channel, account=account, day=local(now).date(), follow=follow
+        )
+    await session.flush()
 
 
 async def growth(

@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import Sessions, is_sqlite
@@ -439,9 +440,32 @@ class MessageLogWriter:
                 rows, self._rows = self._rows[: self.batch], self._rows[self.batch :]
                 try:
                     await self.sink.write(rows)
-                except Exception:
+                except Exception as exc:
                     # The log is a record, not a control path: never let it break replies.
-                    log.exception("message log batch of %d rows lost", len(rows))
+                    await self._row_by_row(rows, exc)
+
+    async def _row_by_row(self, rows: list[dict[str, Any]], batch_error: Exception) -> None:
+        """After a failed batch, each row on its own: one bad row (a value its column refuses)
+        must not take the others with it. Stops at the first error that is not about a row's
+        data (the database is away: every row would fail alike). One log line."""
+        lost = 0
+        error: Exception = batch_error
+        for index, row in enumerate(rows):
+            try:
+                await self.sink.write([row])
+            except Exception as exc:
+                error = exc
+                if not _is_row_error(exc):
+                    lost += len(rows) - index
+                    break
+                lost += 1
+        if lost:
+            log.error(
+                "message log: %d of a batch of %d rows lost (%s)",
+                lost,
+                len(rows),
+                type(error).__name__,
+            )
 
     async def close(self) -> None:
         """Flush and stop."""
@@ -451,3 +475,15 @@ class MessageLogWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.sink.close()
+
+
+def _is_row_error(exc: Exception) -> bool:
+    """Whether ``exc`` is about the row's values (not the database being unreachable)."""
+    if isinstance(
+        exc, IntegrityError | DataError | sqlite3.IntegrityError | sqlite3.DataError | ValueError
+    ):
+        return True
+    # asyncpg's errors reach SQLAlchemy's wrapper as a plain DBAPIError: read the SQLSTATE
+    # (class 22 data exception, 23 integrity constraint violation).
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(state, str) and state[:2] in ("22", "23")

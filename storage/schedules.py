@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,16 +11,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, BigId
 
+
 # Outbox states: pending -> sending -> sent | failed; "missed" when the scheduler was down past
 # the grace time; "unknown" when a crash mid-send left a delivery nobody can confirm.
-PENDING, SENDING, SENT, FAILED, MISSED, UNKNOWN = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "missed",
-    "unknown",
-)
+class OutboxStatus(StrEnum):
+    """Where one delivery of the outbox stands."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    MISSED = "missed"
+    UNKNOWN = "unknown"
+
+
+PENDING, SENDING, SENT = OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT
+FAILED, MISSED, UNKNOWN = OutboxStatus.FAILED, OutboxStatus.MISSED, OutboxStatus.UNKNOWN
 
 
 class CampaignPost(Base):

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.kernel.message import UserKey
 from storage.models import AuditEvent, Base, BigId
 
 
@@ -85,15 +86,13 @@ class HoursEntry(Base):
     activity_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("activities.id"))
 
 
-async def find_by_user(
-    session: AsyncSession, channel: str, account: str, user_id: str
-) -> Volunteer | None:
+async def find_by_user(session: AsyncSession, key: UserKey) -> Volunteer | None:
     """The volunteer registered by this channel identity, if any."""
     result = await session.execute(
         select(Volunteer).where(
-            Volunteer.channel == channel,
-            Volunteer.account == account,
-            Volunteer.user_id == user_id,
+            Volunteer.channel == key.channel.value,
+            Volunteer.account == key.account,
+            Volunteer.user_id == key.user,
         )
     )
     return result.scalar_one_or_none()

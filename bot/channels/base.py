@@ -1,19 +1,34 @@
-"""What every webhook shares: body limits, typed request errors, the one log line a request."""
+"""One channel edge: the ``ChannelAdapter`` protocol, the routes every channel shares, and the
+aiohttp middleware that turns the adapters' domain errors into 400 / 403 / 413 and writes the
+one log line a webhook request gets (Starlette's exception handlers, looked up by class).
+
+An adapter only translates: verify the request, parse it into an ``Inbound``, render a
+``Reply``. Everything else a webhook does (body limits, dispatch, the request log, sending what
+a passive reply could not hold) happens once, here.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.appkeys import DISPATCHER
-from bot.dispatch import Result
+from bot.appkeys import BOT, DISPATCHER
 from bot.kernel.logs import log_event
-from bot.kernel.message import Inbound
+from bot.kernel.message import Channel, Inbound, Reply
 
 log = logging.getLogger("bot.request")
+
+WEBHOOK_ROUTE_PREFIX = "webhook:"
+# How long the rest of a long answer waits for the passive part to be written (milliseconds,
+# normally; a stalled connection must not hold it back for ever).
+REST_WAIT_SECONDS = 5.0
 
 
 class BadRequest(ValueError):
@@ -24,44 +39,186 @@ class Forbidden(ValueError):
     """Signature or timestamp check failed (403)."""
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The body, refusing more than the app's ``client_max_size`` with 413 before reading it."""
-    limit = request._client_max_size  # set from server.max_body_bytes by the app factory
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    return await request.read()
+class TooLarge(ValueError):
+    """The body is over the configured limit (413)."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A passive answer: its body and content type, and what it could not hold (a text over
+    the platform's length limit), sent by API once the answer is on its way."""
+
+    body: str
+    content_type: str = "text/plain"
+    rest: Reply | None = None
+
+
+class ChannelAdapter(Protocol):
+    """What a channel's webhook knows: its wire format and its signatures, nothing else."""
+
+    channel: Channel
+
+    def verify(self, query: Mapping[str, str]) -> str:
+        """Check the platform's GET URL verification; the text to echo. Raises Forbidden."""
+        ...
+
+    def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
+        """Verify and decode a POST; None for a message type the bot does not know.
+        Raises Forbidden (signature, timestamp) or BadRequest (anything malformed)."""
+        ...
+
+    def render(
+        self, query: Mapping[str, str], inbound: Inbound | None, reply: Reply | None
+    ) -> Rendered:
+        """The passive answer to the request with ``query``; ``inbound`` is None (and so is
+        ``reply``) for a message the adapter did not understand."""
+        ...
+
+
+# -- the request log line and the error mapping --------------------------------------------------
 
 
 class WebhookRequest:
-    """Collects the fields of the structured log line written once per request."""
+    """The fields of the structured log line written once per webhook request."""
 
     def __init__(self, request: web.Request, channel: str) -> None:
         self.started = time.perf_counter()
+        self.outcome = ""
         self.fields: dict[str, Any] = {"channel": channel, "method": request.method}
 
-    def fail(self, status: int, reason: str) -> web.Response:
-        """A plain error response, logged with its reason."""
-        self.fields["reason"] = reason
-        return self.done(web.Response(status=status, text=reason), outcome=f"rejected_{status}")
-
-    def done(self, response: web.Response, *, outcome: str) -> web.Response:
-        """Log the request line and return ``response``."""
+    def write(self, status: int, outcome: str) -> None:
+        """Log the request line."""
         self.fields.update(
-            status=response.status,
+            status=status,
             outcome=outcome,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 2),
         )
         log_event(log, "request", **self.fields)
+
+
+WEBHOOK: web.RequestKey[WebhookRequest] = web.RequestKey("webhook", WebhookRequest)
+
+
+# Looked up by exception class, registered once: the status each domain error answers with.
+ERROR_STATUS: dict[type, int] = {
+    BadRequest: 400,
+    Forbidden: 403,
+    TooLarge: 413,
+    web.HTTPRequestEntityTooLarge: 413,  # aiohttp's own limit on a body of unknown length
+}
+
+
+def _status_for(exc: Exception) -> int | None:
+    for cls in type(exc).__mro__:
+        status = ERROR_STATUS.get(cls)
+        if status is not None:
+            return status
+    return None
+
+
+@web.middleware
+async def webhook_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Domain errors → 400 / 403 / 413, anything else → an empty 200 (never a 500: the
+    platforms read an empty answer as "nothing to say"), and one request-log line each."""
+    name = request.match_info.route.name or ""
+    if not name.startswith(WEBHOOK_ROUTE_PREFIX):
+        return await handler(request)
+    channel = name.removeprefix(WEBHOOK_ROUTE_PREFIX).split(":")[0]
+    wr = request[WEBHOOK] = WebhookRequest(request, channel)
+    try:
+        response = await handler(request)
+    except Exception as exc:
+        status = _status_for(exc)
+        if status is None:
+            log.exception("webhook request failed")
+            wr.fields["reason"] = type(exc).__name__
+            wr.write(200, "error")
+            return web.Response(text="")
+        reason = "body too large" if status == 413 else str(exc)
+        wr.fields["reason"] = reason
+        wr.write(status, f"rejected_{status}")
+        return web.Response(status=status, text=reason)
+    wr.write(response.status, wr.outcome)
+    return response
+
+
+# -- the routes every channel shares -----------------------------------------------------------
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The body, refusing more than ``server.max_body_bytes`` with 413 before reading it."""
+    limit = request.app[BOT].config.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"{request.content_length} bytes over the limit of {limit}")
+    return await request.read()
+
+
+def channel_routes(path: str, adapter: ChannelAdapter) -> list[web.RouteDef]:
+    """GET (URL verification) and POST (messages) on ``path`` for ``adapter``."""
+    name = WEBHOOK_ROUTE_PREFIX + adapter.channel.value
+
+    async def verify(request: web.Request) -> web.StreamResponse:
+        echo = adapter.verify(request.query)
+        request[WEBHOOK].outcome = "verified"
+        return web.Response(text=echo)
+
+    async def receive(request: web.Request) -> web.StreamResponse:
+        wr = request[WEBHOOK]
+        body = await read_body(request)
+        inbound = adapter.parse(request.query, body)
+        if inbound is None:
+            wr.fields["msg_type"] = "unknown"
+            wr.outcome = "unknown_type"
+            return _response(adapter.render(request.query, None, None))
+        wr.fields.update(
+            msg_type=inbound.kind.value,
+            event=inbound.event.value if inbound.event else None,
+            user=inbound.user,
+        )
+        dispatcher = request.app[DISPATCHER]
+        result = await dispatcher.dispatch(inbound)
+        wr.fields["handler"] = result.handler
+        wr.outcome = result.outcome.value
+        rendered = adapter.render(request.query, inbound, result.reply)
+        response = _response(rendered)
+        if rendered.rest is None:
+            return response
+        # The rest follows by API once the passive part is on its way (or after a while).
+        answered = asyncio.Event()
+        client = request.app[BOT].client(adapter.channel)
+        dispatcher.follow_up(
+            _send_rest(client.send_reply, inbound.user, rendered.rest, answered, REST_WAIT_SECONDS)
+        )
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        finally:
+            answered.set()
         return response
 
+    return [
+        web.get(path, verify, name=name + ":verify"),
+        web.post(path, receive, name=name),
+    ]
 
-async def serve_message(request: web.Request, wr: WebhookRequest, inbound: Inbound) -> Result:
-    """Dispatch ``inbound`` and note what happened in the request's log line."""
-    wr.fields.update(
-        msg_type=inbound.kind.value,
-        event=inbound.event.value if inbound.event else None,
-        user=inbound.user,
-    )
-    result = await request.app[DISPATCHER].dispatch(inbound)
-    wr.fields["handler"] = result.handler
-    return result
+
+def _response(rendered: Rendered) -> web.Response:
+    return web.Response(text=rendered.body, content_type=rendered.content_type)
+
+
+async def _send_rest(
+    send: Callable[[str, Reply], Awaitable[None]],
+    user: str,
+    rest: Reply,
+    answered: asyncio.Event,
+    wait_seconds: float,
+) -> None:
+    """What the passive answer could not hold, sent once that answer is on its way."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(answered.wait(), wait_seconds)
+    try:
+        await send(user, rest)
+    except Exception as exc:  # the passive part reached the user; log, never crash the loop
+        log.warning("follow-up reply failed: %s", type(exc).__name__)

@@ -1,26 +1,29 @@
 """WeChat Official Account webhook: verify, decrypt, parse → Inbound; Reply → passive XML.
 
-Only this module touches WeChat's XML. wechatpy does the parsing, replies and AES crypto.
+Only this module touches WeChat's XML. xmltodict parses it (entities off, as wechatpy does,
+whose private message fields we would otherwise have to read); wechatpy does the replies,
+signatures and AES crypto.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import struct
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from xml.parsers.expat import ExpatError
 
+import xmltodict
 from aiohttp import web
-from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.messages import UnknownMessage
 from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 from wechatpy.utils import check_signature
 
-from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
+from bot.channels.base import BadRequest, Forbidden, Rendered, channel_routes
 from bot.kernel.config import WeChatConfig
 from bot.kernel.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
 from bot.xmlguard import MalformedXML, UnsafeXML, cdata_content, guard_prolog
@@ -52,6 +55,10 @@ _EVENTS = {
 }
 
 
+_EVENT_EXTRA = frozenset(
+    {"Ticket", "MsgID", "Status", "TotalCount", "FilterCount", "SentCount", "ErrorCount"}
+)
+
 # Every field the adapter reads: each must be plain text.
 _TEXT_FIELDS = frozenset(
     {
@@ -74,6 +81,8 @@ def _guard(xml: bytes) -> None:
 class WeChatAdapter:
     """Turns HTTP requests on /wechat into Inbound messages and replies into XML."""
 
+    channel = Channel.WECHAT
+
     def __init__(self, config: WeChatConfig) -> None:
         self.config = config
         self.crypto = (
@@ -90,7 +99,7 @@ class WeChatAdapter:
         if abs(time.time() - ts) > self.config.timestamp_window_seconds:
             raise Forbidden("timestamp outside the accepted window")
 
-    def verify_url(self, query: dict[str, str]) -> str:
+    def verify(self, query: Mapping[str, str]) -> str:
         """Answer the platform's GET URL check with ``echostr``."""
         signature, timestamp, nonce = (
             query.get(k, "") for k in ("signature", "timestamp", "nonce")
@@ -101,12 +110,11 @@ class WeChatAdapter:
             raise Forbidden("bad signature") from None
         return query.get("echostr", "")
 
-    def parse(self, query: dict[str, str], body: bytes) -> tuple[Inbound | None, bool, str]:
-        """Verify and decode a POST; returns (inbound or None if unknown, encrypted, nonce)."""
+    def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
+        """Verify and decode a POST; None for a message type the bot does not know."""
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
-        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
         _guard(body)
-        if encrypted:
+        if _encrypted(query):
             if self.crypto is None:
                 raise BadRequest("encrypted message but no encoding_aes_key configured")
             try:
@@ -134,122 +142,20 @@ class WeChatAdapter:
                 raise Forbidden("bad signature") from None
             xml = body
         self._check_time(timestamp)
-        # One parse, by wechatpy (xmltodict with entities disabled), behind the prolog guard.
-        try:
-            msg: Any = parse_message(xml)
-        except (ValueError, KeyError, TypeError, AttributeError, ExpatError) as exc:
-            raise BadRequest(f"malformed message: {type(exc).__name__}") from None
-        if msg is None or not isinstance(getattr(msg, "_data", None), dict):
-            raise BadRequest("empty message")
-        fields: dict[str, str] = {}
-        for name, value in msg._data.items():
-            if value is None or isinstance(value, str):
-                fields[name] = value or ""
-            elif name in _TEXT_FIELDS:
-                # A doubled element reads as a list, one with attributes or children as a
-                # dict: fine in the nested fields of menu events we do not read, not in ours.
-                raise BadRequest(f"malformed message: {name} is not text")
-        for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
-            if not fields.get(required):
-                raise BadRequest(f"missing {required}")
-        try:
-            int(fields["CreateTime"])
-        except ValueError:
-            raise BadRequest("bad CreateTime") from None
-        return self._to_inbound(msg, fields), encrypted, nonce
+        return _to_inbound(_fields(xml))
 
-    def _to_inbound(self, msg: Any, fields: dict[str, str]) -> Inbound | None:
-        msg_type = fields["MsgType"].lower()
-        kind = _KINDS.get(msg_type)
-        if kind is None or (isinstance(msg, UnknownMessage) and kind is not Kind.EVENT):
-            return None
-        common: dict[str, Any] = {
-            "channel": Channel.WECHAT,
-            "account": fields["ToUserName"],
-            "user": fields["FromUserName"],
-            "kind": kind,
-            "received_at": datetime.fromtimestamp(int(fields["CreateTime"]), UTC),
-        }
-        if kind is Kind.EVENT:
-            raw_event = fields.get("Event", "").lower()
-            event = _EVENTS.get(raw_event, Event.OTHER)
-            key = fields.get("EventKey", "")
-            extra = {
-                k: v
-                for k, v in fields.items()
-                if k
-                in {
-                    "Ticket",
-                    "MsgID",
-                    "Status",
-                    "TotalCount",
-                    "FilterCount",
-                    "SentCount",
-                    "ErrorCount",
-                }
-            }
-            scene = None
-            if event in (Event.SUBSCRIBE, Event.SCAN) and key:
-                # wechatpy already strips qrscene_ (and renames the event subscribe_scan).
-                scene = key.removeprefix("qrscene_")
-            location = None
-            if event is Event.LOCATION:
-                try:
-                    location = Location(
-                        latitude=float(fields.get("Latitude") or 0),
-                        longitude=float(fields.get("Longitude") or 0),
-                        precision=float(fields.get("Precision") or 0),
-                    )
-                except ValueError:
-                    raise BadRequest("bad location") from None
-            # Events carry no MsgId: the same user and second (and event) identify a retry.
-            return Inbound(
-                **common,
-                key=f"{fields['FromUserName']}:{fields['CreateTime']}:{raw_event}",
-                event=event,
-                event_key=scene if scene is not None else key or None,
-                scene=scene,
-                location=location,
-                extra=extra,
-            )
-        key = fields.get("MsgId") or f"{fields['FromUserName']}:{fields['CreateTime']}"
-        body: dict[str, Any] = {}
-        if kind is Kind.TEXT:
-            body["text"] = msg.content or ""
-        elif kind is Kind.IMAGE:
-            body.update(media_id=msg.media_id, media_url=msg.image)
-        elif kind is Kind.VOICE:
-            body.update(
-                media_id=msg.media_id, media_format=msg.format, text=msg.recognition or None
-            )
-        elif kind in (Kind.VIDEO, Kind.SHORTVIDEO):
-            body.update(media_id=msg.media_id, thumb_media_id=msg.thumb_media_id)
-        elif kind is Kind.LOCATION:
-            try:
-                body["location"] = Location(
-                    latitude=float(msg.location_x),
-                    longitude=float(msg.location_y),
-                    scale=int(msg.scale) if msg.scale else None,
-                    label=msg.label,
-                )
-            except (TypeError, ValueError):
-                raise BadRequest("bad location") from None
-        elif kind is Kind.LINK:
-            body["link"] = Link(
-                title=msg.title or "", description=msg.description or "", url=msg.url or ""
-            )
-        return Inbound(**common, key=key, **body)
-
-    def render(self, inbound: Inbound, reply: Reply | None, encrypted: bool, nonce: str) -> str:
+    def render(
+        self, query: Mapping[str, str], inbound: Inbound | None, reply: Reply | None
+    ) -> Rendered:
         """Passive reply XML (encrypted when the request was), or ``success``."""
-        if reply is None:
-            return SUCCESS
+        if inbound is None or reply is None:
+            return NOTHING
         source, target = inbound.account, inbound.user
         # wechatpy wraps every value in CDATA without quoting a literal ``]]>``, so a user's text
         # echoed back could end the section early: values go in quoted.
         if reply.kind is ReplyKind.TEXT:
             if not reply.text:
-                return SUCCESS
+                return NOTHING
             out: Any = TextReply(source=source, target=target, content=cdata_content(reply.text))
         elif reply.kind is ReplyKind.IMAGE:
             out = ImageReply(source=source, target=target, media_id=reply.media_id)
@@ -266,45 +172,155 @@ class WeChatAdapter:
                     }
                 )
         xml: str = out.render()
-        if encrypted and self.crypto is not None:
+        if _encrypted(query) and self.crypto is not None:
             # [uncertain] In compatible mode the platform accepts a plaintext or an encrypted
             # reply; we answer in kind (encrypted for a request that carried encrypt_type=aes).
-            xml = self.crypto.encrypt_message(xml, nonce)
-        return xml
+            xml = self.crypto.encrypt_message(xml, query.get("nonce", ""))
+        return Rendered(xml, "application/xml")
+
+
+def _encrypted(query: Mapping[str, str]) -> bool:
+    return query.get("encrypt_type", "raw").lower() == "aes"
+
+
+# Ids as the platform issues them: openids and gh_ ids (letters, digits, - and _), MsgIds
+# (64-bit numbers), CreateTime (seconds). Anything else never came from WeChat: 400, before it
+# can reach the database (a 300-digit MsgId used to break a whole message-log batch).
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MSG_ID = re.compile(r"[0-9]{1,20}")
+_TIME = re.compile(r"[0-9]{1,12}")
+_EVENT_MAX = 48
+
+
+def _fields(xml: bytes) -> dict[str, str]:
+    """The message's fields, parsed once by xmltodict (entities off) behind the prolog guard;
+    every field the adapter reads must be plain text."""
+    try:
+        parsed = xmltodict.parse(xml.decode(), disable_entities=True)
+    except (ValueError, ExpatError) as exc:
+        raise BadRequest(f"malformed message: {type(exc).__name__}") from None
+    message = parsed.get("xml") if isinstance(parsed, dict) else None
+    if not isinstance(message, dict):
+        raise BadRequest("empty message")
+    fields: dict[str, str] = {}
+    for name, value in message.items():
+        if value is None or isinstance(value, str):
+            fields[name] = value or ""
+        elif name in _TEXT_FIELDS:
+            # A doubled element reads as a list, one with attributes or children as a dict:
+            # fine in the nested fields of menu events we do not read, not in ours.
+            raise BadRequest(f"malformed message: {name} is not text")
+    for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
+        if not fields.get(required):
+            raise BadRequest(f"missing {required}")
+    for name, pattern in (("ToUserName", _ID), ("FromUserName", _ID), ("CreateTime", _TIME)):
+        if not pattern.fullmatch(fields[name]):
+            raise BadRequest(f"bad {name}")
+    msg_id = fields.get("MsgId")
+    if msg_id and not _MSG_ID.fullmatch(msg_id):
+        raise BadRequest("bad MsgId")
+    if len(fields.get("Event", "")) > _EVENT_MAX:
+        raise BadRequest("bad Event")
+    return fields
+
+
+def _event_name(fields: dict[str, str]) -> str:
+    """The event's name as wechatpy spells it (a scan-to-follow is ``subscribe_scan``)."""
+    raw = fields.get("Event", "").lower()
+    if raw == "subscribe":
+        key = fields.get("EventKey", "")
+        if key.startswith(("scanbarcode|", "scanimage|")):
+            return "subscribe_scan_product"
+        if key.startswith("qrscene_"):
+            return "subscribe_scan"
+    return raw
+
+
+def _optional(fields: dict[str, str], name: str) -> str | None:
+    return fields.get(name) or None
+
+
+def _to_inbound(fields: dict[str, str]) -> Inbound | None:
+    kind = _KINDS.get(fields["MsgType"].lower())
+    if kind is None:
+        return None
+    user = fields["FromUserName"]
+    common: dict[str, Any] = {
+        "channel": Channel.WECHAT,
+        "account": fields["ToUserName"],
+        "user": user,
+        "kind": kind,
+        "received_at": datetime.fromtimestamp(int(fields["CreateTime"]), UTC),
+    }
+    if kind is Kind.EVENT:
+        raw_event = _event_name(fields)
+        event = _EVENTS.get(raw_event, Event.OTHER)
+        key = fields.get("EventKey", "")
+        extra = {k: v for k, v in fields.items() if k in _EVENT_EXTRA}
+        scene = None
+        if event in (Event.SUBSCRIBE, Event.SCAN) and key:
+            scene = key.removeprefix("qrscene_")
+        location = None
+        if event is Event.LOCATION:
+            try:
+                location = Location(
+                    latitude=float(fields.get("Latitude") or 0),
+                    longitude=float(fields.get("Longitude") or 0),
+                    precision=float(fields.get("Precision") or 0),
+                )
+            except ValueError:
+                raise BadRequest("bad location") from None
+        # Events carry no MsgId: the same user and second (and event) identify a retry.
+        return Inbound(
+            **common,
+            key=f"{user}:{fields['CreateTime']}:{raw_event}",
+            event=event,
+            event_key=scene if scene is not None else key or None,
+            scene=scene,
+            location=location,
+            extra=extra,
+        )
+    key = fields.get("MsgId") or f"{user}:{fields['CreateTime']}"
+    body: dict[str, Any] = {}
+    if kind is Kind.TEXT:
+        # NUL never comes from a keyboard, and PostgreSQL refuses it in text.
+        body["text"] = fields.get("Content", "").replace("\x00", "")
+    elif kind is Kind.IMAGE:
+        body.update(media_id=_optional(fields, "MediaId"), media_url=_optional(fields, "PicUrl"))
+    elif kind is Kind.VOICE:
+        body.update(
+            media_id=_optional(fields, "MediaId"),
+            media_format=_optional(fields, "Format"),
+            text=_optional(fields, "Recognition"),
+        )
+    elif kind in (Kind.VIDEO, Kind.SHORTVIDEO):
+        body.update(
+            media_id=_optional(fields, "MediaId"),
+            thumb_media_id=_optional(fields, "ThumbMediaId"),
+        )
+    elif kind is Kind.LOCATION:
+        try:
+            scale = fields.get("Scale")
+            body["location"] = Location(
+                latitude=float(fields["Location_X"]),
+                longitude=float(fields["Location_Y"]),
+                scale=int(scale) if scale else None,
+                label=_optional(fields, "Label"),
+            )
+        except (KeyError, ValueError):
+            raise BadRequest("bad location") from None
+    elif kind is Kind.LINK:
+        body["link"] = Link(
+            title=fields.get("Title", ""),
+            description=fields.get("Description", ""),
+            url=fields.get("Url", ""),
+        )
+    return Inbound(**common, key=key, **body)
+
+
+NOTHING = Rendered(SUCCESS)
 
 
 def wechat_routes(adapter: WeChatAdapter) -> list[web.RouteDef]:
     """GET and POST /wechat."""
-
-    async def get(request: web.Request) -> web.StreamResponse:
-        wr = WebhookRequest(request, "wechat")
-        try:
-            echo = adapter.verify_url(dict(request.query))
-        except Forbidden as exc:
-            return wr.fail(403, str(exc))
-        return wr.done(web.Response(text=echo), outcome="verified")
-
-    async def post(request: web.Request) -> web.StreamResponse:
-        wr = WebhookRequest(request, "wechat")
-        try:
-            body = await read_body(request)
-            inbound, encrypted, nonce = adapter.parse(dict(request.query), body)
-        except BadRequest as exc:
-            return wr.fail(400, str(exc))
-        except Forbidden as exc:
-            return wr.fail(403, str(exc))
-        except web.HTTPRequestEntityTooLarge:
-            return wr.fail(413, "body too large")
-        if inbound is None:
-            wr.fields["msg_type"] = "unknown"
-            return wr.done(web.Response(text=SUCCESS), outcome="unknown_type")
-        result = await serve_message(request, wr, inbound)
-        xml = adapter.render(inbound, result.reply, encrypted, nonce)
-        return wr.done(
-            web.Response(
-                text=xml, content_type="application/xml" if xml != SUCCESS else "text/plain"
-            ),
-            outcome=result.outcome.value,
-        )
-
-    return [web.get("/wechat", get), web.post("/wechat", post)]
+    return channel_routes("/wechat", adapter)

@@ -8,20 +8,18 @@ the timestamp unit (``timestamp_unit``) and the data field naming a user's media
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from bot.appkeys import BOT, DISPATCHER
-from bot.channels.base import BadRequest, Forbidden, WebhookRequest, read_body, serve_message
+from bot.channels.base import BadRequest, Forbidden, Rendered, channel_routes
 from bot.clients.weibo import WeiboClient, article_items, encode_data, split_text
 from bot.kernel.config import WeiboConfig
 from bot.kernel.message import Article, Channel, Event, Inbound, Kind, Location, Reply, ReplyKind
@@ -54,11 +52,14 @@ def signature(app_secret: str, timestamp: str, nonce: str) -> str:
     return hashlib.sha1("".join(sorted([app_secret, timestamp, nonce])).encode()).hexdigest()
 
 
+_UID_MAX = 10**20  # uids are 64-bit numbers; a 200-digit one never came from Weibo
+
+
 def _uid(value: Any, name: str) -> str:
-    # uids arrive as JSON numbers; accept digit strings too, nothing else.
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    # uids arrive as JSON numbers; accept ASCII digit strings too, nothing else.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _UID_MAX:
         return str(value)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and 0 < len(value) <= 20 and value.isascii() and value.isdigit():
         return value
     raise BadRequest(f"bad {name}")
 
@@ -77,7 +78,7 @@ def _text(data: dict[str, Any], name: str) -> str:
     value = data.get(name, "")
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or (name != "text" and "\x00" in value):
         raise BadRequest(f"bad {name}")
     return value
 
@@ -85,10 +86,13 @@ def _text(data: dict[str, Any], name: str) -> str:
 class WeiboAdapter:
     """Turns HTTP requests on /weibo into Inbound messages and replies into JSON."""
 
-    def __init__(self, config: WeiboConfig) -> None:
-        self.config = config
+    channel = Channel.WEIBO
 
-    def _check_signature(self, query: dict[str, str]) -> None:
+    def __init__(self, config: WeiboConfig, client: WeiboClient) -> None:
+        self.config = config
+        self.client = client  # knows the URLs of pictures it uploaded (image replies)
+
+    def _check_signature(self, query: Mapping[str, str]) -> None:
         expected = signature(
             self.config.app_secret, query.get("timestamp", ""), query.get("nonce", "")
         )
@@ -105,21 +109,16 @@ class WeiboAdapter:
         if abs(time.time() - seconds) > self.config.timestamp_window_seconds:
             raise Forbidden("timestamp outside the accepted window")
 
-    def verify_url(self, query: dict[str, str]) -> str:
+    def verify(self, query: Mapping[str, str]) -> str:
         """Answer the platform's GET URL check with ``echostr``."""
         self._check_signature(query)
         return query.get("echostr", "")
 
-    def parse(self, query: dict[str, str], body: bytes) -> Inbound | None:
+    def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
         """Verify and decode a push; None for a type the bot does not know."""
         self._check_signature(query)
         self._check_time(query.get("timestamp", ""))
-        try:
-            push = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("malformed JSON") from None
-        if not isinstance(push, dict):
-            raise BadRequest("push must be a JSON object")
+        push = _load(body)
         msg_type = push.get("type")
         if not isinstance(msg_type, str) or not msg_type:
             raise BadRequest("bad type")
@@ -132,7 +131,8 @@ class WeiboAdapter:
             received_at = datetime.strptime(created_at, CREATED_AT_FORMAT).astimezone(UTC)
         except ValueError:
             raise BadRequest("bad created_at") from None
-        text = _text(push, "text")
+        # NUL never comes from a keyboard, and PostgreSQL refuses it in text.
+        text = _text(push, "text").replace("\x00", "")
         data = push.get("data", {})
         if data in ("", None):
             data = {}
@@ -145,6 +145,8 @@ class WeiboAdapter:
         # second resolution, so a digest of the content keeps two different messages of the
         # same second apart while a retry (same body) still maps to the same key.
         subtype = _text(data, "subtype") if kind is Kind.EVENT else ""
+        if len(subtype) > _SUBTYPE_MAX:
+            raise BadRequest("bad data.subtype")
         digest = hashlib.sha1(
             json.dumps([text, data], sort_keys=True, ensure_ascii=False).encode()
         ).hexdigest()[:12]
@@ -177,25 +179,28 @@ class WeiboAdapter:
             raise BadRequest(f"missing data.{self.config.media_id_field}")
         return Inbound(**common, media_id=media_id)
 
-    def render(self, inbound: Inbound, reply: Reply | None, client: WeiboClient) -> tuple[str, str]:
-        """Passive reply JSON ('' for nothing to say) and text left over for an active reply."""
-        if reply is None:
-            return "", ""
-        rest = ""
+    def render(
+        self, query: Mapping[str, str], inbound: Inbound | None, reply: Reply | None
+    ) -> Rendered:
+        """Passive reply JSON (nothing for nothing to say); a text over the platform's limit
+        leaves the rest for an active reply."""
+        if inbound is None or reply is None:
+            return NOTHING
+        rest = None
         data: dict[str, Any]
         if reply.kind is ReplyKind.TEXT:
             if not reply.text:
-                return "", ""
+                return NOTHING
             # The platform caps a text at ``text_limit`` (300) characters: the first part goes
             # passively, cut at a line break, the rest follows by active reply.
             first, *more = split_text(reply.text, self.config.text_limit)
-            rest = "\n".join(more)
+            rest = Reply.of_text("\n".join(more)) if more else None
             kind, data = "text", {"text": first}
         else:
             articles: tuple[Article, ...]
             if reply.kind is ReplyKind.IMAGE:
                 # Weibo has no image reply: an article showing the uploaded picture.
-                articles = (client.image_article(reply.media_id or ""),)
+                articles = (self.client.image_article(reply.media_id or ""),)
             else:
                 articles = reply.articles
             kind, data = "articles", {"articles": article_items(articles)}
@@ -206,65 +211,32 @@ class WeiboAdapter:
             "type": kind,
             "data": encode_data(data),
         }
-        return json.dumps(body, ensure_ascii=False), rest
+        return Rendered(json.dumps(body, ensure_ascii=False), "application/json", rest)
 
 
-async def _send_rest(
-    client: WeiboClient, user: str, rest: str, answered: asyncio.Event, wait_seconds: float
-) -> None:
-    """The overflow of a long text, sent once the passive part is on its way."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(answered.wait(), wait_seconds)
+NOTHING = Rendered("")
+# Longer than any event name the platform sends; the dedupe key must fit its column.
+_SUBTYPE_MAX = 32
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    """The push as a JSON object: strict JSON (no NaN / Infinity), nested no deeper than the
+    parser's recursion limit, and encodable (a lone surrogate escape such as \\ud800 can never
+    be stored or digested)."""
     try:
-        await client.send_reply(user, Reply.of_text(rest))
-    except Exception as exc:  # the passive part reached the user; log, never crash the loop
-        log.warning("weibo overflow reply failed: %s", type(exc).__name__)
+        push = json.loads(body, parse_constant=_refuse_constant)
+        json.dumps(push, ensure_ascii=False).encode()
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
+        raise BadRequest("malformed JSON") from None
+    if not isinstance(push, dict):
+        raise BadRequest("push must be a JSON object")
+    return push
 
 
 def weibo_routes(adapter: WeiboAdapter) -> list[web.RouteDef]:
     """GET and POST /weibo."""
-
-    async def get(request: web.Request) -> web.StreamResponse:
-        wr = WebhookRequest(request, "weibo")
-        try:
-            echo = adapter.verify_url(dict(request.query))
-        except Forbidden as exc:
-            return wr.fail(403, str(exc))
-        return wr.done(web.Response(text=echo), outcome="verified")
-
-    async def post(request: web.Request) -> web.StreamResponse:
-        wr = WebhookRequest(request, "weibo")
-        try:
-            body = await read_body(request)
-            inbound = adapter.parse(dict(request.query), body)
-        except BadRequest as exc:
-            return wr.fail(400, str(exc))
-        except Forbidden as exc:
-            return wr.fail(403, str(exc))
-        except web.HTTPRequestEntityTooLarge:
-            return wr.fail(413, "body too large")
-        if inbound is None:
-            wr.fields["msg_type"] = "unknown"
-            return wr.done(web.Response(text=""), outcome="unknown_type")
-        result = await serve_message(request, wr, inbound)
-        client = request.app[BOT].client(Channel.WEIBO)
-        assert isinstance(client, WeiboClient)
-        text, rest = adapter.render(inbound, result.reply, client)
-        response = web.Response(
-            text=text, content_type="application/json" if text else "text/plain"
-        )
-        if not rest:
-            return wr.done(response, outcome=result.outcome.value)
-        answered = asyncio.Event()
-        request.app[DISPATCHER].follow_up(
-            _send_rest(client, inbound.user, rest, answered, adapter.config.api_timeout_seconds)
-        )
-        try:
-            wr.done(response, outcome=result.outcome.value)
-            await response.prepare(request)
-            await response.write_eof()
-        finally:
-            answered.set()
-        return response
-
-    return [web.get("/weibo", get), web.post("/weibo", post)]
+    return channel_routes("/weibo", adapter)

@@ -84,6 +84,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     no.add_argument("number", type=int)
     no.add_argument("--note", required=True, help="why (for operators; the author is not told)")
     no.set_defaults(func=cmd_review, status="rejected")
+    feat = ssub.add_parser(
+        "feature", help="choose approved story N as a typical case of the office report"
+    )
+    add_config_arg(feat)
+    feat.add_argument("number", type=int)
+    feat.add_argument("--off", action="store_true", help="no longer feature it")
+    feat.set_defaults(func=cmd_feature)
     ex = ssub.add_parser("export", help="every story of the selection in full, csv or xlsx")
     add_config_arg(ex)
     ex.add_argument("--format", choices=FORMATS, default="csv")
@@ -199,6 +206,25 @@ async def review(args: argparse.Namespace) -> str:
         text = bot.texts("stories.approved", number=number)
         how = await tell_then(bot, story.channel, story.account, story.user_id, text, record)
         return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
+
+
+def cmd_feature(args: argparse.Namespace) -> int:
+    """Feature (or stop featuring) an approved story: a typical case of the office report."""
+    number, on = _number(args), not args.off
+
+    async def go() -> str:
+        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+            if await store.set_featured(session, number, on) is None:
+                found = await store.get_story(session, number)
+                key = "no_such" if found is None else "feature_not_approved"
+                raise CommandError(_t(bot, key, number=number))
+            await _audit(
+                bot, session, "story_featured" if on else "story_unfeatured", f"story={number}"
+            )
+            return _t(bot, "featured" if on else "unfeatured", number=number)
+
+    print(asyncio.run(go()))
+    return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:

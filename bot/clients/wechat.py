@@ -14,12 +14,13 @@ import json
 import logging
 import mimetypes
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bot.clients.base import ApiError, OutsideWindow
+from bot.clients.base import ApiError, HttpApi, OutsideWindow
 from bot.kernel.config import WeChatConfig
 from bot.kernel.logs import log_event
 from bot.kernel.message import Reply, ReplyKind
@@ -39,35 +40,23 @@ class WeChatOutsideWindow(OutsideWindow, WeChatAPIError):
     """45015 and friends: the user is outside the 48-hour window or has unfollowed."""
 
 
-class WeChatClient:
+class WeChatClient(HttpApi):
+    error = WeChatAPIError
+    outside_window = WeChatOutsideWindow
+    backoff_errors = BACKOFF_ERRORS
+    window_errors = WINDOW_ERRORS
+
     def __init__(
         self,
         config: WeChatConfig,
         base_url: str,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        super().__init__(base_url, config, log, session)
         self.config = config
-        self.base_url = base_url.rstrip("/")
-        self._session = session
-        self._own_session = session is None
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The HTTP session, created on first use."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.api_timeout_seconds)
-            )
-            self._own_session = True
-        return self._session
-
-    async def close(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._own_session and self._session is not None:
-            await self._session.close()
 
     # -- token ---------------------------------------------------------------------------------
 
@@ -137,58 +126,21 @@ class WeChatClient:
         *,
         params: dict[str, Any] | None = None,
         json_body: Any = None,
-        form: aiohttp.FormData | None = None,
+        form_factory: Callable[[], aiohttp.FormData] | None = None,
         raw: bool = False,
     ) -> dict[str, Any]:
         """One HTTP call with backoff on -1 / 45009; raises WeChatAPIError on an errcode."""
-        url = f"{self.base_url}{path}"
-        attempts = self.config.api_max_retries + 1
-        for attempt in range(attempts):
-            data = None
+
+        def body() -> tuple[Any, dict[str, str] | None]:
+            if form_factory is not None:
+                return form_factory(), None
             if json_body is not None:
                 # ensure_ascii=False: WeChat shows \\uXXXX escapes literally in some fields.
                 data = json.dumps(json_body, ensure_ascii=False).encode()
-            async with self.session.request(
-                method,
-                url,
-                params=params,
-                data=form if form is not None else data,
-                headers={"Content-Type": "application/json"} if data is not None else None,
-            ) as resp:
-                content_type = resp.headers.get("Content-Type", "")
-                body = await resp.read()
-                if raw and "json" not in content_type and resp.status == 200:
-                    return {"_body": body, "_content_type": content_type}
-                if resp.status >= 500:
-                    code, message = -1, f"HTTP {resp.status}"
-                    payload: dict[str, Any] = {}
-                else:
-                    try:
-                        payload = json.loads(body)
-                    except ValueError:
-                        raise WeChatAPIError(-3, f"not JSON (HTTP {resp.status})", path) from None
-                    code = int(payload.get("errcode", 0) or 0)
-                    message = str(payload.get("errmsg", ""))
-            if code == 0:
-                return payload
-            if code in BACKOFF_ERRORS and attempt + 1 < attempts:
-                delay = self.config.api_backoff_seconds * (2**attempt)
-                log_event(
-                    log,
-                    "api_backoff",
-                    logging.WARNING,
-                    path=path,
-                    errcode=code,
-                    attempt=attempt + 1,
-                    delay=delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            log_event(log, "api_error", logging.WARNING, path=path, errcode=code, errmsg=message)
-            if code in WINDOW_ERRORS:
-                raise WeChatOutsideWindow(code, message, path)
-            raise WeChatAPIError(code, message, path)
-        raise AssertionError("unreachable")
+                return data, {"Content-Type": "application/json"}
+            return None, None
+
+        return await self.request(method, path, params=params, body=body, raw=raw)
 
     async def call(
         self,
@@ -209,7 +161,7 @@ class WeChatClient:
                     path,
                     params={**(params or {}), "access_token": token},
                     json_body=json_body,
-                    form=form_factory() if form_factory else None,
+                    form_factory=form_factory,
                     raw=raw,
                 )
             except WeChatAPIError as exc:

@@ -15,13 +15,14 @@ import json
 import logging
 import mimetypes
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from bot.clients.base import ApiError, OutsideWindow
+from bot.clients.base import ApiError, HttpApi, OutsideWindow
 from bot.kernel.config import WeiboConfig
 from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Reply, ReplyKind
@@ -63,35 +64,25 @@ def article_items(articles: tuple[Article, ...]) -> list[dict[str, str]]:
     ]
 
 
-class WeiboClient:
+class WeiboClient(HttpApi):
+    error = WeiboAPIError
+    outside_window = WeiboOutsideWindow
+    code_field = "error_code"
+    message_field = "error"
+    backoff_errors = BACKOFF_ERRORS
+    window_errors = WINDOW_ERRORS
+
     def __init__(
         self,
         config: WeiboConfig,
         base_url: str,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        super().__init__(base_url, config, log, session)
         self.config = config
-        self.base_url = base_url.rstrip("/")
-        self._session = session
-        self._own_session = session is None
         self._post_lock = asyncio.Lock()
         self._last_post = float("-inf")
         self._media_urls: dict[str, str] = {}
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The HTTP session, created on first use."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.config.api_timeout_seconds)
-            )
-            self._own_session = True
-        return self._session
-
-    async def close(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._own_session and self._session is not None:
-            await self._session.close()
 
     async def call(
         self,
@@ -100,64 +91,26 @@ class WeiboClient:
         *,
         params: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
-        form_factory: Any = None,
+        form_factory: Callable[[], aiohttp.FormData] | None = None,
         raw: bool = False,
     ) -> dict[str, Any]:
         """One authenticated call with backoff on busy / rate limits; raises WeiboAPIError."""
-        url = f"{self.base_url}{path}"
-        attempts = self.config.api_max_retries + 1
-        for attempt in range(attempts):
-            query = dict(params or {})
-            data: Any = None
-            headers: dict[str, str] | None = None
-            if form_factory is not None:
-                data = form_factory()
-                query["access_token"] = self.config.access_token
-            elif method == "POST":
-                # Form fields encoded by hand: ``data`` is already URL-encoded JSON.
-                fields = {"access_token": self.config.access_token, **(form or {})}
-                data = "&".join(f"{k}={_form_value(k, v)}" for k, v in fields.items())
-                headers = {"Content-Type": "application/x-www-form-urlencoded"}
-            else:
-                query["access_token"] = self.config.access_token
-            async with self.session.request(
-                method, url, params=query, data=data, headers=headers
-            ) as resp:
-                content_type = resp.headers.get("Content-Type", "")
-                body = await resp.read()
-                if raw and "json" not in content_type and resp.status == 200:
-                    return {"_body": body, "_content_type": content_type}
-                payload: dict[str, Any] = {}
-                try:
-                    loaded = json.loads(body) if body else {}
-                    payload = loaded if isinstance(loaded, dict) else {"_list": loaded}
-                except ValueError:
-                    if resp.status < 500:
-                        raise WeiboAPIError(-3, f"not JSON (HTTP {resp.status})", path) from None
-                code = int(payload.get("error_code", 0) or 0)
-                message = str(payload.get("error", ""))
-                if resp.status >= 500 and code == 0:
-                    code, message = -1, f"HTTP {resp.status}"
-            if code == 0:
-                return payload
-            if code in BACKOFF_ERRORS and attempt + 1 < attempts:
-                delay = self.config.api_backoff_seconds * (2**attempt)
-                log_event(
-                    log,
-                    "api_backoff",
-                    logging.WARNING,
-                    path=path,
-                    errcode=code,
-                    attempt=attempt + 1,
-                    delay=delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            log_event(log, "api_error", logging.WARNING, path=path, errcode=code, errmsg=message)
-            if code in WINDOW_ERRORS:
-                raise WeiboOutsideWindow(code, message, path)
-            raise WeiboAPIError(code, message, path)
-        raise AssertionError("unreachable")
+        query = dict(params or {})
+        if method == "POST" and form_factory is None:
+            # Form fields encoded by hand: ``data`` is already URL-encoded JSON.
+            fields = {"access_token": self.config.access_token, **(form or {})}
+            encoded = "&".join(f"{k}={_form_value(k, v)}" for k, v in fields.items())
+
+            def body() -> tuple[Any, dict[str, str] | None]:
+                return encoded, {"Content-Type": "application/x-www-form-urlencoded"}
+
+        else:
+            query["access_token"] = self.config.access_token
+
+            def body() -> tuple[Any, dict[str, str] | None]:
+                return (form_factory() if form_factory is not None else None), None
+
+        return await self.request(method, path, params=query, body=body, raw=raw)
 
     # -- features ------------------------------------------------------------------------------
 

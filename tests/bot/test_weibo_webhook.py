@@ -3,6 +3,7 @@ deduplication and bad input (never a 500)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -252,17 +253,52 @@ async def test_image_reply_is_rendered_as_an_article_with_the_uploaded_picture(
     assert isinstance(client, WeiboClient)
     fid = await client.upload_image(str(pic))
     chatter = fan(harness)
-    inbound = WeiboAdapter(harness.bot.config.weibo).parse(
-        chatter.user.request(chatter.user.text("x")).query,
-        chatter.user.request(chatter.user.text("x")).body,
-    )
+    adapter = WeiboAdapter(harness.bot.config.weibo, client)
+    request = chatter.user.request(chatter.user.text("x"))
+    inbound = adapter.parse(request.query, request.body)
     assert inbound is not None
-    body, rest = WeiboAdapter(harness.bot.config.weibo).render(
-        inbound, Reply.image(media_id=fid), client
-    )
-    reply = chatter.user.read_reply(body)
-    assert rest == "" and reply["type"] == "articles"
+    rendered = adapter.render(request.query, inbound, Reply.image(media_id=fid))
+    reply = chatter.user.read_reply(rendered.body)
+    assert rendered.rest is None and reply["type"] == "articles"
     url = reply["data"]["articles"][0]["image"]
     assert url.endswith(f"fid={fid}")
     async with harness.http.get(url, params={"access_token": "weibo-test-token"}) as resp:
         assert await resp.read() == b"\x89PNG cert"
+
+
+async def test_hostile_json_is_400(harness: BotHarness) -> None:
+    """Regression (issue 15, defect 2): 20,000 levels of nesting (RecursionError) and a lone
+    surrogate (UnicodeEncodeError in the key's digest) were 500s; NaN and Infinity were taken."""
+    chatter = fan(harness)
+    push = chatter.user.text("你好")
+    base = json.dumps(push, ensure_ascii=False)[:-1]
+    bodies = {
+        "deep": (base + ', "x": ' + "[" * 20_000 + "]" * 20_000 + "}").encode(),
+        "surrogate": json.dumps({**push, "text": "a\ud800b"}).encode(),
+        "nan": (base + ', "x": NaN}').encode(),
+        "infinity": (base + ', "x": -Infinity}').encode(),
+    }
+    for name, body in bodies.items():
+        status, text = await chatter.post(body)
+        assert status == 400, (name, text)
+    assert "网络公益" in await chatter.say("活动介绍")
+
+
+async def test_ids_no_platform_sends_are_400_and_nul_is_stripped(harness: BotHarness) -> None:
+    """Regression (issue 15, defect 3): a 200-digit sender id or a NUL in a text reached the
+    database (PostgreSQL refused the row, and with it the rest of the log batch)."""
+    chatter = fan(harness)
+    for field, value in (
+        ("sender_id", int("1" * 200)),
+        ("sender_id", "1" * 21),
+        ("sender_id", "１２３"),  # full-width digits: str.isdigit says yes
+        ("receiver_id", int("5" * 200)),
+    ):
+        status, text = await chatter.post({**chatter.user.text("你好"), field: value})
+        assert status == 400, (field, value, text)
+    for data in ({"subtype": "click", "key": "a\x00"}, {"subtype": "x" * 40}):
+        status, _ = await chatter.post(chatter.user.push("event", "", data))
+        assert status == 400, data
+    assert "网络公益" in await chatter.say("活动\x00介绍")
+    rows = await harness.logged(chatter.user_id, InboundMessage.text)
+    assert rows[-1][0] == "活动介绍"

@@ -174,22 +174,7 @@ async def test_log_writer_batches_and_ignores_duplicates(
     now = bot_context.clock.now()
     for i in range(20):
         for _ in range(2):  # every row twice, as a retried message would be
-            writer.add(
-                {
-                    "channel": "wechat",
-                    "account": ACCOUNT,
-                    "msg_key": f"k{i}",
-                    "user_id": "u",
-                    "kind": "text",
-                    "event": None,
-                    "text": "活动介绍",
-                    "status": "done",
-                    "handler": "keywords.reply",
-                    "reply": None,
-                    "received_at": now,
-                    "finished_at": now,
-                }
-            )
+            writer.add(_log_row(f"k{i}", now))
     await asyncio.sleep(0.05)
     await writer.close()
     async with bot_context.sessions() as session:
@@ -209,9 +194,9 @@ async def test_log_writer_batches_and_ignores_duplicates(
     assert as_utc(row.finished_at) == now
 
 
-def _log_row(key: str, now: datetime) -> dict[str, Any]:
+def _log_row(key: str, now: datetime, channel: str | None = "wechat") -> dict[str, Any]:
     return {
-        "channel": "wechat", "account": ACCOUNT, "msg_key": key, "user_id": "u",
+        "channel": channel, "account": ACCOUNT, "msg_key": key, "user_id": "u",
         "kind": "text", "event": None, "text": "活动介绍", "status": "done",
         "handler": "keywords.reply", "reply": None, "received_at": now, "finished_at": now,
     }  # fmt: skip
@@ -282,3 +267,27 @@ def test_sqlite_datetime_matches_sqlalchemys_storage_format() -> None:
     ):
         assert sqlite_datetime(value) == processor(value)
     assert sqlite_datetime(None) is None
+
+
+async def test_one_bad_row_never_loses_the_rest_of_a_log_batch(
+    bot_context: BotContext, db_url: str
+) -> None:
+    """Regression (issue 15, defect 3): forty good rows written with one whose key has 300
+    digits (too long for PostgreSQL's column) and one missing a required value: the batch used
+    to be lost whole. Now the good rows are kept, row by row."""
+    writer = MessageLogWriter(bot_context.sessions, db_url, interval=10, batch=500)
+    now = bot_context.clock.now()
+
+    for i in range(20):
+        writer.add(_log_row(f"good{i}", now))
+    writer.add(_log_row("9" * 300, now))
+    writer.add(_log_row("no-channel", now, channel=None))
+    for i in range(20, 40):
+        writer.add(_log_row(f"good{i}", now))
+    await writer.close()
+    async with bot_context.sessions() as session:
+        keys = set((await session.execute(select(InboundMessage.msg_key))).scalars())
+    assert {f"good{i}" for i in range(40)} <= keys
+    assert "no-channel" not in keys
+    # SQLite does not enforce a string column's length; PostgreSQL refuses the long key.
+    assert ("9" * 300 in keys) is is_sqlite(db_url)

@@ -1,7 +1,7 @@
 """console operators, their sessions and failed logins
 
-Revision ID: 0012_console_operators
-Revises: 0011_logo_withdrawn
+Revision ID: 0014_console_operators
+Revises: 0013_stories_featured
 Create Date: 2026-11-30 05:10:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0012_console_operators"
-down_revision: str | Sequence[str] | None = "0011_logo_withdrawn"
+revision: str = "0014_console_operators"
+down_revision: str | Sequence[str] | None = "0013_stories_featured"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -62,16 +62,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("drafted_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("approved_by", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
-    # Operators feature approved stories from the console.
-    with op.batch_alter_table("stories", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("featured", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("stories", schema=None) as batch_op:
-        batch_op.drop_column("featured")
     with op.batch_alter_table("campaign_posts", schema=None) as batch_op:
         batch_op.drop_column("approved_at")
         batch_op.drop_column("approved_by")

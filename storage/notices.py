@@ -1,0 +1,53 @@
+"""Notices waiting for a user's next message: read, mark shown, claim for a separate send.
+
+A notice is marked delivered only once it was shown: in front of a text reply (same
+transaction as the reply's message key), or sent as a message of its own after a reply that
+cannot carry text (claimed first so two deliveries never both send it, released again when
+the send fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Notice
+
+
+async def pending_notices(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> Sequence[Notice]:
+    """The user's undelivered notices, oldest first."""
+    result = await session.execute(
+        select(Notice)
+        .where(
+            Notice.channel == channel,
+            Notice.account == account,
+            Notice.user_id == user_id,
+            Notice.delivered_at.is_(None),
+        )
+        .order_by(Notice.id)
+    )
+    return result.scalars().all()
+
+
+async def claim_notices(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:
+    """Mark the notices of ``ids`` still pending as delivered; the ids this call took."""
+    if not ids:
+        return []
+    taken = await session.execute(
+        update(Notice)
+        .where(Notice.id.in_(ids), Notice.delivered_at.is_(None))
+        .values(delivered_at=now)
+        .returning(Notice.id)
+    )
+    return [row[0] for row in taken]
+
+
+async def release_notices(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Make claimed notices pending again (their separate send failed)."""
+    if ids:
+        await session.execute(update(Notice).where(Notice.id.in_(ids)).values(delivered_at=None))
