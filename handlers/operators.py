@@ -15,8 +15,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from handlers.feature import ConsolePage, Feature, content_file
+from handlers.notify import tell_then
 from storage import operators as store
-from storage.db import Conflict, transaction, unique_transaction
+from storage.db import Conflict, Session, transaction, unique_transaction
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
@@ -205,6 +206,23 @@ async def change_operator(
         return op.name
 
 
+async def notify_admins(bot: BotContext, text: str, *, besides: str = "") -> int:
+    """Tell every admin who bound a WeChat openid (but ``besides``, who caused it) ``text``:
+    by customer-service message inside WeChat's 48 h window, else at their next message.
+    Returns how many were told."""
+    async with bot.sessions() as session:
+        admins = [op for op in await store.admins_to_notify(session) if op.name != besides]
+    account = bot.config.wechat.account_id
+
+    async def nothing(_session: Session) -> None:
+        return None
+
+    for op in admins:
+        assert op.notify_openid is not None
+        await tell_then(bot, "wechat", account, op.notify_openid, text, nothing)
+    return len(admins)
+
+
 FEATURE = Feature(
     name="operators",
     cli=["bot.cli.operators:register"],
@@ -214,7 +232,8 @@ FEATURE = Feature(
             "console.nav.operators",
             "bot.console.sections.operators:section",
             "editor",
-        )
+        ),
+        ConsolePage("/me", "console.nav.me", "bot.console.sections.me:section", "viewer"),
     ],
     config=CONSOLE,
     content=[content_file("console")],
@@ -226,5 +245,6 @@ FEATURE = Feature(
         "operators.password",
         "console.login",
         "console.audit_export",
+        "operators.notify_bind",
     ],
 )

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from bot.console.call import Call, Form, FormError
 from bot.console.pages import Role, Section
 from bot.kernel.context import BotContext
-from handlers.operators import CONSOLE
+from handlers.operators import CONSOLE, notify_admins
 from schedules.outbox import RunReport, calendar_of, deliver, enqueue_now, zone_of
 from schedules.posts import CHANNELS, PostError, body_of, channels_of, next_occurrences, quota_of
 from schedules.service import PostSpec, check_post, post_from_spec, quota_conflict
@@ -205,6 +205,8 @@ async def save_draft(call: Call) -> web.StreamResponse:
             )
     except FormError as exc:
         return _compose_page(call, exc.text, values)
+    text = call.t("console.me.push_waiting", label=post.label, author=call.operator.name)
+    await notify_admins(bot, text, besides=call.operator.name)
     call.done(f"/pushes/{post.id}", "push_drafted")
 
 
