@@ -19,9 +19,9 @@ from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
 from bot.clients.weibo import WeiboClient
 from bot.dispatch import Dispatcher
+from bot.kernel.campaign import load_pack, load_texts
 from bot.kernel.clock import Clock, SystemClock
 from bot.kernel.config import SANDBOX, Config, weibo_enabled
-from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Channel
@@ -52,12 +52,16 @@ def build_context(
     ``config`` (no I/O yet)."""
     engine = create_engine(config.database_url, echo=config.database.echo)
     key = load_or_create_key(config.security.data_key, config.data_path)
+    pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
     bot = BotContext(
         config=config,
         sessions=create_sessions(engine),
         clock=clock or SystemClock(),
-        texts=Texts.load(config.content.dir or None, [p for f in features for p in f.content]),
+        texts=load_texts(
+            pack, config.content.dir or None, [p for f in features for p in f.content]
+        ),
         cipher=Cipher(key),
+        pack=pack,
     )
     base = config.wechat.api_base_url
     if base == SANDBOX:
@@ -135,7 +139,10 @@ def create_app(
     """The web application: webhooks, the features' pages, health check, sandbox, background
     jobs, all from the ``features`` (the registry's unless a test passes its own)."""
     bot = bot or build_context(config, clock, features)
-    handlers = build_handlers(config.limits.flow_timeout_minutes * 60, features)
+    # Features the campaign pack switches off answer "not part of this campaign" and serve
+    # no pages.
+    off = [f.name for f in features if not bot.pack.on(f.name)]
+    handlers = build_handlers(config.limits.flow_timeout_minutes * 60, features, off)
     app = web.Application(
         client_max_size=config.server.max_body_bytes, middlewares=[webhook_errors]
     )
@@ -158,8 +165,11 @@ def create_app(
             assert isinstance(weibo_client, WeiboClient)
             app.add_routes(weibo_routes(WeiboAdapter(config.weibo, weibo_client)))
         for feature in features:
-            for ref in feature.web:
+            for ref in feature.web if feature.name not in off else ():
                 app.add_routes(resolve(ref)())
+        # The console sits above the app (it reads the features' pages): named by reference
+        # like the features' CLI and web parts, resolved here at start-up.
+        resolve("bot.console.app:mount_console")(app, bot, features)
     app.router.add_get("/healthz", _healthz)
     if config.wechat.api_base_url == SANDBOX:
         sandbox = FakeWeChatAPI(config.wechat.app_id, config.wechat.app_secret)
@@ -231,4 +241,5 @@ async def _healthz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503
         )
-    return web.json_response({"status": "ok", "database": "ok"})
+    # The pack's name tells `chat --url` (and monitoring) which campaign this bot runs.
+    return web.json_response({"status": "ok", "database": "ok", "pack": bot.pack.name})

@@ -16,6 +16,7 @@ from bot.kernel import config as kernel
 from bot.kernel.config import (
     SANDBOX,
     Config,
+    ConfigCheck,
     ConfigError,
     ConfigSection,
     WeChatConfig,
@@ -53,7 +54,31 @@ def load_config(
     return kernel.load_config(
         path,
         sections=config_sections(features),
-        checks=config_checks(features),
+        checks=[*config_checks(features), campaign_check(features)],
         env=env,
         overrides=overrides,
     )
+
+
+def campaign_check(features: Sequence[Feature]) -> ConfigCheck:
+    """The check of ``[campaign]``: its pack loads in full (manifest, dates, every text a
+    campaign must give, keyword targets), so a third campaign's folder missing something
+    stops start-up naming it instead of failing a user's message later."""
+
+    def check(config: Config) -> None:
+        from bot.kernel.campaign import load_pack, load_texts
+        from bot.kernel.content import ContentError
+        from handlers.keywords import seed_specs
+        from schedules.calendar import validate_extra
+
+        extra = [path for feature in features for path in feature.content]
+        try:
+            pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
+            validate_extra(pack.dates.items())
+            seed_specs(load_texts(pack, config.content.dir or None, extra))
+        except ContentError as exc:
+            raise ConfigError(str(exc)) from None
+        except ValueError as exc:  # a date the calendar cannot read
+            raise ConfigError(f"{pack.directory}: dates.{exc}") from None
+
+    return check

@@ -33,7 +33,7 @@ from handlers.logo_phases import (
     phase_line,
 )
 from storage import logo as store
-from storage.logo import LogoEntry
+from storage.logo import EntryStatus, LogoEntry
 
 TEMPLATES = Path(__file__).parent / "templates" / "gallery"
 NUMBER = re.compile(r"^\d{1,9}$")  # the vote command's range; larger cannot be an entry
@@ -74,7 +74,7 @@ class Gallery:
     def _page(
         self, bot: BotContext, template: str, status: int = 200, **params: Any
     ) -> web.Response:
-        html = self.env.get_template(template).render(t=bot.texts, **params)
+        html = self.env.get_template(template).render(t=bot.texts, pack=bot.pack, **params)
         return web.Response(
             text=html,
             status=status,
@@ -93,7 +93,7 @@ class Gallery:
         """The contest state and the approved entries (only ``number`` when given)."""
         async with bot.sessions() as session:
             state = await contest_state(session, LOGO.of(bot.config), bot.clock.now())
-            entries = await store.list_entries(session, "approved")
+            entries = await store.list_entries(session, EntryStatus.APPROVED)
             if number is not None:
                 entries = [e for e in entries if e.id == number]
             counts: dict[int, tuple[int, int]] = {}
@@ -155,7 +155,7 @@ class Gallery:
                 select(LogoEntry.id).where(
                     LogoEntry.image_hash == m[1],
                     LogoEntry.image_path == name,
-                    LogoEntry.status == "approved",
+                    LogoEntry.status == EntryStatus.APPROVED,
                 )
             )
         # The name is a hash and an extension checked above: it cannot leave the directory.

@@ -12,12 +12,16 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
+from typing import Protocol
 
 from bot.kernel.clock import as_utc, local
 from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.context import Ctx
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
+from handlers.notify import tell_then
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import VOLUNTEERS, current_volunteer
 from storage import activities as store
@@ -312,10 +316,57 @@ def cancellation_text(texts: Texts, activity: Activity) -> str:
     return describe(texts, "activity.cancelled_notice", activity, reason=reason)
 
 
+class Counter(Protocol):
+    """Progress of a long operator action (the CLI's progress line, a console job)."""
+
+    total: int
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+async def tell_enrolled(
+    bot: BotContext, activity: Activity, progress: Counter | None = None
+) -> dict[str, int]:
+    """Tell every enrolled volunteer of a cancelled activity not told yet, recording
+    ``told_at`` with each, so a re-run after an interruption tells only the rest. Returns how
+    many were told by message (sent), at their next message (notice), or not at all (erased)."""
+    async with bot.sessions() as session:
+        pending = [
+            (e.id, v) for e, v in await store.roster(session, activity.id) if e.told_at is None
+        ]
+    counts = {"sent": 0, "notice": 0, "erased": 0}
+    text = cancellation_text(bot.texts, activity)
+    if progress is not None:
+        progress.total = len(pending)
+    for enrolment_id, volunteer in pending:
+        told = partial(store.mark_told, enrolment_id=enrolment_id, now=bot.clock.now())
+        if volunteer.name_enc:
+            how = await tell_then(
+                bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
+            )
+        else:  # 注销: nobody left to tell
+            async with bot.sessions() as session, session.begin():
+                await told(session)
+            how = "erased"
+        counts[how] += 1
+        if progress is not None:
+            progress.advance()
+    return counts
+
+
 FEATURE = Feature(
     name="activities",
     routers=[router],
     cli=["bot.cli.activities:register"],
+    console=[
+        ConsolePage(
+            "/activities",
+            "console.nav.activities",
+            "bot.console.sections.activities:section",
+            "viewer",
+        ),
+    ],
     content=[content_file("activity")],
     audit_actions=["activity.cancelled"],
+    report=["storage.reports.activities:section"],
 )

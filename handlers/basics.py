@@ -46,4 +46,6 @@ FEATURE = Feature(
     routers=[router],
     fallbacks=[media_router],
     content=[content_file("common")],
+    # The message log: every message any feature answered.
+    report=["storage.reports.messages:section", "storage.reports.questions:section"],
 )

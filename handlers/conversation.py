@@ -9,8 +9,11 @@ are understood everywhere. Events (follows, menu clicks) still reach their own h
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import textwrap
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -110,12 +113,77 @@ class Flow:
     on_start: Starter = _no_start
     timeout_seconds: int | None = None  # None: the engine's default
 
+    def __post_init__(self) -> None:
+        check_steps(self)
+
     def step(self, name: str) -> Step:
         """The step called ``name``."""
         for step in self.steps:
             if step.name == name:
                 return step
         raise KeyError(f"flow {self.name} has no step {name}")
+
+
+class FlowError(ValueError):
+    """A flow's declaration does not hold together (raised when the flow is built)."""
+
+
+def check_steps(flow: Flow) -> None:
+    """Refuse a flow whose steps repeat a name, or whose step handlers go (``Next("x")``) to a
+    step it does not have, so a typo fails when the module is imported, at start-up.
+
+    The targets are read from each handler's source: a literal (``Next("phone")``, either
+    side of ``Next("a" if c else "b")``) or a name bound to a string in the handler's closure
+    or module (``Next(then)`` in a step made by a factory). Names computed from answers at run
+    time cannot be checked here; the engine refuses them when they happen."""
+    names = [step.name for step in flow.steps]
+    if not names:
+        raise FlowError(f"flow {flow.name}: no steps")
+    for name in names:
+        if not name or names.count(name) > 1:
+            raise FlowError(f"flow {flow.name}: step name {name!r} is empty or repeated")
+    for step in flow.steps:
+        for target in step_targets(step.handle):
+            if target not in names:
+                raise FlowError(
+                    f"flow {flow.name}: step {step.name!r} goes to {target!r}, "
+                    f"which is not one of its steps ({', '.join(names)})"
+                )
+
+
+def step_targets(handle: StepHandler) -> Iterator[str]:
+    """The step names ``handle``'s source passes to ``Next``, where they can be known."""
+    fn = inspect.unwrap(handle)
+    code = getattr(fn, "__code__", None)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return  # no source (built at run time): nothing to read
+    bound: dict[str, object] = dict(getattr(fn, "__globals__", {}))
+    if code is not None:
+        for var, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or (), strict=True):
+            try:
+                bound[var] = cell.cell_contents
+            except ValueError:  # a cell not filled yet
+                continue
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == Next.__name__
+            and node.args
+        ):
+            yield from _names(node.args[0], bound)
+
+
+def _names(expr: ast.expr, bound: dict[str, object]) -> Iterator[str]:
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        yield expr.value
+    elif isinstance(expr, ast.IfExp):
+        yield from _names(expr.body, bound)
+        yield from _names(expr.orelse, bound)
+    elif isinstance(expr, ast.Name) and isinstance(bound.get(expr.id), str):
+        yield str(bound[expr.id])
 
 
 class ConversationEngine:

@@ -108,6 +108,9 @@ class Feature:
     on_start: Sequence[Callable[[BotContext], Awaitable[None]]] = ()
     # The ``feature.verb`` names of the audit rows this feature writes.
     audit_actions: Sequence[str] = field(default=())
+    # References to ``async def section(scope) -> Section`` functions: the feature's part of
+    # the office report (storage/reports/<feature>.py), in the order the report shows them.
+    report: Sequence[Ref] = ()
 
 
 def content_file(name: str) -> Path:

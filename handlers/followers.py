@@ -5,4 +5,8 @@ from __future__ import annotations
 
 from handlers.feature import Feature
 
-FEATURE = Feature(name="followers", cli=["bot.cli.followers:register"])
+FEATURE = Feature(
+    name="followers",
+    cli=["bot.cli.followers:register"],
+    report=["storage.reports.followers:section"],
+)

@@ -22,7 +22,7 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Event, Inbound, Kind, Reply, normalize
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
 from storage.db import Sessions
 from storage.keywords import MATCH_TYPES, RuleSpec, seed_rules
@@ -32,21 +32,39 @@ log = logging.getLogger("bot.app")
 REFRESH_SECONDS = 10.0
 
 
+def seed_replies(texts: Texts) -> dict[str, Reply]:
+    """Each pattern of the keywords content file with its answer (the FAQ reuses them)."""
+    return {spec.pattern: Reply.from_json(spec.reply_json) for spec in seed_specs(texts)}
+
+
 def seed_specs(texts: Texts) -> list[RuleSpec]:
-    """The rules of the keywords content file, one spec per pattern."""
-    rules: list[dict[str, Any]] = list(texts.file("keywords").get("rule", []))
+    """The rules of the keywords content files, one spec per pattern.
+
+    The base file, the pack's and ``[content] dir``'s are layered: a pattern a later layer
+    defines is answered by that layer's rule, so a pack replaces one topic without copying
+    the others."""
+    layers = texts.layers("keywords")
+    ordered: list[tuple[str, dict[str, Any]]] = [
+        (f"keywords[{depth}].rule[{i}]", rule)
+        for depth, layer in reversed(list(enumerate(layers)))
+        for i, rule in enumerate(layer.get("rule", []))
+    ]
     by_pattern: dict[str, dict[str, Any]] = {}
-    for rule in rules:
+    for _, rule in ordered:
         for pattern in rule.get("patterns", []):
             by_pattern.setdefault(pattern, rule)
     specs: list[RuleSpec] = []
-    for i, rule in enumerate(rules):
+    taken: set[tuple[str, str]] = set()
+    for where, rule in ordered:
         match = rule.get("match", "exact")
         if match not in MATCH_TYPES:
-            raise ContentError(f"keywords.rule[{i}].match: must be one of {MATCH_TYPES}")
-        reply = _rule_reply(texts, rule, by_pattern, f"keywords.rule[{i}]")
+            raise ContentError(f"{where}.match: must be one of {MATCH_TYPES}")
+        reply = _rule_reply(texts, rule, by_pattern, where)
         for pattern in rule.get("patterns", []):
             key = pattern if match == "click" else normalize(pattern).lower()
+            if (match, key) in taken:
+                continue  # a later layer answers this pattern
+            taken.add((match, key))
             specs.append(RuleSpec(key, match, int(rule.get("priority", 0)), reply.to_json()))
     return specs
 
@@ -91,12 +109,33 @@ class KeywordIndex:
         self._snap = _Snapshot()
         self._loaded = False
         self._refresh: asyncio.Task[None] | None = None
+        self._sessions: Sessions | None = None
 
     def invalidate(self) -> None:
         """Force a reload on next use (after an edit in this process)."""
         self._snap.loaded_at = -1e9
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the rules were read at least once in this process."""
+        return self._loaded
+
+    def has_rule(self, msg: Inbound) -> bool:
+        """Whether a rule answers the text ``msg`` (False while nothing is loaded yet: the
+        free-text route then looks the rules up itself, see handlers/faq/routes.py). A stale
+        snapshot is refreshed in the background."""
+        if not self._loaded:
+            return False
+        snap = self._snap
+        stale = time.monotonic() - snap.loaded_at >= REFRESH_SECONDS
+        idle = self._refresh is None or self._refresh.done()
+        if stale and idle and self._sessions is not None:
+            self._refresh = asyncio.get_running_loop().create_task(self._load(self._sessions))
+        word = msg.folded
+        return word in snap.exact or any(pattern in word for pattern, _ in snap.contains)
+
     async def _load(self, sessions: Sessions) -> None:
+        self._sessions = sessions
         async with sessions() as session:
             await self._read(session)
 
@@ -127,6 +166,7 @@ class KeywordIndex:
     async def _snapshot(self, ctx: Ctx) -> _Snapshot:
         if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
             return self._snap
+        self._sessions = ctx.bot.sessions
         if not self._loaded:
             # The first load reads through the message's own session: on the transactional
             # path that session holds SQLite's single pooled connection, so opening a second
@@ -156,13 +196,21 @@ class KeywordIndex:
         return None
 
 
-class _MayBeKeyword(Filter):
+class _KeywordHit(Filter):
+    """Menu clicks, and texts a rule answers: free text goes on to the FAQ."""
+
+    def __init__(self, index: KeywordIndex) -> None:
+        self.index = index
+
     def check(self, msg: Inbound) -> MatchResult:
-        return msg.kind in TEXTUAL or (msg.kind is Kind.EVENT and msg.event is Event.CLICK)
+        if msg.kind is Kind.EVENT:
+            return msg.event is Event.CLICK
+        return msg.kind in TEXTUAL and self.index.has_rule(msg)
 
 
 def build_router(index: KeywordIndex) -> Router:
-    """Answer from the keyword rules; messages without a rule fall through."""
+    """Answer menu clicks and the texts a rule answers; other text falls through (to the FAQ,
+    whose fallback router starts with this one, see handlers/faq/routes.py)."""
     router = Router("keywords")
 
     async def keyword_reply(ctx: Ctx) -> Reply | None:
@@ -171,7 +219,7 @@ def build_router(index: KeywordIndex) -> Router:
             return await fallback(ctx)
         return reply
 
-    router.add(_MayBeKeyword(), keyword_reply, "keywords.reply", pure=True)
+    router.add(_KeywordHit(index), keyword_reply, "keywords.reply", pure=True)
     return router
 
 
@@ -204,10 +252,18 @@ async def seed_at_start(bot: BotContext) -> None:
 
 FEATURE = Feature(
     name="keywords",
-    # Every text no feature took ends here (a rule's answer or the help menu), so it is asked
-    # after every feature's routers. A fresh index (and its cache) per app.
-    fallbacks=[lambda: build_router(KeywordIndex())],
+    # The keyword answers are asked after every feature's routers, at the start of the FAQ
+    # feature's fallback router (handlers/faq/routes.py): the free-text route after them
+    # shares their snapshot of the rules.
     cli=["bot.cli.keywords:register"],
+    console=[
+        ConsolePage(
+            "/keywords",
+            "console.nav.keywords",
+            "bot.console.sections.keywords:section",
+            "viewer",
+        ),
+    ],
     content=[content_file("keywords")],
     on_start=[seed_at_start],
 )

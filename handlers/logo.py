@@ -19,7 +19,7 @@ from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
 from storage.followers import find_follower, new_follower
-from storage.logo import LogoEntry
+from storage.logo import EntryStatus, LogoEntry
 from storage.models import Follower
 
 log = logging.getLogger("handlers.logo")
@@ -102,7 +102,7 @@ async def list_entries(ctx: Ctx) -> Reply | None:
         return await final_ranking(ctx, state)
     if not state.voting_open:
         return ctx.reply("logo.vote_closed", phase=phase_line(ctx.bot.texts, state))
-    entries = await store.list_entries(ctx.session, "approved")
+    entries = await store.list_entries(ctx.session, EntryStatus.APPROVED)
     if not entries:
         return with_phase(ctx, state, ctx.t("logo.no_entries"))
     cfg = LOGO.of(ctx.bot.config)
@@ -192,7 +192,7 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
     if attempts > cfg.votes_per_minute:
         return answer("logo.rate_limited", per_minute=cfg.votes_per_minute)
     entry = await store.get_entry(ctx.session, number)
-    if entry is None or entry.status != "approved":
+    if entry is None or entry.status != EntryStatus.APPROVED:
         return answer("logo.no_such_entry", number=number)
     follows, follower = await follower_status(ctx)
     if not follows:

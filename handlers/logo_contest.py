@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.kernel.context import BotContext
 from handlers import logo, logo_submit, logo_withdraw
-from handlers.feature import Feature, MediaFolder, content_file
+from handlers.feature import ConsolePage, Feature, MediaFolder, content_file
 from handlers.logo_phases import LOGO, logo_media_path
 from storage.logo import image_paths, purge_vote_rates
 
@@ -27,6 +27,14 @@ FEATURE = Feature(
     routers=[logo.router, logo_withdraw.router],
     flows=[logo_submit.SUBMIT, logo_withdraw.WITHDRAW],
     cli=["bot.cli.logos:register", "bot.cli.votes:register"],
+    console=[
+        ConsolePage(
+            "/logo",
+            "console.nav.logo",
+            "bot.console.sections.logo:section",
+            "viewer",
+        ),
+    ],
     web=["bot.gallery:gallery_routes"],
     config=LOGO,
     content=[content_file("logo"), content_file("gallery")],
@@ -40,4 +48,5 @@ FEATURE = Feature(
         "logo.withdrawn",
         "votes_void",
     ],
+    report=["storage.reports.logo:section"],
 )

@@ -8,13 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.kernel.context import BotContext
 from handlers.logo_phases import LOGO, ContestState, contest_state, format_date
 from handlers.notify import tell
-from storage.logo import LogoEntry
+from storage.logo import EntryStatus, LogoEntry
 
 
 def outcome_text(bot: BotContext, entry: LogoEntry, state: ContestState) -> str:
     """The author's message for an approved or rejected entry; an approval says when the
     entry can be voted for."""
-    if entry.status != "approved":
+    if entry.status != EntryStatus.APPROVED:
         return bot.texts(
             "logo.rejected", title=entry.title, number=entry.id, reason=entry.reason or ""
         )

@@ -52,10 +52,8 @@ async def _start(ctx: Ctx) -> dict[str, Any] | Reply:
     state = await current_state(ctx)
     if not state.submission_open:
         return ctx.reply("logo.submit_closed", phase=phase_line(ctx.bot.texts, state))
-    msg, limit = ctx.inbound, LOGO.of(ctx.bot.config).submissions_per_person
-    count = await store.entries_of_author(
-        ctx.session, channel=msg.channel.value, account=msg.account, user_id=msg.user
-    )
+    limit = LOGO.of(ctx.bot.config).submissions_per_person
+    count = await store.entries_of_author(ctx.session, ctx.inbound.user_key)
     if count >= limit:
         return ctx.reply("logo.submit_limit", count=count, limit=limit)
     return {"window": window_line(ctx, state, "submit")}
@@ -168,9 +166,7 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     phone_index = cipher.blind_index(answers["phone"])
     count = await store.entries_of_author(
         ctx.session,
-        channel=msg.channel.value,
-        account=msg.account,
-        user_id=msg.user,
+        msg.user_key,
         phone_index=phone_index,
     )
     if count >= limit:

@@ -21,7 +21,7 @@ from handlers.logo_phases import LOGO, counts_public, logo_media_path
 from handlers.media import remove_after_commit
 from handlers.router import Command, Router, Text
 from storage import logo as store
-from storage.logo import LogoEntry
+from storage.logo import EntryStatus, LogoEntry
 
 FLOW = "logo_withdraw"
 NUMBER = re.compile(r"^\d{1,9}$")  # the vote command's range; larger cannot be an entry
@@ -45,9 +45,7 @@ async def show_my_entries(ctx: Ctx) -> Reply | None:
     withdraw one."""
     msg = ctx.inbound
     state = await current_state(ctx)
-    entries = await store.entries_of_user(
-        ctx.session, channel=msg.channel.value, account=msg.account, user_id=msg.user
-    )
+    entries = await store.entries_of_user(ctx.session, msg.user_key)
     if not entries:
         return with_phase(ctx, state, ctx.t("logo.my_entries_none"))
     votes: dict[int, int] = {}
@@ -62,11 +60,13 @@ async def show_my_entries(ctx: Ctx) -> Reply | None:
         else:
             lines.append(ctx.t("logo.my_entry_line", **described(ctx, entry)))
     final = state.results_published
-    if final and any(e.status == "approved" for e in entries):
+    if final and any(e.status == EntryStatus.APPROVED for e in entries):
         lines.append(ctx.t("logo.my_entries_final"))
     # What may still be withdrawn: anything not withdrawn, less the results' entries once final.
     open_entries = [
-        e for e in entries if e.status != "withdrawn" and not (final and e.status == "approved")
+        e
+        for e in entries
+        if e.status != EntryStatus.WITHDRAWN and not (final and e.status == EntryStatus.APPROVED)
     ]
     if open_entries:
         lines.append(ctx.t("logo.my_entries_footer", example=open_entries[0].id))
@@ -75,17 +75,14 @@ async def show_my_entries(ctx: Ctx) -> Reply | None:
 
 async def _checked_entry(ctx: Ctx, number: int) -> LogoEntry | Reply:
     """The sender's entry ``number`` if it may be withdrawn now, else the answer saying why."""
-    msg = ctx.inbound
-    entry = await store.own_entry(
-        ctx.session, number, channel=msg.channel.value, account=msg.account, user_id=msg.user
-    )
+    entry = await store.own_entry(ctx.session, number, ctx.inbound.user_key)
     # Someone else's entry and no entry at all get the same answer: nothing to learn by trying.
     if entry is None:
         return ctx.reply("logo.withdraw_not_yours", number=number)
-    if entry.status == "withdrawn":
+    if entry.status == EntryStatus.WITHDRAWN:
         return ctx.reply("logo.withdraw_already", number=number, title=entry.title)
     # Published results are final; an entry that is not among them may still go (PIPL).
-    if entry.status == "approved" and (await current_state(ctx)).results_published:
+    if entry.status == EntryStatus.APPROVED and (await current_state(ctx)).results_published:
         return ctx.reply("logo.withdraw_final")
     return entry
 

@@ -4,7 +4,7 @@ platform's 48 h window, otherwise a notice the dispatcher puts in front of their
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import ClientError
 from sqlalchemy import func, select
@@ -19,10 +19,10 @@ from storage.models import InboundMessage, Notice
 WINDOW = timedelta(hours=48)
 
 
-async def _in_window(
-    bot: BotContext, session: AsyncSession, channel: str, account: str, user_id: str
-) -> bool:
-    """Whether the user's last message is recent enough for an active message."""
+async def last_message_at(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> datetime | None:
+    """When the user last wrote to the account (the platforms' reply windows start there)."""
     last = await session.scalar(
         select(func.max(InboundMessage.received_at)).where(
             InboundMessage.channel == channel,
@@ -30,7 +30,15 @@ async def _in_window(
             InboundMessage.user_id == user_id,
         )
     )
-    return last is not None and bot.clock.now() - as_utc(last) < WINDOW
+    return None if last is None else as_utc(last)
+
+
+async def _in_window(
+    bot: BotContext, session: AsyncSession, channel: str, account: str, user_id: str
+) -> bool:
+    """Whether the user's last message is recent enough for an active message."""
+    last = await last_message_at(session, channel, account, user_id)
+    return last is not None and bot.clock.now() - last < WINDOW
 
 
 async def _send(bot: BotContext, channel: str, user_id: str, text: str) -> bool:

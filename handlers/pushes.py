@@ -8,7 +8,7 @@ from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Event, Reply
 from handlers.context import Ctx
-from handlers.feature import Feature, PeriodicJob, content_file
+from handlers.feature import ConsolePage, Feature, PeriodicJob, content_file
 from handlers.router import OnEvent, Router
 from schedules.calendar import check_extra_dates
 from schedules.outbox import record_mass_report, run_due
@@ -45,7 +45,22 @@ FEATURE = Feature(
     name="pushes",
     routers=[router],
     cli=["bot.cli.schedule:register"],
+    console=[
+        ConsolePage(
+            "/pushes",
+            "console.nav.pushes",
+            "bot.console.sections.pushes:section",
+            "viewer",
+        ),
+        ConsolePage(
+            "/calendar",
+            "console.nav.calendar",
+            "bot.console.sections.calendar:section",
+            "viewer",
+        ),
+    ],
     config_checks=[check_extra_dates],
     content=[content_file("calendar")],
     jobs=[PeriodicJob("pushes.outbox", deliver_due_posts, where="leader")],
+    report=["storage.reports.pushes:section"],
 )

@@ -9,22 +9,28 @@ routers wherever their feature stands) and the order of the features' commands i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.kernel.config import ConfigCheck, ConfigSection
+from bot.kernel.message import Reply
 from handlers import (
     activities,
     basics,
+    faq,
     followers,
+    inbox,
     keywords,
     logo_contest,
+    operators,
     pushes,
+    reports,
     stars,
     stories,
     volunteers,
 )
+from handlers.context import Ctx
 from handlers.conversation import ConversationEngine, Flow
 from handlers.feature import Feature, MediaFolder, PeriodicJob, build_router
 from handlers.router import Router
@@ -33,6 +39,8 @@ FEATURES: tuple[Feature, ...] = (
     # Follow and scan events first: a generic welcome unless a flow's QR scene claimed them.
     basics.FEATURE,
     keywords.FEATURE,
+    faq.FEATURE,
+    inbox.FEATURE,
     followers.FEATURE,
     volunteers.FEATURE,
     activities.FEATURE,
@@ -40,6 +48,8 @@ FEATURES: tuple[Feature, ...] = (
     logo_contest.FEATURE,
     stories.FEATURE,
     pushes.FEATURE,
+    reports.FEATURE,
+    operators.FEATURE,
 )
 
 
@@ -63,18 +73,74 @@ def check(features: Sequence[Feature]) -> None:
             seen.add(name)
 
 
+def _entries(feature: Feature) -> list[Any]:
+    """The filters of everything that starts a feature: its flows' entries, its routes."""
+    routers = [build_router(spec) for spec in feature.routers]
+    return [flow.entry for flow in feature.flows] + [
+        route.filter for router in routers for route in router.routes
+    ]
+
+
+def off_router(feature: Feature) -> Router:
+    """Routes answering every entry of a feature the campaign pack switched off with the
+    pack's polite "not part of this campaign" (content ``features.off.<name>``), so its
+    keywords neither start a flow nor fall through to the menu as if misunderstood."""
+    router = Router(f"{feature.name}.off")
+
+    async def not_in_this_campaign(ctx: Ctx) -> Reply | None:
+        return ctx.reply(f"features.off.{feature.name}")
+
+    for flt in _entries(feature):
+        router.add(flt, not_in_this_campaign, f"{feature.name}.off", pure=True)
+    return router
+
+
+def switched_off_clicks(
+    off: Iterable[str], features: Sequence[Feature] = FEATURES
+) -> dict[str, str]:
+    """Menu click keys answered by a feature in ``off``, with the feature's name (a menu button
+    with one of them would only say "not part of this campaign")."""
+    off = set(off)
+    return {
+        key: feature.name
+        for feature in features
+        if feature.name in off
+        for flt in _entries(feature)
+        for key in flt.clicks()
+    }
+
+
 def build_handlers(
-    flow_timeout_seconds: int = 1800, features: Sequence[Feature] = FEATURES
+    flow_timeout_seconds: int = 1800,
+    features: Sequence[Feature] = FEATURES,
+    off: Iterable[str] = (),
 ) -> Handlers:
-    """Routers in order: flow entries, each feature's routers, then the fallbacks."""
+    """Routers in order: flow entries, each feature's routers, then the fallbacks.
+
+    A feature in ``off`` (switched off by the campaign pack) has no flows; in its routers'
+    place one router answers its flow entries and commands with the pack's "not part of this
+    campaign" text (a QR scene of its flow meets the welcome first)."""
     check(features)
-    flows: list[Flow] = [flow for feature in features for flow in feature.flows]
+    off = set(off)
+    unknown = off - {feature.name for feature in features}
+    if unknown:
+        raise ValueError(f"unknown features: {sorted(unknown)}")
+    running = [feature for feature in features if feature.name not in off]
+    flows: list[Flow] = [flow for feature in running for flow in feature.flows]
     engine = ConversationEngine(flows, flow_timeout_seconds)
     routers: list[Router] = [
         # Flow entries first: a QR scene that starts a flow beats the generic welcome.
         engine.router(),
-        *(build_router(spec) for feature in features for spec in feature.routers),
-        *(build_router(spec) for feature in features for spec in feature.fallbacks),
+        *(
+            router
+            for feature in features
+            for router in (
+                [off_router(feature)]
+                if feature.name in off
+                else [build_router(spec) for spec in feature.routers]
+            )
+        ),
+        *(build_router(spec) for feature in running for spec in feature.fallbacks),
     ]
     return Handlers(routers=routers, engine=engine)
 

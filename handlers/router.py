@@ -26,6 +26,10 @@ class Filter:
     def check(self, msg: Inbound) -> MatchResult:
         raise NotImplementedError  # abstract
 
+    def clicks(self) -> frozenset[str]:
+        """The menu click keys this filter passes (which features a menu button reaches)."""
+        return frozenset()
+
     def __or__(self, other: Filter) -> Filter:
         return _Or(self, other)
 
@@ -41,6 +45,9 @@ class _Or(Filter):
     def check(self, msg: Inbound) -> MatchResult:
         return self.left.check(msg) or self.right.check(msg)
 
+    def clicks(self) -> frozenset[str]:
+        return self.left.clicks() | self.right.clicks()
+
 
 @dataclass(frozen=True)
 class _And(Filter):
@@ -50,6 +57,9 @@ class _And(Filter):
     def check(self, msg: Inbound) -> MatchResult:
         first = self.left.check(msg)
         return (self.right.check(msg) or False) and first
+
+    def clicks(self) -> frozenset[str]:
+        return self.left.clicks() | self.right.clicks()
 
 
 # Voice messages with the platform's speech recognition are matched like typed text.
@@ -113,6 +123,9 @@ class Click(Filter):
 
     def check(self, msg: Inbound) -> MatchResult:
         return msg.kind is Kind.EVENT and msg.event is Event.CLICK and msg.event_key in self.keys
+
+    def clicks(self) -> frozenset[str]:
+        return self.keys
 
 
 class Scene(Filter):

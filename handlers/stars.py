@@ -84,4 +84,9 @@ async def show_stars(ctx: Ctx) -> Reply | None:
     return Reply.of_text("\n".join(lines))
 
 
-FEATURE = Feature(name="stars", routers=[router], content=[content_file("stars")])
+FEATURE = Feature(
+    name="stars",
+    routers=[router],
+    content=[content_file("stars")],
+    report=["storage.reports.stars:section"],
+)

@@ -21,7 +21,8 @@ from bot.kernel.message import Inbound, Kind, Reply, normalize
 from bot.kernel.privacy import mask_name, mask_phone
 from handlers.context import Ctx
 from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, ask
-from handlers.feature import Feature, MediaFolder, content_file
+from handlers.faq.routes import watch
+from handlers.feature import ConsolePage, Feature, MediaFolder, content_file
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import PHONE_RE, valid_name
@@ -236,6 +237,9 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         contact_name_enc=cipher.encrypt(name) if has_contact and name else None,
         contact_phone_enc=cipher.encrypt(phone) if has_contact and phone else None,
     )
+    # Operators review every story anyway; the watchlist puts a worrying one (a child asking
+    # for help, a fundraising appeal) in the inbox at once.
+    await watch(ctx, answers["text"], ctx.t("inbox.texts.story_label", number=story.id))
     return Finish(
         ctx.reply(
             "stories.submitted",
@@ -274,10 +278,7 @@ router = Router("stories")
 @router.on(Text("我的故事", "我的投稿故事"), pure=True)
 async def my_stories(ctx: Ctx) -> Reply:
     """The sender's stories, newest first, with their review status."""
-    msg = ctx.inbound
-    mine = await store.stories_of(
-        ctx.session, channel=msg.channel.value, account=msg.account, user_id=msg.user
-    )
+    mine = await store.stories_of(ctx.session, ctx.inbound.user_key)
     if not mine:
         return ctx.reply("stories.mine_none")
     lines = [ctx.t("stories.mine_title", count=len(mine))]
@@ -311,15 +312,9 @@ async def _start_delete(ctx: Ctx) -> dict[str, Any] | Reply:
 async def handle_delete(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if _word(ctx) != "确认删除":
         return Invalid(ctx.t("stories.bad_delete", number=answers["number"]))
-    msg = ctx.inbound
     # False: deleted by an earlier message meanwhile (a retry, a second worker): same answer.
     await store.delete_own_story(
-        ctx.session,
-        answers["number"],
-        channel=msg.channel.value,
-        account=msg.account,
-        user_id=msg.user,
-        now=ctx.bot.clock.now(),
+        ctx.session, answers["number"], ctx.inbound.user_key, ctx.bot.clock.now()
     )
     return Finish(ctx.reply("stories.deleted", number=answers["number"]))
 
@@ -380,8 +375,24 @@ FEATURE = Feature(
     routers=[router],
     flows=[SUBMIT, DELETE],
     cli=["bot.cli.stories:register"],
+    console=[
+        ConsolePage(
+            "/stories",
+            "console.nav.stories",
+            "bot.console.sections.stories:section",
+            "viewer",
+        ),
+    ],
     config=STORIES,
     content=[content_file("stories")],
     media=[MediaFolder("stories", stories_media_path, store.media_paths)],
-    audit_actions=["stories.deleted", "stories.reveal_contact", "story_approved", "story_rejected"],
+    audit_actions=[
+        "stories.deleted",
+        "stories.reveal_contact",
+        "story_approved",
+        "story_rejected",
+        "story_featured",
+        "story_unfeatured",
+    ],
+    report=["storage.reports.stories:section"],
 )

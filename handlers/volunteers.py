@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.kernel.campaign import shipped_cities, shipped_packs
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from bot.kernel.message import Kind, Reply, normalize
@@ -30,7 +31,7 @@ from handlers.conversation import (
     StepHandler,
     ask,
 )
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
@@ -45,11 +46,14 @@ router = Router("volunteers")
 
 
 def configured_cities(bot: BotContext) -> list[str]:
-    """The configured city list (explicit list, else the content preset)."""
+    """The configured city list: the explicit list, else a named pack's, else the running
+    campaign pack's."""
     conf = VOLUNTEERS.of(bot.config)
     if conf.cities:
         return list(conf.cities)
-    return list(bot.texts.file("volunteer")["cities"][conf.city_preset])
+    if conf.city_preset and conf.city_preset != bot.pack.name:
+        return list(shipped_cities(conf.city_preset))
+    return list(bot.pack.cities)
 
 
 def cities(ctx: Ctx) -> list[str]:
@@ -163,10 +167,10 @@ async def handle_city(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
 async def handle_district(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     text = "".join(_answer(ctx).split())
     if text in SKIP_WORDS:
-        return Next("birth_year", {"district": ""})
+        return Next("skills", {"district": ""})
     if not valid_place(text):
         return Invalid(ctx.t("volunteer.bad_district"))
-    return Next("birth_year", {"district": text})
+    return Next("skills", {"district": text})
 
 
 async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
@@ -180,7 +184,7 @@ async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if age < conf.guardian_age:
         return Next("guardian_name", updates)
     # An older birth year after going back must not keep a guardian entered before.
-    return Next("skills", {**updates, "guardian": None})
+    return Next("name", {**updates, "guardian": None})
 
 
 async def handle_guardian_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
@@ -205,7 +209,7 @@ async def handle_guardian_consent(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         "phone": answers["guardian_phone"],
         "consent_at": ctx.bot.clock.now().isoformat(),
     }
-    return Next("skills", {"guardian": guardian})
+    return Next("name", {"guardian": guardian})
 
 
 def _choose_many(
@@ -246,7 +250,8 @@ def _summary(ctx: Ctx, key: str, answers: dict[str, Any]) -> Reply:
         skills_text="、".join(answers["skills"]),
         availability_text="、".join(answers.get("availability") or [])
         or ctx.t("volunteer.not_given"),
-        minor_line=ctx.t("volunteer.minor_line") if answers.get("minor") else "",
+        # Texts lose their edge newlines when read, so the line's own is added here.
+        minor_line=ctx.t("volunteer.minor_line") + "\n" if answers.get("minor") else "",
     )
 
 
@@ -291,15 +296,6 @@ SIGNUP = Flow(
     entry=Text("志愿者报名", "报名") | Click("VOLUNTEER_SIGNUP") | Scene("volunteer"),
     on_start=_start,
     steps=[
-        Step("name", ask("volunteer.ask_name"), handle_name, help="volunteer.help_name"),
-        Step("phone", ask("volunteer.ask_phone"), handle_phone, help="volunteer.help_phone"),
-        Step("city", prompt_city, handle_city, help="volunteer.help_city"),
-        Step(
-            "district",
-            ask("volunteer.ask_district"),
-            handle_district,
-            help="volunteer.help_district",
-        ),
         Step(
             "birth_year",
             ask("volunteer.ask_birth_year"),
@@ -323,6 +319,15 @@ SIGNUP = Flow(
             ask("volunteer.ask_guardian_consent"),
             handle_guardian_consent,
             help="volunteer.help_guardian",
+        ),
+        Step("name", ask("volunteer.ask_name"), handle_name, help="volunteer.help_name"),
+        Step("phone", ask("volunteer.ask_phone"), handle_phone, help="volunteer.help_phone"),
+        Step("city", prompt_city, handle_city, help="volunteer.help_city"),
+        Step(
+            "district",
+            ask("volunteer.ask_district"),
+            handle_district,
+            help="volunteer.help_district",
         ),
         Step("skills", prompt_skills, handle_skills, help="volunteer.help_skills"),
         Step(
@@ -450,8 +455,7 @@ EDIT = Flow(
 
 async def current_volunteer(ctx: Ctx) -> Volunteer | None:
     """The sender's volunteer record, if they registered (and have not erased it)."""
-    msg = ctx.inbound
-    return await find_by_user(ctx.session, msg.channel.value, msg.account, msg.user)
+    return await find_by_user(ctx.session, ctx.inbound.user_key)
 
 
 @router.on(Text("我的信息"))
@@ -532,9 +536,9 @@ async def send_certificate(ctx: Ctx) -> Reply | None:
 
 @dataclass(frozen=True)
 class VolunteersConfig:
-    # City list preset from handlers/content/volunteer.toml ("henan" or "hunan").
-    city_preset: str = "henan"
-    # An explicit city list; non-empty replaces the preset.
+    # Empty: the campaign pack's city list; a shipped pack's name: that pack's list instead.
+    city_preset: str = ""
+    # An explicit city list; non-empty replaces the pack's or the preset.
     cities: tuple[str, ...] = ()
     # Skills and interests offered by number; empty uses the content file's list.
     skills: tuple[str, ...] = ()
@@ -563,8 +567,11 @@ class VolunteersConfig:
 def validate_section(vol: VolunteersConfig) -> None:
     """Refuse a [volunteers] table that could not work, naming the key."""
 
-    if vol.city_preset not in {"henan", "hunan"}:
-        raise ConfigError("volunteers.city_preset: must be henan or hunan")
+    if vol.city_preset and vol.city_preset not in shipped_packs():
+        raise ConfigError(
+            f"volunteers.city_preset: must be empty (the pack's cities) or one of "
+            f"{', '.join(shipped_packs())}"
+        )
     if list(vol.star_hours) != sorted(vol.star_hours) or any(h <= 0 for h in vol.star_hours):
         raise ConfigError("volunteers.star_hours: must be positive and ascending")
     if not 0 < vol.guardian_age <= vol.adult_age:
@@ -599,7 +606,16 @@ FEATURE = Feature(
     routers=[router],
     flows=[SIGNUP, EDIT, ERASE],
     cli=["bot.cli.volunteers:register"],
+    console=[
+        ConsolePage(
+            "/volunteers",
+            "console.nav.volunteers",
+            "bot.console.sections.volunteers:section",
+            "editor",
+        ),
+    ],
     config=VOLUNTEERS,
     content=[content_file("volunteer")],
     audit_actions=["volunteer.erased", "volunteers.export_phones"],
+    report=["storage.reports.volunteers:section"],
 )

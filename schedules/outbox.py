@@ -23,6 +23,7 @@ import aiohttp
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.kernel.campaign import key_dates
 from bot.kernel.clients import ApiError
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
@@ -70,8 +71,8 @@ class RunReport:
 
 
 def calendar_of(bot: BotContext) -> Calendar:
-    """The calendar with config extras and the content file's names."""
-    return load_calendar(bot.config.schedules.extra_dates, bot.texts)
+    """The calendar with the campaign's and the config's extra dates, named from content."""
+    return load_calendar(key_dates(bot.pack, bot.config.schedules.extra_dates), bot.texts)
 
 
 def zone_of(bot: BotContext) -> ZoneInfo:
@@ -146,7 +147,7 @@ async def materialize(bot: BotContext, report: RunReport) -> None:
             for occ in occurrences(post, calendar, tz, start, now + lead + timedelta(seconds=1)):
                 wanted: list[tuple[str, str, str]] = []
                 if occ <= now:
-                    state = PENDING if now - occ <= grace else MISSED
+                    state: str = PENDING if now - occ <= grace else MISSED
                     wanted += [(ch, "push", state) for ch in channels_of(post)]
                 elif post.preview_to and occ - lead <= now:
                     wanted.append((Channel.WECHAT.value, "preview", PENDING))
@@ -257,7 +258,9 @@ async def deliver(bot: BotContext, item_id: int, report: RunReport) -> None:
         item = await session.get(OutboxItem, item_id)
         post = await session.get(CampaignPost, item.post_id) if item else None
     assert item is not None
-    if post is None or post.status != "active":
+    # A console draft may be previewed to an operator before it is approved; never pushed.
+    sendable = ("active", "draft") if item.purpose == "preview" else ("active",)
+    if post is None or post.status not in sendable:
         await _finish(bot, item_id, status=FAILED, error="post cancelled before sending")
         report.failed += 1
         return

@@ -67,6 +67,10 @@ def occurrences(
         return
     if not post.key_date or not post.time_of_day:
         return
+    if post.key_date not in calendar.all_keys():
+        # A date of another campaign pack (the pack was switched) or a removed extra date:
+        # never due, rather than failing every scheduler tick for every post.
+        return
     hour, minute = (int(x) for x in post.time_of_day.split(":"))
     for year in range(start.astimezone(tz).year, end.astimezone(tz).year + 1):
         day = calendar.resolve(post.key_date, year)

@@ -128,21 +128,7 @@ async def quota_conflict(
     others = [p for p in await active_posts(session) if "wechat" in channels_of(p)]
     for occ in next_occurrences(probe, calendar, tz, now - timedelta(seconds=1), n=3):
         start, end = _period_window(quota, occ, tz)
-        taken: dict[tuple[int, datetime], str] = {}
-        rows = await session.execute(
-            select(OutboxItem).where(
-                OutboxItem.channel == "wechat",
-                OutboxItem.purpose == "push",
-                OutboxItem.status.not_in([FAILED, MISSED, UNKNOWN]),
-                OutboxItem.occurrence >= start,
-                OutboxItem.occurrence < end,
-            )
-        )
-        for item in rows.scalars():
-            taken[(item.post_id, as_utc(item.occurrence))] = f"post {item.post_id}"
-        for post in others:
-            for when in occurrences(post, calendar, tz, start, end):
-                taken[(post.id, when)] = f"post {post.id} “{post.label}”"
+        taken = await _taken(session, others, calendar, tz, start, end)
         if len(taken) >= quota.limit:
             (_pid, when), name = sorted(taken.items(), key=lambda kv: kv[0][1])[0]
             return (
@@ -215,3 +201,41 @@ async def cancel_post(session: AsyncSession, post_id: int) -> bool:
     post.status = "cancelled"
     await session.flush()
     return True
+
+
+async def quota_left(
+    session: AsyncSession, quota: Quota, calendar: Calendar, tz: ZoneInfo, now: datetime
+) -> int:
+    """Mass sends still free in the quota period containing ``now`` (sent, sending and still
+    scheduled WeChat pushes of the period count as taken)."""
+    start, end = _period_window(quota, now, tz)
+    others = [p for p in await active_posts(session) if "wechat" in channels_of(p)]
+    return max(0, quota.limit - len(await _taken(session, others, calendar, tz, start, end)))
+
+
+async def _taken(
+    session: AsyncSession,
+    posts: Sequence[CampaignPost],
+    calendar: Calendar,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+) -> dict[tuple[int, datetime], str]:
+    """The WeChat mass sends of [start, end): sent or sending ones from the outbox and the
+    occurrences of ``posts`` still to come, each with a name for messages."""
+    taken: dict[tuple[int, datetime], str] = {}
+    rows = await session.execute(
+        select(OutboxItem).where(
+            OutboxItem.channel == "wechat",
+            OutboxItem.purpose == "push",
+            OutboxItem.status.not_in([FAILED, MISSED, UNKNOWN]),
+            OutboxItem.occurrence >= start,
+            OutboxItem.occurrence < end,
+        )
+    )
+    for item in rows.scalars():
+        taken[(item.post_id, as_utc(item.occurrence))] = f"post {item.post_id}"
+    for post in posts:
+        for when in occurrences(post, calendar, tz, start, end):
+            taken[(post.id, when)] = f"post {post.id} “{post.label}”"
+    return taken

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -38,7 +39,15 @@ from bot.kernel.clock import as_utc
 from storage.models import Base, BigId
 from storage.volunteers import HoursEntry, Volunteer, add_hours
 
-ACTIVE, CANCELLED = "active", "cancelled"
+
+class ActivityStatus(StrEnum):
+    """An activity is on until an operator cancels it."""
+
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
+ACTIVE, CANCELLED = ActivityStatus.ACTIVE, ActivityStatus.CANCELLED
 # Check-in codes people type from a poster: no 0/O or 1/I to confuse.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTHS = (4, 8)
@@ -67,7 +76,7 @@ class Activity(Base):
     enrolled: Mapped[int] = mapped_column(Integer, default=0)
     # Stored upper case; volunteers' codes are folded before comparing.
     code: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE.value)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]
@@ -410,3 +419,26 @@ async def monthly_hours(
     if limit is not None:
         query = query.limit(limit)
     return [Star(i, n, c, Decimal(str(h))) for i, n, c, h in (await session.execute(query)).all()]
+
+
+async def update_activity(
+    session: AsyncSession,
+    activity_id: int,
+    *,
+    title: str,
+    place: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    capacity: int,
+) -> Activity | None:
+    """Change an active activity's details; None when it is not active or the capacity would
+    fall below the places already taken (checked in the same statement, so no race)."""
+    result: Any = await session.execute(
+        update(Activity)
+        .where(Activity.id == activity_id, Activity.status == ACTIVE, Activity.enrolled <= capacity)
+        .values(title=title, place=place, starts_at=starts_at, ends_at=ends_at, capacity=capacity)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return await session.get(Activity, activity_id, populate_existing=True)

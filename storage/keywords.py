@@ -118,3 +118,30 @@ def as_mapping(rule: KeywordRule) -> Mapping[str, Any]:
         "enabled": rule.enabled,
         "source": rule.source,
     }
+
+
+async def update_rule(
+    session: AsyncSession,
+    rule_id: int,
+    now: datetime,
+    *,
+    enabled: bool | None = None,
+    priority: int | None = None,
+    reply_json: str | None = None,
+) -> KeywordRule | None:
+    """Change a rule; the reply and priority only of operator rules (seeding rewrites seeded
+    ones). None when there is no such rule. ``updated_at`` moves, so every process's cached
+    index reloads."""
+    rule = await session.get(KeywordRule, rule_id)
+    if rule is None:
+        return None
+    if enabled is not None:
+        rule.enabled = enabled
+    if rule.source != "seed":
+        if priority is not None:
+            rule.priority = priority
+        if reply_json is not None:
+            rule.reply = reply_json
+    rule.updated_at = now
+    await session.flush()
+    return rule

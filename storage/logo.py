@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -33,13 +34,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.kernel.message import UserKey
 from storage.db import upsert_insert
 from storage.models import AuditEvent, Base, BigId, Follower
 
+
 # withdrawn: the author took the entry back (撤回投稿); final, and its personal data are gone.
-STATUSES = ("pending", "approved", "rejected", "withdrawn")
+class EntryStatus(StrEnum):
+    """Where a logo entry stands: sent, then reviewed, or taken back by its author."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+STATUSES = tuple(status.value for status in EntryStatus)
 # Entries that count towards ``submissions_per_person``.
-COUNTED = ("pending", "approved")
+COUNTED = (EntryStatus.PENDING, EntryStatus.APPROVED)
 
 
 class LogoEntry(Base):
@@ -62,7 +74,7 @@ class LogoEntry(Base):
     author_name_enc: Mapped[str | None] = mapped_column(Text)
     author_phone_enc: Mapped[str | None] = mapped_column(Text)
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=EntryStatus.PENDING.value, index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     reviewed_at: Mapped[datetime | None]
@@ -150,7 +162,7 @@ async def add_entry(
     author_name_enc: str | None = None,
     author_phone_enc: str | None = None,
     phone_index: str | None = None,
-    status: str = "pending",
+    status: str = EntryStatus.PENDING,
 ) -> LogoEntry:
     """Insert an entry and return it with its number (IntegrityError: design entered before)."""
     entry = LogoEntry(
@@ -180,10 +192,10 @@ async def entry_with_image(session: AsyncSession, image_hash: str) -> LogoEntry 
 
 
 async def entries_of_author(
-    session: AsyncSession, *, channel: str, account: str, user_id: str, phone_index: str = ""
+    session: AsyncSession, author: UserKey, *, phone_index: str = ""
 ) -> int:
     """Entries (pending or approved) of one user, or of anyone with the same phone."""
-    same_author = _sender(channel, account, user_id)
+    same_author = _sender(author)
     if phone_index:
         same_author = same_author | (LogoEntry.phone_index == phone_index)
     count = await session.scalar(
@@ -192,34 +204,28 @@ async def entries_of_author(
     return int(count or 0)
 
 
-def _sender(channel: str, account: str, user_id: str) -> ColumnElement[bool]:
+def _sender(author: UserKey) -> ColumnElement[bool]:
     """Entries sent by this user of this account on this channel."""
     return (
-        (LogoEntry.channel == channel)
-        & (LogoEntry.account == account)
-        & (LogoEntry.user_id == user_id)
+        (LogoEntry.channel == author.channel.value)
+        & (LogoEntry.account == author.account)
+        & (LogoEntry.user_id == author.user)
     )
 
 
-async def entries_of_user(
-    session: AsyncSession, *, channel: str, account: str, user_id: str
-) -> list[LogoEntry]:
+async def entries_of_user(session: AsyncSession, author: UserKey) -> list[LogoEntry]:
     """Every entry the user sent (whatever its status), by number."""
-    rows = await session.scalars(
-        select(LogoEntry).where(_sender(channel, account, user_id)).order_by(LogoEntry.id)
-    )
+    rows = await session.scalars(select(LogoEntry).where(_sender(author)).order_by(LogoEntry.id))
     return list(rows.all())
 
 
-async def own_entry(
-    session: AsyncSession, entry_id: int, *, channel: str, account: str, user_id: str
-) -> LogoEntry | None:
+async def own_entry(session: AsyncSession, entry_id: int, author: UserKey) -> LogoEntry | None:
     """Entry ``entry_id`` if this user sent it, locked for the rest of the transaction (an
     operator's review of the same row waits; SQLite's write lock already serialises)."""
     return (
         await session.execute(
             select(LogoEntry)
-            .where(LogoEntry.id == entry_id, _sender(channel, account, user_id))
+            .where(LogoEntry.id == entry_id, _sender(author))
             .with_for_update()
             .execution_options(populate_existing=True)
         )
@@ -236,7 +242,7 @@ async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime)
     again. The withdrawal is recorded in the audit log (no personal data in the detail).
     """
     file_name = entry.image_path
-    entry.status = "withdrawn"
+    entry.status = EntryStatus.WITHDRAWN
     entry.withdrawn_at = now
     entry.author_name_enc = None
     entry.author_phone_enc = None
@@ -276,7 +282,7 @@ async def review_entry(
             .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
-    if entry is None or entry.status == "withdrawn":
+    if entry is None or entry.status == EntryStatus.WITHDRAWN:
         return entry
     entry.status, entry.reason, entry.reviewed_at = status, reason, now
     await session.flush()
@@ -360,7 +366,7 @@ async def ranking(session: AsyncSession) -> list[tuple[int, str, int]]:
     rows = await session.execute(
         select(LogoEntry.id, LogoEntry.title, counted)
         .outerjoin(LogoVote, LogoVote.entry_id == LogoEntry.id)
-        .where(LogoEntry.status == "approved")
+        .where(LogoEntry.status == EntryStatus.APPROVED)
         .group_by(LogoEntry.id, LogoEntry.title)
         .order_by(counted.desc(), LogoEntry.id)
     )
@@ -372,7 +378,7 @@ async def votes_by_channel(session: AsyncSession) -> dict[int, dict[str, int]]:
     rows = await session.execute(
         select(LogoVote.entry_id, LogoVote.channel, func.count(LogoVote.id))
         .join(LogoEntry, LogoEntry.id == LogoVote.entry_id)
-        .where(LogoVote.voided.is_(False), LogoEntry.status == "approved")
+        .where(LogoVote.voided.is_(False), LogoEntry.status == EntryStatus.APPROVED)
         .group_by(LogoVote.entry_id, LogoVote.channel)
     )
     split: dict[int, dict[str, int]] = {}
@@ -387,7 +393,7 @@ async def votes_per_day(session: AsyncSession) -> list[tuple[date, int]]:
     rows = await session.execute(
         select(LogoVote.vote_date, func.count(LogoVote.id))
         .join(LogoEntry, LogoEntry.id == LogoVote.entry_id)
-        .where(LogoVote.voided.is_(False), LogoEntry.status != "withdrawn")
+        .where(LogoVote.voided.is_(False), LogoEntry.status != EntryStatus.WITHDRAWN)
         .group_by(LogoVote.vote_date)
         .order_by(LogoVote.vote_date)
     )

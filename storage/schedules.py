@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,16 +11,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, BigId
 
+
 # Outbox states: pending -> sending -> sent | failed; "missed" when the scheduler was down past
 # the grace time; "unknown" when a crash mid-send left a delivery nobody can confirm.
-PENDING, SENDING, SENT, FAILED, MISSED, UNKNOWN = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "missed",
-    "unknown",
-)
+class OutboxStatus(StrEnum):
+    """Where one delivery of the outbox stands."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    MISSED = "missed"
+    UNKNOWN = "unknown"
+
+
+PENDING, SENDING, SENT = OutboxStatus.PENDING, OutboxStatus.SENDING, OutboxStatus.SENT
+FAILED, MISSED, UNKNOWN = OutboxStatus.FAILED, OutboxStatus.MISSED, OutboxStatus.UNKNOWN
 
 
 class CampaignPost(Base):
@@ -46,9 +53,13 @@ class CampaignPost(Base):
     # Operators' openids previewed preview_minutes before each occurrence (comma-separated).
     preview_to: Mapped[str] = mapped_column(String(1024), default="")
     preview_minutes: Mapped[int] = mapped_column(Integer, default=0)
-    # active | cancelled
+    # draft (console, awaiting approval) | active | cancelled
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime]
+    # Console operators who drafted and approved the post (None for CLI posts).
+    drafted_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None]
 
 
 class OutboxItem(Base):
@@ -84,6 +95,12 @@ async def active_posts(session: AsyncSession) -> list[CampaignPost]:
     rows = await session.execute(
         select(CampaignPost).where(CampaignPost.status == "active").order_by(CampaignPost.id)
     )
+    return list(rows.scalars())
+
+
+async def list_posts(session: AsyncSession) -> list[CampaignPost]:
+    """Every post, drafts and cancelled ones included, newest first."""
+    rows = await session.execute(select(CampaignPost).order_by(CampaignPost.id.desc()))
     return list(rows.scalars())
 
 

@@ -8,23 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
+    Boolean,
     ForeignKey,
     Integer,
     String,
     Text,
     UniqueConstraint,
     delete,
+    false,
     func,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.kernel.message import UserKey
 from storage.models import AuditEvent, Base, BigId
 
-STATUSES = ("pending", "approved", "rejected")
+
+class StoryStatus(StrEnum):
+    """Where a story stands: sent, then reviewed by an operator."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+STATUSES = tuple(status.value for status in StoryStatus)
 MEDIA_KINDS = ("image", "video")
 
 
@@ -38,7 +51,7 @@ class Story(Base):
     account: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[str] = mapped_column(String(128), index=True)
     text: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=StoryStatus.PENDING.value, index=True)
     # The author agreed the story may be published (the flow cannot finish without it).
     consent: Mapped[bool]
     consent_at: Mapped[datetime]
@@ -48,6 +61,8 @@ class Story(Base):
     created_at: Mapped[datetime]
     reviewed_at: Mapped[datetime | None]
     review_note: Mapped[str | None] = mapped_column(Text)
+    # Chosen by an operator to be shown first (an approved story only).
+    featured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StoryMedia(Base):
@@ -87,7 +102,7 @@ async def add_story(
         account=account,
         user_id=user_id,
         text=text,
-        status="pending",
+        status=StoryStatus.PENDING,
         consent=True,
         consent_at=consent_at,
         contact_name_enc=contact_name_enc,
@@ -157,27 +172,27 @@ async def review_story(
     return story
 
 
-async def stories_of(
-    session: AsyncSession, *, channel: str, account: str, user_id: str
-) -> list[Story]:
+async def stories_of(session: AsyncSession, author: UserKey) -> list[Story]:
     """One author's stories, newest first."""
     query = select(Story).where(
-        Story.channel == channel, Story.account == account, Story.user_id == user_id
+        Story.channel == author.channel.value,
+        Story.account == author.account,
+        Story.user_id == author.user,
     )
     return list((await session.scalars(query.order_by(Story.id.desc()))).all())
 
 
 async def delete_own_story(
-    session: AsyncSession, number: int, *, channel: str, account: str, user_id: str, now: datetime
+    session: AsyncSession, number: int, author: UserKey, now: datetime
 ) -> bool:
     """Delete story ``number`` with its media if it is this author's (PIPL: the owner may
     delete what they sent); its picture files go with the next orphan purge. Whether it was
     there to delete."""
     story = await session.get(Story, number, with_for_update=True)
     if story is None or (story.channel, story.account, story.user_id) != (
-        channel,
-        account,
-        user_id,
+        author.channel.value,
+        author.account,
+        author.user,
     ):
         return False
     await session.execute(delete(StoryMedia).where(StoryMedia.story_id == number))
@@ -194,6 +209,16 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
     if status:
         query = query.where(Story.status == status)
     return int(await session.scalar(query) or 0)
+
+
+async def set_featured(session: AsyncSession, number: int, featured: bool) -> Story | None:
+    """Feature (or stop featuring) an approved story; None when there is no approved one."""
+    story = await session.get(Story, number, with_for_update=True)
+    if story is None or story.status != "approved":
+        return None
+    story.featured = featured
+    await session.flush()
+    return story
 
 
 async def media_paths(session: AsyncSession) -> list[str]:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.kernel.message import UserKey
 from storage.models import AuditEvent, Base, BigId
 
 
@@ -85,15 +86,13 @@ class HoursEntry(Base):
     activity_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("activities.id"))
 
 
-async def find_by_user(
-    session: AsyncSession, channel: str, account: str, user_id: str
-) -> Volunteer | None:
+async def find_by_user(session: AsyncSession, key: UserKey) -> Volunteer | None:
     """The volunteer registered by this channel identity, if any."""
     result = await session.execute(
         select(Volunteer).where(
-            Volunteer.channel == channel,
-            Volunteer.account == account,
-            Volunteer.user_id == user_id,
+            Volunteer.channel == key.channel.value,
+            Volunteer.account == key.account,
+            Volunteer.user_id == key.user,
         )
     )
     return result.scalar_one_or_none()
@@ -162,3 +161,45 @@ async def erase(session: AsyncSession, volunteer: Volunteer, now: datetime) -> N
         )
     )
     await session.flush()
+
+
+async def search_volunteers(
+    session: AsyncSession,
+    *,
+    city: str = "",
+    district: str = "",
+    skill: str = "",
+    availability: str = "",
+    minor: bool | None = None,
+    phone_index: str = "",
+    offset: int = 0,
+    limit: int | None = 50,
+) -> list[Volunteer]:
+    """Registered volunteers (not erased) matching every filter given, by number."""
+    query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
+    if city:
+        query = query.where(Volunteer.city == city)
+    if district:
+        query = query.where(Volunteer.district.contains(district, autoescape=True))
+    if skill:
+        query = query.where(Volunteer.skills.contains(skill, autoescape=True))
+    if availability:
+        query = query.where(Volunteer.availability.contains(availability, autoescape=True))
+    if minor is not None:
+        query = query.where(Volunteer.minor.is_(minor))
+    if phone_index:
+        query = query.where(Volunteer.phone_index == phone_index)
+    query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await session.scalars(query))
+
+
+async def ledger_of(session: AsyncSession, volunteer_id: int) -> list[HoursEntry]:
+    """One volunteer's hours ledger, newest first."""
+    rows = await session.scalars(
+        select(HoursEntry)
+        .where(HoursEntry.volunteer_id == volunteer_id)
+        .order_by(HoursEntry.at.desc(), HoursEntry.id.desc())
+    )
+    return list(rows)

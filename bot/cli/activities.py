@@ -6,7 +6,6 @@ import argparse
 import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from bot.cli.common import (
@@ -24,10 +23,8 @@ from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
 from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.content import Texts
-from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_phone
-from handlers.activities import cancellation_text, hours_text
-from handlers.notify import tell_then
+from handlers.activities import hours_text, tell_enrolled
 from handlers.volunteers import configured_cities
 from storage import activities as store
 from storage.activities import Activity, Enrolment
@@ -226,32 +223,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _tell_enrolled(bot: BotContext, activity: Activity) -> dict[str, int]:
-    """Tell every enrolled volunteer not told yet, recording ``told_at`` with each, so a
-    re-run after an interruption tells only the rest."""
-    async with bot.sessions() as session:
-        pending = [
-            (e.id, v) for e, v in await store.roster(session, activity.id) if e.told_at is None
-        ]
-    counts = {"sent": 0, "notice": 0, "erased": 0}
-    text = cancellation_text(bot.texts, activity)
-    progress = Progress("telling volunteers", len(pending))
-    for enrolment_id, volunteer in pending:
-        told = partial(store.mark_told, enrolment_id=enrolment_id, now=bot.clock.now())
-        if volunteer.name_enc:
-            how = await tell_then(
-                bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
-            )
-        else:  # 注销: nobody left to tell
-            async with bot.sessions() as session, session.begin():
-                await told(session)
-            how = "erased"
-        counts[how] += 1
-        progress.advance()
-    progress.finish()
-    return counts
-
-
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel an activity (audited) and tell its volunteers."""
     reason = _text(args.reason, "--reason", MAX_REASON)
@@ -279,7 +250,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                             detail=f"activity={activity.id} reason={reason}",
                         )
                     )
-            counts = await _tell_enrolled(bot, activity)
+            progress = Progress("telling volunteers", 0)
+            counts = await tell_enrolled(bot, activity, progress)
+            progress.finish()
             return activity, again, counts
 
     activity, again, counts = asyncio.run(go())

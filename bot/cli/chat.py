@@ -410,14 +410,34 @@ class WeiboChat(ChatSession):
         return None
 
 
-async def _reachable(http: aiohttp.ClientSession, base_url: str) -> bool:
+async def _health(http: aiohttp.ClientSession, base_url: str) -> dict[str, Any] | None:
+    """The running bot's /healthz answer, or None when no healthy bot answers there."""
     try:
         async with http.get(
             f"{base_url.rstrip('/')}/healthz", timeout=aiohttp.ClientTimeout(total=2)
         ) as resp:
-            return resp.status == 200
-    except (TimeoutError, aiohttp.ClientError, OSError):
-        return False
+            if resp.status != 200:
+                return None
+            body = await resp.json(content_type=None)
+            return body if isinstance(body, dict) else {}
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+        return None
+
+
+def pack_banner(config: Config, running: str | None) -> str:
+    """Which campaign pack the bot answers with: the one /healthz names (a bot started
+    elsewhere may run another pack than this config's), else this config's."""
+    from bot.kernel.campaign import load_pack, load_texts, shipped_packs
+    from handlers.registry import FEATURES
+
+    pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
+    if running and running != pack.name and running in shipped_packs():
+        pack = load_pack(running)
+    extra = [path for feature in FEATURES for path in feature.content]
+    texts = load_texts(pack, config.content.dir or None, extra)
+    off = "、".join(texts(f"features.names.{f}") for f in pack.off())
+    line = texts("common.chat_pack", name=pack.name, title=pack.title, slogan=pack.slogan)
+    return line + (texts("common.chat_pack_off", features=off) if off else "")
 
 
 async def _start_embedded(config: Config) -> tuple[web.AppRunner, Config]:
@@ -483,12 +503,15 @@ async def chat(args: argparse.Namespace, lines: Any, out: Callable[[str], None])
     runner: web.AppRunner | None = None
     async with aiohttp.ClientSession() as http:
         base_url = args.url or config.public_url
-        if not await _reachable(http, base_url):
+        health = await _health(http, base_url)
+        if health is None:
             if args.url:
                 raise CommandError(f"no bot answers at {args.url}")
             runner, config = await _start_embedded(config)
             base_url = config.public_url
             out(f"（没有发现正在运行的机器人，已在本进程启动一个：{base_url}）")
+        running = health.get("pack") if health else None
+        out(pack_banner(config, running if isinstance(running, str) else None))
         try:
             session = _session(args, config, base_url, http, out)
             who = "微博用户" if session.channel == "weibo" else "用户"

@@ -1,14 +1,18 @@
-"""``menu push|show``: the custom menu defined in config ([[wechat.menu]])."""
+"""``menu push|show``: the custom menu of the config ([[wechat.menu]]) or, when it has none,
+of the campaign pack (its manifest's [[menu]])."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from bot.cli.common import CommandError, add_config_arg, load
 from bot.kernel.clients import ApiError
+from bot.kernel.config import Config
 from bot.kernel.message import Channel
 
 
@@ -24,15 +28,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.set_defaults(func=show_menu)
 
 
-def menu_buttons(menu: Any) -> list[dict[str, Any]]:
-    """The configured menu as WeChat's ``button`` list."""
-    return [dict(b) for b in menu]
+def menu_buttons(config: Config) -> list[dict[str, Any]]:
+    """The menu as WeChat's ``button`` list: the config's, else the campaign pack's. A button
+    a switched-off feature answers is named on stderr (it would only say "not part of this
+    campaign")."""
+    from bot.kernel.campaign import load_pack
+    from handlers.registry import switched_off_clicks
+
+    pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
+    buttons = [dict(b) for b in (config.wechat.menu or pack.menu)]
+    off = switched_off_clicks(pack.off())
+    for button in _leaves(buttons):
+        feature = off.get(str(button.get("key", "")))
+        if feature:
+            print(
+                f"warning: menu button {button.get('name')!r} ({button['key']}) belongs to "
+                f"{feature}, which the {pack.name} pack switches off",
+                file=sys.stderr,
+            )
+    return buttons
+
+
+def _leaves(buttons: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for button in buttons:
+        yield button
+        yield from button.get("sub_button", [])
 
 
 def show_menu(args: argparse.Namespace) -> int:
     """Print the menu JSON."""
     config = load(args)
-    print(json.dumps({"button": menu_buttons(config.wechat.menu)}, ensure_ascii=False, indent=2))
+    print(json.dumps({"button": menu_buttons(config)}, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -42,9 +68,12 @@ def push_menu(args: argparse.Namespace) -> int:
     from bot.clients.wechat import WeChatClient
 
     config = load(args)
-    buttons = menu_buttons(config.wechat.menu)
+    buttons = menu_buttons(config)
     if not buttons:
-        raise CommandError("no menu configured: add [[wechat.menu]] entries to the config file")
+        raise CommandError(
+            "no menu configured: add [[wechat.menu]] entries to the config file "
+            "(or [[menu]] to the campaign pack's manifest)"
+        )
 
     async def go() -> None:
         bot = build_context(config)

@@ -82,10 +82,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_calendar(args: argparse.Namespace) -> int:
     """Print one line per key date."""
     config = load(args)
-    from bot.kernel.content import Texts
+    from bot.kernel.campaign import key_dates, load_pack, load_texts
+    from handlers.registry import FEATURES
 
-    texts = Texts.load(config.content.dir or None)
-    print(format_year(load_calendar(config.schedules.extra_dates, texts), args.year))
+    pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
+    extra = [path for feature in FEATURES for path in feature.content]
+    texts = load_texts(pack, config.content.dir or None, extra)
+    dates = key_dates(pack, config.schedules.extra_dates)
+    print(format_year(load_calendar(dates, texts), args.year))
     return 0
 
 

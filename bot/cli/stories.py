@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,30 @@ from bot.cli.common import (
     ready_context,
 )
 from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
-from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
 from bot.kernel.message import Channel
-from bot.kernel.privacy import mask_name, mask_phone
 from handlers.notify import tell_then
+from handlers.sheets import (
+    contact,
+)
+from handlers.sheets import (
+    pictures_of as _pictures,
+)
+from handlers.sheets import (
+    report_text as _t,
+)
+from handlers.sheets import (
+    status_text as _status,
+)
+from handlers.sheets import (
+    story_rows as _export_rows,
+)
+from handlers.sheets import (
+    videos_of as _videos,
+)
+from handlers.sheets import (
+    when_text as _when,
+)
 from handlers.stories import preview, stories_media_path
 from storage import stories as store
 from storage.models import AuditEvent
@@ -66,6 +84,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     no.add_argument("number", type=int)
     no.add_argument("--note", required=True, help="why (for operators; the author is not told)")
     no.set_defaults(func=cmd_review, status="rejected")
+    feat = ssub.add_parser(
+        "feature", help="choose approved story N as a typical case of the office report"
+    )
+    add_config_arg(feat)
+    feat.add_argument("number", type=int)
+    feat.add_argument("--off", action="store_true", help="no longer feature it")
+    feat.set_defaults(func=cmd_feature)
     ex = ssub.add_parser("export", help="every story of the selection in full, csv or xlsx")
     add_config_arg(ex)
     ex.add_argument("--format", choices=FORMATS, default="csv")
@@ -73,35 +98,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ex.add_argument("--status", choices=store.STATUSES, default=None)
     ex.add_argument("--channel", choices=[c.value for c in Channel], default=None)
     ex.set_defaults(func=cmd_export)
-
-
-def _t(bot: BotContext, key: str, **params: Any) -> str:
-    return bot.texts(f"reports.stories.{key}", **params)
-
-
-def _when(moment: datetime | None) -> str:
-    return local(as_utc(moment)).strftime(TIME_FORMAT) if moment else ""
-
-
-def _status(bot: BotContext, status: str) -> str:
-    return _t(bot, f"status_{status}")
-
-
-def contact(bot: BotContext, story: Story, *, reveal: bool = False) -> str:
-    """The story's contact as operators see it: masked, or whole with ``reveal``."""
-    if not story.contact_name_enc or not story.contact_phone_enc:
-        return ""
-    name = bot.cipher.decrypt(story.contact_name_enc)
-    phone = bot.cipher.decrypt(story.contact_phone_enc)
-    return f"{name} {phone}" if reveal else f"{mask_name(name)} {mask_phone(phone)}"
-
-
-def _pictures(media: list[StoryMedia]) -> list[StoryMedia]:
-    return [m for m in media if m.kind == "image"]
-
-
-def _videos(media: list[StoryMedia]) -> list[StoryMedia]:
-    return [m for m in media if m.kind == "video"]
 
 
 def _number(args: argparse.Namespace) -> int:
@@ -212,58 +208,29 @@ async def review(args: argparse.Namespace) -> str:
         return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
 
 
+def cmd_feature(args: argparse.Namespace) -> int:
+    """Feature (or stop featuring) an approved story: a typical case of the office report."""
+    number, on = _number(args), not args.off
+
+    async def go() -> str:
+        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
+            if await store.set_featured(session, number, on) is None:
+                found = await store.get_story(session, number)
+                key = "no_such" if found is None else "feature_not_approved"
+                raise CommandError(_t(bot, key, number=number))
+            await _audit(
+                bot, session, "story_featured" if on else "story_unfeatured", f"story={number}"
+            )
+            return _t(bot, "featured" if on else "unfeatured", number=number)
+
+    print(asyncio.run(go()))
+    return 0
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     """Approve or reject one story."""
     print(asyncio.run(review(args)))
     return 0
-
-
-async def _export_rows(
-    bot: BotContext, status: str | None, channel: str | None
-) -> tuple[list[str], list[list[Any]]]:
-    async with bot.sessions() as session:
-        stories = await store.list_stories(session, status, channel)
-        media = await store.media_of(session, [s.id for s in stories])
-    directory = stories_media_path(bot.config)
-    progress = Progress("stories", len(stories))
-    rows: list[list[Any]] = []
-    for s in stories:
-        pictures, videos = _pictures(media[s.id]), _videos(media[s.id])
-        rows.append(
-            [
-                s.id,
-                channel_name(bot, s.channel),
-                _when(s.created_at),
-                _status(bot, s.status),
-                s.text,
-                len(pictures),
-                "\n".join(str(directory / (m.path or "")) for m in pictures),
-                len(videos),
-                "\n".join(m.media_id or "" for m in videos),
-                contact(bot, s),
-                _t(bot, "yes") if s.consent else _t(bot, "no"),
-                _when(s.reviewed_at),
-                s.review_note or "",
-            ]
-        )
-        progress.advance()
-    progress.finish()
-    keys = [
-        "number",
-        "channel",
-        "date",
-        "status",
-        "text",
-        "pictures",
-        "picture_files",
-        "videos",
-        "video_ids",
-        "contact",
-        "consent",
-        "reviewed",
-        "note",
-    ]
-    return [_t(bot, f"col_{k}") for k in keys], rows
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -272,7 +239,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     async def go() -> tuple[list[str], list[list[Any]], str, str]:
         async with ready_context(load(args)) as bot:
-            headers, rows = await _export_rows(bot, args.status, args.channel)
+            progress = Progress("stories", 0)
+            headers, rows = await _export_rows(bot, args.status, args.channel, progress)
+            progress.finish()
             done = _t(bot, "exported", count=len(rows), path=path)
             return headers, rows, _t(bot, "sheet"), done
 

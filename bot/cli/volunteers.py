@@ -31,6 +31,7 @@ from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_name, mask_phone
 from handlers.activities import hours_text
+from handlers.sheets import export_headers, export_row
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, ledger, monthly_hours
@@ -160,25 +161,6 @@ def list_headers(t: Texts) -> list[str]:
     ]
 
 
-def export_headers(t: Texts) -> list[str]:
-    """Columns of ``volunteers export``."""
-    return columns(
-        t,
-        "reports.volunteers.col_id",
-        "reports.volunteers.col_channel",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_phone",
-        "reports.volunteers.col_city",
-        "reports.volunteers.col_district",
-        "reports.volunteers.col_birth_year",
-        "reports.volunteers.col_minor",
-        "reports.volunteers.col_skills",
-        "reports.volunteers.col_availability",
-        "reports.volunteers.col_total_hours",
-        "reports.volunteers.col_registered",
-    )
-
-
 async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> list[list[Any]]:
     async with bot.sessions() as session:
         query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
@@ -188,24 +170,7 @@ async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> 
         progress = Progress("volunteers", len(volunteers))
         rows: list[list[Any]] = []
         for v in volunteers:
-            phone = bot.cipher.decrypt(v.phone_enc)
-            hours = await total_hours(session, v.id)
-            rows.append(
-                [
-                    v.id,
-                    channel_name(bot, v.channel),
-                    bot.cipher.decrypt(v.name_enc),
-                    phone if full_phones else mask_phone(phone),
-                    v.city,
-                    v.district,
-                    v.birth_year,
-                    bot.texts("reports.volunteers.yes" if v.minor else "reports.volunteers.no"),
-                    v.skills.replace(",", "、"),
-                    v.availability.replace(",", "、"),
-                    float(hours),
-                    local(as_utc(v.created_at)).strftime(TIME_FORMAT),
-                ]
-            )
+            rows.append(export_row(bot, v, await total_hours(session, v.id), full_phones))
             progress.advance()
         progress.finish()
     if full_phones:

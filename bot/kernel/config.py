@@ -76,6 +76,7 @@ class WeChatConfig:
     api_backoff_seconds: float = 0.5
     api_timeout_seconds: float = 10.0
     # Custom menu pushed by ``python -m bot menu push`` (WeChat's menu/create JSON "button").
+    # Empty: the campaign pack's menu (its manifest's [[menu]]).
     menu: tuple[Mapping[str, Any], ...] = ()
     # [uncertain] WeChat may show only one article of a news reply to a user message (its docs
     # have said so at times), so 1: the reply is one cover article leading to a web page. The
@@ -114,6 +115,15 @@ class SecurityConfig:
     # Fernet key (urlsafe base64, 32 bytes) for personal data at rest. Empty: generated once
     # into data_dir/data.key. Production: set BOT_SECURITY_DATA_KEY.
     data_key: str = ""
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    # The content pack the bot runs: a shipped pack's name (handlers/packs: "henan", "hunan")
+    # or the path of a pack folder (relative to this file).
+    pack: str = "henan"
+    # Features switched on or off on top of the pack's manifest, e.g. {logo = true}.
+    features: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,7 @@ class Config:
     wechat: WeChatConfig = field(default_factory=WeChatConfig)
     weibo: WeiboConfig = field(default_factory=WeiboConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -383,13 +394,9 @@ def _validate_core(config: Config) -> None:
         raise ConfigError("wechat.reply_deadline_seconds: must be between 0.5 and 4.8")
     if not 1 <= wc.news_reply_max_articles <= 8:
         raise ConfigError("wechat.news_reply_max_articles: must be between 1 and 8")
-    if len(wc.menu) > 3:
-        raise ConfigError("wechat.menu: at most 3 top-level buttons")
-    for i, button in enumerate(wc.menu):
-        if not isinstance(button, Mapping) or not button.get("name"):
-            raise ConfigError(f"wechat.menu[{i}].name: required")
-        if len(button.get("sub_button", ())) > 5:
-            raise ConfigError(f"wechat.menu[{i}].sub_button: at most 5 entries")
+    check_menu(wc.menu, "wechat.menu")
+    if not isinstance(config.campaign.features, Mapping):
+        raise ConfigError("campaign.features: expected a table of feature = true | false")
     if config.security.data_key and not _is_fernet_key(config.security.data_key):
         # Checked here so a bad key stops start-up with the key's name, not a traceback.
         raise ConfigError("security.data_key: must be a Fernet key (32 url-safe base64 bytes)")
@@ -399,6 +406,20 @@ def _validate_core(config: Config) -> None:
     _validate_schedules(config.schedules)
     if config.database.message_retention_days < 1:
         raise ConfigError("database.message_retention_days: must be at least 1")
+
+
+def check_menu(menu: Any, where: str) -> None:
+    """WeChat's limits on a custom menu (3 buttons of at most 5 sub-buttons, each named); the
+    config's [[wechat.menu]] and a campaign pack's [[menu]] alike."""
+    if not isinstance(menu, list | tuple):
+        raise ConfigError(f"{where}: expected a list of buttons")
+    if len(menu) > 3:
+        raise ConfigError(f"{where}: at most 3 top-level buttons")
+    for i, button in enumerate(menu):
+        if not isinstance(button, Mapping) or not button.get("name"):
+            raise ConfigError(f"{where}[{i}].name: required")
+        if len(button.get("sub_button", ())) > 5:
+            raise ConfigError(f"{where}[{i}].sub_button: at most 5 entries")
 
 
 def _validate_schedules(sc: SchedulesConfig) -> None:

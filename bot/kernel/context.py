@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.kernel.campaign import Pack
 from bot.kernel.clients import ChannelClient
 from bot.kernel.clock import Clock
 from bot.kernel.config import Config
@@ -24,6 +25,9 @@ class BotContext:
     clock: Clock
     texts: Texts
     cipher: Cipher
+    # The campaign pack running (its name and title are shown by the chat simulator and the
+    # console; its features decide which routers answer).
+    pack: Pack
     clients: dict[Channel, ChannelClient] = field(default_factory=dict)
     # Feature-owned services registered at start-up (e.g. the scheduler), by name.
     extras: dict[str, Any] = field(default_factory=dict)

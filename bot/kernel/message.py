@@ -58,6 +58,17 @@ class Link:
     url: str
 
 
+@dataclass(frozen=True, slots=True)
+class UserKey:
+    """One person on one account of one channel: the key of everything kept per person (flows,
+    submissions, registrations, notices). The three parts always travel together, so they
+    travel as one value; ``channel`` is typed, a Weibo uid can never pass for an openid."""
+
+    channel: Channel
+    account: str  # the public account (gh_ id, Weibo uid)
+    user: str  # the person (openid, Weibo uid)
+
+
 @dataclass(frozen=True)
 class Inbound:
     """One message or event from a user, whatever the channel."""
@@ -79,6 +90,11 @@ class Inbound:
     event_key: str | None = None  # CLICK key, VIEW url, SCAN scene
     scene: str | None = None  # QR scene of subscribe/scan
     extra: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def user_key(self) -> UserKey:
+        """Who sent this, as one key."""
+        return UserKey(self.channel, self.account, self.user)
 
     # Cached: every filter of every router asks for it (cached_property writes the instance
     # dict directly, so it works on a frozen dataclass).

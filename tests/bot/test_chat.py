@@ -87,6 +87,23 @@ async def test_chat_starts_an_embedded_bot_with_the_sandbox(tmp_path: Path, db_u
     assert "未知命令" in text
 
 
+async def test_chat_says_which_campaign_pack_runs(
+    harness: BotHarness, tmp_path: Path, db_url: str
+) -> None:
+    """Embedded, the config's pack; against a running bot, the pack its /healthz names."""
+    path = _write_config(tmp_path, db_url, "sandbox")
+    path.write_text(path.read_text() + '[campaign]\npack = "hunan"\n', encoding="utf-8")
+    out: list[str] = []
+    await chat(_args(path), _lines("/subscribe", "投稿", "/quit"), out.append)
+    text = "\n".join(out)
+    assert "正在运行的活动：湖南省未成年人绿色上网公益活动，“绿色上网 点亮梦想”" in text
+    assert "本次活动未开启：网络公益标识征集" in text
+    assert "没有开展网络公益标识征集" in text  # 投稿 is the logo contest's, switched off
+    out.clear()
+    await chat(_args(path, str(harness.server.make_url(""))), _lines("/quit"), out.append)
+    assert "正在运行的活动：新时代“e”起行动 让中原更出彩" in out[0]  # the harness runs henan
+
+
 async def test_sandbox_serves_a_sent_picture_to_the_bot(tmp_path: Path, db_url: str) -> None:
     """The mounted sandbox's media/get hands the picture back (the 投稿 flow downloads it)."""
     path = _write_config(tmp_path, db_url, "sandbox")

@@ -13,7 +13,18 @@ from tests.bot.test_cli import _cli, _write_config
 
 CLI = Path(__file__).resolve().parents[2] / "bot" / "cli"
 # Commands whose tables, sheets and charts operators read.
-REPORTING = ("activities", "followers", "keywords", "logos", "stories", "volunteers", "votes")
+REPORTING = (
+    "activities",
+    "faq",
+    "followers",
+    "inbox",
+    "keywords",
+    "logos",
+    "report",
+    "stories",
+    "volunteers",
+    "votes",
+)
 KEY = re.compile(r"reports(\.[a-z_]+)+")
 
 

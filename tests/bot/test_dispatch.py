@@ -236,7 +236,8 @@ async def test_a_retried_flow_answer_gets_the_same_reply_until_the_retry_horizon
     harness: BotHarness,
 ) -> None:
     user = harness.user()
-    assert "真实姓名" in await harness.say(user, "报名")
+    assert "出生年份" in await harness.say(user, "报名")
+    assert "真实姓名" in await harness.say(user, "1990")
     answer = user.text("李四")
     first = user.read_reply((await harness.post(user, answer))[1])
     retry = user.read_reply((await harness.post(user, answer))[1])
@@ -310,6 +311,7 @@ async def test_a_retry_after_a_data_key_change_is_answered_with_nothing(
 ) -> None:
     user = harness.user()
     await harness.say(user, "报名")
+    await harness.say(user, "1990")
     answer = user.text("李四")
     assert "手机号码" in user.read_reply((await harness.post(user, answer))[1])["Content"]
     other_key = Cipher(Fernet.generate_key().decode())

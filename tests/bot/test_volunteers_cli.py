@@ -15,7 +15,7 @@ from tests.conftest import BotHarness, Chatter
 
 
 async def _register(chatter: Chatter) -> None:
-    for answer in ("报名", "张小三", "13812345678", "3", "西工区", "1990", "2", "3", "同意"):
+    for answer in ("报名", "1990", "张小三", "13812345678", "3", "西工区", "2", "3", "同意"):
         await chatter.say(answer)
     assert "报名成功" in await chatter.say("确认")
 

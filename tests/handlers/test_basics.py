@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import Chatter
 
 
@@ -16,6 +18,7 @@ async def test_media_outside_flow_is_acknowledged(chatter: Chatter) -> None:
     assert "已收到您发来的图片" in reply
 
 
+@pytest.mark.config(faq={"enabled": False})
 async def test_fallback_masks_a_phone_it_echoes(chatter: Chatter) -> None:
     # What a user types when a sign-up flow expired under them: the answer must not show it.
     reply = await chatter.say("13812345678")

@@ -19,12 +19,12 @@ PHONE = "13812345678"
 
 
 async def _sign_up_to_confirm(chatter: Chatter, name: str = "张三", phone: str = PHONE) -> str:
-    assert "真实姓名" in await chatter.say("志愿者报名")
+    assert "出生年份" in await chatter.say("志愿者报名")
+    assert "真实姓名" in await chatter.say("1990")
     assert "手机号码" in await chatter.say(name)
     assert "郑州市" in await chatter.say(phone)
     assert "在郑州市的区县" in await chatter.say("1")
-    assert "出生年份" in await chatter.say("金水区")
-    assert "特长" in await chatter.say("1990")
+    assert "特长" in await chatter.say("金水区")
     assert "周末" in await chatter.say("1，3 3")
     assert "隐私说明" in await chatter.say("3、5")
     return await chatter.say("同意")
@@ -78,7 +78,8 @@ async def test_sign_up_answers_stay_out_of_the_message_log(
 async def test_an_answer_typed_after_the_flow_expired_is_not_logged_either(
     harness: BotHarness, chatter: Chatter
 ) -> None:
-    assert "真实姓名" in await chatter.say("报名")
+    assert "出生年份" in await chatter.say("报名")
+    assert "真实姓名" in await chatter.say("1990")
     harness.clock.advance(minutes=harness.bot.config.limits.flow_timeout_minutes + 1)
     reply = await chatter.say("王小五")
     assert "自动结束" in reply and "王小五" in reply  # the notice, then the fallback's echo
@@ -88,6 +89,7 @@ async def test_an_answer_typed_after_the_flow_expired_is_not_logged_either(
 
 async def test_back_help_and_cancel(harness: BotHarness, chatter: Chatter) -> None:
     await chatter.say("报名")
+    await chatter.say("1990")
     await chatter.say("李四")
     assert "手机号" in await chatter.say("帮助") and "加密" in await chatter.say("帮助")
     assert "真实姓名" in await chatter.say("返回")
@@ -98,16 +100,16 @@ async def test_back_help_and_cancel(harness: BotHarness, chatter: Chatter) -> No
 
 async def test_back_and_help_across_the_optional_steps(chatter: Chatter) -> None:
     await chatter.say("报名")
+    await chatter.say("1990")
     await chatter.say("李四")
     await chatter.say(PHONE)
     await chatter.say("2")
     assert "可以不填" in await chatter.say("帮助")
-    assert "出生年份" in await chatter.say("跳过")
+    assert "特长" in await chatter.say("跳过")
     assert "在开封市的区县" in await chatter.say("返回")
     assert "城市" in await chatter.say("返回")
     assert "在洛阳市的区县" in await chatter.say("3")
     await chatter.say("西工区")
-    await chatter.say("1990")
     assert "方便参加志愿服务的时间" in await chatter.say("4")
     assert "可多选" in await chatter.say("帮助")
     assert "特长" in await chatter.say("返回")
@@ -122,6 +124,9 @@ async def test_back_and_help_across_the_optional_steps(chatter: Chatter) -> None
 
 async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter: Chatter) -> None:
     await chatter.say("报名")
+    assert "4位数字" in await chatter.say("90")
+    assert "4位数字" in await chatter.say("2030")
+    assert "真实姓名" in await chatter.say("1990")
     assert "不能只有表情" in await chatter.say("😀😀😀")
     assert "2-20" in await chatter.say("张" * 500)
     assert "2-20" in await chatter.say("x'); DROP TABLE volunteers; --")
@@ -136,9 +141,7 @@ async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter
     assert "2-20" in await chatter.say("🏠🏠")
     assert "2-20" in await chatter.say("x' OR 1=1 --")
     assert "2-20" in await chatter.say("区" * 21)
-    assert "出生年份" in await chatter.say("跳过")
-    assert "4位数字" in await chatter.say("90")
-    assert "特长" in await chatter.say("1990")
+    assert "特长" in await chatter.say("跳过")
     assert "序号" in await chatter.say("0")
     assert "方便参加志愿服务的时间" in await chatter.say("2")
     assert "3,5" in await chatter.say("6")
@@ -154,13 +157,13 @@ async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter
 
 async def test_odd_numbers_are_re_prompted(harness: BotHarness, chatter: Chatter) -> None:
     await chatter.say("报名")
+    await chatter.say("1990")
     await chatter.say("赵六")
     await chatter.say(PHONE)
     assert "序号" in await chatter.say("²")
     assert "序号" in await chatter.say("9" * 5000)
     await chatter.say("1")
     await chatter.say("跳过")
-    await chatter.say("1990")
     assert "序号" in await chatter.say("1 ³")
     assert "序号" in await chatter.say("1," + "2" * 5000)
     assert "方便参加志愿服务的时间" in await chatter.say("１，２")  # full-width digits are fine
@@ -170,7 +173,7 @@ async def test_other_keywords_do_not_hijack_the_flow(chatter: Chatter) -> None:
     await chatter.say("报名")
     # 我的信息 is a command elsewhere; inside the flow it is just the answer to the step.
     reply = await chatter.say("我的信息")
-    assert "手机号码" in reply and "还不是志愿者" not in reply
+    assert "出生年份" in reply and "还不是志愿者" not in reply
     assert "已退出" in await chatter.say("退出")
 
 
@@ -179,16 +182,17 @@ async def test_under_14_needs_guardian_and_14_to_17_is_minor(
 ) -> None:
     year = harness.clock.now().year
     await chatter.say("报名")
-    await chatter.say("小明")
-    await chatter.say(PHONE)
-    await chatter.say("2")
-    await chatter.say("跳过")
+    # The age first: a child is asked nothing about themselves before the guardian consents.
     assert "监护人的姓名" in await chatter.say(str(year - 10))
     assert "监护人的11位手机" in await chatter.say("王大明")
     assert "格式不正确" in await chatter.say("123")
     assert "监护人同意" in await chatter.say("13900001111")
     assert "需要监护人回复" in await chatter.say("同意")
-    assert "特长" in await chatter.say("监护人同意")
+    assert "真实姓名" in await chatter.say("监护人同意")
+    await chatter.say("小明")
+    await chatter.say(PHONE)
+    await chatter.say("2")
+    assert "特长" in await chatter.say("跳过")
     await chatter.say("5")
     await chatter.say("3")
     assert "未成年志愿者" in await chatter.say("同意")
@@ -202,11 +206,11 @@ async def test_under_14_needs_guardian_and_14_to_17_is_minor(
 
     teen = harness.chatter()  # type: ignore[attr-defined]
     await teen.say("报名")
+    assert "真实姓名" in await teen.say(str(year - 16))
     await teen.say("小红")
     await teen.say("13700001111")
     await teen.say("2")
-    await teen.say("跳过")
-    assert "特长" in await teen.say(str(year - 16))
+    assert "特长" in await teen.say("跳过")
     await teen.say("1")
     await teen.say("4")
     assert "未成年志愿者" in await teen.say("同意")
@@ -226,6 +230,7 @@ async def test_registering_twice_same_user_or_same_phone(
     # The same phone from another account: told how to edit that record, or to use another.
     other = harness.chatter(chatter.channel)  # type: ignore[attr-defined]
     await other.say("报名")
+    await other.say("1990")
     await other.say("张三")
     taken = await other.say(PHONE)
     assert "已经登记为志愿者" in taken and "原账号回复【修改信息】" in taken
@@ -244,7 +249,8 @@ async def test_double_submission_of_confirm(harness: BotHarness, chatter: Chatte
 
 async def test_same_answer_retried_concurrently_advances_once(harness: BotHarness) -> None:
     user = harness.user()
-    assert "真实姓名" in await harness.say(user, "报名")
+    assert "出生年份" in await harness.say(user, "报名")
+    await harness.say(user, "1990")
     xml = user.text("孙八")  # one MsgId: three deliveries of the same message
     results = await asyncio.gather(*(harness.post(user, xml) for _ in range(3)))
     replies = {reply_text(user.read_reply(body)) for status, body in results if body}
@@ -265,9 +271,9 @@ async def test_answer_after_expiry_gets_notice(harness: BotHarness, chatter: Cha
 
 async def test_menu_click_and_qr_scene_start_sign_up(harness: BotHarness) -> None:
     clicker = harness.chatter()  # type: ignore[attr-defined]
-    assert "真实姓名" in await clicker.event("click", "VOLUNTEER_SIGNUP")
+    assert "出生年份" in await clicker.event("click", "VOLUNTEER_SIGNUP")
     scanner = harness.chatter()  # type: ignore[attr-defined]
-    assert "真实姓名" in await scanner.event("subscribe", "volunteer_zz")
+    assert "出生年份" in await scanner.event("subscribe", "volunteer_zz")
 
 
 async def test_hours_and_star_levels(harness: BotHarness, chatter: Chatter) -> None:
@@ -377,6 +383,7 @@ async def test_edit_one_field(harness: BotHarness, chatter: Chatter) -> None:
     assert "139****2222" in profile and "安阳市" in profile and "区县：未填写" in profile
     other = harness.chatter(chatter.channel)  # type: ignore[attr-defined]
     await other.say("报名")
+    await other.say("1990")
     await other.say("李四")
     assert "已经登记为志愿者" in await other.say("13911112222")
 

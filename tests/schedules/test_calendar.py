@@ -67,7 +67,25 @@ async def test_calendar_command_prints_sorted_tab_lines(
     assert "2028-05-04\tyouth_day\tyouth_day" in lines
     assert "2028-10-03\tmid_autumn_festival\t中秋节" in lines
     assert lines == sorted(lines)
-    assert len(lines) == 10
+    # 9 national dates, the Henan pack's 3 (the default pack) and the config's one.
+    assert "2028-11-01\tsummary_stage\t网络公益工程总结提升" in lines
+    assert len(lines) == 13
+
+
+async def test_calendar_has_the_running_packs_dates_and_the_config_moves_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(
+        '[campaign]\npack = "hunan"\n[schedules.extra_dates]\nsummary_recommendation = "12-10"\n',
+        encoding="utf-8",
+    )
+    status = await asyncio.to_thread(main, ["calendar", "--year", "2027", "-c", str(cfg)])
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2027-05-01\tcampaign_start\t湖南省未成年人绿色上网公益活动启动" in lines
+    assert "2027-12-10\tsummary_recommendation\t绿色上网公益活动总结推荐" in lines
+    assert not any("mobilization" in line for line in lines)  # Henan's dates are Henan's
 
 
 @pytest.mark.parametrize(

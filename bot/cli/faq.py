@@ -1,0 +1,231 @@
+"""``faq list|show|add|add-question|remove-question|enable|disable|seed|try|hits``: FAQ topics."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from bot.cli.charts import bar_chart
+from bot.cli.common import CommandError, add_config_arg, columns, load, print_table, ready_context
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply
+from handlers.faq import operations as ops
+from storage.faq import entry_by_slug, list_entries, questions_of
+
+T = TypeVar("T")
+
+
+def add_actor_arg(parser: argparse.ArgumentParser) -> None:
+    """``--as NAME``: who does it (written to the audit log)."""
+    parser.add_argument("--as", dest="actor", default="admin", metavar="NAME")
+
+
+def run(args: argparse.Namespace, work: Callable[[BotContext], Awaitable[T]]) -> T:
+    """Run ``work`` with a ready context; domain errors become command errors."""
+
+    async def go() -> T:
+        async with ready_context(load(args)) as bot:
+            return await work(bot)
+
+    try:
+        return asyncio.run(go())
+    except ops.FaqError as exc:
+        raise CommandError(str(exc)) from None
+
+
+Action = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
+
+
+def actions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Action:
+    """A maker of sub-commands that take --config and run ``func``."""
+
+    def action(
+        name: str, help_: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help_)
+        add_config_arg(parser)
+        parser.set_defaults(func=func)
+        return parser
+
+    return action
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the faq command."""
+    p = sub.add_parser("faq", help="FAQ topics that answer free-text questions")
+    action = actions(p.add_subparsers(dest="faq_command", metavar="ACTION", required=True))
+
+    action("list", "every topic", cmd_list)
+    show = action("show", "a topic's answer and example questions", cmd_show)
+    show.add_argument("slug")
+    add = action("add", "a new topic with a text answer", cmd_add)
+    add.add_argument("slug")
+    add.add_argument("--title", required=True)
+    add.add_argument("--answer", required=True)
+    add.add_argument("--question", action="append", default=[], required=True)
+    add.add_argument("--campaign", default="all", choices=("all", "henan", "hunan"))
+    add_actor_arg(add)
+    addq = action("add-question", "add an example question to a topic", cmd_add_question)
+    addq.add_argument("slug")
+    addq.add_argument("text")
+    add_actor_arg(addq)
+    rmq = action("remove-question", "delete an example question by id", cmd_remove_question)
+    rmq.add_argument("id", type=int)
+    add_actor_arg(rmq)
+    for name, enabled in (("enable", True), ("disable", False)):
+        sw = action(name, f"switch a topic {'on' if enabled else 'off'}", cmd_switch)
+        sw.add_argument("slug")
+        sw.set_defaults(enabled=enabled)
+        add_actor_arg(sw)
+    action("seed", "load the shipped (or overridden) faq content file", cmd_seed)
+    try_ = action("try", "what the bot would do with a question", cmd_try)
+    try_.add_argument("question")
+    hits = action("hits", "how often each topic answered (default: the last 7 days)", cmd_hits)
+    hits.add_argument("--days", type=int, default=7)
+    hits.add_argument("--chart", default=None, metavar="FILE.png", help="hits per topic")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the topics."""
+
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
+            rows = [
+                [e.slug, e.title, e.campaign, n, e.source, "on" if e.enabled else "off"]
+                for e, n in await list_entries(session)
+            ]
+        print_table(
+            columns(
+                bot.texts,
+                "reports.faq.col_slug",
+                "reports.faq.col_title",
+                "reports.faq.col_campaign",
+                "reports.faq.col_questions",
+                "reports.faq.col_source",
+                "reports.faq.col_enabled",
+            ),
+            rows,
+        )
+
+    run(args, work)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a topic."""
+
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
+            entry = await entry_by_slug(session, args.slug)
+            if entry is None:
+                raise ops.FaqError(f"no FAQ topic {args.slug!r}")
+            questions = await questions_of(session, entry.id)
+        reply = Reply.from_json(entry.reply)
+        print(f"{entry.slug}  {entry.title}  ({entry.campaign}, {entry.source})")
+        print(reply.text or "\n".join(a.title for a in reply.articles))
+        print(f"keywords: {', '.join(json.loads(entry.keywords))}")
+        print_table(
+            ["id", bot.texts("reports.faq.col_question"), bot.texts("reports.faq.col_source")],
+            [[q.id, q.text, q.source] for q in questions],
+        )
+
+    run(args, work)
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Add a topic."""
+    entry = run(
+        args,
+        lambda bot: ops.add_entry(
+            bot,
+            args.actor,
+            slug=args.slug,
+            title=args.title,
+            answer=args.answer,
+            questions=args.question,
+            campaign=args.campaign,
+        ),
+    )
+    print(f"topic {entry.slug} added; live within the refresh interval")
+    return 0
+
+
+def cmd_add_question(args: argparse.Namespace) -> int:
+    """Add an example question."""
+    qid = run(args, lambda bot: ops.add_example(bot, args.actor, args.slug, args.text))
+    print(f"question {qid} added to {args.slug}")
+    return 0
+
+
+def cmd_remove_question(args: argparse.Namespace) -> int:
+    """Delete an example question."""
+    run(args, lambda bot: ops.remove_example(bot, args.actor, args.id))
+    print(f"question {args.id} removed")
+    return 0
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    """Switch a topic on or off."""
+    run(args, lambda bot: ops.switch(bot, args.actor, args.slug, args.enabled))
+    print(f"topic {args.slug} {'enabled' if args.enabled else 'disabled'}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    """Re-load the faq content file."""
+    from handlers.faq import seed
+
+    added, updated, removed = run(args, seed)
+    print(f"faq seeded: {added} added, {updated} updated, {removed} switched off")
+    return 0
+
+
+def cmd_try(args: argparse.Namespace) -> int:
+    """Show the decision for a question."""
+
+    async def work(bot: BotContext) -> None:
+        decision = await ops.try_question(bot, args.question)
+        verdict = bot.texts(f"reports.faq.verdicts.{decision.verdict.value}")
+        print(f"{verdict}  ({decision.confidence:.2f})")
+        for entry in decision.entries:
+            print(f"  {entry.slug}  {entry.title}")
+
+    run(args, work)
+    return 0
+
+
+def cmd_hits(args: argparse.Namespace) -> int:
+    """Hits per topic and outcome totals over the last days."""
+
+    async def work(bot: BotContext) -> None:
+        rows, totals = await ops.hits(bot, args.days)
+        print_table(
+            columns(
+                bot.texts,
+                "reports.faq.col_slug",
+                "reports.faq.col_title",
+                "reports.faq.col_answered",
+                "reports.faq.col_picked",
+                "reports.faq.col_total",
+            ),
+            [[slug, title, a, p, a + p] for slug, title, a, p in rows],
+        )
+        counts = {k: totals.get(k, 0) for k in ("answered", "clarify", "picked", "handoff")}
+        print(bot.texts("reports.faq.outcomes", total=sum(totals.values()), **counts))
+        if args.chart and rows:
+            bar_chart(
+                Path(args.chart),
+                [title for _, title, _, _ in rows],
+                [a + p for _, _, a, p in rows],
+                title=bot.texts("reports.faq.hits_title", days=args.days),
+                value_label=bot.texts("reports.faq.hits_axis"),
+            )
+            print(f"chart written to {args.chart}")
+
+    run(args, work)
+    return 0

@@ -1,0 +1,287 @@
+"""``inbox list|show|reply|assign|close|learn|top|duty``: messages waiting for operators."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.cli.charts import bar_chart
+from bot.cli.common import (
+    CommandError,
+    channel_name,
+    columns,
+    print_table,
+)
+from bot.cli.faq import actions, add_actor_arg, run
+from bot.kernel.clock import local
+from bot.kernel.context import BotContext
+from handlers import inbox
+from handlers.faq import operations as faq_ops
+from handlers.faq.watchlist import Watchlist
+from storage.inbox import STATUSES, duty_roster, set_duty
+
+
+def mask_user(user_id: str) -> str:
+    """An account id as lists show it: enough to tell people apart, not to copy."""
+    return user_id if len(user_id) <= 8 else f"{user_id[:3]}…{user_id[-4:]}"
+
+
+def _run(args: argparse.Namespace, work: Callable[[BotContext], Any]) -> Any:
+    try:
+        return run(args, work)
+    except inbox.InboxError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the inbox command."""
+    p = sub.add_parser("inbox", help="unanswered and flagged messages, operator replies")
+    action = actions(p.add_subparsers(dest="inbox_command", metavar="ACTION", required=True))
+
+    ls = action("list", "open items grouped by person, most urgent first", cmd_list)
+    ls.add_argument("--status", default="new,assigned", help=f"any of {','.join(STATUSES)}")
+    show = action("show", "an item with the person's recent messages and replies", cmd_show)
+    show.add_argument("id", type=int)
+    rep = action(
+        "reply", "answer an item (customer-service message or next-message notice)", cmd_reply
+    )
+    rep.add_argument("id", type=int)
+    rep.add_argument("text", nargs="?", default="")
+    rep.add_argument("--canned", metavar="KEY", help="a reply from handlers/content/inbox.toml")
+    add_actor_arg(rep)
+    asg = action("assign", "give an item to an operator", cmd_assign)
+    asg.add_argument("id", type=int)
+    asg.add_argument("assignee")
+    add_actor_arg(asg)
+    cls = action("close", "close an item", cmd_close)
+    cls.add_argument("id", type=int)
+    add_actor_arg(cls)
+    learn = action("learn", "make the item's question an FAQ example question", cmd_learn)
+    learn.add_argument("id", type=int)
+    learn.add_argument("--topic", required=True, metavar="SLUG")
+    learn.add_argument("--title", default="", help="with --answer: create the topic")
+    learn.add_argument("--answer", default="")
+    learn.add_argument("--question", default="", help="the question as edited (default: as asked)")
+    add_actor_arg(learn)
+    top = action("top", "questions most often handed to staff (default: this week)", cmd_top)
+    top.add_argument("--days", type=int, default=7)
+    top.add_argument("--chart", default=None, metavar="FILE.png")
+    duty = action("duty", "on-duty operators told at once about critical flags", cmd_duty)
+    duty.add_argument("name", nargs="?", help="the operator to add or change (none: list)")
+    duty.add_argument("--openid", default=None, help="their own openid (or Weibo uid)")
+    duty.add_argument("--channel", default=None, choices=("wechat", "weibo"))
+    onoff = duty.add_mutually_exclusive_group()
+    onoff.add_argument("--on", dest="on", action="store_true", default=None)
+    onoff.add_argument("--off", dest="on", action="store_false")
+    add_actor_arg(duty)
+
+
+def _categories(bot: BotContext) -> dict[str, str]:
+    """Watchlist categories as operators read them (their titles in the watchlist content)."""
+    return {c.name: c.title for c in Watchlist.from_texts(bot.texts).categories}
+
+
+def _label(bot: BotContext, group: str, value: str) -> str:
+    found: str = bot.texts.get(f"inbox.labels.{group}.{value}", value)
+    return found
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print open items grouped by person."""
+    statuses = tuple(s.strip() for s in args.status.split(",") if s.strip())
+
+    async def work(bot: BotContext) -> None:
+        groups = await inbox.groups(bot, statuses)
+        titles = _categories(bot)
+        rows = []
+        for group in groups:
+            for item in group.items:
+                text = inbox.masked(bot, item).replace("\n", " ")
+                reason = _label(bot, "reason", item.reason)
+                rows.append(
+                    [
+                        item.id,
+                        channel_name(bot, item.channel),
+                        mask_user(item.user_id),
+                        _label(bot, "status", item.status),
+                        f"{reason} {titles.get(item.category, item.category)}".strip(),
+                        item.severity or "",
+                        local(item.created_at).strftime("%m-%d %H:%M"),
+                        text[:24] + ("…" if len(text) > 24 else ""),
+                    ]
+                )
+        print_table(
+            columns(
+                bot.texts,
+                "reports.inbox.col_id",
+                "reports.inbox.col_channel",
+                "reports.inbox.col_person",
+                "reports.inbox.col_status",
+                "reports.inbox.col_reason",
+                "reports.inbox.col_severity",
+                "reports.inbox.col_time",
+                "reports.inbox.col_text",
+            ),
+            rows,
+        )
+
+    _run(args, work)
+    return 0
+
+
+def _window_line(bot: BotContext, win: inbox.Window) -> str:
+    if win.open and win.closes_at is not None:
+        hours = max(0, int((win.closes_at - bot.clock.now()).total_seconds() // 3600))
+        return bot.texts("inbox.labels.window_open", hours=hours, left=win.left)
+    return bot.texts("inbox.labels.window_closed")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print one item."""
+
+    async def work(bot: BotContext) -> None:
+        d = await inbox.detail(bot, args.id)
+        item = d.item
+        print(
+            f"#{item.id}  {channel_name(bot, item.channel)}  {mask_user(item.user_id)}  "
+            f"{_label(bot, 'status', item.status)}  {_label(bot, 'reason', item.reason)} "
+            f"{_categories(bot).get(item.category, item.category)}  {item.assignee or ''}".rstrip()
+        )
+        print(d.text)
+        print(_window_line(bot, d.window))
+        print(f"\n{bot.texts('reports.inbox.history')}")
+        for at, text in d.history:
+            print(f"  {local(at).strftime('%m-%d %H:%M')}  {text}")
+        print(f"\n{bot.texts('reports.inbox.replies')}")
+        for r in d.replies:
+            status = _label(bot, "reply_status", r.status)
+            print(f"  {local(r.at).strftime('%m-%d %H:%M')}  {r.operator}  {status}  {r.text}")
+
+    _run(args, work)
+    return 0
+
+
+def cmd_reply(args: argparse.Namespace) -> int:
+    """Send a reply."""
+
+    async def work(bot: BotContext) -> inbox.ReplyResult:
+        text = args.text
+        if args.canned:
+            if text:
+                raise inbox.InboxError("give a text or --canned, not both")
+            if not bot.texts.has(f"inbox.canned.{args.canned}"):
+                raise inbox.InboxError(f"no canned reply {args.canned!r}")
+            text = bot.texts(f"inbox.canned.{args.canned}")
+        result = await inbox.reply(bot, args.id, args.actor, text)
+        print(f"reply {result.reply_id}: {result.status}")
+        print(_window_line(bot, result.window))
+        return result
+
+    _run(args, work)
+    return 0
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    """Assign an item."""
+    _run(args, lambda bot: inbox.assign(bot, args.id, args.actor, args.assignee))
+    print(f"item {args.id} assigned to {args.assignee}")
+    return 0
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    """Close an item."""
+    _run(args, lambda bot: inbox.close(bot, args.id, args.actor))
+    print(f"item {args.id} closed")
+    return 0
+
+
+def cmd_learn(args: argparse.Namespace) -> int:
+    """Turn an item's question into an example question."""
+    entry = _run(
+        args,
+        lambda bot: faq_ops.learn(
+            bot,
+            args.id,
+            args.actor,
+            slug=args.topic,
+            title=args.title,
+            answer=args.answer,
+            question=args.question,
+        ),
+    )
+    print(f"item {args.id} learned as an example question of {entry.slug}")
+    return 0
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    """The questions most often handed to staff."""
+
+    async def work(bot: BotContext) -> None:
+        try:
+            top = await faq_ops.top_unanswered(bot, args.days)
+        except faq_ops.FaqError as exc:
+            raise inbox.InboxError(str(exc)) from None
+        rows = [[q.text, q.times, local(q.last_at).strftime("%m-%d %H:%M")] for q in top]
+        print_table(
+            columns(
+                bot.texts,
+                "reports.inbox.col_text",
+                "reports.inbox.col_times",
+                "reports.inbox.col_last",
+            ),
+            rows,
+        )
+        if args.chart and top:
+            bar_chart(
+                Path(args.chart),
+                [q.text[:16] for q in top],
+                [q.times for q in top],
+                title=bot.texts("reports.inbox.top_title", days=args.days),
+                value_label=bot.texts("reports.inbox.top_axis"),
+            )
+            print(f"chart written to {args.chart}")
+
+    _run(args, work)
+    return 0
+
+
+def cmd_duty(args: argparse.Namespace) -> int:
+    """List or change the duty roster."""
+
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session, session.begin():
+            if args.name:
+                await set_duty(
+                    session,
+                    args.name,
+                    bot.clock.now(),
+                    channel=args.channel,
+                    user_id=args.openid,
+                    on=args.on,
+                )
+                inbox.audit(session, bot, args.actor, "inbox.duty", f"operator={args.name}")
+            roster = await duty_roster(session)
+            rows = [
+                [
+                    o.name,
+                    channel_name(bot, o.channel),
+                    mask_user(o.user_id),
+                    "on" if o.on_duty else "off",
+                ]
+                for o in roster
+            ]
+        print_table(
+            columns(
+                bot.texts,
+                "reports.inbox.col_name",
+                "reports.inbox.col_channel",
+                "reports.inbox.col_bound",
+                "reports.inbox.col_on_duty",
+            ),
+            rows,
+        )
+
+    _run(args, work)
+    return 0

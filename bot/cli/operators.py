@@ -1,0 +1,131 @@
+"""``operators add|list|disable|enable|reset-password|role``: console accounts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import re
+import sys
+
+from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from handlers.operators import AccountError, Role, change_operator, create_operator
+from storage import operators as store
+
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ROLES = [r.label for r in Role]
+# Audit rows of CLI account changes name this actor (the shell user is not known reliably).
+ACTOR = "cli"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the operators command."""
+    p = sub.add_parser("operators", help="operator accounts of the web console (/console)")
+    osub = p.add_subparsers(dest="op_command", metavar="ACTION", required=True)
+    add = osub.add_parser("add", help="create an operator (asks for the password)")
+    add_config_arg(add)
+    add.add_argument("name", help="login name: letters, digits, _ . -")
+    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.set_defaults(func=cmd_add)
+    ls = osub.add_parser("list", help="every operator with role and state")
+    add_config_arg(ls)
+    ls.set_defaults(func=cmd_list)
+    for action, text in (
+        ("disable", "disable an operator (ends their sessions)"),
+        ("enable", "enable an operator again"),
+    ):
+        q = osub.add_parser(action, help=text)
+        add_config_arg(q)
+        q.add_argument("name")
+        q.set_defaults(func=cmd_change, what=action)
+    reset = osub.add_parser("reset-password", help="set a new password (ends their sessions)")
+    add_config_arg(reset)
+    reset.add_argument("name")
+    reset.add_argument("--password-stdin", action="store_true")
+    reset.set_defaults(func=cmd_change, what="password")
+    role = osub.add_parser("role", help="change an operator's role")
+    add_config_arg(role)
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(func=cmd_change, what="role")
+
+
+def read_password(from_stdin: bool) -> str:
+    """The new password: one line of stdin, or asked twice on the terminal."""
+    if from_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise CommandError("the passwords differ")
+    return first
+
+
+def _refused(exc: AccountError) -> CommandError:
+    return CommandError(str(exc))
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Create an operator."""
+    if not NAME.match(args.name):
+        raise CommandError("name: letters, digits, '_', '.', '-' only, at most 64")
+    password = read_password(args.password_stdin)
+
+    async def run() -> None:
+        async with ready_context(load(args)) as bot:
+            await create_operator(bot, args.name, Role.parse(args.role), password, actor=ACTOR)
+
+    try:
+        asyncio.run(run())
+    except AccountError as exc:
+        raise _refused(exc) from None
+    print(f"operator {args.name} added ({args.role})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the operators."""
+
+    async def run() -> list[store.Operator]:
+        async with ready_context(load(args)) as bot, bot.sessions() as session:
+            return await store.list_operators(session)
+
+    rows = asyncio.run(run())
+    print_table(
+        ["name", "role", "enabled", "created"],
+        [
+            [op.name, op.role, "yes" if op.enabled else "no", f"{op.created_at:%Y-%m-%d %H:%M}"]
+            for op in rows
+        ],
+    )
+    return 0
+
+
+def cmd_change(args: argparse.Namespace) -> int:
+    """disable | enable | reset-password | role."""
+    password = read_password(args.password_stdin) if args.what == "password" else None
+
+    async def run() -> None:
+        async with ready_context(load(args)) as bot:
+            async with bot.sessions() as session:
+                op = await store.get_operator(session, args.name)
+            if op is None:
+                raise CommandError(f"no operator {args.name!r}")
+            await change_operator(
+                bot,
+                op.id,
+                args.what,
+                role=Role.parse(args.role) if args.what == "role" else None,
+                password=password,
+                actor=ACTOR,
+            )
+
+    try:
+        asyncio.run(run())
+    except AccountError as exc:
+        raise _refused(exc) from None
+    print(f"operator {args.name}: {args.what} done")
+    return 0

@@ -1,0 +1,196 @@
+"""Logo contest: phases, the review queue with the designs, approve/reject with a reason, the
+live results chart, burst flags and voiding votes with a reason."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.console.call import Call, FormError
+from bot.console.charts import chart
+from bot.console.media import media_file
+from bot.console.pages import Role, Section
+from bot.kernel.privacy import mask_name, mask_phone
+from handlers.logo_phases import (
+    LOGO,
+    PHASES,
+    PhaseError,
+    Window,
+    check_order,
+    config_windows,
+    contest_state,
+    database_windows,
+    format_admin,
+    logo_media_path,
+    merge,
+    parse_time,
+    phase_line,
+)
+from handlers.logo_review import tell_author
+from storage import logo as store
+from storage import operators as audit_store
+
+section = Section("logo", nav="console.nav.logo", order=60)
+STATUSES = ("pending", "approved", "rejected", "withdrawn")
+
+
+@section.get("/logo", role=Role.VIEWER)
+async def contest(call: Call) -> web.StreamResponse:
+    """Phases, the entries of one status (pending first), results and flags."""
+    bot = call.bot
+    status = call.query("status", 16) or "pending"
+    if status not in STATUSES:
+        status = "pending"
+    now = bot.clock.now()
+    async with bot.sessions() as session:
+        state = await contest_state(session, LOGO.of(bot.config), now)
+        entries = await store.list_entries(session, status)
+        ranking = await store.ranking(session)
+        flags = await store.list_flags(session)
+    # Names and phones are personal: masked for everyone, and not shown to viewers at all.
+    authors = {}
+    if call.operator.can(Role.EDITOR):
+        for e in entries:
+            name = mask_name(bot.cipher.decrypt(e.author_name_enc)) if e.author_name_enc else ""
+            phone = mask_phone(bot.cipher.decrypt(e.author_phone_enc)) if e.author_phone_enc else ""
+            authors[e.id] = f"{name} {phone}".strip()
+    results = None
+    if ranking:
+        top = ranking[:20]
+        results = await chart(
+            [f"{n}号 {title}" for n, title, _v in top],
+            [v for _n, _t, v in top],
+            title=call.t("console.logo.results_chart"),
+            axis=call.t("console.logo.votes"),
+            kind="barh",
+        )
+    phases = []
+    for name in PHASES:
+        window = state.window(name)
+        phases.append(
+            (
+                name,
+                call.t(f"logo.phase_name_{name}"),
+                format_admin(window.starts) if window else "",
+                format_admin(window.ends, end=True) if window and window.ends else "",
+                window.source if window else "",
+                bool(window and window.contains(now)),
+            )
+        )
+    return call.render(
+        "logo.html",
+        shown=status,
+        statuses=STATUSES,
+        entries=entries,
+        authors=authors,
+        ranking=ranking,
+        results=results,
+        flags=flags,
+        phases=phases,
+        phase_now=phase_line(bot.texts, state),
+    )
+
+
+@section.get("/logo/media/{name}", role=Role.VIEWER)
+async def media(call: Call) -> web.StreamResponse:
+    """A design file of any entry (pending ones are not on the public gallery)."""
+    return media_file(logo_media_path(call.bot.config), call.request.match_info["name"])
+
+
+@section.post("/logo/{id}/review", role=Role.EDITOR)
+async def review(call: Call) -> web.StreamResponse:
+    """Approve or reject an entry (a rejection needs a reason); the author is told."""
+    form = await call.form()
+    decision = form.choice(
+        "decision", ("approved", "rejected"), label=call.t("console.logo.review")
+    )
+    reason = form.text(
+        "reason",
+        label=call.t("console.logo.reason"),
+        required=decision == "rejected",
+        limit=200,
+    )
+    bot = call.bot
+    async with bot.sessions() as session, session.begin():
+        now = bot.clock.now()
+        entry = await store.review_entry(session, call.number("id"), decision, now, reason or None)
+        if entry is None:
+            raise web.HTTPNotFound()
+        if entry.status == "withdrawn":
+            raise FormError(call.t("console.logo.withdrawn"))
+        await audit_store.audit(
+            session,
+            now,
+            call.operator.name,
+            f"logo.{decision}",
+            f"entry={entry.id} reason={reason}",
+        )
+        await tell_author(bot, session, entry)
+    call.done("/logo", f"logo_{decision}")
+
+
+@section.post("/logo/phase", role=Role.ADMIN)
+async def set_phase(call: Call) -> web.StreamResponse:
+    """Set or clear one phase's window (checked against the whole schedule)."""
+    form = await call.form()
+    phase = form.choice("phase", PHASES, label=call.t("console.logo.phase"))
+    action = form.choice("action", ("set", "clear"), label=call.t("console.logo.phase"))
+    bot = call.bot
+    now = bot.clock.now()
+    async with bot.sessions() as session, session.begin():
+        if action == "clear":
+            if not await store.clear_phase(session, phase):
+                raise FormError(call.t("console.logo.nothing_to_clear"))
+            detail = f"phase={phase}"
+        else:
+            start_text = form.text("start", label=call.t("console.logo.start"), limit=20)
+            end_text = form.text("end", label=call.t("console.logo.end"), required=False, limit=20)
+            try:
+                starts = parse_time(start_text.replace("T", " "))
+                ends = parse_time(end_text.replace("T", " "), end=True) if end_text else None
+                new = Window(phase, starts, ends, "database")
+                others = [w for w in await database_windows(session) if w.phase != phase]
+                check_order(merge(config_windows(LOGO.of(bot.config)), [*others, new]))
+            except PhaseError:
+                raise FormError(call.t("console.logo.bad_order")) from None
+            except ValueError:
+                raise FormError(
+                    call.t("console.errors.bad_time", field=call.t("console.logo.start"))
+                ) from None
+            await store.set_phase(
+                session, phase, starts=starts, ends=ends, now=now, actor=call.operator.name
+            )
+            detail = f"phase={phase} from={start_text} to={end_text}"
+        await audit_store.audit(session, now, call.operator.name, f"logo.phase_{action}", detail)
+    call.done("/logo", "logo_phase")
+
+
+@section.post("/logo/void", role=Role.ADMIN)
+async def void(call: Call) -> web.StreamResponse:
+    """Void the votes of an entry or of a QR scene's followers (since a time), with a reason."""
+    form = await call.form()
+    entry = form.integer("entry", label=call.t("console.logo.entry"), low=1, required=False)
+    scene = form.text("scene", label=call.t("console.logo.scene"), required=False, limit=64)
+    since_text = form.text("since", label=call.t("console.logo.since"), required=False, limit=20)
+    reason = form.text("reason", label=call.t("console.logo.reason"), limit=200)
+    if entry is None and not scene:
+        raise FormError(call.t("console.logo.void_what"))
+    try:
+        since = parse_time(since_text.replace("T", " ")) if since_text else None
+    except ValueError:
+        raise FormError(
+            call.t("console.errors.bad_time", field=call.t("console.logo.since"))
+        ) from None
+    bot = call.bot
+    async with bot.sessions() as session, session.begin():
+        n = await store.void_votes(
+            session, reason=reason, entry_id=entry, scene=scene or None, since=since
+        )
+        await audit_store.audit(
+            session,
+            bot.clock.now(),
+            call.operator.name,
+            "votes.void",
+            f"entry={entry or '*'} scene={scene or '*'} since={since_text or '*'} n={n} "
+            f"reason={reason}",
+        )
+    call.done("/logo", "votes_voided")

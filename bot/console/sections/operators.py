@@ -1,0 +1,134 @@
+"""Operators and the audit log: admins add, disable, enable, re-role and reset operators;
+everyone with a role above viewer reads the audit log, admins export it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from aiohttp import web
+
+from bot.console.call import Call, FormError
+from bot.console.pages import Role, Section
+from handlers.operators import AccountError, change_operator, create_operator
+from storage import operators as store
+from storage.audit import audit_actions, list_audit
+
+section = Section("operators", nav="console.nav.operators", nav_role=Role.EDITOR, order=90)
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+AUDIT_PAGE = 100
+
+
+@section.get("/operators", role=Role.EDITOR)
+async def operators_page(call: Call) -> web.StreamResponse:
+    """The operators (admins change them) and the audit log, filterable."""
+    actor = call.query("actor", 64)
+    action = call.query("action", 64)
+    page = call.query_int("page", 0, 10000)
+    async with call.bot.sessions() as session:
+        operators = await store.list_operators(session) if call.operator.can(Role.ADMIN) else []
+        events = await list_audit(
+            session, actor=actor, action=action, offset=page * AUDIT_PAGE, limit=AUDIT_PAGE + 1
+        )
+        actions = await audit_actions(session)
+    return call.render(
+        "operators.html",
+        operators=operators,
+        roles=[r.label for r in Role],
+        events=events[:AUDIT_PAGE],
+        more=len(events) > AUDIT_PAGE,
+        page=page,
+        actor=actor,
+        action=action,
+        actions=actions,
+    )
+
+
+@section.get("/operators/audit.csv", role=Role.ADMIN)
+async def audit_export(call: Call) -> web.StreamResponse:
+    """The audit log (filtered like the page) as CSV."""
+    actor, action = call.query("actor", 64), call.query("action", 64)
+    async with call.bot.sessions() as session:
+        events = await list_audit(session, actor=actor, action=action, offset=0, limit=None)
+        await store.audit(
+            session, call.bot.clock.now(), call.operator.name, "console.audit_export", ""
+        )
+        await session.commit()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            call.t("console.operators.audit_time"),
+            call.t("console.operators.audit_actor"),
+            call.t("console.operators.audit_action"),
+            call.t("console.operators.audit_detail"),
+        ]
+    )
+    for event in events:
+        writer.writerow(
+            [
+                call.renderer.local(event.at, "%Y-%m-%d %H:%M:%S"),
+                event.actor,
+                event.action,
+                event.detail,
+            ]
+        )
+    return web.Response(
+        body=("\ufeff" + buffer.getvalue()).encode(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
+
+
+def _problem(call: Call, exc: AccountError) -> FormError:
+    return FormError(call.t(f"console.operators.{exc.key}", **exc.params))
+
+
+@section.post("/operators/add", role=Role.ADMIN)
+async def add(call: Call) -> web.StreamResponse:
+    """Create an operator."""
+    form = await call.form()
+    name = form.text("name", label=call.t("console.operators.name"), limit=64)
+    role = form.choice("role", tuple(r.label for r in Role), label=call.t("console.operators.role"))
+    password = form.text("password", label=call.t("console.operators.password"), limit=256)
+    if not NAME.match(name):
+        raise FormError(call.t("console.operators.bad_name"))
+    try:
+        await create_operator(call.bot, name, Role.parse(role), password, actor=call.operator.name)
+    except AccountError as exc:
+        raise _problem(call, exc) from None
+    call.done("/operators", "operator_added")
+
+
+@section.post("/operators/{id}/change", role=Role.ADMIN)
+async def change(call: Call) -> web.StreamResponse:
+    """Disable, enable, re-role or reset the password of an operator."""
+    operator_id = call.number("id")
+    form = await call.form()
+    what = form.choice(
+        "what", ("disable", "enable", "role", "password"), label=call.t("console.operators.title")
+    )
+    role = password = None
+    if what == "role":
+        role = Role.parse(
+            form.choice(
+                "role", tuple(r.label for r in Role), label=call.t("console.operators.role")
+            )
+        )
+    if what == "password":
+        password = form.text("password", label=call.t("console.operators.new_password"), limit=256)
+    try:
+        await change_operator(
+            call.bot,
+            operator_id,
+            what,
+            role=role,
+            password=password,
+            actor=call.operator.name,
+            actor_id=call.operator.id,
+        )
+    except AccountError as exc:
+        raise _problem(call, exc) from None
+    call.done("/operators", "password_reset" if what == "password" else "operator_changed")

@@ -1,0 +1,214 @@
+"""Operator actions on FAQ topics (validate, write, audit), called by the CLI and the console.
+
+Every process serving messages sees an edit within ``[faq] refresh_seconds`` (the index
+fingerprint changes); this process's index is rebuilt at its next question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.kernel.context import BotContext
+from bot.kernel.message import Reply
+from handlers.faq.service import Decision, faq_service
+from handlers.inbox import audit, masked
+from storage.faq import (
+    FaqEntry,
+    add_operator_entry,
+    add_question,
+    entry_by_slug,
+    hit_counts,
+    outcome_counts,
+    remove_question,
+    set_enabled,
+)
+from storage.inbox import get_item, unanswered_since
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class FaqError(ValueError):
+    """An FAQ action that cannot be done (the message says why, in English)."""
+
+
+async def _entry(session: AsyncSession, slug: str) -> FaqEntry:
+    entry = await entry_by_slug(session, slug)
+    if entry is None:
+        raise FaqError(f"no FAQ topic {slug!r}")
+    return entry
+
+
+def _question(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        raise FaqError("the question is empty")
+    if len(text) > 200:
+        raise FaqError("the question is longer than 200 characters")
+    return text
+
+
+async def add_entry(
+    bot: BotContext,
+    actor: str,
+    *,
+    slug: str,
+    title: str,
+    answer: str,
+    questions: list[str],
+    campaign: str = "all",
+) -> FaqEntry:
+    """A new operator topic with a text answer and at least one example question."""
+    if not SLUG.match(slug):
+        raise FaqError("the slug must be lower-case letters, digits, - or _ (at most 64)")
+    if not title.strip() or not answer.strip():
+        raise FaqError("a topic needs a title and an answer")
+    if campaign not in ("all", "henan", "hunan"):
+        raise FaqError("the campaign must be all, henan or hunan")
+    cleaned = [_question(q) for q in questions]
+    if not cleaned:
+        raise FaqError("a topic needs at least one example question")
+    now = bot.clock.now()
+    async with bot.sessions() as session, session.begin():
+        if await entry_by_slug(session, slug) is not None:
+            raise FaqError(f"FAQ topic {slug!r} exists already")
+        entry = await add_operator_entry(
+            session,
+            slug=slug,
+            title=title.strip(),
+            reply_json=Reply.of_text(answer.strip()).to_json(),
+            campaign=campaign,
+            now=now,
+        )
+        for text in dict.fromkeys(cleaned):
+            await add_question(session, entry, text, now)
+        audit(session, bot, actor, "faq.add", f"topic={slug}")
+    faq_service(bot).invalidate()
+    return entry
+
+
+async def add_example(bot: BotContext, actor: str, slug: str, text: str) -> int:
+    """Add an example question to a topic; returns its id."""
+    text = _question(text)
+    async with bot.sessions() as session, session.begin():
+        entry = await _entry(session, slug)
+        row = await add_question(session, entry, text, bot.clock.now())
+        if row is None:
+            raise FaqError(f"FAQ topic {slug!r} has this question already")
+        audit(session, bot, actor, "faq.add_question", f"topic={slug} question={row.id}")
+        question_id = row.id
+    faq_service(bot).invalidate()
+    return question_id
+
+
+async def remove_example(bot: BotContext, actor: str, question_id: int) -> None:
+    """Delete an example question by id."""
+    async with bot.sessions() as session, session.begin():
+        if not await remove_question(session, question_id, bot.clock.now()):
+            raise FaqError(f"no example question {question_id}")
+        audit(session, bot, actor, "faq.remove_question", f"question={question_id}")
+    faq_service(bot).invalidate()
+
+
+async def switch(bot: BotContext, actor: str, slug: str, enabled: bool) -> None:
+    """Switch a topic on or off."""
+    async with bot.sessions() as session, session.begin():
+        entry = await _entry(session, slug)
+        await set_enabled(session, entry, enabled, bot.clock.now())
+        audit(session, bot, actor, "faq.enable" if enabled else "faq.disable", f"topic={slug}")
+    faq_service(bot).invalidate()
+
+
+async def try_question(bot: BotContext, text: str) -> Decision:
+    """What the bot would do with ``text`` now (reads only)."""
+    service = faq_service(bot)
+    await service.reload(bot.sessions)
+    return service.matcher.decide(text)
+
+
+async def learn(
+    bot: BotContext,
+    item_id: int,
+    operator: str,
+    *,
+    slug: str,
+    title: str = "",
+    answer: str = "",
+    question: str = "",
+) -> FaqEntry:
+    """Make the item's question (masked, or ``question`` as edited by the operator) an example
+    question of topic ``slug``; with ``title`` and ``answer``, a new topic of that slug."""
+    now = bot.clock.now()
+    async with bot.sessions() as session, session.begin():
+        item = await get_item(session, item_id)
+        if item is None:
+            raise FaqError(f"no inbox item {item_id}")
+        text = (question or masked(bot, item)).strip()[:200]
+        if not text:
+            raise FaqError(f"inbox item {item_id} has no text to learn from")
+        entry = await entry_by_slug(session, slug)
+        if entry is None:
+            if not (title.strip() and answer.strip()):
+                raise FaqError(f"no FAQ topic {slug!r}; give a title and an answer to create it")
+            entry = await add_operator_entry(
+                session,
+                slug=slug,
+                title=title.strip(),
+                reply_json=Reply.of_text(answer.strip()).to_json(),
+                campaign="all",
+                now=now,
+            )
+        elif title or answer:
+            raise FaqError(f"FAQ topic {slug!r} exists; leave out the title and answer")
+        added = await add_question(session, entry, text, now)
+        if added is None:
+            raise FaqError(f"FAQ topic {slug!r} has this question already")
+        audit(session, bot, operator, "faq.learn", f"item={item.id} topic={entry.slug}")
+    faq_service(bot).invalidate()
+    return entry
+
+
+@dataclass(frozen=True)
+class UnansweredQuestion:
+    text: str  # masked
+    times: int
+    last_at: datetime
+
+
+async def week_start(bot: BotContext, days: int) -> datetime:
+    """The start of the report period: ``days`` back from now."""
+    if days < 1:
+        raise FaqError("days must be at least 1")
+    return bot.clock.now() - timedelta(days=days)
+
+
+async def top_unanswered(
+    bot: BotContext, days: int = 7, limit: int = 20
+) -> list[UnansweredQuestion]:
+    """The questions most often handed to staff in the last ``days`` days (texts masked,
+    grouped after folding spaces, case and full-width characters)."""
+    since = await week_start(bot, days)
+    async with bot.sessions() as session:
+        items = await unanswered_since(session, since)
+    groups: dict[str, tuple[str, int, datetime]] = {}
+    for item in items:
+        text = masked(bot, item).strip()
+        if not text:
+            continue
+        key = "".join(text.split()).lower()
+        shown, n, last = groups.get(key, (text, 0, item.created_at))
+        groups[key] = (shown, n + 1, max(last, item.created_at))
+    ranked = sorted(groups.values(), key=lambda g: (-g[1], -g[2].timestamp()))[:limit]
+    return [UnansweredQuestion(text, n, last) for text, n, last in ranked]
+
+
+async def hits(
+    bot: BotContext, days: int = 7
+) -> tuple[list[tuple[str, str, int, int]], dict[str, int]]:
+    """Per-topic hits (slug, title, answered, picked) and the outcome totals of the period."""
+    since = await week_start(bot, days)
+    async with bot.sessions() as session:
+        return await hit_counts(session, since), await outcome_counts(session, since)

@@ -1,0 +1,230 @@
+"""Console operators as a feature: the ``[console]`` config section, roles, argon2 password
+hashing, and the account operations the CLI (``operators ...``) and the console both call:
+validate, write, end sessions where access shrinks, one audit row."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.exc import IntegrityError
+
+from bot.kernel.config import ConfigError, ConfigSection
+from bot.kernel.context import BotContext
+from handlers.feature import ConsolePage, Feature, content_file
+from storage import operators as store
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    # Serve the operator console under /console (web and all roles).
+    enabled: bool = True
+    # A session ends after this many idle minutes, and in any case this many hours after login.
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    # This many failed logins of one account, or from one address, within lock_minutes lock
+    # further tries for lock_minutes.
+    login_max_failures: int = 10
+    login_lock_minutes: int = 15
+    # A push needs the approval of an admin other than the one who drafted it.
+    two_person_approval: bool = False
+    # Largest upload (push image) accepted by the console, in bytes.
+    upload_max_bytes: int = 2 * 1024 * 1024
+    # Behind a reverse proxy: the header carrying the client's address (X-Real-IP,
+    # X-Forwarded-For), so login throttling counts people, not the proxy. Empty: the peer.
+    client_ip_header: str = ""
+
+
+def validate_section(co: ConsoleConfig) -> None:
+    """Refuse a [console] table that could not work, naming the key."""
+    for key in (
+        "session_idle_minutes",
+        "session_absolute_hours",
+        "login_max_failures",
+        "login_lock_minutes",
+    ):
+        if getattr(co, key) < 1:
+            raise ConfigError(f"console.{key}: must be at least 1")
+    if co.upload_max_bytes < 1024:
+        raise ConfigError("console.upload_max_bytes: must be at least 1024")
+
+
+CONSOLE = ConfigSection("console", ConsoleConfig, validate_section)
+
+
+class Role(IntEnum):
+    """Operator roles, each including what the ones below may do."""
+
+    VIEWER = 1
+    EDITOR = 2
+    ADMIN = 3
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        """The role called ``name`` (viewer, editor, admin); ValueError otherwise."""
+        try:
+            return cls[name.upper()]
+        except KeyError:
+            raise ValueError(f"unknown role {name!r}") from None
+
+    @property
+    def label(self) -> str:
+        """The name stored in the database."""
+        return self.name.lower()
+
+
+# -- passwords -----------------------------------------------------------------------------------
+
+_hasher = PasswordHasher()
+_dummies: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash verified when the account does not exist, so a wrong name costs as long as a
+    wrong password (the time of an answer does not tell which names exist)."""
+    key = id(_hasher)
+    if key not in _dummies:
+        _dummies[key] = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummies[key]
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` is not acceptable (a content key suffix), or None."""
+    if len(password) < MIN_PASSWORD:
+        return "too_short"
+    if len(password) > MAX_PASSWORD:
+        return "too_long"
+    return None
+
+
+def hash_password(password: str) -> str:
+    """The argon2 hash of ``password`` (with its salt and parameters)."""
+    return _hasher.hash(password)
+
+
+def check_password(encoded: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``encoded``; always costs one verification."""
+    try:
+        return _hasher.verify(encoded or _dummy_hash(), password) and encoded is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# -- account operations --------------------------------------------------------------------------
+
+
+class AccountError(ValueError):
+    """An account change refused; ``key`` names the text under console.operators."""
+
+    def __init__(self, key: str, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params
+
+
+def _check_password(password: str) -> None:
+    problem = password_problem(password)
+    if problem:
+        raise AccountError(f"password_{problem}", f"password {problem.replace('_', ' ')}")
+
+
+async def create_operator(
+    bot: BotContext, name: str, role: Role, password: str, *, actor: str
+) -> int:
+    """Add an operator; returns its id."""
+    _check_password(password)
+    encoded = hash_password(password)
+    now = bot.clock.now()
+    try:
+        async with bot.sessions() as session, session.begin():
+            if await store.get_operator(session, name) is not None:
+                raise AccountError("name_taken", f"operator {name!r} exists", name=name)
+            op = await store.add_operator(session, name, role.label, encoded, now)
+            detail = f"name={name} role={role.label}"
+            await store.audit(session, now, actor, "operators.add", detail)
+            return op.id
+    except IntegrityError:
+        raise AccountError("name_taken", f"operator {name!r} exists", name=name) from None
+
+
+async def change_operator(
+    bot: BotContext,
+    operator_id: int,
+    what: str,
+    *,
+    role: Role | None = None,
+    password: str | None = None,
+    actor: str,
+    actor_id: int | None = None,
+) -> str:
+    """Disable, enable, change the role of, or reset the password of an operator; returns the
+    operator's name. Disabling, demoting and resetting end the operator's sessions."""
+    if what == "password":
+        _check_password(password or "")
+    now = bot.clock.now()
+    async with bot.sessions() as session, session.begin():
+        op = await store.operator_by_id(session, operator_id)
+        if op is None:
+            raise AccountError("no_such", f"no operator {operator_id}", number=operator_id)
+        if actor_id == operator_id and what in ("disable", "role"):
+            raise AccountError("self_change", "operators cannot disable or re-role themselves")
+        losing_admin = (
+            op.role == "admin"
+            and op.enabled
+            and (what == "disable" or (what == "role" and role is not Role.ADMIN))
+        )
+        if losing_admin and await store.count_admins(session) <= 1:
+            raise AccountError("last_admin", "the last admin cannot be disabled or demoted")
+        detail = f"name={op.name}"
+        if what == "disable":
+            op.enabled = False
+            await store.end_sessions(session, op.id)
+        elif what == "enable":
+            op.enabled = True
+            await store.clear_failures(session, "account", op.name.lower())
+        elif what == "role" and role is not None:
+            detail += f" role={op.role}->{role.label}"
+            if role < Role.parse(op.role):
+                await store.end_sessions(session, op.id)
+            op.role = role.label
+        elif what == "password" and password is not None:
+            op.password_hash = hash_password(password)
+            op.password_changed_at = now
+            await store.end_sessions(session, op.id)
+            await store.clear_failures(session, "account", op.name.lower())
+        else:
+            raise AccountError("no_such", f"unknown change {what!r}", number=operator_id)
+        await store.audit(session, now, actor, f"operators.{what}", detail)
+        return op.name
+
+
+FEATURE = Feature(
+    name="operators",
+    cli=["bot.cli.operators:register"],
+    console=[
+        ConsolePage(
+            "/operators",
+            "console.nav.operators",
+            "bot.console.sections.operators:section",
+            "editor",
+        )
+    ],
+    config=CONSOLE,
+    content=[content_file("console")],
+    audit_actions=[
+        "operators.add",
+        "operators.disable",
+        "operators.enable",
+        "operators.role",
+        "operators.password",
+        "console.login",
+        "console.audit_export",
+    ],
+)

@@ -1,0 +1,217 @@
+"""Console operators: accounts, server-side sessions and the login-failure ledger.
+
+Sessions live in the database (only a hash of the cookie's token is stored), so any process
+can check one and disabling an operator ends theirs at once. Login failures are rows too: the
+lock after too many holds across processes and restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import Boolean, Index, String, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models import AuditEvent, Base, BigId
+
+ROLES = ("viewer", "editor", "admin")
+
+
+class Operator(Base):
+    """A person who logs in to the console."""
+
+    __tablename__ = "console_operators"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # argon2 hash (argon2-cffi's encoded form, parameters included).
+    password_hash: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Optional WeChat openid that receives "needs you" messages.
+    notify_openid: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+
+
+class OperatorSession(Base):
+    """A logged-in browser: the hash of its cookie token, its CSRF token and its times."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(BigId, index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class LoginFailure(Base):
+    """One failed login, counted per account name and per client address."""
+
+    __tablename__ = "console_login_failures"
+    __table_args__ = (Index("ix_console_login_failures_key", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # account | ip
+    scope: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a session token (a leaked table row cannot be replayed as a cookie)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def get_operator(session: AsyncSession, name: str) -> Operator | None:
+    """The operator called ``name``, if any."""
+    found: Operator | None = await session.scalar(select(Operator).where(Operator.name == name))
+    return found
+
+
+async def operator_by_id(session: AsyncSession, operator_id: int) -> Operator | None:
+    """The operator with ``operator_id``, if any."""
+    return await session.get(Operator, operator_id)
+
+
+async def list_operators(session: AsyncSession) -> list[Operator]:
+    """Every operator, by name."""
+    return list(await session.scalars(select(Operator).order_by(Operator.name)))
+
+
+async def count_admins(session: AsyncSession) -> int:
+    """Enabled administrators (the last one may not be disabled or demoted)."""
+    n = await session.scalar(
+        select(func.count())
+        .select_from(Operator)
+        .where(Operator.role == "admin", Operator.enabled.is_(True))
+    )
+    return int(n or 0)
+
+
+async def add_operator(
+    session: AsyncSession, name: str, role: str, password_hash: str, now: datetime
+) -> Operator:
+    """Insert an operator; the caller checks the name is free (UNIQUE enforces it anyway)."""
+    op = Operator(
+        name=name,
+        role=role,
+        password_hash=password_hash,
+        enabled=True,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(op)
+    await session.flush()
+    return op
+
+
+async def end_sessions(session: AsyncSession, operator_id: int) -> int:
+    """Delete every session of an operator; returns how many there were."""
+    result = await session.execute(
+        delete(OperatorSession).where(OperatorSession.operator_id == operator_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def start_session(
+    session: AsyncSession, token: str, csrf: str, operator_id: int, now: datetime
+) -> None:
+    """Record a new logged-in browser."""
+    session.add(
+        OperatorSession(
+            token_hash=token_hash(token),
+            operator_id=operator_id,
+            csrf=csrf,
+            created_at=now,
+            last_seen_at=now,
+        )
+    )
+
+
+async def find_session(
+    session: AsyncSession, token: str
+) -> tuple[OperatorSession, Operator] | None:
+    """The session of ``token`` and its operator, if both exist."""
+    row = (
+        await session.execute(
+            select(OperatorSession, Operator)
+            .join(Operator, Operator.id == OperatorSession.operator_id)
+            .where(OperatorSession.token_hash == token_hash(token))
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def touch_session(session: AsyncSession, token: str, now: datetime) -> None:
+    """Move the idle expiry of a session forward."""
+    await session.execute(
+        update(OperatorSession)
+        .where(OperatorSession.token_hash == token_hash(token))
+        .values(last_seen_at=now)
+    )
+
+
+async def drop_session(session: AsyncSession, token: str) -> None:
+    """Log one browser out."""
+    await session.execute(
+        delete(OperatorSession).where(OperatorSession.token_hash == token_hash(token))
+    )
+
+
+async def purge_sessions(
+    session: AsyncSession, idle_before: datetime, created_before: datetime
+) -> int:
+    """Delete sessions past their idle or absolute limit."""
+    result = await session.execute(
+        delete(OperatorSession).where(
+            (OperatorSession.last_seen_at < idle_before)
+            | (OperatorSession.created_at < created_before)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def failures_since(session: AsyncSession, scope: str, key: str, since: datetime) -> int:
+    """Failed logins of ``key`` in ``scope`` since ``since``."""
+    n = await session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.scope == scope, LoginFailure.key == key, LoginFailure.at >= since)
+    )
+    return int(n or 0)
+
+
+async def last_failure(session: AsyncSession, scope: str, key: str) -> datetime | None:
+    """When ``key`` last failed to log in."""
+    at: datetime | None = await session.scalar(
+        select(func.max(LoginFailure.at)).where(
+            LoginFailure.scope == scope, LoginFailure.key == key
+        )
+    )
+    return at
+
+
+async def record_failure(session: AsyncSession, scope: str, key: str, now: datetime) -> None:
+    """Count one failed login."""
+    session.add(LoginFailure(scope=scope, key=key, at=now))
+
+
+async def clear_failures(session: AsyncSession, scope: str, key: str) -> None:
+    """Forget the failures of ``key`` (after a successful login, or an admin's reset)."""
+    await session.execute(
+        delete(LoginFailure).where(LoginFailure.scope == scope, LoginFailure.key == key)
+    )
+
+
+async def purge_failures(session: AsyncSession, before: datetime) -> None:
+    """Drop failures older than any lock window."""
+    await session.execute(delete(LoginFailure).where(LoginFailure.at < before))
+
+
+async def audit(session: AsyncSession, at: datetime, actor: str, action: str, detail: str) -> None:
+    """One audit row."""
+    session.add(AuditEvent(at=at, actor=actor, action=action, detail=detail))

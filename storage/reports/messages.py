@@ -1,0 +1,102 @@
+"""Messages section: messages per row by kind and channel, by hour of day, and how they were
+answered (keyword reply, feature command, inside a flow, FAQ, handed to staff, nothing).
+
+"How answered" is read from the message log's ``handler`` column, the route that answered:
+``keywords.reply`` (a keyword rule or the fallback menu), ``flow`` (an answer inside a
+multi-step flow), ``faq.*`` and ``inbox.*`` (the FAQ and the staff inbox, once they exist) and
+every other route name (a feature command such as 投票 or 活动).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import case, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.models import InboundMessage
+from storage.reports.base import (
+    Chart,
+    Label,
+    Scope,
+    Section,
+    Table,
+    in_period,
+    local_bucket,
+    local_hour,
+    per_bucket,
+)
+
+KINDS = ("text", "event", "image", "voice", "video", "location", "link")
+ANSWERS = ("keyword", "command", "flow", "faq", "staff", "none")
+
+
+def answered_by() -> ColumnElement[str]:
+    """The answer group of a message, in SQL."""
+    h = InboundMessage.handler
+    return case(
+        (h == "keywords.reply", "keyword"),
+        (h == "flow", "flow"),
+        (h.like("faq%"), "faq"),
+        (h.like("inbox%"), "staff"),
+        (h.is_(None) | (h == "none") | (h == ""), "none"),
+        else_="command",
+    )
+
+
+async def section(scope: Scope) -> Section:
+    """Two aggregate queries over the period's message log: one scan grouped by row, kind,
+    channel, hour and answer (a few thousand groups, summed here), and the distinct senders."""
+    s, m = scope.session, InboundMessage
+    where = in_period(scope, m.received_at)
+    bucket, hour, group = (
+        local_bucket(scope, m.received_at),
+        local_hour(scope, m.received_at),
+        answered_by(),
+    )
+    by_kind: dict[str, list[int]] = {}
+    hours: Counter[int] = Counter()
+    answers: Counter[str] = Counter()
+    for label, kind, channel, h, answer, n in await s.execute(
+        select(bucket, m.kind, m.channel, hour, group, func.count())
+        .where(where)
+        .group_by(bucket, m.kind, m.channel, hour, group)
+    ):
+        row = by_kind.setdefault(str(label), [0] * (len(KINDS) + 3))
+        row[0] += n
+        row[1 + (KINDS.index(kind) if kind in KINDS else len(KINDS) - 1)] += n
+        row[len(KINDS) + 1 if channel == "wechat" else len(KINDS) + 2] += n
+        hours[int(h)] += n
+        answers[str(answer)] += n
+    rows = per_bucket(scope, {k: tuple(v) for k, v in by_kind.items()}, len(KINDS) + 3)
+    senders = int(await s.scalar(select(func.count(func.distinct(m.user_id))).where(where)) or 0)
+    total = sum(r[1] for r in rows)
+    unit = scope.period.unit
+    return Section(
+        key="messages",
+        totals=[
+            ("messages", total),
+            ("senders", senders),
+            *((f"kind_{k}", sum(r[2 + i] for r in rows)) for i, k in enumerate(KINDS)),
+            *((f"answered_{a}", answers.get(a, 0)) for a in ANSWERS),
+        ],
+        tables=[
+            Table(
+                f"messages_by_{unit}",
+                (unit, "messages", *(f"kind_{k}" for k in KINDS), "wechat", "weibo"),
+                rows,
+            ),
+            Table(
+                "messages_by_hour", ("hour", "messages"), [(h, hours.get(h, 0)) for h in range(24)]
+            ),
+            Table(
+                "messages_answered",
+                ("answered_by", "messages"),
+                [(Label(f"answered_{a}"), answers.get(a, 0)) for a in ANSWERS],
+            ),
+        ],
+        charts=[
+            Chart("messages_per_row", f"messages_by_{unit}", (1,)),
+            Chart("messages_hour", "messages_by_hour", (1,)),
+        ],
+    )

@@ -1,0 +1,207 @@
+"""Console pushes over real HTTP: compose, Chinese validation, quota, draft -> approve ->
+scheduled -> sent, the second approver, preview, cancel, the calendar."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.console.pages import Role
+from storage.schedules import CampaignPost, OutboxItem
+from tests.bot.console.conftest import Console, ConsoleClient
+from tests.conftest import BotHarness
+
+
+def _later(harness: BotHarness, days: int = 3) -> str:
+    when = harness.clock.now() + timedelta(days=days)
+    return when.astimezone(harness.bot.config.schedules.timezone and _tz()).strftime(
+        "%Y-%m-%dT10:00"
+    )
+
+
+def _tz() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
+
+
+def _form(harness: BotHarness, **kw: Any) -> dict[str, Any]:
+    form: dict[str, Any] = {
+        "label": "国际志愿者日推送",
+        "kind": "text",
+        "text": "{year}年国际志愿者日，感谢每一位志愿者！",
+        "channels": "wechat",
+        "schedule": "at",
+        "at": _later(harness),
+        "key_date": "volunteer_day",
+        "time_of_day": "09:00",
+    }
+    form.update(kw)
+    return form
+
+
+async def _draft(client: ConsoleClient, form: dict[str, Any]) -> int:
+    await client.get("/console/pushes/new")
+    status, body, location = await client.post("/console/pushes/new", form)
+    assert status == 303, body
+    return int(location.split("/")[3].split("?")[0])
+
+
+async def _post(harness: BotHarness, post_id: int) -> CampaignPost:
+    async with harness.bot.sessions() as session:
+        post = await session.get(CampaignPost, post_id)
+    assert post is not None
+    return post
+
+
+async def test_draft_approve_schedule_and_calendar(console: Console, harness: BotHarness) -> None:
+    editor = await console.as_role(Role.EDITOR)
+    admin = await console.as_role(Role.ADMIN)
+    viewer = await console.as_role(Role.VIEWER)
+    post_id = await _draft(editor, _form(harness))
+    assert (await _post(harness, post_id)).status == "draft"
+    status, body = await editor.get(f"/console/pushes/{post_id}")
+    assert status == 200 and "待审批" in body and "审批通过" not in body
+    # Editors draft; only admins approve.
+    status, _b, _l = await editor.post(f"/console/pushes/{post_id}/approve")
+    assert status == 403
+    status, _b, _l = await viewer.post("/console/pushes/new", _form(harness))
+    assert status == 403
+    status, body = await viewer.get("/console/pushes/new")
+    assert status == 403
+    status, body = await admin.get(f"/console/pushes/{post_id}")
+    assert "审批通过" in body
+    status, _b, location = await admin.post(f"/console/pushes/{post_id}/approve")
+    assert status == 303 and "done=push_approved" in location
+    post = await _post(harness, post_id)
+    assert post.status == "active" and post.approved_by == "admin1" and post.drafted_by == "editor1"
+    year = (harness.clock.now() + timedelta(days=3)).astimezone(_tz()).year
+    status, body = await viewer.get(f"/console/calendar?year={year}")
+    assert status == 200 and f'data-push="{post_id}"' in body and "国际志愿者日" in body
+    assert "春节" in body  # a lunar key date, computed
+    status, body = await viewer.get("/console/")
+    assert "国际志愿者日推送" in body
+    # Run now: the outbox shows the delivery as sent.
+    status, _b, _l = await admin.post(f"/console/pushes/{post_id}/run")
+    assert status == 303
+    status, body = await viewer.get(f"/console/pushes/{post_id}")
+    assert 'data-state="sent"' in body and "已发送" in body
+    assert harness.fake.calls_to("/cgi-bin/message/mass/sendall")
+
+
+async def test_compose_is_validated_in_chinese(console: Console, harness: BotHarness) -> None:
+    editor = await console.as_role(Role.EDITOR)
+    await editor.get("/console/pushes/new")
+    past = (harness.clock.now() - timedelta(days=1)).astimezone(_tz()).strftime("%Y-%m-%dT10:00")
+    cases = [
+        (_form(harness, label=""), "请填写“名称"),
+        (_form(harness, text=""), "请填写“正文"),
+        (_form(harness, at=past), "发送时间已过"),
+        (_form(harness, at="tomorrow"), "时间格式"),
+        (_form(harness, channels="nowhere"), "请填写“渠道"),
+        (_form(harness, kind="video"), "选项无效"),
+        (_form(harness, channels="weibo"), "需要填写链接"),
+        (_form(harness, schedule="key_date", key_date="no_such_day"), "选项无效"),
+        (_form(harness, tag_id="x"), "必须是数字"),
+        (_form(harness, kind="image"), "请填写“图片"),
+        (_form(harness, text="{unknown} 占位符"), "推送无法保存"),
+    ]
+    for form, expected in cases:
+        status, body, _ = await editor.post("/console/pushes/new", form)
+        assert status == 400 and expected in body, (form, body[-2000:])
+        assert 'name="label"' in body  # the form comes back, filled in
+
+
+async def test_image_upload_and_bad_image(console: Console, harness: BotHarness) -> None:
+    editor = await console.as_role(Role.EDITOR)
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), "red").save(buf, "PNG")
+    from aiohttp import FormData
+
+    def data(image: bytes) -> FormData:
+        fd = FormData()
+        for key, value in _form(harness, kind="image", caption="图").items():
+            fd.add_field(key, value)
+        fd.add_field("csrf", editor.csrf)
+        fd.add_field("image", image, filename="a.png", content_type="image/png")
+        return fd
+
+    await editor.get("/console/pushes/new")
+    async with editor.http.post(
+        editor.url("/console/pushes/new"),
+        data=data(b"not an image"),
+        headers={"Origin": editor.origin},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 400 and "图片无法识别" in await resp.text()
+    async with editor.http.post(
+        editor.url("/console/pushes/new"),
+        data=data(buf.getvalue()),
+        headers={"Origin": editor.origin},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 303
+
+
+async def test_quota_is_checked_before_saving(console: Console, harness: BotHarness) -> None:
+    admin = await console.as_role(Role.ADMIN)
+    first = await _draft(admin, _form(harness))
+    await admin.post(f"/console/pushes/{first}/approve")
+    await admin.get("/console/pushes/new")
+    at = _later(harness).replace("T10:00", "T20:00")
+    status, body, _ = await admin.post("/console/pushes/new", _form(harness, at=at))
+    assert status == 400 and "群发额度已用完" in body
+
+
+@pytest.mark.config(console={"two_person_approval": True})
+async def test_two_person_approval(console: Console, harness: BotHarness) -> None:
+    admin = await console.as_role(Role.ADMIN)
+    post_id = await _draft(admin, _form(harness))
+    status, body = await admin.get(f"/console/pushes/{post_id}")
+    assert "审批通过" not in body and "双人审批" in body
+    status, body, _ = await admin.post(f"/console/pushes/{post_id}/approve")
+    assert status == 400 and "撰写人以外的管理员" in body
+    await console.operator("second", Role.ADMIN)
+    other = await console.client()
+    await other.login("second")
+    status, _b, _l = await other.post(f"/console/pushes/{post_id}/approve")
+    assert status == 303
+    post = await _post(harness, post_id)
+    assert post.status == "active" and post.approved_by == "second"
+
+
+async def test_preview_to_own_wechat_and_cancel(console: Console, harness: BotHarness) -> None:
+    editor = await console.as_role(Role.EDITOR)
+    admin = await console.as_role(Role.ADMIN)
+    post_id = await _draft(editor, _form(harness))
+    status, body, _ = await editor.post(
+        f"/console/pushes/{post_id}/preview", {"openid": "o_operator_1"}
+    )
+    assert status == 303, body
+    previews = harness.fake.calls_to("/cgi-bin/message/mass/preview")
+    assert previews and previews[-1].body["touser"] == "o_operator_1"  # type: ignore[attr-defined]
+    assert (await _post(harness, post_id)).status == "draft"
+    async with harness.bot.sessions() as session:
+        from sqlalchemy import select
+
+        items = list(await session.scalars(select(OutboxItem)))
+    assert [i.purpose for i in items] == ["preview"]
+    # An editor cancels their own draft; an approved push only an admin cancels.
+    status, _b, _l = await editor.post(f"/console/pushes/{post_id}/cancel")
+    assert status == 303 and (await _post(harness, post_id)).status == "cancelled"
+    other = await _draft(editor, _form(harness, at=_later(harness, 10)))
+    await admin.post(f"/console/pushes/{other}/approve")
+    status, _b, _l = await editor.post(f"/console/pushes/{other}/cancel")
+    assert status == 403
+    status, _b, _l = await admin.post(f"/console/pushes/{other}/cancel")
+    assert status == 303
+    status, body, _ = await admin.post(f"/console/pushes/{other}/cancel")
+    assert status == 400 and "已取消" in body
+    status, _b = await admin.get("/console/pushes/99999")
+    assert status == 404
+    status, body = await admin.get("/console/pushes")
+    assert status == 200 and "已取消" in body
