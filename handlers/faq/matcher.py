@@ -28,13 +28,71 @@ import numpy as np
 jieba.setLogLevel(logging.WARNING)
 
 
+class _Dictionary:
+    """One loaded jieba dictionary with a set of topic words added (about 65 MB).
+
+    Shared by every ``Tokenizer`` of the process with the same topic words (``_shared``): a
+    process builds one app, but the test suite builds hundreds, and a dictionary each kept
+    gigabytes alive."""
+
+    def __init__(self, words: frozenset[str]) -> None:
+        self.words = words
+        self.jieba = jieba.Tokenizer()
+        self.ready = threading.Event()
+        self._lock = threading.Lock()  # held while loading
+        self._start_lock = threading.Lock()  # never held long: the event loop takes it
+        self._thread: threading.Thread | None = None
+
+    def start_loading(self) -> None:
+        with self._start_lock:
+            if self._thread is None and not self.ready.is_set():
+                self._thread = threading.Thread(target=self.load, name="jieba-load", daemon=True)
+                self._thread.start()
+
+    def load(self) -> None:
+        with self._lock:
+            if self.ready.is_set():
+                return
+            self.jieba.initialize()
+            for word in self.words:
+                if len(word) > 1:
+                    # A high frequency keeps a topic word (青少年模式) in one piece.
+                    self.jieba.add_word(word, freq=100_000)
+            self.ready.set()
+
+    def wait_ready(self, timeout: float | None) -> bool:
+        if not self.ready.is_set():
+            if self._thread is None:
+                self.load()
+            else:
+                self.ready.wait(timeout)
+        return self.ready.is_set()
+
+
+# The dictionaries of this process by topic-word set; the newest few are kept (an edit of the
+# topics' words makes a new one, the old one goes once no tokenizer uses it).
+_SHARED: dict[frozenset[str], _Dictionary] = {}
+_SHARED_KEEP = 2
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(words: frozenset[str]) -> _Dictionary:
+    with _SHARED_LOCK:
+        found = _SHARED.pop(words, None) or _Dictionary(words)
+        _SHARED[words] = found  # most recently used last
+        while len(_SHARED) > _SHARED_KEEP:
+            _SHARED.pop(next(iter(_SHARED)))
+        return found
+
+
 class Tokenizer:
     """jieba segmentation with stopwords dropped and synonyms folded to one word.
 
     A private ``jieba.Tokenizer`` (not the module-level one) so topic words added here never
-    change segmentation elsewhere. Its dictionary ships inside the jieba package; loading it
-    takes about half a second, so ``start_loading`` does it in a thread at start-up and the
-    first question waits only for what is left.
+    change segmentation elsewhere; tokenizers with the same topic words share it. Its
+    dictionary ships inside the jieba package; loading it takes about half a second, so
+    ``start_loading`` does it in a thread at start-up and the first question waits only for
+    what is left.
     """
 
     def __init__(
@@ -45,39 +103,18 @@ class Tokenizer:
     ) -> None:
         self.stopwords = frozenset(_fold(w) for w in stopwords)
         self.synonyms = {_fold(k): _fold(v) for k, v in (synonyms or {}).items()}
-        self._words = {_fold(w) for w in words} | set(self.synonyms) | set(self.synonyms.values())
-        self._jieba = jieba.Tokenizer()
-        self._ready = threading.Event()
-        self._lock = threading.Lock()  # held while loading
-        self._start_lock = threading.Lock()  # never held long: the event loop takes it
-        self._thread: threading.Thread | None = None
+        self._dictionary = _shared(
+            frozenset({_fold(w) for w in words} | set(self.synonyms) | set(self.synonyms.values()))
+        )
+        self._jieba = self._dictionary.jieba
 
     def start_loading(self) -> None:
         """Load the dictionary in a background thread (idempotent)."""
-        with self._start_lock:
-            if self._thread is None and not self._ready.is_set():
-                self._thread = threading.Thread(target=self._load, name="jieba-load", daemon=True)
-                self._thread.start()
-
-    def _load(self) -> None:
-        with self._lock:
-            if self._ready.is_set():
-                return
-            self._jieba.initialize()
-            for word in self._words:
-                if len(word) > 1:
-                    # A high frequency keeps a topic word (青少年模式) in one piece.
-                    self._jieba.add_word(word, freq=100_000)
-            self._ready.set()
+        self._dictionary.start_loading()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the dictionary is loaded (loading it here if nobody started)."""
-        if not self._ready.is_set():
-            if self._thread is None:
-                self._load()
-            else:
-                self._ready.wait(timeout)
-        return self._ready.is_set()
+        return self._dictionary.wait_ready(timeout)
 
     def groups(self, text: str) -> list[tuple[str, ...]]:
         """The topic-bearing words of ``text``, each with the dictionary words inside it
