@@ -95,12 +95,6 @@ def wrap_calls(middlewares: Sequence[CallMiddleware], handler: CallHandler) -> C
 # -- around a message -----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Sender:
-    hits: deque[float]  # times of the counted messages in the last minute
-    keys: OrderedDict[str, bool]  # recent message keys -> whether they were let through
-
-
 class RateLimit:
     """At most ``limit`` messages per user per minute, per process (a politeness limit).
 
@@ -124,32 +118,37 @@ class RateLimit:
         # With several processes: anything with allow(user, now) -> bool counting across them
         # (storage.ratelimit.SharedRateLimiter, wall-clock time); retries are still answered here.
         self.shared = shared
-        self._senders: OrderedDict[str, _Sender] = OrderedDict()
+        self._senders: OrderedDict[str, tuple[deque[float], dict[str, bool]]] = OrderedDict()
 
     def allow(self, user: str, key: str, now: float) -> bool:
         """Record message ``key`` of ``user``; False when over the limit."""
+        # Per user: the times of the counted messages in the last minute, and recent message
+        # keys with their verdicts (a plain dict, oldest first: cheaper to make than an
+        # OrderedDict, and most users send a message or two).
         sender = self._senders.get(user)
         if sender is None:
-            sender = self._senders[user] = _Sender(deque(), OrderedDict())
+            hits: deque[float] = deque()
+            keys: dict[str, bool] = {}
+            self._senders[user] = (hits, keys)
             if len(self._senders) > self.max_users:
                 self._senders.popitem(last=False)
         else:
             self._senders.move_to_end(user)
-            verdict = sender.keys.get(key)
+            hits, keys = sender
+            verdict = keys.get(key)
             if verdict is not None:
                 return verdict
         if self.shared is not None:
             allowed = bool(self.shared.allow(user, time.time()))
         else:
-            hits = sender.hits
             while hits and now - hits[0] > 60:
                 hits.popleft()
             allowed = len(hits) < self.limit
             if allowed:
                 hits.append(now)
-        sender.keys[key] = allowed
-        if len(sender.keys) > self.KEYS_KEPT:
-            sender.keys.popitem(last=False)
+        keys[key] = allowed
+        if len(keys) > self.KEYS_KEPT:
+            del keys[next(iter(keys))]
         return allowed
 
     async def __call__(self, handler: MessageHandler, msg: Inbound) -> Result:

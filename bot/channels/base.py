@@ -139,8 +139,7 @@ async def webhook_errors(
     name = request.match_info.route.name or ""
     if not name.startswith(WEBHOOK_ROUTE_PREFIX):
         return await handler(request)
-    channel = name.removeprefix(WEBHOOK_ROUTE_PREFIX).split(":")[0]
-    wr = request[WEBHOOK] = WebhookRequest(request, channel)
+    wr = request[WEBHOOK] = WebhookRequest(request, name.removeprefix(WEBHOOK_ROUTE_PREFIX))
     try:
         response = await handler(request)
     except Exception as exc:
@@ -257,10 +256,8 @@ def channel_routes(path: str, adapter: ChannelAdapter) -> list[web.RouteDef]:
             answered.set()
         return response
 
-    return [
-        web.get(path, verify, name=name + ":verify"),
-        web.post(path, receive, name=name),
-    ]
+    # One name, so both methods share one resource: a POST then resolves in one step.
+    return [web.get(path, verify, name=name), web.post(path, receive, name=name)]
 
 
 def _response(rendered: Rendered) -> web.Response:
