@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 from aiohttp import web
-from sqlalchemy import delete, text, update
 
 from bot.appkeys import BOT, DISPATCHER
-from bot.channels.base import webhook_errors
+from bot.channels.base import BODY_GATE, BodyGate, webhook_errors
 from bot.channels.wechat import WeChatAdapter, wechat_routes
 from bot.channels.weibo import WeiboAdapter, weibo_routes
 from bot.clients.wechat import WeChatClient
@@ -25,16 +24,19 @@ from bot.kernel.config import SANDBOX, Config, weibo_enabled
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Channel
-from bot.kernel.privacy import Cipher, load_or_create_key
+from bot.kernel.privacy import Cipher, load_key
+from bot.keys import check_data_key
+from bot.metrics import TimedProbe, measure, start_metrics, watch_engine
 from bot.sandbox import FakeWeChatAPI
 from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.feature import Feature, resolve
 from handlers.media import purge_orphan_pictures
 from handlers.registry import FEATURES, Handlers, build_handlers, jobs, media_folders
-from storage.db import create_engine, create_sessions, is_sqlite
+from storage.db import create_engine, create_sessions, is_sqlite, ping, transaction
 from storage.hotpath import MessageLogWriter, make_probe
+from storage.messages import drop_cached_replies, purge_before
 from storage.migrate import ensure_schema
-from storage.models import InboundMessage
+from storage.ratelimit import SharedRateLimiter, purge_rate_counters
 
 log = logging.getLogger("bot.app")
 
@@ -51,7 +53,7 @@ def build_context(
     """Engine, sessions, texts (with the features' content), cipher and API clients for
     ``config`` (no I/O yet)."""
     engine = create_engine(config.database_url, echo=config.database.echo)
-    key = load_or_create_key(config.security.data_key, config.data_path)
+    key = load_key(config.security.data_key, config.data_path)
     pack = load_pack(config.campaign.pack, config.base_dir, config.campaign.features)
     bot = BotContext(
         config=config,
@@ -60,7 +62,7 @@ def build_context(
         texts=load_texts(
             pack, config.content.dir or None, [p for f in features for p in f.content]
         ),
-        cipher=Cipher(key),
+        cipher=Cipher(key.key, key),
         pack=pack,
     )
     base = config.wechat.api_base_url
@@ -85,7 +87,8 @@ async def close_context(bot: BotContext) -> None:
 async def prepare_database(
     bot: BotContext, *, migrate: bool, features: Sequence[Feature] = FEATURES
 ) -> None:
-    """Upgrade the schema when allowed, then run the features' start-up work (seeding)."""
+    """Upgrade the schema when allowed, check the data key, then run the features' start-up
+    work (seeding)."""
     url = bot.config.database_url
     if migrate:
         ran = await ensure_schema(url)
@@ -93,6 +96,7 @@ async def prepare_database(
             log_event(
                 log, "database_upgraded", backend="sqlite" if is_sqlite(url) else "postgresql"
             )
+    await check_data_key(bot)
     for feature in features:
         for start in feature.on_start:
             await start(bot)
@@ -109,23 +113,14 @@ async def purge_message_log(bot: BotContext) -> int:
     of the last day once past the retry horizon; returns how many rows were deleted."""
     now = bot.clock.now()
     cutoff = now - timedelta(days=bot.config.database.message_retention_days)
-    async with bot.sessions() as session, session.begin():
-        result = await session.execute(
-            delete(InboundMessage).where(InboundMessage.received_at < cutoff)
-        )
+    async with transaction(bot.sessions) as session:
+        deleted = await purge_before(session, cutoff)
+        await purge_rate_counters(session, now.timestamp())
         # Cached replies (encrypted, see Dispatcher._seal) serve retries only. Only the last
         # day is looked at, so the periodic run stays cheap; older ones (the bot was down a
         # whole day) stay encrypted until the retention purge.
-        await session.execute(
-            update(InboundMessage)
-            .where(
-                InboundMessage.received_at < now - RETRY_HORIZON,
-                InboundMessage.received_at >= now - timedelta(days=1),
-                InboundMessage.reply.is_not(None),
-            )
-            .values(reply=None)
-        )
-    return int(getattr(result, "rowcount", 0) or 0)
+        await drop_cached_replies(session, now - timedelta(days=1), now - RETRY_HORIZON)
+    return deleted
 
 
 def create_app(
@@ -143,19 +138,24 @@ def create_app(
     # no pages.
     off = [f.name for f in features if not bot.pack.on(f.name)]
     handlers = build_handlers(config.limits.flow_timeout_minutes * 60, features, off)
+    # measure outermost: it sees the status and outcome webhook_errors settles on.
     app = web.Application(
-        client_max_size=config.server.max_body_bytes, middlewares=[webhook_errors]
+        client_max_size=config.server.max_body_bytes, middlewares=[measure, webhook_errors]
     )
     app[BOT] = bot
     app[HANDLERS] = handlers
+    app[BODY_GATE] = BodyGate(
+        config.server.body_timeout_seconds, config.server.max_unsigned_body_reads
+    )
     db_engine = bot.sessions.kw["bind"]
     app[DISPATCHER] = Dispatcher(
         bot=bot,
         routers=handlers.routers,
         engine=handlers.engine,
-        probe=make_probe(config.database_url, db_engine),
+        probe=TimedProbe(make_probe(config.database_url, db_engine)),
         message_log=MessageLogWriter(bot.sessions, config.database_url),
         deadline=config.wechat.reply_deadline_seconds,
+        shared_limit=_shared_limit(bot),
     )
     # A "scheduler" process serves only /healthz: webhooks go to the web processes.
     if config.server.role != "scheduler":
@@ -180,8 +180,11 @@ def create_app(
         app[WEIBO_SANDBOX_KEY] = weibo_sandbox
         app.add_subapp(WEIBO_SANDBOX_PREFIX, weibo_sandbox.app())
 
+    watch_engine(db_engine)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate, features=features)
+        await _warm_routers(bot, handlers)
         purger = asyncio.create_task(_purge_forever(bot, features))
         scheduler = None
         if config.server.role in ("scheduler", "all"):
@@ -189,7 +192,14 @@ def create_app(
 
             scheduler = CampaignScheduler(bot, jobs=list(jobs(features, where="leader")))
             scheduler.start()
+        metrics = None
+        if config.metrics.port:
+            metrics = await start_metrics(
+                bot, config.metrics.host, config.metrics.port, config.metrics.token
+            )
         yield
+        if metrics is not None:
+            await metrics.cleanup()
         if scheduler is not None:
             await scheduler.stop()
         purger.cancel()
@@ -198,11 +208,27 @@ def create_app(
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
         await dispatcher.message_log.close()
+        if dispatcher.shared_limit is not None:
+            await dispatcher.shared_limit.close()
         await dispatcher.probe.close()
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _shared_limit(bot: BotContext) -> SharedRateLimiter | None:
+    """The per-user limit's counts shared through the database when several processes may
+    serve (None: the middleware counts in memory)."""
+    limits = bot.config.limits
+    store = limits.rate_limit_store
+    if store == "auto":
+        store = "memory" if is_sqlite(bot.config.database_url) else "database"
+    if store == "memory":
+        return None
+    return SharedRateLimiter(
+        bot.sessions, limits.messages_per_minute, interval=limits.rate_sync_seconds
+    )
 
 
 async def purge_once(bot: BotContext, features: Sequence[Feature] = FEATURES) -> dict[str, int]:
@@ -217,6 +243,18 @@ async def purge_once(bot: BotContext, features: Sequence[Feature] = FEATURES) ->
     for job in jobs(features, where="every_process"):
         done[job.name] = await job.run(bot)
     return done
+
+
+async def _warm_routers(bot: BotContext, handlers: Handlers) -> None:
+    """The routers' warm-ups; one failing only costs its first message the slower path."""
+    for router in handlers.routers:
+        for warm in router.on_start:
+            try:
+                await warm(bot)
+            except Exception as exc:
+                log_event(
+                    log, "warmup_failed", logging.WARNING, router=router.name, error=repr(exc)
+                )
 
 
 async def _purge_forever(bot: BotContext, features: Sequence[Feature]) -> None:
@@ -236,7 +274,7 @@ async def _healthz(request: web.Request) -> web.Response:
     bot = request.app[BOT]
     try:
         async with bot.sessions() as session:
-            await asyncio.wait_for(session.execute(text("SELECT 1")), 3)
+            await asyncio.wait_for(ping(session), 3)
     except Exception as exc:
         return web.json_response(
             {"status": "unavailable", "database": type(exc).__name__}, status=503

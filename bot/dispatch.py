@@ -52,6 +52,7 @@ from bot.middlewares import (
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
+from storage.db import transaction
 from storage.hotpath import MessageLogWriter, StateProbe
 from storage.models import InboundMessage
 
@@ -144,6 +145,8 @@ class Dispatcher:
     probe: StateProbe
     message_log: MessageLogWriter
     deadline: float = 4.5
+    # Counts the per-user limit across processes when set (storage.ratelimit.SharedRateLimiter).
+    shared_limit: Any = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -152,6 +155,7 @@ class Dispatcher:
         self.rate_limit = RateLimit(
             self.bot.config.limits.messages_per_minute,
             lambda: Reply.of_text(texts("common.too_fast")),
+            shared=self.shared_limit,
         )
         self.deadlines = Deadlines(self.deadline)
         self._dispatch = wrap_messages([self.rate_limit, self.apology], self._process)
@@ -410,7 +414,7 @@ class Dispatcher:
         reply = self.apology.apology()
         recorded = True
         try:
-            async with self.bot.sessions() as session, session.begin():
+            async with transaction(self.bot.sessions) as session:
                 row = self._claim(msg)
                 row.text = None if progress.private else _logged_text(msg)
                 row.status = "failed"
@@ -442,7 +446,7 @@ class Dispatcher:
         else:
             log_message_event("late_reply_sent", logging.INFO, msg)
         if row_id is not None:
-            async with self.bot.sessions() as session, session.begin():
+            async with transaction(self.bot.sessions) as session:
                 await session.execute(
                     update(InboundMessage).where(InboundMessage.id == row_id).values(status=status)
                 )

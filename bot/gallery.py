@@ -19,7 +19,6 @@ from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
 
 from bot.appkeys import BOT
 from bot.kernel.context import BotContext
@@ -114,7 +113,8 @@ class Gallery:
     ) -> EntryView:
         author = bot.texts("gallery.anonymous")
         if entry.author_name_enc:
-            author = mask_name(bot.cipher.decrypt(entry.author_name_enc))
+            unreadable = bot.texts("common.unreadable")
+            author = bot.cipher.reveal(entry.author_name_enc, unreadable, mask_name)
         return EntryView(
             number=entry.id,
             title=entry.title,
@@ -151,16 +151,10 @@ class Gallery:
         if m is None:
             return self.not_found(bot)
         async with bot.sessions() as session:
-            approved = await session.scalar(
-                select(LogoEntry.id).where(
-                    LogoEntry.image_hash == m[1],
-                    LogoEntry.image_path == name,
-                    LogoEntry.status == EntryStatus.APPROVED,
-                )
-            )
+            approved = await store.approved_image(session, m[1], name)
         # The name is a hash and an extension checked above: it cannot leave the directory.
         path = logo_media_path(bot.config) / name
-        if approved is None or not path.is_file():
+        if not approved or not path.is_file():
             return self.not_found(bot)
         return web.FileResponse(
             path,

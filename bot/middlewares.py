@@ -32,6 +32,7 @@ from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Event, Inbound, Kind, Reply, ReplyKind
 from handlers.context import Ctx
+from storage.db import transaction
 from storage.followers import record_follow_event
 from storage.notices import claim_notices, pending_notices, release_notices
 
@@ -94,12 +95,6 @@ def wrap_calls(middlewares: Sequence[CallMiddleware], handler: CallHandler) -> C
 # -- around a message -----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Sender:
-    hits: deque[float]  # times of the counted messages in the last minute
-    keys: OrderedDict[str, bool]  # recent message keys -> whether they were let through
-
-
 class RateLimit:
     """At most ``limit`` messages per user per minute, per process (a politeness limit).
 
@@ -110,33 +105,50 @@ class RateLimit:
 
     KEYS_KEPT = 64  # per user: retries come within seconds, after a handful of messages at most
 
-    def __init__(self, limit: int, too_fast: Callable[[], Reply], max_users: int = 100_000) -> None:
+    def __init__(
+        self,
+        limit: int,
+        too_fast: Callable[[], Reply],
+        max_users: int = 100_000,
+        shared: Any = None,
+    ) -> None:
         self.limit = limit
         self.too_fast = too_fast
         self.max_users = max_users
-        self._senders: OrderedDict[str, _Sender] = OrderedDict()
+        # With several processes: anything with allow(user, now) -> bool counting across them
+        # (storage.ratelimit.SharedRateLimiter, wall-clock time); retries are still answered here.
+        self.shared = shared
+        self._senders: OrderedDict[str, tuple[deque[float], dict[str, bool]]] = OrderedDict()
 
     def allow(self, user: str, key: str, now: float) -> bool:
         """Record message ``key`` of ``user``; False when over the limit."""
+        # Per user: the times of the counted messages in the last minute, and recent message
+        # keys with their verdicts (a plain dict, oldest first: cheaper to make than an
+        # OrderedDict, and most users send a message or two).
         sender = self._senders.get(user)
         if sender is None:
-            sender = self._senders[user] = _Sender(deque(), OrderedDict())
+            hits: deque[float] = deque()
+            keys: dict[str, bool] = {}
+            self._senders[user] = (hits, keys)
             if len(self._senders) > self.max_users:
                 self._senders.popitem(last=False)
         else:
             self._senders.move_to_end(user)
-            verdict = sender.keys.get(key)
+            hits, keys = sender
+            verdict = keys.get(key)
             if verdict is not None:
                 return verdict
-        hits = sender.hits
-        while hits and now - hits[0] > 60:
-            hits.popleft()
-        allowed = len(hits) < self.limit
-        if allowed:
-            hits.append(now)
-        sender.keys[key] = allowed
-        if len(sender.keys) > self.KEYS_KEPT:
-            sender.keys.popitem(last=False)
+        if self.shared is not None:
+            allowed = bool(self.shared.allow(user, time.time()))
+        else:
+            while hits and now - hits[0] > 60:
+                hits.popleft()
+            allowed = len(hits) < self.limit
+            if allowed:
+                hits.append(now)
+        keys[key] = allowed
+        if len(keys) > self.KEYS_KEPT:
+            del keys[next(iter(keys))]
         return allowed
 
     async def __call__(self, handler: MessageHandler, msg: Inbound) -> Result:
@@ -239,7 +251,7 @@ async def send_apart(
     """Send notices as a message of their own: the stored ones claimed first (another delivery
     may have shown them meanwhile), released again when the send fails."""
     try:
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             taken = set(await claim_notices(session, [i for i, _ in stored], bot.clock.now()))
         texts = [text for i, text in stored if i in taken] + unstored
         if not texts:
@@ -249,7 +261,7 @@ async def send_apart(
         except (ApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             log_message_event("notice_send_failed", logging.WARNING, msg, error=error)
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 await release_notices(session, list(taken))
     except Exception:  # a follow-up task: report, never lose the loop
         log.exception("sending notices apart failed")

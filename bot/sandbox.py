@@ -19,8 +19,45 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 OK = {"errcode": 0, "errmsg": "ok"}
+
+MB = 1024 * 1024
+# Temporary media the platform accepts (media/upload documentation): image, voice, video, thumb.
+MEDIA_LIMITS = {"image": 10 * MB, "voice": 2 * MB, "video": 10 * MB, "thumb": 64 * 1024}
+MEDIA_SIZE_ERRORS = {"image": 40009, "voice": 40010, "video": 40011, "thumb": 40012}
+# What a sandbox request may carry: the largest medium plus its multipart envelope. Mounted in
+# the bot, a request would otherwise get the webhooks' small limit (server.max_body_bytes).
+SANDBOX_MAX_BODY = max(MEDIA_LIMITS.values()) + 64 * 1024
+_FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def from_loopback(request: web.BaseRequest) -> bool:
+    """Whether ``request`` came straight from this machine: a loopback peer and no proxy
+    header (behind a reverse proxy on the same host every peer is loopback)."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    host = peer[0] if isinstance(peer, tuple) and peer else ""
+    if not (host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1")):
+        return False
+    return not any(name in request.headers for name in _FORWARDING_HEADERS)
+
+
+def sandbox_app(local_only: list[Handler]) -> web.Application:
+    """An aiohttp application for a fake platform: media-sized bodies; the handlers in
+    ``local_only`` (tokens, recorded calls, test controls) refuse all but loopback callers."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.handler in local_only and not from_loopback(request):
+            return web.json_response(
+                {"errcode": 40164, "errmsg": "sandbox: loopback only"}, status=403
+            )
+        # Not request.clone(): a clone is never finished, so its spooled uploads stay open.
+        request._client_max_size = SANDBOX_MAX_BODY
+        return await handler(request)
+
+    return web.Application(client_max_size=SANDBOX_MAX_BODY, middlewares=[guard])
 
 
 @dataclass
@@ -99,7 +136,8 @@ class FakeWeChatAPI:
 
     def app(self) -> web.Application:
         """The aiohttp application of the fake."""
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        # Tokens would let anyone drive the sandbox, and recorded calls show what the bot sent.
+        app = sandbox_app([self._token, self._stable_token, self._recorded, self._simulate_media])
         app.router.add_route("*", "/cgi-bin/token", self._token)
         app.router.add_post("/cgi-bin/stable_token", self._stable_token)
         app.router.add_get("/recorded", self._recorded)
@@ -177,6 +215,13 @@ class FakeWeChatAPI:
             if not isinstance(media, web.FileField):
                 return web.json_response({"errcode": 41005, "errmsg": "media data missing"})
             data = media.file.read()
+            media.file.close()  # large uploads are spooled to a temporary file
+            media_type = request.query.get("type", "")
+            if media_type not in MEDIA_LIMITS:
+                return web.json_response({"errcode": 40004, "errmsg": "invalid media type"})
+            if not data or len(data) > MEDIA_LIMITS[media_type]:
+                code = MEDIA_SIZE_ERRORS[media_type]
+                return web.json_response({"errcode": code, "errmsg": "invalid media size"})
             media_id = f"upload-{next(self._ids)}"
             self.media[media_id] = (data, media.content_type)
             self.calls.append(

@@ -15,9 +15,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from bot.sandbox import Recorded
+from bot.sandbox import Recorded, sandbox_app
 
 REPLY_PATH = "/2/messages/reply.json"
+PICTURE_MAX_BYTES = 5 * 1024 * 1024  # the platform's documented limit for a post's picture
 
 
 class FakeWeiboAPI:
@@ -58,7 +59,7 @@ class FakeWeiboAPI:
 
     def app(self) -> web.Application:
         """The aiohttp application of the fake."""
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = sandbox_app([self._recorded, self._simulate_media])
         app.router.add_get("/recorded", self._recorded)
         app.router.add_post("/simulate/media", self._simulate_media)
         app.router.add_route("*", "/2/{tail:.*}", self._api)
@@ -117,6 +118,9 @@ class FakeWeiboAPI:
             if not isinstance(media, web.FileField):
                 return self._error(path, 10008, "param error: media")
             data = media.file.read()
+            media.file.close()  # large uploads are spooled to a temporary file
+            if len(data) > PICTURE_MAX_BYTES:
+                return self._error(path, 20006, "image size too large")
             fid = str(next(self._ids))
             self.media[fid] = (data, media.content_type)
             self.calls.append(Recorded(path, {"size": len(data)}))

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Protocol
 
 from bot.kernel.clock import as_utc, local
 from bot.kernel.content import Texts
@@ -22,10 +21,12 @@ from bot.kernel.message import Reply
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import tell_then
+from handlers.operations import Counter
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import VOLUNTEERS, current_volunteer
 from storage import activities as store
 from storage.activities import ACTIVE, Activity, Enrolment
+from storage.db import transaction
 from storage.volunteers import Volunteer, total_hours
 
 router = Router("activities")
@@ -76,7 +77,7 @@ async def _volunteer_and_activity(ctx: Ctx, usage: str) -> tuple[Volunteer, Acti
         return ctx.reply(usage)
     if len(text) > MAX_NUMBER_DIGITS:
         return ctx.reply("activity.no_such", number=text)
-    activity = await ctx.session.get(Activity, int(text))
+    activity = await store.get_activity(ctx.session, int(text))
     if activity is None:
         return ctx.reply("activity.no_such", number=text)
     return me, activity
@@ -316,14 +317,6 @@ def cancellation_text(texts: Texts, activity: Activity) -> str:
     return describe(texts, "activity.cancelled_notice", activity, reason=reason)
 
 
-class Counter(Protocol):
-    """Progress of a long operator action (the CLI's progress line, a console job)."""
-
-    total: int
-
-    def advance(self, n: int = 1) -> None: ...
-
-
 async def tell_enrolled(
     bot: BotContext, activity: Activity, progress: Counter | None = None
 ) -> dict[str, int]:
@@ -345,7 +338,7 @@ async def tell_enrolled(
                 bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
             )
         else:  # 注销: nobody left to tell
-            async with bot.sessions() as session, session.begin():
+            async with transaction(bot.sessions) as session:
                 await told(session)
             how = "erased"
         counts[how] += 1
@@ -367,6 +360,6 @@ FEATURE = Feature(
         ),
     ],
     content=[content_file("activity")],
-    audit_actions=["activity.cancelled"],
+    audit_actions=["activities.add", "activities.cancel", "activities.roster_export"],
     report=["storage.reports.activities:section"],
 )

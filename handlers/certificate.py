@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import re
+import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.fonts import cjk_font_path
+from bot.kernel.privacy import write_private
+
+# A certificate carries the volunteer's full name: it is needed only until it is uploaded as
+# the reply (seconds; a late reply minutes), so a day is plenty.
+KEEP_SECONDS = 24 * 3600
+FOLDER = "certificates"  # under server.data_dir
+_NAME_RE = re.compile(r"volunteer-(\d+)-\d{4}-\d{2}-\d{2}\.png")
 
 WIDTH, HEIGHT = 1200, 850
 RED = (178, 34, 34)
@@ -35,11 +46,39 @@ def render(
         y += 70
     draw.text((WIDTH - 140, HEIGHT - 200), issuer, font=small, fill=INK, anchor="ra")
     draw.text((WIDTH - 140, HEIGHT - 145), issued, font=small, fill=INK, anchor="ra")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG")
-    return path
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return write_private(path, buffer.getvalue())  # 0600 in a 0700 folder: it names a person
 
 
 def file_name(volunteer_id: int, day: date) -> str:
     """One file per volunteer and day: asking twice a day re-renders the same file."""
     return f"volunteer-{volunteer_id}-{day.isoformat()}.png"
+
+
+def remove_volunteer(directory: Path, volunteer_id: int) -> int:
+    """Delete every certificate of ``volunteer_id`` (注销); returns how many went."""
+    return _remove(directory, lambda vid, _age: vid == volunteer_id)
+
+
+def purge_old(directory: Path, now: float | None = None) -> int:
+    """Delete certificates older than ``KEEP_SECONDS``; returns how many went."""
+    now = time.time() if now is None else now
+    return _remove(directory, lambda _vid, mtime: mtime < now - KEEP_SECONDS)
+
+
+def _remove(directory: Path, doomed: Callable[[int, float], bool]) -> int:
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.iterdir():
+        match = _NAME_RE.fullmatch(path.name)
+        if match is None:
+            continue
+        try:
+            if doomed(int(match.group(1)), path.stat().st_mtime):
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another worker's purge got there first
+            continue
+    return removed

@@ -6,10 +6,10 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Reply
+from storage.conversations import ConversationStore, SqlConversationStore, StateKey
+from storage.db import Session
 
 
 class Ctx:
@@ -24,6 +24,7 @@ class Ctx:
     """
 
     __slots__ = (
+        "_conversations",
         "_session",
         "after_commit",
         "bot",
@@ -38,14 +39,17 @@ class Ctx:
         self,
         inbound: Inbound,
         bot: BotContext,
-        session: AsyncSession | None = None,
+        session: Session | None = None,
         match: Any = None,
         notices: list[str] | None = None,
         prepared: Any = None,
+        conversations: ConversationStore | None = None,
     ) -> None:
         self.inbound = inbound
         self.bot = bot
         self._session = session
+        # None: the conversations table, through this message's session.
+        self._conversations = conversations
         self.match = match
         # Texts to put in front of the reply (expired-flow notices, pending notices).
         self.notices: list[str] = notices if notices is not None else []
@@ -59,11 +63,24 @@ class Ctx:
         self.after_commit: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     @property
-    def session(self) -> AsyncSession:
+    def session(self) -> Session:
         """The message's database session (opened on first use on the pure path)."""
         if self._session is None:
             self._session = self.bot.sessions()
         return self._session
+
+    @property
+    def conversations(self) -> ConversationStore:
+        """Where the sender's flow state lives (the message's transaction by default)."""
+        if self._conversations is None:
+            self._conversations = SqlConversationStore(self.session)
+        return self._conversations
+
+    @property
+    def state_key(self) -> StateKey:
+        """The sender as the conversation store knows them."""
+        msg = self.inbound
+        return StateKey(msg.channel.value, msg.account, msg.user)
 
     async def close(self) -> None:
         """Close a session this context opened itself."""

@@ -1,8 +1,9 @@
 """The conversation engine behind every multi-step flow (sign-up, submission, profile edits).
 
-A ``Flow`` is declared as entry filters plus ordered ``Step``s. State lives in the
-``conversations`` table (encrypted, since answers hold personal data), so a flow survives
-restarts and moves between worker processes. While a user is in a flow every text, image or
+A ``Flow`` is declared as entry filters plus ordered ``Step``s. State lives behind a
+``storage.conversations.ConversationStore`` (by default the ``conversations`` table, encrypted,
+since answers hold personal data), so a flow survives restarts and moves between worker
+processes. While a user is in a flow every text, image or
 location goes to the current step; only 取消/退出 (leave), 返回 (back a step) and 帮助 (help)
 are understood everywhere. Events (follows, menu clicks) still reach their own handlers.
 """
@@ -18,14 +19,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Kind, Reply, normalize
 from handlers.context import Ctx
 from handlers.router import Filter, Router
-from storage.models import Conversation
+from storage.conversations import FlowState, SqlConversationStore, StateKey
 
 CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "q"})
 BACK_WORDS = frozenset({"返回", "上一步", "back"})
@@ -209,20 +208,9 @@ class ConversationEngine:
     def _timeout(self, flow: Flow) -> timedelta:
         return timedelta(seconds=flow.timeout_seconds or self.default_timeout)
 
-    async def _load(self, ctx: Ctx) -> Conversation | None:
-        msg = ctx.inbound
-        # FOR UPDATE serialises two messages of one user on PostgreSQL; SQLite's write lock
-        # (BEGIN IMMEDIATE) already does.
-        result = await ctx.session.execute(
-            select(Conversation)
-            .where(
-                Conversation.channel == msg.channel.value,
-                Conversation.account == msg.account,
-                Conversation.user_id == msg.user,
-            )
-            .with_for_update()
-        )
-        return result.scalar_one_or_none()
+    async def _load(self, ctx: Ctx) -> FlowState | None:
+        # Locked: two messages of one user are handled one after the other.
+        return await ctx.conversations.get(ctx.state_key, lock=True)
 
     async def prepare(self, bot: BotContext, msg: Inbound) -> Any:
         """For a media message: the current step's ``prepare`` result (None if it has none).
@@ -232,15 +220,8 @@ class ConversationEngine:
         if msg.kind not in MEDIA_KINDS:
             return None
         async with bot.sessions() as session:
-            row = (
-                await session.execute(
-                    select(Conversation.flow, Conversation.step, Conversation.expires_at).where(
-                        Conversation.channel == msg.channel.value,
-                        Conversation.account == msg.account,
-                        Conversation.user_id == msg.user,
-                    )
-                )
-            ).first()
+            key = StateKey(msg.channel.value, msg.account, msg.user)
+            row = await SqlConversationStore(session).get(key)
         flow = self.flows.get(row.flow) if row is not None else None
         if row is None or flow is None or as_utc(row.expires_at) <= bot.clock.now():
             return None
@@ -249,7 +230,7 @@ class ConversationEngine:
             return None
         return await step.prepare(bot, msg)
 
-    def _decode(self, ctx: Ctx, row: Conversation) -> dict[str, Any]:
+    def _decode(self, ctx: Ctx, row: FlowState) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(ctx.bot.cipher.decrypt(row.data))
         return state
 
@@ -274,48 +255,25 @@ class ConversationEngine:
             return reply.prefixed(initial.notice)
         answers = {**initial, **(data or {})}
         first = step or flow.steps[0].name
-        row = await self._load(ctx)
-        now = ctx.bot.clock.now()
-        state = {"answers": answers, "history": []}
-        if row is None:
-            row = Conversation(
-                channel=ctx.inbound.channel.value,
-                account=ctx.inbound.account,
-                user_id=ctx.inbound.user,
-                flow=flow.name,
-                step=first,
-                data=self._encode(ctx, state),
-                version=0,
-                updated_at=now,
-                expires_at=now + self._timeout(flow),
-            )
-            ctx.session.add(row)
-            await ctx.session.flush()
-        else:
-            self._save(ctx, row, flow, first, state)
+        # Locked first, as every message of a flow: the replaced state is held until commit.
+        await self._load(ctx)
+        await self._save(ctx, flow, first, {"answers": answers, "history": []})
         return await flow.step(first).prompt(ctx, answers)
 
-    def _save(
-        self, ctx: Ctx, row: Conversation, flow: Flow, step: str, state: dict[str, Any]
-    ) -> None:
+    async def _save(self, ctx: Ctx, flow: Flow, step: str, state: dict[str, Any]) -> None:
         now = ctx.bot.clock.now()
-        row.flow = flow.name
-        row.step = step
-        row.data = self._encode(ctx, state)
-        row.version += 1
-        row.updated_at = now
-        row.expires_at = now + self._timeout(flow)
+        saved = FlowState(
+            flow=flow.name,
+            step=step,
+            data=self._encode(ctx, state),
+            updated_at=now,
+            expires_at=now + self._timeout(flow),
+        )
+        await ctx.conversations.set(ctx.state_key, saved)
 
     async def end(self, ctx: Ctx) -> None:
         """Leave whatever flow the user is in."""
-        msg = ctx.inbound
-        await ctx.session.execute(
-            delete(Conversation).where(
-                Conversation.channel == msg.channel.value,
-                Conversation.account == msg.account,
-                Conversation.user_id == msg.user,
-            )
-        )
+        await ctx.conversations.delete(ctx.state_key)
 
     async def handle(self, ctx: Ctx) -> Reply | None:
         """Answer a message of a user who is in a flow; None when the user is in none.
@@ -333,21 +291,27 @@ class ConversationEngine:
         ctx.private = True
         flow = self.flows.get(row.flow)
         if flow is None:  # a flow removed by an upgrade: forget the state
-            await ctx.session.delete(row)
+            await self.end(ctx)
             return None
         if as_utc(row.expires_at) <= ctx.bot.clock.now():
-            await ctx.session.delete(row)
+            await self.end(ctx)
             ctx.notices.append(ctx.t("conversation.expired", title=ctx.t(flow.title_key)))
             return None
-        state = self._decode(ctx, row)
+        word = normalize(ctx.inbound.text or "").lower() if ctx.inbound.kind is Kind.TEXT else ""
+        if word in CANCEL_WORDS:
+            await self.end(ctx)
+            return ctx.reply("conversation.cancelled", title=ctx.t(flow.title_key))
+        try:
+            state = self._decode(ctx, row)
+        except ValueError:
+            # Written under another data key (or damaged): the answers are gone. End the flow
+            # and say so once, rather than apologise for every message until it expires.
+            await ctx.session.delete(row)
+            return ctx.reply("conversation.unreadable", title=ctx.t(flow.title_key))
         answers: dict[str, Any] = state["answers"]
         history: list[str] = state["history"]
         step = flow.step(row.step)
-        word = normalize(ctx.inbound.text or "").lower() if ctx.inbound.kind is Kind.TEXT else ""
 
-        if word in CANCEL_WORDS:
-            await ctx.session.delete(row)
-            return ctx.reply("conversation.cancelled", title=ctx.t(flow.title_key))
         if word in HELP_WORDS:
             help_text = ctx.t(step.help, **answers) if step.help else ""
             prompt = await step.prompt(ctx, answers)
@@ -358,24 +322,24 @@ class ConversationEngine:
                 prompt = await step.prompt(ctx, answers)
                 return prompt.prefixed(ctx.t("conversation.back_at_start"))
             previous = history.pop()
-            self._save(ctx, row, flow, previous, {"answers": answers, "history": history})
+            await self._save(ctx, flow, previous, {"answers": answers, "history": history})
             return await flow.step(previous).prompt(ctx, answers)
 
         outcome = await step.handle(ctx, answers)
         if isinstance(outcome, Invalid):
             # Refresh the expiry: the user is still engaged.
-            self._save(ctx, row, flow, step.name, state)
+            await self._save(ctx, flow, step.name, state)
             prompt = await step.prompt(ctx, answers)
             return prompt.prefixed(outcome.text)
         if isinstance(outcome, Finish):
-            await ctx.session.delete(row)
+            await self.end(ctx)
             return outcome.reply
         answers.update(outcome.updates)
         if outcome.step is None:
-            await ctx.session.delete(row)
+            await self.end(ctx)
             return None
         if outcome.step != step.name:
             # Staying on a step (another picture of several) is not a step to go back to.
             history.append(step.name)
-        self._save(ctx, row, flow, outcome.step, {"answers": answers, "history": history})
+        await self._save(ctx, flow, outcome.step, {"answers": answers, "history": history})
         return await flow.step(outcome.step).prompt(ctx, answers)

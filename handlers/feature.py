@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.kernel.config import Config, ConfigCheck, ConfigSection
-from bot.kernel.context import BotContext, Sessions
+from bot.kernel.context import BotContext
 from handlers.conversation import Flow
 from handlers.router import Router
+from storage.db import Session
 
 # A router, or a function building a fresh one per app (a router holding a cache per app).
 RouterSpec = Router | Callable[[], Router]
@@ -43,8 +44,7 @@ class MediaFolder:
 
     name: str
     path: Callable[[Config], Path]
-    # The file names rows still refer to (a storage query; it opens its own session).
-    referenced: Callable[[Sessions], Awaitable[Iterable[str]]]
+    referenced: Callable[[Session], Awaitable[Iterable[str]]]
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,9 @@ PurgeHook = Callable[[BotContext, datetime], Awaitable[int]]
 class ConsolePage:
     """A page of the operator console (``/console/<path>``), for the console to mount.
 
-    ``handler`` is a reference to what the console mounts for the page (a section of routes,
-    ``bot.console.pages.Section``); its title is a content key (Chinese lives in content
-    files); ``role`` is the least role that may open it (the console defines the roles)."""
+    ``handler`` is a reference to ``async def page(request) -> web.StreamResponse``; its title
+    is a content key (Chinese lives in content files); ``role`` is the least role that may open
+    it (viewer, reviewer, admin: the console defines their order)."""
 
     path: str
     title_key: str

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aiohttp import ClientError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.clients import ApiError
 from bot.kernel.clock import as_utc
@@ -28,8 +26,10 @@ from bot.kernel.logs import log_event
 from bot.kernel.message import Channel, Reply
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
+from storage.audit import add_row
+from storage.db import Session, transaction
 from storage.inbox import (
     STATUSES,
     InboxItem,
@@ -43,7 +43,8 @@ from storage.inbox import (
     replies_of,
     sent_since,
 )
-from storage.models import AuditEvent, InboundMessage, Notice
+from storage.messages import recent_texts
+from storage.models import Notice
 
 log = logging.getLogger("bot.inbox")
 
@@ -138,7 +139,7 @@ def _limits(bot: BotContext, channel: str) -> tuple[int, int]:
 
 
 async def window(
-    bot: BotContext, session: AsyncSession, channel: str, account: str, user_id: str
+    bot: BotContext, session: Session, channel: str, account: str, user_id: str
 ) -> Window:
     """The person's customer-service window as of now."""
     hours, limit = _limits(bot, channel)
@@ -159,9 +160,9 @@ def masked(bot: BotContext, item: InboxItem) -> str:
         return ""
 
 
-def audit(session: AsyncSession, bot: BotContext, actor: str, action: str, detail: str) -> None:
+def audit(session: Session, bot: BotContext, actor: str, action: str, detail: str) -> None:
     """One audit row for an operator (or system) action, in the caller's transaction."""
-    session.add(AuditEvent(at=bot.clock.now(), actor=actor, action=action, detail=detail))
+    add_row(session, bot.clock.now(), actor, action, detail)
 
 
 # -- filing (inside the message's transaction) ---------------------------------------------------
@@ -204,7 +205,7 @@ async def _alert(bot: BotContext, item_id: int, title: str, account: str) -> Non
 
         for name, channel, user_id in operators:
 
-            async def record(session: AsyncSession, name: str = name) -> None:
+            async def record(session: Session, name: str = name) -> None:
                 audit(session, bot, "system", "inbox.alert", f"item={item_id} operator={name}")
 
             how = await tell_then(bot, channel, account, user_id, text, record)
@@ -225,7 +226,7 @@ async def drain_alerts(bot: BotContext) -> None:
 # -- operator actions ----------------------------------------------------------------------------
 
 
-async def _item(session: AsyncSession, item_id: int) -> InboxItem:
+async def _item(session: Session, item_id: int) -> InboxItem:
     item = await get_item(session, item_id)
     if item is None:
         raise InboxError(f"no inbox item {item_id}")
@@ -252,19 +253,10 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
     """One item with the person's recent history, the replies and the reply window."""
     async with bot.sessions() as session:
         item = await _item(session, item_id)
-        rows = await session.execute(
-            select(InboundMessage.received_at, InboundMessage.text)
-            .where(
-                InboundMessage.channel == item.channel,
-                InboundMessage.account == item.account,
-                InboundMessage.user_id == item.user_id,
-                InboundMessage.text.is_not(None),
-            )
-            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-            .limit(INBOX.of(bot.config).history_messages)
-        )
+        limit = INBOX.of(bot.config).history_messages
+        rows = await recent_texts(session, item.channel, item.account, item.user_id, limit)
         # The log keeps texts redacted already; answers inside flows are not kept at all.
-        history = [(as_utc(at), redact(text or "")) for at, text in rows][::-1]
+        history = [(as_utc(at), redact(text)) for at, text in rows]
         replies = await replies_of(session, item.id)
         win = await window(bot, session, item.channel, item.account, item.user_id)
     return ItemDetail(item, masked(bot, item), history, replies, win)
@@ -293,7 +285,7 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
             # The platform knows best (45015 window closed, 45047 count reached): keep it.
             log_event(log, "inbox_reply_not_sent", logging.WARNING, item=item_id, error=str(exc))
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         if status == "queued":
             notice = bot.texts("inbox.texts.notice", text=text)
@@ -330,7 +322,7 @@ async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) ->
     """Give an item to ``assignee``."""
     if not assignee.strip():
         raise InboxError("the assignee is empty")
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         if item.status == "closed":
             raise InboxError(f"inbox item {item_id} is closed")
@@ -344,7 +336,7 @@ async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) ->
 
 async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
     """Close an item (nothing more to do)."""
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         item.status, item.updated_at = "closed", bot.clock.now()
         audit(session, bot, operator, "inbox.close", f"item={item.id}")
@@ -360,7 +352,7 @@ async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
 async def purge_old_items(bot: BotContext, now: datetime) -> int:
     """Delete answered and closed items past ``[inbox] retention_days``; returns how many."""
     keep = timedelta(days=INBOX.of(bot.config).retention_days)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         return await purge_done(session, now - keep)
 
 
@@ -368,6 +360,9 @@ FEATURE = Feature(
     name="inbox",
     cli=["bot.cli.inbox:register"],
     config=INBOX,
+    console=[
+        ConsolePage("/inbox", "console.nav.inbox", "bot.console.sections.inbox:section", "viewer")
+    ],
     content=[content_file("inbox")],
     purges=[purge_old_items],
     audit_actions=[

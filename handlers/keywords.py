@@ -12,9 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from bot.kernel.clock import Clock
 from bot.kernel.content import ContentError, Texts
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
@@ -23,9 +21,8 @@ from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.router import TEXTUAL, Filter, MatchResult, Router
-from storage.db import Sessions
-from storage.keywords import MATCH_TYPES, RuleSpec, seed_once
-from storage.models import KeywordRule
+from storage.db import Session, Sessions
+from storage.keywords import MATCH_TYPES, RuleSpec, enabled_rules, seed_concurrently
 
 log = logging.getLogger("bot.app")
 REFRESH_SECONDS = 10.0
@@ -109,24 +106,42 @@ class KeywordIndex:
         self._loaded = False
         self._refresh: asyncio.Task[None] | None = None
         self._sessions: Sessions | None = None
+        # The bot's clock once known (the first load), so a test's clock ages the rules too.
+        self._clock: Clock | None = None
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp() if self._clock is not None else time.monotonic()
 
     def invalidate(self) -> None:
         """Force a reload on next use (after an edit in this process)."""
         self._snap.loaded_at = -1e9
 
+    async def preload(self, bot: BotContext) -> None:
+        """Read the rules at start, so ``has_rule`` knows them from the first message."""
+        self._clock = bot.clock
+        await self._load(bot.sessions)
+
     @property
-    def loaded(self) -> bool:
-        """Whether the rules were read at least once in this process."""
-        return self._loaded
+    def fresh(self) -> bool:
+        """Whether the rules were read, and less than ``REFRESH_SECONDS`` ago."""
+        return self._loaded and self._now() - self._snap.loaded_at < REFRESH_SECONDS
+
+    async def lookup_fresh(self, ctx: Ctx) -> Reply | None:
+        """``lookup`` after reading the rules again through the message's own session (an
+        operator's new rule answers from the first message after the refresh interval)."""
+        self._clock = ctx.bot.clock
+        await self._read(ctx.session)
+        return await self.lookup(ctx)
 
     def has_rule(self, msg: Inbound) -> bool:
-        """Whether a rule answers the text ``msg`` (False while nothing is loaded yet: the
-        free-text route then looks the rules up itself, see handlers/faq/routes.py). A stale
-        snapshot is refreshed in the background."""
+        """Whether a rule answers the text ``msg``. The app loads the rules before the first
+        message (``preload``); if nothing is loaded yet, False: the free-text route then looks
+        the rules up itself (handlers/faq/routes.py). A stale snapshot is refreshed in the
+        background."""
         if not self._loaded:
             return False
         snap = self._snap
-        stale = time.monotonic() - snap.loaded_at >= REFRESH_SECONDS
+        stale = self._now() - snap.loaded_at >= REFRESH_SECONDS
         idle = self._refresh is None or self._refresh.done()
         if stale and idle and self._sessions is not None:
             self._refresh = asyncio.get_running_loop().create_task(self._load(self._sessions))
@@ -138,19 +153,9 @@ class KeywordIndex:
         async with sessions() as session:
             await self._read(session)
 
-    async def _read(self, session: AsyncSession) -> None:
-        rows = (
-            (
-                await session.execute(
-                    select(KeywordRule)
-                    .where(KeywordRule.enabled.is_(True))
-                    .order_by(KeywordRule.priority.desc(), KeywordRule.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        snap = _Snapshot(loaded_at=time.monotonic())
+    async def _read(self, session: Session) -> None:
+        rows = await enabled_rules(session)
+        snap = _Snapshot(loaded_at=self._now())
         for row in rows:
             reply = Reply.from_json(row.reply)
             if row.match == "exact":
@@ -163,7 +168,8 @@ class KeywordIndex:
         self._loaded = True
 
     async def _snapshot(self, ctx: Ctx) -> _Snapshot:
-        if time.monotonic() - self._snap.loaded_at < REFRESH_SECONDS:
+        self._clock = ctx.bot.clock
+        if self._now() - self._snap.loaded_at < REFRESH_SECONDS:
             return self._snap
         self._sessions = ctx.bot.sessions
         if not self._loaded:
@@ -219,6 +225,7 @@ def build_router(index: KeywordIndex) -> Router:
         return reply
 
     router.add(_KeywordHit(index), keyword_reply, "keywords.reply", pure=True)
+    router.on_start.append(index.preload)
     return router
 
 
@@ -239,7 +246,7 @@ async def fallback(ctx: Ctx) -> Reply | None:
 async def seed_at_start(bot: BotContext) -> None:
     """Make the seeded rules match the content file (operator rules are left alone)."""
     specs = seed_specs(bot.texts)
-    added, updated, removed = await seed_once(bot.sessions, specs, bot.clock.now())
+    added, updated, removed = await seed_concurrently(bot.sessions, specs, bot.clock.now())
     if added or updated or removed:
         log_event(log, "keywords_seeded", added=added, updated=updated, removed=removed)
 
@@ -260,4 +267,5 @@ FEATURE = Feature(
     ],
     content=[content_file("keywords")],
     on_start=[seed_at_start],
+    audit_actions=["keywords.add", "keywords.remove", "keywords.seed"],
 )

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.kernel.clients import ApiError
 from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
@@ -18,7 +16,7 @@ from handlers.logo_phases import LOGO, ContestState, contest_state, format_date,
 from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
-from storage.followers import find_follower, new_follower
+from storage.followers import find_follower, remember_follower
 from storage.logo import EntryStatus, LogoEntry
 from storage.models import Follower
 
@@ -251,16 +249,15 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     except ApiError:
         return True, None  # an API hiccup must not cost a follower their vote
     subscribed = bool(info.get("subscribe", 1))
-    now = ctx.bot.clock.now()
-    try:
-        async with ctx.session.begin_nested():
-            ctx.session.add(
-                new_follower(
-                    msg.channel.value, msg.account, msg.user, subscribed=subscribed, now=now
-                )
-            )
-    except IntegrityError:
-        pass  # a follow event recorded the row meanwhile; the answer stands for this vote
+    # A follow event that recorded the row meanwhile wins; the answer stands for this vote.
+    await remember_follower(
+        ctx.session,
+        msg.channel.value,
+        msg.account,
+        msg.user,
+        subscribed=subscribed,
+        now=ctx.bot.clock.now(),
+    )
     return subscribed, None
 
 

@@ -10,6 +10,7 @@ from bot.kernel.context import BotContext
 from handlers import logo, logo_submit, logo_withdraw
 from handlers.feature import ConsolePage, Feature, MediaFolder, content_file
 from handlers.logo_phases import LOGO, logo_media_path
+from storage.db import transaction
 from storage.logo import image_paths, purge_vote_rates
 
 # The vote-rate counters are needed for one minute; an hour leaves room for clock skew.
@@ -18,7 +19,7 @@ VOTE_RATE_KEEP = timedelta(hours=1)
 
 async def purge_old_vote_rates(bot: BotContext, now: datetime) -> int:
     """Forget vote-rate counters older than an hour; returns how many rows went."""
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         return await purge_vote_rates(session, now - VOTE_RATE_KEEP)
 
 
@@ -41,12 +42,12 @@ FEATURE = Feature(
     media=[MediaFolder("logo", logo_media_path, image_paths)],
     purges=[purge_old_vote_rates],
     audit_actions=[
-        "logo_approved",
-        "logo_rejected",
-        "logo_phase_set",
-        "logo_phase_clear",
-        "logo.withdrawn",
-        "votes_void",
+        "logo.approve",
+        "logo.reject",
+        "logo.phase_set",
+        "logo.phase_clear",
+        "logo.withdraw",
+        "votes.void",
     ],
     report=["storage.reports.logo:section"],
 )

@@ -24,9 +24,8 @@ from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.config import Config, ConfigError, ConfigSection
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
     from bot.kernel.content import Texts
+    from storage.db import Session
 
 PHASES = ("submission", "review", "voting", "results")
 TIME_FORMAT = "YYYY-MM-DD HH:MM"
@@ -208,7 +207,7 @@ def contest_state_at(
     return ContestState(now=now, windows=merge(config_windows(cfg), database))
 
 
-async def database_windows(session: AsyncSession) -> list[Window]:
+async def database_windows(session: Session) -> list[Window]:
     """The phases operators set with ``logos phase set``."""
     from storage.logo import phase_settings
 
@@ -219,7 +218,7 @@ async def database_windows(session: AsyncSession) -> list[Window]:
     ]
 
 
-async def contest_state(session: AsyncSession, cfg: LogoConfig, now: datetime) -> ContestState:
+async def contest_state(session: Session, cfg: LogoConfig, now: datetime) -> ContestState:
     """The state now, reading operators' phase settings from the database."""
     return contest_state_at(now, cfg, await database_windows(session))
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.kernel.config import Config
 from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Kind, Reply, normalize
@@ -27,6 +25,7 @@ from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_s
 from handlers.router import Click, Text
 from handlers.volunteers import PHONE_RE, valid_name
 from storage import logo as store
+from storage.db import Conflict, savepoint
 
 FLOW = "logo_submit"
 TITLE_MAX = 20
@@ -174,7 +173,7 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     try:
         # A savepoint: the same design entered by someone else meanwhile must not abort the
         # message (its transaction also records the message key).
-        async with ctx.session.begin_nested():
+        async with savepoint(ctx.session):
             entry = await store.add_entry(
                 ctx.session,
                 channel=msg.channel.value,
@@ -189,7 +188,7 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
                 phone_index=phone_index,
                 now=ctx.bot.clock.now(),
             )
-    except IntegrityError:
+    except Conflict:
         return Finish(ctx.reply("logo.duplicate_at_confirm"))
     return Finish(ctx.reply("logo.submitted", title=entry.title, number=entry.id))
 

@@ -19,6 +19,7 @@ from handlers.conversation import Finish, Flow, Invalid, Outcome, Step, ask
 from handlers.logo import current_state, with_phase
 from handlers.logo_phases import LOGO, counts_public, logo_media_path
 from handlers.media import remove_after_commit
+from handlers.operations import AUTHOR, audit
 from handlers.router import Command, Router, Text
 from storage import logo as store
 from storage.logo import EntryStatus, LogoEntry
@@ -105,6 +106,7 @@ async def handle_withdraw(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if isinstance(entry, Reply):
         return Finish(entry)
     file_name = await store.withdraw_entry(ctx.session, entry, ctx.bot.clock.now())
+    audit(ctx.bot, ctx.session, AUTHOR, "logo.withdraw", entry=entry.id)
     if file_name:
         remove_after_commit(ctx.session, logo_media_path(ctx.bot.config) / file_name)
     return Finish(ctx.reply("logo.withdrawn", number=entry.id, title=entry.title))

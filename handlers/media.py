@@ -24,14 +24,13 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from bot.kernel.clients import ApiError
 from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Kind
+from bot.kernel.privacy import private_dir
 from handlers.feature import MediaFolder
+from storage.db import Session, after_commit
 
 # Beyond this many pixels a picture is refused before decoding (a small file can unpack huge).
 MAX_PIXELS = 25_000_000
@@ -98,7 +97,7 @@ def check_and_store(data: bytes, rules: ImageRules) -> StoredImage | Refused:
         # Fresh again for the orphan purge: a flow in progress now holds it.
         os.utime(target)
     else:
-        rules.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(rules.directory)  # stories hold people's photos: 0700, files 0600
         # Write then rename: a reader (the gallery) never sees half a file.
         fd, tmp = tempfile.mkstemp(dir=rules.directory, prefix=TEMP_PREFIX)
         with os.fdopen(fd, "wb") as fh:
@@ -144,8 +143,9 @@ async def purge_orphan_pictures(bot: BotContext, folders: Sequence[MediaFolder])
     grace = timedelta(minutes=config.limits.flow_timeout_minutes) + timedelta(hours=1)
     before = (bot.clock.now() - grace).timestamp()
     keep: set[str] = set()
-    for folder in folders:
-        keep.update(await folder.referenced(bot.sessions))
+    async with bot.sessions() as session:
+        for folder in folders:
+            keep.update(await folder.referenced(session))
     directories = {folder.path(config) for folder in folders}
     orphans = await asyncio.to_thread(_orphans, directories, keep, before)
     for path in orphans:
@@ -154,7 +154,7 @@ async def purge_orphan_pictures(bot: BotContext, folders: Sequence[MediaFolder])
     return len(orphans)
 
 
-def remove_after_commit(session: AsyncSession, path: Path) -> None:
+def remove_after_commit(session: Session, path: Path) -> None:
     """Delete the stored picture ``path`` once ``session``'s transaction commits.
 
     Never before: a rollback (a lost race, a failure later in the message) must find the file
@@ -163,9 +163,9 @@ def remove_after_commit(session: AsyncSession, path: Path) -> None:
     knows what rows refer to."""
     requested = time.time()
 
-    def remove(_session: Session) -> None:
+    def remove() -> None:
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime <= requested:
                 path.unlink()
 
-    event.listen(session.sync_session, "after_commit", remove, once=True)
+    after_commit(session, remove)

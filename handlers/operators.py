@@ -11,12 +11,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from handlers.feature import ConsolePage, Feature, content_file
+from handlers.notify import tell_then
 from storage import operators as store
+from storage.db import Conflict, Session, transaction, unique_transaction
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 256
@@ -143,14 +144,14 @@ async def create_operator(
     encoded = hash_password(password)
     now = bot.clock.now()
     try:
-        async with bot.sessions() as session, session.begin():
+        async with unique_transaction(bot.sessions) as session:
             if await store.get_operator(session, name) is not None:
                 raise AccountError("name_taken", f"operator {name!r} exists", name=name)
             op = await store.add_operator(session, name, role.label, encoded, now)
             detail = f"name={name} role={role.label}"
             await store.audit(session, now, actor, "operators.add", detail)
             return op.id
-    except IntegrityError:
+    except Conflict:
         raise AccountError("name_taken", f"operator {name!r} exists", name=name) from None
 
 
@@ -169,7 +170,7 @@ async def change_operator(
     if what == "password":
         _check_password(password or "")
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         op = await store.operator_by_id(session, operator_id)
         if op is None:
             raise AccountError("no_such", f"no operator {operator_id}", number=operator_id)
@@ -205,6 +206,23 @@ async def change_operator(
         return op.name
 
 
+async def notify_admins(bot: BotContext, text: str, *, besides: str = "") -> int:
+    """Tell every admin who bound a WeChat openid (but ``besides``, who caused it) ``text``:
+    by customer-service message inside WeChat's 48 h window, else at their next message.
+    Returns how many were told."""
+    async with bot.sessions() as session:
+        admins = [op for op in await store.admins_to_notify(session) if op.name != besides]
+    account = bot.config.wechat.account_id
+
+    async def nothing(_session: Session) -> None:
+        return None
+
+    for op in admins:
+        assert op.notify_openid is not None
+        await tell_then(bot, "wechat", account, op.notify_openid, text, nothing)
+    return len(admins)
+
+
 FEATURE = Feature(
     name="operators",
     cli=["bot.cli.operators:register"],
@@ -214,7 +232,8 @@ FEATURE = Feature(
             "console.nav.operators",
             "bot.console.sections.operators:section",
             "editor",
-        )
+        ),
+        ConsolePage("/me", "console.nav.me", "bot.console.sections.me:section", "viewer"),
     ],
     config=CONSOLE,
     content=[content_file("console")],
@@ -226,5 +245,6 @@ FEATURE = Feature(
         "operators.password",
         "console.login",
         "console.audit_export",
+        "operators.notify_bind",
     ],
 )

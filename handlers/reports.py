@@ -4,10 +4,18 @@ the wording. The report's sections are declared by the features they describe
 
 from __future__ import annotations
 
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 
 FEATURE = Feature(
     name="reports",
     cli=["bot.cli.report:register"],
+    console=[
+        ConsolePage(
+            "/reports",
+            "office_report.console.nav",
+            "bot.console.sections.reports:section",
+            "editor",
+        )
+    ],
     content=[content_file("office_report"), content_file("demo")],
 )

@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot.kernel.context import BotContext
 from bot.kernel.message import Event, Inbound, Kind, Reply, normalize
 
 if TYPE_CHECKING:
+    from bot.kernel.context import BotContext
     from handlers.context import Ctx
 
 MatchResult = bool | re.Match[str]
@@ -162,6 +164,9 @@ class Router:
 
     name: str
     routes: list[Route] = field(default_factory=list)
+    # Run once when the app starts serving, before the first message (warming a cache the
+    # routes' filters read, which cannot wait for the database themselves).
+    on_start: list[Callable[[BotContext], Awaitable[None]]] = field(default_factory=list)
 
     def on(
         self, flt: Filter, *, name: str | None = None, pure: bool = False

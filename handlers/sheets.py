@@ -56,12 +56,12 @@ def export_headers(t: Texts) -> list[str]:
 
 def export_row(bot: BotContext, v: Volunteer, hours: Decimal, full_phone: bool) -> list[Any]:
     """One row of the volunteers export (the phone masked unless ``full_phone``)."""
-    phone = bot.cipher.decrypt(v.phone_enc)
+    unreadable = bot.texts("common.unreadable")  # written under another key: never a traceback
     return [
         v.id,
         channel_label(bot, v.channel),
-        bot.cipher.decrypt(v.name_enc),
-        phone if full_phone else mask_phone(phone),
+        bot.cipher.reveal(v.name_enc, unreadable),
+        bot.cipher.reveal(v.phone_enc, unreadable, None if full_phone else mask_phone),
         v.city,
         v.district,
         v.birth_year,
@@ -90,9 +90,10 @@ def contact(bot: BotContext, story: Story, *, reveal: bool = False) -> str:
     """The story's contact as operators see it: masked, or whole with ``reveal``."""
     if not story.contact_name_enc or not story.contact_phone_enc:
         return ""
-    name = bot.cipher.decrypt(story.contact_name_enc)
-    phone = bot.cipher.decrypt(story.contact_phone_enc)
-    return f"{name} {phone}" if reveal else f"{mask_name(name)} {mask_phone(phone)}"
+    unreadable = bot.texts("common.unreadable")
+    name = bot.cipher.reveal(story.contact_name_enc, unreadable, None if reveal else mask_name)
+    phone = bot.cipher.reveal(story.contact_phone_enc, unreadable, None if reveal else mask_phone)
+    return f"{name} {phone}"
 
 
 def pictures_of(media: list[StoryMedia]) -> list[StoryMedia]:

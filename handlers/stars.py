@@ -75,7 +75,7 @@ async def show_stars(ctx: Ctx) -> Reply | None:
             ctx.t(
                 "stars.line" if city else "stars.line_city",
                 rank=rank,
-                name=mask_name(ctx.bot.cipher.decrypt(star.name_enc)),
+                name=ctx.bot.cipher.reveal(star.name_enc, ctx.t("common.unreadable"), mask_name),
                 city=star.city,
                 hours=hours_text(star.hours),
             )

@@ -24,6 +24,7 @@ from handlers.conversation import Finish, Flow, Invalid, Next, Outcome, Step, as
 from handlers.faq.routes import watch
 from handlers.feature import ConsolePage, Feature, MediaFolder, content_file
 from handlers.media import ImageRules, Refused, StoredImage, fetch_image, file_size
+from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Command, Router, Text
 from handlers.volunteers import PHONE_RE, valid_name
 from storage import stories as store
@@ -313,9 +314,11 @@ async def handle_delete(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     if _word(ctx) != "确认删除":
         return Invalid(ctx.t("stories.bad_delete", number=answers["number"]))
     # False: deleted by an earlier message meanwhile (a retry, a second worker): same answer.
-    await store.delete_own_story(
+    if await store.delete_own_story(
         ctx.session, answers["number"], ctx.inbound.user_key, ctx.bot.clock.now()
-    )
+    ):
+        # The number only: the audit log holds no story text or contact.
+        audit(ctx.bot, ctx.session, AUTHOR, "stories.delete", story=answers["number"])
     return Finish(ctx.reply("stories.deleted", number=answers["number"]))
 
 
@@ -387,12 +390,13 @@ FEATURE = Feature(
     content=[content_file("stories")],
     media=[MediaFolder("stories", stories_media_path, store.media_paths)],
     audit_actions=[
-        "stories.deleted",
+        "stories.approve",
+        "stories.reject",
         "stories.reveal_contact",
-        "story_approved",
-        "story_rejected",
-        "story_featured",
-        "story_unfeatured",
+        "stories.export",
+        "stories.delete",
+        "stories.feature",
+        "stories.unfeature",
     ],
     report=["storage.reports.stories:section"],
 )

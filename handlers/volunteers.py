@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
-
-from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.campaign import shipped_cities, shipped_packs
 from bot.kernel.config import ConfigError, ConfigSection
@@ -32,8 +33,10 @@ from handlers.conversation import (
     ask,
 )
 from handlers.feature import ConsolePage, Feature, content_file
+from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
+from storage.db import Conflict, savepoint
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
 FLOW = "volunteer_signup"
@@ -283,9 +286,9 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     )
     try:
         # A savepoint: the same phone or user registered meanwhile must not abort the message.
-        async with ctx.session.begin_nested():
+        async with savepoint(ctx.session):
             ctx.session.add(row)
-    except IntegrityError:
+    except Conflict:
         return Finish(ctx.reply("volunteer.phone_taken"))
     return Finish(ctx.reply("volunteer.done"))
 
@@ -342,6 +345,11 @@ SIGNUP = Flow(
 )
 
 
+def certificate_dir(ctx: Ctx) -> Path:
+    """Where rendered certificates wait for their upload."""
+    return ctx.bot.config.data_path / certificate.FOLDER
+
+
 async def _require_volunteer(ctx: Ctx) -> dict[str, Any] | Reply:
     if await current_volunteer(ctx) is None:
         return ctx.reply("volunteer.not_registered")
@@ -356,6 +364,9 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         # Places in activities to come go back to others; the rest stays anonymous.
         await withdraw_upcoming(ctx.session, me.id, ctx.bot.clock.now())
         await erase(ctx.session, me, ctx.bot.clock.now())
+        audit(ctx.bot, ctx.session, AUTHOR, "volunteers.erase", volunteer=me.id)
+        # The certificates carry the full name; a rollback loses nothing (they are re-rendered).
+        certificate.remove_volunteer(certificate_dir(ctx), me.id)
     return Finish(ctx.reply("volunteer.erased"))
 
 
@@ -400,7 +411,7 @@ def _saving(handler: StepHandler, then: str | None = None) -> StepHandler:
             return Finish(ctx.reply("volunteer.not_registered"))
         cipher, values = ctx.bot.cipher, outcome.updates
         try:
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 if "name" in values:
                     me.name_enc = cipher.encrypt(values["name"])
                 if "phone" in values:
@@ -416,7 +427,7 @@ def _saving(handler: StepHandler, then: str | None = None) -> StepHandler:
                 if "availability" in values:
                     me.availability = ",".join(values["availability"])
                 me.updated_at = ctx.bot.clock.now()
-        except IntegrityError:
+        except Conflict:
             return Finish(ctx.reply("volunteer.phone_taken"))
         if then is not None:
             return Next(then, values)
@@ -464,13 +475,16 @@ async def show_profile(ctx: Ctx) -> Reply | None:
     me = await current_volunteer(ctx)
     if me is None:
         return ctx.reply("volunteer.not_registered")
-    cipher = ctx.bot.cipher
+    try:
+        name, phone = ctx.bot.cipher.decrypt(me.name_enc), ctx.bot.cipher.decrypt(me.phone_enc)
+    except ValueError:  # written under another data key
+        return ctx.reply("volunteer.unreadable")
     return _summary(
         ctx,
         "volunteer.profile",
         {
-            "name": cipher.decrypt(me.name_enc),
-            "phone": cipher.decrypt(me.phone_enc),
+            "name": name,
+            "phone": phone,
             "city": me.city,
             "district": me.district,
             "birth_year": me.birth_year,
@@ -516,12 +530,16 @@ async def send_certificate(ctx: Ctx) -> Reply | None:
     count = star_level(total, VOLUNTEERS.of(ctx.bot.config).star_hours)
     level = ctx.t("volunteer.cert_level", count=count) if count else ""
     level = level or ctx.t("volunteer.cert_level_none")
+    try:
+        name = ctx.bot.cipher.decrypt(me.name_enc)
+    except ValueError:  # written under another data key
+        return ctx.reply("volunteer.unreadable")
     today = ctx.bot.clock.now().date()
-    path = ctx.bot.config.data_path / "certificates" / certificate.file_name(me.id, today)
+    path = certificate_dir(ctx) / certificate.file_name(me.id, today)
     certificate.render(
         path,
         title=ctx.t("volunteer.cert_title"),
-        salutation=ctx.t("volunteer.cert_body", name=ctx.bot.cipher.decrypt(me.name_enc)),
+        salutation=ctx.t("volunteer.cert_body", name=name),
         lines=ctx.t("volunteer.cert_lines", hours=f"{total.normalize():f}", level=level).split(
             "\n"
         ),
@@ -601,6 +619,13 @@ def _validate_activities(vol: VolunteersConfig) -> None:
 VOLUNTEERS = ConfigSection("volunteers", VolunteersConfig, validate_section)
 
 
+async def purge_certificates(bot: BotContext, now: datetime) -> int:
+    """Delete certificates older than a day: they name the volunteer in full and are needed
+    only until uploaded as the reply."""
+    folder = bot.config.data_path / certificate.FOLDER
+    return await asyncio.to_thread(certificate.purge_old, folder, now.timestamp())
+
+
 FEATURE = Feature(
     name="volunteers",
     routers=[router],
@@ -616,6 +641,12 @@ FEATURE = Feature(
     ],
     config=VOLUNTEERS,
     content=[content_file("volunteer")],
-    audit_actions=["volunteer.erased", "volunteers.export_phones"],
+    purges=[purge_certificates],
+    audit_actions=[
+        "volunteers.erase",
+        "volunteers.export",
+        "volunteers.hours_adjust",
+        "volunteers.hours_export",
+    ],
     report=["storage.reports.volunteers:section"],
 )

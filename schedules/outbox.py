@@ -32,6 +32,7 @@ from bot.kernel.message import Channel
 from schedules.calendar import Calendar, load_calendar
 from schedules.delivery import wechat_content, wechat_sendall, weibo_status
 from schedules.posts import channels_of, occurrences, placeholder_values
+from storage.db import transaction
 from storage.schedules import (
     FAILED,
     MISSED,
@@ -139,7 +140,7 @@ async def materialize(bot: BotContext, report: RunReport) -> None:
     calendar, tz = calendar_of(bot), zone_of(bot)
     now = bot.clock.now()
     grace = timedelta(seconds=cfg.misfire_grace_seconds)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         for post in await active_posts(session):
             created = as_utc(post.created_at)
             lead = timedelta(minutes=post.preview_minutes if post.preview_to else 0)
@@ -202,7 +203,7 @@ async def reconcile(bot: BotContext, report: RunReport) -> None:
     """Deal with rows a crashed process left in "sending"."""
     now = bot.clock.now()
     cutoff = now - timedelta(seconds=bot.config.schedules.stale_sending_seconds)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         stale = list(
             (
                 await session.execute(
@@ -237,7 +238,7 @@ async def reconcile(bot: BotContext, report: RunReport) -> None:
 async def claim(bot: BotContext, item_id: int) -> bool:
     """pending -> sending for exactly one caller."""
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         result: Any = await session.execute(
             update(OutboxItem)
             .where(
@@ -306,7 +307,7 @@ async def _after_error(
 
 
 async def _finish(bot: BotContext, item_id: int, **values: Any) -> None:
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         await session.execute(
             update(OutboxItem)
             .where(OutboxItem.id == item_id, OutboxItem.status == SENDING)
@@ -384,22 +385,26 @@ async def describe(bot: BotContext, post: CampaignPost, occ: datetime, purpose: 
 
 async def enqueue_now(bot: BotContext, post: CampaignPost, purpose: str = "push") -> list[int]:
     """Outbox rows for an immediate delivery of ``post`` (operator's run-now / preview)."""
-    now = bot.clock.now()
+    async with transaction(bot.sessions) as session:
+        return await enqueue_in(session, post, purpose, bot.clock.now())
+
+
+async def enqueue_in(session: Any, post: CampaignPost, purpose: str, now: datetime) -> list[int]:
+    """``enqueue_now`` inside the caller's transaction (an operation audits in the same one)."""
     ids: list[int] = []
     channels = ["wechat"] if purpose == "preview" else channels_of(post)
-    async with bot.sessions() as session, session.begin():
-        for channel in channels:
-            await _insert(session, post, channel, purpose, now, PENDING, now)
-            item_id = await session.scalar(
-                select(OutboxItem.id).where(
-                    OutboxItem.post_id == post.id,
-                    OutboxItem.channel == channel,
-                    OutboxItem.purpose == purpose,
-                    OutboxItem.occurrence == now,
-                )
+    for channel in channels:
+        await _insert(session, post, channel, purpose, now, PENDING, now)
+        item_id = await session.scalar(
+            select(OutboxItem.id).where(
+                OutboxItem.post_id == post.id,
+                OutboxItem.channel == channel,
+                OutboxItem.purpose == purpose,
+                OutboxItem.occurrence == now,
             )
-            if item_id is not None:
-                ids.append(int(item_id))
+        )
+        if item_id is not None:
+            ids.append(int(item_id))
     return ids
 
 

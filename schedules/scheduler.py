@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
-from schedules import lease
+from storage import leases as lease
 
 log = logging.getLogger("bot.schedules")
 

@@ -10,9 +10,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.clock import as_utc
 from schedules.calendar import Calendar
 from schedules.delivery import weibo_status
@@ -26,7 +23,8 @@ from schedules.posts import (
     occurrences,
     validate_schedule,
 )
-from storage.schedules import FAILED, MISSED, UNKNOWN, CampaignPost, OutboxItem, active_posts
+from storage.db import Session
+from storage.schedules import CampaignPost, active_posts, get_post, outbox_in_period
 
 # statuses/share: "内容不超过140个汉字" (the link included).
 WEIBO_STATUS_LIMIT = 140
@@ -112,7 +110,7 @@ def _period_window(quota: Quota, when: datetime, tz: ZoneInfo) -> tuple[datetime
 
 
 async def quota_conflict(
-    session: AsyncSession,
+    session: Session,
     spec: PostSpec,
     quota: Quota,
     calendar: Calendar,
@@ -140,7 +138,7 @@ async def quota_conflict(
 
 
 async def check_post(
-    session: AsyncSession,
+    session: Session,
     spec: PostSpec,
     *,
     quota: Quota,
@@ -158,7 +156,7 @@ async def check_post(
 
 
 async def add_post(
-    session: AsyncSession,
+    session: Session,
     spec: PostSpec,
     *,
     quota: Quota,
@@ -193,9 +191,9 @@ def post_from_spec(spec: PostSpec, now: datetime) -> CampaignPost:
     )
 
 
-async def cancel_post(session: AsyncSession, post_id: int) -> bool:
+async def cancel_post(session: Session, post_id: int) -> bool:
     """Cancel a post: nothing more of it goes out (rows already sent stay as they are)."""
-    post = await session.get(CampaignPost, post_id)
+    post = await get_post(session, post_id)
     if post is None or post.status != "active":
         return False
     post.status = "cancelled"
@@ -204,7 +202,7 @@ async def cancel_post(session: AsyncSession, post_id: int) -> bool:
 
 
 async def quota_left(
-    session: AsyncSession, quota: Quota, calendar: Calendar, tz: ZoneInfo, now: datetime
+    session: Session, quota: Quota, calendar: Calendar, tz: ZoneInfo, now: datetime
 ) -> int:
     """Mass sends still free in the quota period containing ``now`` (sent, sending and still
     scheduled WeChat pushes of the period count as taken)."""
@@ -214,7 +212,7 @@ async def quota_left(
 
 
 async def _taken(
-    session: AsyncSession,
+    session: Session,
     posts: Sequence[CampaignPost],
     calendar: Calendar,
     tz: ZoneInfo,
@@ -224,16 +222,7 @@ async def _taken(
     """The WeChat mass sends of [start, end): sent or sending ones from the outbox and the
     occurrences of ``posts`` still to come, each with a name for messages."""
     taken: dict[tuple[int, datetime], str] = {}
-    rows = await session.execute(
-        select(OutboxItem).where(
-            OutboxItem.channel == "wechat",
-            OutboxItem.purpose == "push",
-            OutboxItem.status.not_in([FAILED, MISSED, UNKNOWN]),
-            OutboxItem.occurrence >= start,
-            OutboxItem.occurrence < end,
-        )
-    )
-    for item in rows.scalars():
+    for item in await outbox_in_period(session, "wechat", "push", start, end):
         taken[(item.post_id, as_utc(item.occurrence))] = f"post {item.post_id}"
     for post in posts:
         for when in occurrences(post, calendar, tz, start, end):

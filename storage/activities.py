@@ -127,6 +127,13 @@ async def add_activity(session: AsyncSession, activity: Activity) -> Activity:
     return activity
 
 
+async def get_activity(
+    session: AsyncSession, activity_id: int, *, for_update: bool = False
+) -> Activity | None:
+    """Activity ``activity_id``, if it exists (locked for the transaction with ``for_update``)."""
+    return await session.get(Activity, activity_id, with_for_update=for_update or None)
+
+
 async def code_in_use(session: AsyncSession, code: str, now: datetime) -> Activity | None:
     """An active, not yet ended activity already using ``code`` (codes must tell them apart)."""
     result = await session.execute(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,11 +22,25 @@ from sqlalchemy.ext.asyncio import (
 )
 
 Sessions = async_sessionmaker[AsyncSession]
+# What handlers and operations hold: a unit of work they pass to repositories, never query.
+Session = AsyncSession
+
+
+class Conflict(Exception):
+    """A unique constraint refused a write: someone else got there first."""
 
 
 def is_sqlite(url: str) -> bool:
     """Whether ``url`` points at SQLite."""
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file 0600 in a 0700 folder before SQLite does (it would use 0644);
+    its -wal and -shm files take the database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -38,7 +55,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(database))
         engine = create_async_engine(
             url,
             echo=echo,
@@ -76,9 +93,46 @@ def create_sessions(engine: AsyncEngine) -> Sessions:
 
 @asynccontextmanager
 async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """A session whose work commits on success and rolls back on any exception."""
+    """A session whose work commits on success and rolls back on any exception: the one
+    transaction boundary of CLI commands, operations, jobs and the dispatcher."""
     async with sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def unique_transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """``transaction`` whose commit may lose a unique-key race to another process (seeding at
+    start-up, a name two operators add at once): that raises ``Conflict``."""
+    try:
+        async with transaction(sessions) as session:
+            yield session
+    except IntegrityError as exc:
+        raise Conflict(str(exc.orig)) from exc
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """Writes that may lose a race on a unique key: on a conflict only they roll back (the
+    message's transaction goes on) and ``Conflict`` is raised."""
+    try:
+        async with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        raise Conflict(str(exc.orig)) from exc
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction commits (never on a rollback)."""
+
+    def run(_session: Any) -> None:
+        action()
+
+    event.listen(session.sync_session, "after_commit", run, once=True)
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip to the database (health checks)."""
+    await session.execute(text("SELECT 1"))
 
 
 def upsert_insert(session: AsyncSession) -> Any:

@@ -29,8 +29,10 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.activities import Activity, Enrolment
-from storage.db import Sessions
+from storage.db import Sessions, transaction
+from storage.faq import FaqEvent
 from storage.followers import FollowerDay
+from storage.inbox import InboxItem
 from storage.logo import LogoEntry, LogoVote, LogoVoteFlag
 from storage.models import Follower, InboundMessage
 from storage.schedules import CampaignPost, OutboxItem
@@ -70,6 +72,18 @@ COMMANDS = (
     "stories.my_stories",
 )
 SHIFT = timedelta(hours=8)  # Asia/Shanghai has no daylight saving
+# How the message log's route names group in the report (storage/reports/messages.py).
+ANSWER_GROUPS = {"keywords.reply": "keyword", "flow": "flow", "faq.answer": "free_text"}
+FAQ_OUTCOMES = (("answered", 62), ("picked", 8), ("clarify", 15), ("handoff", 15))
+# Watchlist categories (handlers/content/watchlist.toml) and their severity.
+WATCHLIST = (
+    ("self_harm", 3),
+    ("help", 2),
+    ("fundraising", 1),
+    ("bullying", 2),
+    ("fraud", 2),
+    ("rumour", 1),
+)
 
 
 class DemoError(RuntimeError):
@@ -133,6 +147,9 @@ class Tally:
     votes_voided: int = 0
     vote_flags: int = 0
     stories: Counter[str] = field(default_factory=Counter)  # per status, plus "featured"
+    faq: Counter[str] = field(default_factory=Counter)  # per outcome
+    flags: Counter[int] = field(default_factory=Counter)  # watchlist flags per severity
+    inbox: Counter[str] = field(default_factory=Counter)  # per reason, plus "answered"
     pushes_sent: int = 0
     pushes_failed: int = 0
     reach_sent: int = 0
@@ -231,7 +248,7 @@ async def _insert(
     """Insert ``rows`` in chunks, one transaction each, reporting progress."""
     total = len(rows)
     for start in range(0, total, CHUNK):
-        async with sessions() as session, session.begin():
+        async with transaction(sessions) as session:
             await session.execute(insert(_table(table)), list(rows[start : start + CHUNK]))
         progress(label, min(start + CHUNK, total), total)
     if not total:
@@ -293,7 +310,7 @@ async def generate(
     await _logo(run, users)
     await _stories(run, users)
     await _pushes(run)
-    async with sessions() as session, session.begin():
+    async with transaction(sessions) as session:
         await _sync_sequences(session)
     return run.tally
 
@@ -353,8 +370,14 @@ async def _followers(run: _Run) -> list[tuple[str, str]]:
 
 
 def _message_rows(
-    run: _Run, start: int, days: Sequence[date], users: Sequence[tuple[str, str]]
+    run: _Run,
+    start: int,
+    days: Sequence[date],
+    users: Sequence[tuple[str, str]],
+    free: list[tuple[str, str, str, datetime, str]],
 ) -> Iterator[dict[str, Any]]:
+    """Log rows of one chunk; free-text ones (the FAQ's route) are also put in ``free`` as
+    (channel, user, message key, time, text) for their FAQ events and inbox items."""
     rng = run.year.rng
     n = len(days)
     moments = sorted(run.year.moments(days))
@@ -372,7 +395,13 @@ def _message_rows(
                 handler = "flow"  # an answer inside a flow: the log keeps no text
             else:
                 text_ = rng.choices(run.material.questions, cum_weights=q_cum)[0]
-                handler = "keywords.reply" if roll < 0.8 else rng.choice(COMMANDS)
+                if roll < 0.65:
+                    handler = "keywords.reply"
+                elif roll < 0.85:
+                    handler = "faq.answer"  # free text: watchlist, FAQ or the staff inbox
+                    free.append((channel, user, f"demo{start + j}", at, text_))
+                else:
+                    handler = rng.choice(COMMANDS)
                 run.tally.texts[text_] += 1
         elif kind == "event":
             handler = "keywords.reply" if roll < 0.6 else rng.choice(COMMANDS)
@@ -381,9 +410,7 @@ def _message_rows(
         run.tally.messages[month_of(at)] += 1
         run.tally.kinds[kind] += 1
         run.tally.hours_of_day[(at + SHIFT).hour] += 1
-        run.tally.answered[
-            {"keywords.reply": "keyword", "flow": "flow"}.get(handler, "command")
-        ] += 1
+        run.tally.answered[ANSWER_GROUPS.get(handler, "command")] += 1
         yield {
             "channel": channel,
             "account": ACCOUNTS[channel],
@@ -408,13 +435,76 @@ async def _messages(run: _Run, users: Sequence[tuple[str, str]]) -> None:
     done = 0
     while done < total:
         n = min(CHUNK, total - done)
-        rows = list(_message_rows(run, done, days[done : done + n], users))
-        async with run.sessions() as session, session.begin():
+        free: list[tuple[str, str, str, datetime, str]] = []
+        rows = list(_message_rows(run, done, days[done : done + n], users, free))
+        events, items = _free_text(run, free)
+        async with transaction(run.sessions) as session:
             await session.execute(insert(_table(InboundMessage)), rows)
+            if events:
+                await session.execute(insert(_table(FaqEvent)), events)
+            if items:
+                await session.execute(insert(_table(InboxItem)), items)
         done += n
         run.progress("messages", done, total)
     if not total:
         run.progress("messages", 0, 0)
+
+
+def _free_text(
+    run: _Run, free: Sequence[tuple[str, str, str, datetime, str]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the FAQ route did with free text: 2 % flagged by the watchlist (filed for staff),
+    the rest an FAQ event (answered, picked from 您是想问, clarify, handoff); a handoff is
+    filed in the inbox too, and staff answer 70 % of what is filed."""
+    rng = run.year.rng
+    outcome_cum = list(accumulate(w for _o, w in FAQ_OUTCOMES))
+    events, items = [], []
+    for channel, user, key, at, text_ in free:
+        outcome = None
+        severity = 0
+        category = ""
+        if rng.random() < 0.02:
+            category, severity = rng.choice(WATCHLIST)
+            reason = "flagged"
+            run.tally.flags[severity] += 1
+        else:
+            outcome = rng.choices(FAQ_OUTCOMES, cum_weights=outcome_cum)[0][0]
+            run.tally.faq[outcome] += 1
+            events.append(
+                {
+                    "channel": channel,
+                    "account": ACCOUNTS[channel],
+                    "msg_key": key,
+                    "outcome": outcome,
+                    "entry_id": None,
+                    "confidence": round(rng.uniform(0.2, 0.95), 4),
+                    "at": at,
+                }
+            )
+            if outcome != "handoff":
+                continue
+            reason = "unanswered"
+        answered = rng.random() < 0.7
+        run.tally.inbox[reason] += 1
+        run.tally.inbox["answered"] += answered
+        items.append(
+            {
+                "channel": channel,
+                "account": ACCOUNTS[channel],
+                "user_id": user,
+                "msg_key": key,
+                "text_enc": run.material.encrypt(text_),
+                "reason": reason,
+                "category": category,
+                "severity": severity,
+                "status": "answered" if answered else "new",
+                "assignee": None,
+                "created_at": at,
+                "updated_at": at,
+                "answered_at": at + timedelta(hours=2) if answered else None,
+            }
+        )
+    return events, items
 
 
 def _name(rng: random.Random, material: Material) -> str:

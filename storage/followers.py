@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.clock import as_utc, local
-from storage.db import upsert_insert
+from storage.db import Conflict, savepoint, upsert_insert
 from storage.models import Base, BigId, Follower
 
 
@@ -162,3 +162,21 @@ async def top_scenes(
     if channel:
         query = query.where(Follower.channel == channel)
     return [(str(r[0]), int(r[1]), int(r[2])) for r in await session.execute(query)]
+
+
+async def remember_follower(
+    session: AsyncSession,
+    channel: str,
+    account: str,
+    user_id: str,
+    *,
+    subscribed: bool,
+    now: datetime,
+) -> None:
+    """Record what the platform said about a user not seen before; a follow event that
+    recorded the row meanwhile wins (a savepoint, so the message's transaction goes on)."""
+    try:
+        async with savepoint(session):
+            session.add(new_follower(channel, account, user_id, subscribed=subscribed, now=now))
+    except Conflict:
+        pass

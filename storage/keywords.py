@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Sessions
+from storage.db import Sessions, transaction
 from storage.models import KeywordRule
 
 MATCH_TYPES = ("exact", "contains", "click")
@@ -63,6 +63,19 @@ async def seed_rules(
     return added, updated, removed
 
 
+async def seed_concurrently(
+    sessions: Sessions, specs: Iterable[RuleSpec], now: datetime
+) -> tuple[int, int, int]:
+    """``seed_rules`` in a transaction of its own, as every worker does at start-up: when
+    another worker seeds at the same moment, its rules are the same, and this one counts
+    nothing (0, 0, 0)."""
+    try:
+        async with transaction(sessions) as session:
+            return await seed_rules(session, specs, now)
+    except IntegrityError:
+        return 0, 0, 0
+
+
 async def add_rule(session: AsyncSession, spec: RuleSpec, now: datetime) -> KeywordRule:
     """Add or replace an operator rule."""
     row = (
@@ -90,6 +103,16 @@ async def remove_rule(session: AsyncSession, rule_id: int) -> bool:
     """Delete a rule by id; False if there was none."""
     result: Any = await session.execute(delete(KeywordRule).where(KeywordRule.id == rule_id))
     return bool(result.rowcount)
+
+
+async def enabled_rules(session: AsyncSession) -> list[KeywordRule]:
+    """The rules that answer, highest priority first (ties: oldest first)."""
+    rows = await session.execute(
+        select(KeywordRule)
+        .where(KeywordRule.enabled.is_(True))
+        .order_by(KeywordRule.priority.desc(), KeywordRule.id)
+    )
+    return list(rows.scalars())
 
 
 async def list_rules(session: AsyncSession) -> list[KeywordRule]:
@@ -120,19 +143,6 @@ def as_mapping(rule: KeywordRule) -> Mapping[str, Any]:
         "enabled": rule.enabled,
         "source": rule.source,
     }
-
-
-async def seed_once(
-    sessions: Sessions, specs: Sequence[RuleSpec], now: datetime
-) -> tuple[int, int, int]:
-    """``seed_rules`` in a transaction of its own, as every process does at start-up; a
-    worker that loses the race to another one seeding at the same moment counts nothing (the
-    other's rules are the same). Returns (added, updated, removed)."""
-    try:
-        async with sessions() as session, session.begin():
-            return await seed_rules(session, specs, now)
-    except IntegrityError:
-        return 0, 0, 0
 
 
 async def update_rule(

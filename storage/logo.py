@@ -35,8 +35,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.kernel.message import UserKey
-from storage.db import Sessions, upsert_insert
-from storage.models import AuditEvent, Base, BigId, Follower
+from storage.db import upsert_insert
+from storage.models import Base, BigId, Follower
 
 
 # withdrawn: the author took the entry back (撤回投稿); final, and its personal data are gone.
@@ -239,7 +239,7 @@ async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime)
     The row stays, so votes cast for it keep their entry (they no longer count: results count
     approved entries only). The author's name, phone and phone index go, and so do the design's
     hash and file name: the gallery serves nothing for it and the same design may be entered
-    again. The withdrawal is recorded in the audit log (no personal data in the detail).
+    again. The caller records the withdrawal in the audit log.
     """
     file_name = entry.image_path
     entry.status = EntryStatus.WITHDRAWN
@@ -249,11 +249,20 @@ async def withdraw_entry(session: AsyncSession, entry: LogoEntry, now: datetime)
     entry.phone_index = None
     entry.image_hash = None
     entry.image_path = None
-    session.add(
-        AuditEvent(at=now, actor="author", action="logo.withdrawn", detail=f"entry={entry.id}")
-    )
     await session.flush()
     return file_name
+
+
+async def approved_image(session: AsyncSession, image_hash: str, file_name: str) -> bool:
+    """Whether ``file_name`` is the design of an approved entry (the gallery serves only those)."""
+    found = await session.scalar(
+        select(LogoEntry.id).where(
+            LogoEntry.image_hash == image_hash,
+            LogoEntry.image_path == file_name,
+            LogoEntry.status == "approved",
+        )
+    )
+    return found is not None
 
 
 async def get_entry(session: AsyncSession, entry_id: int) -> LogoEntry | None:
@@ -535,8 +544,9 @@ async def clear_phase(session: AsyncSession, phase: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-async def image_paths(sessions: Sessions) -> list[str]:
+async def image_paths(session: AsyncSession) -> list[str]:
     """File names of every stored design (what the orphan purge must keep)."""
-    async with sessions() as session:
-        query = select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
-        return [name for name in await session.scalars(query) if name]
+    found = await session.scalars(
+        select(LogoEntry.image_path).where(LogoEntry.image_path.is_not(None))
+    )
+    return [name for name in found if name]

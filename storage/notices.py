@@ -1,4 +1,5 @@
-"""Notices waiting for a user's next message: read, mark shown, claim for a separate send.
+"""Notices waiting for a user's next message: queue, read, mark shown, claim for a separate
+send; and the last-message time that decides whether an active message is still allowed.
 
 A notice is marked delivered only once it was shown: in front of a text reply (same
 transaction as the reply's message key), or sent as a message of its own after a reply that
@@ -11,10 +12,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Notice
+from bot.kernel.clock import as_utc
+from storage.models import InboundMessage, Notice
+
+
+async def last_message_at(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> datetime | None:
+    """When the user last wrote to the account (the platforms' reply windows start there);
+    None: never, or purged from the log."""
+    last = await session.scalar(
+        select(func.max(InboundMessage.received_at)).where(
+            InboundMessage.channel == channel,
+            InboundMessage.account == account,
+            InboundMessage.user_id == user_id,
+        )
+    )
+    return None if last is None else as_utc(last)
+
+
+def add_notice(
+    session: AsyncSession, channel: str, account: str, user_id: str, text: str, now: datetime
+) -> None:
+    """Queue ``text`` for the user's next message (committed with the session)."""
+    session.add(
+        Notice(channel=channel, account=account, user_id=user_id, text=text, created_at=now)
+    )
 
 
 async def pending_notices(

@@ -14,7 +14,8 @@ from sqlalchemy import Boolean, Index, String, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import AuditEvent, Base, BigId
+from storage.audit import add_row
+from storage.models import Base, BigId
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -214,4 +215,23 @@ async def purge_failures(session: AsyncSession, before: datetime) -> None:
 
 async def audit(session: AsyncSession, at: datetime, actor: str, action: str, detail: str) -> None:
     """One audit row."""
-    session.add(AuditEvent(at=at, actor=actor, action=action, detail=detail))
+    add_row(session, at, actor, action, detail)
+
+
+async def set_notify_openid(session: AsyncSession, operator_id: int, openid: str | None) -> None:
+    """Bind (or with None unbind) the WeChat openid an operator is told things at."""
+    await session.execute(
+        update(Operator).where(Operator.id == operator_id).values(notify_openid=openid)
+    )
+
+
+async def admins_to_notify(session: AsyncSession) -> list[Operator]:
+    """Enabled admins who bound a WeChat openid."""
+    rows = await session.scalars(
+        select(Operator).where(
+            Operator.role == "admin",
+            Operator.enabled.is_(True),
+            Operator.notify_openid.is_not(None),
+        )
+    )
+    return list(rows)

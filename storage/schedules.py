@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -90,6 +90,28 @@ class OutboxItem(Base):
     updated_at: Mapped[datetime]
 
 
+async def outbox_in_period(
+    session: AsyncSession, channel: str, purpose: str, start: datetime, end: datetime
+) -> list[OutboxItem]:
+    """Deliveries of ``channel`` and ``purpose`` in [start, end) that used (or will use) the
+    platform's quota: failed, missed and unknown ones did not."""
+    rows = await session.scalars(
+        select(OutboxItem).where(
+            OutboxItem.channel == channel,
+            OutboxItem.purpose == purpose,
+            OutboxItem.status.not_in([FAILED, MISSED, UNKNOWN]),
+            OutboxItem.occurrence >= start,
+            OutboxItem.occurrence < end,
+        )
+    )
+    return list(rows.all())
+
+
+async def get_post(session: AsyncSession, post_id: int) -> CampaignPost | None:
+    """Post ``post_id``, whatever its status."""
+    return await session.get(CampaignPost, post_id)
+
+
 async def active_posts(session: AsyncSession) -> list[CampaignPost]:
     """Posts not cancelled, oldest first."""
     rows = await session.execute(
@@ -110,3 +132,11 @@ async def outbox_for(session: AsyncSession, post_id: int | None = None) -> list[
     if post_id is not None:
         q = q.where(OutboxItem.post_id == post_id)
     return list((await session.execute(q)).scalars())
+
+
+async def outbox_counts(session: AsyncSession) -> dict[str, int]:
+    """How many outbox rows are in each state."""
+    rows = await session.execute(
+        select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+    )
+    return {status: int(count) for status, count in rows}

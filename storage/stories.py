@@ -26,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
-from storage.db import Sessions
-from storage.models import AuditEvent, Base, BigId
+from storage.models import Base, BigId
 
 
 class StoryStatus(StrEnum):
@@ -198,8 +197,6 @@ async def delete_own_story(
         return False
     await session.execute(delete(StoryMedia).where(StoryMedia.story_id == number))
     await session.delete(story)
-    # The number only: the audit log holds no story text or contact.
-    session.add(AuditEvent(at=now, actor="author", action="stories.deleted", detail=f"id={number}"))
     await session.flush()
     return True
 
@@ -215,15 +212,14 @@ async def count_stories(session: AsyncSession, status: str | None = None) -> int
 async def set_featured(session: AsyncSession, number: int, featured: bool) -> Story | None:
     """Feature (or stop featuring) an approved story; None when there is no approved one."""
     story = await session.get(Story, number, with_for_update=True)
-    if story is None or story.status != StoryStatus.APPROVED:
+    if story is None or story.status != "approved":
         return None
     story.featured = featured
     await session.flush()
     return story
 
 
-async def media_paths(sessions: Sessions) -> list[str]:
+async def media_paths(session: AsyncSession) -> list[str]:
     """File names of every stored story picture (what the orphan purge must keep)."""
-    async with sessions() as session:
-        query = select(StoryMedia.path).where(StoryMedia.path.is_not(None))
-        return [name for name in await session.scalars(query) if name]
+    found = await session.scalars(select(StoryMedia.path).where(StoryMedia.path.is_not(None)))
+    return [name for name in found if name]

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
-from storage.models import AuditEvent, Base, BigId
+from storage.models import Base, BigId
 
 
 class Volunteer(Base):
@@ -108,6 +108,21 @@ async def phone_taken(
     return (await session.execute(query)).first() is not None
 
 
+async def get_volunteer(
+    session: AsyncSession, volunteer_id: int, *, for_update: bool = False
+) -> Volunteer | None:
+    """Volunteer ``volunteer_id`` (erased ones too), locked for the transaction if asked."""
+    return await session.get(Volunteer, volunteer_id, with_for_update=for_update or None)
+
+
+async def registered(session: AsyncSession, city: str | None = None) -> list[Volunteer]:
+    """Volunteers who have not erased their data, by id; only ``city``'s when given."""
+    query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
+    if city:
+        query = query.where(Volunteer.city == city)
+    return list((await session.scalars(query)).all())
+
+
 async def add_hours(
     session: AsyncSession,
     volunteer_id: int,
@@ -146,7 +161,7 @@ async def erase(session: AsyncSession, volunteer: Volunteer, now: datetime) -> N
 
     The row stays as an anonymous holder of the ledger: city and skills are kept for
     statistics; name, phone, guardian, birth year and the platform user id are gone, so the
-    person may register again as someone new. The deletion is recorded in the audit log.
+    person may register again as someone new. The caller records the deletion in the audit log.
     """
     volunteer.name_enc = ""
     volunteer.phone_enc = ""
@@ -155,11 +170,6 @@ async def erase(session: AsyncSession, volunteer: Volunteer, now: datetime) -> N
     volunteer.guardian_enc = None
     volunteer.birth_year = 0
     volunteer.updated_at = now
-    session.add(
-        AuditEvent(
-            at=now, actor="volunteer", action="volunteer.erased", detail=f"id={volunteer.id}"
-        )
-    )
     await session.flush()
 
 

@@ -43,6 +43,14 @@ class TooLarge(ValueError):
     """The body is over the configured limit (413)."""
 
 
+class SlowBody(ValueError):
+    """The body did not arrive within ``server.body_timeout_seconds`` (408)."""
+
+
+class Busy(ValueError):
+    """Too many unsigned bodies are being read already (503)."""
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A passive answer: its body and content type, and what it could not hold (a text over
@@ -60,6 +68,10 @@ class ChannelAdapter(Protocol):
 
     def verify(self, query: Mapping[str, str]) -> str:
         """Check the platform's GET URL verification; the text to echo. Raises Forbidden."""
+        ...
+
+    def query_signed(self, query: Mapping[str, str]) -> bool:
+        """Whether the query's signature checks out, before the body is read."""
         ...
 
     def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
@@ -105,6 +117,8 @@ ERROR_STATUS: dict[type, int] = {
     Forbidden: 403,
     TooLarge: 413,
     web.HTTPRequestEntityTooLarge: 413,  # aiohttp's own limit on a body of unknown length
+    SlowBody: 408,
+    Busy: 503,
 }
 
 
@@ -125,8 +139,7 @@ async def webhook_errors(
     name = request.match_info.route.name or ""
     if not name.startswith(WEBHOOK_ROUTE_PREFIX):
         return await handler(request)
-    channel = name.removeprefix(WEBHOOK_ROUTE_PREFIX).split(":")[0]
-    wr = request[WEBHOOK] = WebhookRequest(request, channel)
+    wr = request[WEBHOOK] = WebhookRequest(request, name.removeprefix(WEBHOOK_ROUTE_PREFIX))
     try:
         response = await handler(request)
     except Exception as exc:
@@ -139,6 +152,8 @@ async def webhook_errors(
         reason = "body too large" if status == 413 else str(exc)
         wr.fields["reason"] = reason
         wr.write(status, f"rejected_{status}")
+        if status in (408, 503):  # the rest of a slow body is not waited for
+            return await hang_up(request, web.Response(status=status, text=reason))
         return web.Response(status=status, text=reason)
     wr.write(response.status, wr.outcome)
     return response
@@ -147,12 +162,55 @@ async def webhook_errors(
 # -- the routes every channel shares -----------------------------------------------------------
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The body, refusing more than ``server.max_body_bytes`` with 413 before reading it."""
+class BodyGate:
+    """Bounds webhook body reads: each within a timeout, and only ``cap`` at once for requests
+    whose query carries no valid signature. A platform's requests are signed, so a flood of
+    slow unsigned senders gets 503 at once and never holds more than ``cap`` connections,
+    each for at most ``timeout`` seconds."""
+
+    def __init__(self, timeout: float, cap: int) -> None:
+        self.timeout = timeout
+        self.cap = cap
+        self.unsigned = 0  # unsigned bodies being read now (one event loop: no lock needed)
+        self.peak = 0  # the most read at once so far
+
+    async def read(self, request: web.Request, *, signed: bool) -> bytes:
+        """The body; raises SlowBody or Busy."""
+        if not signed:
+            if self.unsigned >= self.cap:
+                raise Busy("too many unsigned bodies in flight")
+            self.unsigned += 1
+            self.peak = max(self.peak, self.unsigned)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await request.read()
+        except TimeoutError:
+            raise SlowBody("body not received in time") from None
+        finally:
+            if not signed:
+                self.unsigned -= 1
+
+
+BODY_GATE: web.AppKey[BodyGate] = web.AppKey("body_gate", BodyGate)
+
+
+async def hang_up(request: web.Request, response: web.Response) -> web.Response:
+    """Send ``response`` and close the connection without reading the rest of the body:
+    aiohttp would otherwise keep reading a slow sender for up to 10 s (its lingering close)."""
+    await response.prepare(request)
+    await response.write_eof()
+    protocol: Any = request.protocol
+    protocol.force_close()  # the transport flushes the response before it closes
+    return response
+
+
+async def read_body(request: web.Request, *, signed: bool = False) -> bytes:
+    """The body, refusing more than ``server.max_body_bytes`` with 413 before reading it, and
+    bounded by the app's ``BodyGate`` (``signed``: the query's signature checked out)."""
     limit = request.app[BOT].config.server.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"{request.content_length} bytes over the limit of {limit}")
-    return await request.read()
+    return await request.app[BODY_GATE].read(request, signed=signed)
 
 
 def channel_routes(path: str, adapter: ChannelAdapter) -> list[web.RouteDef]:
@@ -166,7 +224,7 @@ def channel_routes(path: str, adapter: ChannelAdapter) -> list[web.RouteDef]:
 
     async def receive(request: web.Request) -> web.StreamResponse:
         wr = request[WEBHOOK]
-        body = await read_body(request)
+        body = await read_body(request, signed=adapter.query_signed(request.query))
         inbound = adapter.parse(request.query, body)
         if inbound is None:
             wr.fields["msg_type"] = "unknown"
@@ -198,10 +256,8 @@ def channel_routes(path: str, adapter: ChannelAdapter) -> list[web.RouteDef]:
             answered.set()
         return response
 
-    return [
-        web.get(path, verify, name=name + ":verify"),
-        web.post(path, receive, name=name),
-    ]
+    # One name, so both methods share one resource: a POST then resolves in one step.
+    return [web.get(path, verify, name=name), web.post(path, receive, name=name)]
 
 
 def _response(rendered: Rendered) -> web.Response:

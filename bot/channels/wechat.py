@@ -110,6 +110,20 @@ class WeChatAdapter:
             raise Forbidden("bad signature") from None
         return query.get("echostr", "")
 
+    def query_signed(self, query: Mapping[str, str]) -> bool:
+        """Whether the query's ``signature`` checks out (the platform sends it in every mode),
+        so the body is worth reading before anything else is known."""
+        try:
+            check_signature(
+                self.config.token,
+                query.get("signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        except InvalidSignatureException:
+            return False
+        return True
+
     def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
         """Verify and decode a POST; None for a message type the bot does not know."""
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")

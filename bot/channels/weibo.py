@@ -109,6 +109,14 @@ class WeiboAdapter:
         if abs(time.time() - seconds) > self.config.timestamp_window_seconds:
             raise Forbidden("timestamp outside the accepted window")
 
+    def query_signed(self, query: Mapping[str, str]) -> bool:
+        """Whether the query's signature checks out (before the body is read)."""
+        try:
+            self._check_signature(query)
+        except Forbidden:
+            return False
+        return True
+
     def verify(self, query: Mapping[str, str]) -> str:
         """Answer the platform's GET URL check with ``echostr``."""
         self._check_signature(query)

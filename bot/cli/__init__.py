@@ -11,13 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import chat, db, menu, serve
+from bot.cli import chat, db, keys, menu, serve
 from bot.cli.common import CommandError
 from bot.kernel.config import ConfigError
 from handlers.feature import Feature, resolve
+from handlers.operations import OperationError
 from handlers.registry import FEATURES
 
-COMMANDS = [serve, db, chat, menu]
+COMMANDS = [serve, db, keys, chat, menu]
 
 
 def build_parser(features: Sequence[Feature] = FEATURES) -> argparse.ArgumentParser:
@@ -25,6 +26,13 @@ def build_parser(features: Sequence[Feature] = FEATURES) -> argparse.ArgumentPar
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="Campaign bot for public-welfare (网络公益) WeChat and Weibo accounts.",
+    )
+    parser.add_argument(
+        "--as",
+        dest="operator",
+        metavar="NAME",
+        default=None,
+        help="who is acting, as the audit log records it (default: your OS user name)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
@@ -49,7 +57,7 @@ def main(argv: Sequence[str] | None = None, features: Sequence[Feature] = FEATUR
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except CommandError as exc:
+    except (CommandError, OperationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from bot.cli.common import (
@@ -15,25 +14,23 @@ from bot.cli.common import (
     channel_name,
     columns,
     load,
+    operator,
     parse_decimal,
     print_table,
     ready_context,
+    shown,
 )
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
 from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.content import Texts
 from bot.kernel.privacy import mask_phone
-from handlers.activities import hours_text, tell_enrolled
-from handlers.volunteers import configured_cities
+from handlers import activities_ops as ops
+from handlers.activities import hours_text
 from storage import activities as store
 from storage.activities import Activity, Enrolment
-from storage.models import AuditEvent
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
-MAX_TITLE, MAX_PLACE, MAX_REASON = 64, 100, 200
-MAX_CAPACITY = 100_000
-MAX_HOURS = Decimal(100)
 
 
 def roster_headers(t: Texts) -> list[str]:
@@ -114,16 +111,9 @@ def parse_time(text: str, option: str) -> datetime:
     return naive.replace(tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def _text(value: str, option: str, limit: int) -> str:
-    value = " ".join(value.split())
-    if not 1 <= len(value) <= limit:
-        raise CommandError(f"{option}: must be 1-{limit} characters")
-    return value
-
-
 def _capacity(text: str) -> int:
-    if not text.strip().isdecimal() or not 1 <= int(text) <= MAX_CAPACITY:
-        raise CommandError(f"--capacity: must be a whole number from 1 to {MAX_CAPACITY}")
+    if not text.strip().isdecimal():
+        raise CommandError(f"--capacity: must be a whole number from 1 to {ops.MAX_CAPACITY}")
     return int(text)
 
 
@@ -144,48 +134,21 @@ def _state(t: Texts, activity: Activity, now: datetime) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    """Validate and store a new activity."""
-    title = _text(args.title, "--title", MAX_TITLE)
-    place = _text(args.place, "--place", MAX_PLACE)
-    starts_at, ends_at = parse_time(args.start, "--start"), parse_time(args.end, "--end")
-    if ends_at <= starts_at:
-        raise CommandError("--end: must be after --start")
-    hours = parse_decimal(args.hours, "--hours", low=Decimal("0.01"), high=MAX_HOURS)
-    capacity = _capacity(args.capacity)
-    code = store.fold_code(args.code) if args.code is not None else store.new_code()
-    if not store.valid_code(code):
-        raise CommandError("--code: must be 4-8 letters or digits")
+    """Add an activity (checked by the operation)."""
+    new = ops.NewActivity(
+        title=args.title,
+        place=args.place,
+        starts_at=parse_time(args.start, "--start"),
+        ends_at=parse_time(args.end, "--end"),
+        hours=parse_decimal(args.hours, "--hours", low=ops.MIN_HOURS, high=ops.MAX_HOURS),
+        capacity=_capacity(args.capacity),
+        city=args.city,
+        code=args.code,
+    )
 
     async def go() -> Activity:
         async with ready_context(load(args)) as bot:
-            city = args.city.strip()
-            known = configured_cities(bot)
-            if city and city not in known:
-                raise CommandError(f"--city: unknown city {city!r}; one of: {'、'.join(known)}")
-            now = bot.clock.now()
-            if ends_at <= now:
-                raise CommandError("--end: that time has already passed")
-            async with bot.sessions() as session, session.begin():
-                clash = await store.code_in_use(session, code, now)
-                if clash is not None:
-                    raise CommandError(
-                        f"--code: {code} is already the code of activity {clash.id} "
-                        f"({clash.title}); choose another or leave it out"
-                    )
-                return await store.add_activity(
-                    session,
-                    Activity(
-                        title=title,
-                        starts_at=starts_at,
-                        ends_at=ends_at,
-                        place=place,
-                        city=city,
-                        hours=hours,
-                        capacity=capacity,
-                        code=code,
-                        created_at=now,
-                    ),
-                )
+            return await ops.add(bot, operator(args), new)
 
     activity = asyncio.run(go())
     print(
@@ -225,38 +188,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel an activity (audited) and tell its volunteers."""
-    reason = _text(args.reason, "--reason", MAX_REASON)
 
-    async def go() -> tuple[Activity, bool, dict[str, int]]:
+    async def go() -> ops.Cancelled:
         async with ready_context(load(args)) as bot:
-            now = bot.clock.now()
-            async with bot.sessions() as session, session.begin():
-                activity = await session.get(Activity, args.number)
-                if activity is None:
-                    raise CommandError(f"no activity {args.number}")
-                again = activity.status == store.CANCELLED
-                if not again:
-                    if as_utc(activity.ends_at) <= now:
-                        raise CommandError(f"activity {args.number} has already ended")
-                    cancelled = await store.cancel(session, activity.id, reason, now)
-                    if cancelled is None:  # cancelled by another operator meanwhile
-                        raise CommandError(f"activity {args.number} was just cancelled; run again")
-                    activity = cancelled
-                    session.add(
-                        AuditEvent(
-                            at=now,
-                            actor="operator",
-                            action="activity.cancelled",
-                            detail=f"activity={activity.id} reason={reason}",
-                        )
-                    )
             progress = Progress("telling volunteers", 0)
-            counts = await tell_enrolled(bot, activity, progress)
+            done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
             progress.finish()
-            return activity, again, counts
+            return done
 
-    activity, again, counts = asyncio.run(go())
-    state = "was already cancelled" if again else "cancelled"
+    done = asyncio.run(go())
+    activity, counts = done.activity, done.told
+    state = "was already cancelled" if done.again else "cancelled"
     print(
         f"activity {activity.id} {state}; volunteers told: {counts['sent']} by message, "
         f"{counts['notice']} at their next message ({counts['erased']} erased, not told)"
@@ -287,11 +229,12 @@ def cmd_roster(args: argparse.Namespace) -> int:
     fmt = format_of(path) if path is not None else ""
 
     async def go() -> tuple[Activity, list[list[Any]], int, Texts]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
-            activity = await session.get(Activity, args.number)
-            if activity is None:
-                raise CommandError(f"no activity {args.number}")
-            entries = await store.roster(session, activity.id)
+        async with ready_context(load(args)) as bot:
+            if path is None:
+                found = await ops.roster(bot, args.number)
+            else:
+                found = await ops.export_roster(bot, operator(args), args.number)
+            activity, entries = found.activity, found.entries
             progress = Progress("roster", len(entries)) if path is not None else None
             rows: list[list[Any]] = []
             checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
@@ -302,7 +245,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
                         v.id,
                         channel_name(bot, v.channel),
                         display_name(bot, v.name_enc),
-                        mask_phone(bot.cipher.decrypt(v.phone_enc)) if v.phone_enc else "",
+                        shown(bot, v.phone_enc, mask_phone),
                         v.city,
                         _when(enrolment.enrolled_at),
                         _when(enrolment.checked_in_at),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ from bot.config import Config, load_config
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
 from handlers.feature import Feature
+from handlers.operations import Actor
 from handlers.registry import FEATURES
 
 
@@ -30,6 +32,17 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
         help="TOML config file (default: built-in local settings: SQLite under ./data, "
         "sandbox WeChat API)",
     )
+
+
+def operator(args: argparse.Namespace) -> Actor:
+    """The operator acting: ``--as NAME``, or the OS user running the command."""
+    name = getattr(args, "operator", None) or ""
+    if not name.strip():
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # no user name in the environment or the password file
+            name = "unknown"
+    return Actor.cli(name)
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -75,6 +88,14 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Any 
     print("  ".join("-" * w for w in widths), file=out)
     for row in rows:
         print(line(row), file=out)
+
+
+def shown(bot: BotContext, token: str | None, mask: Callable[[str], str] | None = None) -> str:
+    """A personal value as operators see it: decrypted (through ``mask``), '' when there is
+    none, the unreadable label when it cannot be decrypted (no traceback in a list)."""
+    if not token:
+        return ""
+    return bot.cipher.reveal(token, bot.texts("common.unreadable"), mask)
 
 
 def columns(texts: Texts, *keys: str) -> list[str]:

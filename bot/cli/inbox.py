@@ -20,6 +20,7 @@ from bot.kernel.context import BotContext
 from handlers import inbox
 from handlers.faq import operations as faq_ops
 from handlers.faq.watchlist import Watchlist
+from storage.db import transaction
 from storage.inbox import STATUSES, duty_roster, set_duty
 
 
@@ -251,7 +252,7 @@ def cmd_duty(args: argparse.Namespace) -> int:
     """List or change the duty roster."""
 
     async def work(bot: BotContext) -> None:
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             if args.name:
                 await set_duty(
                     session,

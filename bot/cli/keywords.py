@@ -6,16 +6,16 @@ import argparse
 import asyncio
 
 from bot.cli.common import (
-    CommandError,
     add_config_arg,
     columns,
     load,
+    operator,
     print_table,
     ready_context,
 )
-from bot.kernel.message import Reply, normalize
-from handlers.keywords import seed_specs
-from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, seed_rules
+from bot.kernel.message import Reply
+from handlers import keywords_ops as ops
+from storage.keywords import MATCH_TYPES, list_rules
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,19 +80,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add an operator rule."""
-    if not args.reply.strip():
-        raise CommandError("the reply text is empty")
-    pattern = args.pattern if args.match == "click" else normalize(args.pattern).lower()
-    if not pattern:
-        raise CommandError("the keyword is empty")
 
-    async def go() -> int:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-            spec = RuleSpec(pattern, args.match, args.priority, Reply.of_text(args.reply).to_json())
-            row = await add_rule(session, spec, bot.clock.now())
-            return row.id
+    async def go() -> tuple[int, str]:
+        async with ready_context(load(args)) as bot:
+            rule = await ops.add(
+                bot,
+                operator(args),
+                args.pattern,
+                args.reply,
+                match=args.match,
+                priority=args.priority,
+            )
+            return rule.id, rule.pattern
 
-    rule_id = asyncio.run(go())
+    rule_id, pattern = asyncio.run(go())
     print(f"rule {rule_id} saved: {pattern} ({args.match}); live within 10 seconds")
     return 0
 
@@ -100,12 +101,11 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
-    async def go() -> bool:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-            return await remove_rule(session, args.id)
+    async def go() -> None:
+        async with ready_context(load(args)) as bot:
+            await ops.remove(bot, operator(args), args.id)
 
-    if not asyncio.run(go()):
-        raise CommandError(f"no rule with id {args.id}")
+    asyncio.run(go())
     print(f"rule {args.id} removed")
     return 0
 
@@ -114,8 +114,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the keywords content file."""
 
     async def go() -> tuple[int, int, int]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-            return await seed_rules(session, seed_specs(bot.texts), bot.clock.now())
+        async with ready_context(load(args)) as bot:
+            return await ops.seed(bot, operator(args))
 
     added, updated, removed = asyncio.run(go())
     print(f"keywords seeded: {added} added, {updated} updated, {removed} removed")

@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cli.common import (
     CommandError,
@@ -16,31 +13,27 @@ from bot.cli.common import (
     channel_name,
     columns,
     load,
+    operator,
     print_table,
     ready_context,
+    shown,
 )
 from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_name, mask_phone
+from handlers import logo_ops as ops
 from handlers.logo_phases import (
     LOGO,
     PHASES,
     ContestState,
-    LogoConfig,
-    PhaseError,
-    Window,
-    check_order,
     config_windows,
     contest_state,
-    database_windows,
     format_admin,
-    merge,
     parse_time,
     phase_line,
 )
-from handlers.logo_review import tell_author
+from handlers.operations import OperationError
 from storage import logo as store
-from storage.models import AuditEvent
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -122,31 +115,15 @@ def _label(bot: BotContext, key: str) -> str:
 
 
 def _masked(bot: BotContext, encrypted: str | None, mask: Callable[[str], str]) -> str:
-    return mask(bot.cipher.decrypt(encrypted)) if encrypted else ""
+    return shown(bot, encrypted, mask)
 
 
-async def review(config_args: argparse.Namespace) -> str:
-    """Set the status, record who did it, tell the author; returns how they were told."""
-    config = load(config_args)
-    async with ready_context(config) as bot, bot.sessions() as session, session.begin():
-        now = bot.clock.now()
-        entry = await store.review_entry(
-            session, config_args.number, config_args.status, now, config_args.reason
-        )
-        if entry is None:
-            raise CommandError(f"no entry number {config_args.number}")
-        if entry.status == "withdrawn":
-            # Final: approving it would put a design back that its author took away.
-            raise CommandError(f"entry {entry.id} was withdrawn by its author")
-        session.add(
-            AuditEvent(
-                at=now,
-                actor="cli",
-                action=f"logo_{config_args.status}",
-                detail=f"entry={entry.id} reason={config_args.reason or ''}",
-            )
-        )
-        return await tell_author(bot, session, entry)
+async def review(args: argparse.Namespace) -> str:
+    """Approve or reject; returns how the author was told."""
+    async with ready_context(load(args)) as bot:
+        if args.status == "approved":
+            return await ops.approve(bot, operator(args), args.number)
+        return await ops.reject(bot, operator(args), args.number, args.reason)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -166,30 +143,20 @@ def _parse(text: str, option: str, *, end: bool) -> Any:
         raise CommandError(f"{option}: {exc}") from None
 
 
-async def change_phase(
-    session: AsyncSession, args: argparse.Namespace, cfg: LogoConfig, now: datetime
-) -> str:
-    """Set or clear one phase (a new window is checked against the whole schedule first);
-    returns the audit detail."""
+async def change_phase(bot: BotContext, args: argparse.Namespace) -> None:
+    """Set or clear one phase; an order conflict names the option to change."""
     if args.action == "clear":
-        if not await store.clear_phase(session, args.phase):
-            raise CommandError(f"{args.phase} has no database setting to clear")
-        return f"phase={args.phase}"
-    new = Window(
-        args.phase,
-        _parse(args.start, "--from", end=False),
-        _parse(args.end, "--to", end=True),
-        "database",
-    )
-    others = [w for w in await database_windows(session) if w.phase != args.phase]
+        await ops.clear_phase(bot, operator(args), args.phase)
+        return
+    starts = _parse(args.start, "--from", end=False)
+    ends = _parse(args.end, "--to", end=True)
     try:
-        check_order(merge(config_windows(cfg), [*others, new]))
-    except PhaseError as exc:
-        option = "--to" if exc.bound == "to" and exc.phase == args.phase else "--from"
-        raise CommandError(f"{option}: {exc}") from None
-    await store.set_phase(session, args.phase, starts=new.starts, ends=new.ends, now=now)
-    end = format_admin(new.ends, end=True) if new.ends else ""
-    return f"phase={args.phase} from={format_admin(new.starts)} to={end}"
+        await ops.set_phase(bot, operator(args), args.phase, starts, ends)
+    except OperationError as exc:
+        if exc.key != "reports.ops.phase_order":
+            raise
+        mine = exc.params["bound"] == "to" and exc.params["phase"] == args.phase
+        raise CommandError(f"{'--to' if mine else '--from'}: {exc}") from None
 
 
 def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
@@ -219,15 +186,12 @@ def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
 
 async def phase(args: argparse.Namespace) -> None:
     """Show, set or clear phases (a change is audited), then print the schedule."""
-    async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-        now, cfg = bot.clock.now(), LOGO.of(bot.config)
+    async with ready_context(load(args)) as bot:
         if args.action != "show":
-            detail = await change_phase(session, args, cfg, now)
-            session.add(
-                AuditEvent(at=now, actor="cli", action=f"logo_phase_{args.action}", detail=detail)
-            )
-            await session.flush()
-        state = await contest_state(session, cfg, now)
+            await change_phase(bot, args)
+        now = bot.clock.now()
+        async with bot.sessions() as session:
+            state = await contest_state(session, LOGO.of(bot.config), now)
         headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
         print_table(headers, phase_rows(bot, state))
         print()

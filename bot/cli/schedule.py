@@ -13,15 +13,17 @@ from bot.cli.common import (
     Progress,
     add_config_arg,
     load,
+    operator,
     print_table,
     ready_context,
 )
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
+from handlers import pushes_ops as ops
 from schedules.calendar import format_year, load_calendar
-from schedules.outbox import RunReport, calendar_of, deliver, describe, enqueue_now, zone_of
-from schedules.posts import PostError, channels_of, next_occurrences, quota_of
-from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
+from schedules.outbox import calendar_of, describe, zone_of
+from schedules.posts import channels_of, next_occurrences
+from schedules.service import PostSpec
 from storage.schedules import CampaignPost, active_posts, outbox_for
 
 
@@ -139,24 +141,17 @@ def cmd_add(args: argparse.Namespace) -> int:
     """Store a post, or with --dry-run print what its next occurrence would send."""
 
     async def go() -> list[str]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+        async with ready_context(load(args)) as bot:
             spec = _spec(args, bot)
-            now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
-            quota = quota_of(bot.config.schedules)
-            try:
-                if args.dry_run:
-                    await check_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
-                    post = post_from_spec(spec, now)
-                    nxt = next_occurrences(post, cal, tz, now, n=1)
-                    out = ["dry run: nothing saved; the next occurrence would send:"]
-                    return out + (await describe(bot, post, nxt[0], "push") if nxt else [])
-                async with session.begin():
-                    post = await add_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
-            except PostError as exc:
-                raise CommandError(str(exc)) from None
-            nxt = next_occurrences(post, cal, tz, now, n=3)
-            dates = ", ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in nxt) or "none"
-            return [f"post {post.id} scheduled; next: {dates}"]
+            if args.dry_run:
+                planned = await ops.plan(bot, spec)
+                nxt = planned.upcoming
+                out = ["dry run: nothing saved; the next occurrence would send:"]
+                return out + (await describe(bot, planned.post, nxt[0], "push") if nxt else [])
+            done = await ops.schedule(bot, operator(args), spec)
+            tz = zone_of(bot)
+            dates = ", ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in done.upcoming)
+            return [f"post {done.post.id} scheduled; next: {dates or 'none'}"]
 
     for line in asyncio.run(go()):
         print(line)
@@ -229,12 +224,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a post."""
 
-    async def go() -> bool:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-            return await cancel_post(session, args.id)
+    async def go() -> None:
+        async with ready_context(load(args)) as bot:
+            await ops.cancel(bot, operator(args), args.id)
 
-    if not asyncio.run(go()):
-        raise CommandError(f"no active post with id {args.id}")
+    asyncio.run(go())
     print(f"post {args.id} cancelled")
     return 0
 
@@ -242,21 +236,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def _send_now(args: argparse.Namespace, purpose: str) -> int:
     async def go() -> list[str]:
         async with ready_context(load(args)) as bot:
-            async with bot.sessions() as session:
-                post = await session.get(CampaignPost, args.id)
-            if post is None or post.status != "active":
-                raise CommandError(f"no active post with id {args.id}")
-            if purpose == "preview" and not post.preview_to:
-                raise CommandError(f"post {args.id} has no --preview-to operators")
-            now = bot.clock.now()
             if args.dry_run:
-                return ["dry run: nothing sent", *await describe(bot, post, now, purpose)]
-            ids = await enqueue_now(bot, post, purpose)
-            report = RunReport()
-            progress = Progress(f"post {post.id} {purpose}", len(ids))
-            for item_id in ids:
-                await deliver(bot, item_id, report)
-                progress.advance()
+                post = await ops.active_post(bot, args.id, purpose)
+                described = await describe(bot, post, bot.clock.now(), purpose)
+                return ["dry run: nothing sent", *described]
+            progress = Progress(f"post {args.id} {purpose}", 0)
+            report = await ops.send_now(bot, operator(args), args.id, purpose, progress)
             progress.finish()
             out = [f"sent {report.sent}, retrying {report.retried}, failed {report.failed}"]
             return out + [f"error: {e}" for e in report.errors]

@@ -7,7 +7,7 @@ import argparse
 from aiohttp import web
 
 from bot.cli.common import add_config_arg, load
-from bot.config import with_overrides
+from bot.config import Config, with_overrides
 from bot.kernel.logs import configure, log_event
 
 
@@ -18,6 +18,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", help="override server.host")
     p.add_argument("--port", type=int, help="override server.port")
     p.add_argument("--role", choices=["web", "scheduler", "all"], help="override server.role")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run N web processes on the port and one scheduler process (PostgreSQL only)",
+    )
+    p.add_argument(
+        "--scheduler-port",
+        type=int,
+        help="with --workers: the scheduler's /healthz port (default: server.port + 1)",
+    )
+    p.add_argument("--reuse-port", action="store_true", help="listen with SO_REUSEPORT")
     p.set_defaults(func=run)
 
 
@@ -32,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if server:
         config = with_overrides(config, server=server)
     configure(config.log.level, config.log.format)
+    if args.workers:
+        return _run_workers(args, config)
     app = create_app(config)
     log_event(
         logging.getLogger("bot"),
@@ -43,5 +57,35 @@ def run(args: argparse.Namespace) -> int:
         if config.wechat.api_base_url == "sandbox"
         else config.wechat.api_base_url,
     )
-    web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None)
+    web.run_app(
+        app,
+        host=config.server.host,
+        port=config.server.port,
+        print=None,
+        access_log=None,
+        reuse_port=args.reuse_port or None,
+    )
     return 0
+
+
+def _run_workers(args: argparse.Namespace, config: Config) -> int:
+    import asyncio
+
+    from bot.cli.common import CommandError, ready_context
+    from bot.cli.workers import children, supervise
+    from storage.db import is_sqlite
+
+    if args.workers < 1:
+        raise CommandError("--workers: must be at least 1")
+    if is_sqlite(config.database_url):
+        raise CommandError(
+            "--workers needs PostgreSQL ([database] url): SQLite takes one writing process"
+        )
+
+    async def check() -> None:
+        async with ready_context(config):  # the data key, once, before any child starts
+            pass
+
+    asyncio.run(check())
+    port = args.scheduler_port or config.server.port + 1
+    return supervise(children(config, args.config, args.workers, port))

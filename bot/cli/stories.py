@@ -11,45 +11,28 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.cli.common import (
     CommandError,
     Progress,
     add_config_arg,
     channel_name,
     load,
+    operator,
     print_table,
     ready_context,
 )
 from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
 from bot.kernel.context import BotContext
 from bot.kernel.message import Channel
-from handlers.notify import tell_then
-from handlers.sheets import (
-    contact,
-)
-from handlers.sheets import (
-    pictures_of as _pictures,
-)
-from handlers.sheets import (
-    report_text as _t,
-)
-from handlers.sheets import (
-    status_text as _status,
-)
-from handlers.sheets import (
-    story_rows as _export_rows,
-)
-from handlers.sheets import (
-    videos_of as _videos,
-)
-from handlers.sheets import (
-    when_text as _when,
-)
+from handlers import stories_ops as ops
+from handlers.sheets import contact
+from handlers.sheets import pictures_of as _pictures
+from handlers.sheets import report_text as _t
+from handlers.sheets import status_text as _status
+from handlers.sheets import videos_of as _videos
+from handlers.sheets import when_text as _when
 from handlers.stories import preview, stories_media_path
 from storage import stories as store
-from storage.models import AuditEvent
 from storage.stories import Story, StoryMedia
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -100,13 +83,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ex.set_defaults(func=cmd_export)
 
 
-def _number(args: argparse.Namespace) -> int:
-    if args.number < 1:
-        raise CommandError(f"number: must be a story number (1 or more), got {args.number}")
-    number: int = args.number
-    return number
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the stories."""
 
@@ -133,33 +109,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(bot: BotContext, session: AsyncSession, action: str, detail: str) -> None:
-    session.add(AuditEvent(at=bot.clock.now(), actor="operator", action=action, detail=detail))
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     """Print one story in full; the contact whole with --reveal (audited)."""
-    number = _number(args)
+    number: int = args.number
 
     async def go() -> list[str]:
         async with ready_context(load(args)) as bot:
+            whole = await ops.reveal_contact(bot, operator(args), number) if args.reveal else None
             async with bot.sessions() as session:
                 story = await store.get_story(session, number)
-                if story is None:
+                if story is None or number < 1:
                     raise CommandError(_t(bot, "no_such", number=number))
                 media = (await store.media_of(session, [number]))[number]
-            revealed = args.reveal and story.contact_phone_enc is not None
-            if revealed:
-                async with bot.sessions() as session, session.begin():
-                    await _audit(bot, session, "stories.reveal_contact", f"story={number}")
-            return _show_lines(bot, story, media, reveal=revealed)
+            return _show_lines(bot, story, media, whole)
 
     print("\n".join(asyncio.run(go())))
     return 0
 
 
 def _show_lines(
-    bot: BotContext, story: Story, media: list[StoryMedia], *, reveal: bool
+    bot: BotContext, story: Story, media: list[StoryMedia], whole: ops.Contact | None
 ) -> list[str]:
     directory = stories_media_path(bot.config)
     yes_no = _t(bot, "yes") if story.consent else _t(bot, "no")
@@ -169,7 +138,7 @@ def _show_lines(
         ("date", _when(story.created_at)),
         ("status", _status(bot, story.status)),
         ("consent", f"{yes_no} {_when(story.consent_at)}"),
-        ("contact", contact(bot, story, reveal=reveal) or _t(bot, "no_contact")),
+        ("contact", _contact_line(bot, story, whole)),
         ("reviewed", _when(story.reviewed_at)),
         ("note", story.review_note or ""),
     ]
@@ -180,47 +149,36 @@ def _show_lines(
     lines.append(_t(bot, "show_videos"))
     lines += [f"  {m.media_id}" for m in _videos(media)] or [_t(bot, "show_none")]
     lines += [_t(bot, "show_text"), story.text]
-    if reveal:
+    if whole is not None:
         lines += ["", _t(bot, "revealed")]
     return lines
 
 
+def _contact_line(bot: BotContext, story: Story, whole: ops.Contact | None) -> str:
+    if whole is not None:
+        return f"{whole.name} {whole.phone}"
+    return contact(bot, story) or _t(bot, "no_contact")
+
+
 async def review(args: argparse.Namespace) -> str:
-    """Set the status (audited); on approval tell the author. Returns the message printed."""
-    number, status, note = _number(args), args.status, args.note
+    """Approve or reject; returns the message printed."""
+    number, status, note = args.number, args.status, args.note
     async with ready_context(load(args)) as bot:
-        async with bot.sessions() as session:
-            story = await store.get_story(session, number)
-        if story is None:
-            raise CommandError(_t(bot, "no_such", number=number))
-
-        async def record(session: AsyncSession) -> None:
-            await store.review_story(session, number, status, bot.clock.now(), note)
-            await _audit(bot, session, f"story_{status}", f"story={number} note={note or ''}")
-
         done = _t(bot, "reviewed", number=number, status=_status(bot, status))
         if status != "approved":
-            async with bot.sessions() as session, session.begin():
-                await record(session)
+            await ops.reject(bot, operator(args), number, note)
             return done
-        text = bot.texts("stories.approved", number=number)
-        how = await tell_then(bot, story.channel, story.account, story.user_id, text, record)
+        how = await ops.approve(bot, operator(args), number, note)
         return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
 
 
 def cmd_feature(args: argparse.Namespace) -> int:
     """Feature (or stop featuring) an approved story: a typical case of the office report."""
-    number, on = _number(args), not args.off
+    number, on = args.number, not args.off
 
     async def go() -> str:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-            if await store.set_featured(session, number, on) is None:
-                found = await store.get_story(session, number)
-                key = "no_such" if found is None else "feature_not_approved"
-                raise CommandError(_t(bot, key, number=number))
-            await _audit(
-                bot, session, "story_featured" if on else "story_unfeatured", f"story={number}"
-            )
+        async with ready_context(load(args)) as bot:
+            await ops.set_featured(bot, operator(args), number, on)
             return _t(bot, "featured" if on else "unfeatured", number=number)
 
     print(asyncio.run(go()))
@@ -240,7 +198,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     async def go() -> tuple[list[str], list[list[Any]], str, str]:
         async with ready_context(load(args)) as bot:
             progress = Progress("stories", 0)
-            headers, rows = await _export_rows(bot, args.status, args.channel, progress)
+            who = operator(args)
+            headers, rows = await ops.export(
+                bot, who, status=args.status, channel=args.channel, progress=progress
+            )
             progress.finish()
             done = _t(bot, "exported", count=len(rows), path=path)
             return headers, rows, _t(bot, "sheet"), done

@@ -7,11 +7,9 @@ import argparse
 import asyncio
 import re
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-
-from sqlalchemy import select
 
 from bot.cli.charts import bar_chart
 from bot.cli.common import (
@@ -21,24 +19,24 @@ from bot.cli.common import (
     channel_name,
     columns,
     load,
+    operator,
     parse_decimal,
     print_table,
     ready_context,
+    shown,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
 from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_name, mask_phone
+from handlers import volunteers_ops as ops
 from handlers.activities import hours_text
 from handlers.sheets import export_headers, export_row
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import VOLUNTEERS, configured_cities
-from storage.activities import LedgerRow, ledger, monthly_hours
-from storage.models import AuditEvent
-from storage.volunteers import Volunteer, add_hours, total_hours
+from storage.activities import LedgerRow, monthly_hours
 
-MAX_REASON = 200
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
@@ -91,19 +89,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     """Print the volunteers; personal fields masked."""
 
     async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
-            query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
-            if args.city:
-                query = query.where(Volunteer.city == args.city)
+        async with ready_context(load(args)) as bot:
             rows = []
-            for v in (await session.execute(query)).scalars():
-                hours = await total_hours(session, v.id)
+            for found in await ops.registered(bot, args.city):
+                v, hours = found.volunteer, found.hours
                 rows.append(
                     [
                         v.id,
                         channel_name(bot, v.channel),
-                        mask_name(bot.cipher.decrypt(v.name_enc)),
-                        mask_phone(bot.cipher.decrypt(v.phone_enc)),
+                        shown(bot, v.name_enc, mask_name),
+                        shown(bot, v.phone_enc, mask_phone),
                         v.city,
                         bot.texts("reports.volunteers.yes") if v.minor else "",
                         f"{hours.normalize():f}",
@@ -115,30 +110,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_hours(text: str) -> Decimal:
-    hours = parse_decimal(text, "hours", low=Decimal(-1000), high=Decimal(1000))
-    if hours == 0:
-        raise CommandError("hours: must not be zero")
-    return hours
-
-
 def cmd_adjust(args: argparse.Namespace) -> int:
     """Record an operator's change of a volunteer's hours."""
-    hours = _parse_hours(args.hours)
-    reason = args.reason.strip()
-    if not reason or len(reason) > MAX_REASON:
-        raise CommandError(f"--reason must be 1-{MAX_REASON} characters")
+    hours = parse_decimal(args.hours, "hours", low=-ops.MAX_ADJUST, high=ops.MAX_ADJUST)
 
     async def go() -> Decimal:
-        async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-            volunteer = await session.get(Volunteer, args.volunteer, with_for_update=True)
-            if volunteer is None:
-                raise CommandError(f"no volunteer {args.volunteer}")
-            total = await total_hours(session, volunteer.id) + hours
-            if total < 0:
-                raise CommandError(f"that would make the total negative ({total})")
-            await add_hours(session, volunteer.id, hours, reason, "operator", bot.clock.now())
-            return total
+        async with ready_context(load(args)) as bot:
+            return await ops.adjust_hours(bot, operator(args), args.volunteer, hours, args.reason)
 
     total = asyncio.run(go())
     print(f"volunteer {args.volunteer}: {hours:+} h recorded; total now {total.normalize():f} h")
@@ -161,30 +139,14 @@ def list_headers(t: Texts) -> list[str]:
     ]
 
 
-async def _export_rows(bot: BotContext, city: str | None, full_phones: bool) -> list[list[Any]]:
-    async with bot.sessions() as session:
-        query = select(Volunteer).where(Volunteer.name_enc != "").order_by(Volunteer.id)
-        if city:
-            query = query.where(Volunteer.city == city)
-        volunteers = list((await session.execute(query)).scalars())
-        progress = Progress("volunteers", len(volunteers))
-        rows: list[list[Any]] = []
-        for v in volunteers:
-            rows.append(export_row(bot, v, await total_hours(session, v.id), full_phones))
-            progress.advance()
-        progress.finish()
-    if full_phones:
-        async with bot.sessions() as session, session.begin():
-            detail = f"rows={len(rows)} city={city or '*'}"
-            session.add(
-                AuditEvent(
-                    at=bot.clock.now(),
-                    actor="operator",
-                    action="volunteers.export_phones",
-                    detail=detail,
-                )
-            )
-    return rows
+async def _export_rows(args: argparse.Namespace, bot: BotContext) -> list[list[Any]]:
+    full_phones = args.include_phones
+    progress = Progress("volunteers", 0)
+    found = await ops.export(
+        bot, operator(args), city=args.city, full_phones=full_phones, progress=progress
+    )
+    progress.finish()
+    return [export_row(bot, f.volunteer, f.hours, full_phones) for f in found]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -193,7 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     async def go() -> tuple[Sheet, list[list[Any]]]:
         async with ready_context(load(args)) as bot:
-            rows = await _export_rows(bot, args.city, args.include_phones)
+            rows = await _export_rows(args, bot)
             t = bot.texts
             return Sheet(t("reports.volunteers.sheet"), export_headers(t), rows), rows
 
@@ -204,11 +166,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _city(bot: BotContext, city: str | None) -> str | None:
-    if city and city not in configured_cities(bot):
-        raise CommandError(
-            f"--city: unknown city {city!r}; one of: {'、'.join(configured_cities(bot))}"
-        )
-    return city or None
+    return ops.known_city(bot, city)
 
 
 def _day(text: str | None, option: str) -> datetime | None:
@@ -224,9 +182,7 @@ def _day(text: str | None, option: str) -> datetime | None:
 
 def display_name(bot: BotContext, name_enc: str) -> str:
     """Masked name, or the erased label for a volunteer who deleted their data."""
-    return (
-        mask_name(bot.cipher.decrypt(name_enc)) if name_enc else bot.texts("volunteer.erased_label")
-    )
+    return shown(bot, name_enc, mask_name) if name_enc else bot.texts("volunteer.erased_label")
 
 
 def ledger_headers(t: Texts) -> list[str]:
@@ -322,19 +278,13 @@ def cmd_hours_export(args: argparse.Namespace) -> int:
     since, until = _day(args.date_from, "--from"), _day(args.date_to, "--to")
     if until is not None:
         until += timedelta(days=1)  # --to is inclusive
-    if since is not None and until is not None and until <= since:
-        raise CommandError("--to: must not be before --from")
 
     async def go() -> tuple[list[Sheet], list[LedgerRow], str, str]:
         async with ready_context(load(args)) as bot:
-            city = _city(bot, args.city)
-            async with bot.sessions() as session:
-                entries = await ledger(
-                    session,
-                    city=city,
-                    since=since.astimezone(UTC) if since else None,
-                    until=until.astimezone(UTC) if until else None,
-                )
+            city = args.city or None
+            entries = await ops.export_hours(
+                bot, operator(args), city=city, since=since, until=until
+            )
             title = bot.texts(
                 "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
             )

@@ -17,15 +17,16 @@ from bot.cli.common import (
     channel_name,
     columns,
     load,
+    operator,
     print_table,
     ready_context,
 )
 from bot.kernel.clock import as_utc
 from bot.kernel.content import Texts
 from bot.kernel.message import Channel
+from handlers import logo_ops as ops
 from handlers.logo_phases import format_admin, parse_time
 from storage import logo as store
-from storage.models import AuditEvent
 
 Ranking = list[tuple[int, str, int]]
 PerDay = list[tuple[date, int]]
@@ -170,37 +171,23 @@ def cmd_flags(args: argparse.Namespace) -> int:
 
 
 async def void(args: argparse.Namespace) -> int:
-    """Void the votes and record the reason in the audit log, in one transaction."""
-    if args.number is None and not args.user and not args.scene:
-        raise CommandError("name an entry NUMBER, --user or --scene")
+    """Void the votes (audited with the reason); returns how many."""
     since = None
     if args.since:
         try:
             since = parse_time(args.since)
         except ValueError as exc:
             raise CommandError(f"--since: {exc}") from None
-    async with ready_context(load(args)) as bot, bot.sessions() as session, session.begin():
-        n = await store.void_votes(
-            session,
-            entry_id=args.number,
+    async with ready_context(load(args)) as bot:
+        return await ops.void_votes(
+            bot,
+            operator(args),
             reason=args.reason,
-            user_id=args.user,
+            entry=args.number,
+            user=args.user,
             scene=args.scene,
             since=since,
         )
-        session.add(
-            AuditEvent(
-                at=bot.clock.now(),
-                actor="cli",
-                action="votes_void",
-                detail=(
-                    f"entry={args.number or '*'} user={args.user or '*'} "
-                    f"scene={args.scene or '*'} since={args.since or '*'} n={n} "
-                    f"reason={args.reason}"
-                ),
-            )
-        )
-        return n
 
 
 def cmd_void(args: argparse.Namespace) -> int:

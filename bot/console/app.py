@@ -40,6 +40,7 @@ from bot.kernel.logs import log_event
 from handlers.feature import Feature
 from handlers.operators import CONSOLE
 from storage import operators as store
+from storage.db import transaction
 
 log = logging.getLogger("bot.console")
 
@@ -109,7 +110,7 @@ async def _current(request: web.Request) -> tuple[Operator, str, str] | None:
         return None
     bot = _bot(request)
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         found = await store.find_session(session, token)
         if found is None:
             return None
@@ -220,7 +221,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return refuse("locked", 429, minutes=minutes)
     ok = await check_password_async(op.password_hash if op else None, password)
     if not ok or op is None or not op.enabled:
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             await store.record_failure(session, "account", account, now)
             await store.record_failure(session, "ip", address, now)
             await store.purge_failures(
@@ -229,7 +230,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         log_event(log, "console_login_failed", account_known=op is not None)
         return refuse("failed", 401)
     token, csrf = new_token(), new_token()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         await store.clear_failures(session, "account", account)
         await store.start_session(session, token, csrf, op.id, now)
         await store.audit(session, now, op.name, "console.login", "")
@@ -256,7 +257,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         sent = data.get("csrf", "")
         if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise web.HTTPForbidden()
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             await store.drop_session(session, token)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(SESSION_COOKIE, path="/console")

@@ -75,6 +75,8 @@ class Renderer:
             status=status,
             menu=menu,
             me=call.operator,
+            # Which campaign pack the bot runs, in the header of every page.
+            campaign=call.bot.pack,
             csrf=call.csrf,
             path=call.request.path,
             notice=notice if isinstance(notice, str) else None,

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 from collections.abc import Sequence
+from typing import Any
 
 from bot.fonts import NoCJKFont, cjk_font_path
 
 RED = "#b3121f"
+
+
+@functools.cache
+def _font(font_file: str) -> Any:
+    """The CJK font, registered with matplotlib once per process (not once per chart)."""
+    from matplotlib import font_manager
+
+    font_manager.fontManager.addfont(font_file)
+    return font_manager.FontProperties(fname=font_file)
 
 
 def _svg(
@@ -22,7 +33,6 @@ def _svg(
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import font_manager
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -30,8 +40,7 @@ def _svg(
         font_file = cjk_font_path()
     except NoCJKFont:
         return None
-    font_manager.fontManager.addfont(font_file)
-    font = font_manager.FontProperties(fname=font_file)
+    font = _font(font_file)
     horizontal = kind == "barh"
     height = max(2.6, 0.38 * len(labels) + 1.2) if horizontal else 3.2
     fig = Figure(figsize=(6.4, height))

@@ -43,6 +43,8 @@ class ExportJob:
 
 
 Rows = Callable[[ExportJob], Awaitable[list[Sheet]]]
+# Writes the job's file at ``job.path`` itself (a report: workbook, document or PDF).
+Writer = Callable[[ExportJob], Awaitable[None]]
 
 
 class Exports:
@@ -55,6 +57,15 @@ class Exports:
 
     def start(self, owner: int, fmt: str, stem: str, build: Rows) -> ExportJob:
         """Start building sheets with ``build`` and writing them as ``fmt``; returns the job."""
+
+        async def write(job: ExportJob) -> None:
+            sheets = await build(job)
+            await asyncio.to_thread(write_sheets, job.path, fmt, sheets)
+
+        return self.start_file(owner, fmt, stem, write)
+
+    def start_file(self, owner: int, fmt: str, stem: str, write: Writer) -> ExportJob:
+        """Start ``write`` producing the job's ``.fmt`` file; returns the job."""
         self._expire()
         self.folder.mkdir(parents=True, exist_ok=True)
         job_id = secrets.token_urlsafe(16)
@@ -65,15 +76,14 @@ class Exports:
             filename=f"{stem}.{fmt}",
         )
         self.jobs[job_id] = job
-        task = asyncio.create_task(self._run(job, fmt, build))
+        task = asyncio.create_task(self._run(job, write))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job
 
-    async def _run(self, job: ExportJob, fmt: str, build: Rows) -> None:
+    async def _run(self, job: ExportJob, write: Writer) -> None:
         try:
-            sheets = await build(job)
-            await asyncio.to_thread(write_sheets, job.path, fmt, sheets)
+            await write(job)
             job.done = job.total
             job.ready = True
         except Exception:

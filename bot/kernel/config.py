@@ -36,6 +36,11 @@ class ServerConfig:
     public_url: str = ""
     # Largest request body accepted on the webhooks; larger gets 413.
     max_body_bytes: int = 65536
+    # A webhook body not fully received this long after the headers gets 408 (slow senders).
+    body_timeout_seconds: float = 10.0
+    # Webhook bodies read at once for requests whose query carries no valid signature; more
+    # get 503 at once, so slow unsigned senders cannot hold the process's connections.
+    max_unsigned_body_reads: int = 64
     # Directory for the SQLite file, keys generated on first run and media.
     data_dir: str = "data"
     # web: webhooks only; scheduler: the campaign scheduler only; all: both.
@@ -127,6 +132,15 @@ class CampaignConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    # Prometheus /metrics on a port of its own (0: off); never on the webhook port.
+    port: int = 0
+    host: str = "127.0.0.1"
+    # Set (BOT_METRICS_TOKEN) to require "Authorization: Bearer <token>" from the scraper.
+    token: str = ""
+
+
+@dataclass(frozen=True)
 class ContentConfig:
     # Directory whose .toml files override the shipped Chinese texts key by key.
     dir: str = ""
@@ -138,6 +152,10 @@ class LimitsConfig:
     messages_per_minute: int = 30
     # A multi-step flow (sign-up, submission) left unanswered this long ends with a notice.
     flow_timeout_minutes: int = 30
+    # Where the per-user limit is counted: "memory" (per process), "database" (shared by all
+    # processes, synced every rate_sync_seconds), "auto" (database on PostgreSQL).
+    rate_limit_store: str = "auto"
+    rate_sync_seconds: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,7 @@ class Config:
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     # The features' own sections ([volunteers], [logo], ...), by key; each feature declares
@@ -378,6 +397,20 @@ def _validate_core(config: Config) -> None:
         raise ConfigError(f"server.role: must be web, scheduler or all, got {config.server.role!r}")
     if config.server.max_body_bytes < 1024:
         raise ConfigError("server.max_body_bytes: must be at least 1024")
+    if not 0.1 <= config.server.body_timeout_seconds <= 300:
+        raise ConfigError("server.body_timeout_seconds: must be between 0.1 and 300")
+    if config.server.max_unsigned_body_reads < 1:
+        raise ConfigError("server.max_unsigned_body_reads: must be at least 1")
+    if not 0 <= config.metrics.port < 65536:
+        raise ConfigError(f"metrics.port: must be 0 (off) or 1-65535, got {config.metrics.port}")
+    if config.metrics.port and config.metrics.port == config.server.port:
+        raise ConfigError(
+            "metrics.port: must differ from server.port (metrics stay off the webhooks)"
+        )
+    if config.limits.rate_limit_store not in {"auto", "memory", "database"}:
+        raise ConfigError("limits.rate_limit_store: must be auto, memory or database")
+    if not 0.01 <= config.limits.rate_sync_seconds <= 10:
+        raise ConfigError("limits.rate_sync_seconds: must be between 0.01 and 10")
     wc = config.wechat
     if not wc.token:
         raise ConfigError("wechat.token: required (the Token set on the platform)")

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -123,10 +124,23 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+# Called with (logger name, event name, fields) for every event, whatever the log level:
+# metrics count events (handler errors, API errors) without hooks of their own in that code.
+_observers: list[Callable[[str, str, dict[str, Any]], None]] = []
+
+
+def observe(observer: Callable[[str, str, dict[str, Any]], None]) -> None:
+    """Have ``observer`` called with every event (once, however often it is registered)."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
 def log_event(
     logger: logging.Logger, name: str, level: int = logging.INFO, /, **fields: Any
 ) -> None:
     """Log ``name`` with structured ``fields`` (never pass personal data here)."""
+    for observer in _observers:
+        observer(logger.name, name, fields)
     # The record built and handed over directly: Logger.log's argument handling and the
     # per-key copy of ``extra`` cost a tenth of a line, and every request writes one.
     if logger.isEnabledFor(level):

@@ -17,15 +17,13 @@ LABELLED_BARS = 13
 
 def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
     """Draw ``chart`` of ``section`` to ``path`` (PNG) and return the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # The object-oriented API, not pyplot: no global figure state, so charts may be drawn in
+    # worker threads (the console draws them off the event loop).
     from matplotlib import font_manager
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     font_file = cjk_font_path()
-    font_manager.fontManager.addfont(font_file)
     font = font_manager.FontProperties(fname=font_file)
     small = font_manager.FontProperties(fname=font_file, size=8)
     table = section.table(chart.table)
@@ -33,9 +31,10 @@ def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
     if chart.kind == "barh":
         rows = rows[:MAX_BARH][::-1]
     labels = [_tick(str(r[chart.label])) for r in rows]
-    fig, ax = plt.subplots(
+    fig = Figure(
         figsize=(7.5, max(3.0, 0.32 * len(rows) + 1.2)) if chart.kind == "barh" else (7.5, 3.6)
     )
+    ax = fig.add_subplot()
     positions = list(range(len(rows)))
     width = 0.8 / len(chart.values)
     for n, column in enumerate(chart.values):
@@ -59,7 +58,9 @@ def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
         step = max(1, len(rows) // 16)
         ax.set_xticks(positions[::step], labels[::step], fontproperties=small)
         if len(rows) > 12 and max(len(t) for t in labels) > 2:
-            plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+            ax.tick_params(axis="x", labelrotation=45)
+            for tick in ax.get_xticklabels():
+                tick.set_horizontalalignment("right")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(bottom=0)  # counts: a line starting mid-axis exaggerates change
         ax.grid(axis="y", alpha=0.3)
@@ -70,7 +71,6 @@ def draw(path: Path, section: Section, chart: Chart, texts: Texts) -> Path:
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
-    plt.close(fig)
     return path
 
 

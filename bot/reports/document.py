@@ -121,10 +121,14 @@ def write_document(
     )
 
     heading(t("office_report.document.heading_work"))
+    ordinals = list(t.get("office_report.document.ordinals", []))
+    done = 0
     for section in report.sections:
         key = f"office_report.work.{section.key}"
         if t.has(key):
-            para(t(key, **totals))
+            number = ordinals[done] if done < len(ordinals) else f"{done + 1}."
+            para(number + t(key, **totals))
+            done += 1
 
     heading(t("office_report.document.heading_data"))
     para(t("office_report.document.data_intro", workbook=workbook))
@@ -236,9 +240,14 @@ def _totals_table(doc: Any, section: Section, texts: Texts, font: str) -> None:
     doc.add_paragraph()
 
 
+def libreoffice() -> str | None:
+    """The LibreOffice command, if installed."""
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
 def convert_to_pdf(docx: Path, out_dir: Path) -> Path:
     """The PDF of ``docx`` by LibreOffice (its own profile, so parallel runs never collide)."""
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    soffice = libreoffice()
     if not soffice:
         raise NoLibreOffice(
             "PDF needs LibreOffice, which is not installed here (Debian/Ubuntu: apt-get install "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,18 +61,25 @@ async def write_report(
     out = Written(report)
     texts = bot.texts
     workbook = out_dir / f"{base}.xlsx"
+    # Files are drawn and written in a thread: the console builds reports inside the serving
+    # process, whose event loop must keep answering messages meanwhile.
     if "xlsx" in formats:
-        out.files.append(write_workbook(workbook, report, texts))
+        tell("workbook", 0, 1)
+        out.files.append(await asyncio.to_thread(write_workbook, workbook, report, texts))
         tell("workbook", 1, 1)
     if "docx" in formats or "pdf" in formats:
-        charts = _draw_charts(report, out_dir / f"{base}-charts", texts, tell)
-        docx = write_document(out_dir / f"{base}.docx", report, texts, charts, workbook.name)
+        charts = await _draw_charts(report, out_dir / f"{base}-charts", texts, tell)
+        tell("document", 0, 1)
+        docx = await asyncio.to_thread(
+            write_document, out_dir / f"{base}.docx", report, texts, charts, workbook.name
+        )
         if "docx" in formats:
             out.files.append(docx)
         tell("document", 1, 1)
         if "pdf" in formats:
             try:
-                out.files.append(convert_to_pdf(docx, out_dir))
+                tell("pdf", 0, 1)
+                out.files.append(await asyncio.to_thread(convert_to_pdf, docx, out_dir))
                 tell("pdf", 1, 1)
             except NoLibreOffice as exc:
                 out.skipped.append(str(exc))
@@ -80,14 +88,15 @@ async def write_report(
     return out
 
 
-def _draw_charts(
+async def _draw_charts(
     report: Report, folder: Path, texts: Texts, tell: ProgressFn
 ) -> dict[str, list[tuple[Chart, Path]]]:
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     wanted = [(s, c) for s in report.sections for c in s.charts if s.table(c.table).rows]
     charts: dict[str, list[tuple[Chart, Path]]] = {}
     for n, (section, chart) in enumerate(wanted, 1):
-        png = draw(folder / f"{n:02d}-{chart.title}.png", section, chart, texts)
+        path = folder / f"{n:02d}-{chart.title}.png"
+        png = await asyncio.to_thread(draw, path, section, chart, texts)
         charts.setdefault(section.key, []).append((chart, png))
         tell("charts", n, len(wanted))
     return charts

@@ -8,14 +8,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from handlers import keywords
 from handlers.faq.routes import build_router
-from handlers.faq.service import FAQ, entry_specs, faq_service
-from handlers.feature import Feature, PeriodicJob, content_file
+from handlers.faq.service import FAQ, entry_specs
+from handlers.feature import Feature, content_file
+from storage.db import Conflict, transaction, unique_transaction
 from storage.faq import purge_choices, seed_entries
 
 log = logging.getLogger("bot.faq")
@@ -23,11 +22,11 @@ log = logging.getLogger("bot.faq")
 
 async def seed(bot: BotContext) -> tuple[int, int, int]:
     """Make the seeded topics match the faq content file; returns (added, updated, removed)."""
-    specs = entry_specs(bot.texts, keywords.seed_replies(bot.texts))
+    specs = entry_specs(bot.texts, keywords.seed_replies(bot.texts), bot.pack.off())
     try:
-        async with bot.sessions() as session, session.begin():
+        async with unique_transaction(bot.sessions) as session:
             counts = await seed_entries(session, specs, bot.clock.now())
-    except IntegrityError:
+    except Conflict:
         return 0, 0, 0  # another worker seeded at the same moment; its topics are the same
     if any(counts):
         log_event(log, "faq_seeded", added=counts[0], updated=counts[1], removed=counts[2])
@@ -39,20 +38,9 @@ async def start(bot: BotContext) -> None:
     await seed(bot)
 
 
-async def build_index(bot: BotContext) -> int:
-    """Build this process's index when it starts serving, then keep it fresh: the first
-    question should not wait for it. jieba's dictionary (about a second) loads in a thread,
-    so webhooks are answered meanwhile. Returns 1 when the index was (re)built."""
-    if not FAQ.of(bot.config).enabled:
-        return 0
-    service = faq_service(bot)
-    service.start()
-    return int(await service.reload(bot.sessions))
-
-
 async def purge_expired_choices(bot: BotContext, now: datetime) -> int:
     """Forget "您是想问" lists nobody picked from; returns how many went."""
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         return await purge_choices(session, now)
 
 
@@ -65,7 +53,6 @@ FEATURE = Feature(
     content=[content_file("faq"), content_file("watchlist")],
     on_start=[start],
     purges=[purge_expired_choices],
-    jobs=[PeriodicJob("faq_index", build_index, where="every_process")],
     audit_actions=[
         "faq.add",
         "faq.add_question",
@@ -74,4 +61,6 @@ FEATURE = Feature(
         "faq.disable",
         "faq.learn",
     ],
+    # What the FAQ did with free text, the inbox it filed into, the watchlist's flags.
+    report=["storage.reports.faq:section"],
 )

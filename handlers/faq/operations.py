@@ -10,12 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq.service import Decision, faq_service
 from handlers.inbox import audit, masked
+from storage.db import Session, transaction
 from storage.faq import (
     FaqEntry,
     add_operator_entry,
@@ -35,7 +34,7 @@ class FaqError(ValueError):
     """An FAQ action that cannot be done (the message says why, in English)."""
 
 
-async def _entry(session: AsyncSession, slug: str) -> FaqEntry:
+async def _entry(session: Session, slug: str) -> FaqEntry:
     entry = await entry_by_slug(session, slug)
     if entry is None:
         raise FaqError(f"no FAQ topic {slug!r}")
@@ -72,7 +71,7 @@ async def add_entry(
     if not cleaned:
         raise FaqError("a topic needs at least one example question")
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         if await entry_by_slug(session, slug) is not None:
             raise FaqError(f"FAQ topic {slug!r} exists already")
         entry = await add_operator_entry(
@@ -93,7 +92,7 @@ async def add_entry(
 async def add_example(bot: BotContext, actor: str, slug: str, text: str) -> int:
     """Add an example question to a topic; returns its id."""
     text = _question(text)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         entry = await _entry(session, slug)
         row = await add_question(session, entry, text, bot.clock.now())
         if row is None:
@@ -106,7 +105,7 @@ async def add_example(bot: BotContext, actor: str, slug: str, text: str) -> int:
 
 async def remove_example(bot: BotContext, actor: str, question_id: int) -> None:
     """Delete an example question by id."""
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         if not await remove_question(session, question_id, bot.clock.now()):
             raise FaqError(f"no example question {question_id}")
         audit(session, bot, actor, "faq.remove_question", f"question={question_id}")
@@ -115,7 +114,7 @@ async def remove_example(bot: BotContext, actor: str, question_id: int) -> None:
 
 async def switch(bot: BotContext, actor: str, slug: str, enabled: bool) -> None:
     """Switch a topic on or off."""
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         entry = await _entry(session, slug)
         await set_enabled(session, entry, enabled, bot.clock.now())
         audit(session, bot, actor, "faq.enable" if enabled else "faq.disable", f"topic={slug}")
@@ -142,7 +141,7 @@ async def learn(
     """Make the item's question (masked, or ``question`` as edited by the operator) an example
     question of topic ``slug``; with ``title`` and ``answer``, a new topic of that slug."""
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         item = await get_item(session, item_id)
         if item is None:
             raise FaqError(f"no inbox item {item_id}")

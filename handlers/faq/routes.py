@@ -9,9 +9,11 @@ dedupe row, so a retried message is filed and counted once.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
+from bot.kernel.context import BotContext
 from bot.kernel.message import Reply, normalize
 from handlers.context import Ctx
 from handlers.faq.service import FAQ, Decision, Verdict, faq_service
@@ -38,7 +40,19 @@ def build_router() -> Router:
     index = KeywordIndex()
     router = keyword_router(index)
     router.add(IsKind(*TEXTUAL), free_text_handler(index, fallback), "faq.answer")
+    router.on_start.append(build_index)
     return router
+
+
+async def build_index(bot: BotContext) -> None:
+    """Build the index before the app serves: a question answered inside its message's
+    transaction must never wait for jieba's dictionary (about a second of CPU, once per
+    process, in a thread so the event loop stays free; bench/faq.py measures it)."""
+    if FAQ.of(bot.config).enabled:
+        service = faq_service(bot)
+        service.start()
+        await asyncio.to_thread(service.matcher.tokenizer.wait_ready)
+        await service.reload(bot.sessions)
 
 
 async def watch(ctx: Ctx, text: str, label: str = "") -> Category | None:
@@ -63,12 +77,13 @@ def free_text_handler(keywords: KeywordIndex, fallback: Handler) -> Handler:
     """The handler for text no route took; ``fallback`` answers when the FAQ is off."""
 
     async def answer_question(ctx: Ctx) -> Reply | None:
-        if not keywords.loaded:
-            # The process's first text: the keyword route could not tell yet whether a rule
-            # answers it (the rules load on first use), so ask here.
-            reply = await keywords.lookup(ctx)
-            if reply is not None:
-                return reply
+        # The keyword route may have judged by rules older than the refresh interval (or by
+        # none yet), or a refresh landed since: a rule an operator just added must still win
+        # over the FAQ, so ask again here (from memory while the rules are fresh).
+        fresh = keywords.fresh
+        reply = await (keywords.lookup(ctx) if fresh else keywords.lookup_fresh(ctx))
+        if reply is not None:
+            return reply
         return await answer_free_text(ctx, fallback)
 
     return answer_question
@@ -78,7 +93,9 @@ async def answer_free_text(ctx: Ctx, fallback: Handler) -> Reply | None:
     """Answer free text from the FAQ, or file it for operators."""
     msg = ctx.inbound
     text = (msg.text or "").strip()
-    if not text:
+    if not text or ctx.private:
+        # Private: an answer to a flow that just expired (a name, a phone), not a question;
+        # the fallback's masked echo says so without filing it for anyone.
         return await fallback(ctx)
     word = normalize(text)
     if _NUMBER.match(word):

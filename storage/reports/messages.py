@@ -1,10 +1,10 @@
 """Messages section: messages per row by kind and channel, by hour of day, and how they were
-answered (keyword reply, feature command, inside a flow, FAQ, handed to staff, nothing).
+answered (keyword reply, feature command, inside a flow, free text, nothing).
 
 "How answered" is read from the message log's ``handler`` column, the route that answered:
-``keywords.reply`` (a keyword rule or the fallback menu), ``flow`` (an answer inside a
-multi-step flow), ``faq.*`` and ``inbox.*`` (the FAQ and the staff inbox, once they exist) and
-every other route name (a feature command such as 投票 or 活动).
+``keywords.reply`` (a keyword rule), ``flow`` (an answer inside a multi-step flow),
+``faq.answer`` (free text: the watchlist, the FAQ or the staff inbox; the FAQ section splits it
+by what the FAQ did) and every other route name (a feature command such as 投票 or 活动).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from storage.reports.base import (
 )
 
 KINDS = ("text", "event", "image", "voice", "video", "location", "link")
-ANSWERS = ("keyword", "command", "flow", "faq", "staff", "none")
+ANSWERS = ("keyword", "command", "flow", "free_text", "none")
 
 
 def answered_by() -> ColumnElement[str]:
@@ -37,8 +37,7 @@ def answered_by() -> ColumnElement[str]:
     return case(
         (h == "keywords.reply", "keyword"),
         (h == "flow", "flow"),
-        (h.like("faq%"), "faq"),
-        (h.like("inbox%"), "staff"),
+        (h == "faq.answer", "free_text"),
         (h.is_(None) | (h == "none") | (h == ""), "none"),
         else_="command",
     )

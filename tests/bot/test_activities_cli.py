@@ -199,7 +199,7 @@ async def test_cancel_tells_every_enrolled_volunteer_once(
     assert "已取消" in await chatter.say(f"参加 {activity.id}")
     async with harness.bot.sessions() as session:
         audit = (await session.scalars(select(AuditEvent))).all()
-    assert [a.action for a in audit if a.action.startswith("activity")] == ["activity.cancelled"]
+    assert [a.action for a in audit if a.action.endswith(".cancel")] == ["activities.cancel"]
     status, out = await run("activities", "roster", str(activity.id), "-c", config)
     assert "3 enrolled" in out and "（已注销）" in out and "王五" not in out
 

@@ -136,7 +136,7 @@ async def test_cli_reject_records_audit_and_notice(harness: BotHarness, tmp_path
         notice = (await session.scalars(select(Notice))).one()
         assert "图片不清晰" in notice.text and notice.user_id == "author-1"
         audit = (await session.scalars(select(AuditEvent))).one()
-        assert audit.action == "logo_rejected" and f"entry={number}" in audit.detail
+        assert audit.action == "logo.reject" and f"entry={number}" in audit.detail
     status, out = await run("logos", "list", "-c", config)
     assert status == 0 and "同心圆" in out and "未通过" in out
     assert (await run("logos", "approve", "999", "-c", config))[0] == 1
@@ -173,7 +173,7 @@ async def test_results_csv_png_and_void(
     async with harness.bot.sessions() as session:
         assert {n: c for n, _t, c in await store.ranking(session)} == {a: 1, b: 1}
         audit = (await session.scalars(select(AuditEvent))).one()
-        assert audit.action == "votes_void" and "刷票" in audit.detail
+        assert audit.action == "votes.void" and "刷票" in audit.detail
     if not has_cjk_font():
         pytest.skip("no CJK font installed")
     png = tmp_path / "votes.png"
@@ -238,7 +238,7 @@ async def test_phase_set_show_clear(harness: BotHarness, tmp_path: Path) -> None
     assert "发送您的设计作品图片" in await chatter.say("投稿")
     async with harness.bot.sessions() as session:
         actions = [a.action for a in (await session.scalars(select(AuditEvent))).all()]
-    assert actions == ["logo_phase_set", "logo_phase_clear"]
+    assert actions == ["logo.phase_set", "logo.phase_clear"]
     assert (await run("logos", "phase", "clear", "voting", "-c", config))[0] == 1
 
 
@@ -295,7 +295,7 @@ async def test_flags_and_voiding_a_scene(harness: BotHarness, tmp_path: Path) ->
     async with harness.bot.sessions() as session:
         assert await store.ranking(session) == [(number, "中原绿叶", 1)]
         audit = (await session.scalars(select(AuditEvent))).one()
-    assert audit.action == "votes_void" and "scene=poster-9" in audit.detail
+    assert audit.action == "votes.void" and "scene=poster-9" in audit.detail
     assert "同一二维码集中刷票" in audit.detail
     assert (await run("votes", "void", "--reason", "x", "-c", config))[0] == 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.kernel.privacy import Cipher, mask_name, mask_phone, redact
@@ -27,3 +29,27 @@ def test_cipher_round_trip_and_wrong_key() -> None:
     other = Cipher("x" * 43 + "=")
     with pytest.raises(ValueError):
         other.decrypt(token)
+
+
+def test_generated_key_file_is_never_readable_by_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created 0600 in one call: even without any chmod afterwards (issue 15, defect 5)."""
+    import os
+    import stat
+
+    from bot.kernel.privacy import create_key_file, load_key
+
+    monkeypatch.setattr(Path, "chmod", lambda self, mode: None)
+    source = load_key("", tmp_path / "data")
+    assert source.generated and source.path is not None and not source.path.exists()
+    old = os.umask(0)
+    try:
+        assert create_key_file(source.path, source.key)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(source.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert not create_key_file(source.path, "another")  # never over an existing key
+    again = load_key("", tmp_path / "data")
+    assert again.key == source.key and not again.generated

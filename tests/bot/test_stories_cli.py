@@ -89,7 +89,7 @@ async def test_approve_tells_the_author_and_reject_keeps_a_note(
     assert "已通过" in out and "未通过" not in out
     async with harness.bot.sessions() as session:
         actions = sorted((await session.scalars(select(AuditEvent.action))).all())
-    assert actions == ["story_approved", "story_rejected"]
+    assert actions == ["stories.approve", "stories.reject"]
     assert (await run("stories", "approve", "7", "-c", config))[0] == 1
 
 

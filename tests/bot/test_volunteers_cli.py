@@ -94,6 +94,14 @@ async def test_export_csv_and_xlsx_masks_phones_unless_asked(
     assert values[0][:4] == ("编号", "渠道", "姓名", "手机")
     assert values[1][2:4] == ("张小三", "13812345678")
     async with harness.bot.sessions() as session:
-        audits = list((await session.execute(select(AuditEvent.action, AuditEvent.detail))).all())
-    assert [a for a, _ in audits] == ["volunteers.export_phones"]
-    assert "13812345678" not in audits[0][1]
+        audits = list(
+            (
+                await session.execute(
+                    select(AuditEvent.action, AuditEvent.detail).order_by(AuditEvent.id)
+                )
+            ).all()
+        )
+    # Every export is audited; the detail says which files hold whole phone numbers.
+    assert [a for a, _ in audits] == ["volunteers.export"] * 3
+    assert [d.split()[-1] for _, d in audits] == ["phones=masked"] * 2 + ["phones=full"]
+    assert not any("13812345678" in d for _, d in audits)

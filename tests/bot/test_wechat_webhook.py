@@ -61,7 +61,16 @@ async def test_keyword_reply(harness: BotHarness) -> None:
     assert "绿色上网" in await harness.say(user, "绿色上网")
 
 
-async def test_unknown_text_gets_menu(harness: BotHarness) -> None:
+async def test_unknown_question_is_passed_to_staff(harness: BotHarness) -> None:
+    """Text no command, flow, keyword or FAQ topic takes: handed to staff, menu offered."""
+    user = harness.user()
+    text = await harness.say(user, "今天天气怎么样")
+    assert text == harness.bot.texts("faq.texts.handed_to_staff")
+    assert "【菜单】" in text
+
+
+@pytest.mark.config(faq={"enabled": False})
+async def test_unknown_text_gets_menu_with_the_faq_off(harness: BotHarness) -> None:
     user = harness.user()
     text = await harness.say(user, "今天天气怎么样")
     assert "暂时没有理解" in text and "【志愿者报名】" in text
@@ -323,6 +332,7 @@ async def test_doubled_nested_or_attributed_fields_are_400(harness: BotHarness) 
     assert (await harness.post(user, scan))[0] == 200
 
 
+@pytest.mark.config(faq={"enabled": False})  # the fallback menu echoes the text
 async def test_reply_quotes_a_cdata_terminator_the_user_typed(harness: BotHarness) -> None:
     """The fallback echoes the user's text: a typed ']]>' must not end the CDATA section."""
     user = harness.user()

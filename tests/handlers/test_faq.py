@@ -70,7 +70,7 @@ async def test_pick_out_of_range_asks_again(chatter: Chatter) -> None:
     assert "没有这个序号" in await chatter.say("9")
 
 
-@pytest.mark.config(faq={"campaign": "hunan"})
+@pytest.mark.config(campaign={"pack": "hunan"})
 async def test_a_campaign_answers_from_its_own_topics(chatter: Chatter) -> None:
     assert "湖南省未成年人绿色上网公益活动" in await chatter.say("绿色上网公益活动是谁办的")
     # Henan's logo contest is not part of Hunan's campaign: not offered as an answer.

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build_context, close_context, create_app, prepare_database, purge_once
 from bot.cli import main
@@ -27,7 +28,7 @@ from bot.cli.common import add_config_arg, load, ready_context
 from bot.config import load_config
 from bot.kernel.clock import FakeClock
 from bot.kernel.config import Config, ConfigError, ConfigSection
-from bot.kernel.context import BotContext, Sessions
+from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from bot.sandbox import FakeWeChatAPI
 from handlers import registry
@@ -106,7 +107,7 @@ def tally_media(config: Config) -> Path:
 KEPT = "a" * 64 + ".png"
 
 
-async def referenced(sessions: Sessions) -> Iterable[str]:
+async def referenced(session: AsyncSession) -> Iterable[str]:
     return [KEPT]
 
 

@@ -82,7 +82,6 @@ def test_the_registered_flows_are_read_not_skipped() -> None:
     """The check sees the real flows' transitions (so it would see a typo in them)."""
     flows = [f for feature in FEATURES for f in feature.flows]
     seen = {(f.name, s.name): set(step_targets(s.handle)) for f in flows for s in f.steps}
-    # Either branch of a conditional, and a step made by a factory (its closure's name).
     assert seen[("volunteer_signup", "birth_year")] == {"guardian_name", "name"}
     assert seen[("story_submit", "contact_name")] == {"consent", "contact_phone"}
     assert seen[("volunteer_edit", "edit_city")] == {"edit_city_district"}  # a factory's

@@ -73,7 +73,7 @@ async def audits(harness: BotHarness) -> list[AuditEvent]:
         return list(
             (
                 await session.scalars(
-                    select(AuditEvent).where(AuditEvent.action == "logo.withdrawn")
+                    select(AuditEvent).where(AuditEvent.action == "logo.withdraw")
                 )
             ).all()
         )

@@ -21,6 +21,7 @@ from handlers.keywords import seed_specs
 from handlers.registry import FEATURES, build_handlers, switched_off_clicks
 from schedules.calendar import load_calendar
 from schedules.posts import occurrences
+from storage.faq import FaqEntry
 from storage.models import Conversation
 from storage.schedules import CampaignPost
 from tests.conftest import BotHarness, Chatter
@@ -328,3 +329,17 @@ async def test_henan_with_features_switched_off_by_the_config(
     assert await chatter.say("参加 3") == harness.bot.texts("features.off.activities")
     assert await _conversations(harness) == 0
     assert "第1步" in await chatter.say("投稿")  # the logo contest still runs
+
+
+@pytest.mark.config(campaign={"pack": "hunan"})
+async def test_the_hunan_pack_answers_its_faq_topics_and_not_the_logo_contests(
+    harness: BotHarness, chatter: Chatter
+) -> None:
+    async with harness.bot.sessions() as session:
+        slugs = set((await session.execute(select(FaqEntry.slug))).scalars())
+    assert {"hunan_intro", "school", "bullying", "youth_mode", "parents"} <= slugs
+    assert "logo" not in slugs  # a topic of a switched-off feature is not seeded
+    assert "绿色上网进校园" in await chatter.say("学校老师应该怎么开展绿色上网教育")
+    # Topics that reuse a keyword's answer give the pack's answer.
+    assert "给同学们的绿色上网小贴士" in await chatter.say("孩子上网要注意什么")
+    assert "网络公益标识" not in await chatter.say("怎么给标识作品投票")

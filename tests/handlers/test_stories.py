@@ -277,7 +277,7 @@ async def test_author_lists_and_deletes_a_story_with_its_picture(
     assert "还没有投稿过" in await chatter.say("我的故事")
     async with harness.bot.sessions() as session:
         audit = (await session.scalars(select(AuditEvent.detail))).all()
-    assert f"id={story.id}" in audit and not any("去年冬天" in a for a in audit)
+    assert f"story={story.id}" in audit and not any("去年冬天" in a for a in audit)
     # The picture goes with the next purge once no flow can still hold it.
     harness.clock.advance(days=1)
     assert await purge_orphan_pictures(harness.bot, media_folders()) == 1

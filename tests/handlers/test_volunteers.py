@@ -30,6 +30,18 @@ async def _sign_up_to_confirm(chatter: Chatter, name: str = "张三", phone: str
     return await chatter.say("同意")
 
 
+async def volunteer_with_hours(harness: BotHarness, chatter: Chatter, hours: Decimal) -> int:
+    """Sign ``chatter`` up and credit ``hours``; returns the volunteer's id."""
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    async with harness.bot.sessions() as session, session.begin():
+        vid = (
+            await session.execute(select(Volunteer.id).where(Volunteer.user_id == chatter.user_id))
+        ).scalar_one()
+        await add_hours(session, vid, hours, "测试活动", "test", harness.clock.now())
+    return int(vid)
+
+
 async def _count(harness: BotHarness) -> int:
     async with harness.bot.sessions() as session:
         return int((await session.execute(select(func.count(Volunteer.id)))).scalar_one())
@@ -82,7 +94,7 @@ async def test_an_answer_typed_after_the_flow_expired_is_not_logged_either(
     assert "真实姓名" in await chatter.say("1990")
     harness.clock.advance(minutes=harness.bot.config.limits.flow_timeout_minutes + 1)
     reply = await chatter.say("王小五")
-    assert "自动结束" in reply and "王小五" in reply  # the notice, then the fallback's echo
+    assert "自动结束" in reply  # the notice, then whatever the message gets on its own
     rows = await harness.logged(chatter.user_id, InboundMessage.text, InboundMessage.reply)
     assert not any("王小五" in f"{text} {reply}" for text, reply in rows)
 
@@ -321,7 +333,7 @@ async def test_erase_keeps_anonymous_hours(harness: BotHarness, chatter: Chatter
         audits = (
             (
                 await session.execute(
-                    select(AuditEvent).where(AuditEvent.action == "volunteer.erased")
+                    select(AuditEvent).where(AuditEvent.action == "volunteers.erase")
                 )
             )
             .scalars()
@@ -343,13 +355,7 @@ async def test_certificate_is_a_png_uploaded_as_image(
     if not has_cjk_font():
         pytest.skip("no CJK font installed")
     assert "还不是志愿者" in await chatter.say("志愿证书")
-    await _sign_up_to_confirm(chatter)
-    await chatter.say("确认")
-    async with harness.bot.sessions() as session, session.begin():
-        vid = (
-            await session.execute(select(Volunteer.id).where(Volunteer.user_id == chatter.user_id))
-        ).scalar_one()
-        await add_hours(session, vid, Decimal("320"), "测试活动", "test", harness.clock.now())
+    await volunteer_with_hours(harness, chatter, Decimal("320"))
     await chatter.say("志愿证书")
     if chatter.channel is Channel.WECHAT:
         assert harness.fake.calls_to("/cgi-bin/media/upload")

@@ -72,9 +72,19 @@ async def test_annual_figures_match_the_generated_year(bot_context: BotContext) 
     ]
     hours = _rows(report, "messages", "messages_by_hour")
     assert [hours[str(h)][0] for h in range(24)] == [tally.hours_of_day[h] for h in range(24)]
-    for group in ("keyword", "flow", "command"):
+    for group in ("keyword", "flow", "command", "free_text"):
         assert messages.total(f"answered_{group}") == tally.answered[group], group
-    assert messages.total("answered_faq") == messages.total("answered_staff") == 0
+    assert messages.total("answered_none") == 0
+
+    faq = report.section("faq")
+    for outcome in ("answered", "picked", "clarify", "handoff"):
+        assert faq.total(f"faq_{outcome}") == tally.faq[outcome], outcome
+    assert faq.total("faq_questions") + sum(tally.flags.values()) == tally.answered["free_text"]
+    assert faq.total("inbox_handed") == tally.inbox["unanswered"] == tally.faq["handoff"]
+    assert faq.total("inbox_answered") == tally.inbox["answered"]
+    assert faq.total("flags") == sum(tally.flags.values()) == tally.inbox["flagged"]
+    for severity in (1, 2, 3):
+        assert faq.total(f"flags_severity_{severity}") == tally.flags[severity]
 
     top = report.section("questions").table("top_questions").rows[0]
     ((text, count),) = tally.texts.most_common(1)
@@ -153,7 +163,7 @@ async def test_sections_come_from_the_features_declarations(bot_context: BotCont
     assert [q.__module__ for q in section_queries()][:3] == [
         "storage.reports.messages",
         "storage.reports.questions",
-        "storage.reports.followers",
+        "storage.reports.faq",
     ]
     only = [
         Feature(name="pushes_only", report=["storage.reports.pushes:section"]),
@@ -184,7 +194,7 @@ async def test_hand_made_rows_land_in_the_right_day_hour_and_rate(
         for key, at, handler, text in (
             ("m1", _at(2027, 3, 31, 23, 30), "keywords.reply", "活动"),
             ("m2", _at(2027, 4, 1, 0, 30), "faq.answer", "活动"),
-            ("m3", _at(2027, 3, 1, 0, 5), "inbox.handoff", "我要投诉"),
+            ("m3", _at(2027, 3, 1, 0, 5), "stars.show_stars", "志愿之星"),
         ):
             s.add(
                 InboundMessage(
@@ -300,8 +310,8 @@ async def test_hand_made_rows_land_in_the_right_day_hour_and_rate(
     march = await gather(bot_context, Period.parse("2027-03"))
     messages = march.section("messages")
     assert messages.total("messages") == 2
-    assert (messages.total("answered_keyword"), messages.total("answered_staff")) == (1, 1)
-    assert messages.total("answered_faq") == 0
+    assert (messages.total("answered_keyword"), messages.total("answered_command")) == (1, 1)
+    assert messages.total("answered_free_text") == 0
     hours = _rows(march, "messages", "messages_by_hour")
     assert (hours["23"][0], hours["0"][0]) == (1, 1)
     days = _rows(march, "messages", "messages_by_day")
@@ -323,5 +333,5 @@ async def test_hand_made_rows_land_in_the_right_day_hour_and_rate(
     assert march.section("stories").total("stories_featured") == 1
 
     april = await gather(bot_context, Period.parse("2027-04"))
-    assert april.section("messages").total("answered_faq") == 1
+    assert april.section("messages").total("answered_free_text") == 1
     assert april.section("stories").total("stories_featured") == 0

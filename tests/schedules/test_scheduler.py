@@ -17,8 +17,8 @@ from bot.config import Config, with_overrides
 from bot.kernel.clock import FakeClock
 from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
-from schedules import lease
 from schedules.scheduler import LEASE_NAME, CampaignScheduler
+from storage import leases as lease
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, DATA_KEY, TOKEN
 
 

@@ -21,6 +21,7 @@ from schedules.outbox import zone_of
 from storage import activities as store
 from storage import operators as audit_store
 from storage.activities import Activity
+from storage.db import transaction
 
 section = Section("activities", nav="console.nav.activities", order=50)
 MAX_TITLE, MAX_PLACE, MAX_REASON = 64, 100, 200
@@ -105,7 +106,7 @@ async def create(call: Call) -> web.StreamResponse:
     if not store.valid_code(code):
         raise FormError(call.t("console.activities.bad_code"))
     now = call.bot.clock.now()
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         if await store.code_in_use(session, code, now) is not None:
             raise FormError(call.t("console.activities.code_taken", code=code))
         activity = await store.add_activity(
@@ -158,7 +159,7 @@ async def edit(call: Call) -> web.StreamResponse:
     form = await call.form()
     title, place, starts, ends, capacity = _details(call, form)
     now = call.bot.clock.now()
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         changed = await store.update_activity(
             session,
             activity_id,
@@ -184,7 +185,7 @@ async def cancel(call: Call) -> web.StreamResponse:
     reason = form.text("reason", label=call.t("console.activities.reason"), limit=MAX_REASON)
     bot = call.bot
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         activity = await session.get(Activity, activity_id)
         if activity is None:
             raise web.HTTPNotFound()

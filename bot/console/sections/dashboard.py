@@ -14,7 +14,7 @@ from schedules.outbox import calendar_of, zone_of
 from schedules.posts import next_occurrences, quota_of
 from schedules.service import quota_left
 from storage import dashboard as stats
-from storage.followers import current_followers, growth
+from storage.followers import current_followers, growth, top_scenes
 from storage.schedules import active_posts
 
 section = Section("dashboard", nav="console.nav.dashboard", order=10)
@@ -42,6 +42,9 @@ async def dashboard(call: Call) -> web.StreamResponse:
         failed = await stats.failed_deliveries(session)
         posts = await active_posts(session)
         left = await quota_left(session, quota, calendar, tz, now)
+        scenes = await top_scenes(
+            session, day_start - timedelta(days=29), now + timedelta(seconds=1)
+        )
     upcoming = sorted(
         ((when, post) for post in posts for when in next_occurrences(post, calendar, tz, now, 1)),
         key=lambda pair: pair[0],
@@ -94,4 +97,5 @@ async def dashboard(call: Call) -> web.StreamResponse:
         charts=[c for c in charts if c],
         upcoming=upcoming,
         failed=failed,
+        scenes=scenes,
     )

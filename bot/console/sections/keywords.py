@@ -9,6 +9,7 @@ from bot.console.call import Call, Form, FormError
 from bot.console.pages import Role, Section
 from bot.kernel.message import Reply, normalize
 from storage import operators as audit_store
+from storage.db import transaction
 from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, list_rules, remove_rule, update_rule
 
 section = Section("keywords", nav="console.nav.keywords", order=35)
@@ -52,7 +53,7 @@ async def add(call: Call) -> web.StreamResponse:
         raise FormError(call.t("console.errors.required", field=call.t("console.keywords.pattern")))
     reply_json, priority = _reply_and_priority(call, form)
     now = call.bot.clock.now()
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         # As on the CLI: a keyword a seeded rule has becomes the operator's rule.
         row = await add_rule(session, RuleSpec(pattern, match, priority, reply_json), now)
         await audit_store.audit(
@@ -68,7 +69,7 @@ async def edit(call: Call) -> web.StreamResponse:
     form = await call.form()
     reply_json, priority = _reply_and_priority(call, form)
     now = call.bot.clock.now()
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         rule = await update_rule(session, rule_id, now, priority=priority, reply_json=reply_json)
         if rule is None:
             raise web.HTTPNotFound()
@@ -87,7 +88,7 @@ async def toggle(call: Call) -> web.StreamResponse:
     form = await call.form()
     enabled = form.flag("enabled")
     now = call.bot.clock.now()
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         if await update_rule(session, rule_id, now, enabled=enabled) is None:
             raise web.HTTPNotFound()
         await audit_store.audit(
@@ -106,7 +107,7 @@ async def remove(call: Call) -> web.StreamResponse:
     them)."""
     rule_id = call.number("id")
     now = call.bot.clock.now()
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         found = [r for r in await list_rules(session) if r.id == rule_id]
         if not found:
             raise web.HTTPNotFound()

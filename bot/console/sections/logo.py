@@ -28,6 +28,7 @@ from handlers.logo_phases import (
 from handlers.logo_review import tell_author
 from storage import logo as store
 from storage import operators as audit_store
+from storage.db import transaction
 
 section = Section("logo", nav="console.nav.logo", order=60)
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
@@ -110,7 +111,7 @@ async def review(call: Call) -> web.StreamResponse:
         limit=200,
     )
     bot = call.bot
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         now = bot.clock.now()
         entry = await store.review_entry(session, call.number("id"), decision, now, reason or None)
         if entry is None:
@@ -136,7 +137,7 @@ async def set_phase(call: Call) -> web.StreamResponse:
     action = form.choice("action", ("set", "clear"), label=call.t("console.logo.phase"))
     bot = call.bot
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         if action == "clear":
             if not await store.clear_phase(session, phase):
                 raise FormError(call.t("console.logo.nothing_to_clear"))
@@ -181,7 +182,7 @@ async def void(call: Call) -> web.StreamResponse:
             call.t("console.errors.bad_time", field=call.t("console.logo.since"))
         ) from None
     bot = call.bot
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         n = await store.void_votes(
             session, reason=reason, entry_id=entry, scene=scene or None, since=since
         )

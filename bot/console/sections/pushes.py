@@ -21,11 +21,12 @@ from PIL import Image, UnidentifiedImageError
 from bot.console.call import Call, Form, FormError
 from bot.console.pages import Role, Section
 from bot.kernel.context import BotContext
-from handlers.operators import CONSOLE
+from handlers.operators import CONSOLE, notify_admins
 from schedules.outbox import RunReport, calendar_of, deliver, enqueue_now, zone_of
 from schedules.posts import CHANNELS, PostError, body_of, channels_of, next_occurrences, quota_of
 from schedules.service import PostSpec, check_post, post_from_spec, quota_conflict
 from storage import operators as audit_store
+from storage.db import transaction
 from storage.schedules import CampaignPost, list_posts, outbox_for
 
 section = Section("pushes", nav="console.nav.pushes", order=30)
@@ -187,7 +188,7 @@ async def save_draft(call: Call) -> web.StreamResponse:
         spec = await _spec(call, form)
         now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
         quota = quota_of(bot.config.schedules)
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             if await quota_conflict(session, spec, quota, cal, tz, now):
                 raise FormError(call.t("console.pushes.over_quota"))
             try:
@@ -204,6 +205,8 @@ async def save_draft(call: Call) -> web.StreamResponse:
             )
     except FormError as exc:
         return _compose_page(call, exc.text, values)
+    text = call.t("console.me.push_waiting", label=post.label, author=call.operator.name)
+    await notify_admins(bot, text, besides=call.operator.name)
     call.done(f"/pushes/{post.id}", "push_drafted")
 
 
@@ -250,7 +253,7 @@ async def approve(call: Call) -> web.StreamResponse:
     """Approve a draft: from now on the scheduler sends it (quota checked again)."""
     bot = call.bot
     now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         post = await session.get(CampaignPost, call.number("id"))
         if post is None or post.status != "draft":
             raise FormError(call.t("console.pushes.not_draft"))
@@ -283,7 +286,7 @@ async def cancel(call: Call) -> web.StreamResponse:
     """Cancel a draft (its author or an admin) or a scheduled push (an admin)."""
     bot = call.bot
     now = bot.clock.now()
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         post = await session.get(CampaignPost, call.number("id"))
         if post is None or post.status not in ("draft", "active"):
             raise FormError(call.t("console.pushes.not_cancellable"))
@@ -311,7 +314,7 @@ async def preview(call: Call) -> web.StreamResponse:
     form = await call.form()
     openid = form.text("openid", label=call.t("console.pushes.preview_openid"), limit=128)
     bot = call.bot
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         post = await session.get(CampaignPost, call.number("id"))
         if post is None or post.status not in ("draft", "active"):
             raise FormError(call.t("console.pushes.not_cancellable"))
@@ -333,7 +336,7 @@ async def run_now(call: Call) -> web.StreamResponse:
     post = await _post(call)
     if post.status != "active":
         raise FormError(call.t("console.pushes.not_active"))
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         await audit_store.audit(
             session, call.bot.clock.now(), call.operator.name, "pushes.run_now", f"post={post.id}"
         )

@@ -16,6 +16,7 @@ from handlers.sheets import contact, story_rows
 from handlers.stories import stories_media_path
 from storage import operators as audit_store
 from storage import stories as store
+from storage.db import transaction
 
 section = Section("stories", nav="console.nav.stories", order=70)
 
@@ -80,7 +81,7 @@ async def review(call: Call) -> web.StreamResponse:
         text = bot.texts("stories.approved", number=number)
         await tell_then(bot, story.channel, story.account, story.user_id, text, record)
     else:
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             await record(session)
     call.done(f"/stories?status={decision}", f"story_{decision}")
 
@@ -91,7 +92,7 @@ async def feature(call: Call) -> web.StreamResponse:
     number = call.number("id")
     form = await call.form()
     on = form.flag("on")
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         if await store.set_featured(session, number, on) is None:
             raise FormError(call.t("console.stories.not_approved"))
         await audit_store.audit(
@@ -108,7 +109,7 @@ async def feature(call: Call) -> web.StreamResponse:
 async def reveal(call: Call) -> web.StreamResponse:
     """Show one story's contact in full to an admin (audited)."""
     number = call.number("id")
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         story = await store.get_story(session, number)
         if story is None:
             raise web.HTTPNotFound()
@@ -137,7 +138,7 @@ async def export(call: Call) -> web.StreamResponse:
 
     async def build(job: ExportJob) -> list[Sheet]:
         headers, rows = await story_rows(bot, status or None, None, job)
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             await audit_store.audit(
                 session, bot.clock.now(), operator, "stories.export", f"rows={len(rows)}"
             )

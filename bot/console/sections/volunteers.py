@@ -20,6 +20,7 @@ from handlers.stars import month_bounds, month_of
 from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage import operators as audit_store
 from storage.activities import monthly_hours
+from storage.db import transaction
 from storage.volunteers import Volunteer, add_hours, ledger_of, search_volunteers, total_hours
 
 section = Section("volunteers", nav="console.nav.volunteers", nav_role=Role.EDITOR, order=40)
@@ -151,7 +152,7 @@ async def profile(call: Call) -> web.StreamResponse:
 async def reveal(call: Call) -> web.StreamResponse:
     """Show one volunteer's full phone number to an admin, recorded in the audit log."""
     volunteer = await _volunteer(call)
-    async with call.bot.sessions() as session, session.begin():
+    async with transaction(call.bot.sessions) as session:
         await audit_store.audit(
             session,
             call.bot.clock.now(),
@@ -183,7 +184,7 @@ async def adjust(call: Call) -> web.StreamResponse:
     ):
         raise FormError(call.t("console.volunteers.bad_hours"))
     bot = call.bot
-    async with bot.sessions() as session, session.begin():
+    async with transaction(bot.sessions) as session:
         volunteer = await session.get(Volunteer, volunteer_id, with_for_update=True)
         if volunteer is None or not volunteer.name_enc:
             raise web.HTTPNotFound()
@@ -226,7 +227,7 @@ async def export(call: Call) -> web.StreamResponse:
             for v in found:
                 rows.append(export_row(bot, v, await total_hours(session, v.id), phones))
                 job.advance()
-        async with bot.sessions() as session, session.begin():
+        async with transaction(bot.sessions) as session:
             await audit_store.audit(
                 session,
                 bot.clock.now(),

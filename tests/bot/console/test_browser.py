@@ -198,6 +198,9 @@ class Operator:
         self.context = browser.new_context(
             viewport=viewport, accept_downloads=True, is_mobile=phone, locale="zh-CN"
         )
+        # Generous: on a loaded machine (shared CI, two cores) the dashboard's charts are slow.
+        self.context.set_default_timeout(90_000)
+        self.context.set_default_navigation_timeout(90_000)
         self.page = self.context.new_page()
         self.live = live
         self.errors: list[str] = []

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.console.pages import Role
+from storage.models import InboundMessage
 from storage.schedules import CampaignPost, OutboxItem
 from tests.bot.console.conftest import Console, ConsoleClient
 from tests.conftest import BotHarness
@@ -205,3 +206,33 @@ async def test_preview_to_own_wechat_and_cancel(console: Console, harness: BotHa
     assert status == 404
     status, body = await admin.get("/console/pushes")
     assert status == 200 and "已取消" in body
+
+
+async def test_admins_who_bound_their_wechat_are_told_of_a_waiting_push(
+    console: Console, harness: BotHarness
+) -> None:
+    from bot.kernel.message import Channel
+
+    admin = await console.as_role(Role.ADMIN)
+    editor = await console.as_role(Role.EDITOR)
+    viewer = await console.as_role(Role.VIEWER)
+    phone = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await phone.say("菜单")  # the admin's own WeChat, inside the 48 h window
+    await harness.logged(phone.user_id, InboundMessage.id)  # the log is written behind replies
+    await admin.get("/console/me")
+    status, body, _ = await admin.post("/console/me/notify", {"openid": "bad id!"})
+    assert status == 400 and "openid 格式不正确" in body
+    status, _b, _l = await admin.post("/console/me/notify", {"openid": phone.user_id})
+    assert status == 303
+    status, body = await admin.get("/console/me")
+    assert phone.user_id in body
+    assert (await viewer.post("/console/me/notify", {"openid": "o_viewer_1"}))[0] == 403
+    await _draft(editor, _form(harness, label="待审批的推送"))
+    await harness.drain()
+    assert any("待审批的推送" in m and "editor1" in m for m in phone.late_messages())
+    status, _b, _l = await admin.post("/console/me/notify", {"openid": ""})
+    async with harness.bot.sessions() as session:
+        from storage.operators import get_operator
+
+        op = await get_operator(session, "admin1")
+    assert op is not None and op.notify_openid is None

@@ -6,17 +6,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.clock import as_utc
-from storage.db import Sessions
+from storage.db import Conflict, Sessions, savepoint, transaction
 from storage.models import Lease
 
 
 async def acquire(sessions: Sessions, name: str, owner: str, now: datetime, ttl: float) -> bool:
     """Take or renew ``name`` for ``owner`` until now+ttl; False while someone else holds it."""
     until = now + timedelta(seconds=ttl)
-    async with sessions() as session, session.begin():
+    async with transaction(sessions) as session:
         # Conditional UPDATE: PostgreSQL re-checks the WHERE after a concurrent writer commits,
         # SQLite serialises writers (BEGIN IMMEDIATE), so two contenders never both win.
         result: Any = await session.execute(
@@ -29,16 +28,16 @@ async def acquire(sessions: Sessions, name: str, owner: str, now: datetime, ttl:
         if await session.scalar(select(Lease.name).where(Lease.name == name)) is not None:
             return False
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 session.add(Lease(name=name, owner=owner, expires_at=until))
-        except IntegrityError:
+        except Conflict:
             return False  # another process inserted it first
         return True
 
 
 async def release(sessions: Sessions, name: str, owner: str, now: datetime) -> None:
     """Give the lease up at once (clean shutdown), so a waiting scheduler takes over."""
-    async with sessions() as session, session.begin():
+    async with transaction(sessions) as session:
         await session.execute(
             update(Lease)
             .where(Lease.name == name, Lease.owner == owner)

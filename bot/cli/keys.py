@@ -1,0 +1,87 @@
+"""``keys show|rotate``: the data key's id, and re-encrypting personal data under a new key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bot.cli.common import CommandError, Progress, add_config_arg, load
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the keys command."""
+    p = sub.add_parser("keys", help="the data key encrypting personal data: show, rotate")
+    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    show = ksub.add_parser("show", help="the configured key's id and the database's")
+    add_config_arg(show)
+    show.set_defaults(func=run_show)
+    rotate = ksub.add_parser(
+        "rotate",
+        help="re-encrypt all personal data under a new key (stop the web processes first)",
+    )
+    add_config_arg(rotate)
+    rotate.add_argument("--batch", type=int, default=500, help="rows a transaction (500)")
+    rotate.set_defaults(func=run_rotate)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print the key ids, configured and recorded."""
+    return asyncio.run(_show(args))
+
+
+async def _show(args: argparse.Namespace) -> int:
+    from bot.app import build_context, close_context
+    from storage.keys import recorded_keys
+
+    bot = build_context(load(args))
+    try:
+        async with bot.sessions() as session:
+            keys = await recorded_keys(session)
+    finally:
+        await close_context(bot)
+    source = bot.cipher.source
+    origin = f"{source.origin} (not written yet)" if source.generated else source.origin
+    print(f"configured: {bot.cipher.key_id}  from {origin}")
+    for key_id, state in sorted(keys.items()):
+        print(f"database:   {key_id}  {state}")
+    if not keys:
+        print("database:   none recorded (recorded at the next start)")
+    return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt under a new key, with progress per table."""
+    if args.batch < 1:
+        raise CommandError("--batch: must be at least 1")
+    return asyncio.run(_rotate(args))
+
+
+async def _rotate(args: argparse.Namespace) -> int:
+    from bot.app import build_context, close_context
+    from bot.keys import rotate
+    from storage.db import is_sqlite
+    from storage.migrate import ensure_schema
+
+    config = load(args)
+    if is_sqlite(config.database_url):
+        await ensure_schema(config.database_url)
+    bot = build_context(config)
+    if bot.cipher.source.generated:
+        raise CommandError(f"no data key: {bot.cipher.source.origin} does not exist")
+    try:
+        done = await rotate(bot, lambda label, total: Progress(label, total), args.batch)
+    finally:
+        await close_context(bot)
+    total = sum(done.rewritten.values())
+    print(f"re-encrypted {total} rows under data key {done.new_id} (was {done.old_id})")
+    if done.key_file is not None:
+        print(f"the new key is in {done.key_file}; the old one was moved to {done.retired_file}")
+        print("back up the new key with the next database backup; keep the old one for older")
+        print("backups only, away from this machine")
+    else:
+        print(
+            f"set BOT_SECURITY_DATA_KEY (or security.data_key) to the content of "
+            f"{config.data_path / 'data.key.next'}, then delete that file; the bot refuses to "
+            "start with the old key from now on"
+        )
+    return 0

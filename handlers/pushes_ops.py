@@ -1,0 +1,114 @@
+"""Operator operations on campaign pushes: schedule, cancel, preview and run now.
+
+Each validates, writes, records one audit row and queues its deliveries in the outbox; the
+CLI (``bot/cli/schedule.py``) and the console call these. The scheduling rules themselves
+(quota, calendar, lengths) are the scheduler's (``schedules.service``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.kernel.context import BotContext
+from handlers.operations import Actor, Counter, OperationError, audit
+from schedules.outbox import RunReport, calendar_of, deliver, enqueue_in, zone_of
+from schedules.posts import PostError, next_occurrences, quota_of
+from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
+from storage.db import transaction
+from storage.schedules import CampaignPost, get_post
+
+PURPOSES = ("push", "preview")
+
+
+def _refused(exc: PostError) -> OperationError:
+    return OperationError("reports.ops.push_invalid", str(exc), detail=str(exc))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A post (saved, or not for a dry run) and its next occurrences."""
+
+    post: CampaignPost
+    upcoming: list[datetime]
+
+
+async def plan(bot: BotContext, spec: PostSpec, n: int = 1) -> Planned:
+    """What ``schedule`` would store, checked the same way, without storing anything."""
+    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
+    async with bot.sessions() as session:
+        try:
+            await check_post(
+                session, spec, quota=quota_of(bot.config.schedules), calendar=cal, tz=tz, now=now
+            )
+        except PostError as exc:
+            raise _refused(exc) from None
+    post = post_from_spec(spec, now)
+    return Planned(post, next_occurrences(post, cal, tz, now, n=n))
+
+
+async def schedule(bot: BotContext, actor: Actor, spec: PostSpec, n: int = 3) -> Planned:
+    """Store a post after the quota, calendar and length checks; returns its next ``n``
+    occurrences."""
+    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
+    quota = quota_of(bot.config.schedules)
+    async with transaction(bot.sessions) as session:
+        try:
+            post = await add_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
+        except PostError as exc:
+            raise _refused(exc) from None
+        audit(bot, session, actor, "pushes.schedule", post=post.id, kind=post.kind)
+    return Planned(post, next_occurrences(post, cal, tz, now, n=n))
+
+
+async def cancel(bot: BotContext, actor: Actor, post_id: int) -> None:
+    """Cancel a post: nothing more of it goes out (what was sent stays sent)."""
+    async with transaction(bot.sessions) as session:
+        if not await cancel_post(session, post_id):
+            raise OperationError(
+                "reports.ops.push_missing", f"no active post with id {post_id}", number=post_id
+            )
+        audit(bot, session, actor, "pushes.cancel", post=post_id)
+
+
+async def active_post(bot: BotContext, post_id: int, purpose: str = "push") -> CampaignPost:
+    """Post ``post_id`` if it can still be sent for ``purpose``; refused otherwise."""
+    async with bot.sessions() as session:
+        post = await get_post(session, post_id)
+    if post is None or post.status != "active":
+        raise OperationError(
+            "reports.ops.push_missing", f"no active post with id {post_id}", number=post_id
+        )
+    if purpose == "preview" and not post.preview_to:
+        raise OperationError(
+            "reports.ops.push_no_preview",
+            f"post {post_id} has no --preview-to operators",
+            number=post_id,
+        )
+    return post
+
+
+async def send_now(
+    bot: BotContext,
+    actor: Actor,
+    post_id: int,
+    purpose: str = "push",
+    progress: Counter | None = None,
+) -> RunReport:
+    """Send a post to its audience (``push``, the run-now) or its preview to its operators
+    (``preview``) at once: queued in the outbox with the audit row, then delivered."""
+    if purpose not in PURPOSES:
+        raise OperationError("reports.ops.bad_choice", f"purpose: one of {PURPOSES}", value=purpose)
+    post = await active_post(bot, post_id, purpose)
+    async with transaction(bot.sessions) as session:
+        ids = await enqueue_in(session, post, purpose, bot.clock.now())
+        action = "pushes.run_now" if purpose == "push" else "pushes.preview"
+        audit(bot, session, actor, action, post=post.id, deliveries=len(ids))
+    report = RunReport()
+    if progress is not None:
+        progress.total = len(ids)
+    for item_id in ids:
+        await deliver(bot, item_id, report)
+        if progress is not None:
+            progress.advance()
+    return report

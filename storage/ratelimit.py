@@ -1,0 +1,170 @@
+"""A per-user rate limit shared by every web process through the database.
+
+Why PostgreSQL and not Redis: a campaign-scale deployment already runs PostgreSQL, backs it up
+and watches it; Redis would be one more service to install, secure and monitor for a
+politeness limit. Why not one query per message: the hot path costs about 300 µs of CPU a
+message on PostgreSQL, and an upsert per message would add a round trip to each. So each
+process decides locally, exactly as the in-memory ``RateLimiter`` does (same call shape:
+``allow(key, now) -> bool``), from the counts of all processes as of the last sync plus its own
+hits since, and a background task syncs every ``interval`` seconds in one statement for all
+keys touched. A user can get past the limit only by what the other processes admitted within
+one interval (at most ``limit`` each, and only in a burst faster than the interval).
+
+Counts are kept per key and wall-clock minute; the limit applies to a sliding minute estimated
+from the current and the previous minute (the previous one weighted by how much of it the
+sliding window still covers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, String, delete, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.db import Sessions, upsert_insert
+from storage.models import Base
+
+log = logging.getLogger("storage.ratelimit")
+
+
+class RateCounter(Base):
+    """Hits of one key in one wall-clock minute, summed over all processes."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    # epoch seconds // 60; indexed for the periodic read of busy keys of the last two minutes
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+class SharedRateLimiter:
+    """At most ``limit`` hits per key per sliding minute across all processes."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        limit: int,
+        *,
+        interval: float = 0.2,
+        max_keys: int = 100_000,
+    ) -> None:
+        self.sessions = sessions
+        self.limit = limit
+        self.interval = interval
+        self.max_keys = max_keys
+        # key -> (minute, hits this minute, hits the minute before), all processes, last sync
+        self._known: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
+        self._pending: dict[tuple[str, int], int] = {}  # our hits not yet synced
+        self._task: asyncio.Task[None] | None = None
+        self._last_hit = 0.0
+        self.sync_failures = 0
+
+    def allow(self, key: str, now: float) -> bool:
+        """Record a hit for ``key`` at ``now`` (epoch seconds); False when over the limit."""
+        minute = int(now // 60)
+        covered = 1.0 - (now % 60) / 60  # share of the previous minute in the sliding window
+        current, previous = self._global(key, minute)
+        current += self._pending.get((key, minute), 0)
+        previous += self._pending.get((key, minute - 1), 0)
+        if previous * covered + current >= self.limit:
+            return False
+        self._pending[(key, minute)] = self._pending.get((key, minute), 0) + 1
+        self._last_hit = time.time()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._sync_soon())
+        return True
+
+    def _global(self, key: str, minute: int) -> tuple[int, int]:
+        known = self._known.get(key)
+        if known is None:
+            return 0, 0
+        self._known.move_to_end(key)
+        at, current, previous = known
+        if at == minute:
+            return current, previous
+        if at == minute - 1:
+            return 0, current
+        return 0, 0
+
+    async def _sync_soon(self) -> None:
+        # Runs while this process saw hits in the last minute: besides our own hits, each
+        # sync reads the keys any process has taken past half the limit, so a process learns
+        # of a busy user within one interval even before that user writes to it.
+        while self._pending or time.time() - self._last_hit < 60:
+            await asyncio.sleep(self.interval)
+            await self.sync()
+
+    async def sync(self, now: float | None = None) -> None:
+        """Add our hits to the shared counts; read back the totals of the keys touched and
+        of every key past half the limit."""
+        batch, self._pending = self._pending, {}
+        minute = int((time.time() if now is None else now) // 60)
+        if batch:
+            minute = max(minute, *(m for _, m in batch))
+        pairs = {(k, m) for k, _ in batch for m in (minute - 1, minute)}
+        try:
+            async with self.sessions() as session, session.begin():
+                if batch:
+                    await session.execute(self._upsert(session, batch))
+                hot = (RateCounter.minute >= minute - 1) & (
+                    RateCounter.hits >= max(1, self.limit // 2)
+                )
+                touched = tuple_(RateCounter.key, RateCounter.minute).in_(sorted(pairs))
+                rows = await session.execute(
+                    select(RateCounter.key, RateCounter.minute, RateCounter.hits).where(
+                        (hot | touched) if pairs else hot
+                    )
+                )
+                totals = {(k, m): h for k, m, h in rows}
+        except Exception:
+            # The database is away: keep the hits for the next sync; meanwhile each process
+            # limits on what it knows (its own hits on top of the last shared counts).
+            for item, hits in batch.items():
+                self._pending[item] = self._pending.get(item, 0) + hits
+            self.sync_failures += 1
+            if self.sync_failures == 1:
+                log.warning("rate limit sync failed; limiting per process until it recovers")
+            await asyncio.sleep(self.interval * 5)
+            return
+        self.sync_failures = 0
+        for key in {k for k, _ in pairs} | {k for k, _ in totals}:
+            current = totals.get((key, minute), 0)
+            self._known[key] = (minute, current, totals.get((key, minute - 1), 0))
+            self._known.move_to_end(key)
+        while len(self._known) > self.max_keys:
+            self._known.popitem(last=False)
+
+    @staticmethod
+    def _upsert(session: AsyncSession, batch: dict[tuple[str, int], int]) -> Any:
+        insert = upsert_insert(session)
+        stmt = insert(RateCounter).values(
+            [{"key": k, "minute": m, "hits": n} for (k, m), n in sorted(batch.items())]
+        )
+        return stmt.on_conflict_do_update(
+            index_elements=[RateCounter.key, RateCounter.minute],
+            set_={"hits": RateCounter.hits + stmt.excluded.hits},
+        )
+
+    async def close(self) -> None:
+        """Sync what is left and stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.sync()
+
+
+async def purge_rate_counters(session: AsyncSession, now: float) -> int:
+    """Forget minutes the sliding window no longer covers; returns how many rows went."""
+    minute = int(now // 60)
+    result = await session.execute(delete(RateCounter).where(RateCounter.minute < minute - 1))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,89 @@
+"""FAQ and watchlist section: free-text questions the FAQ answered (at once or after 您是想问),
+asked to clarify or handed to staff, per row; what staff did with the inbox; watchlist flags by
+severity and category (the inbox items the watchlist filed)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from storage.faq import FaqEvent
+from storage.inbox import InboxItem
+from storage.reports.base import (
+    Chart,
+    Label,
+    Scope,
+    Section,
+    Table,
+    in_period,
+    local_bucket,
+    per_bucket,
+    ratio,
+)
+
+OUTCOMES = ("answered", "picked", "clarify", "handoff")
+SEVERITIES = (3, 2, 1)
+
+
+async def section(scope: Scope) -> Section:
+    """FAQ events by outcome per row; inbox items by reason, severity and category."""
+    s, ev, item = scope.session, FaqEvent, InboxItem
+    bucket = local_bucket(scope, ev.at)
+    rows = per_bucket(
+        scope,
+        await s.execute(
+            select(bucket, *(func.count().filter(ev.outcome == o) for o in OUTCOMES))
+            .where(in_period(scope, ev.at))
+            .group_by(bucket)
+        ),
+        len(OUTCOMES),
+    )
+    where = in_period(scope, item.created_at)
+    flagged = item.reason == "flagged"
+    severity = dict(
+        (int(sev), int(n))
+        for sev, n in await s.execute(
+            select(item.severity, func.count()).where(where, flagged).group_by(item.severity)
+        )
+    )
+    categories = [
+        (str(c), int(n))
+        for c, n in await s.execute(
+            select(item.category, func.count())
+            .where(where, flagged)
+            .group_by(item.category)
+            .order_by(func.count().desc(), item.category)
+        )
+    ]
+    handed, answered = (
+        await s.execute(
+            select(
+                func.count().filter(item.reason == "unanswered"),
+                func.count().filter(item.answered_at.is_not(None)),
+            ).where(where)
+        )
+    ).one()
+    totals = [sum(int(r[1 + i]) for r in rows) for i in range(len(OUTCOMES))]
+    asked = sum(totals)
+    unit = scope.period.unit
+    return Section(
+        key="faq",
+        totals=[
+            ("faq_questions", asked),
+            *((f"faq_{o}", n) for o, n in zip(OUTCOMES, totals, strict=True)),
+            ("faq_answer_rate", ratio(totals[0] + totals[1], asked)),
+            ("inbox_handed", int(handed)),
+            ("inbox_answered", int(answered)),
+            ("flags", sum(severity.values())),
+            *((f"flags_severity_{n}", severity.get(n, 0)) for n in SEVERITIES),
+        ],
+        tables=[
+            Table(f"faq_by_{unit}", (unit, *(f"faq_{o}" for o in OUTCOMES)), rows),
+            Table(
+                "flags_by_severity",
+                ("severity", "flags"),
+                [(Label(f"flags_severity_{n}"), severity.get(n, 0)) for n in SEVERITIES],
+            ),
+            Table("flags_by_category", ("category", "flags"), categories),
+        ],
+        charts=[Chart("faq_per_row", f"faq_by_{unit}", (1, 4))],
+    )

@@ -1,0 +1,73 @@
+"""Console inbox: the grouped list with the week's reports, an item with the masked history and
+the reply window, a reply that goes out by customer-service message and one kept for the
+person's next message (5 a window), assign, close, learn as an FAQ example; viewers only read."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.console.pages import Role
+from bot.kernel.message import Channel
+from storage.inbox import InboxItem
+from storage.models import AuditEvent
+from tests.bot.console.conftest import Console
+from tests.conftest import BotHarness
+
+PHONE = "13812345678"
+
+
+async def test_inbox_pages_and_actions(console: Console, harness: BotHarness) -> None:
+    person = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    assert "转给工作人员" in await person.say(f"我的电话{PHONE}，请问办公室在哪")
+    await person.say("孩子上网要注意什么")  # answered: counted in the hits
+    async with harness.bot.sessions() as session:
+        item = (await session.execute(select(InboxItem))).scalar_one()
+
+    viewer = await console.as_role(Role.VIEWER)
+    status, body = await viewer.get("/console/inbox")
+    assert status == 200 and "留言处理" in body and f'data-item="{item.id}"' in body
+    assert "138****5678" in body and PHONE not in body and person.user_id not in body
+    assert "本周未能回答的问题" in body and "未成年人绿色上网小贴士" in body
+    status, body = await viewer.get(f"/console/inbox/{item.id}")
+    assert status == 200 and 'data-window="open"' in body and "还可发 5 条" in body
+    assert "138****5678" in body and PHONE not in body
+    assert (await viewer.post(f"/console/inbox/{item.id}/reply", {"text": "x"}))[0] == 403
+
+    editor = await console.as_role(Role.EDITOR)
+    await editor.get(f"/console/inbox/{item.id}")
+    status, body, _ = await editor.post(f"/console/inbox/{item.id}/reply", {"text": ""})
+    assert status == 400
+    for n in range(5):
+        harness.clock.advance(minutes=1)
+        status, _b, location = await editor.post(
+            f"/console/inbox/{item.id}/reply", {"canned": "later"} if n else {"text": "您好"}
+        )
+        assert status == 303 and "done=inbox_sent" in location
+    assert person.late_messages()[0] == "您好" and len(person.late_messages()) == 5
+    status, _b, location = await editor.post(f"/console/inbox/{item.id}/reply", {"text": "第六条"})
+    assert status == 303 and "done=inbox_queued" in location
+    status, body = await editor.get(f"/console/inbox/{item.id}")
+    assert 'data-window="closed"' in body and "待下次消息时送达" in body
+
+    status, _b, _l = await editor.post(f"/console/inbox/{item.id}/assign", {"assignee": "小王"})
+    assert status == 303
+    status, _b, _l = await editor.post(
+        f"/console/inbox/{item.id}/learn",
+        {"topic": "office", "question": "请问办公室在哪", "title": "办公地点", "answer": "请留言"},
+    )
+    assert status == 303
+    status, body, _ = await editor.post(
+        f"/console/inbox/{item.id}/learn", {"topic": "office", "question": "请问办公室在哪"}
+    )
+    assert status == 400 and "无法完成" in body
+    assert (await editor.post(f"/console/inbox/{item.id}/close", {}))[0] == 303
+    status, body, _ = await editor.post(f"/console/inbox/{item.id}/reply", {"text": "晚了"})
+    assert status == 400
+    assert (await editor.get("/console/inbox/999"))[0] == 404
+
+    assert "【工作人员回复】第六条" in await person.say("谢谢")
+    assert "请留言" in await person.say("请问办公室在哪")
+    async with harness.bot.sessions() as session:
+        actions = [a.action for a in (await session.execute(select(AuditEvent))).scalars()]
+    assert actions.count("inbox.reply") == 6
+    assert {"inbox.assign", "faq.learn", "inbox.close"} <= set(actions)
