@@ -37,6 +37,7 @@ from handlers.operations import AUTHOR, audit
 from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
 from storage.db import Conflict, savepoint
+from storage.inbox import delete_person
 from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
 
 FLOW = "volunteer_signup"
@@ -365,6 +366,9 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         await withdraw_upcoming(ctx.session, me.id, ctx.bot.clock.now())
         await erase(ctx.session, me, ctx.bot.clock.now())
         audit(ctx.bot, ctx.session, AUTHOR, "volunteers.erase", volunteer=me.id)
+        # What they asked staff is theirs too (the inbox keeps texts, masked only in lists).
+        msg = ctx.inbound
+        await delete_person(ctx.session, msg.channel.value, msg.account, msg.user)
         # The certificates carry the full name; a rollback loses nothing (they are re-rendered).
         certificate.remove_volunteer(certificate_dir(ctx), me.id)
     return Finish(ctx.reply("volunteer.erased"))

@@ -19,6 +19,7 @@ from storage.inbox import InboxItem, InboxReply, set_duty
 from storage.models import AuditEvent
 from tests.conftest import BotHarness, Chatter
 from tests.handlers.test_stories import submit_to_confirm
+from tests.handlers.test_volunteers import _sign_up_to_confirm
 
 QUESTION = "今天天气怎么样"
 
@@ -250,3 +251,19 @@ async def test_a_very_long_question_is_handed_over_not_failed(
     assert "转给工作人员" in await chatter.say(long)
     item = await _only_item(harness, chatter)
     assert inbox.masked(harness.bot, item) == long
+
+
+async def test_erasing_a_volunteer_deletes_what_they_asked_staff(
+    chatter: Chatter, harness: BotHarness
+) -> None:
+    """PIPL: the person's inbox items (and replies to them) go with their volunteer data."""
+    await _sign_up_to_confirm(chatter)
+    await chatter.say("确认")
+    await chatter.say(QUESTION)
+    item = await _only_item(harness, chatter)
+    await inbox.reply(harness.bot, item.id, "alice", "您好，已收到。")
+    await chatter.say("注销志愿者")
+    assert "已删除" in await chatter.say("确认注销")
+    assert await _items(harness) == []
+    async with harness.bot.sessions() as session:
+        assert list((await session.execute(select(InboxReply))).scalars()) == []
