@@ -306,7 +306,7 @@ class ConversationEngine:
         except ValueError:
             # Written under another data key (or damaged): the answers are gone. End the flow
             # and say so once, rather than apologise for every message until it expires.
-            await ctx.session.delete(row)
+            await self.end(ctx)
             return ctx.reply("conversation.unreadable", title=ctx.t(flow.title_key))
         answers: dict[str, Any] = state["answers"]
         history: list[str] = state["history"]

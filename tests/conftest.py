@@ -4,6 +4,7 @@ the fake WeChat API on loopback, the bot served over real HTTP, and a network gu
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import socket
@@ -54,6 +55,20 @@ def _guarded_connect(self: socket.socket, address: Any) -> Any:
         if not (host.startswith("127.") or host in ("::1", "localhost")):
             raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
     return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logging() -> Iterator[None]:
+    """A command run in a test (``main([...])``) installs the bot's log handler on the root
+    logger, writing to that test's captured stderr; later tests must not log into the closed
+    stream, so handlers and level a test added go when it ends."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -92,6 +92,8 @@ class LoopBatchedHandler(logging.StreamHandler):
             if self._pending:
                 text = "".join(self._pending)
                 self._pending.clear()
+                if getattr(self.stream, "closed", False):
+                    return  # a stream closed under us (a test's captured stderr): nowhere to go
                 self.stream.write(text)
             super().flush()
 
