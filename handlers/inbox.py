@@ -28,6 +28,7 @@ from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
+from handlers.operations import OperationError
 from storage.audit import add_row
 from storage.db import Session, transaction
 from storage.inbox import (
@@ -88,8 +89,10 @@ ALERT_TASKS = "inbox_alerts"
 MAX_REPLY_CHARS = 600
 
 
-class InboxError(ValueError):
-    """An operator action that cannot be done (the message says why, in English)."""
+class InboxError(OperationError, ValueError):
+    """An operator action on the inbox that cannot be done: its Chinese text in
+    ``reports.ops``, its English line for the CLI (still a ValueError for callers that catch
+    that)."""
 
 
 @dataclass(frozen=True)
@@ -226,10 +229,14 @@ async def drain_alerts(bot: BotContext) -> None:
 # -- operator actions ----------------------------------------------------------------------------
 
 
+def _closed(item_id: int) -> InboxError:
+    return InboxError("reports.ops.inbox_closed", f"inbox item {item_id} is closed", number=item_id)
+
+
 async def _item(session: Session, item_id: int) -> InboxItem:
     item = await get_item(session, item_id)
     if item is None:
-        raise InboxError(f"no inbox item {item_id}")
+        raise InboxError("reports.ops.inbox_missing", f"no inbox item {item_id}", number=item_id)
     return item
 
 
@@ -239,7 +246,11 @@ async def groups(
     """Items in ``statuses`` grouped by person, the most urgent person first."""
     for status in statuses:
         if status not in STATUSES:
-            raise InboxError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
+            raise InboxError(
+                "reports.ops.bad_choice",
+                f"unknown status {status!r} (one of {', '.join(STATUSES)})",
+                value=status,
+            )
     async with bot.sessions() as session:
         items = await list_items(session, tuple(statuses))
     out: dict[tuple[str, str, str], PersonGroup] = {}
@@ -267,13 +278,17 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
     for the person's next message. Audited; the item becomes answered."""
     text = text.strip()
     if not text:
-        raise InboxError("the reply is empty")
+        raise InboxError("reports.ops.inbox_reply_empty", "the reply is empty")
     if len(text) > MAX_REPLY_CHARS:
-        raise InboxError(f"the reply is longer than {MAX_REPLY_CHARS} characters")
+        raise InboxError(
+            "reports.ops.inbox_reply_long",
+            f"the reply is longer than {MAX_REPLY_CHARS} characters",
+            limit=MAX_REPLY_CHARS,
+        )
     async with bot.sessions() as session:
         item = await _item(session, item_id)
         if item.status == "closed":
-            raise InboxError(f"inbox item {item_id} is closed")
+            raise _closed(item_id)
         channel, account, user_id = item.channel, item.account, item.user_id
         win = await window(bot, session, channel, account, user_id)
     status = "queued"
@@ -321,11 +336,11 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
 async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) -> InboxItem:
     """Give an item to ``assignee``."""
     if not assignee.strip():
-        raise InboxError("the assignee is empty")
+        raise InboxError("reports.ops.inbox_assignee", "the assignee is empty")
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         if item.status == "closed":
-            raise InboxError(f"inbox item {item_id} is closed")
+            raise _closed(item_id)
         item.assignee = assignee.strip()[:64]
         if item.status == "new":
             item.status = "assigned"

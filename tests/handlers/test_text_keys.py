@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "handlers", "schedules")
 KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 # Calls whose first argument is a text key.
-BY_NAME = {"ask", "t", "reply", "texts"}
+BY_NAME = {"ask", "t", "reply", "texts", "OperationError", "FaqError", "InboxError"}
 # Keyword arguments that hold a text key.
 KEYWORDS = {"title_key", "help", "text_key"}
 
