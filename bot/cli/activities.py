@@ -10,9 +10,10 @@ from typing import Any
 from bot.cli.common import (
     CommandError,
     Progress,
-    add_config_arg,
+    Subcommands,
     channel_name,
     columns,
+    command_group,
     load,
     operator,
     parse_decimal,
@@ -67,13 +68,11 @@ def list_headers(t: Texts) -> list[str]:
     )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the activities command."""
-    p = sub.add_parser("activities", help="volunteer activities: add, list, cancel, roster")
-    asub = p.add_subparsers(dest="activities_command", metavar="ACTION", required=True)
+    action = command_group(sub, "activities", "volunteer activities: add, list, cancel, roster")
 
-    add = asub.add_parser("add", help="a new activity volunteers can enrol in")
-    add_config_arg(add)
+    add = action("add", "a new activity volunteers can enrol in", cmd_add)
     add.add_argument("--title", required=True)
     add.add_argument("--start", required=True, metavar="'YYYY-MM-DD HH:MM'", help="Asia/Shanghai")
     add.add_argument("--end", required=True, metavar="'YYYY-MM-DD HH:MM'", help="Asia/Shanghai")
@@ -82,24 +81,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--hours", required=True, help="service hours credited, e.g. 3 or 2.5")
     add.add_argument("--capacity", required=True, help="number of places")
     add.add_argument("--code", default=None, help="check-in code, 4-8 letters/digits (generated)")
-    add.set_defaults(func=cmd_add)
 
-    ls = asub.add_parser("list", help="activities with enrolled/capacity and checked-in counts")
-    add_config_arg(ls)
+    ls = action("list", "activities with enrolled/capacity and checked-in counts", cmd_list)
     ls.add_argument("--all", action="store_true", help="also past and cancelled ones")
-    ls.set_defaults(func=cmd_list)
 
-    cancel = asub.add_parser("cancel", help="cancel activity N and tell its enrolled volunteers")
-    add_config_arg(cancel)
+    cancel = action("cancel", "cancel activity N and tell its enrolled volunteers", cmd_cancel)
     cancel.add_argument("number", type=int)
     cancel.add_argument("--reason", required=True, help="told to the volunteers")
-    cancel.set_defaults(func=cmd_cancel)
 
-    roster = asub.add_parser("roster", help="who enrolled in activity N, and who checked in")
-    add_config_arg(roster)
+    roster = action("roster", "who enrolled in activity N, and who checked in", cmd_roster)
     roster.add_argument("number", type=int)
     roster.add_argument("--output", default=None, metavar="FILE.csv|FILE.xlsx")
-    roster.set_defaults(func=cmd_roster)
 
 
 def parse_time(text: str, option: str) -> datetime:

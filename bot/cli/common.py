@@ -41,21 +41,30 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def command_group(sub: Subcommands, name: str, help_: str) -> Action:
-    """Add command ``name`` with actions under it; returns the maker of its actions: each
-    takes --config and runs its function (``python -m bot NAME ACTION ...``)."""
+def subcommands(sub: Subcommands, name: str, help_: str) -> Subcommands:
+    """Add command ``name`` (under ``sub``) whose actions are chosen by the next word."""
     group = sub.add_parser(name, help=help_)
-    actions = group.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+    return group.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+
+
+def actions(group: Subcommands) -> Action:
+    """The maker of ``group``'s actions: each takes --config and runs its function."""
 
     def action(
-        action_name: str, action_help: str, func: Callable[[argparse.Namespace], int]
+        name: str, help_: str, func: Callable[[argparse.Namespace], int]
     ) -> argparse.ArgumentParser:
-        parser = actions.add_parser(action_name, help=action_help)
+        parser = group.add_parser(name, help=help_)
         add_config_arg(parser)
         parser.set_defaults(func=func)
         return parser
 
     return action
+
+
+def command_group(sub: Subcommands, name: str, help_: str) -> Action:
+    """Add command ``name`` with actions under it; the maker of its actions
+    (``python -m bot NAME ACTION ...``)."""
+    return actions(subcommands(sub, name, help_))
 
 
 def add_actor_arg(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 
 from bot.cli.common import (
-    add_config_arg,
+    Subcommands,
     columns,
+    command_group,
     load,
     operator,
     print_table,
@@ -18,27 +19,18 @@ from handlers import keywords_ops as ops
 from storage.keywords import MATCH_TYPES, list_rules
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the keywords command."""
-    p = sub.add_parser("keywords", help="keyword replies")
-    ksub = p.add_subparsers(dest="kw_command", metavar="ACTION", required=True)
-    ls = ksub.add_parser("list", help="all rules, highest priority first")
-    add_config_arg(ls)
-    ls.set_defaults(func=cmd_list)
-    add = ksub.add_parser("add", help="add or replace a text reply")
-    add_config_arg(add)
+    action = command_group(sub, "keywords", "keyword replies")
+    action("list", "all rules, highest priority first", cmd_list)
+    add = action("add", "add or replace a text reply", cmd_add)
     add.add_argument("pattern", help="the keyword")
     add.add_argument("reply", help="the reply text")
     add.add_argument("--match", choices=MATCH_TYPES, default="exact")
     add.add_argument("--priority", type=int, default=20)
-    add.set_defaults(func=cmd_add)
-    rm = ksub.add_parser("remove", help="delete a rule by id")
-    add_config_arg(rm)
+    rm = action("remove", "delete a rule by id", cmd_remove)
     rm.add_argument("id", type=int)
-    rm.set_defaults(func=cmd_remove)
-    seed = ksub.add_parser("seed", help="load the shipped (or overridden) keywords content file")
-    add_config_arg(seed)
-    seed.set_defaults(func=cmd_seed)
+    action("seed", "load the shipped (or overridden) keywords content file", cmd_seed)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 
 from bot.cli.common import (
     CommandError,
-    add_config_arg,
+    Subcommands,
+    actions,
     channel_name,
     columns,
     load,
@@ -17,6 +18,7 @@ from bot.cli.common import (
     print_table,
     ready_context,
     shown,
+    subcommands,
 )
 from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
@@ -36,31 +38,26 @@ from handlers.operations import OperationError
 from storage import logo as store
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the logos command."""
-    p = sub.add_parser("logos", help="logo contest entries: list and review")
-    lsub = p.add_subparsers(dest="logos_command", metavar="ACTION", required=True)
-    ls = lsub.add_parser("list", help="entries by number")
-    add_config_arg(ls)
+    logos = subcommands(sub, "logos", "logo contest entries: list and review")
+    action = actions(logos)
+    ls = action("list", "entries by number", cmd_list)
     ls.add_argument("--status", choices=store.STATUSES, default=None)
-    ls.set_defaults(func=cmd_list)
-    ok = lsub.add_parser("approve", help="approve entry N and tell its author")
-    add_config_arg(ok)
+    ok = action("approve", "approve entry N and tell its author", cmd_review)
     ok.add_argument("number", type=int)
-    ok.set_defaults(func=cmd_review, status="approved", reason=None)
-    no = lsub.add_parser("reject", help="reject entry N with a reason the author is told")
-    add_config_arg(no)
+    ok.set_defaults(status="approved", reason=None)
+    no = action("reject", "reject entry N with a reason the author is told", cmd_review)
     no.add_argument("number", type=int)
     no.add_argument("--reason", required=True)
-    no.set_defaults(func=cmd_review, status="rejected")
+    no.set_defaults(status="rejected")
 
-    ph = lsub.add_parser("phase", help="contest phases: show, set or clear (database wins)")
-    psub = ph.add_subparsers(dest="phase_command", metavar="ACTION", required=True)
-    show = psub.add_parser("show", help="the effective phases and what is open now")
-    add_config_arg(show)
-    show.set_defaults(func=cmd_phase, action="show")
-    put = psub.add_parser("set", help="set one phase's dates (Asia/Shanghai), for every process")
-    add_config_arg(put)
+    phase = actions(
+        subcommands(logos, "phase", "contest phases: show, set or clear (database wins)")
+    )
+    show = phase("show", "the effective phases and what is open now", cmd_phase)
+    show.set_defaults(action="show")
+    put = phase("set", "set one phase's dates (Asia/Shanghai), for every process", cmd_phase)
     put.add_argument("phase", choices=PHASES)
     put.add_argument(
         "--from", dest="start", required=True, metavar="TIME", help='"YYYY-MM-DD HH:MM" or a date'
@@ -68,11 +65,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     put.add_argument(
         "--to", dest="end", default="", metavar="TIME", help="end (exclusive; a date: its end)"
     )
-    put.set_defaults(func=cmd_phase, action="set")
-    clear = psub.add_parser("clear", help="drop the database setting (the config's applies)")
-    add_config_arg(clear)
+    put.set_defaults(action="set")
+    clear = phase("clear", "drop the database setting (the config's applies)", cmd_phase)
     clear.add_argument("phase", choices=PHASES)
-    clear.set_defaults(func=cmd_phase, action="clear")
+    clear.set_defaults(action="clear")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

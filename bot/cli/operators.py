@@ -8,7 +8,14 @@ import getpass
 import re
 import sys
 
-from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.cli.common import (
+    CommandError,
+    Subcommands,
+    command_group,
+    load,
+    print_table,
+    ready_context,
+)
 from handlers.operators import AccountError, Role, change_operator, create_operator
 from storage import operators as store
 
@@ -18,39 +25,31 @@ ROLES = [r.label for r in Role]
 ACTOR = "cli"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the operators command."""
-    p = sub.add_parser("operators", help="operator accounts of the web console (/console)")
-    osub = p.add_subparsers(dest="op_command", metavar="ACTION", required=True)
-    add = osub.add_parser("add", help="create an operator (asks for the password)")
-    add_config_arg(add)
+    action = command_group(sub, "operators", "operator accounts of the web console (/console)")
+    add = action("add", "create an operator (asks for the password)", cmd_add)
     add.add_argument("name", help="login name: letters, digits, _ . -")
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    add.set_defaults(func=cmd_add)
-    ls = osub.add_parser("list", help="every operator with role and state")
-    add_config_arg(ls)
-    ls.set_defaults(func=cmd_list)
-    for action, text in (
+    action("list", "every operator with role and state", cmd_list)
+    for what, text in (
         ("disable", "disable an operator (ends their sessions)"),
         ("enable", "enable an operator again"),
     ):
-        q = osub.add_parser(action, help=text)
-        add_config_arg(q)
+        q = action(what, text, cmd_change)
         q.add_argument("name")
-        q.set_defaults(func=cmd_change, what=action)
-    reset = osub.add_parser("reset-password", help="set a new password (ends their sessions)")
-    add_config_arg(reset)
+        q.set_defaults(what=what)
+    reset = action("reset-password", "set a new password (ends their sessions)", cmd_change)
     reset.add_argument("name")
     reset.add_argument("--password-stdin", action="store_true")
-    reset.set_defaults(func=cmd_change, what="password")
-    role = osub.add_parser("role", help="change an operator's role")
-    add_config_arg(role)
+    reset.set_defaults(what="password")
+    role = action("role", "change an operator's role", cmd_change)
     role.add_argument("name")
     role.add_argument("role", choices=ROLES)
-    role.set_defaults(func=cmd_change, what="role")
+    role.set_defaults(what="role")
 
 
 def read_password(from_stdin: bool) -> str:

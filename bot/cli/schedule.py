@@ -11,7 +11,9 @@ from typing import Any
 from bot.cli.common import (
     CommandError,
     Progress,
+    Subcommands,
     add_config_arg,
+    command_group,
     load,
     operator,
     print_table,
@@ -27,17 +29,15 @@ from schedules.service import PostSpec
 from storage.schedules import CampaignPost, active_posts, outbox_for
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the calendar and schedule commands."""
     cal = sub.add_parser("calendar", help="the campaign's key dates of a year")
     add_config_arg(cal)
     cal.add_argument("--year", type=int, required=True)
     cal.set_defaults(func=cmd_calendar)
 
-    p = sub.add_parser("schedule", help="scheduled campaign posts on WeChat and Weibo")
-    ssub = p.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
-    add = ssub.add_parser("add", help="schedule a post (checks the WeChat mass-send quota)")
-    add_config_arg(add)
+    action = command_group(sub, "schedule", "scheduled campaign posts on WeChat and Weibo")
+    add = action("add", "schedule a post (checks the WeChat mass-send quota)", cmd_add)
     add.add_argument("label", help="a name for operators")
     content = add.add_mutually_exclusive_group(required=True)
     content.add_argument("--text", help="text; may use {year} {festival} {date}")
@@ -58,27 +58,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--preview-to", action="append", default=[], metavar="OPENID")
     add.add_argument("--preview-minutes", type=int, default=0)
     add.add_argument("--dry-run", action="store_true", help="check and print, save nothing")
-    add.set_defaults(func=cmd_add)
 
-    ls = ssub.add_parser("list", help="posts with their next occurrences")
-    add_config_arg(ls)
+    ls = action("list", "posts with their next occurrences", cmd_list)
     ls.add_argument("--outbox", action="store_true", help="show deliveries instead")
-    ls.set_defaults(func=cmd_list)
 
-    cancel = ssub.add_parser("cancel", help="cancel a post")
-    add_config_arg(cancel)
+    cancel = action("cancel", "cancel a post", cmd_cancel)
     cancel.add_argument("id", type=int)
-    cancel.set_defaults(func=cmd_cancel)
 
     for name, helptext, func in (
         ("preview", "send the post's preview to its operators now", cmd_preview),
         ("run-now", "send the post to its audience now", cmd_run_now),
     ):
-        sp = ssub.add_parser(name, help=helptext)
-        add_config_arg(sp)
+        sp = action(name, helptext, func)
         sp.add_argument("id", type=int)
         sp.add_argument("--dry-run", action="store_true", help="print exactly what would go out")
-        sp.set_defaults(func=func)
 
 
 def cmd_calendar(args: argparse.Namespace) -> int:

@@ -14,8 +14,9 @@ from typing import Any
 from bot.cli.common import (
     CommandError,
     Progress,
-    add_config_arg,
+    Subcommands,
     channel_name,
+    command_group,
     load,
     operator,
     print_table,
@@ -39,48 +40,37 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 SNIPPET_CHARS = 30
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the stories command."""
-    p = sub.add_parser("stories", help="story submissions: review and export")
-    ssub = p.add_subparsers(dest="stories_command", metavar="ACTION", required=True)
-    ls = ssub.add_parser("list", help="stories by number, contacts masked")
-    add_config_arg(ls)
+    action = command_group(sub, "stories", "story submissions: review and export")
+    ls = action("list", "stories by number, contacts masked", cmd_list)
     ls.add_argument("--status", choices=store.STATUSES, default=None)
     ls.add_argument("--channel", choices=[c.value for c in Channel], default=None)
-    ls.set_defaults(func=cmd_list)
-    show = ssub.add_parser("show", help="one story in full: text, picture files, contact")
-    add_config_arg(show)
+    show = action("show", "one story in full: text, picture files, contact", cmd_show)
     show.add_argument("number", type=int)
     show.add_argument(
         "--reveal",
         action="store_true",
         help="the contact's full name and phone (recorded in the audit log)",
     )
-    show.set_defaults(func=cmd_show)
-    ok = ssub.add_parser("approve", help="approve story N (the author is told)")
-    add_config_arg(ok)
+    ok = action("approve", "approve story N (the author is told)", cmd_review)
     ok.add_argument("number", type=int)
     ok.add_argument("--note", default=None, help="review note, for operators")
-    ok.set_defaults(func=cmd_review, status="approved")
-    no = ssub.add_parser("reject", help="reject story N with a note (kept for operators)")
-    add_config_arg(no)
+    ok.set_defaults(status="approved")
+    no = action("reject", "reject story N with a note (kept for operators)", cmd_review)
     no.add_argument("number", type=int)
     no.add_argument("--note", required=True, help="why (for operators; the author is not told)")
-    no.set_defaults(func=cmd_review, status="rejected")
-    feat = ssub.add_parser(
-        "feature", help="choose approved story N as a typical case of the office report"
+    no.set_defaults(status="rejected")
+    feat = action(
+        "feature", "choose approved story N as a typical case of the office report", cmd_feature
     )
-    add_config_arg(feat)
     feat.add_argument("number", type=int)
     feat.add_argument("--off", action="store_true", help="no longer feature it")
-    feat.set_defaults(func=cmd_feature)
-    ex = ssub.add_parser("export", help="every story of the selection in full, csv or xlsx")
-    add_config_arg(ex)
+    ex = action("export", "every story of the selection in full, csv or xlsx", cmd_export)
     ex.add_argument("--format", choices=FORMATS, default="csv")
     ex.add_argument("--out", "--output", dest="output", required=True, metavar="FILE")
     ex.add_argument("--status", choices=store.STATUSES, default=None)
     ex.add_argument("--channel", choices=[c.value for c in Channel], default=None)
-    ex.set_defaults(func=cmd_export)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

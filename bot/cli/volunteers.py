@@ -15,9 +15,10 @@ from bot.cli.charts import bar_chart
 from bot.cli.common import (
     CommandError,
     Progress,
-    add_config_arg,
+    Subcommands,
     channel_name,
     columns,
+    command_group,
     load,
     operator,
     parse_decimal,
@@ -40,16 +41,12 @@ from storage.activities import LedgerRow, monthly_hours
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the volunteers and hours commands."""
-    p = sub.add_parser("volunteers", help="registered volunteers")
-    vsub = p.add_subparsers(dest="vol_command", metavar="ACTION", required=True)
-    ls = vsub.add_parser("list", help="volunteers with masked names and phones")
-    add_config_arg(ls)
+    action = command_group(sub, "volunteers", "registered volunteers")
+    ls = action("list", "volunteers with masked names and phones", cmd_list)
     ls.add_argument("--city", default=None, help="only this city")
-    ls.set_defaults(func=cmd_list)
-    ex = vsub.add_parser("export", help="one row per volunteer, csv or xlsx")
-    add_config_arg(ex)
+    ex = action("export", "one row per volunteer, csv or xlsx", cmd_export)
     ex.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     ex.add_argument("--output", required=True, metavar="FILE")
     ex.add_argument("--city", default=None, help="only this city")
@@ -58,31 +55,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="full phone numbers instead of masked ones (recorded in the audit log)",
     )
-    ex.set_defaults(func=cmd_export)
-    stars = vsub.add_parser("stars", help="star volunteers: a month's top volunteers per city")
-    add_config_arg(stars)
+    stars = action("stars", "star volunteers: a month's top volunteers per city", cmd_stars)
     stars.add_argument("--month", default=None, metavar="YYYY-MM", help="default: this month")
     stars.add_argument("--city", default=None, help="only this city")
     stars.add_argument("--chart", default=None, metavar="FILE.png", help="also a bar chart")
-    stars.set_defaults(func=cmd_stars)
 
-    h = sub.add_parser("hours", help="volunteer service hours")
-    hsub = h.add_subparsers(dest="hours_command", metavar="ACTION", required=True)
-    adj = hsub.add_parser("adjust", help="add (or with a minus sign remove) hours, with a reason")
-    add_config_arg(adj)
+    h_action = command_group(sub, "hours", "volunteer service hours")
+    adj = h_action("adjust", "add (or with a minus sign remove) hours, with a reason", cmd_adjust)
     adj.add_argument("volunteer", type=int, help="volunteer id (see volunteers list)")
     adj.add_argument("hours", help="hours to add, e.g. 2.5 or -1")
     adj.add_argument("--reason", required=True, help="why (kept in the hours ledger)")
-    adj.set_defaults(func=cmd_adjust)
-    hx = hsub.add_parser("export", help="every hours-ledger row and totals, csv or xlsx")
-    add_config_arg(hx)
+    hx = h_action("export", "every hours-ledger row and totals, csv or xlsx", cmd_hours_export)
     hx.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     hx.add_argument("--output", required=True, metavar="FILE")
     hx.add_argument("--city", default=None, help="only volunteers of this city")
     hx.add_argument("--from", dest="date_from", default=None, metavar="YYYY-MM-DD")
     hx.add_argument("--to", dest="date_to", default=None, metavar="YYYY-MM-DD (inclusive)")
     hx.add_argument("--chart", default=None, metavar="FILE.png", help="hours per month")
-    hx.set_defaults(func=cmd_hours_export)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -13,9 +13,10 @@ from pathlib import Path
 from bot.cli.charts import bar_chart
 from bot.cli.common import (
     CommandError,
-    add_config_arg,
+    Subcommands,
     channel_name,
     columns,
+    command_group,
     load,
     operator,
     print_table,
@@ -32,24 +33,18 @@ Ranking = list[tuple[int, str, int]]
 PerDay = list[tuple[date, int]]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the votes command."""
-    p = sub.add_parser("votes", help="logo contest votes: results and voiding")
-    vsub = p.add_subparsers(dest="votes_command", metavar="ACTION", required=True)
-    res = vsub.add_parser("results", help="ranking and votes per day")
-    add_config_arg(res)
+    action = command_group(sub, "votes", "logo contest votes: results and voiding")
+    res = action("results", "ranking and votes per day", cmd_results)
     res.add_argument("--format", choices=("table", "csv", "png"), default="table")
     res.add_argument(
         "--output", "-o", default=None, help="file for csv/png (png default: votes.png)"
     )
-    res.set_defaults(func=cmd_results)
-    flags = vsub.add_parser("flags", help="bursts of votes from new followers of one QR scene")
-    add_config_arg(flags)
-    flags.set_defaults(func=cmd_flags)
-    void = vsub.add_parser(
-        "void", help="void votes of an entry, a user or a QR scene's followers, with a reason"
+    action("flags", "bursts of votes from new followers of one QR scene", cmd_flags)
+    void = action(
+        "void", "void votes of an entry, a user or a QR scene's followers, with a reason", cmd_void
     )
-    add_config_arg(void)
     void.add_argument("number", type=int, nargs="?", default=None, help="entry number")
     void.add_argument("--user", default=None, help="only this user's votes")
     void.add_argument("--scene", default=None, help="only votes of followers from this QR scene")
@@ -57,7 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--since", default=None, metavar="TIME", help='only votes cast since "YYYY-MM-DD HH:MM"'
     )
     void.add_argument("--reason", required=True)
-    void.set_defaults(func=cmd_void)
 
 
 @dataclass(frozen=True)
