@@ -23,7 +23,7 @@ from bot.kernel.clock import as_utc
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
-from bot.kernel.message import Channel, Reply
+from bot.kernel.message import Channel, Reply, UserKey
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
@@ -45,7 +45,7 @@ from storage.inbox import (
     sent_since,
 )
 from storage.messages import recent_texts
-from storage.models import Notice
+from storage.notices import add_notice
 
 log = logging.getLogger("bot.inbox")
 
@@ -134,24 +134,22 @@ class ItemDetail:
     window: Window
 
 
-def _limits(bot: BotContext, channel: str) -> tuple[int, int]:
+def _limits(bot: BotContext, channel: Channel) -> tuple[int, int]:
     cfg = INBOX.of(bot.config)
-    if channel == Channel.WEIBO.value:
+    if channel is Channel.WEIBO:
         return cfg.weibo_window_hours, cfg.weibo_max_replies
     return cfg.wechat_window_hours, cfg.wechat_max_replies
 
 
-async def window(
-    bot: BotContext, session: Session, channel: str, account: str, user_id: str
-) -> Window:
+async def window(bot: BotContext, session: Session, key: UserKey) -> Window:
     """The person's customer-service window as of now."""
-    hours, limit = _limits(bot, channel)
-    last = await last_message_at(session, channel, account, user_id)
+    hours, limit = _limits(bot, key.channel)
+    last = await last_message_at(session, key)
     if last is None:
         return Window(None, None, 0, limit, False)
     closes = last + timedelta(hours=hours)
     # The count starts again with each message of theirs (the platform's rule).
-    sent = await sent_since(session, channel, account, user_id, last)
+    sent = await sent_since(session, key, last)
     return Window(last, closes, sent, limit, bot.clock.now() < closes and sent < limit)
 
 
@@ -211,7 +209,7 @@ async def _alert(bot: BotContext, item_id: int, title: str, account: str) -> Non
             async def record(session: Session, name: str = name) -> None:
                 audit(session, bot, "system", "inbox.alert", f"item={item_id} operator={name}")
 
-            how = await tell_then(bot, channel, account, user_id, text, record)
+            how = await tell_then(bot, UserKey(Channel(channel), account, user_id), text, record)
             log_event(log, "inbox_alert", item=item_id, operator=name, delivered=how)
         if not operators:
             log_event(log, "inbox_alert_nobody_on_duty", logging.WARNING, item=item_id)
@@ -269,7 +267,7 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
         # The log keeps texts redacted already; answers inside flows are not kept at all.
         history = [(as_utc(at), redact(text)) for at, text in rows]
         replies = await replies_of(session, item.id)
-        win = await window(bot, session, item.channel, item.account, item.user_id)
+        win = await window(bot, session, item.user_key)
     return ItemDetail(item, masked(bot, item), history, replies, win)
 
 
@@ -289,12 +287,12 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
         item = await _item(session, item_id)
         if item.status == "closed":
             raise _closed(item_id)
-        channel, account, user_id = item.channel, item.account, item.user_id
-        win = await window(bot, session, channel, account, user_id)
+        key = item.user_key
+        win = await window(bot, session, key)
     status = "queued"
     if win.open:
         try:
-            await bot.client(Channel(channel)).send_reply(user_id, Reply.of_text(text))
+            await bot.client(key.channel).send_reply(key.user, Reply.of_text(text))
             status = "sent"
         except (ApiError, KeyError, ClientError, TimeoutError) as exc:
             # The platform knows best (45015 window closed, 45047 count reached): keep it.
@@ -303,17 +301,10 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         if status == "queued":
-            notice = bot.texts("inbox.texts.notice", text=text)
-            session.add(
-                Notice(
-                    channel=channel, account=account, user_id=user_id, text=notice, created_at=now
-                )
-            )
+            add_notice(session, key, bot.texts("inbox.texts.notice", text=text), now)
         row = InboxReply(
             item_id=item.id,
-            channel=channel,
-            account=account,
-            user_id=user_id,
+            **InboxReply.columns_of(key),
             operator=operator,
             text=text,
             status=status,

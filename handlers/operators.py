@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
+from bot.kernel.message import Channel, UserKey
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import tell_then
 from storage import operators as store
@@ -219,7 +220,7 @@ async def notify_admins(bot: BotContext, text: str, *, besides: str = "") -> int
 
     for op in admins:
         assert op.notify_openid is not None
-        await tell_then(bot, "wechat", account, op.notify_openid, text, nothing)
+        await tell_then(bot, UserKey(Channel.WECHAT, account, op.notify_openid), text, nothing)
     return len(admins)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, BigId
+from storage.models import Base, BigId, PersonRow
 
 OUTCOMES = ("answered", "picked", "clarify", "handoff")
 
@@ -86,16 +86,13 @@ class FaqEvent(Base):
     at: Mapped[datetime]
 
 
-class FaqChoice(Base):
+class FaqChoice(PersonRow, Base):
     """A "您是想问" list waiting for the person's number: one per person, replaced by the next."""
 
     __tablename__ = "faq_choices"
     __table_args__ = (UniqueConstraint("channel", "account", "user_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     # JSON list of entry ids, in the order offered
     options: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime]

@@ -26,7 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, BigId
+from bot.kernel.message import UserKey
+from storage.models import Base, BigId, PersonRow
 
 STATUSES = ("new", "assigned", "answered", "closed")
 OPEN_STATUSES = ("new", "assigned")
@@ -35,7 +36,7 @@ OPEN_STATUSES = ("new", "assigned")
 REPLY_STATUSES = ("sent", "queued", "failed")
 
 
-class InboxItem(Base):
+class InboxItem(PersonRow, Base):
     """One inbound message waiting for (or answered by) an operator."""
 
     __tablename__ = "inbox_items"
@@ -46,9 +47,6 @@ class InboxItem(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     msg_key: Mapped[str] = mapped_column(String(128))
     # Fernet token of the message text.
     text_enc: Mapped[str] = mapped_column(Text)
@@ -65,7 +63,7 @@ class InboxItem(Base):
     answered_at: Mapped[datetime | None]
 
 
-class InboxReply(Base):
+class InboxReply(PersonRow, Base):
     """An operator's reply to an item (audited separately in ``audit_events``)."""
 
     __tablename__ = "inbox_replies"
@@ -73,9 +71,6 @@ class InboxReply(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     operator: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
@@ -177,17 +172,11 @@ async def replies_of(session: AsyncSession, item_id: int) -> list[InboxReply]:
     return list(rows.scalars())
 
 
-async def sent_since(
-    session: AsyncSession, channel: str, account: str, user_id: str, since: datetime
-) -> int:
+async def sent_since(session: AsyncSession, key: UserKey, since: datetime) -> int:
     """Operator replies delivered to a person by API since ``since``."""
     n = await session.scalar(
         select(func.count(InboxReply.id)).where(
-            InboxReply.channel == channel,
-            InboxReply.account == account,
-            InboxReply.user_id == user_id,
-            InboxReply.status == "sent",
-            InboxReply.at >= since,
+            InboxReply.of_user(key), InboxReply.status == "sent", InboxReply.at >= since
         )
     )
     return int(n or 0)

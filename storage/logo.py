@@ -36,7 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.kernel.message import UserKey
 from storage.db import upsert_insert
-from storage.models import Base, BigId, Follower
+from storage.models import Base, BigId, Follower, PersonRow
 
 
 # withdrawn: the author took the entry back (撤回投稿); final, and its personal data are gone.
@@ -54,13 +54,13 @@ STATUSES = tuple(status.value for status in EntryStatus)
 COUNTED = (EntryStatus.PENDING, EntryStatus.APPROVED)
 
 
-class LogoEntry(Base):
+class LogoEntry(PersonRow, Base):
     """One submitted design; its ``id`` is the public entry number."""
 
     __tablename__ = "logo_entries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
+    # The person's columns, as PersonRow's but for these (older) defaults and index.
     account: Mapped[str] = mapped_column(String(64), default="")
     user_id: Mapped[str] = mapped_column(String(128), index=True)
     title: Mapped[str] = mapped_column(String(64))

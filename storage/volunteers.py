@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
-from storage.models import Base, BigId
+from storage.models import Base, BigId, PersonRow
 
 
-class Volunteer(Base):
+class Volunteer(PersonRow, Base):
     """One registered volunteer of one channel identity."""
 
     __tablename__ = "volunteers"
@@ -41,9 +41,6 @@ class Volunteer(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     name_enc: Mapped[str] = mapped_column(Text)
     phone_enc: Mapped[str] = mapped_column(Text)
     phone_index: Mapped[str] = mapped_column(String(128))

@@ -19,12 +19,14 @@ from bot.cli.common import (
     parse_decimal,
     print_table,
     ready_context,
+    run,
     shown,
 )
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
 from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_phone
 from handlers import activities_ops as ops
 from handlers.activities import hours_text
@@ -138,11 +140,10 @@ def cmd_add(args: argparse.Namespace) -> int:
         code=args.code,
     )
 
-    async def go() -> Activity:
-        async with ready_context(load(args)) as bot:
-            return await ops.add(bot, operator(args), new)
+    async def work(bot: BotContext) -> Activity:
+        return await ops.add(bot, operator(args), new)
 
-    activity = asyncio.run(go())
+    activity = run(args, work)
     print(
         f"activity {activity.id} added: {activity.title}, {_local_span(activity)}, "
         f"{activity.capacity} places, {hours_text(activity.hours)} h; check-in code {activity.code}"
@@ -181,14 +182,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel an activity (audited) and tell its volunteers."""
 
-    async def go() -> ops.Cancelled:
-        async with ready_context(load(args)) as bot:
-            progress = Progress("telling volunteers", 0)
-            done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
-            progress.finish()
-            return done
+    async def work(bot: BotContext) -> ops.Cancelled:
+        progress = Progress("telling volunteers", 0)
+        done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
+        progress.finish()
+        return done
 
-    done = asyncio.run(go())
+    done = run(args, work)
     activity, counts = done.activity, done.told
     state = "was already cancelled" if done.again else "cancelled"
     print(
@@ -220,38 +220,37 @@ def cmd_roster(args: argparse.Namespace) -> int:
     path = output_path(args.output) if args.output else None
     fmt = format_of(path) if path is not None else ""
 
-    async def go() -> tuple[Activity, list[list[Any]], int, Texts]:
-        async with ready_context(load(args)) as bot:
-            if path is None:
-                found = await ops.roster(bot, args.number)
-            else:
-                found = await ops.export_roster(bot, operator(args), args.number)
-            activity, entries = found.activity, found.entries
-            progress = Progress("roster", len(entries)) if path is not None else None
-            rows: list[list[Any]] = []
-            checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
-            for i, (enrolment, v) in enumerate(entries, 1):
-                rows.append(
-                    [
-                        i,
-                        v.id,
-                        channel_name(bot, v.channel),
-                        display_name(bot, v.name_enc),
-                        shown(bot, v.phone_enc, mask_phone),
-                        v.city,
-                        _when(enrolment.enrolled_at),
-                        _when(enrolment.checked_in_at),
-                        _when(enrolment.checked_out_at),
-                        _status(bot.texts, enrolment),
-                    ]
-                )
-                if progress is not None:
-                    progress.advance()
+    async def work(bot: BotContext) -> tuple[Activity, list[list[Any]], int, Texts]:
+        if path is None:
+            found = await ops.roster(bot, args.number)
+        else:
+            found = await ops.export_roster(bot, operator(args), args.number)
+        activity, entries = found.activity, found.entries
+        progress = Progress("roster", len(entries)) if path is not None else None
+        rows: list[list[Any]] = []
+        checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
+        for i, (enrolment, v) in enumerate(entries, 1):
+            rows.append(
+                [
+                    i,
+                    v.id,
+                    channel_name(bot, v.channel),
+                    display_name(bot, v.name_enc),
+                    shown(bot, v.phone_enc, mask_phone),
+                    v.city,
+                    _when(enrolment.enrolled_at),
+                    _when(enrolment.checked_in_at),
+                    _when(enrolment.checked_out_at),
+                    _status(bot.texts, enrolment),
+                ]
+            )
             if progress is not None:
-                progress.finish()
-            return activity, rows, checked, bot.texts
+                progress.advance()
+        if progress is not None:
+            progress.finish()
+        return activity, rows, checked, bot.texts
 
-    activity, rows, checked, t = asyncio.run(go())
+    activity, rows, checked, t = run(args, work)
     if path is None:
         print(f"{activity.id} {activity.title}  {_local_span(activity)}  {activity.place}")
         print_table(roster_headers(t), rows)

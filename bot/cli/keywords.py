@@ -13,7 +13,9 @@ from bot.cli.common import (
     operator,
     print_table,
     ready_context,
+    run,
 )
+from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers import keywords_ops as ops
 from storage.keywords import MATCH_TYPES, list_rules
@@ -73,19 +75,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     """Add an operator rule."""
 
-    async def go() -> tuple[int, str]:
-        async with ready_context(load(args)) as bot:
-            rule = await ops.add(
-                bot,
-                operator(args),
-                args.pattern,
-                args.reply,
-                match=args.match,
-                priority=args.priority,
-            )
-            return rule.id, rule.pattern
+    async def work(bot: BotContext) -> tuple[int, str]:
+        rule = await ops.add(
+            bot,
+            operator(args),
+            args.pattern,
+            args.reply,
+            match=args.match,
+            priority=args.priority,
+        )
+        return rule.id, rule.pattern
 
-    rule_id, pattern = asyncio.run(go())
+    rule_id, pattern = run(args, work)
     print(f"rule {rule_id} saved: {pattern} ({args.match}); live within 10 seconds")
     return 0
 
@@ -93,11 +94,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot:
-            await ops.remove(bot, operator(args), args.id)
+    async def work(bot: BotContext) -> None:
+        await ops.remove(bot, operator(args), args.id)
 
-    asyncio.run(go())
+    run(args, work)
     print(f"rule {args.id} removed")
     return 0
 
@@ -105,10 +105,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the keywords content file."""
 
-    async def go() -> tuple[int, int, int]:
-        async with ready_context(load(args)) as bot:
-            return await ops.seed(bot, operator(args))
+    async def work(bot: BotContext) -> tuple[int, int, int]:
+        return await ops.seed(bot, operator(args))
 
-    added, updated, removed = asyncio.run(go())
+    added, updated, removed = run(args, work)
     print(f"keywords seeded: {added} added, {updated} updated, {removed} removed")
     return 0

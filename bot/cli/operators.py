@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import re
 import sys
+from collections.abc import Awaitable, Callable
 
 from bot.cli.common import (
     CommandError,
     Subcommands,
     command_group,
-    load,
     print_table,
-    ready_context,
+    run,
 )
+from bot.kernel.context import BotContext
 from handlers.operators import AccountError, Role, change_operator, create_operator
 from storage import operators as store
 
@@ -63,8 +63,14 @@ def read_password(from_stdin: bool) -> str:
     return first
 
 
-def _refused(exc: AccountError) -> CommandError:
-    return CommandError(str(exc))
+def _account_change(
+    args: argparse.Namespace, work: Callable[[BotContext], Awaitable[None]]
+) -> None:
+    """Run ``work``; a refused account change is the command's error."""
+    try:
+        run(args, work)
+    except AccountError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -73,14 +79,10 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise CommandError("name: letters, digits, '_', '.', '-' only, at most 64")
     password = read_password(args.password_stdin)
 
-    async def run() -> None:
-        async with ready_context(load(args)) as bot:
-            await create_operator(bot, args.name, Role.parse(args.role), password, actor=ACTOR)
+    async def work(bot: BotContext) -> None:
+        await create_operator(bot, args.name, Role.parse(args.role), password, actor=ACTOR)
 
-    try:
-        asyncio.run(run())
-    except AccountError as exc:
-        raise _refused(exc) from None
+    _account_change(args, work)
     print(f"operator {args.name} added ({args.role})")
     return 0
 
@@ -88,11 +90,11 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the operators."""
 
-    async def run() -> list[store.Operator]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> list[store.Operator]:
+        async with bot.sessions() as session:
             return await store.list_operators(session)
 
-    rows = asyncio.run(run())
+    rows = run(args, work)
     print_table(
         ["name", "role", "enabled", "created"],
         [
@@ -107,24 +109,20 @@ def cmd_change(args: argparse.Namespace) -> int:
     """disable | enable | reset-password | role."""
     password = read_password(args.password_stdin) if args.what == "password" else None
 
-    async def run() -> None:
-        async with ready_context(load(args)) as bot:
-            async with bot.sessions() as session:
-                op = await store.get_operator(session, args.name)
-            if op is None:
-                raise CommandError(f"no operator {args.name!r}")
-            await change_operator(
-                bot,
-                op.id,
-                args.what,
-                role=Role.parse(args.role) if args.what == "role" else None,
-                password=password,
-                actor=ACTOR,
-            )
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
+            op = await store.get_operator(session, args.name)
+        if op is None:
+            raise CommandError(f"no operator {args.name!r}")
+        await change_operator(
+            bot,
+            op.id,
+            args.what,
+            role=Role.parse(args.role) if args.what == "role" else None,
+            password=password,
+            actor=ACTOR,
+        )
 
-    try:
-        asyncio.run(run())
-    except AccountError as exc:
-        raise _refused(exc) from None
+    _account_change(args, work)
     print(f"operator {args.name}: {args.what} done")
     return 0

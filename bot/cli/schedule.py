@@ -18,6 +18,7 @@ from bot.cli.common import (
     operator,
     print_table,
     ready_context,
+    run,
 )
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
@@ -133,20 +134,19 @@ def _spec(args: argparse.Namespace, bot: BotContext) -> PostSpec:
 def cmd_add(args: argparse.Namespace) -> int:
     """Store a post, or with --dry-run print what its next occurrence would send."""
 
-    async def go() -> list[str]:
-        async with ready_context(load(args)) as bot:
-            spec = _spec(args, bot)
-            if args.dry_run:
-                planned = await ops.plan(bot, spec)
-                nxt = planned.upcoming
-                out = ["dry run: nothing saved; the next occurrence would send:"]
-                return out + (await describe(bot, planned.post, nxt[0], "push") if nxt else [])
-            done = await ops.schedule(bot, operator(args), spec)
-            tz = zone_of(bot)
-            dates = ", ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in done.upcoming)
-            return [f"post {done.post.id} scheduled; next: {dates or 'none'}"]
+    async def work(bot: BotContext) -> list[str]:
+        spec = _spec(args, bot)
+        if args.dry_run:
+            planned = await ops.plan(bot, spec)
+            nxt = planned.upcoming
+            out = ["dry run: nothing saved; the next occurrence would send:"]
+            return out + (await describe(bot, planned.post, nxt[0], "push") if nxt else [])
+        done = await ops.schedule(bot, operator(args), spec)
+        tz = zone_of(bot)
+        dates = ", ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in done.upcoming)
+        return [f"post {done.post.id} scheduled; next: {dates or 'none'}"]
 
-    for line in asyncio.run(go()):
+    for line in run(args, work):
         print(line)
     return 0
 
@@ -217,29 +217,27 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a post."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot:
-            await ops.cancel(bot, operator(args), args.id)
+    async def work(bot: BotContext) -> None:
+        await ops.cancel(bot, operator(args), args.id)
 
-    asyncio.run(go())
+    run(args, work)
     print(f"post {args.id} cancelled")
     return 0
 
 
 def _send_now(args: argparse.Namespace, purpose: str) -> int:
-    async def go() -> list[str]:
-        async with ready_context(load(args)) as bot:
-            if args.dry_run:
-                post = await ops.active_post(bot, args.id, purpose)
-                described = await describe(bot, post, bot.clock.now(), purpose)
-                return ["dry run: nothing sent", *described]
-            progress = Progress(f"post {args.id} {purpose}", 0)
-            report = await ops.send_now(bot, operator(args), args.id, purpose, progress)
-            progress.finish()
-            out = [f"sent {report.sent}, retrying {report.retried}, failed {report.failed}"]
-            return out + [f"error: {e}" for e in report.errors]
+    async def work(bot: BotContext) -> list[str]:
+        if args.dry_run:
+            post = await ops.active_post(bot, args.id, purpose)
+            described = await describe(bot, post, bot.clock.now(), purpose)
+            return ["dry run: nothing sent", *described]
+        progress = Progress(f"post {args.id} {purpose}", 0)
+        report = await ops.send_now(bot, operator(args), args.id, purpose, progress)
+        progress.finish()
+        out = [f"sent {report.sent}, retrying {report.retried}, failed {report.failed}"]
+        return out + [f"error: {e}" for e in report.errors]
 
-    for line in asyncio.run(go()):
+    for line in run(args, work):
         print(line)
     return 0
 

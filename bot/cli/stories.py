@@ -21,6 +21,7 @@ from bot.cli.common import (
     operator,
     print_table,
     ready_context,
+    run,
 )
 from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
 from bot.kernel.context import BotContext
@@ -103,17 +104,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print one story in full; the contact whole with --reveal (audited)."""
     number: int = args.number
 
-    async def go() -> list[str]:
-        async with ready_context(load(args)) as bot:
-            whole = await ops.reveal_contact(bot, operator(args), number) if args.reveal else None
-            async with bot.sessions() as session:
-                story = await store.get_story(session, number)
-                if story is None or number < 1:
-                    raise CommandError(_t(bot, "no_such", number=number))
-                media = (await store.media_of(session, [number]))[number]
-            return _show_lines(bot, story, media, whole)
+    async def work(bot: BotContext) -> list[str]:
+        whole = await ops.reveal_contact(bot, operator(args), number) if args.reveal else None
+        async with bot.sessions() as session:
+            story = await store.get_story(session, number)
+            if story is None or number < 1:
+                raise CommandError(_t(bot, "no_such", number=number))
+            media = (await store.media_of(session, [number]))[number]
+        return _show_lines(bot, story, media, whole)
 
-    print("\n".join(asyncio.run(go())))
+    print("\n".join(run(args, work)))
     return 0
 
 
@@ -166,12 +166,11 @@ def cmd_feature(args: argparse.Namespace) -> int:
     """Feature (or stop featuring) an approved story: a typical case of the office report."""
     number, on = args.number, not args.off
 
-    async def go() -> str:
-        async with ready_context(load(args)) as bot:
-            await ops.set_featured(bot, operator(args), number, on)
-            return _t(bot, "featured" if on else "unfeatured", number=number)
+    async def work(bot: BotContext) -> str:
+        await ops.set_featured(bot, operator(args), number, on)
+        return _t(bot, "featured" if on else "unfeatured", number=number)
 
-    print(asyncio.run(go()))
+    print(run(args, work))
     return 0
 
 
@@ -185,18 +184,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the stories of the selection to a CSV or XLSX file."""
     path: Path = output_path(args.output, "--out")
 
-    async def go() -> tuple[list[str], list[list[Any]], str, str]:
-        async with ready_context(load(args)) as bot:
-            progress = Progress("stories", 0)
-            who = operator(args)
-            headers, rows = await ops.export(
-                bot, who, status=args.status, channel=args.channel, progress=progress
-            )
-            progress.finish()
-            done = _t(bot, "exported", count=len(rows), path=path)
-            return headers, rows, _t(bot, "sheet"), done
+    async def work(bot: BotContext) -> tuple[list[str], list[list[Any]], str, str]:
+        progress = Progress("stories", 0)
+        who = operator(args)
+        headers, rows = await ops.export(
+            bot, who, status=args.status, channel=args.channel, progress=progress
+        )
+        progress.finish()
+        done = _t(bot, "exported", count=len(rows), path=path)
+        return headers, rows, _t(bot, "sheet"), done
 
-    headers, rows, title, done = asyncio.run(go())
+    headers, rows, title, done = run(args, work)
     write_sheets(path, args.format, [Sheet(title, headers, rows)])
     print(done)
     return 0

@@ -4,7 +4,6 @@ operators."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -19,11 +18,10 @@ from bot.cli.common import (
     channel_name,
     columns,
     command_group,
-    load,
     operator,
     parse_decimal,
     print_table,
-    ready_context,
+    run,
     shown,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
@@ -77,25 +75,24 @@ def register(sub: Subcommands) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the volunteers; personal fields masked."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot:
-            rows = []
-            for found in await ops.registered(bot, args.city):
-                v, hours = found.volunteer, found.hours
-                rows.append(
-                    [
-                        v.id,
-                        channel_name(bot, v.channel),
-                        shown(bot, v.name_enc, mask_name),
-                        shown(bot, v.phone_enc, mask_phone),
-                        v.city,
-                        bot.texts("reports.volunteers.yes") if v.minor else "",
-                        f"{hours.normalize():f}",
-                    ]
-                )
-            print_table(list_headers(bot.texts), rows)
+    async def work(bot: BotContext) -> None:
+        rows = []
+        for found in await ops.registered(bot, args.city):
+            v, hours = found.volunteer, found.hours
+            rows.append(
+                [
+                    v.id,
+                    channel_name(bot, v.channel),
+                    shown(bot, v.name_enc, mask_name),
+                    shown(bot, v.phone_enc, mask_phone),
+                    v.city,
+                    bot.texts("reports.volunteers.yes") if v.minor else "",
+                    f"{hours.normalize():f}",
+                ]
+            )
+        print_table(list_headers(bot.texts), rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
@@ -103,11 +100,10 @@ def cmd_adjust(args: argparse.Namespace) -> int:
     """Record an operator's change of a volunteer's hours."""
     hours = parse_decimal(args.hours, "hours", low=-ops.MAX_ADJUST, high=ops.MAX_ADJUST)
 
-    async def go() -> Decimal:
-        async with ready_context(load(args)) as bot:
-            return await ops.adjust_hours(bot, operator(args), args.volunteer, hours, args.reason)
+    async def work(bot: BotContext) -> Decimal:
+        return await ops.adjust_hours(bot, operator(args), args.volunteer, hours, args.reason)
 
-    total = asyncio.run(go())
+    total = run(args, work)
     print(f"volunteer {args.volunteer}: {hours:+} h recorded; total now {total.normalize():f} h")
     return 0
 
@@ -142,13 +138,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the volunteers to a CSV or XLSX file."""
     path = output_path(args.output)
 
-    async def go() -> tuple[Sheet, list[list[Any]]]:
-        async with ready_context(load(args)) as bot:
-            rows = await _export_rows(args, bot)
-            t = bot.texts
-            return Sheet(t("reports.volunteers.sheet"), export_headers(t), rows), rows
+    async def work(bot: BotContext) -> tuple[Sheet, list[list[Any]]]:
+        rows = await _export_rows(args, bot)
+        t = bot.texts
+        return Sheet(t("reports.volunteers.sheet"), export_headers(t), rows), rows
 
-    sheet, rows = asyncio.run(go())
+    sheet, rows = run(args, work)
     write_sheets(path, args.format, [sheet])
     print(f"{len(rows)} volunteers written to {path}")
     return 0
@@ -268,19 +263,16 @@ def cmd_hours_export(args: argparse.Namespace) -> int:
     if until is not None:
         until += timedelta(days=1)  # --to is inclusive
 
-    async def go() -> tuple[list[Sheet], list[LedgerRow], str, str]:
-        async with ready_context(load(args)) as bot:
-            city = args.city or None
-            entries = await ops.export_hours(
-                bot, operator(args), city=city, since=since, until=until
-            )
-            title = bot.texts(
-                "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
-            )
-            axis = bot.texts("reports.volunteers.chart_axis")
-            return _ledger_sheets(bot, entries), entries, title, axis
+    async def work(bot: BotContext) -> tuple[list[Sheet], list[LedgerRow], str, str]:
+        city = args.city or None
+        entries = await ops.export_hours(bot, operator(args), city=city, since=since, until=until)
+        title = bot.texts(
+            "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
+        )
+        axis = bot.texts("reports.volunteers.chart_axis")
+        return _ledger_sheets(bot, entries), entries, title, axis
 
-    sheets, entries, title, axis = asyncio.run(go())
+    sheets, entries, title, axis = run(args, work)
     write_sheets(path, args.format, sheets)
     print(f"{len(entries)} ledger rows of {len(sheets[1].rows)} volunteers written to {path}")
     if chart is not None:
@@ -315,28 +307,29 @@ def cmd_stars(args: argparse.Namespace) -> int:
     """Print the month's top volunteers of each city (names masked), optionally a chart."""
     chart = output_path(args.chart, "--chart") if args.chart else None
 
-    async def go() -> tuple[int, int, dict[str, list[list[Any]]], dict[str, Decimal], str, Texts]:
-        async with ready_context(load(args)) as bot:
-            year, month = _month(args.month, bot.clock.now())
-            city = _city(bot, args.city)
-            since, until = month_bounds(year, month)
-            async with bot.sessions() as session:
-                stars = await monthly_hours(session, since, until, city)
-            order = {c: i for i, c in enumerate(configured_cities(bot))}
-            top = VOLUNTEERS.of(bot.config).stars_top
-            tables: dict[str, list[list[Any]]] = {}
-            sums: dict[str, Decimal] = defaultdict(Decimal)
-            for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):
-                sums[star.city] += star.hours
-                table = tables.setdefault(star.city, [])
-                if len(table) < top:
-                    name = display_name(bot, star.name_enc)
-                    table.append([len(table) + 1, star.volunteer_id, name, hours_text(star.hours)])
-            where = city or bot.texts("stars.everywhere")
-            title = bot.texts("stars.chart_title", year=year, month=month, where=where)
-            return year, month, tables, sums, title, bot.texts
+    async def work(
+        bot: BotContext,
+    ) -> tuple[int, int, dict[str, list[list[Any]]], dict[str, Decimal], str, Texts]:
+        year, month = _month(args.month, bot.clock.now())
+        city = _city(bot, args.city)
+        since, until = month_bounds(year, month)
+        async with bot.sessions() as session:
+            stars = await monthly_hours(session, since, until, city)
+        order = {c: i for i, c in enumerate(configured_cities(bot))}
+        top = VOLUNTEERS.of(bot.config).stars_top
+        tables: dict[str, list[list[Any]]] = {}
+        sums: dict[str, Decimal] = defaultdict(Decimal)
+        for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):
+            sums[star.city] += star.hours
+            table = tables.setdefault(star.city, [])
+            if len(table) < top:
+                name = display_name(bot, star.name_enc)
+                table.append([len(table) + 1, star.volunteer_id, name, hours_text(star.hours)])
+        where = city or bot.texts("stars.everywhere")
+        title = bot.texts("stars.chart_title", year=year, month=month, where=where)
+        return year, month, tables, sums, title, bot.texts
 
-    year, month, tables, sums, title, t = asyncio.run(go())
+    year, month, tables, sums, title, t = run(args, work)
     if not tables:
         print(f"no hours credited in {year:04d}-{month:02d}")
         return 0
