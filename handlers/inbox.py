@@ -32,9 +32,12 @@ from handlers.operations import OperationError
 from storage.audit import add_row
 from storage.db import Session, transaction
 from storage.inbox import (
+    OPEN_STATUSES,
     STATUSES,
     InboxItem,
     InboxReply,
+    ItemStatus,
+    ReplyStatus,
     add_item,
     get_item,
     list_items,
@@ -113,7 +116,7 @@ class Window:
 @dataclass(frozen=True)
 class ReplyResult:
     reply_id: int
-    status: str  # sent | queued
+    status: ReplyStatus  # sent or queued
     window: Window
 
 
@@ -238,9 +241,7 @@ async def _item(session: Session, item_id: int) -> InboxItem:
     return item
 
 
-async def groups(
-    bot: BotContext, statuses: Sequence[str] = ("new", "assigned")
-) -> list[PersonGroup]:
+async def groups(bot: BotContext, statuses: Sequence[str] = OPEN_STATUSES) -> list[PersonGroup]:
     """Items in ``statuses`` grouped by person, the most urgent person first."""
     for status in statuses:
         if status not in STATUSES:
@@ -263,7 +264,7 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
     async with bot.sessions() as session:
         item = await _item(session, item_id)
         limit = INBOX.of(bot.config).history_messages
-        rows = await recent_texts(session, item.channel, item.account, item.user_id, limit)
+        rows = await recent_texts(session, item.user_key, limit)
         # The log keeps texts redacted already; answers inside flows are not kept at all.
         history = [(as_utc(at), redact(text)) for at, text in rows]
         replies = await replies_of(session, item.id)
@@ -285,39 +286,39 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
         )
     async with bot.sessions() as session:
         item = await _item(session, item_id)
-        if item.status == "closed":
+        if item.status == ItemStatus.CLOSED:
             raise _closed(item_id)
         key = item.user_key
         win = await window(bot, session, key)
-    status = "queued"
+    status = ReplyStatus.QUEUED
     if win.open:
         try:
             await bot.client(key.channel).send_reply(key.user, Reply.of_text(text))
-            status = "sent"
+            status = ReplyStatus.SENT
         except (ApiError, KeyError, ClientError, TimeoutError) as exc:
             # The platform knows best (45015 window closed, 45047 count reached): keep it.
             log_event(log, "inbox_reply_not_sent", logging.WARNING, item=item_id, error=str(exc))
     now = bot.clock.now()
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
-        if status == "queued":
+        if status is ReplyStatus.QUEUED:
             add_notice(session, key, bot.texts("inbox.texts.notice", text=text), now)
         row = InboxReply(
             item_id=item.id,
             **InboxReply.columns_of(key),
             operator=operator,
             text=text,
-            status=status,
+            status=status.value,
             at=now,
         )
         session.add(row)
-        item.status, item.answered_at, item.updated_at = "answered", now, now
+        item.status, item.answered_at, item.updated_at = ItemStatus.ANSWERED.value, now, now
         if item.assignee is None:
             item.assignee = operator
         await session.flush()
         audit(session, bot, operator, "inbox.reply", f"item={item.id} reply={row.id} {status}")
         reply_id = row.id
-    sent = win.sent + (1 if status == "sent" else 0)
+    sent = win.sent + (1 if status is ReplyStatus.SENT else 0)
     after = Window(
         win.last_message_at, win.closes_at, sent, win.limit, win.open and sent < win.limit
     )
@@ -330,11 +331,11 @@ async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) ->
         raise InboxError("reports.ops.inbox_assignee", "the assignee is empty")
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
-        if item.status == "closed":
+        if item.status == ItemStatus.CLOSED:
             raise _closed(item_id)
         item.assignee = assignee.strip()[:64]
-        if item.status == "new":
-            item.status = "assigned"
+        if item.status == ItemStatus.NEW:
+            item.status = ItemStatus.ASSIGNED.value
         item.updated_at = bot.clock.now()
         audit(session, bot, operator, "inbox.assign", f"item={item.id} to={item.assignee}")
     return item
@@ -344,7 +345,7 @@ async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
     """Close an item (nothing more to do)."""
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
-        item.status, item.updated_at = "closed", bot.clock.now()
+        item.status, item.updated_at = ItemStatus.CLOSED.value, bot.clock.now()
         audit(session, bot, operator, "inbox.close", f"item={item.id}")
     return item
 
@@ -352,7 +353,7 @@ async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
 async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
     """The person's other inbox items, newest first."""
     async with bot.sessions() as session:
-        return await person_items(session, item.channel, item.account, item.user_id)
+        return await person_items(session, item.user_key)
 
 
 async def purge_old_items(bot: BotContext, now: datetime) -> int:

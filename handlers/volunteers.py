@@ -368,7 +368,7 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         audit(ctx.bot, ctx.session, AUTHOR, "volunteers.erase", volunteer=me.id)
         # What they asked staff is theirs too (the inbox keeps texts, masked only in lists).
         msg = ctx.inbound
-        await delete_person(ctx.session, msg.channel.value, msg.account, msg.user)
+        await delete_person(ctx.session, msg.user_key)
         # The certificates carry the full name; a rollback loses nothing (they are re-rendered).
         certificate.remove_volunteer(certificate_dir(ctx), me.id)
     return Finish(ctx.reply("volunteer.erased"))

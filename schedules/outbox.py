@@ -42,6 +42,7 @@ from storage.schedules import (
     UNKNOWN,
     CampaignPost,
     OutboxItem,
+    PostStatus,
     active_posts,
 )
 
@@ -260,7 +261,9 @@ async def deliver(bot: BotContext, item_id: int, report: RunReport) -> None:
         post = await session.get(CampaignPost, item.post_id) if item else None
     assert item is not None
     # A console draft may be previewed to an operator before it is approved; never pushed.
-    sendable = ("active", "draft") if item.purpose == "preview" else ("active",)
+    sendable = (
+        (PostStatus.ACTIVE, PostStatus.DRAFT) if item.purpose == "preview" else (PostStatus.ACTIVE,)
+    )
     if post is None or post.status not in sendable:
         await _finish(bot, item_id, status=FAILED, error="post cancelled before sending")
         report.failed += 1

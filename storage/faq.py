@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot.kernel.message import UserKey
 from storage.models import Base, BigId, PersonRow
 
 OUTCOMES = ("answered", "picked", "clarify", "handoff")
@@ -379,39 +380,22 @@ async def delete_operator_entry(session: AsyncSession, entry: FaqEntry) -> None:
 
 
 async def save_choice(
-    session: AsyncSession,
-    channel: str,
-    account: str,
-    user_id: str,
-    options: Sequence[int],
-    expires_at: datetime,
+    session: AsyncSession, key: UserKey, options: Sequence[int], expires_at: datetime
 ) -> None:
     """Remember the list just offered (replacing an older one)."""
-    await clear_choice(session, channel, account, user_id)
+    await clear_choice(session, key)
     session.add(
         FaqChoice(
-            channel=channel,
-            account=account,
-            user_id=user_id,
-            options=json.dumps(list(options)),
-            expires_at=expires_at,
+            **FaqChoice.columns_of(key), options=json.dumps(list(options)), expires_at=expires_at
         )
     )
     await session.flush()
 
 
-async def pending_choice(
-    session: AsyncSession, channel: str, account: str, user_id: str, now: datetime
-) -> list[int] | None:
+async def pending_choice(session: AsyncSession, key: UserKey, now: datetime) -> list[int] | None:
     """The entry ids of a list still waiting for a number, or None."""
     row = (
-        await session.execute(
-            select(FaqChoice).where(
-                FaqChoice.channel == channel,
-                FaqChoice.account == account,
-                FaqChoice.user_id == user_id,
-            )
-        )
+        await session.execute(select(FaqChoice).where(FaqChoice.of_user(key)))
     ).scalar_one_or_none()
     if row is None or row.expires_at <= now:
         return None
@@ -425,12 +409,6 @@ async def purge_choices(session: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def clear_choice(session: AsyncSession, channel: str, account: str, user_id: str) -> None:
+async def clear_choice(session: AsyncSession, key: UserKey) -> None:
     """Forget a person's waiting list."""
-    await session.execute(
-        delete(FaqChoice).where(
-            FaqChoice.channel == channel,
-            FaqChoice.account == account,
-            FaqChoice.user_id == user_id,
-        )
-    )
+    await session.execute(delete(FaqChoice).where(FaqChoice.of_user(key)))

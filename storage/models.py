@@ -108,7 +108,7 @@ class Follower(PersonRow, Base):
     created_at: Mapped[datetime]
 
 
-class InboundMessage(Base):
+class InboundMessage(PersonRow, Base):
     """The message log and dedupe ledger: one row per platform message key.
 
     The unique key is what makes a retried message (same MsgId, possibly concurrent, possibly
@@ -123,10 +123,7 @@ class InboundMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
     msg_key: Mapped[str] = mapped_column(String(128))
-    user_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     event: Mapped[str | None] = mapped_column(String(32))
     # Redacted (phones, ID numbers masked) and truncated: the log is not a store of personal data.

@@ -24,11 +24,7 @@ async def last_message_at(session: AsyncSession, key: UserKey) -> datetime | Non
     """When the user last wrote to the account (the platforms' reply windows start there);
     None: never, or purged from the log."""
     last = await session.scalar(
-        select(func.max(InboundMessage.received_at)).where(
-            InboundMessage.channel == key.channel.value,
-            InboundMessage.account == key.account,
-            InboundMessage.user_id == key.user,
-        )
+        select(func.max(InboundMessage.received_at)).where(InboundMessage.of_user(key))
     )
     return None if last is None else as_utc(last)
 

@@ -40,33 +40,15 @@ def roster_headers(t: Texts) -> list[str]:
     """Columns of ``activities roster``."""
     return columns(
         t,
-        "reports.activities.col_number",
-        "reports.activities.col_volunteer",
-        "reports.activities.col_channel",
-        "reports.activities.col_name",
-        "reports.activities.col_phone",
-        "reports.activities.col_city",
-        "reports.activities.col_enrolled_at",
-        "reports.activities.col_checked_in_at",
-        "reports.activities.col_checked_out_at",
-        "reports.activities.col_status",
+        "reports.activities",
+        "number volunteer channel name phone city enrolled_at checked_in_at checked_out_at status",
     )
 
 
 def list_headers(t: Texts) -> list[str]:
     """Columns of ``activities list``."""
     return columns(
-        t,
-        "reports.activities.col_id",
-        "reports.activities.col_title",
-        "reports.activities.col_time",
-        "reports.activities.col_place",
-        "reports.activities.col_city",
-        "reports.activities.col_hours",
-        "reports.activities.col_places",
-        "reports.activities.col_checked_in",
-        "reports.activities.col_code",
-        "reports.activities.col_state",
+        t, "reports.activities", "id title time place city hours places checked_in code state"
     )
 
 

@@ -147,9 +147,10 @@ def shown(bot: BotContext, token: str | None, mask: Callable[[str], str] | None 
     return bot.cipher.reveal(token, bot.texts("common.unreadable"), mask)
 
 
-def columns(texts: Texts, *keys: str) -> list[str]:
-    """The texts at ``keys``, in order: column names of a table or sheet from the content."""
-    return [texts(key) for key in keys]
+def columns(texts: Texts, table: str, names: str) -> list[str]:
+    """Column names of a table or sheet from the content: for each of the space-separated
+    ``names`` (as ``namedtuple`` takes its fields), the text at ``<table>.col_<name>``."""
+    return [texts(f"{table}.col_{name}") for name in names.split()]
 
 
 def channel_name(bot: BotContext, channel: str) -> str:

@@ -58,15 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 for e, n in await list_entries(session)
             ]
         print_table(
-            columns(
-                bot.texts,
-                "reports.faq.col_slug",
-                "reports.faq.col_title",
-                "reports.faq.col_campaign",
-                "reports.faq.col_questions",
-                "reports.faq.col_source",
-                "reports.faq.col_enabled",
-            ),
+            columns(bot.texts, "reports.faq", "slug title campaign questions source enabled"),
             rows,
         )
 
@@ -166,14 +158,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
     async def work(bot: BotContext) -> None:
         rows, totals = await ops.hits(bot, args.days)
         print_table(
-            columns(
-                bot.texts,
-                "reports.faq.col_slug",
-                "reports.faq.col_title",
-                "reports.faq.col_answered",
-                "reports.faq.col_picked",
-                "reports.faq.col_total",
-            ),
+            columns(bot.texts, "reports.faq", "slug title answered picked total"),
             [[slug, title, a, p, a + p] for slug, title, a, p in rows],
         )
         counts = {k: totals.get(k, 0) for k in ("answered", "clarify", "picked", "handoff")}

@@ -107,15 +107,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 )
         print_table(
             columns(
-                bot.texts,
-                "reports.inbox.col_id",
-                "reports.inbox.col_channel",
-                "reports.inbox.col_person",
-                "reports.inbox.col_status",
-                "reports.inbox.col_reason",
-                "reports.inbox.col_severity",
-                "reports.inbox.col_time",
-                "reports.inbox.col_text",
+                bot.texts, "reports.inbox", "id channel person status reason severity time text"
             ),
             rows,
         )
@@ -221,12 +213,7 @@ def cmd_top(args: argparse.Namespace) -> int:
         top = await faq_ops.top_unanswered(bot, args.days)
         rows = [[q.text, q.times, local(q.last_at).strftime("%m-%d %H:%M")] for q in top]
         print_table(
-            columns(
-                bot.texts,
-                "reports.inbox.col_text",
-                "reports.inbox.col_times",
-                "reports.inbox.col_last",
-            ),
+            columns(bot.texts, "reports.inbox", "text times last"),
             rows,
         )
         if args.chart and top:
@@ -269,13 +256,7 @@ def cmd_duty(args: argparse.Namespace) -> int:
                 for o in roster
             ]
         print_table(
-            columns(
-                bot.texts,
-                "reports.inbox.col_name",
-                "reports.inbox.col_channel",
-                "reports.inbox.col_bound",
-                "reports.inbox.col_on_duty",
-            ),
+            columns(bot.texts, "reports.inbox", "name channel bound on_duty"),
             rows,
         )
 

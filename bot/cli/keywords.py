@@ -58,13 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                     ]
                 )
             headers = columns(
-                bot.texts,
-                "reports.keywords.col_keyword",
-                "reports.keywords.col_match",
-                "reports.keywords.col_priority",
-                "reports.keywords.col_source",
-                "reports.keywords.col_enabled",
-                "reports.keywords.col_reply",
+                bot.texts, "reports.keywords", "keyword match priority source enabled reply"
             )
             print_table(["id", *headers], rows)
 

@@ -91,14 +91,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             ]
             headers = columns(
                 bot.texts,
-                "reports.logos.col_number",
-                "reports.logos.col_channel",
-                "reports.logos.col_title",
-                "reports.logos.col_author",
-                "reports.logos.col_phone",
-                "reports.logos.col_status",
-                "reports.logos.col_submitted",
-                "reports.logos.col_reason",
+                "reports.logos",
+                "number channel title author phone status submitted reason",
             )
         print_table(headers, rows)
 

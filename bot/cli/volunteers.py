@@ -112,15 +112,7 @@ def list_headers(t: Texts) -> list[str]:
     """Columns of ``volunteers list``."""
     return [
         "id",
-        *columns(
-            t,
-            "reports.volunteers.col_channel",
-            "reports.volunteers.col_name",
-            "reports.volunteers.col_phone",
-            "reports.volunteers.col_city",
-            "reports.volunteers.col_minor",
-            "reports.volunteers.col_hours",
-        ),
+        *columns(t, "reports.volunteers", "channel name phone city minor hours"),
     ]
 
 
@@ -173,30 +165,14 @@ def ledger_headers(t: Texts) -> list[str]:
     """Columns of the ``hours export`` ledger sheet."""
     return columns(
         t,
-        "reports.volunteers.col_entry",
-        "reports.volunteers.col_volunteer",
-        "reports.volunteers.col_channel",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_city",
-        "reports.volunteers.col_hours",
-        "reports.volunteers.col_reason",
-        "reports.volunteers.col_activity",
-        "reports.volunteers.col_actor",
-        "reports.volunteers.col_time",
+        "reports.volunteers",
+        "entry volunteer channel name city hours reason activity actor time",
     )
 
 
 def total_headers(t: Texts) -> list[str]:
     """Columns of the ``hours export`` totals sheet."""
-    return columns(
-        t,
-        "reports.volunteers.col_volunteer",
-        "reports.volunteers.col_channel",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_city",
-        "reports.volunteers.col_entries",
-        "reports.volunteers.col_sum",
-    )
+    return columns(t, "reports.volunteers", "volunteer channel name city entries sum")
 
 
 def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
@@ -294,13 +270,7 @@ def _month(text: str | None, now: datetime) -> tuple[int, int]:
 
 def stars_headers(t: Texts) -> list[str]:
     """Columns of ``volunteers stars``."""
-    return columns(
-        t,
-        "reports.volunteers.col_rank",
-        "reports.volunteers.col_id",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_hours",
-    )
+    return columns(t, "reports.volunteers", "rank id name hours")
 
 
 def cmd_stars(args: argparse.Namespace) -> int:

@@ -114,13 +114,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         return 0
     channels = list(results.channel_names)
     texts = results.texts
-    ranking_headers = columns(
-        texts,
-        "reports.votes.col_rank",
-        "reports.votes.col_number",
-        "reports.votes.col_title",
-        "reports.votes.col_votes",
-    )
+    ranking_headers = columns(texts, "reports.votes", "rank number title votes")
     print_table(
         [*ranking_headers, *results.channel_names.values()],
         [
@@ -129,7 +123,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         ],
     )
     print()
-    day_headers = columns(texts, "reports.votes.col_day", "reports.votes.col_votes")
+    day_headers = columns(texts, "reports.votes", "day votes")
     print_table(day_headers, [[d.isoformat(), v] for d, v in results.per_day])
     return 0
 
