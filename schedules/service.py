@@ -23,7 +23,7 @@ from schedules.posts import (
     occurrences,
     validate_schedule,
 )
-from storage.db import Session
+from storage.db import Session, added
 from storage.schedules import CampaignPost, PostStatus, active_posts, get_post, outbox_in_period
 
 # statuses/share: "内容不超过140个汉字" (the link included).
@@ -166,10 +166,7 @@ async def add_post(
 ) -> CampaignPost:
     """Validate, check the quota and store a post; PostError says why not."""
     await check_post(session, spec, quota=quota, calendar=calendar, tz=tz, now=now)
-    post = post_from_spec(spec, now)
-    session.add(post)
-    await session.flush()
-    return post
+    return await added(session, post_from_spec(spec, now))
 
 
 def post_from_spec(spec: PostSpec, now: datetime) -> CampaignPost:

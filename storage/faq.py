@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
+from storage.db import added
 from storage.models import Base, BigId, PersonRow
 
 OUTCOMES = ("answered", "picked", "clarify", "handoff")
@@ -266,19 +267,19 @@ async def add_operator_entry(
     session: AsyncSession, *, slug: str, title: str, reply_json: str, campaign: str, now: datetime
 ) -> FaqEntry:
     """A new topic written by an operator (re-seeding never touches it)."""
-    entry = FaqEntry(
-        slug=slug,
-        title=title[:128],
-        campaign=campaign,
-        reply=reply_json,
-        keywords="[]",
-        enabled=True,
-        source="operator",
-        updated_at=now,
+    return await added(
+        session,
+        FaqEntry(
+            slug=slug,
+            title=title[:128],
+            campaign=campaign,
+            reply=reply_json,
+            keywords="[]",
+            enabled=True,
+            source="operator",
+            updated_at=now,
+        ),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
 
 
 async def add_question(

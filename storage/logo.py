@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.kernel.message import UserKey
-from storage.db import upsert_insert
+from storage.db import added, upsert_insert
 from storage.models import Base, BigId, Follower, PersonRow
 
 
@@ -165,23 +165,23 @@ async def add_entry(
     status: str = EntryStatus.PENDING,
 ) -> LogoEntry:
     """Insert an entry and return it with its number (IntegrityError: design entered before)."""
-    entry = LogoEntry(
-        channel=channel,
-        account=account,
-        user_id=user_id,
-        title=title,
-        statement=statement,
-        image_hash=image_hash,
-        image_path=image_path,
-        author_name_enc=author_name_enc,
-        author_phone_enc=author_phone_enc,
-        phone_index=phone_index,
-        status=status,
-        created_at=now,
+    return await added(
+        session,
+        LogoEntry(
+            channel=channel,
+            account=account,
+            user_id=user_id,
+            title=title,
+            statement=statement,
+            image_hash=image_hash,
+            image_path=image_path,
+            author_name_enc=author_name_enc,
+            author_phone_enc=author_phone_enc,
+            phone_index=phone_index,
+            status=status,
+            created_at=now,
+        ),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
 
 
 async def entry_with_image(session: AsyncSession, image_hash: str) -> LogoEntry | None:

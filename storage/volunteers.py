@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
+from storage.db import added
 from storage.models import Base, BigId, PersonRow
 
 
@@ -130,17 +131,17 @@ async def add_hours(
     activity_id: int | None = None,
 ) -> HoursEntry:
     """Record a change of hours in the ledger (IntegrityError: that activity was credited)."""
-    entry = HoursEntry(
-        volunteer_id=volunteer_id,
-        hours=hours,
-        reason=reason,
-        actor=actor,
-        at=at,
-        activity_id=activity_id,
+    return await added(
+        session,
+        HoursEntry(
+            volunteer_id=volunteer_id,
+            hours=hours,
+            reason=reason,
+            actor=actor,
+            at=at,
+            activity_id=activity_id,
+        ),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
 
 
 async def total_hours(session: AsyncSession, volunteer_id: int) -> Decimal:

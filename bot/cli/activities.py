@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,11 +13,9 @@ from bot.cli.common import (
     channel_name,
     columns,
     command_group,
-    load,
     operator,
     parse_decimal,
     print_table,
-    ready_context,
     run,
     shown,
 )
@@ -136,12 +133,12 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print activities with their enrolled/capacity and checked-in counts."""
 
-    async def go() -> tuple[list[tuple[Activity, int]], datetime, Texts]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> tuple[list[tuple[Activity, int]], datetime, Texts]:
+        async with bot.sessions() as session:
             now = bot.clock.now()
             return await store.with_checked_in(session, now, args.all), now, bot.texts
 
-    found, now, t = asyncio.run(go())
+    found, now, t = run(args, work)
     rows = [
         [
             a.id,

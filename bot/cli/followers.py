@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -12,11 +11,11 @@ from bot.cli.common import (
     CommandError,
     Subcommands,
     command_group,
-    load,
     print_table,
-    ready_context,
+    run,
 )
 from bot.kernel.clock import SHANGHAI, local
+from bot.kernel.context import BotContext
 from bot.kernel.message import Channel
 from storage.followers import current_followers, growth, top_scenes
 
@@ -62,8 +61,8 @@ def period(args: argparse.Namespace, today: date) -> tuple[date, date]:
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the report (and write the chart)."""
 
-    async def go() -> int:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> int:
+        async with bot.sessions() as session:
             t = bot.texts
             start, end = period(args, local(bot.clock.now()).date())
             days = await growth(session, start, end, args.channel)
@@ -114,4 +113,4 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"chart written to {args.chart}")
         return 0
 
-    return asyncio.run(go())
+    return run(args, work)

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from bot.cli.common import (
     Subcommands,
     columns,
     command_group,
-    load,
     operator,
     print_table,
-    ready_context,
     run,
 )
 from bot.kernel.context import BotContext
@@ -38,8 +35,8 @@ def register(sub: Subcommands) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the rules."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             rules = await list_rules(session)
             rows = []
             for r in rules:
@@ -62,7 +59,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
             print_table(["id", *headers], rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
@@ -88,10 +85,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
-    async def work(bot: BotContext) -> None:
-        await ops.remove(bot, operator(args), args.id)
-
-    run(args, work)
+    run(args, lambda bot: ops.remove(bot, operator(args), args.id))
     print(f"rule {args.id} removed")
     return 0
 

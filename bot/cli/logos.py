@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -13,10 +12,9 @@ from bot.cli.common import (
     actions,
     channel_name,
     columns,
-    load,
     operator,
     print_table,
-    ready_context,
+    run,
     shown,
     subcommands,
 )
@@ -74,8 +72,8 @@ def register(sub: Subcommands) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the entries."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             rows = [
                 [
                     e.id,
@@ -96,7 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
         print_table(headers, rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
@@ -108,17 +106,16 @@ def _masked(bot: BotContext, encrypted: str | None, mask: Callable[[str], str]) 
     return shown(bot, encrypted, mask)
 
 
-async def review(args: argparse.Namespace) -> str:
+async def review(bot: BotContext, args: argparse.Namespace) -> str:
     """Approve or reject; returns how the author was told."""
-    async with ready_context(load(args)) as bot:
-        if args.status == "approved":
-            return await ops.approve(bot, operator(args), args.number)
-        return await ops.reject(bot, operator(args), args.number, args.reason)
+    if args.status == "approved":
+        return await ops.approve(bot, operator(args), args.number)
+    return await ops.reject(bot, operator(args), args.number, args.reason)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Approve or reject one entry."""
-    how = asyncio.run(review(args))
+    how = run(args, lambda bot: review(bot, args))
     told = "by message" if how == "sent" else "at their next message"
     print(f"entry {args.number} {args.status}; the author is told {told}")
     return 0
@@ -174,21 +171,20 @@ def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
     return rows
 
 
-async def phase(args: argparse.Namespace) -> None:
+async def phase(bot: BotContext, args: argparse.Namespace) -> None:
     """Show, set or clear phases (a change is audited), then print the schedule."""
-    async with ready_context(load(args)) as bot:
-        if args.action != "show":
-            await change_phase(bot, args)
-        now = bot.clock.now()
-        async with bot.sessions() as session:
-            state = await contest_state(session, LOGO.of(bot.config), now)
-        headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
-        print_table(headers, phase_rows(bot, state))
-        print()
-        print(f"now ({format_admin(now)}): {phase_line(bot.texts, state)}")
+    if args.action != "show":
+        await change_phase(bot, args)
+    now = bot.clock.now()
+    async with bot.sessions() as session:
+        state = await contest_state(session, LOGO.of(bot.config), now)
+    headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
+    print_table(headers, phase_rows(bot, state))
+    print()
+    print(f"now ({format_admin(now)}): {phase_line(bot.texts, state)}")
 
 
 def cmd_phase(args: argparse.Namespace) -> int:
     """logos phase show|set|clear."""
-    asyncio.run(phase(args))
+    run(args, lambda bot: phase(bot, args))
     return 0

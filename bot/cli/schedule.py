@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from bot.cli.common import (
     load,
     operator,
     print_table,
-    ready_context,
     run,
 )
 from bot.kernel.clock import as_utc
@@ -160,8 +158,8 @@ def _schedule_text(post: CampaignPost) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     """Active posts with their next dates, or the outbox."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             tz, cal, now = zone_of(bot), calendar_of(bot), bot.clock.now()
             if args.outbox:
                 rows = [
@@ -210,17 +208,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                 )
             print_table(["id", "label", "kind", "channels", "audience", "schedule", "next"], rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a post."""
 
-    async def work(bot: BotContext) -> None:
-        await ops.cancel(bot, operator(args), args.id)
-
-    run(args, work)
+    run(args, lambda bot: ops.cancel(bot, operator(args), args.id))
     print(f"post {args.id} cancelled")
     return 0
 

@@ -7,7 +7,6 @@ recorded in the audit log. Column names and messages come from the ``reports.sto
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,8 @@ from bot.cli.common import (
     Subcommands,
     channel_name,
     command_group,
-    load,
     operator,
     print_table,
-    ready_context,
     run,
 )
 from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
@@ -77,8 +74,8 @@ def register(sub: Subcommands) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the stories."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             stories = await store.list_stories(session, args.status, args.channel)
             media = await store.media_of(session, [s.id for s in stories])
             rows = [
@@ -96,7 +93,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             keys = ["number", "channel", "date", "status", "text", "pictures", "contact"]
             print_table([_t(bot, f"col_{k}") for k in keys], rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
@@ -150,16 +147,15 @@ def _contact_line(bot: BotContext, story: Story, whole: ops.Contact | None) -> s
     return contact(bot, story) or _t(bot, "no_contact")
 
 
-async def review(args: argparse.Namespace) -> str:
+async def review(bot: BotContext, args: argparse.Namespace) -> str:
     """Approve or reject; returns the message printed."""
     number, status, note = args.number, args.status, args.note
-    async with ready_context(load(args)) as bot:
-        done = _t(bot, "reviewed", number=number, status=_status(bot, status))
-        if status != "approved":
-            await ops.reject(bot, operator(args), number, note)
-            return done
-        how = await ops.approve(bot, operator(args), number, note)
-        return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
+    done = _t(bot, "reviewed", number=number, status=_status(bot, status))
+    if status != "approved":
+        await ops.reject(bot, operator(args), number, note)
+        return done
+    how = await ops.approve(bot, operator(args), number, note)
+    return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
 
 
 def cmd_feature(args: argparse.Namespace) -> int:
@@ -176,7 +172,7 @@ def cmd_feature(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Approve or reject one story."""
-    print(asyncio.run(review(args)))
+    print(run(args, lambda bot: review(bot, args)))
     return 0
 
 

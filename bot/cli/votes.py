@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import sys
 from dataclasses import dataclass
@@ -17,13 +16,13 @@ from bot.cli.common import (
     channel_name,
     columns,
     command_group,
-    load,
     operator,
     print_table,
-    ready_context,
+    run,
 )
 from bot.kernel.clock import as_utc
 from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.kernel.message import Channel
 from handlers import logo_ops as ops
 from handlers.logo_phases import format_admin, parse_time
@@ -63,9 +62,9 @@ class Results:
     texts: Texts  # column names and chart labels
 
 
-async def load_results(args: argparse.Namespace) -> Results:
+async def load_results(bot: BotContext) -> Results:
     """Ranking, per-day totals and the per-channel split of counted votes."""
-    async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async with bot.sessions() as session:
         return Results(
             await store.ranking(session),
             await store.votes_per_day(session),
@@ -99,7 +98,7 @@ def write_png(results: Results, path: Path) -> None:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """Print or write the results."""
-    results = asyncio.run(load_results(args))
+    results = run(args, load_results)
     if args.format == "csv":
         if args.output:
             with open(args.output, "w", newline="", encoding="utf-8") as f:
@@ -128,9 +127,9 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
-async def list_flags(args: argparse.Namespace) -> list[list[object]]:
+async def list_flags(bot: BotContext) -> list[list[object]]:
     """Rows of the burst flags, newest window first."""
-    async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async with bot.sessions() as session:
         return [
             [
                 f.scene,
@@ -145,7 +144,7 @@ async def list_flags(args: argparse.Namespace) -> list[list[object]]:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     """Print the burst flags and how to void the votes behind one."""
-    rows = asyncio.run(list_flags(args))
+    rows = run(args, list_flags)
     if not rows:
         print("no bursts flagged")
         return 0
@@ -158,7 +157,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     return 0
 
 
-async def void(args: argparse.Namespace) -> int:
+async def void(bot: BotContext, args: argparse.Namespace) -> int:
     """Void the votes (audited with the reason); returns how many."""
     since = None
     if args.since:
@@ -166,21 +165,20 @@ async def void(args: argparse.Namespace) -> int:
             since = parse_time(args.since)
         except ValueError as exc:
             raise CommandError(f"--since: {exc}") from None
-    async with ready_context(load(args)) as bot:
-        return await ops.void_votes(
-            bot,
-            operator(args),
-            reason=args.reason,
-            entry=args.number,
-            user=args.user,
-            scene=args.scene,
-            since=since,
-        )
+    return await ops.void_votes(
+        bot,
+        operator(args),
+        reason=args.reason,
+        entry=args.number,
+        user=args.user,
+        scene=args.scene,
+        since=since,
+    )
 
 
 def cmd_void(args: argparse.Namespace) -> int:
     """Void votes of an entry, a user or a QR scene's followers."""
-    n = asyncio.run(void(args))
+    n = run(args, lambda bot: void(bot, args))
     what = [f"entry {args.number}" if args.number is not None else ""]
     what += [f"user {args.user}" if args.user else "", f"scene {args.scene}" if args.scene else ""]
     print(f"voided {n} votes ({', '.join(w for w in what if w)})")
