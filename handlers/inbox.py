@@ -20,7 +20,7 @@ from aiohttp import ClientError
 
 from bot.kernel.clients import ApiError
 from bot.kernel.clock import as_utc
-from bot.kernel.config import ConfigError, ConfigSection
+from bot.kernel.config import ConfigError, ConfigSection, require_positive
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Channel, Reply, UserKey
@@ -79,9 +79,14 @@ def validate(inbox: InboxConfig) -> None:
     for key in ("wechat_window_hours", "weibo_window_hours"):
         if not 1 <= getattr(inbox, key) <= 24 * 30:
             raise ConfigError(f"inbox.{key}: must be between 1 and 720")
-    for key in ("wechat_max_replies", "weibo_max_replies", "history_messages", "retention_days"):
-        if getattr(inbox, key) < 1:
-            raise ConfigError(f"inbox.{key}: must be at least 1")
+    require_positive(
+        "inbox",
+        inbox,
+        "wechat_max_replies",
+        "weibo_max_replies",
+        "history_messages",
+        "retention_days",
+    )
     if not 1 <= inbox.alert_severity <= 3:
         raise ConfigError("inbox.alert_severity: must be between 1 and 3")
 

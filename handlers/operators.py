@@ -12,7 +12,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from bot.kernel.config import ConfigError, ConfigSection
+from bot.kernel.config import ConfigError, ConfigSection, require_positive
 from bot.kernel.context import BotContext
 from bot.kernel.message import Channel, UserKey
 from handlers.feature import ConsolePage, Feature, content_file
@@ -46,14 +46,14 @@ class ConsoleConfig:
 
 def validate_section(co: ConsoleConfig) -> None:
     """Refuse a [console] table that could not work, naming the key."""
-    for key in (
+    require_positive(
+        "console",
+        co,
         "session_idle_minutes",
         "session_absolute_hours",
         "login_max_failures",
         "login_lock_minutes",
-    ):
-        if getattr(co, key) < 1:
-            raise ConfigError(f"console.{key}: must be at least 1")
+    )
     if co.upload_max_bytes < 1024:
         raise ConfigError("console.upload_max_bytes: must be at least 1024")
 

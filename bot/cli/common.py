@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, work: Callable[[BotContext], Awaitable[T]]) ->
     Operation errors reach the CLI's main, which prints them (exit status 1)."""
 
     async def go() -> T:
-        async with ready_context(load(args)) as bot:
+        async with ready_context(load(args), getattr(args, "features", FEATURES)) as bot:
             return await work(bot)
 
     return asyncio.run(go())
