@@ -124,8 +124,11 @@ class WeChatAdapter:
             return False
         return True
 
-    def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
-        """Verify and decode a POST; None for a message type the bot does not know."""
+    def parse(
+        self, query: Mapping[str, str], body: bytes, *, signed: bool | None = None
+    ) -> Inbound | None:
+        """Verify and decode a POST; None for a message type the bot does not know.
+        ``signed``: ``query_signed``'s answer for ``query`` (None: check it here)."""
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
         _guard(body)
         if _encrypted(query):
@@ -150,10 +153,8 @@ class WeChatAdapter:
             xml = plain.encode() if isinstance(plain, str) else plain
             _guard(xml)
         else:
-            try:
-                check_signature(self.config.token, query.get("signature", ""), timestamp, nonce)
-            except InvalidSignatureException:
-                raise Forbidden("bad signature") from None
+            if not (self.query_signed(query) if signed is None else signed):
+                raise Forbidden("bad signature")
             xml = body
         self._check_time(timestamp)
         return _to_inbound(_fields(xml))
