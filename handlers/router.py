@@ -27,8 +27,8 @@ Handler = Callable[["Ctx"], Awaitable[Reply | None]]
 @dataclass(frozen=True)
 class TextGate:
     """Every text a filter can pass: exact words (as ``Inbound.folded``) and prefixes of
-    ``Inbound.word`` (``first_match`` tests them). A router whose gate a text message fails is skipped whole: a keyword
-    answer otherwise ran some thirty filters first (about a tenth of its CPU time)."""
+    ``Inbound.word``. ``first_match`` skips a router whose gate a text message fails: a
+    keyword answer otherwise ran some thirty filters first (about a tenth of its CPU)."""
 
     exact: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
