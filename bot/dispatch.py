@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,6 +148,14 @@ class Dispatcher:
     # Counts the per-user limit across processes when set (storage.ratelimit.SharedRateLimiter).
     shared_limit: Any = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Retries in this process (see _process): messages being handled, by key, and the answers
+    # of those handled lately.
+    _inflight: dict[tuple[str, str, str], asyncio.Future[Result | None]] = field(
+        default_factory=dict
+    )
+    _answered: OrderedDict[tuple[str, str, str], tuple[float, Result]] = field(
+        default_factory=OrderedDict
+    )
 
     def __post_init__(self) -> None:
         texts = self.bot.texts
@@ -165,7 +173,75 @@ class Dispatcher:
         """Handle one inbound message within the deadline."""
         return await self._dispatch(msg)
 
+    # Platform retries come within about 15 seconds of the first delivery; a minute covers them
+    # and a burst of a few thousand messages a second stays bounded.
+    ANSWERED_SECONDS = 60.0
+    ANSWERED_MAX = 10_000
+
     async def _process(self, msg: Inbound) -> Result:
+        """A retry of a message this process is handling or has just handled gets the first
+        delivery's answer without touching the database: the first delivery decided it (a
+        transaction, or a pure answer). Across processes the unique key still decides."""
+        key = (msg.channel.value, msg.account, msg.key)
+        answered = self._answered.get(key)
+        if answered is not None and self._now() - answered[0] < self.ANSWERED_SECONDS:
+            return answered[1]
+        first = self._inflight.get(key)
+        if first is not None:
+            retry = await self._await_first(first)
+            if retry is not None:
+                return retry
+            # The first delivery failed without an answer to repeat: this one tries itself.
+        loop = asyncio.get_running_loop()
+        self._inflight[key] = mine = loop.create_future()
+        retry_answer: Result | None = None
+        try:
+            result = await self._handle(msg)
+            retry_answer = self._retry_answer(result)
+            return result
+        finally:
+            del self._inflight[key]
+            mine.set_result(retry_answer)
+            if retry_answer is not None:
+                self._remember(key, retry_answer)
+
+    async def _await_first(self, first: asyncio.Future[Result | None]) -> Result | None:
+        """The first delivery's answer for a retry (None: handle it anew); within the deadline,
+        after which the retry answers nothing, as a retry of a late message does."""
+        if await self._until_deadline(first):
+            return first.result()
+        return Result(None, Outcome.DUPLICATE)
+
+    @staticmethod
+    def _retry_answer(result: Result) -> Result | None:
+        """What a retry of a message answered with ``result`` gets, as the message log would
+        answer it (``_duplicate``): the reply sent in time, else nothing. None after a failure:
+        whether it was recorded is the database's to say."""
+        if result.outcome in (Outcome.FAILED, Outcome.RATE_LIMITED):
+            return None
+        reply = result.reply if result.outcome in (Outcome.REPLIED, Outcome.DUPLICATE) else None
+        return Result(reply, Outcome.DUPLICATE, result.handler)
+
+    def forget_answers(self) -> None:
+        """Drop the answers kept for retries (a retry then asks the database)."""
+        self._answered.clear()
+
+    def _now(self) -> float:
+        # The bot's clock, not the monotonic one: tests move it past the retry horizon.
+        return self.bot.clock.now().timestamp()
+
+    def _remember(self, key: tuple[str, str, str], answer: Result) -> None:
+        now = self._now()
+        answered = self._answered
+        answered[key] = (now, answer)
+        answered.move_to_end(key)
+        while answered:
+            oldest = next(iter(answered.values()))
+            if len(answered) <= self.ANSWERED_MAX and now - oldest[0] < self.ANSWERED_SECONDS:
+                break
+            answered.popitem(last=False)
+
+    async def _handle(self, msg: Inbound) -> Result:
         if msg.kind is not Kind.EVENT and not await self.probe.needs_transaction(
             msg.channel.value, msg.account, msg.user, msg.key
         ):
@@ -183,7 +259,7 @@ class Dispatcher:
         self._track(task)
         return Result(None, Outcome.LATE, progress.handler)
 
-    async def _until_deadline(self, task: asyncio.Task[Any]) -> bool:
+    async def _until_deadline(self, task: asyncio.Future[Any]) -> bool:
         """Wait for ``task`` until the deadline, never cancelling it; whether it is done.
 
         One timer and one callback: wait_for(shield(task)) wraps the task in two more futures
