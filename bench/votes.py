@@ -85,6 +85,10 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+def start_api(port: int, latency_ms: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", FAKE_API, str(port), str(latency_ms / 1000)])
+
+
 def start_bot(
     root: Path, port: int, workdir: Path, database: str, api_port: int, workers: int
 ) -> subprocess.Popen[bytes]:
@@ -213,9 +217,7 @@ async def run(
     args: argparse.Namespace, database: str, workers: int, latency_ms: float, workdir: Path
 ) -> Figures:
     api_port, port = free_port(), free_port()
-    api = subprocess.Popen(
-        [sys.executable, "-c", FAKE_API, str(api_port), str(latency_ms / 1000)], cwd=ROOT
-    )
+    api = start_api(api_port, latency_ms)
     proc = start_bot(args.root, port, workdir, database, api_port, workers)
     try:
         url = f"http://127.0.0.1:{port}/wechat"

@@ -365,6 +365,11 @@ class Dispatcher:
         try:
             # A flow step's network work (a media download) before the transaction begins.
             prepared = await self.engine.prepare(self.bot, msg)
+            if msg.kind is not Kind.EVENT:
+                # And the route's (a follower check), should the user be in no flow.
+                found = first_match(self.routers, msg)
+                if found is not None and found[0].prepare is not None:
+                    await found[0].prepare(self.bot, msg)
         except Exception as exc:
             return await self._failed(msg, progress, exc)
         call = wrap_calls(self.call_middlewares, functools.partial(self._route, progress=progress))
