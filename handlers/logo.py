@@ -274,10 +274,8 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
     if outcome.status == "entry_limit":
         return answer("logo.entry_limit", number=number, per_entry=cfg.votes_per_entry_per_day)
     await watch_for_burst(ctx, follower)
-    mine = await store.votes_of(ctx.session, msg.channel.value, msg.user, vote_day(ctx))
-    return answer(
-        "logo.voted", number=number, title=entry.title, left=cfg.votes_per_day - len(mine)
-    )
+    left = cfg.votes_per_day - outcome.votes_today
+    return answer("logo.voted", number=number, title=entry.title, left=left)
 
 
 @router.on(Text("我的投票"), pure=True)
