@@ -8,7 +8,9 @@ The bot runs as its own process (``python -m bot serve``, or ``serve --workers N
 PostgreSQL) on loopback, against a fake WeChat API in a process of its own (``--api-latency``
 delays its ``user/info`` answers, the follower check of a first vote). Prints votes (or flow
 steps) per second, the server's CPU per vote (or step: all deliveries, every bot process,
-read from /proc), and checks the counts are exact. ``--runs`` repeats each configuration and
+read from /proc), and checks the counts are exact. The PostgreSQL database named by
+``--postgres`` is emptied before each run (DROP SCHEMA public CASCADE): every run starts a bot
+with a new data key, and a fresh table is the issue's setting. ``--runs`` repeats each configuration and
 prints the medians; ``--root`` runs another checkout's bot (the same-run baseline).
 
     .venv/bin/python bench/votes.py                              # SQLite, then PostgreSQL
@@ -116,6 +118,17 @@ def start_bot(
     return subprocess.Popen(argv, cwd=root, **quiet)  # type: ignore[call-overload]
 
 
+async def empty(database: str) -> None:
+    """Drop everything in a PostgreSQL bench database (the next ``db upgrade`` rebuilds it)."""
+    engine = create_engine(database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
 async def seed(database: str, n: int) -> list[int]:
     """Approved entries to vote for; returns their numbers."""
     engine = create_engine(database)
@@ -217,6 +230,8 @@ async def run(
     args: argparse.Namespace, database: str, workers: int, latency_ms: float, workdir: Path
 ) -> Figures:
     api_port, port = free_port(), free_port()
+    if not database.startswith("sqlite"):
+        await empty(database)
     api = start_api(api_port, latency_ms)
     proc = start_bot(args.root, port, workdir, database, api_port, workers)
     try:
@@ -237,8 +252,6 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
         else:
-            # Phones are unique among volunteers: drop an earlier run's bench volunteers.
-            await count(database, "DELETE FROM volunteers WHERE user_id LIKE 'o_sbench_%'")
             cpu_before = tree_cpu(proc.pid)
             elapsed = await signup_storm(url, args.users, args.concurrency, tag)
             cpu = tree_cpu(proc.pid) - cpu_before
