@@ -8,10 +8,10 @@ The bot runs as its own process (``python -m bot serve``, or ``serve --workers N
 PostgreSQL) on loopback, against a fake WeChat API in a process of its own (``--api-latency``
 delays its ``user/info`` answers, the follower check of a first vote). Prints votes (or flow
 steps) per second, the server's CPU per vote (or step: all deliveries, every bot process,
-read from /proc), and checks the counts are exact. The PostgreSQL database named by
-``--postgres`` is emptied before each run (DROP SCHEMA public CASCADE): every run starts a bot
-with a new data key, and a fresh table is the issue's setting. ``--runs`` repeats each configuration and
-prints the medians; ``--root`` runs another checkout's bot (the same-run baseline).
+read from /proc), and checks the counts are exact. ``--runs`` repeats each configuration and
+prints the medians; ``--root`` runs another checkout's bot (the same-run baseline). The
+PostgreSQL database named by ``--postgres`` is emptied before each run (DROP SCHEMA public
+CASCADE): every run starts a bot with a new data key.
 
     .venv/bin/python bench/votes.py                              # SQLite, then PostgreSQL
     .venv/bin/python bench/votes.py --postgres '' --runs 3       # SQLite only

@@ -52,7 +52,7 @@ from bot.middlewares import (
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
-from storage.db import transaction
+from storage.db import on_loop, transaction
 from storage.hotpath import MessageLogWriter, StateProbe
 from storage.models import InboundMessage
 
@@ -362,6 +362,10 @@ class Dispatcher:
         )
 
     async def _run(self, msg: Inbound, progress: _Progress) -> Result:
+        with on_loop():  # the message's SQLite statements on the loop's thread (storage.db)
+            return await self._run_on_loop(msg, progress)
+
+    async def _run_on_loop(self, msg: Inbound, progress: _Progress) -> Result:
         try:
             # A flow step's network work (a media download) before the transaction begins.
             prepared = await self.engine.prepare(self.bot, msg)
