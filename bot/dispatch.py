@@ -54,6 +54,7 @@ from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
 from storage.db import on_loop, transaction
 from storage.hotpath import MessageLogWriter, StateProbe
+from storage.messages import claim_message, finish_message
 from storage.models import InboundMessage
 
 __all__ = ["Deadlines", "Dispatcher", "Outcome", "Result"]
@@ -380,45 +381,70 @@ class Dispatcher:
         # A second attempt covers a conflict with a concurrent message of the same user (two
         # flow entries inserting one conversation row); the loser re-runs on fresh state.
         for attempt in (1, 2):
-            claimed = False
             try:
                 async with self.bot.sessions() as session:
                     try:
                         async with session.begin():
-                            row = self._claim(msg)
-                            session.add(row)
-                            await session.flush()
-                            claimed = True
-                            ctx = Ctx(inbound=msg, session=session, bot=self.bot, prepared=prepared)
-                            reply = await call(ctx)
-                            if reply is not None:
-                                reply = await self._resolve_media(msg, reply)
-                            row.handler = progress.handler[:64]
-                            if not progress.private:
-                                row.text = _logged_text(msg)
-                            row.reply = self._seal(reply) if reply else None
-                            row.finished_at = self.bot.clock.now()
-                            if progress.responded:
-                                row.status = "late"
-                            else:
-                                progress.committing = True
-                                row.status = "done"
+                            row_id = await claim_message(session, self._claim_values(msg))
+                            # None: the key is taken (a retry); the transaction stays empty.
+                            if row_id is not None:
+                                ctx = Ctx(
+                                    inbound=msg, session=session, bot=self.bot, prepared=prepared
+                                )
+                                reply = await self._handle_claimed(ctx, row_id, call, progress)
                     except IntegrityError:
+                        # The handler's writes lost a race (the claim itself never raises).
                         progress.committing = False
-                        if not claimed:
-                            return await self._duplicate(msg)
                         if attempt == 2:
                             raise
                         continue
             except Exception as exc:
                 return await self._failed(msg, progress, exc)
+            if row_id is None:
+                return await self._duplicate(msg)
             for work in ctx.after_commit:
                 self.follow_up(work())
             if progress.responded:
-                await self._deliver_late(msg, reply, row.id)
+                await self._deliver_late(msg, reply, row_id)
                 return Result(None, Outcome.LATE, progress.handler)
             return Result(reply, Outcome.REPLIED if reply else Outcome.EMPTY, progress.handler)
         raise AssertionError("unreachable")
+
+    async def _handle_claimed(
+        self, ctx: Ctx, row_id: int, call: Any, progress: _Progress
+    ) -> Reply | None:
+        """Run the handler (behind the call middlewares) for the claimed message and record
+        how it went, in the claim's transaction."""
+        msg = ctx.inbound
+        reply: Reply | None = await call(ctx)
+        if reply is not None:
+            reply = await self._resolve_media(msg, reply)
+        if not progress.responded:
+            progress.committing = True
+        await finish_message(
+            ctx.session,
+            row_id,
+            status="late" if progress.responded else "done",
+            handler=progress.handler[:64],
+            text=None if progress.private else _logged_text(msg),
+            reply=self._seal(reply) if reply else None,
+            finished_at=self.bot.clock.now(),
+        )
+        return reply
+
+    def _claim_values(self, msg: Inbound) -> dict[str, Any]:
+        """The claim's row (see ``_claim``), for ``storage.messages.claim_message``."""
+        return {
+            "channel": msg.channel.value,
+            "account": msg.account,
+            "msg_key": msg.key,
+            "user_id": msg.user,
+            "kind": msg.kind.value,
+            "event": msg.event.value if msg.event else None,
+            "text": None,
+            "status": "processing",
+            "received_at": self.bot.clock.now(),
+        }
 
     def _claim(self, msg: Inbound) -> InboundMessage:
         # No text yet: whether the message is an answer inside a flow (personal data, never
