@@ -243,9 +243,10 @@ class Dispatcher:
             answered.popitem(last=False)
 
     async def _handle(self, msg: Inbound) -> Result:
-        if msg.kind is not Kind.EVENT and not await self.probe.needs_transaction(
-            msg.channel.value, msg.account, msg.user, msg.key
-        ):
+        needs_transaction = True
+        if msg.kind is not Kind.EVENT:
+            needs_transaction = await self._probe(msg)
+        if not needs_transaction:
             found = first_match(self.routers, msg)
             if found is not None and found[0].pure:
                 return await self._run_pure(msg, *found)
@@ -259,6 +260,23 @@ class Dispatcher:
         progress.responded = True
         self._track(task)
         return Result(None, Outcome.LATE, progress.handler)
+
+    async def _probe(self, msg: Inbound) -> bool:
+        """The state probe's answer, under the reply deadline: a database that hangs instead
+        of refusing raises TimeoutError (the failure apology) rather than holding the request
+        past the platform's patience. Same single timer as the pure path's deadline."""
+        watch = self.deadlines.watch()
+        try:
+            answer = await self.probe.needs_transaction(
+                msg.channel.value, msg.account, msg.user, msg.key
+            )
+        except asyncio.CancelledError:
+            task = watch.task
+            if not self.deadlines.release(watch) or task.cancelling():
+                raise  # cancelled from elsewhere (shutdown)
+            raise TimeoutError("the state probe did not answer within the deadline") from None
+        self.deadlines.release(watch)
+        return answer
 
     async def _until_deadline(self, task: asyncio.Future[Any]) -> bool:
         """Wait for ``task`` until the deadline, never cancelling it; whether it is done.
