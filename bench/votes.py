@@ -236,7 +236,7 @@ async def run(
     proc = start_bot(args.root, port, workdir, database, api_port, workers)
     try:
         url = f"http://127.0.0.1:{port}/wechat"
-        await wait_ready(url)
+        await wait_ready(url, within=120)  # several processes start slowly on a busy machine
         await wait_ready(f"http://127.0.0.1:{api_port}/cgi-bin/token")
         tag = str(time.time_ns())
         if args.mode == "votes":
