@@ -184,7 +184,8 @@ class PostgresProbe:
     nothing behind, and it reads committed state exactly as before. Not batched like SQLite's:
     keys passed as arrays hide their values from the planner, which then may pick the user
     index and scan an account's whole message log; with one key each condition is an equality
-    on a unique index, whatever the statistics say.
+    on a unique index, and the message log's user index no longer fits the key's condition at
+    all (migration 0017: without statistics the planner used to take it).
     """
 
     _sql = (
