@@ -194,9 +194,9 @@ class FollowStatus:
 
 def follow_status(bot: BotContext) -> FollowStatus:
     """The process's ``FollowStatus``."""
-    status = bot.extras.get("logo.follow_status")
+    status = bot.extras.get("logo_follow_status")
     if status is None:
-        status = bot.extras["logo.follow_status"] = FollowStatus()
+        status = bot.extras["logo_follow_status"] = FollowStatus()
     assert isinstance(status, FollowStatus)
     return status
 
