@@ -651,6 +651,7 @@ FEATURE = Feature(
         "volunteers.export",
         "volunteers.hours_adjust",
         "volunteers.hours_export",
+        "volunteers.reveal_phone",
     ],
     report=["storage.reports.volunteers:section"],
 )

@@ -68,10 +68,10 @@ async def test_hours_adjustments(console: Console, harness: BotHarness) -> None:
     await editor.get(f"/console/volunteers/{ids[0]}")
     cases = [
         ({"hours": "abc", "reason": "补录"}, "必须是数字"),
-        ({"hours": "0", "reason": "补录"}, "非零"),
+        ({"hours": "0", "reason": "补录"}, "不为零"),
         ({"hours": "1.234", "reason": "补录"}, "两位小数"),
         ({"hours": "2", "reason": ""}, "请填写“原因"),
-        ({"hours": "-10", "reason": "更正"}, "不能为负数"),
+        ({"hours": "-10", "reason": "更正"}, "将为负数"),
     ]
     for form, expected in cases:
         status, body, _ = await editor.post(f"/console/volunteers/{ids[0]}/hours", form)
@@ -135,7 +135,7 @@ async def test_export_job_with_progress(console: Console, harness: BotHarness) -
         str(cell.value) == phone for row in sheet.iter_rows() for cell in row
     )
     status, body = await admin.get("/console/operators?action=volunteers.export")
-    assert "volunteers.export_phones" in body and "rows=3" in body
+    assert "phones=full" in body and "rows=3" in body
     assert (await admin.get("/console/exports/nope/status"))[0] == 404
     status, body, _ = await admin.post("/console/volunteers/export", {"format": "pdf"})
     assert status == 400 and "选项无效" in body
