@@ -3,6 +3,8 @@ its QR code, the roster, and cancelling with the enrolled volunteers told."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 from bot.console.pages import Role
@@ -10,6 +12,7 @@ from bot.kernel.clock import SHANGHAI
 from bot.kernel.message import Channel
 from storage.activities import Activity
 from tests.bot.console.conftest import Console
+from tests.bot.console.test_volunteers import _finished
 from tests.conftest import BotHarness
 from tests.handlers.test_activities import enlist
 
@@ -110,3 +113,33 @@ async def test_create_is_validated_in_chinese(console: Console, harness: BotHarn
     assert status == 400 and "已被" in body and "号活动使用" in body
     status, _b = await editor.get("/console/activities/12345")
     assert status == 404
+
+
+async def test_roster_export_file(console: Console, harness: BotHarness) -> None:
+    """``activities roster --output`` in the console: a file job, names and phones masked,
+    audited; viewers cannot, a missing activity is a Chinese 400."""
+    editor = await console.as_role(Role.EDITOR)
+    viewer = await console.as_role(Role.VIEWER)
+    await editor.get("/console/activities")
+    _s, _b, location = await editor.post("/console/activities/new", _form(harness))
+    number = int(location.split("/")[3].split("?")[0])
+    volunteer = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await enlist(harness, volunteer, name="张三")
+    assert "报名成功" in await volunteer.say(f"参加 {number}")
+    status, body = await editor.get(f"/console/activities/{number}")
+    assert f"/console/activities/{number}/roster" in body
+    await viewer.get(f"/console/activities/{number}")
+    assert (await viewer.post(f"/console/activities/{number}/roster", {"format": "csv"}))[0] == 403
+    status, body, _ = await editor.post("/console/activities/9999/roster", {"format": "csv"})
+    assert status == 400 and "没有 9999 号活动" in body
+    status, _b, location = await editor.post(
+        f"/console/activities/{number}/roster", {"format": "csv"}
+    )
+    assert status == 303 and location.startswith("/console/exports/")
+    job = await _finished(editor, location)
+    async with editor.http.get(editor.url(f"/console/exports/{job}/file")) as resp:
+        text = (await resp.read()).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == 2 and "张*" in rows[1] and "张三" not in text
+    status, body = await editor.get("/console/operators?action=activities.roster_export")
+    assert f"activity={number}" in body and "console:editor1" in body

@@ -148,3 +148,37 @@ async def test_stars(console: Console, harness: BotHarness) -> None:
     assert status == 200 and "志愿之星" in body and "张*" in body and 'class="chart"' in body
     status, body = await editor.get("/console/volunteers/stars?month=1999-13&city=洛阳市")
     assert status == 200 and "张*" not in body
+
+
+async def test_hours_export_file(console: Console, harness: BotHarness) -> None:
+    """``hours export`` in the console: the ledger and totals sheets, names masked, one city
+    and a period; validated in Chinese; audited."""
+    await _people(harness)
+    editor = await console.as_role(Role.EDITOR)
+    viewer = await console.as_role(Role.VIEWER)
+    assert (await viewer.post("/console/volunteers/hours-export", {"format": "csv"}))[0] == 403
+    status, body = await editor.get("/console/volunteers")
+    assert "data-hours-export" in body
+    status, body, _ = await editor.post(
+        "/console/volunteers/hours-export", {"format": "xlsx", "from": "2026-13-01"}
+    )
+    assert status == 400 and "日期格式" in body
+    status, body, _ = await editor.post(
+        "/console/volunteers/hours-export", {"format": "xlsx", "city": "火星市"}
+    )
+    assert status == 400 and "未知城市" in body
+    today = harness.clock.now().date().isoformat()
+    status, _b, location = await editor.post(
+        "/console/volunteers/hours-export",
+        {"format": "xlsx", "city": "郑州市", "from": today, "to": today},
+    )
+    assert status == 303
+    job = await _finished(editor, location)
+    async with editor.http.get(editor.url(f"/console/exports/{job}/file")) as resp:
+        book = load_workbook(io.BytesIO(await resp.read()))
+    ledger, totals = book.worksheets
+    values = [c.value for row in ledger.iter_rows(min_row=2) for c in row]
+    assert 3.5 in values and "张*" in values and "张三" not in values
+    assert totals.max_row == 2
+    status, body = await editor.get("/console/operators?action=volunteers.hours_export")
+    assert "rows=1" in body and "console:editor1" in body
