@@ -135,13 +135,11 @@ def check_password(encoded: str | None, password: str) -> bool:
 # -- account operations --------------------------------------------------------------------------
 
 
-class AccountError(ValueError):
+class AccountError(OperationError):
     """An account change refused; ``key`` names the text under console.operators."""
 
     def __init__(self, key: str, message: str, **params: Any) -> None:
-        super().__init__(message)
-        self.key = key
-        self.params = params
+        super().__init__(f"console.operators.{key}", message, **params)
 
 
 def _check_password(password: str) -> None:
@@ -303,11 +301,11 @@ async def bind_by_scan(ctx: Ctx) -> Reply | None:
     msg = ctx.inbound
     if msg.channel is not Channel.WECHAT or msg.scene is None:
         return ctx.reply("console.me.scan_unknown")
-    op = await store.bind_scene(ctx.session, msg.scene, msg.user, ctx.bot.clock.now())
-    if op is None:
+    name = await store.bind_scene(ctx.session, msg.scene, msg.user, ctx.bot.clock.now())
+    if name is None:
         return ctx.reply("console.me.scan_unknown")
-    audit(ctx.bot, ctx.session, Actor.console(op.name), "operators.notify_bind")
-    return ctx.reply("console.me.scan_bound", name=op.name)
+    audit(ctx.bot, ctx.session, Actor.console(name), "operators.notify_bind")
+    return ctx.reply("console.me.scan_bound", name=name)
 
 
 FEATURE = Feature(

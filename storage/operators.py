@@ -267,18 +267,19 @@ async def offer_scene(session: AsyncSession, operator_id: int, scene: str, until
     )
 
 
-async def bind_scene(
-    session: AsyncSession, scene: str, openid: str, now: datetime
-) -> Operator | None:
-    """Bind ``openid`` to the enabled operator shown ``scene`` while it is valid; the scene is
-    used up. None when no operator waits for it."""
-    op = await session.scalar(
-        select(Operator).where(Operator.bind_scene == scene, Operator.enabled.is_(True))
+async def bind_scene(session: AsyncSession, scene: str, openid: str, now: datetime) -> str | None:
+    """Bind ``openid`` to the enabled operator shown ``scene`` while it is valid, using the
+    scene up (one statement: of two scans racing, one binds); the operator's name, or None
+    when no operator waits for it."""
+    result = await session.execute(
+        update(Operator)
+        .where(
+            Operator.bind_scene == scene,
+            Operator.enabled.is_(True),
+            Operator.bind_scene_until >= now,
+        )
+        .values(notify_openid=openid, bind_scene=None, bind_scene_until=None)
+        .returning(Operator.name)
     )
-    if op is None or op.bind_scene_until is None or op.bind_scene_until < now:
-        return None
-    op.notify_openid = openid
-    op.bind_scene = None
-    op.bind_scene_until = None
-    await session.flush()
-    return op
+    name: str | None = result.scalar_one_or_none()
+    return name

@@ -242,7 +242,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     async with transaction(bot.sessions) as session:
         await store.clear_failures(session, "account", account)
         await store.start_session(session, token, csrf, op.id, now)
-        await store.audit(session, now, op.name, "console.login", "")
+        await store.audit(session, now, f"console:{op.name}", "console.login", "")
         console = CONSOLE.of(bot.config)
         await store.purge_sessions(
             session,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from bot.kernel.context import BotContext
 from handlers.operations import Actor
 from handlers.operators import Role
 
+R = TypeVar("R")
 # Field values longer than this are refused before any page looks at them.
 MAX_FIELD = 20000
 
@@ -147,6 +148,13 @@ class Form:
             raise FormError(self.call.t("console.errors.bad_choice", field=label))
         return value
 
+    def decision(self, label: str, note: str, note_label: str) -> tuple[str, str]:
+        """A review: ``decision`` approved or rejected, and the ``note`` field (required when
+        rejecting: the author or the other operators are told why)."""
+        decision = self.choice("decision", ("approved", "rejected"), label=label)
+        why = self.text(note, label=note_label, required=decision == "rejected", limit=200)
+        return decision, why
+
     def flag(self, name: str) -> bool:
         """A checkbox."""
         return self.data.get(name) in ("1", "on", "true")
@@ -221,6 +229,14 @@ class Call:
         if raw.isdigit() and len(raw) < 10:
             return min(int(raw), high)
         return default
+
+    async def row(self, model: type[R], name: str = "id") -> R:
+        """The ``model`` row numbered by the path's ``{name}``; 404 when there is none."""
+        async with self.bot.sessions() as session:
+            found = await session.get(model, self.number(name))
+        if found is None:
+            raise web.HTTPNotFound()
+        return found
 
     def number(self, name: str) -> int:
         """A numeric path segment; 404 when it is not one."""

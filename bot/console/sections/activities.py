@@ -53,14 +53,6 @@ def _details(call: Call, form: Form, hours: Decimal = Decimal(1)) -> ops.NewActi
     )
 
 
-async def _activity(call: Call) -> Activity:
-    async with call.bot.sessions() as session:
-        activity = await session.get(Activity, call.number("id"))
-    if activity is None:
-        raise web.HTTPNotFound()
-    return activity
-
-
 @section.get("/activities", role=Role.VIEWER)
 async def activities(call: Call) -> web.StreamResponse:
     """Activities with places taken and check-ins; the form to create one."""
@@ -101,7 +93,7 @@ async def create(call: Call) -> web.StreamResponse:
 @section.get("/activities/{id}", role=Role.VIEWER)
 async def show(call: Call) -> web.StreamResponse:
     """One activity: details, the edit and cancel forms, the roster (masked; not for viewers)."""
-    activity = await _activity(call)
+    activity = await call.row(Activity)
     roster = []
     if call.operator.can(Role.EDITOR):
         async with call.bot.sessions() as session:
@@ -162,6 +154,6 @@ async def roster_export(call: Call) -> web.StreamResponse:
 @section.get("/activities/{id}/sheet", role=Role.VIEWER)
 async def sheet(call: Call) -> web.StreamResponse:
     """The printable check-in sheet for the venue: the code large, and its QR code."""
-    activity = await _activity(call)
+    activity = await call.row(Activity)
     command = call.t("console.activities.checkin_command", code=activity.code)
     return call.render("activity_sheet.html", a=activity, qr=qr_data_uri(command), command=command)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.console.call import Call, FormError
 from bot.console.charts import chart
-from bot.console.media import media_file
+from bot.console.media import media_route
 from bot.console.pages import Role, Section
 from bot.kernel.privacy import mask_name, mask_phone
 from handlers import logo_ops as ops
@@ -85,10 +85,7 @@ async def contest(call: Call) -> web.StreamResponse:
     )
 
 
-@section.get("/logo/media/{name}", role=Role.VIEWER)
-async def media(call: Call) -> web.StreamResponse:
-    """A design file of any entry (pending ones are not on the public gallery)."""
-    return media_file(logo_media_path(call.bot.config), call.request.match_info["name"])
+media_route(section, "/logo/media/{name}", logo_media_path)
 
 
 @section.post("/logo/{id}/review", role=Role.EDITOR)
@@ -96,14 +93,8 @@ async def review(call: Call) -> web.StreamResponse:
     """Approve or reject an entry (a rejection needs a reason); the author is told."""
     number = call.number("id")
     form = await call.form()
-    decision = form.choice(
-        "decision", ("approved", "rejected"), label=call.t("console.logo.review")
-    )
-    reason = form.text(
-        "reason",
-        label=call.t("console.logo.reason"),
-        required=decision == "rejected",
-        limit=200,
+    decision, reason = form.decision(
+        call.t("console.logo.review"), "reason", call.t("console.logo.reason")
     )
     if decision == "approved":
         await ops.approve(call.bot, call.actor, number)

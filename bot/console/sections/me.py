@@ -21,14 +21,17 @@ def _masked(openid: str) -> str:
     return f"{openid[:4]}…{openid[-2:]}" if len(openid) > 8 else "…"
 
 
-async def _page(call: Call, qr: str | None = None, until: str = "") -> web.Response:
+@section.get("/me", role=Role.VIEWER)
+async def settings(call: Call, qr: str | None = None, until: str = "") -> web.StreamResponse:
+    """The binding (its openid masked), the choices and, just asked for, the QR code."""
     async with call.bot.sessions() as session:
         op = await store.operator_by_id(session, call.operator.id)
     if op is None:
         raise web.HTTPNotFound()
+    openid = op.notify_openid
     return call.render(
         "me.html",
-        bound=_masked(op.notify_openid) if op.notify_openid else None,
+        bound=_masked(openid) if openid else None,
         pushes=op.notify_pushes,
         inbox=op.notify_inbox,
         qr=qr,
@@ -36,17 +39,11 @@ async def _page(call: Call, qr: str | None = None, until: str = "") -> web.Respo
     )
 
 
-@section.get("/me", role=Role.VIEWER)
-async def settings(call: Call) -> web.StreamResponse:
-    """The binding (its openid masked) and the choices."""
-    return await _page(call)
-
-
 @section.post("/me/qr", role=Role.EDITOR)
 async def qr_code(call: Call) -> web.StreamResponse:
     """A QR code to scan with the WeChat to bind (valid for ten minutes)."""
     binding = await ops.start_binding(call.bot, call.actor, call.operator.id)
-    return await _page(call, qr_data_uri(binding.url), call.renderer.local(binding.until))
+    return await settings(call, qr_data_uri(binding.url), call.renderer.local(binding.until))
 
 
 @section.post("/me/notify", role=Role.EDITOR)

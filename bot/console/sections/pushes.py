@@ -192,18 +192,10 @@ async def save_draft(call: Call) -> web.StreamResponse:
     call.done(f"/pushes/{post.id}", "push_drafted")
 
 
-async def _post(call: Call) -> CampaignPost:
-    async with call.bot.sessions() as session:
-        post = await session.get(CampaignPost, call.number("id"))
-    if post is None:
-        raise web.HTTPNotFound()
-    return post
-
-
 @section.get("/pushes/{id}", role=Role.VIEWER)
 async def show(call: Call) -> web.StreamResponse:
     """One push: content, schedule, approval, each delivery and the platform's report."""
-    post = await _post(call)
+    post = await call.row(CampaignPost)
     bot = call.bot
     async with bot.sessions() as session:
         items = await outbox_for(session, post.id)
@@ -240,7 +232,7 @@ async def approve(call: Call) -> web.StreamResponse:
 @section.post("/pushes/{id}/cancel", role=Role.EDITOR)
 async def cancel(call: Call) -> web.StreamResponse:
     """Cancel a draft (its author or an admin) or a scheduled push (an admin)."""
-    post = await _post(call)
+    post = await call.row(CampaignPost)
     if not (post.status == "draft" and post.drafted_by == call.operator.name):
         call.require(Role.ADMIN)
     await ops.cancel(call.bot, call.actor, post.id)
@@ -261,7 +253,7 @@ async def preview(call: Call) -> web.StreamResponse:
 @section.post("/pushes/{id}/run", role=Role.ADMIN)
 async def run_now(call: Call) -> web.StreamResponse:
     """Send an approved push to its audience now."""
-    post = await _post(call)
+    post = await call.row(CampaignPost)
     if post.status != "active":
         raise FormError(call.t("console.pushes.not_active"))
     await ops.send_now(call.bot, call.actor, post.id)

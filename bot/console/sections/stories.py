@@ -7,7 +7,7 @@ from aiohttp import web
 
 from bot.console.call import Call, FormError
 from bot.console.exports import ExportJob
-from bot.console.media import media_file
+from bot.console.media import media_route
 from bot.console.pages import Role, Section
 from bot.sheets import Sheet
 from handlers import stories_ops as ops
@@ -41,10 +41,7 @@ async def stories(call: Call) -> web.StreamResponse:
     )
 
 
-@section.get("/stories/media/{name}", role=Role.VIEWER)
-async def picture(call: Call) -> web.StreamResponse:
-    """A story picture (any status: operators review pending ones)."""
-    return media_file(stories_media_path(call.bot.config), call.request.match_info["name"])
+media_route(section, "/stories/media/{name}", stories_media_path)
 
 
 @section.post("/stories/{id}/review", role=Role.EDITOR)
@@ -52,11 +49,8 @@ async def review(call: Call) -> web.StreamResponse:
     """Approve (the author is told) or reject (a note for operators) one story."""
     number = call.number("id")
     form = await call.form()
-    decision = form.choice(
-        "decision", ("approved", "rejected"), label=call.t("console.stories.decision")
-    )
-    note = form.text(
-        "note", label=call.t("console.stories.note"), required=decision == "rejected", limit=200
+    decision, note = form.decision(
+        call.t("console.stories.decision"), "note", call.t("console.stories.note")
     )
     if decision == "approved":
         await ops.approve(call.bot, call.actor, number, note or None)
