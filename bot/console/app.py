@@ -158,15 +158,7 @@ def guarded(
             sent = data.get("csrf") or request.headers.get("X-CSRF-Token", "")
             if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), csrf.encode()):
                 raise web.HTTPForbidden()
-        call = Call(
-            request=request,
-            bot=bot,
-            operator=operator,
-            csrf=csrf,
-            renderer=renderer,
-            posted=data,
-            exports=request.app[EXPORTS],
-        )
+        call = Call(request, bot, operator, csrf, renderer, data, request.app[EXPORTS])
         try:
             return await route.handler(call)
         finally:

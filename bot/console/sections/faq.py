@@ -24,17 +24,10 @@ async def topics(call: Call) -> web.StreamResponse:
     q = call.query("q", 200)
     async with call.bot.sessions() as session:
         entries = await list_entries(session)
-    hits, totals = await ops.hits(call.bot, 7)
+    hits, _totals = await ops.hits(call.bot, 7)
     answered = {slug: (a, p) for slug, _title, a, p in hits}
     decision = await ops.try_question(call.bot, q) if q else None
-    return call.render(
-        "faq.html",
-        entries=entries,
-        answered=answered,
-        totals=totals,
-        q=q,
-        decision=decision,
-    )
+    return call.render("faq.html", entries=entries, answered=answered, q=q, decision=decision)
 
 
 @section.get("/faq/{slug}", role=Role.VIEWER)

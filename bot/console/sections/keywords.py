@@ -72,9 +72,8 @@ async def edit(call: Call) -> web.StreamResponse:
 @section.post("/keywords/{id}/toggle", role=Role.EDITOR)
 async def toggle(call: Call) -> web.StreamResponse:
     """Switch a rule (seeded ones too) on or off."""
-    rule_id = call.number("id")
-    form = await call.form()
-    await ops.switch(call.bot, call.actor, rule_id, form.flag("enabled"))
+    on = (await call.form()).flag("enabled")
+    await ops.switch(call.bot, call.actor, call.number("id"), on)
     call.done("/keywords", "keyword_saved")
 
 

@@ -47,15 +47,13 @@ media_route(section, "/stories/media/{name}", stories_media_path)
 @section.post("/stories/{id}/review", role=Role.EDITOR)
 async def review(call: Call) -> web.StreamResponse:
     """Approve (the author is told) or reject (a note for operators) one story."""
-    number = call.number("id")
-    form = await call.form()
-    decision, note = form.decision(
+    decision, note = (await call.form()).decision(
         call.t("console.stories.decision"), "note", call.t("console.stories.note")
     )
     if decision == "approved":
-        await ops.approve(call.bot, call.actor, number, note or None)
+        await ops.approve(call.bot, call.actor, call.number("id"), note or None)
     else:
-        await ops.reject(call.bot, call.actor, number, note)
+        await ops.reject(call.bot, call.actor, call.number("id"), note)
     call.done(f"/stories?status={decision}", f"story_{decision}")
 
 
