@@ -3,7 +3,7 @@ the Jinja2 rendering of pages (autoescaped: nothing a user typed becomes markup)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +20,10 @@ from bot.console.pages import Section
 from bot.console.security import HEADERS
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
-from handlers.faq.operations import FaqError
-from handlers.inbox import InboxError
-from handlers.operations import Actor, OperationError
+from handlers.operations import Actor
 from handlers.operators import Role
 
 R = TypeVar("R")
-T = TypeVar("T")
 # Field values longer than this are refused before any page looks at them.
 MAX_FIELD = 20000
 
@@ -200,16 +197,6 @@ class Call:
         """Redirect after a successful action; ``notice`` names a text under console.done."""
         sep = "&" if "?" in path else "?"
         raise web.HTTPSeeOther(f"/console{path}{sep}done={notice}")
-
-    async def attempt(self, work: Awaitable[T]) -> T:
-        """Await an inbox or FAQ action, whose refusals say the case in English only: shown as
-        the console's Chinese refusal (a 400). An OperationError keeps its own text."""
-        try:
-            return await work
-        except OperationError:
-            raise
-        except (InboxError, FaqError):
-            raise FormError(self.t("console.inbox.refused")) from None
 
     async def export(
         self,

@@ -78,7 +78,7 @@ async def reply(call: Call) -> web.StreamResponse:
                 call.t("console.errors.bad_choice", field=call.t("console.inbox.canned"))
             )
         text = call.t(f"inbox.canned.{key}")
-    result = await call.attempt(inbox.reply(call.bot, number, call.operator.name, text))
+    result = await inbox.reply(call.bot, number, call.operator.name, text)
     call.done(f"/inbox/{number}", "inbox_sent" if result.status == "sent" else "inbox_queued")
 
 
@@ -88,7 +88,7 @@ async def assign(call: Call) -> web.StreamResponse:
     number = call.number("id")
     form = await call.form()
     who = form.text("assignee", label=call.t("console.inbox.assignee"), limit=64)
-    await call.attempt(inbox.assign(call.bot, number, call.operator.name, who))
+    await inbox.assign(call.bot, number, call.operator.name, who)
     call.done(f"/inbox/{number}", "inbox_saved")
 
 
@@ -96,7 +96,7 @@ async def assign(call: Call) -> web.StreamResponse:
 async def close(call: Call) -> web.StreamResponse:
     """Close the item."""
     number = call.number("id")
-    await call.attempt(inbox.close(call.bot, number, call.operator.name))
+    await inbox.close(call.bot, number, call.operator.name)
     call.done("/inbox", "inbox_saved")
 
 
@@ -109,15 +109,13 @@ async def learn(call: Call) -> web.StreamResponse:
     question = form.text("question", label=call.t("console.inbox.question"), required=False)
     title = form.text("title", label=call.t("console.inbox.title"), required=False, limit=128)
     answer = form.text("answer", label=call.t("console.inbox.answer"), required=False, limit=2000)
-    await call.attempt(
-        faq_ops.learn(
-            call.bot,
-            number,
-            str(call.actor),
-            slug=slug,
-            title=title,
-            answer=answer,
-            question=question,
-        )
+    await faq_ops.learn(
+        call.bot,
+        number,
+        str(call.actor),
+        slug=slug,
+        title=title,
+        answer=answer,
+        question=question,
     )
     call.done(f"/inbox/{number}", "inbox_learned")

@@ -25,7 +25,7 @@ async def test_topics_added_tried_and_switched(console: Console, harness: BotHar
     assert (await viewer.post("/console/faq/add", form))[0] == 403
     await editor.get("/console/faq")
     status, body, _ = await editor.post("/console/faq/add", {**form, "slug": "Bad Slug"})
-    assert status == 400 and "无法完成" in body
+    assert status == 400 and "主题标识只能由小写字母" in body
     status, body, _ = await editor.post("/console/faq/add", {**form, "answer": ""})
     assert status == 400 and "请填写“回答内容" in body
     status, _b, location = await editor.post("/console/faq/add", form)

@@ -59,7 +59,7 @@ async def test_inbox_pages_and_actions(console: Console, harness: BotHarness) ->
     status, body, _ = await editor.post(
         f"/console/inbox/{item.id}/learn", {"topic": "office", "question": "请问办公室在哪"}
     )
-    assert status == 400 and "无法完成" in body
+    assert status == 400 and "问答主题 office 已有这个问题" in body
     assert (await editor.post(f"/console/inbox/{item.id}/close", {}))[0] == 303
     status, body, _ = await editor.post(f"/console/inbox/{item.id}/reply", {"text": "晚了"})
     assert status == 400
