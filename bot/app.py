@@ -105,6 +105,9 @@ async def prepare_database(
 # WeChat and Weibo retry a message within seconds (three tries, 5 s apart): a cached reply is
 # needed only that long, and is dropped after this.
 RETRY_HORIZON = timedelta(minutes=10)
+# How long a stopping process waits for the features' work in flight (Feature.on_stop); the
+# supervisor's grace time (bot.cli.workers.GRACE_SECONDS, 10 s) bounds the whole shutdown.
+STOP_WAIT_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 600
 
 
@@ -207,6 +210,7 @@ def create_app(
             await purger
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
+        await _finish_in_flight(bot, features)
         await dispatcher.message_log.close()
         if dispatcher.shared_limit is not None:
             await dispatcher.shared_limit.close()
@@ -215,6 +219,27 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def _finish_in_flight(bot: BotContext, features: Sequence[Feature]) -> None:
+    """The features' work in flight (on-duty alerts being sent), awaited within
+    STOP_WAIT_SECONDS in all: a stopping process must not drop an alert it has started, nor
+    hang on a platform that does not answer (the supervisor kills after its grace time)."""
+    stops = [(f.name, stop) for f in features for stop in f.on_stop]
+    if not stops:
+        return
+    tasks: dict[asyncio.Future[None], str] = {
+        asyncio.ensure_future(stop(bot)): name for name, stop in stops
+    }
+    done, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_SECONDS)
+    for task in pending:
+        task.cancel()
+        log_event(log, "stop_work_abandoned", logging.WARNING, feature=tasks[task])
+    for task in done:
+        if task.exception() is not None:
+            log.error("stop work of %s failed", tasks[task], exc_info=task.exception())
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _shared_limit(bot: BotContext) -> SharedRateLimiter | None:

@@ -146,6 +146,12 @@ class FakeWeChatAPI:
         app.router.add_get("/recorded", self._recorded)
         app.router.add_post("/simulate/media", self._simulate_media)
         app.router.add_route("*", "/cgi-bin/{tail:.*}", self._api)
+
+        async def end_slow_calls(_app: web.Application) -> None:
+            for task in list(self._slow_calls):
+                task.cancel()
+
+        app.on_shutdown.append(end_slow_calls)
         return app
 
     async def _token(self, request: web.Request) -> web.Response:
