@@ -207,8 +207,8 @@ class WindowCounter:
             return await self._sum(session, key, minute)
 
     async def count(self, name: str, now: float) -> tuple[int, float | None]:
-        """The window's count of ``name`` and when it next falls (epoch seconds: the oldest
-        minute with events leaves the window), None when there are none."""
+        """The window's count of ``name``, and when its newest events leave the window (epoch
+        seconds; None when there are none)."""
         key, minute = self.key(name), int(now // 60)
         async with self.sessions() as session:
             rows = (

@@ -83,8 +83,8 @@ class Lock:
 
 class LoginThrottle:
     """At most ``login_max_failures`` failed logins of one account, and from one address, in
-    ``login_lock_minutes``; then further tries are locked until the oldest failure of the
-    window is that old. Counted by ``storage.ratelimit.WindowCounter``, the database's shared
+    ``login_lock_minutes``; further tries are locked meanwhile, and told to come back when the
+    last failure has left the window. Counted by ``storage.ratelimit.WindowCounter``, the database's shared
     counters, so the lock holds whichever web process a try reaches.
 
     A try counts as a failure before its password is checked (argon2 takes tens of ms):
