@@ -192,8 +192,8 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate, features=features)
         await _warm_routers(bot, handlers)
-        purger = asyncio.create_task(_purge_forever(bot, features))
         presence = await _present(bot)
+        purger = asyncio.create_task(_purge_forever(bot, features))
         scheduler = None
         if config.server.role in ("scheduler", "all"):
             from schedules.scheduler import CampaignScheduler

@@ -84,8 +84,8 @@ class Lock:
 class LoginThrottle:
     """At most ``login_max_failures`` failed logins of one account, and from one address, in
     ``login_lock_minutes``; further tries are locked meanwhile, and told to come back when the
-    last failure has left the window. Counted by ``storage.ratelimit.WindowCounter``, the database's shared
-    counters, so the lock holds whichever web process a try reaches.
+    last failure has left the window. Counted by ``storage.ratelimit.WindowCounter``, the
+    database's shared counters, so the lock holds whichever web process a try reaches.
 
     A try counts as a failure before its password is checked (argon2 takes tens of ms):
     otherwise tries arriving together, on one process or several, would all pass the check

@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientError, ClientSession
-from sqlalchemy import func, select, text
+from aiohttp import ClientError, ClientSession, TCPConnector
+from sqlalchemy import func, make_url, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import build_context, close_context
 from bot.cli.workers import started_pids
@@ -47,6 +49,68 @@ async def _blocked_by(conn: object, me: int, seconds: float = 60) -> int:
     raise AssertionError("no request reached the locked row")
 
 
+class _Vote:
+    """One user's vote for ``entry``, delivered (and delivered again) as the platform does."""
+
+    def __init__(self, http: ClientSession, port: int, entry: int) -> None:
+        self.http = http
+        self.user = WeChatUser(token=TOKEN, account=ACCOUNT, aes_key=AES_KEY, app_id=APP_ID)
+        self.request = self.user.request(self.user.text(f"投票 {entry}"))
+        self.url = f"http://127.0.0.1:{port}/wechat"
+
+    async def deliver(self) -> tuple[int, str]:
+        """POST the same message (same MsgId); (0, '') when the connection dies."""
+        req = self.request
+        try:
+            async with self.http.post(self.url, params=req.query, data=req.body) as resp:
+                return resp.status, await resp.text()
+        except ClientError:
+            return 0, ""
+
+    async def retried(self, fake: FakeWeChatAPI) -> None:
+        """The platform's retry, and one more: "投票成功" answered once, passively or (past
+        the deadline) by one message through the API."""
+        status, body = await self.deliver()
+        assert status == 200, body
+        again = await self.deliver()  # the same answer, nothing done twice
+        assert again[0] == 200
+        for _ in range(100):  # a late answer (the retry waited past the deadline)
+            if body != "success" or fake.sent_to(self.user.openid):
+                break
+            await asyncio.sleep(0.1)
+        late = [m["text"]["content"] for m in fake.sent_to(self.user.openid)]
+        answers = [reply_text(self.user.read_reply(b)) for b in (body, again[1]) if b != "success"]
+        assert answers + late and all("投票成功" in a for a in answers + late), answers + late
+        assert len(late) == (1 if body == "success" else 0)
+
+    async def counted_once(self, engine: AsyncEngine) -> None:
+        """One vote and one message-log row in the database."""
+        openid = self.user.openid
+        async with engine.connect() as conn:
+            votes = await conn.scalar(
+                select(func.count(logo.LogoVote.id)).where(logo.LogoVote.user_id == openid)
+            )
+            mine = select(InboundMessage.status).where(InboundMessage.user_id == openid)
+            logged = list((await conn.execute(mine)).scalars())
+        assert votes == 1
+        assert len(logged) == 1 and logged[0] in ("done", "late_sent")
+
+
+def _platform() -> ClientSession:
+    """The platform's side: a new connection for every delivery, as its retries come (a
+    pooled keep-alive connection to the killed worker would fail the retry)."""
+    return ClientSession(connector=TCPConnector(force_close=True))
+
+
+async def _entry(engine: AsyncEngine) -> int:
+    async with create_sessions(engine)() as session, session.begin():
+        now = datetime.now(UTC)
+        entry = await logo.add_entry(
+            session, channel="wechat", user_id="author", title="作品", now=now, status="approved"
+        )
+        return entry.id
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not PG_URL, reason="BOT_TEST_POSTGRES_URL not set")
 async def test_web_worker_killed_inside_a_vote_the_retry_counts_it_once(
@@ -63,32 +127,17 @@ async def test_web_worker_killed_inside_a_vote_the_retry_counts_it_once(
     parent = await serve(path, log, "--workers", "2", "--scheduler-port", str(free_port()))
     engine = create_engine(db_url)
     try:
-        async with create_sessions(engine)() as session, session.begin():
-            now = datetime.now(UTC)
-            entry = await logo.add_entry(
-                session, channel="wechat", user_id="author", title="作品", now=now,
-                status="approved",
-            )  # fmt: skip
-        user = WeChatUser(token=TOKEN, account=ACCOUNT, aes_key=AES_KEY, app_id=APP_ID)
-        req = user.request(user.text(f"投票 {entry.id}"))
-        url = f"http://127.0.0.1:{port}/wechat"
-        async with ClientSession() as http:
+        entry = await _entry(engine)
+        async with _platform() as http:
             await wait_up(http, f"http://127.0.0.1:{port}/healthz")
-
-            async def deliver() -> tuple[int, str]:
-                try:
-                    async with http.post(url, params=req.query, data=req.body) as resp:
-                        return resp.status, await resp.text()
-                except ClientError:
-                    return 0, ""  # the connection died with the worker
-
+            vote = _Vote(http, port, entry)
             async with engine.connect() as hold:
                 await hold.begin()
                 await hold.execute(
-                    text("SELECT id FROM logo_entries WHERE id = :id FOR UPDATE"), {"id": entry.id}
+                    text("SELECT id FROM logo_entries WHERE id = :id FOR UPDATE"), {"id": entry}
                 )
                 me = int(await hold.scalar(text("SELECT pg_backend_pid()")))
-                first = asyncio.create_task(deliver())
+                first = asyncio.create_task(vote.deliver())
                 client_port = await _blocked_by(hold, me)
                 pids = started_pids(log.read_text().splitlines())
                 web = [pid for name, pid in pids.items() if name.startswith("web-")]
@@ -97,30 +146,51 @@ async def test_web_worker_killed_inside_a_vote_the_retry_counts_it_once(
                 os.kill(victim, signal.SIGKILL)
                 assert await first == (0, "")
                 await hold.rollback()  # the killed worker's transaction can go on, and fails
-            status, body = await deliver()  # the platform's retry, 5 s later at the latest
-            assert status == 200, body
-            again = await deliver()  # one more retry: the same answer, nothing done twice
-            assert again[0] == 200
-            for _ in range(100):  # a late answer (the retry waited past the deadline)
-                if body != "success" or fake_wechat.sent_to(user.openid):
-                    break
-                await asyncio.sleep(0.1)
-        answers = [reply_text(user.read_reply(b)) for b in (body, again[1]) if b != "success"]
-        answers += [m["text"]["content"] for m in fake_wechat.sent_to(user.openid)]
-        assert answers and all("投票成功" in a for a in answers), answers
-        # Answered once: the passive reply, or (past the deadline) one message by API.
-        assert len(fake_wechat.sent_to(user.openid)) == (1 if body == "success" else 0)
-        async with engine.connect() as conn:
-            votes = await conn.scalar(
-                select(func.count(logo.LogoVote.id)).where(logo.LogoVote.user_id == user.openid)
-            )
-            mine = select(InboundMessage.status).where(InboundMessage.user_id == user.openid)
-            logged = list((await conn.execute(mine)).scalars())
-        assert votes == 1
-        assert len(logged) == 1 and logged[0] in ("done", "late_sent")
+            await vote.retried(fake_wechat)  # reaches the other worker (or web-1 restarted)
+        await vote.counted_once(engine)
     finally:
         await engine.dispose()
         assert await stop(parent) == 0
+
+
+@pytest.mark.slow
+async def test_sqlite_process_killed_during_a_vote_the_retry_after_restart_counts_it_once(
+    db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI
+) -> None:
+    """SQLite: one process. The test holds the database's write lock, so a vote waits at the
+    start of its transaction (SQLite's busy wait); the process is SIGKILLed there and started
+    again, and the platform's retry is answered by the new process: one vote, one answer."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL runs several workers: the test above")
+    port = free_port()
+    path = write_config(tmp_path, db_url, port, api_base_url=fake_wechat.base_url)  # type: ignore[attr-defined]
+    log = tmp_path / "serve.log"
+    engine = create_engine(db_url)
+    process = await serve(path, log, "--role", "web")
+    try:
+        entry = await _entry(engine)
+        async with _platform() as http:
+            await wait_up(http, f"http://127.0.0.1:{port}/healthz")
+            vote = _Vote(http, port, entry)
+            hold = sqlite3.connect(make_url(db_url).database or "", isolation_level=None)
+            try:
+                hold.execute("BEGIN IMMEDIATE")
+                first = asyncio.create_task(vote.deliver())
+                await asyncio.sleep(1.5)  # within the reply deadline: still waiting
+                assert not first.done()
+                process.kill()
+                await process.wait()
+                assert await first == (0, "")
+            finally:
+                hold.execute("ROLLBACK")
+                hold.close()
+            process = await serve(path, log, "--role", "web")
+            await wait_up(http, f"http://127.0.0.1:{port}/healthz")
+            await vote.retried(fake_wechat)
+        await vote.counted_once(engine)
+    finally:
+        await engine.dispose()
+        assert await stop(process) == 0
 
 
 async def _add_posts(config_db: str, tmp_path: Path, fake: FakeWeChatAPI, n: int) -> list[str]:
