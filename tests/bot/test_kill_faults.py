@@ -68,9 +68,13 @@ class _Vote:
             return 0, ""
 
     async def retried(self, fake: FakeWeChatAPI) -> None:
-        """The platform's retry, and one more: "投票成功" answered once, passively or (past
-        the deadline) by one message through the API."""
-        status, body = await self.deliver()
+        """The platform's retries until one is answered, and one more: "投票成功" answered
+        once, passively or (past the deadline) by one message through the API."""
+        for _ in range(3):  # the platform tries three times, a few seconds apart
+            status, body = await self.deliver()
+            if status:
+                break
+            await asyncio.sleep(1)
         assert status == 200, body
         again = await self.deliver()  # the same answer, nothing done twice
         assert again[0] == 200
