@@ -1,9 +1,16 @@
 """Webhook throughput and latency: the bot's /wechat against a bare aiohttp handler.
 
-Both servers run as separate processes on loopback, one process each; this script drives them
-with signed text messages (a unique MsgId and user each) over 32 concurrent connections,
-alternating bare and bot rounds so machine noise hits both alike. It prints requests/s, p50 and
-p99 per round, the medians, and the ratio bot/bare.
+Both servers run as separate processes on loopback, one process each (or the bot as
+``serve --workers N`` on PostgreSQL); this script drives them with signed text messages (a
+unique MsgId and user each) over 32 concurrent connections, alternating bare and bot rounds so
+machine noise hits both alike. It prints requests/s, p50, p99 and the server's CPU time per
+request (user + system, read from /proc, the process tree with ``--workers``) per round, the
+medians, and the ratio bot/bare.
+
+``--compare NAME=DIR`` adds the bot of another checkout (e.g. ``git worktree add /tmp/base
+main``), served from DIR by this interpreter and driven in the same rounds: a same-run
+comparison of two versions of the code on a machine whose speed moves by 10 % from minute to
+minute. Compared bots use SQLite files of their own.
 
 The bare handler's fixed reply is the bot's own answer to the benchmark keyword, fetched from
 the bot before the run: both servers then put the same bytes on the wire, and the ratio
@@ -12,7 +19,7 @@ measures the work per message rather than the length of the campaign text.
     .venv/bin/python bench/webhook.py                      # SQLite (the default deployment)
     .venv/bin/python bench/webhook.py --database postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-Target (issue 2): ratio >= 0.5 on SQLite with the bot's p99 under 100 ms.
+Target (issue 16): ratio >= 0.6 on SQLite with the bot's p99 under 10 ms.
 """
 
 from __future__ import annotations
@@ -106,7 +113,11 @@ async def bot_answer(url: str, keyword: str) -> str:
         return check_xml(await resp.read())["Content"]
 
 
-def start_bot(port: int, workdir: Path, database: str) -> subprocess.Popen[bytes]:
+def start_bot(
+    port: int, workdir: Path, database: str, *, root: Path = ROOT, workers: int = 0
+) -> subprocess.Popen[bytes]:
+    """``python -m bot serve`` of the checkout at ``root`` on ``port``."""
+    workdir.mkdir(exist_ok=True)
     config = workdir / "bench.toml"
     config.write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {port}\ndata_dir = "{workdir / "data"}"\n'
@@ -118,28 +129,49 @@ def start_bot(port: int, workdir: Path, database: str) -> subprocess.Popen[bytes
         '[log]\nlevel = "INFO"\n',
         encoding="utf-8",
     )
+    env = {**os.environ, "PYTHONPATH": str(root)}  # that checkout's code, not this one's
     if not database.startswith("sqlite"):
         subprocess.run(
             [sys.executable, "-m", "bot", "db", "upgrade", "--config", str(config)],
-            cwd=ROOT,
+            cwd=root,
+            env=env,
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    serve = ["--workers", str(workers)] if workers else []
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--config", str(config)],
-        cwd=ROOT,
+        [sys.executable, "-m", "bot", "serve", "--config", str(config), *serve],
+        cwd=root,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``serve --workers`` runs its web processes as children)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = task.read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found.extend(_tree(int(child)))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), to compare work per request."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its children (Linux /proc), to compare work
+    per request."""
+    total = 0
+    for one in _tree(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def drive(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
@@ -184,6 +216,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _named_dir(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not Path(path, "bot").is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=DIR of a checkout")
+    return name, Path(path).resolve()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -192,59 +231,83 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", default="", help="bot database URL (default: SQLite file)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="serve the bot with --workers N (PostgreSQL)"
+    )
+    parser.add_argument(
+        "--compare",
+        type=_named_dir,
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also drive the bot of the checkout at DIR (SQLite), in the same rounds",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         database = args.database or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        bare_port, bot_port = free_port(), free_port()
-        procs = [start_bot(bot_port, workdir, database)]
+        bots = {"bot": (ROOT, database, args.workers)}
+        for name, root in args.compare:
+            bots[name] = (root, f"sqlite+aiosqlite:///{workdir / name / 'bench.db'}", 0)
+        ports = {name: free_port() for name in ["bare", *bots]}
+        urls = {name: f"http://127.0.0.1:{port}/wechat" for name, port in ports.items()}
+        procs: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            bare_url = f"http://127.0.0.1:{bare_port}/wechat"
-            bot_url = f"http://127.0.0.1:{bot_port}/wechat"
-            await wait_ready(bot_url)
+            for name, (root, db, workers) in bots.items():
+                here = workdir if name == "bot" else workdir / name
+                procs[name] = start_bot(ports[name], here, db, root=root, workers=workers)
+            for name in bots:
+                await wait_ready(urls[name])
             reply_file = workdir / "reply.txt"
-            reply_file.write_text(await bot_answer(bot_url, KEYWORD), encoding="utf-8")
-            procs.insert(0, start_bare(bare_port, reply_file))
-            await wait_ready(bare_url)
-            for url in (bare_url, bot_url):  # warm-up: connections, caches, SQLite pages
-                await drive(url, min(300, args.requests), args.concurrency)
-            results: dict[str, list[tuple[float, float, float, float]]] = {"bare": [], "bot": []}
-            pids = {"bare": procs[0].pid, "bot": procs[1].pid}
+            reply_file.write_text(await bot_answer(urls["bot"], KEYWORD), encoding="utf-8")
+            procs["bare"] = start_bare(ports["bare"], reply_file)
+            await wait_ready(urls["bare"])
+            order = ["bare", *bots]
+            for name in order:  # warm-up: connections, caches, SQLite pages
+                await drive(urls[name], min(300, args.requests), args.concurrency)
+            results: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in order}
             for round_no in range(1, args.rounds + 1):
-                for name, url in (("bare", bare_url), ("bot", bot_url)):
-                    cpu_before = cpu_seconds(pids[name])
-                    rps, lat = await drive(url, args.requests, args.concurrency)
-                    cpu_us = (cpu_seconds(pids[name]) - cpu_before) / args.requests * 1e6
+                for name in order:
+                    pid = procs[name].pid
+                    cpu_before = cpu_seconds(pid)
+                    rps, lat = await drive(urls[name], args.requests, args.concurrency)
+                    cpu_us = (cpu_seconds(pid) - cpu_before) / args.requests * 1e6
                     results[name].append((rps, pct(lat, 0.5), pct(lat, 0.99), cpu_us))
                     print(
-                        f"round {round_no} {name:>4}: {rps:8.0f} req/s  "
+                        f"round {round_no} {name:>6}: {rps:8.0f} req/s  "
                         f"p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms  "
                         f"server CPU {cpu_us:5.0f} us/req",
                         flush=True,
                     )
         finally:
-            for proc in procs:
+            for proc in procs.values():
                 proc.terminate()
                 proc.wait(10)
 
     backend = "postgresql" if args.database.startswith("postgresql") else "sqlite"
+    workers = f", bot --workers {args.workers}" if args.workers else ""
     print(
-        f"\nbackend {backend}, {args.requests} requests x {args.rounds} rounds, "
+        f"\nbackend {backend}{workers}, {args.requests} requests x {args.rounds} rounds, "
         f"concurrency {args.concurrency}, cpus {os.cpu_count()}"
     )
     med = {
         name: tuple(statistics.median(r[i] for r in rows) for i in range(4))
         for name, rows in results.items()
     }
-    for name in ("bare", "bot"):
+    for name in order:
         rps, p50, p99, cpu_us = med[name]
+        vs_bare = "" if name == "bare" else f"  ratio {rps / med['bare'][0]:.2f}"
         print(
-            f"median {name:>4}: {rps:8.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-            f"server CPU {cpu_us:5.0f} us/req"
+            f"median {name:>6}: {rps:8.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
+            f"server CPU {cpu_us:5.0f} us/req{vs_bare}"
         )
     ratio = med["bot"][0] / med["bare"][0]
-    print(f"ratio bot/bare (requests/s): {ratio:.2f}  (target >= 0.5; bot p99 target < 100 ms)")
+    met = ratio >= 0.6 and med["bot"][2] < 10
+    print(
+        f"ratio bot/bare (requests/s): {ratio:.2f}, bot p99 {med['bot'][2]:.1f} ms "
+        f"(targets: ratio >= 0.6, p99 < 10 ms: {'met' if met else 'not met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -78,6 +78,10 @@ def _on_event(logger: str, name: str, fields: dict[str, Any]) -> None:
 observe(_on_event)
 
 
+# The labelled children of REQUESTS and LATENCY by (route, outcome); both are few.
+_series: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 @web.middleware
 async def measure(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -98,8 +102,14 @@ async def measure(
         route = resource.canonical if resource is not None else "unmatched"
         webhook = request.get(WEBHOOK)  # the outcome bot.channels.base logged, if a webhook
         outcome = str(webhook.fields.get("outcome", status)) if webhook else str(status)
-        REQUESTS.labels(route, outcome).inc()
-        LATENCY.labels(route, outcome).observe(time.perf_counter() - started)
+        series = _series.get((route, outcome))
+        if series is None:  # labels() costs a lock and a tuple each call: look it up once
+            series = _series[route, outcome] = (
+                REQUESTS.labels(route, outcome),
+                LATENCY.labels(route, outcome),
+            )
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
 
 
 def watch_engine(engine: AsyncEngine) -> None:

@@ -1,8 +1,10 @@
 """WeChat Official Account webhook: verify, decrypt, parse → Inbound; Reply → passive XML.
 
-Only this module touches WeChat's XML. xmltodict parses it (entities off, as wechatpy does,
-whose private message fields we would otherwise have to read); wechatpy does the replies,
-signatures and AES crypto.
+Only this module (and its reply templates, ``bot.channels.wechat_xml``) touches WeChat's
+XML. The strict expat reader of ``bot.xmlguard`` reads the flat message and the replies are
+written from templates: wechatpy's parser and reply classes were the largest single costs of a
+keyword answer (README, Performance), and ``tests/bot/test_wechat_xml.py`` checks both against
+wechatpy for every message and reply type. wechatpy does the signatures and the AES crypto.
 """
 
 from __future__ import annotations
@@ -14,19 +16,17 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from xml.parsers.expat import ExpatError
 
-import xmltodict
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 from wechatpy.utils import check_signature
 
 from bot.channels.base import BadRequest, Forbidden, Rendered, channel_routes
+from bot.channels.wechat_xml import encrypted, image_reply, news_reply, text_reply
 from bot.kernel.config import WeChatConfig
 from bot.kernel.message import Channel, Event, Inbound, Kind, Link, Location, Reply, ReplyKind
-from bot.xmlguard import MalformedXML, UnsafeXML, cdata_content, guard_prolog
+from bot.xmlguard import MalformedXML, UnsafeXML, guard_prolog, read_message
 
 log = logging.getLogger("bot.wechat")
 
@@ -124,16 +124,20 @@ class WeChatAdapter:
             return False
         return True
 
-    def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
-        """Verify and decode a POST; None for a message type the bot does not know."""
+    def parse(
+        self, query: Mapping[str, str], body: bytes, *, signed: bool | None = None
+    ) -> Inbound | None:
+        """Verify and decode a POST; None for a message type the bot does not know.
+        ``signed``: ``query_signed``'s answer for ``query`` (None: check it here)."""
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
         _guard(body)
         if _encrypted(query):
             if self.crypto is None:
                 raise BadRequest("encrypted message but no encoding_aes_key configured")
+            envelope = {"Encrypt": _read(body).get("Encrypt") or ""}
             try:
                 plain = self.crypto.decrypt_message(
-                    body, query.get("msg_signature", ""), timestamp, nonce
+                    envelope, query.get("msg_signature", ""), timestamp, nonce
                 )
             except InvalidSignatureException:
                 raise Forbidden("bad msg_signature") from None
@@ -143,17 +147,14 @@ class WeChatAdapter:
                 KeyError,
                 TypeError,
                 IndexError,
-                ExpatError,
                 struct.error,  # a ciphertext too short to hold the length prefix
             ) as exc:
                 raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from None
             xml = plain.encode() if isinstance(plain, str) else plain
             _guard(xml)
         else:
-            try:
-                check_signature(self.config.token, query.get("signature", ""), timestamp, nonce)
-            except InvalidSignatureException:
-                raise Forbidden("bad signature") from None
+            if not (self.query_signed(query) if signed is None else signed):
+                raise Forbidden("bad signature")
             xml = body
         self._check_time(timestamp)
         return _to_inbound(_fields(xml))
@@ -164,32 +165,21 @@ class WeChatAdapter:
         """Passive reply XML (encrypted when the request was), or ``success``."""
         if inbound is None or reply is None:
             return NOTHING
-        source, target = inbound.account, inbound.user
-        # wechatpy wraps every value in CDATA without quoting a literal ``]]>``, so a user's text
-        # echoed back could end the section early: values go in quoted.
+        user, account, now = inbound.user, inbound.account, int(time.time())
         if reply.kind is ReplyKind.TEXT:
             if not reply.text:
                 return NOTHING
-            out: Any = TextReply(source=source, target=target, content=cdata_content(reply.text))
+            xml = text_reply(user, account, now, reply.text)
         elif reply.kind is ReplyKind.IMAGE:
-            out = ImageReply(source=source, target=target, media_id=reply.media_id)
+            xml = image_reply(user, account, now, reply.media_id or "")
         else:
-            out = ArticlesReply(source=source, target=target)
             # [uncertain] how many articles WeChat shows: config wechat.news_reply_max_articles.
-            for article in reply.articles[: self.config.news_reply_max_articles]:
-                out.add_article(
-                    {
-                        "title": cdata_content(article.title),
-                        "description": cdata_content(article.description),
-                        "image": cdata_content(article.pic_url),
-                        "url": cdata_content(article.url),
-                    }
-                )
-        xml: str = out.render()
+            articles = reply.articles[: self.config.news_reply_max_articles]
+            xml = news_reply(user, account, now, articles)
         if _encrypted(query) and self.crypto is not None:
             # [uncertain] In compatible mode the platform accepts a plaintext or an encrypted
             # reply; we answer in kind (encrypted for a request that carried encrypt_type=aes).
-            xml = self.crypto.encrypt_message(xml, query.get("nonce", ""))
+            xml = encrypted(self.crypto, xml, query.get("nonce", ""), str(now))
         return Rendered(xml, "application/xml")
 
 
@@ -206,23 +196,23 @@ _TIME = re.compile(r"[0-9]{1,12}")
 _EVENT_MAX = 48
 
 
-def _fields(xml: bytes) -> dict[str, str]:
-    """The message's fields, parsed once by xmltodict (entities off) behind the prolog guard;
-    every field the adapter reads must be plain text."""
+def _read(xml: bytes) -> dict[str, str | None]:
     try:
-        parsed = xmltodict.parse(xml.decode(), disable_entities=True)
-    except (ValueError, ExpatError) as exc:
-        raise BadRequest(f"malformed message: {type(exc).__name__}") from None
-    message = parsed.get("xml") if isinstance(parsed, dict) else None
-    if not isinstance(message, dict):
-        raise BadRequest("empty message")
+        return read_message(xml)
+    except (MalformedXML, UnsafeXML) as exc:
+        raise BadRequest(f"malformed message: {exc}") from None
+
+
+def _fields(xml: bytes) -> dict[str, str]:
+    """The message's fields, read by the strict expat reader behind the prolog guard; every
+    field the adapter reads must be plain text."""
     fields: dict[str, str] = {}
-    for name, value in message.items():
-        if value is None or isinstance(value, str):
-            fields[name] = value or ""
+    for name, value in _read(xml).items():
+        if value is not None:
+            fields[name] = value
         elif name in _TEXT_FIELDS:
-            # A doubled element reads as a list, one with attributes or children as a dict:
-            # fine in the nested fields of menu events we do not read, not in ours.
+            # Doubled, with attributes or with children: fine in the nested fields of menu
+            # events we do not read, not in ours.
             raise BadRequest(f"malformed message: {name} is not text")
     for required in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
         if not fields.get(required):

@@ -122,9 +122,15 @@ class WeiboAdapter:
         self._check_signature(query)
         return query.get("echostr", "")
 
-    def parse(self, query: Mapping[str, str], body: bytes) -> Inbound | None:
-        """Verify and decode a push; None for a type the bot does not know."""
-        self._check_signature(query)
+    def parse(
+        self, query: Mapping[str, str], body: bytes, *, signed: bool | None = None
+    ) -> Inbound | None:
+        """Verify and decode a push; None for a type the bot does not know. ``signed``:
+        ``query_signed``'s answer for ``query`` (None: check it here)."""
+        if signed is None:
+            self._check_signature(query)
+        elif not signed:
+            raise Forbidden("bad signature")
         self._check_time(query.get("timestamp", ""))
         push = _load(body)
         msg_type = push.get("type")
