@@ -224,11 +224,7 @@ class PendingNotices:
 
     async def __call__(self, handler: CallHandler, ctx: Ctx) -> Reply | None:
         msg = ctx.inbound
-        rows = (
-            []
-            if msg.kind is Kind.EVENT
-            else await pending_notices(ctx.session, msg.channel.value, msg.account, msg.user)
-        )
+        rows = [] if msg.kind is Kind.EVENT else await pending_notices(ctx.session, msg.user_key)
         ctx.notices.extend(row.text for row in rows)
         reply = await handler(ctx)
         if not ctx.notices:

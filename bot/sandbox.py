@@ -15,6 +15,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,22 @@ class Recorded:
     path: str
     body: Any
     at: float = field(default_factory=time.time)
+
+
+def recorded_response(
+    request: web.Request, calls: Iterable[Recorded], to_user: Callable[[Recorded, str], bool]
+) -> web.Response:
+    """The ``calls`` made after ``?since=`` (those ``to_user`` of ``?user=``, when given), as
+    ``python -m bot chat`` reads them."""
+    user = request.query.get("user")
+    since = float(request.query.get("since", "0") or 0)
+    return web.json_response(
+        [
+            {"path": c.path, "body": c.body, "at": c.at}
+            for c in calls
+            if c.at > since and (user is None or to_user(c, user))
+        ]
+    )
 
 
 class FakeWeChatAPI:
@@ -195,18 +212,11 @@ class FakeWeChatAPI:
 
     async def _recorded(self, request: web.Request) -> web.Response:
         """Messages the bot sent, for ``python -m bot chat`` (``?user=&since=``)."""
-        user = request.query.get("user")
-        since = float(request.query.get("since", "0") or 0)
-        items = [
-            {"path": c.path, "body": c.body, "at": c.at}
-            for c in self.calls
-            if c.at > since
-            and not c.path.startswith("/cgi-bin/media/")
-            and (
-                user is None or (isinstance(c.body, dict) and c.body.get("touser") in (user, None))
-            )
-        ]
-        return web.json_response(items)
+        return recorded_response(
+            request,
+            (c for c in self.calls if not c.path.startswith("/cgi-bin/media/")),
+            lambda c, user: isinstance(c.body, dict) and c.body.get("touser") in (user, None),
+        )
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         # Relative to this app: mounted as the sandbox, request.path carries the mount prefix.

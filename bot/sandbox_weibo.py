@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from bot.sandbox import Recorded, sandbox_app
+from bot.sandbox import Recorded, recorded_response, sandbox_app
 
 REPLY_PATH = "/2/messages/reply.json"
 PICTURE_MAX_BYTES = 5 * 1024 * 1024  # the platform's documented limit for a post's picture
@@ -78,16 +78,11 @@ class FakeWeiboAPI:
 
     async def _recorded(self, request: web.Request) -> web.Response:
         """Active replies the bot sent, for ``python -m bot chat --channel weibo``."""
-        user = request.query.get("user")
-        since = float(request.query.get("since", "0") or 0)
-        items = [
-            {"path": c.path, "body": c.body, "at": c.at}
-            for c in self.calls
-            if c.at > since
-            and c.path == REPLY_PATH
-            and (user is None or c.body.get("receiver_id") == user)
-        ]
-        return web.json_response(items)
+        return recorded_response(
+            request,
+            (c for c in self.calls if c.path == REPLY_PATH),
+            lambda c, user: bool(c.body.get("receiver_id") == user),
+        )
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         path = "/2/" + request.match_info["tail"]

@@ -334,9 +334,7 @@ async def tell_enrolled(
     for enrolment_id, volunteer in pending:
         told = partial(store.mark_told, enrolment_id=enrolment_id, now=bot.clock.now())
         if volunteer.name_enc:
-            how = await tell_then(
-                bot, volunteer.channel, volunteer.account, volunteer.user_id, text, told
-            )
+            how = await tell_then(bot, volunteer.user_key, text, told)
         else:  # 注销: nobody left to tell
             async with transaction(bot.sessions) as session:
                 await told(session)

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Reply
-from storage.conversations import ConversationStore, SqlConversationStore, StateKey
+from storage.conversations import ConversationStore, SqlConversationStore
 from storage.db import Session
 
 
@@ -75,12 +75,6 @@ class Ctx:
         if self._conversations is None:
             self._conversations = SqlConversationStore(self.session)
         return self._conversations
-
-    @property
-    def state_key(self) -> StateKey:
-        """The sender as the conversation store knows them."""
-        msg = self.inbound
-        return StateKey(msg.channel.value, msg.account, msg.user)
 
     async def close(self) -> None:
         """Close a session this context opened itself."""

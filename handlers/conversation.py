@@ -24,7 +24,7 @@ from bot.kernel.context import BotContext
 from bot.kernel.message import Inbound, Kind, Reply, normalize
 from handlers.context import Ctx
 from handlers.router import Filter, Router
-from storage.conversations import FlowState, SqlConversationStore, StateKey
+from storage.conversations import FlowState, SqlConversationStore
 
 CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "q"})
 BACK_WORDS = frozenset({"返回", "上一步", "back"})
@@ -210,7 +210,7 @@ class ConversationEngine:
 
     async def _load(self, ctx: Ctx) -> FlowState | None:
         # Locked: two messages of one user are handled one after the other.
-        return await ctx.conversations.get(ctx.state_key, lock=True)
+        return await ctx.conversations.get(ctx.inbound.user_key, lock=True)
 
     async def prepare(self, bot: BotContext, msg: Inbound) -> Any:
         """For a media message: the current step's ``prepare`` result (None if it has none).
@@ -220,7 +220,7 @@ class ConversationEngine:
         if msg.kind not in MEDIA_KINDS:
             return None
         async with bot.sessions() as session:
-            key = StateKey(msg.channel.value, msg.account, msg.user)
+            key = msg.user_key
             row = await SqlConversationStore(session).get(key)
         flow = self.flows.get(row.flow) if row is not None else None
         if row is None or flow is None or as_utc(row.expires_at) <= bot.clock.now():
@@ -269,11 +269,11 @@ class ConversationEngine:
             updated_at=now,
             expires_at=now + self._timeout(flow),
         )
-        await ctx.conversations.set(ctx.state_key, saved)
+        await ctx.conversations.set(ctx.inbound.user_key, saved)
 
     async def end(self, ctx: Ctx) -> None:
         """Leave whatever flow the user is in."""
-        await ctx.conversations.delete(ctx.state_key)
+        await ctx.conversations.delete(ctx.inbound.user_key)
 
     async def handle(self, ctx: Ctx) -> Reply | None:
         """Answer a message of a user who is in a flow; None when the user is in none.

@@ -20,20 +20,24 @@ from aiohttp import ClientError
 
 from bot.kernel.clients import ApiError
 from bot.kernel.clock import as_utc
-from bot.kernel.config import ConfigError, ConfigSection
+from bot.kernel.config import ConfigError, ConfigSection, require_positive
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
-from bot.kernel.message import Channel, Reply
+from bot.kernel.message import Channel, Reply, UserKey
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
+from handlers.operations import OperationError
 from storage.audit import add_row
 from storage.db import Session, transaction
 from storage.inbox import (
+    OPEN_STATUSES,
     STATUSES,
     InboxItem,
     InboxReply,
+    ItemStatus,
+    ReplyStatus,
     add_item,
     get_item,
     list_items,
@@ -44,7 +48,7 @@ from storage.inbox import (
     sent_since,
 )
 from storage.messages import recent_texts
-from storage.models import Notice
+from storage.notices import add_notice
 
 log = logging.getLogger("bot.inbox")
 
@@ -75,9 +79,14 @@ def validate(inbox: InboxConfig) -> None:
     for key in ("wechat_window_hours", "weibo_window_hours"):
         if not 1 <= getattr(inbox, key) <= 24 * 30:
             raise ConfigError(f"inbox.{key}: must be between 1 and 720")
-    for key in ("wechat_max_replies", "weibo_max_replies", "history_messages", "retention_days"):
-        if getattr(inbox, key) < 1:
-            raise ConfigError(f"inbox.{key}: must be at least 1")
+    require_positive(
+        "inbox",
+        inbox,
+        "wechat_max_replies",
+        "weibo_max_replies",
+        "history_messages",
+        "retention_days",
+    )
     if not 1 <= inbox.alert_severity <= 3:
         raise ConfigError("inbox.alert_severity: must be between 1 and 3")
 
@@ -88,8 +97,10 @@ ALERT_TASKS = "inbox_alerts"
 MAX_REPLY_CHARS = 600
 
 
-class InboxError(ValueError):
-    """An operator action that cannot be done (the message says why, in English)."""
+class InboxError(OperationError, ValueError):
+    """An operator action on the inbox that cannot be done: its Chinese text in
+    ``reports.ops``, its English line for the CLI (still a ValueError for callers that catch
+    that)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ class Window:
 @dataclass(frozen=True)
 class ReplyResult:
     reply_id: int
-    status: str  # sent | queued
+    status: ReplyStatus  # sent or queued
     window: Window
 
 
@@ -131,24 +142,22 @@ class ItemDetail:
     window: Window
 
 
-def _limits(bot: BotContext, channel: str) -> tuple[int, int]:
+def _limits(bot: BotContext, channel: Channel) -> tuple[int, int]:
     cfg = INBOX.of(bot.config)
-    if channel == Channel.WEIBO.value:
+    if channel is Channel.WEIBO:
         return cfg.weibo_window_hours, cfg.weibo_max_replies
     return cfg.wechat_window_hours, cfg.wechat_max_replies
 
 
-async def window(
-    bot: BotContext, session: Session, channel: str, account: str, user_id: str
-) -> Window:
+async def window(bot: BotContext, session: Session, key: UserKey) -> Window:
     """The person's customer-service window as of now."""
-    hours, limit = _limits(bot, channel)
-    last = await last_message_at(session, channel, account, user_id)
+    hours, limit = _limits(bot, key.channel)
+    last = await last_message_at(session, key)
     if last is None:
         return Window(None, None, 0, limit, False)
     closes = last + timedelta(hours=hours)
     # The count starts again with each message of theirs (the platform's rule).
-    sent = await sent_since(session, channel, account, user_id, last)
+    sent = await sent_since(session, key, last)
     return Window(last, closes, sent, limit, bot.clock.now() < closes and sent < limit)
 
 
@@ -208,7 +217,7 @@ async def _alert(bot: BotContext, item_id: int, title: str, account: str) -> Non
             async def record(session: Session, name: str = name) -> None:
                 audit(session, bot, "system", "inbox.alert", f"item={item_id} operator={name}")
 
-            how = await tell_then(bot, channel, account, user_id, text, record)
+            how = await tell_then(bot, UserKey(Channel(channel), account, user_id), text, record)
             log_event(log, "inbox_alert", item=item_id, operator=name, delivered=how)
         if not operators:
             log_event(log, "inbox_alert_nobody_on_duty", logging.WARNING, item=item_id)
@@ -226,20 +235,26 @@ async def drain_alerts(bot: BotContext) -> None:
 # -- operator actions ----------------------------------------------------------------------------
 
 
+def _closed(item_id: int) -> InboxError:
+    return InboxError("reports.ops.inbox_closed", f"inbox item {item_id} is closed", number=item_id)
+
+
 async def _item(session: Session, item_id: int) -> InboxItem:
     item = await get_item(session, item_id)
     if item is None:
-        raise InboxError(f"no inbox item {item_id}")
+        raise InboxError("reports.ops.inbox_missing", f"no inbox item {item_id}", number=item_id)
     return item
 
 
-async def groups(
-    bot: BotContext, statuses: Sequence[str] = ("new", "assigned")
-) -> list[PersonGroup]:
+async def groups(bot: BotContext, statuses: Sequence[str] = OPEN_STATUSES) -> list[PersonGroup]:
     """Items in ``statuses`` grouped by person, the most urgent person first."""
     for status in statuses:
         if status not in STATUSES:
-            raise InboxError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
+            raise InboxError(
+                "reports.ops.bad_choice",
+                f"unknown status {status!r} (one of {', '.join(STATUSES)})",
+                value=status,
+            )
     async with bot.sessions() as session:
         items = await list_items(session, tuple(statuses))
     out: dict[tuple[str, str, str], PersonGroup] = {}
@@ -254,11 +269,11 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
     async with bot.sessions() as session:
         item = await _item(session, item_id)
         limit = INBOX.of(bot.config).history_messages
-        rows = await recent_texts(session, item.channel, item.account, item.user_id, limit)
+        rows = await recent_texts(session, item.user_key, limit)
         # The log keeps texts redacted already; answers inside flows are not kept at all.
         history = [(as_utc(at), redact(text)) for at, text in rows]
         replies = await replies_of(session, item.id)
-        win = await window(bot, session, item.channel, item.account, item.user_id)
+        win = await window(bot, session, item.user_key)
     return ItemDetail(item, masked(bot, item), history, replies, win)
 
 
@@ -267,51 +282,48 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
     for the person's next message. Audited; the item becomes answered."""
     text = text.strip()
     if not text:
-        raise InboxError("the reply is empty")
+        raise InboxError("reports.ops.inbox_reply_empty", "the reply is empty")
     if len(text) > MAX_REPLY_CHARS:
-        raise InboxError(f"the reply is longer than {MAX_REPLY_CHARS} characters")
+        raise InboxError(
+            "reports.ops.inbox_reply_long",
+            f"the reply is longer than {MAX_REPLY_CHARS} characters",
+            limit=MAX_REPLY_CHARS,
+        )
     async with bot.sessions() as session:
         item = await _item(session, item_id)
-        if item.status == "closed":
-            raise InboxError(f"inbox item {item_id} is closed")
-        channel, account, user_id = item.channel, item.account, item.user_id
-        win = await window(bot, session, channel, account, user_id)
-    status = "queued"
+        if item.status == ItemStatus.CLOSED:
+            raise _closed(item_id)
+        key = item.user_key
+        win = await window(bot, session, key)
+    status = ReplyStatus.QUEUED
     if win.open:
         try:
-            await bot.client(Channel(channel)).send_reply(user_id, Reply.of_text(text))
-            status = "sent"
+            await bot.client(key.channel).send_reply(key.user, Reply.of_text(text))
+            status = ReplyStatus.SENT
         except (ApiError, KeyError, ClientError, TimeoutError) as exc:
             # The platform knows best (45015 window closed, 45047 count reached): keep it.
             log_event(log, "inbox_reply_not_sent", logging.WARNING, item=item_id, error=str(exc))
     now = bot.clock.now()
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
-        if status == "queued":
-            notice = bot.texts("inbox.texts.notice", text=text)
-            session.add(
-                Notice(
-                    channel=channel, account=account, user_id=user_id, text=notice, created_at=now
-                )
-            )
+        if status is ReplyStatus.QUEUED:
+            add_notice(session, key, bot.texts("inbox.texts.notice", text=text), now)
         row = InboxReply(
             item_id=item.id,
-            channel=channel,
-            account=account,
-            user_id=user_id,
+            **InboxReply.columns_of(key),
             operator=operator,
             text=text,
-            status=status,
+            status=status.value,
             at=now,
         )
         session.add(row)
-        item.status, item.answered_at, item.updated_at = "answered", now, now
+        item.status, item.answered_at, item.updated_at = ItemStatus.ANSWERED.value, now, now
         if item.assignee is None:
             item.assignee = operator
         await session.flush()
         audit(session, bot, operator, "inbox.reply", f"item={item.id} reply={row.id} {status}")
         reply_id = row.id
-    sent = win.sent + (1 if status == "sent" else 0)
+    sent = win.sent + (1 if status is ReplyStatus.SENT else 0)
     after = Window(
         win.last_message_at, win.closes_at, sent, win.limit, win.open and sent < win.limit
     )
@@ -321,14 +333,14 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
 async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) -> InboxItem:
     """Give an item to ``assignee``."""
     if not assignee.strip():
-        raise InboxError("the assignee is empty")
+        raise InboxError("reports.ops.inbox_assignee", "the assignee is empty")
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
-        if item.status == "closed":
-            raise InboxError(f"inbox item {item_id} is closed")
+        if item.status == ItemStatus.CLOSED:
+            raise _closed(item_id)
         item.assignee = assignee.strip()[:64]
-        if item.status == "new":
-            item.status = "assigned"
+        if item.status == ItemStatus.NEW:
+            item.status = ItemStatus.ASSIGNED.value
         item.updated_at = bot.clock.now()
         audit(session, bot, operator, "inbox.assign", f"item={item.id} to={item.assignee}")
     return item
@@ -338,7 +350,7 @@ async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
     """Close an item (nothing more to do)."""
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
-        item.status, item.updated_at = "closed", bot.clock.now()
+        item.status, item.updated_at = ItemStatus.CLOSED.value, bot.clock.now()
         audit(session, bot, operator, "inbox.close", f"item={item.id}")
     return item
 
@@ -346,7 +358,7 @@ async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
 async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
     """The person's other inbox items, newest first."""
     async with bot.sessions() as session:
-        return await person_items(session, item.channel, item.account, item.user_id)
+        return await person_items(session, item.user_key)
 
 
 async def purge_old_items(bot: BotContext, now: datetime) -> int:

@@ -59,7 +59,7 @@ async def _review(
 
     # Sent before the transaction opens (tell_then): a slow platform never holds the database;
     # the review, its audit row and the notice (outside the 48 h window) commit together.
-    return await tell_then(bot, entry.channel, entry.account, entry.user_id, text, record)
+    return await tell_then(bot, entry.user_key, text, record)
 
 
 async def approve(bot: BotContext, actor: Actor, number: int) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.kernel.clock import SHANGHAI, as_utc, local
-from bot.kernel.config import Config, ConfigError, ConfigSection
+from bot.kernel.config import Config, ConfigError, ConfigSection, require_positive
 
 if TYPE_CHECKING:
     from bot.kernel.content import Texts
@@ -334,7 +334,9 @@ def validate_section(logo: LogoConfig) -> None:
         raise ConfigError("logo.votes_per_day: must be at least 1")
     if not 1 <= logo.votes_per_entry_per_day <= logo.votes_per_day:
         raise ConfigError("logo.votes_per_entry_per_day: must be between 1 and logo.votes_per_day")
-    for key in (
+    require_positive(
+        "logo",
+        logo,
         "submissions_per_person",
         "image_max_bytes",
         "image_min_pixels",
@@ -342,9 +344,7 @@ def validate_section(logo: LogoConfig) -> None:
         "burst_threshold",
         "burst_window_minutes",
         "burst_follower_hours",
-    ):
-        if getattr(logo, key) < 1:
-            raise ConfigError(f"logo.{key}: must be at least 1")
+    )
     if logo.vote_list not in {"text", "news"}:
         raise ConfigError("logo.vote_list: must be text or news")
     try:

@@ -39,4 +39,4 @@ async def tell_author(bot: BotContext, session: Session, entry: LogoEntry) -> st
     """Deliver the outcome; returns 'sent' or 'notice' (the caller commits the session)."""
     state = await contest_state(session, LOGO.of(bot.config), bot.clock.now())
     text = outcome_text(bot, entry, state)
-    return await tell(bot, session, entry.channel, entry.account, entry.user_id, text)
+    return await tell(bot, session, entry.user_key, text)

@@ -12,8 +12,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from bot.kernel.config import ConfigError, ConfigSection
+from bot.kernel.config import ConfigError, ConfigSection, require_positive
 from bot.kernel.context import BotContext
+from bot.kernel.message import Channel, UserKey
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import tell_then
 from storage import operators as store
@@ -45,14 +46,14 @@ class ConsoleConfig:
 
 def validate_section(co: ConsoleConfig) -> None:
     """Refuse a [console] table that could not work, naming the key."""
-    for key in (
+    require_positive(
+        "console",
+        co,
         "session_idle_minutes",
         "session_absolute_hours",
         "login_max_failures",
         "login_lock_minutes",
-    ):
-        if getattr(co, key) < 1:
-            raise ConfigError(f"console.{key}: must be at least 1")
+    )
     if co.login_lock_minutes > 24 * 60:
         # The shared counters keep a window of at most a day (storage.ratelimit).
         raise ConfigError("console.login_lock_minutes: must be at most 1440 (a day)")
@@ -222,7 +223,7 @@ async def notify_admins(bot: BotContext, text: str, *, besides: str = "") -> int
 
     for op in admins:
         assert op.notify_openid is not None
-        await tell_then(bot, "wechat", account, op.notify_openid, text, nothing)
+        await tell_then(bot, UserKey(Channel.WECHAT, account, op.notify_openid), text, nothing)
     return len(admins)
 
 

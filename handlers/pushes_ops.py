@@ -16,7 +16,7 @@ from schedules.outbox import RunReport, calendar_of, deliver, enqueue_in, zone_o
 from schedules.posts import PostError, next_occurrences, quota_of
 from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
 from storage.db import transaction
-from storage.schedules import CampaignPost, get_post
+from storage.schedules import CampaignPost, PostStatus, get_post
 
 PURPOSES = ("push", "preview")
 
@@ -75,7 +75,7 @@ async def active_post(bot: BotContext, post_id: int, purpose: str = "push") -> C
     """Post ``post_id`` if it can still be sent for ``purpose``; refused otherwise."""
     async with bot.sessions() as session:
         post = await get_post(session, post_id)
-    if post is None or post.status != "active":
+    if post is None or post.status != PostStatus.ACTIVE:
         raise OperationError(
             "reports.ops.push_missing", f"no active post with id {post_id}", number=post_id
         )

@@ -46,7 +46,7 @@ async def approve(bot: BotContext, actor: Actor, number: int, note: str | None =
 
     text = bot.texts("stories.approved", number=number)
     # Sent before the transaction opens (tell_then): a slow platform never holds the database.
-    return await tell_then(bot, story.channel, story.account, story.user_id, text, record)
+    return await tell_then(bot, story.user_key, text, record)
 
 
 async def reject(bot: BotContext, actor: Actor, number: int, note: str) -> None:

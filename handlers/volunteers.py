@@ -134,16 +134,31 @@ async def _start(ctx: Ctx) -> dict[str, Any] | Redirect:
     return {}
 
 
-async def handle_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    name = " ".join(_answer(ctx).split())
-    if not valid_name(name):
-        return Invalid(ctx.t("volunteer.bad_name"))
-    return Next("phone", {"name": name})
+def _take_name(key: str, then: str) -> StepHandler:
+    """A step taking a person's name (spaces folded) into ``key``, then going to ``then``."""
+
+    async def handle(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
+        name = " ".join(_answer(ctx).split())
+        if not valid_name(name):
+            return Invalid(ctx.t("volunteer.bad_name"))
+        return Next(then, {key: name})
+
+    return handle
+
+
+def _phone(ctx: Ctx) -> str | None:
+    """The answer as a mobile number (spaces and dashes dropped), None when it is not one."""
+    phone = _answer(ctx).replace(" ", "").replace("-", "")
+    return phone if PHONE_RE.match(phone) else None
+
+
+handle_name = _take_name("name", "phone")
+handle_guardian_name = _take_name("guardian_name", "guardian_phone")
 
 
 async def handle_phone(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    phone = _answer(ctx).replace(" ", "").replace("-", "")
-    if not PHONE_RE.match(phone):
+    phone = _phone(ctx)
+    if phone is None:
         return Invalid(ctx.t("volunteer.bad_phone"))
     me = await current_volunteer(ctx)  # editing one's own phone back to itself is no conflict
     index = ctx.bot.cipher.blind_index(phone)
@@ -191,16 +206,9 @@ async def handle_birth_year(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     return Next("name", {**updates, "guardian": None})
 
 
-async def handle_guardian_name(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    name = " ".join(_answer(ctx).split())
-    if not valid_name(name):
-        return Invalid(ctx.t("volunteer.bad_name"))
-    return Next("guardian_phone", {"guardian_name": name})
-
-
 async def handle_guardian_phone(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
-    phone = _answer(ctx).replace(" ", "").replace("-", "")
-    if not PHONE_RE.match(phone):
+    phone = _phone(ctx)
+    if phone is None:
         return Invalid(ctx.t("volunteer.bad_phone"))
     return Next("guardian_consent", {"guardian_phone": phone})
 
@@ -368,7 +376,7 @@ async def handle_erase(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         audit(ctx.bot, ctx.session, AUTHOR, "volunteers.erase", volunteer=me.id)
         # What they asked staff is theirs too (the inbox keeps texts, masked only in lists).
         msg = ctx.inbound
-        await delete_person(ctx.session, msg.channel.value, msg.account, msg.user)
+        await delete_person(ctx.session, msg.user_key)
         # The certificates carry the full name; a rollback loses nothing (they are re-rendered).
         certificate.remove_volunteer(certificate_dir(ctx), me.id)
     return Finish(ctx.reply("volunteer.erased"))

@@ -42,6 +42,7 @@ from storage.schedules import (
     UNKNOWN,
     CampaignPost,
     OutboxItem,
+    PostStatus,
     active_posts,
 )
 
@@ -158,6 +159,21 @@ async def materialize(bot: BotContext, report: RunReport) -> None:
                         report.missed += state == MISSED
 
 
+async def _item_id(
+    session: Any, post: CampaignPost, channel: str, purpose: str, occ: datetime
+) -> int | None:
+    """The outbox row of this delivery of ``post``, if there is one."""
+    found = await session.scalar(
+        select(OutboxItem.id).where(
+            OutboxItem.post_id == post.id,
+            OutboxItem.channel == channel,
+            OutboxItem.purpose == purpose,
+            OutboxItem.occurrence == occ,
+        )
+    )
+    return None if found is None else int(found)
+
+
 async def _insert(
     session: Any,
     post: CampaignPost,
@@ -167,15 +183,7 @@ async def _insert(
     state: str,
     now: datetime,
 ) -> bool:
-    exists = await session.scalar(
-        select(OutboxItem.id).where(
-            OutboxItem.post_id == post.id,
-            OutboxItem.channel == channel,
-            OutboxItem.purpose == purpose,
-            OutboxItem.occurrence == occ,
-        )
-    )
-    if exists is not None:
+    if await _item_id(session, post, channel, purpose, occ) is not None:
         return False
     try:
         async with session.begin_nested():
@@ -260,7 +268,9 @@ async def deliver(bot: BotContext, item_id: int, report: RunReport) -> None:
         post = await session.get(CampaignPost, item.post_id) if item else None
     assert item is not None
     # A console draft may be previewed to an operator before it is approved; never pushed.
-    sendable = ("active", "draft") if item.purpose == "preview" else ("active",)
+    sendable = (
+        (PostStatus.ACTIVE, PostStatus.DRAFT) if item.purpose == "preview" else (PostStatus.ACTIVE,)
+    )
     if post is None or post.status not in sendable:
         await _finish(bot, item_id, status=FAILED, error="post cancelled before sending")
         report.failed += 1
@@ -395,16 +405,9 @@ async def enqueue_in(session: Any, post: CampaignPost, purpose: str, now: dateti
     channels = ["wechat"] if purpose == "preview" else channels_of(post)
     for channel in channels:
         await _insert(session, post, channel, purpose, now, PENDING, now)
-        item_id = await session.scalar(
-            select(OutboxItem.id).where(
-                OutboxItem.post_id == post.id,
-                OutboxItem.channel == channel,
-                OutboxItem.purpose == purpose,
-                OutboxItem.occurrence == now,
-            )
-        )
+        item_id = await _item_id(session, post, channel, purpose, now)
         if item_id is not None:
-            ids.append(int(item_id))
+            ids.append(item_id)
     return ids
 
 

@@ -23,8 +23,8 @@ from schedules.posts import (
     occurrences,
     validate_schedule,
 )
-from storage.db import Session
-from storage.schedules import CampaignPost, active_posts, get_post, outbox_in_period
+from storage.db import Session, added
+from storage.schedules import CampaignPost, PostStatus, active_posts, get_post, outbox_in_period
 
 # statuses/share: "内容不超过140个汉字" (the link included).
 WEIBO_STATUS_LIMIT = 140
@@ -166,10 +166,7 @@ async def add_post(
 ) -> CampaignPost:
     """Validate, check the quota and store a post; PostError says why not."""
     await check_post(session, spec, quota=quota, calendar=calendar, tz=tz, now=now)
-    post = post_from_spec(spec, now)
-    session.add(post)
-    await session.flush()
-    return post
+    return await added(session, post_from_spec(spec, now))
 
 
 def post_from_spec(spec: PostSpec, now: datetime) -> CampaignPost:
@@ -186,7 +183,7 @@ def post_from_spec(spec: PostSpec, now: datetime) -> CampaignPost:
         time_of_day=spec.time_of_day,
         preview_to=",".join(spec.preview_to),
         preview_minutes=spec.preview_minutes,
-        status="active",
+        status=PostStatus.ACTIVE.value,
         created_at=now,
     )
 
@@ -194,9 +191,9 @@ def post_from_spec(spec: PostSpec, now: datetime) -> CampaignPost:
 async def cancel_post(session: Session, post_id: int) -> bool:
     """Cancel a post: nothing more of it goes out (rows already sent stay as they are)."""
     post = await get_post(session, post_id)
-    if post is None or post.status != "active":
+    if post is None or post.status != PostStatus.ACTIVE:
         return False
-    post.status = "cancelled"
+    post.status = PostStatus.CANCELLED.value
     await session.flush()
     return True
 

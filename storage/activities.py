@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.clock import as_utc
+from storage.db import added
 from storage.models import Base, BigId
 from storage.volunteers import HoursEntry, Volunteer, add_hours
 
@@ -122,9 +123,7 @@ async def add_activity(session: AsyncSession, activity: Activity) -> Activity:
     activity.code = fold_code(activity.code)
     activity.enrolled = 0
     activity.status = ACTIVE
-    session.add(activity)
-    await session.flush()
-    return activity
+    return await added(session, activity)
 
 
 async def get_activity(

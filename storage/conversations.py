@@ -18,16 +18,8 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.kernel.message import UserKey
 from storage.models import Conversation
-
-
-@dataclass(frozen=True)
-class StateKey:
-    """Whose conversation: one user of one account on one channel has at most one flow."""
-
-    channel: str
-    account: str
-    user: str
 
 
 @dataclass(frozen=True)
@@ -56,17 +48,17 @@ class ConversationStore(ABC):
     """Reads and writes conversation state; implementations keep the semantics below."""
 
     @abstractmethod
-    async def get(self, key: StateKey, *, lock: bool = False) -> FlowState | None:
+    async def get(self, key: UserKey, *, lock: bool = False) -> FlowState | None:
         """The user's state, or None. With ``lock`` the state is held until the surrounding
         transaction ends, so two messages of one user are handled one after the other."""
 
     @abstractmethod
-    async def set(self, key: StateKey, state: FlowState) -> FlowState:
+    async def set(self, key: UserKey, state: FlowState) -> FlowState:
         """Create or replace the user's state; returns it with its new version (0 when
         created, the stored version plus one when replaced)."""
 
     @abstractmethod
-    async def delete(self, key: StateKey) -> None:
+    async def delete(self, key: UserKey) -> None:
         """Forget the user's state (nothing happens when there is none)."""
 
 
@@ -76,17 +68,10 @@ class SqlConversationStore(ConversationStore):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         # Rows this store loaded: saving one updates it instead of querying again.
-        self._rows: dict[StateKey, Conversation] = {}
+        self._rows: dict[UserKey, Conversation] = {}
 
-    def _where(self, key: StateKey) -> tuple[object, ...]:
-        return (
-            Conversation.channel == key.channel,
-            Conversation.account == key.account,
-            Conversation.user_id == key.user,
-        )
-
-    async def _row(self, key: StateKey, *, lock: bool) -> Conversation | None:
-        query = select(Conversation).where(*self._where(key))  # type: ignore[arg-type]
+    async def _row(self, key: UserKey, *, lock: bool) -> Conversation | None:
+        query = select(Conversation).where(Conversation.of_user(key))
         if lock:
             # FOR UPDATE serialises two messages of one user on PostgreSQL; SQLite's write
             # lock (BEGIN IMMEDIATE) already does.
@@ -98,20 +83,18 @@ class SqlConversationStore(ConversationStore):
             self._rows[key] = row
         return row
 
-    async def get(self, key: StateKey, *, lock: bool = False) -> FlowState | None:
+    async def get(self, key: UserKey, *, lock: bool = False) -> FlowState | None:
         """The user's state, or None (see ``ConversationStore.get``)."""
         row = await self._row(key, lock=lock)
         if row is None:
             return None
         return FlowState(**{name: getattr(row, name) for name in _FIELDS}, version=row.version)
 
-    async def set(self, key: StateKey, state: FlowState) -> FlowState:
+    async def set(self, key: UserKey, state: FlowState) -> FlowState:
         """Create or replace the user's state (see ``ConversationStore.set``)."""
         row = self._rows.get(key) or await self._row(key, lock=False)
         if row is None:
-            row = Conversation(
-                channel=key.channel, account=key.account, user_id=key.user, version=0
-            )
+            row = Conversation(**Conversation.columns_of(key), version=0)
             _copy(state, row)
             self.session.add(row)
             # Now, not at commit: a concurrent first message of the same user loses here, on
@@ -123,29 +106,29 @@ class SqlConversationStore(ConversationStore):
         row.version += 1
         return dataclasses.replace(state, version=row.version)
 
-    async def delete(self, key: StateKey) -> None:
+    async def delete(self, key: UserKey) -> None:
         """Forget the user's state (see ``ConversationStore.delete``)."""
         self._rows.pop(key, None)
-        await self.session.execute(delete(Conversation).where(*self._where(key)))  # type: ignore[arg-type]
+        await self.session.execute(delete(Conversation).where(Conversation.of_user(key)))
 
 
 class MemoryConversationStore(ConversationStore):
     """State in a dict: one process, no database (handler unit tests, tools)."""
 
     def __init__(self) -> None:
-        self._states: dict[StateKey, FlowState] = {}
+        self._states: dict[UserKey, FlowState] = {}
 
-    async def get(self, key: StateKey, *, lock: bool = False) -> FlowState | None:
+    async def get(self, key: UserKey, *, lock: bool = False) -> FlowState | None:
         """The user's state, or None; ``lock`` needs nothing in one process's event loop."""
         return self._states.get(key)
 
-    async def set(self, key: StateKey, state: FlowState) -> FlowState:
+    async def set(self, key: UserKey, state: FlowState) -> FlowState:
         """Create or replace the user's state (see ``ConversationStore.set``)."""
         old = self._states.get(key)
         saved = dataclasses.replace(state, version=0 if old is None else old.version + 1)
         self._states[key] = saved
         return saved
 
-    async def delete(self, key: StateKey) -> None:
+    async def delete(self, key: UserKey) -> None:
         """Forget the user's state."""
         self._states.pop(key, None)

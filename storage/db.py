@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+T = TypeVar("T")
 
 Sessions = async_sessionmaker[AsyncSession]
 # What handlers and operations hold: a unit of work they pass to repositories, never query.
@@ -128,6 +130,13 @@ def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
         action()
 
     event.listen(session.sync_session, "after_commit", run, once=True)
+
+
+async def added(session: AsyncSession, row: T) -> T:
+    """``row``, added to the session and flushed, so its id and defaults are set."""
+    session.add(row)
+    await session.flush()
+    return row
 
 
 async def ping(session: AsyncSession) -> None:

@@ -31,7 +31,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, BigId
+from bot.kernel.message import UserKey
+from storage.db import added
+from storage.models import Base, BigId, PersonRow
 
 OUTCOMES = ("answered", "picked", "clarify", "handoff")
 
@@ -86,16 +88,13 @@ class FaqEvent(Base):
     at: Mapped[datetime]
 
 
-class FaqChoice(Base):
+class FaqChoice(PersonRow, Base):
     """A "您是想问" list waiting for the person's number: one per person, replaced by the next."""
 
     __tablename__ = "faq_choices"
     __table_args__ = (UniqueConstraint("channel", "account", "user_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     # JSON list of entry ids, in the order offered
     options: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime]
@@ -268,19 +267,19 @@ async def add_operator_entry(
     session: AsyncSession, *, slug: str, title: str, reply_json: str, campaign: str, now: datetime
 ) -> FaqEntry:
     """A new topic written by an operator (re-seeding never touches it)."""
-    entry = FaqEntry(
-        slug=slug,
-        title=title[:128],
-        campaign=campaign,
-        reply=reply_json,
-        keywords="[]",
-        enabled=True,
-        source="operator",
-        updated_at=now,
+    return await added(
+        session,
+        FaqEntry(
+            slug=slug,
+            title=title[:128],
+            campaign=campaign,
+            reply=reply_json,
+            keywords="[]",
+            enabled=True,
+            source="operator",
+            updated_at=now,
+        ),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
 
 
 async def add_question(
@@ -382,39 +381,22 @@ async def delete_operator_entry(session: AsyncSession, entry: FaqEntry) -> None:
 
 
 async def save_choice(
-    session: AsyncSession,
-    channel: str,
-    account: str,
-    user_id: str,
-    options: Sequence[int],
-    expires_at: datetime,
+    session: AsyncSession, key: UserKey, options: Sequence[int], expires_at: datetime
 ) -> None:
     """Remember the list just offered (replacing an older one)."""
-    await clear_choice(session, channel, account, user_id)
+    await clear_choice(session, key)
     session.add(
         FaqChoice(
-            channel=channel,
-            account=account,
-            user_id=user_id,
-            options=json.dumps(list(options)),
-            expires_at=expires_at,
+            **FaqChoice.columns_of(key), options=json.dumps(list(options)), expires_at=expires_at
         )
     )
     await session.flush()
 
 
-async def pending_choice(
-    session: AsyncSession, channel: str, account: str, user_id: str, now: datetime
-) -> list[int] | None:
+async def pending_choice(session: AsyncSession, key: UserKey, now: datetime) -> list[int] | None:
     """The entry ids of a list still waiting for a number, or None."""
     row = (
-        await session.execute(
-            select(FaqChoice).where(
-                FaqChoice.channel == channel,
-                FaqChoice.account == account,
-                FaqChoice.user_id == user_id,
-            )
-        )
+        await session.execute(select(FaqChoice).where(FaqChoice.of_user(key)))
     ).scalar_one_or_none()
     if row is None or row.expires_at <= now:
         return None
@@ -428,12 +410,6 @@ async def purge_choices(session: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def clear_choice(session: AsyncSession, channel: str, account: str, user_id: str) -> None:
+async def clear_choice(session: AsyncSession, key: UserKey) -> None:
     """Forget a person's waiting list."""
-    await session.execute(
-        delete(FaqChoice).where(
-            FaqChoice.channel == channel,
-            FaqChoice.account == account,
-            FaqChoice.user_id == user_id,
-        )
-    )
+    await session.execute(delete(FaqChoice).where(FaqChoice.of_user(key)))

@@ -9,6 +9,7 @@ One item per message key: a retried message never lands twice.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -25,17 +26,35 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
-from storage.models import Base, BigId
-
-STATUSES = ("new", "assigned", "answered", "closed")
-OPEN_STATUSES = ("new", "assigned")
-# sent: delivered by the customer-service API; queued: kept as a notice for the person's next
-# message (outside the platform's window or over its count); failed: the API refused it.
-REPLY_STATUSES = ("sent", "queued", "failed")
+from bot.kernel.message import UserKey
+from storage.models import Base, BigId, PersonRow
 
 
-class InboxItem(Base):
+class ItemStatus(StrEnum):
+    NEW = "new"
+    ASSIGNED = "assigned"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class ReplyStatus(StrEnum):
+    """sent: delivered by the customer-service API; queued: kept as a notice for the person's
+    next message (outside the platform's window or over its count); failed: the API refused."""
+
+    SENT = "sent"
+    QUEUED = "queued"
+    FAILED = "failed"
+
+
+STATUSES = tuple(status.value for status in ItemStatus)
+OPEN_STATUSES = (ItemStatus.NEW.value, ItemStatus.ASSIGNED.value)
+DONE_STATUSES = (ItemStatus.ANSWERED.value, ItemStatus.CLOSED.value)
+REPLY_STATUSES = tuple(status.value for status in ReplyStatus)
+
+
+class InboxItem(PersonRow, Base):
     """One inbound message waiting for (or answered by) an operator."""
 
     __tablename__ = "inbox_items"
@@ -46,9 +65,6 @@ class InboxItem(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     msg_key: Mapped[str] = mapped_column(String(128))
     # Fernet token of the message text.
     text_enc: Mapped[str] = mapped_column(Text)
@@ -58,14 +74,14 @@ class InboxItem(Base):
     category: Mapped[str] = mapped_column(String(32), default="")
     # 0 none, 1 low, 2 high, 3 critical (on-duty operators are notified at once)
     severity: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default="new")
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.NEW.value)
     assignee: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
 
 
-class InboxReply(Base):
+class InboxReply(PersonRow, Base):
     """An operator's reply to an item (audited separately in ``audit_events``)."""
 
     __tablename__ = "inbox_replies"
@@ -73,9 +89,6 @@ class InboxReply(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     operator: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
@@ -122,7 +135,7 @@ async def add_item(
         reason=reason,
         category=category,
         severity=severity,
-        status="new",
+        status=ItemStatus.NEW.value,
         created_at=now,
         updated_at=now,
     )
@@ -152,17 +165,11 @@ async def list_items(
     return list(rows.scalars())
 
 
-async def person_items(
-    session: AsyncSession, channel: str, account: str, user_id: str, limit: int = 20
-) -> list[InboxItem]:
+async def person_items(session: AsyncSession, key: UserKey, limit: int = 20) -> list[InboxItem]:
     """A person's items, newest first."""
     rows = await session.execute(
         select(InboxItem)
-        .where(
-            InboxItem.channel == channel,
-            InboxItem.account == account,
-            InboxItem.user_id == user_id,
-        )
+        .where(InboxItem.of_user(key))
         .order_by(InboxItem.created_at.desc(), InboxItem.id.desc())
         .limit(limit)
     )
@@ -177,16 +184,12 @@ async def replies_of(session: AsyncSession, item_id: int) -> list[InboxReply]:
     return list(rows.scalars())
 
 
-async def sent_since(
-    session: AsyncSession, channel: str, account: str, user_id: str, since: datetime
-) -> int:
+async def sent_since(session: AsyncSession, key: UserKey, since: datetime) -> int:
     """Operator replies delivered to a person by API since ``since``."""
     n = await session.scalar(
         select(func.count(InboxReply.id)).where(
-            InboxReply.channel == channel,
-            InboxReply.account == account,
-            InboxReply.user_id == user_id,
-            InboxReply.status == "sent",
+            InboxReply.of_user(key),
+            InboxReply.status == ReplyStatus.SENT.value,
             InboxReply.at >= since,
         )
     )
@@ -248,31 +251,19 @@ async def set_duty(
 
 async def purge_done(session: AsyncSession, before: datetime) -> int:
     """Delete answered and closed items (and their replies) untouched since ``before``."""
-    ids = select(InboxItem.id).where(
-        InboxItem.status.in_(("answered", "closed")), InboxItem.updated_at < before
+    return await _delete_items(
+        session, InboxItem.status.in_(DONE_STATUSES), InboxItem.updated_at < before
     )
+
+
+async def _delete_items(session: AsyncSession, *where: ColumnElement[bool]) -> int:
+    """Delete the items matching ``where`` and the replies to them; returns items removed."""
+    ids = select(InboxItem.id).where(*where)
     await session.execute(delete(InboxReply).where(InboxReply.item_id.in_(ids)))
-    result = await session.execute(
-        delete(InboxItem).where(
-            InboxItem.status.in_(("answered", "closed")), InboxItem.updated_at < before
-        )
-    )
+    result = await session.execute(delete(InboxItem).where(*where))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def delete_person(session: AsyncSession, channel: str, account: str, user_id: str) -> int:
+async def delete_person(session: AsyncSession, key: UserKey) -> int:
     """Remove a person's items and replies (their data goes with them); returns items removed."""
-    ids = select(InboxItem.id).where(
-        InboxItem.channel == channel,
-        InboxItem.account == account,
-        InboxItem.user_id == user_id,
-    )
-    await session.execute(delete(InboxReply).where(InboxReply.item_id.in_(ids)))
-    result = await session.execute(
-        delete(InboxItem).where(
-            InboxItem.channel == channel,
-            InboxItem.account == account,
-            InboxItem.user_id == user_id,
-        )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return await _delete_items(session, InboxItem.of_user(key))

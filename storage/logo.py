@@ -35,8 +35,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.kernel.message import UserKey
-from storage.db import upsert_insert
-from storage.models import Base, BigId, Follower
+from storage.db import added, upsert_insert
+from storage.models import Base, BigId, Follower, PersonRow
 
 
 # withdrawn: the author took the entry back (撤回投稿); final, and its personal data are gone.
@@ -54,13 +54,13 @@ STATUSES = tuple(status.value for status in EntryStatus)
 COUNTED = (EntryStatus.PENDING, EntryStatus.APPROVED)
 
 
-class LogoEntry(Base):
+class LogoEntry(PersonRow, Base):
     """One submitted design; its ``id`` is the public entry number."""
 
     __tablename__ = "logo_entries"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
+    # The person's columns, as PersonRow's but for these (older) defaults and index.
     account: Mapped[str] = mapped_column(String(64), default="")
     user_id: Mapped[str] = mapped_column(String(128), index=True)
     title: Mapped[str] = mapped_column(String(64))
@@ -165,23 +165,23 @@ async def add_entry(
     status: str = EntryStatus.PENDING,
 ) -> LogoEntry:
     """Insert an entry and return it with its number (IntegrityError: design entered before)."""
-    entry = LogoEntry(
-        channel=channel,
-        account=account,
-        user_id=user_id,
-        title=title,
-        statement=statement,
-        image_hash=image_hash,
-        image_path=image_path,
-        author_name_enc=author_name_enc,
-        author_phone_enc=author_phone_enc,
-        phone_index=phone_index,
-        status=status,
-        created_at=now,
+    return await added(
+        session,
+        LogoEntry(
+            channel=channel,
+            account=account,
+            user_id=user_id,
+            title=title,
+            statement=statement,
+            image_hash=image_hash,
+            image_path=image_path,
+            author_name_enc=author_name_enc,
+            author_phone_enc=author_phone_enc,
+            phone_index=phone_index,
+            status=status,
+            created_at=now,
+        ),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
 
 
 async def entry_with_image(session: AsyncSession, image_hash: str) -> LogoEntry | None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.kernel.message import UserKey
 from storage.models import InboundMessage
 
 
@@ -32,17 +33,12 @@ async def drop_cached_replies(session: AsyncSession, since: datetime, before: da
 
 
 async def recent_texts(
-    session: AsyncSession, channel: str, account: str, user_id: str, limit: int
+    session: AsyncSession, key: UserKey, limit: int
 ) -> list[tuple[datetime, str]]:
     """The user's last ``limit`` logged texts (redacted as logged), oldest first."""
     rows = await session.execute(
         select(InboundMessage.received_at, InboundMessage.text)
-        .where(
-            InboundMessage.channel == channel,
-            InboundMessage.account == account,
-            InboundMessage.user_id == user_id,
-            InboundMessage.text.is_not(None),
-        )
+        .where(InboundMessage.of_user(key), InboundMessage.text.is_not(None))
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
         .limit(limit)
     )

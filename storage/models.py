@@ -20,6 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.kernel.message import Channel, UserKey
 
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING = {
@@ -61,16 +64,41 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
-class Follower(Base):
+class PersonRow:
+    """Columns of a row that belongs to one person (channel, account, user_id), declared once;
+    the row's ``UserKey`` and the clause that selects a person's rows."""
+
+    channel: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(128))
+
+    @property
+    def user_key(self) -> UserKey:
+        """Whose row this is."""
+        return UserKey(Channel(self.channel), self.account, self.user_id)
+
+    @classmethod
+    def of_user(cls, key: UserKey) -> ColumnElement[bool]:
+        """The rows of ``key``'s person."""
+        return (
+            (cls.channel == key.channel.value)
+            & (cls.account == key.account)
+            & (cls.user_id == key.user)
+        )
+
+    @staticmethod
+    def columns_of(key: UserKey) -> dict[str, str]:
+        """``key`` as the column values of a new row."""
+        return {"channel": key.channel.value, "account": key.account, "user_id": key.user}
+
+
+class Follower(PersonRow, Base):
     """Someone who follows (or followed) a public account on a channel."""
 
     __tablename__ = "followers"
     __table_args__ = (UniqueConstraint("channel", "account", "user_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
     subscribed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
@@ -80,7 +108,7 @@ class Follower(Base):
     created_at: Mapped[datetime]
 
 
-class InboundMessage(Base):
+class InboundMessage(PersonRow, Base):
     """The message log and dedupe ledger: one row per platform message key.
 
     The unique key is what makes a retried message (same MsgId, possibly concurrent, possibly
@@ -95,10 +123,7 @@ class InboundMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
     msg_key: Mapped[str] = mapped_column(String(128))
-    user_id: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     event: Mapped[str | None] = mapped_column(String(32))
     # Redacted (phones, ID numbers masked) and truncated: the log is not a store of personal data.
@@ -132,16 +157,13 @@ class KeywordRule(Base):
     updated_at: Mapped[datetime]
 
 
-class Conversation(Base):
+class Conversation(PersonRow, Base):
     """The flow a user is in, if any: one per (channel, account, user)."""
 
     __tablename__ = "conversations"
     __table_args__ = (UniqueConstraint("channel", "account", "user_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     flow: Mapped[str] = mapped_column(String(32))
     step: Mapped[str] = mapped_column(String(32))
     # JSON: the answers so far and the step history (for 返回). Encrypted where personal.
@@ -152,16 +174,13 @@ class Conversation(Base):
     expires_at: Mapped[datetime]
 
 
-class Notice(Base):
+class Notice(PersonRow, Base):
     """Text waiting for a user's next message (e.g. a review outcome outside the 48 h window)."""
 
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_user", "channel", "account", "user_id", "delivered_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]

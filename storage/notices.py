@@ -16,46 +16,28 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.clock import as_utc
+from bot.kernel.message import UserKey
 from storage.models import InboundMessage, Notice
 
 
-async def last_message_at(
-    session: AsyncSession, channel: str, account: str, user_id: str
-) -> datetime | None:
+async def last_message_at(session: AsyncSession, key: UserKey) -> datetime | None:
     """When the user last wrote to the account (the platforms' reply windows start there);
     None: never, or purged from the log."""
     last = await session.scalar(
-        select(func.max(InboundMessage.received_at)).where(
-            InboundMessage.channel == channel,
-            InboundMessage.account == account,
-            InboundMessage.user_id == user_id,
-        )
+        select(func.max(InboundMessage.received_at)).where(InboundMessage.of_user(key))
     )
     return None if last is None else as_utc(last)
 
 
-def add_notice(
-    session: AsyncSession, channel: str, account: str, user_id: str, text: str, now: datetime
-) -> None:
+def add_notice(session: AsyncSession, key: UserKey, text: str, now: datetime) -> None:
     """Queue ``text`` for the user's next message (committed with the session)."""
-    session.add(
-        Notice(channel=channel, account=account, user_id=user_id, text=text, created_at=now)
-    )
+    session.add(Notice(**Notice.columns_of(key), text=text, created_at=now))
 
 
-async def pending_notices(
-    session: AsyncSession, channel: str, account: str, user_id: str
-) -> Sequence[Notice]:
+async def pending_notices(session: AsyncSession, key: UserKey) -> Sequence[Notice]:
     """The user's undelivered notices, oldest first."""
     result = await session.execute(
-        select(Notice)
-        .where(
-            Notice.channel == channel,
-            Notice.account == account,
-            Notice.user_id == user_id,
-            Notice.delivered_at.is_(None),
-        )
-        .order_by(Notice.id)
+        select(Notice).where(Notice.of_user(key), Notice.delivered_at.is_(None)).order_by(Notice.id)
     )
     return result.scalars().all()
 

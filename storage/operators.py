@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.audit import add_row
+from storage.db import added
 from storage.models import Base, BigId
 from storage.ratelimit import clear_window
 
@@ -85,17 +86,17 @@ async def add_operator(
     session: AsyncSession, name: str, role: str, password_hash: str, now: datetime
 ) -> Operator:
     """Insert an operator; the caller checks the name is free (UNIQUE enforces it anyway)."""
-    op = Operator(
-        name=name,
-        role=role,
-        password_hash=password_hash,
-        enabled=True,
-        created_at=now,
-        password_changed_at=now,
+    return await added(
+        session,
+        Operator(
+            name=name,
+            role=role,
+            password_hash=password_hash,
+            enabled=True,
+            created_at=now,
+            password_changed_at=now,
+        ),
     )
-    session.add(op)
-    await session.flush()
-    return op
 
 
 async def end_sessions(session: AsyncSession, operator_id: int) -> int:

@@ -12,6 +12,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.models import Base, BigId
 
 
+class PostStatus(StrEnum):
+    """A campaign post: waiting for approval (drafted in the console), scheduled, or cancelled."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
 # Outbox states: pending -> sending -> sent | failed; "missed" when the scheduler was down past
 # the grace time; "unknown" when a crash mid-send left a delivery nobody can confirm.
 class OutboxStatus(StrEnum):
@@ -54,7 +62,7 @@ class CampaignPost(Base):
     preview_to: Mapped[str] = mapped_column(String(1024), default="")
     preview_minutes: Mapped[int] = mapped_column(Integer, default=0)
     # draft (console, awaiting approval) | active | cancelled
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=PostStatus.ACTIVE.value)
     created_at: Mapped[datetime]
     # Console operators who drafted and approved the post (None for CLI posts).
     drafted_by: Mapped[str | None] = mapped_column(String(64))
@@ -115,7 +123,9 @@ async def get_post(session: AsyncSession, post_id: int) -> CampaignPost | None:
 async def active_posts(session: AsyncSession) -> list[CampaignPost]:
     """Posts not cancelled, oldest first."""
     rows = await session.execute(
-        select(CampaignPost).where(CampaignPost.status == "active").order_by(CampaignPost.id)
+        select(CampaignPost)
+        .where(CampaignPost.status == PostStatus.ACTIVE.value)
+        .order_by(CampaignPost.id)
     )
     return list(rows.scalars())
 

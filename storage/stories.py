@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
-from storage.models import Base, BigId
+from storage.models import Base, BigId, PersonRow
 
 
 class StoryStatus(StrEnum):
@@ -41,15 +41,13 @@ STATUSES = tuple(status.value for status in StoryStatus)
 MEDIA_KINDS = ("image", "video")
 
 
-class Story(Base):
+class Story(PersonRow, Base):
     """One submitted story; its ``id`` is the number the author is given."""
 
     __tablename__ = "stories"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    user_id: Mapped[str] = mapped_column(String(128), index=True)  # PersonRow's, indexed
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=StoryStatus.PENDING.value, index=True)
     # The author agreed the story may be published (the flow cannot finish without it).

@@ -27,10 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
-from storage.models import Base, BigId
+from storage.db import added
+from storage.models import Base, BigId, PersonRow
 
 
-class Volunteer(Base):
+class Volunteer(PersonRow, Base):
     """One registered volunteer of one channel identity."""
 
     __tablename__ = "volunteers"
@@ -41,9 +42,6 @@ class Volunteer(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    account: Mapped[str] = mapped_column(String(64))
-    user_id: Mapped[str] = mapped_column(String(128))
     name_enc: Mapped[str] = mapped_column(Text)
     phone_enc: Mapped[str] = mapped_column(Text)
     phone_index: Mapped[str] = mapped_column(String(128))
@@ -133,17 +131,17 @@ async def add_hours(
     activity_id: int | None = None,
 ) -> HoursEntry:
     """Record a change of hours in the ledger (IntegrityError: that activity was credited)."""
-    entry = HoursEntry(
-        volunteer_id=volunteer_id,
-        hours=hours,
-        reason=reason,
-        actor=actor,
-        at=at,
-        activity_id=activity_id,
+    return await added(
+        session,
+        HoursEntry(
+            volunteer_id=volunteer_id,
+            hours=hours,
+            reason=reason,
+            actor=actor,
+            at=at,
+            activity_id=activity_id,
+        ),
     )
-    session.add(entry)
-    await session.flush()
-    return entry
 
 
 async def total_hours(session: AsyncSession, volunteer_id: int) -> Decimal:

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.cli.common import (
     CommandError,
     Progress,
-    add_config_arg,
+    Subcommands,
     channel_name,
     columns,
-    load,
+    command_group,
     operator,
     parse_decimal,
     print_table,
-    ready_context,
+    run,
     shown,
 )
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
 from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_phone
 from handlers import activities_ops as ops
 from handlers.activities import hours_text
@@ -37,43 +37,23 @@ def roster_headers(t: Texts) -> list[str]:
     """Columns of ``activities roster``."""
     return columns(
         t,
-        "reports.activities.col_number",
-        "reports.activities.col_volunteer",
-        "reports.activities.col_channel",
-        "reports.activities.col_name",
-        "reports.activities.col_phone",
-        "reports.activities.col_city",
-        "reports.activities.col_enrolled_at",
-        "reports.activities.col_checked_in_at",
-        "reports.activities.col_checked_out_at",
-        "reports.activities.col_status",
+        "reports.activities",
+        "number volunteer channel name phone city enrolled_at checked_in_at checked_out_at status",
     )
 
 
 def list_headers(t: Texts) -> list[str]:
     """Columns of ``activities list``."""
     return columns(
-        t,
-        "reports.activities.col_id",
-        "reports.activities.col_title",
-        "reports.activities.col_time",
-        "reports.activities.col_place",
-        "reports.activities.col_city",
-        "reports.activities.col_hours",
-        "reports.activities.col_places",
-        "reports.activities.col_checked_in",
-        "reports.activities.col_code",
-        "reports.activities.col_state",
+        t, "reports.activities", "id title time place city hours places checked_in code state"
     )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the activities command."""
-    p = sub.add_parser("activities", help="volunteer activities: add, list, cancel, roster")
-    asub = p.add_subparsers(dest="activities_command", metavar="ACTION", required=True)
+    action = command_group(sub, "activities", "volunteer activities: add, list, cancel, roster")
 
-    add = asub.add_parser("add", help="a new activity volunteers can enrol in")
-    add_config_arg(add)
+    add = action("add", "a new activity volunteers can enrol in", cmd_add)
     add.add_argument("--title", required=True)
     add.add_argument("--start", required=True, metavar="'YYYY-MM-DD HH:MM'", help="Asia/Shanghai")
     add.add_argument("--end", required=True, metavar="'YYYY-MM-DD HH:MM'", help="Asia/Shanghai")
@@ -82,24 +62,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--hours", required=True, help="service hours credited, e.g. 3 or 2.5")
     add.add_argument("--capacity", required=True, help="number of places")
     add.add_argument("--code", default=None, help="check-in code, 4-8 letters/digits (generated)")
-    add.set_defaults(func=cmd_add)
 
-    ls = asub.add_parser("list", help="activities with enrolled/capacity and checked-in counts")
-    add_config_arg(ls)
+    ls = action("list", "activities with enrolled/capacity and checked-in counts", cmd_list)
     ls.add_argument("--all", action="store_true", help="also past and cancelled ones")
-    ls.set_defaults(func=cmd_list)
 
-    cancel = asub.add_parser("cancel", help="cancel activity N and tell its enrolled volunteers")
-    add_config_arg(cancel)
+    cancel = action("cancel", "cancel activity N and tell its enrolled volunteers", cmd_cancel)
     cancel.add_argument("number", type=int)
     cancel.add_argument("--reason", required=True, help="told to the volunteers")
-    cancel.set_defaults(func=cmd_cancel)
 
-    roster = asub.add_parser("roster", help="who enrolled in activity N, and who checked in")
-    add_config_arg(roster)
+    roster = action("roster", "who enrolled in activity N, and who checked in", cmd_roster)
     roster.add_argument("number", type=int)
     roster.add_argument("--output", default=None, metavar="FILE.csv|FILE.xlsx")
-    roster.set_defaults(func=cmd_roster)
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -146,11 +119,10 @@ def cmd_add(args: argparse.Namespace) -> int:
         code=args.code,
     )
 
-    async def go() -> Activity:
-        async with ready_context(load(args)) as bot:
-            return await ops.add(bot, operator(args), new)
+    async def work(bot: BotContext) -> Activity:
+        return await ops.add(bot, operator(args), new)
 
-    activity = asyncio.run(go())
+    activity = run(args, work)
     print(
         f"activity {activity.id} added: {activity.title}, {_local_span(activity)}, "
         f"{activity.capacity} places, {hours_text(activity.hours)} h; check-in code {activity.code}"
@@ -161,12 +133,12 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print activities with their enrolled/capacity and checked-in counts."""
 
-    async def go() -> tuple[list[tuple[Activity, int]], datetime, Texts]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> tuple[list[tuple[Activity, int]], datetime, Texts]:
+        async with bot.sessions() as session:
             now = bot.clock.now()
             return await store.with_checked_in(session, now, args.all), now, bot.texts
 
-    found, now, t = asyncio.run(go())
+    found, now, t = run(args, work)
     rows = [
         [
             a.id,
@@ -189,14 +161,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel an activity (audited) and tell its volunteers."""
 
-    async def go() -> ops.Cancelled:
-        async with ready_context(load(args)) as bot:
-            progress = Progress("telling volunteers", 0)
-            done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
-            progress.finish()
-            return done
+    async def work(bot: BotContext) -> ops.Cancelled:
+        progress = Progress("telling volunteers", 0)
+        done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
+        progress.finish()
+        return done
 
-    done = asyncio.run(go())
+    done = run(args, work)
     activity, counts = done.activity, done.told
     state = "was already cancelled" if done.again else "cancelled"
     print(
@@ -228,38 +199,37 @@ def cmd_roster(args: argparse.Namespace) -> int:
     path = output_path(args.output) if args.output else None
     fmt = format_of(path) if path is not None else ""
 
-    async def go() -> tuple[Activity, list[list[Any]], int, Texts]:
-        async with ready_context(load(args)) as bot:
-            if path is None:
-                found = await ops.roster(bot, args.number)
-            else:
-                found = await ops.export_roster(bot, operator(args), args.number)
-            activity, entries = found.activity, found.entries
-            progress = Progress("roster", len(entries)) if path is not None else None
-            rows: list[list[Any]] = []
-            checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
-            for i, (enrolment, v) in enumerate(entries, 1):
-                rows.append(
-                    [
-                        i,
-                        v.id,
-                        channel_name(bot, v.channel),
-                        display_name(bot, v.name_enc),
-                        shown(bot, v.phone_enc, mask_phone),
-                        v.city,
-                        _when(enrolment.enrolled_at),
-                        _when(enrolment.checked_in_at),
-                        _when(enrolment.checked_out_at),
-                        _status(bot.texts, enrolment),
-                    ]
-                )
-                if progress is not None:
-                    progress.advance()
+    async def work(bot: BotContext) -> tuple[Activity, list[list[Any]], int, Texts]:
+        if path is None:
+            found = await ops.roster(bot, args.number)
+        else:
+            found = await ops.export_roster(bot, operator(args), args.number)
+        activity, entries = found.activity, found.entries
+        progress = Progress("roster", len(entries)) if path is not None else None
+        rows: list[list[Any]] = []
+        checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
+        for i, (enrolment, v) in enumerate(entries, 1):
+            rows.append(
+                [
+                    i,
+                    v.id,
+                    channel_name(bot, v.channel),
+                    display_name(bot, v.name_enc),
+                    shown(bot, v.phone_enc, mask_phone),
+                    v.city,
+                    _when(enrolment.enrolled_at),
+                    _when(enrolment.checked_in_at),
+                    _when(enrolment.checked_out_at),
+                    _status(bot.texts, enrolment),
+                ]
+            )
             if progress is not None:
-                progress.finish()
-            return activity, rows, checked, bot.texts
+                progress.advance()
+        if progress is not None:
+            progress.finish()
+        return activity, rows, checked, bot.texts
 
-    activity, rows, checked, t = asyncio.run(go())
+    activity, rows, checked, t = run(args, work)
     if path is None:
         print(f"{activity.id} {activity.title}  {_local_span(activity)}  {activity.place}")
         print_table(roster_headers(t), rows)

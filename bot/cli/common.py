@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from bot.config import Config, load_config
 from bot.kernel.content import Texts
@@ -16,6 +17,12 @@ from bot.kernel.context import BotContext
 from handlers.feature import Feature
 from handlers.operations import Actor
 from handlers.registry import FEATURES
+
+T = TypeVar("T")
+
+# argparse's class is generic only to type checkers.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Action = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 
 
 class CommandError(Exception):
@@ -32,6 +39,48 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
         help="TOML config file (default: built-in local settings: SQLite under ./data, "
         "sandbox WeChat API)",
     )
+
+
+def subcommands(sub: Subcommands, name: str, help_: str) -> Subcommands:
+    """Add command ``name`` (under ``sub``) whose actions are chosen by the next word."""
+    group = sub.add_parser(name, help=help_)
+    return group.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+
+
+def actions(group: Subcommands) -> Action:
+    """The maker of ``group``'s actions: each takes --config and runs its function."""
+
+    def action(
+        name: str, help_: str, func: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        parser = group.add_parser(name, help=help_)
+        add_config_arg(parser)
+        parser.set_defaults(func=func)
+        return parser
+
+    return action
+
+
+def command_group(sub: Subcommands, name: str, help_: str) -> Action:
+    """Add command ``name`` with actions under it; the maker of its actions
+    (``python -m bot NAME ACTION ...``)."""
+    return actions(subcommands(sub, name, help_))
+
+
+def add_actor_arg(parser: argparse.ArgumentParser) -> None:
+    """``--as NAME`` after the action: who does it (written to the audit log)."""
+    parser.add_argument("--as", dest="actor", default="admin", metavar="NAME")
+
+
+def run(args: argparse.Namespace, work: Callable[[BotContext], Awaitable[T]]) -> T:
+    """Run ``work`` with a context ready for the config of ``args``; the command's result.
+    Operation errors reach the CLI's main, which prints them (exit status 1)."""
+
+    async def go() -> T:
+        async with ready_context(load(args), getattr(args, "features", FEATURES)) as bot:
+            return await work(bot)
+
+    return asyncio.run(go())
 
 
 def operator(args: argparse.Namespace) -> Actor:
@@ -98,9 +147,10 @@ def shown(bot: BotContext, token: str | None, mask: Callable[[str], str] | None 
     return bot.cipher.reveal(token, bot.texts("common.unreadable"), mask)
 
 
-def columns(texts: Texts, *keys: str) -> list[str]:
-    """The texts at ``keys``, in order: column names of a table or sheet from the content."""
-    return [texts(key) for key in keys]
+def columns(texts: Texts, table: str, names: str) -> list[str]:
+    """Column names of a table or sheet from the content: for each of the space-separated
+    ``names`` (as ``namedtuple`` takes its fields), the text at ``<table>.col_<name>``."""
+    return [texts(f"{table}.col_{name}") for name in names.split()]
 
 
 def channel_name(bot: BotContext, channel: str) -> str:

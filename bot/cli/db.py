@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bot.cli.common import add_config_arg, load
+from bot.cli.common import Subcommands, command_group, load
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the db command."""
-    p = sub.add_parser("db", help="database schema")
-    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    up = dsub.add_parser("upgrade", help="apply all migrations (safe to run again)")
-    add_config_arg(up)
+    action = command_group(sub, "db", "database schema")
+    up = action("upgrade", "apply all migrations (safe to run again)", upgrade)
     up.add_argument("--revision", default="heads", help="target revision (default: heads)")
-    up.set_defaults(func=upgrade)
 
 
 def upgrade(args: argparse.Namespace) -> int:

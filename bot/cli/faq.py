@@ -3,61 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 from bot.cli.charts import bar_chart
-from bot.cli.common import CommandError, add_config_arg, columns, load, print_table, ready_context
+from bot.cli.common import Subcommands, add_actor_arg, columns, command_group, print_table, run
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq import operations as ops
 from storage.faq import entry_by_slug, list_entries, questions_of
 
-T = TypeVar("T")
 
-
-def add_actor_arg(parser: argparse.ArgumentParser) -> None:
-    """``--as NAME``: who does it (written to the audit log)."""
-    parser.add_argument("--as", dest="actor", default="admin", metavar="NAME")
-
-
-def run(args: argparse.Namespace, work: Callable[[BotContext], Awaitable[T]]) -> T:
-    """Run ``work`` with a ready context; domain errors become command errors."""
-
-    async def go() -> T:
-        async with ready_context(load(args)) as bot:
-            return await work(bot)
-
-    try:
-        return asyncio.run(go())
-    except ops.FaqError as exc:
-        raise CommandError(str(exc)) from None
-
-
-Action = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
-
-
-def actions(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Action:
-    """A maker of sub-commands that take --config and run ``func``."""
-
-    def action(
-        name: str, help_: str, func: Callable[[argparse.Namespace], int]
-    ) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_)
-        add_config_arg(parser)
-        parser.set_defaults(func=func)
-        return parser
-
-    return action
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the faq command."""
-    p = sub.add_parser("faq", help="FAQ topics that answer free-text questions")
-    action = actions(p.add_subparsers(dest="faq_command", metavar="ACTION", required=True))
+    action = command_group(sub, "faq", "FAQ topics that answer free-text questions")
 
     action("list", "every topic", cmd_list)
     show = action("show", "a topic's answer and example questions", cmd_show)
@@ -99,15 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 for e, n in await list_entries(session)
             ]
         print_table(
-            columns(
-                bot.texts,
-                "reports.faq.col_slug",
-                "reports.faq.col_title",
-                "reports.faq.col_campaign",
-                "reports.faq.col_questions",
-                "reports.faq.col_source",
-                "reports.faq.col_enabled",
-            ),
+            columns(bot.texts, "reports.faq", "slug title campaign questions source enabled"),
             rows,
         )
 
@@ -122,7 +73,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         async with bot.sessions() as session:
             entry = await entry_by_slug(session, args.slug)
             if entry is None:
-                raise ops.FaqError(f"no FAQ topic {args.slug!r}")
+                raise ops.FaqError(
+                    "reports.ops.faq_missing", f"no FAQ topic {args.slug!r}", slug=args.slug
+                )
             questions = await questions_of(session, entry.id)
         reply = Reply.from_json(entry.reply)
         print(f"{entry.slug}  {entry.title}  ({entry.campaign}, {entry.source})")
@@ -205,14 +158,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
     async def work(bot: BotContext) -> None:
         rows, totals = await ops.hits(bot, args.days)
         print_table(
-            columns(
-                bot.texts,
-                "reports.faq.col_slug",
-                "reports.faq.col_title",
-                "reports.faq.col_answered",
-                "reports.faq.col_picked",
-                "reports.faq.col_total",
-            ),
+            columns(bot.texts, "reports.faq", "slug title answered picked total"),
             [[slug, title, a, p, a + p] for slug, title, a, p in rows],
         )
         counts = {k: totals.get(k, 0) for k in ("answered", "clarify", "picked", "handoff")}

@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from bot.cli.charts import bar_chart
-from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.cli.common import (
+    CommandError,
+    Subcommands,
+    command_group,
+    print_table,
+    run,
+)
 from bot.kernel.clock import SHANGHAI, local
+from bot.kernel.context import BotContext
 from bot.kernel.message import Channel
 from storage.followers import current_followers, growth, top_scenes
 
 MAX_DAYS = 366
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the followers command."""
-    p = sub.add_parser("followers", help="follower growth")
-    fsub = p.add_subparsers(dest="followers_command", metavar="ACTION", required=True)
-    rep = fsub.add_parser(
-        "report", help="follows and unfollows per day, top QR scenes, optional chart"
+    action = command_group(sub, "followers", "follower growth")
+    rep = action(
+        "report", "follows and unfollows per day, top QR scenes, optional chart", cmd_report
     )
-    add_config_arg(rep)
     rep.add_argument("--days", type=int, default=30, help="the last N days (default 30)")
     rep.add_argument("--from", dest="start", default=None, metavar="YYYY-MM-DD")
     rep.add_argument("--to", dest="end", default=None, metavar="YYYY-MM-DD")
     rep.add_argument("--channel", choices=[c.value for c in Channel], default=None)
     rep.add_argument("--chart", default=None, metavar="FILE.png", help="net growth per day")
-    rep.set_defaults(func=cmd_report)
 
 
 def _day(value: str, option: str) -> date:
@@ -58,8 +61,8 @@ def period(args: argparse.Namespace, today: date) -> tuple[date, date]:
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the report (and write the chart)."""
 
-    async def go() -> int:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> int:
+        async with bot.sessions() as session:
             t = bot.texts
             start, end = period(args, local(bot.clock.now()).date())
             days = await growth(session, start, end, args.channel)
@@ -110,4 +113,4 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"chart written to {args.chart}")
         return 0
 
-    return asyncio.run(go())
+    return run(args, work)

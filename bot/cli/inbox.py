@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bot.cli.charts import bar_chart
 from bot.cli.common import (
-    CommandError,
+    Subcommands,
+    add_actor_arg,
     channel_name,
     columns,
+    command_group,
     print_table,
+    run,
 )
-from bot.cli.faq import actions, add_actor_arg, run
 from bot.kernel.clock import local
 from bot.kernel.context import BotContext
 from handlers import inbox
@@ -29,17 +29,9 @@ def mask_user(user_id: str) -> str:
     return user_id if len(user_id) <= 8 else f"{user_id[:3]}…{user_id[-4:]}"
 
 
-def _run(args: argparse.Namespace, work: Callable[[BotContext], Any]) -> Any:
-    try:
-        return run(args, work)
-    except inbox.InboxError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the inbox command."""
-    p = sub.add_parser("inbox", help="unanswered and flagged messages, operator replies")
-    action = actions(p.add_subparsers(dest="inbox_command", metavar="ACTION", required=True))
+    action = command_group(sub, "inbox", "unanswered and flagged messages, operator replies")
 
     ls = action("list", "open items grouped by person, most urgent first", cmd_list)
     ls.add_argument("--status", default="new,assigned", help=f"any of {','.join(STATUSES)}")
@@ -115,20 +107,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                 )
         print_table(
             columns(
-                bot.texts,
-                "reports.inbox.col_id",
-                "reports.inbox.col_channel",
-                "reports.inbox.col_person",
-                "reports.inbox.col_status",
-                "reports.inbox.col_reason",
-                "reports.inbox.col_severity",
-                "reports.inbox.col_time",
-                "reports.inbox.col_text",
+                bot.texts, "reports.inbox", "id channel person status reason severity time text"
             ),
             rows,
         )
 
-    _run(args, work)
+    run(args, work)
     return 0
 
 
@@ -160,7 +144,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             status = _label(bot, "reply_status", r.status)
             print(f"  {local(r.at).strftime('%m-%d %H:%M')}  {r.operator}  {status}  {r.text}")
 
-    _run(args, work)
+    run(args, work)
     return 0
 
 
@@ -171,36 +155,42 @@ def cmd_reply(args: argparse.Namespace) -> int:
         text = args.text
         if args.canned:
             if text:
-                raise inbox.InboxError("give a text or --canned, not both")
+                raise inbox.InboxError(
+                    "reports.ops.inbox_canned_both", "give a text or --canned, not both"
+                )
             if not bot.texts.has(f"inbox.canned.{args.canned}"):
-                raise inbox.InboxError(f"no canned reply {args.canned!r}")
+                raise inbox.InboxError(
+                    "reports.ops.inbox_canned_missing",
+                    f"no canned reply {args.canned!r}",
+                    name=args.canned,
+                )
             text = bot.texts(f"inbox.canned.{args.canned}")
         result = await inbox.reply(bot, args.id, args.actor, text)
         print(f"reply {result.reply_id}: {result.status}")
         print(_window_line(bot, result.window))
         return result
 
-    _run(args, work)
+    run(args, work)
     return 0
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
     """Assign an item."""
-    _run(args, lambda bot: inbox.assign(bot, args.id, args.actor, args.assignee))
+    run(args, lambda bot: inbox.assign(bot, args.id, args.actor, args.assignee))
     print(f"item {args.id} assigned to {args.assignee}")
     return 0
 
 
 def cmd_close(args: argparse.Namespace) -> int:
     """Close an item."""
-    _run(args, lambda bot: inbox.close(bot, args.id, args.actor))
+    run(args, lambda bot: inbox.close(bot, args.id, args.actor))
     print(f"item {args.id} closed")
     return 0
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
     """Turn an item's question into an example question."""
-    entry = _run(
+    entry = run(
         args,
         lambda bot: faq_ops.learn(
             bot,
@@ -220,18 +210,10 @@ def cmd_top(args: argparse.Namespace) -> int:
     """The questions most often handed to staff."""
 
     async def work(bot: BotContext) -> None:
-        try:
-            top = await faq_ops.top_unanswered(bot, args.days)
-        except faq_ops.FaqError as exc:
-            raise inbox.InboxError(str(exc)) from None
+        top = await faq_ops.top_unanswered(bot, args.days)
         rows = [[q.text, q.times, local(q.last_at).strftime("%m-%d %H:%M")] for q in top]
         print_table(
-            columns(
-                bot.texts,
-                "reports.inbox.col_text",
-                "reports.inbox.col_times",
-                "reports.inbox.col_last",
-            ),
+            columns(bot.texts, "reports.inbox", "text times last"),
             rows,
         )
         if args.chart and top:
@@ -244,7 +226,7 @@ def cmd_top(args: argparse.Namespace) -> int:
             )
             print(f"chart written to {args.chart}")
 
-    _run(args, work)
+    run(args, work)
     return 0
 
 
@@ -274,15 +256,9 @@ def cmd_duty(args: argparse.Namespace) -> int:
                 for o in roster
             ]
         print_table(
-            columns(
-                bot.texts,
-                "reports.inbox.col_name",
-                "reports.inbox.col_channel",
-                "reports.inbox.col_bound",
-                "reports.inbox.col_on_duty",
-            ),
+            columns(bot.texts, "reports.inbox", "name channel bound on_duty"),
             rows,
         )
 
-    _run(args, work)
+    run(args, work)
     return 0

@@ -5,24 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bot.cli.common import CommandError, Progress, add_config_arg, load
+from bot.cli.common import CommandError, Progress, Subcommands, command_group, load
 from bot.kernel.context import BotContext
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the keys command."""
-    p = sub.add_parser("keys", help="the data key encrypting personal data: show, rotate")
-    ksub = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
-    show = ksub.add_parser("show", help="the configured key's id and the database's")
-    add_config_arg(show)
-    show.set_defaults(func=run_show)
-    rotate = ksub.add_parser(
+    action = command_group(sub, "keys", "the data key encrypting personal data: show, rotate")
+    action("show", "the configured key's id and the database's", run_show)
+    rotate = action(
         "rotate",
-        help="re-encrypt all personal data under a new key (refused while the bot serves)",
+        "re-encrypt all personal data under a new key (refused while the bot serves)",
+        run_rotate,
     )
-    add_config_arg(rotate)
     rotate.add_argument("--batch", type=int, default=500, help="rows a transaction (500)")
-    rotate.set_defaults(func=run_rotate)
 
 
 def run_show(args: argparse.Namespace) -> int:

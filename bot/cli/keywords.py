@@ -3,49 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 from bot.cli.common import (
-    add_config_arg,
+    Subcommands,
     columns,
-    load,
+    command_group,
     operator,
     print_table,
-    ready_context,
+    run,
 )
+from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers import keywords_ops as ops
 from storage.keywords import MATCH_TYPES, list_rules
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the keywords command."""
-    p = sub.add_parser("keywords", help="keyword replies")
-    ksub = p.add_subparsers(dest="kw_command", metavar="ACTION", required=True)
-    ls = ksub.add_parser("list", help="all rules, highest priority first")
-    add_config_arg(ls)
-    ls.set_defaults(func=cmd_list)
-    add = ksub.add_parser("add", help="add or replace a text reply")
-    add_config_arg(add)
+    action = command_group(sub, "keywords", "keyword replies")
+    action("list", "all rules, highest priority first", cmd_list)
+    add = action("add", "add or replace a text reply", cmd_add)
     add.add_argument("pattern", help="the keyword")
     add.add_argument("reply", help="the reply text")
     add.add_argument("--match", choices=MATCH_TYPES, default="exact")
     add.add_argument("--priority", type=int, default=20)
-    add.set_defaults(func=cmd_add)
-    rm = ksub.add_parser("remove", help="delete a rule by id")
-    add_config_arg(rm)
+    rm = action("remove", "delete a rule by id", cmd_remove)
     rm.add_argument("id", type=int)
-    rm.set_defaults(func=cmd_remove)
-    seed = ksub.add_parser("seed", help="load the shipped (or overridden) keywords content file")
-    add_config_arg(seed)
-    seed.set_defaults(func=cmd_seed)
+    action("seed", "load the shipped (or overridden) keywords content file", cmd_seed)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the rules."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             rules = await list_rules(session)
             rows = []
             for r in rules:
@@ -64,36 +55,29 @@ def cmd_list(args: argparse.Namespace) -> int:
                     ]
                 )
             headers = columns(
-                bot.texts,
-                "reports.keywords.col_keyword",
-                "reports.keywords.col_match",
-                "reports.keywords.col_priority",
-                "reports.keywords.col_source",
-                "reports.keywords.col_enabled",
-                "reports.keywords.col_reply",
+                bot.texts, "reports.keywords", "keyword match priority source enabled reply"
             )
             print_table(["id", *headers], rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add an operator rule."""
 
-    async def go() -> tuple[int, str]:
-        async with ready_context(load(args)) as bot:
-            rule = await ops.add(
-                bot,
-                operator(args),
-                args.pattern,
-                args.reply,
-                match=args.match,
-                priority=args.priority,
-            )
-            return rule.id, rule.pattern
+    async def work(bot: BotContext) -> tuple[int, str]:
+        rule = await ops.add(
+            bot,
+            operator(args),
+            args.pattern,
+            args.reply,
+            match=args.match,
+            priority=args.priority,
+        )
+        return rule.id, rule.pattern
 
-    rule_id, pattern = asyncio.run(go())
+    rule_id, pattern = run(args, work)
     print(f"rule {rule_id} saved: {pattern} ({args.match}); live within 10 seconds")
     return 0
 
@@ -101,11 +85,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot:
-            await ops.remove(bot, operator(args), args.id)
-
-    asyncio.run(go())
+    run(args, lambda bot: ops.remove(bot, operator(args), args.id))
     print(f"rule {args.id} removed")
     return 0
 
@@ -113,10 +93,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the keywords content file."""
 
-    async def go() -> tuple[int, int, int]:
-        async with ready_context(load(args)) as bot:
-            return await ops.seed(bot, operator(args))
+    async def work(bot: BotContext) -> tuple[int, int, int]:
+        return await ops.seed(bot, operator(args))
 
-    added, updated, removed = asyncio.run(go())
+    added, updated, removed = run(args, work)
     print(f"keywords seeded: {added} added, {updated} updated, {removed} removed")
     return 0

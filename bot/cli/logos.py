@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from bot.cli.common import (
     CommandError,
-    add_config_arg,
+    Subcommands,
+    actions,
     channel_name,
     columns,
-    load,
     operator,
     print_table,
-    ready_context,
+    run,
     shown,
+    subcommands,
 )
 from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
@@ -36,31 +36,26 @@ from handlers.operations import OperationError
 from storage import logo as store
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the logos command."""
-    p = sub.add_parser("logos", help="logo contest entries: list and review")
-    lsub = p.add_subparsers(dest="logos_command", metavar="ACTION", required=True)
-    ls = lsub.add_parser("list", help="entries by number")
-    add_config_arg(ls)
+    logos = subcommands(sub, "logos", "logo contest entries: list and review")
+    action = actions(logos)
+    ls = action("list", "entries by number", cmd_list)
     ls.add_argument("--status", choices=store.STATUSES, default=None)
-    ls.set_defaults(func=cmd_list)
-    ok = lsub.add_parser("approve", help="approve entry N and tell its author")
-    add_config_arg(ok)
+    ok = action("approve", "approve entry N and tell its author", cmd_review)
     ok.add_argument("number", type=int)
-    ok.set_defaults(func=cmd_review, status="approved", reason=None)
-    no = lsub.add_parser("reject", help="reject entry N with a reason the author is told")
-    add_config_arg(no)
+    ok.set_defaults(status="approved", reason=None)
+    no = action("reject", "reject entry N with a reason the author is told", cmd_review)
     no.add_argument("number", type=int)
     no.add_argument("--reason", required=True)
-    no.set_defaults(func=cmd_review, status="rejected")
+    no.set_defaults(status="rejected")
 
-    ph = lsub.add_parser("phase", help="contest phases: show, set or clear (database wins)")
-    psub = ph.add_subparsers(dest="phase_command", metavar="ACTION", required=True)
-    show = psub.add_parser("show", help="the effective phases and what is open now")
-    add_config_arg(show)
-    show.set_defaults(func=cmd_phase, action="show")
-    put = psub.add_parser("set", help="set one phase's dates (Asia/Shanghai), for every process")
-    add_config_arg(put)
+    phase = actions(
+        subcommands(logos, "phase", "contest phases: show, set or clear (database wins)")
+    )
+    show = phase("show", "the effective phases and what is open now", cmd_phase)
+    show.set_defaults(action="show")
+    put = phase("set", "set one phase's dates (Asia/Shanghai), for every process", cmd_phase)
     put.add_argument("phase", choices=PHASES)
     put.add_argument(
         "--from", dest="start", required=True, metavar="TIME", help='"YYYY-MM-DD HH:MM" or a date'
@@ -68,18 +63,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     put.add_argument(
         "--to", dest="end", default="", metavar="TIME", help="end (exclusive; a date: its end)"
     )
-    put.set_defaults(func=cmd_phase, action="set")
-    clear = psub.add_parser("clear", help="drop the database setting (the config's applies)")
-    add_config_arg(clear)
+    put.set_defaults(action="set")
+    clear = phase("clear", "drop the database setting (the config's applies)", cmd_phase)
     clear.add_argument("phase", choices=PHASES)
-    clear.set_defaults(func=cmd_phase, action="clear")
+    clear.set_defaults(action="clear")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the entries."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             rows = [
                 [
                     e.id,
@@ -95,18 +89,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             ]
             headers = columns(
                 bot.texts,
-                "reports.logos.col_number",
-                "reports.logos.col_channel",
-                "reports.logos.col_title",
-                "reports.logos.col_author",
-                "reports.logos.col_phone",
-                "reports.logos.col_status",
-                "reports.logos.col_submitted",
-                "reports.logos.col_reason",
+                "reports.logos",
+                "number channel title author phone status submitted reason",
             )
         print_table(headers, rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
@@ -118,17 +106,16 @@ def _masked(bot: BotContext, encrypted: str | None, mask: Callable[[str], str]) 
     return shown(bot, encrypted, mask)
 
 
-async def review(args: argparse.Namespace) -> str:
+async def review(bot: BotContext, args: argparse.Namespace) -> str:
     """Approve or reject; returns how the author was told."""
-    async with ready_context(load(args)) as bot:
-        if args.status == "approved":
-            return await ops.approve(bot, operator(args), args.number)
-        return await ops.reject(bot, operator(args), args.number, args.reason)
+    if args.status == "approved":
+        return await ops.approve(bot, operator(args), args.number)
+    return await ops.reject(bot, operator(args), args.number, args.reason)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Approve or reject one entry."""
-    how = asyncio.run(review(args))
+    how = run(args, lambda bot: review(bot, args))
     told = "by message" if how == "sent" else "at their next message"
     print(f"entry {args.number} {args.status}; the author is told {told}")
     return 0
@@ -184,21 +171,20 @@ def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
     return rows
 
 
-async def phase(args: argparse.Namespace) -> None:
+async def phase(bot: BotContext, args: argparse.Namespace) -> None:
     """Show, set or clear phases (a change is audited), then print the schedule."""
-    async with ready_context(load(args)) as bot:
-        if args.action != "show":
-            await change_phase(bot, args)
-        now = bot.clock.now()
-        async with bot.sessions() as session:
-            state = await contest_state(session, LOGO.of(bot.config), now)
-        headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
-        print_table(headers, phase_rows(bot, state))
-        print()
-        print(f"now ({format_admin(now)}): {phase_line(bot.texts, state)}")
+    if args.action != "show":
+        await change_phase(bot, args)
+    now = bot.clock.now()
+    async with bot.sessions() as session:
+        state = await contest_state(session, LOGO.of(bot.config), now)
+    headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
+    print_table(headers, phase_rows(bot, state))
+    print()
+    print(f"now ({format_admin(now)}): {phase_line(bot.texts, state)}")
 
 
 def cmd_phase(args: argparse.Namespace) -> int:
     """logos phase show|set|clear."""
-    asyncio.run(phase(args))
+    run(args, lambda bot: phase(bot, args))
     return 0

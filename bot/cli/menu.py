@@ -10,22 +10,17 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from bot.cli.common import CommandError, add_config_arg, load
+from bot.cli.common import CommandError, Subcommands, command_group, load
 from bot.kernel.clients import ApiError
 from bot.kernel.config import Config
 from bot.kernel.message import Channel
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the menu command."""
-    p = sub.add_parser("menu", help="WeChat custom menu from the config file")
-    msub = p.add_subparsers(dest="menu_command", metavar="ACTION", required=True)
-    push = msub.add_parser("push", help="replace the account's menu with the configured one")
-    add_config_arg(push)
-    push.set_defaults(func=push_menu)
-    show = msub.add_parser("show", help="print the menu JSON that push would send")
-    add_config_arg(show)
-    show.set_defaults(func=show_menu)
+    action = command_group(sub, "menu", "WeChat custom menu from the config file")
+    action("push", "replace the account's menu with the configured one", push_menu)
+    action("show", "print the menu JSON that push would send", show_menu)
 
 
 def menu_buttons(config: Config) -> list[dict[str, Any]]:

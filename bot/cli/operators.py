@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import re
 import sys
+from collections.abc import Awaitable, Callable
 
-from bot.cli.common import CommandError, add_config_arg, load, print_table, ready_context
+from bot.cli.common import (
+    CommandError,
+    Subcommands,
+    command_group,
+    print_table,
+    run,
+)
+from bot.kernel.context import BotContext
 from handlers.operators import AccountError, Role, change_operator, create_operator
 from storage import operators as store
 
@@ -18,39 +25,31 @@ ROLES = [r.label for r in Role]
 ACTOR = "cli"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the operators command."""
-    p = sub.add_parser("operators", help="operator accounts of the web console (/console)")
-    osub = p.add_subparsers(dest="op_command", metavar="ACTION", required=True)
-    add = osub.add_parser("add", help="create an operator (asks for the password)")
-    add_config_arg(add)
+    action = command_group(sub, "operators", "operator accounts of the web console (/console)")
+    add = action("add", "create an operator (asks for the password)", cmd_add)
     add.add_argument("name", help="login name: letters, digits, _ . -")
     add.add_argument("--role", choices=ROLES, required=True)
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
-    add.set_defaults(func=cmd_add)
-    ls = osub.add_parser("list", help="every operator with role and state")
-    add_config_arg(ls)
-    ls.set_defaults(func=cmd_list)
-    for action, text in (
+    action("list", "every operator with role and state", cmd_list)
+    for what, text in (
         ("disable", "disable an operator (ends their sessions)"),
         ("enable", "enable an operator again"),
     ):
-        q = osub.add_parser(action, help=text)
-        add_config_arg(q)
+        q = action(what, text, cmd_change)
         q.add_argument("name")
-        q.set_defaults(func=cmd_change, what=action)
-    reset = osub.add_parser("reset-password", help="set a new password (ends their sessions)")
-    add_config_arg(reset)
+        q.set_defaults(what=what)
+    reset = action("reset-password", "set a new password (ends their sessions)", cmd_change)
     reset.add_argument("name")
     reset.add_argument("--password-stdin", action="store_true")
-    reset.set_defaults(func=cmd_change, what="password")
-    role = osub.add_parser("role", help="change an operator's role")
-    add_config_arg(role)
+    reset.set_defaults(what="password")
+    role = action("role", "change an operator's role", cmd_change)
     role.add_argument("name")
     role.add_argument("role", choices=ROLES)
-    role.set_defaults(func=cmd_change, what="role")
+    role.set_defaults(what="role")
 
 
 def read_password(from_stdin: bool) -> str:
@@ -64,8 +63,14 @@ def read_password(from_stdin: bool) -> str:
     return first
 
 
-def _refused(exc: AccountError) -> CommandError:
-    return CommandError(str(exc))
+def _account_change(
+    args: argparse.Namespace, work: Callable[[BotContext], Awaitable[None]]
+) -> None:
+    """Run ``work``; a refused account change is the command's error."""
+    try:
+        run(args, work)
+    except AccountError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -74,14 +79,10 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise CommandError("name: letters, digits, '_', '.', '-' only, at most 64")
     password = read_password(args.password_stdin)
 
-    async def run() -> None:
-        async with ready_context(load(args)) as bot:
-            await create_operator(bot, args.name, Role.parse(args.role), password, actor=ACTOR)
+    async def work(bot: BotContext) -> None:
+        await create_operator(bot, args.name, Role.parse(args.role), password, actor=ACTOR)
 
-    try:
-        asyncio.run(run())
-    except AccountError as exc:
-        raise _refused(exc) from None
+    _account_change(args, work)
     print(f"operator {args.name} added ({args.role})")
     return 0
 
@@ -89,11 +90,11 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the operators."""
 
-    async def run() -> list[store.Operator]:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> list[store.Operator]:
+        async with bot.sessions() as session:
             return await store.list_operators(session)
 
-    rows = asyncio.run(run())
+    rows = run(args, work)
     print_table(
         ["name", "role", "enabled", "created"],
         [
@@ -108,24 +109,20 @@ def cmd_change(args: argparse.Namespace) -> int:
     """disable | enable | reset-password | role."""
     password = read_password(args.password_stdin) if args.what == "password" else None
 
-    async def run() -> None:
-        async with ready_context(load(args)) as bot:
-            async with bot.sessions() as session:
-                op = await store.get_operator(session, args.name)
-            if op is None:
-                raise CommandError(f"no operator {args.name!r}")
-            await change_operator(
-                bot,
-                op.id,
-                args.what,
-                role=Role.parse(args.role) if args.what == "role" else None,
-                password=password,
-                actor=ACTOR,
-            )
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
+            op = await store.get_operator(session, args.name)
+        if op is None:
+            raise CommandError(f"no operator {args.name!r}")
+        await change_operator(
+            bot,
+            op.id,
+            args.what,
+            role=Role.parse(args.role) if args.what == "role" else None,
+            password=password,
+            actor=ACTOR,
+        )
 
-    try:
-        asyncio.run(run())
-    except AccountError as exc:
-        raise _refused(exc) from None
+    _account_change(args, work)
     print(f"operator {args.name}: {args.what} done")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,13 @@ from typing import Any
 from bot.cli.common import (
     CommandError,
     Progress,
+    Subcommands,
     add_config_arg,
+    command_group,
     load,
     operator,
     print_table,
-    ready_context,
+    run,
 )
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
@@ -27,17 +28,15 @@ from schedules.service import PostSpec
 from storage.schedules import CampaignPost, active_posts, outbox_for
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the calendar and schedule commands."""
     cal = sub.add_parser("calendar", help="the campaign's key dates of a year")
     add_config_arg(cal)
     cal.add_argument("--year", type=int, required=True)
     cal.set_defaults(func=cmd_calendar)
 
-    p = sub.add_parser("schedule", help="scheduled campaign posts on WeChat and Weibo")
-    ssub = p.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
-    add = ssub.add_parser("add", help="schedule a post (checks the WeChat mass-send quota)")
-    add_config_arg(add)
+    action = command_group(sub, "schedule", "scheduled campaign posts on WeChat and Weibo")
+    add = action("add", "schedule a post (checks the WeChat mass-send quota)", cmd_add)
     add.add_argument("label", help="a name for operators")
     content = add.add_mutually_exclusive_group(required=True)
     content.add_argument("--text", help="text; may use {year} {festival} {date}")
@@ -58,27 +57,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("--preview-to", action="append", default=[], metavar="OPENID")
     add.add_argument("--preview-minutes", type=int, default=0)
     add.add_argument("--dry-run", action="store_true", help="check and print, save nothing")
-    add.set_defaults(func=cmd_add)
 
-    ls = ssub.add_parser("list", help="posts with their next occurrences")
-    add_config_arg(ls)
+    ls = action("list", "posts with their next occurrences", cmd_list)
     ls.add_argument("--outbox", action="store_true", help="show deliveries instead")
-    ls.set_defaults(func=cmd_list)
 
-    cancel = ssub.add_parser("cancel", help="cancel a post")
-    add_config_arg(cancel)
+    cancel = action("cancel", "cancel a post", cmd_cancel)
     cancel.add_argument("id", type=int)
-    cancel.set_defaults(func=cmd_cancel)
 
     for name, helptext, func in (
         ("preview", "send the post's preview to its operators now", cmd_preview),
         ("run-now", "send the post to its audience now", cmd_run_now),
     ):
-        sp = ssub.add_parser(name, help=helptext)
-        add_config_arg(sp)
+        sp = action(name, helptext, func)
         sp.add_argument("id", type=int)
         sp.add_argument("--dry-run", action="store_true", help="print exactly what would go out")
-        sp.set_defaults(func=func)
 
 
 def cmd_calendar(args: argparse.Namespace) -> int:
@@ -140,20 +132,19 @@ def _spec(args: argparse.Namespace, bot: BotContext) -> PostSpec:
 def cmd_add(args: argparse.Namespace) -> int:
     """Store a post, or with --dry-run print what its next occurrence would send."""
 
-    async def go() -> list[str]:
-        async with ready_context(load(args)) as bot:
-            spec = _spec(args, bot)
-            if args.dry_run:
-                planned = await ops.plan(bot, spec)
-                nxt = planned.upcoming
-                out = ["dry run: nothing saved; the next occurrence would send:"]
-                return out + (await describe(bot, planned.post, nxt[0], "push") if nxt else [])
-            done = await ops.schedule(bot, operator(args), spec)
-            tz = zone_of(bot)
-            dates = ", ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in done.upcoming)
-            return [f"post {done.post.id} scheduled; next: {dates or 'none'}"]
+    async def work(bot: BotContext) -> list[str]:
+        spec = _spec(args, bot)
+        if args.dry_run:
+            planned = await ops.plan(bot, spec)
+            nxt = planned.upcoming
+            out = ["dry run: nothing saved; the next occurrence would send:"]
+            return out + (await describe(bot, planned.post, nxt[0], "push") if nxt else [])
+        done = await ops.schedule(bot, operator(args), spec)
+        tz = zone_of(bot)
+        dates = ", ".join(f"{d.astimezone(tz):%Y-%m-%d %H:%M}" for d in done.upcoming)
+        return [f"post {done.post.id} scheduled; next: {dates or 'none'}"]
 
-    for line in asyncio.run(go()):
+    for line in run(args, work):
         print(line)
     return 0
 
@@ -167,8 +158,8 @@ def _schedule_text(post: CampaignPost) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     """Active posts with their next dates, or the outbox."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             tz, cal, now = zone_of(bot), calendar_of(bot), bot.clock.now()
             if args.outbox:
                 rows = [
@@ -217,36 +208,31 @@ def cmd_list(args: argparse.Namespace) -> int:
                 )
             print_table(["id", "label", "kind", "channels", "audience", "schedule", "next"], rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a post."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot:
-            await ops.cancel(bot, operator(args), args.id)
-
-    asyncio.run(go())
+    run(args, lambda bot: ops.cancel(bot, operator(args), args.id))
     print(f"post {args.id} cancelled")
     return 0
 
 
 def _send_now(args: argparse.Namespace, purpose: str) -> int:
-    async def go() -> list[str]:
-        async with ready_context(load(args)) as bot:
-            if args.dry_run:
-                post = await ops.active_post(bot, args.id, purpose)
-                described = await describe(bot, post, bot.clock.now(), purpose)
-                return ["dry run: nothing sent", *described]
-            progress = Progress(f"post {args.id} {purpose}", 0)
-            report = await ops.send_now(bot, operator(args), args.id, purpose, progress)
-            progress.finish()
-            out = [f"sent {report.sent}, retrying {report.retried}, failed {report.failed}"]
-            return out + [f"error: {e}" for e in report.errors]
+    async def work(bot: BotContext) -> list[str]:
+        if args.dry_run:
+            post = await ops.active_post(bot, args.id, purpose)
+            described = await describe(bot, post, bot.clock.now(), purpose)
+            return ["dry run: nothing sent", *described]
+        progress = Progress(f"post {args.id} {purpose}", 0)
+        report = await ops.send_now(bot, operator(args), args.id, purpose, progress)
+        progress.finish()
+        out = [f"sent {report.sent}, retrying {report.retried}, failed {report.failed}"]
+        return out + [f"error: {e}" for e in report.errors]
 
-    for line in asyncio.run(go()):
+    for line in run(args, work):
         print(line)
     return 0
 

@@ -7,19 +7,18 @@ recorded in the audit log. Column names and messages come from the ``reports.sto
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from bot.cli.common import (
     CommandError,
     Progress,
-    add_config_arg,
+    Subcommands,
     channel_name,
-    load,
+    command_group,
     operator,
     print_table,
-    ready_context,
+    run,
 )
 from bot.cli.sheets import FORMATS, Sheet, output_path, write_sheets
 from bot.kernel.context import BotContext
@@ -39,55 +38,44 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 SNIPPET_CHARS = 30
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the stories command."""
-    p = sub.add_parser("stories", help="story submissions: review and export")
-    ssub = p.add_subparsers(dest="stories_command", metavar="ACTION", required=True)
-    ls = ssub.add_parser("list", help="stories by number, contacts masked")
-    add_config_arg(ls)
+    action = command_group(sub, "stories", "story submissions: review and export")
+    ls = action("list", "stories by number, contacts masked", cmd_list)
     ls.add_argument("--status", choices=store.STATUSES, default=None)
     ls.add_argument("--channel", choices=[c.value for c in Channel], default=None)
-    ls.set_defaults(func=cmd_list)
-    show = ssub.add_parser("show", help="one story in full: text, picture files, contact")
-    add_config_arg(show)
+    show = action("show", "one story in full: text, picture files, contact", cmd_show)
     show.add_argument("number", type=int)
     show.add_argument(
         "--reveal",
         action="store_true",
         help="the contact's full name and phone (recorded in the audit log)",
     )
-    show.set_defaults(func=cmd_show)
-    ok = ssub.add_parser("approve", help="approve story N (the author is told)")
-    add_config_arg(ok)
+    ok = action("approve", "approve story N (the author is told)", cmd_review)
     ok.add_argument("number", type=int)
     ok.add_argument("--note", default=None, help="review note, for operators")
-    ok.set_defaults(func=cmd_review, status="approved")
-    no = ssub.add_parser("reject", help="reject story N with a note (kept for operators)")
-    add_config_arg(no)
+    ok.set_defaults(status="approved")
+    no = action("reject", "reject story N with a note (kept for operators)", cmd_review)
     no.add_argument("number", type=int)
     no.add_argument("--note", required=True, help="why (for operators; the author is not told)")
-    no.set_defaults(func=cmd_review, status="rejected")
-    feat = ssub.add_parser(
-        "feature", help="choose approved story N as a typical case of the office report"
+    no.set_defaults(status="rejected")
+    feat = action(
+        "feature", "choose approved story N as a typical case of the office report", cmd_feature
     )
-    add_config_arg(feat)
     feat.add_argument("number", type=int)
     feat.add_argument("--off", action="store_true", help="no longer feature it")
-    feat.set_defaults(func=cmd_feature)
-    ex = ssub.add_parser("export", help="every story of the selection in full, csv or xlsx")
-    add_config_arg(ex)
+    ex = action("export", "every story of the selection in full, csv or xlsx", cmd_export)
     ex.add_argument("--format", choices=FORMATS, default="csv")
     ex.add_argument("--out", "--output", dest="output", required=True, metavar="FILE")
     ex.add_argument("--status", choices=store.STATUSES, default=None)
     ex.add_argument("--channel", choices=[c.value for c in Channel], default=None)
-    ex.set_defaults(func=cmd_export)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the stories."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async def work(bot: BotContext) -> None:
+        async with bot.sessions() as session:
             stories = await store.list_stories(session, args.status, args.channel)
             media = await store.media_of(session, [s.id for s in stories])
             rows = [
@@ -105,7 +93,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             keys = ["number", "channel", "date", "status", "text", "pictures", "contact"]
             print_table([_t(bot, f"col_{k}") for k in keys], rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
@@ -113,17 +101,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print one story in full; the contact whole with --reveal (audited)."""
     number: int = args.number
 
-    async def go() -> list[str]:
-        async with ready_context(load(args)) as bot:
-            whole = await ops.reveal_contact(bot, operator(args), number) if args.reveal else None
-            async with bot.sessions() as session:
-                story = await store.get_story(session, number)
-                if story is None or number < 1:
-                    raise CommandError(_t(bot, "no_such", number=number))
-                media = (await store.media_of(session, [number]))[number]
-            return _show_lines(bot, story, media, whole)
+    async def work(bot: BotContext) -> list[str]:
+        whole = await ops.reveal_contact(bot, operator(args), number) if args.reveal else None
+        async with bot.sessions() as session:
+            story = await store.get_story(session, number)
+            if story is None or number < 1:
+                raise CommandError(_t(bot, "no_such", number=number))
+            media = (await store.media_of(session, [number]))[number]
+        return _show_lines(bot, story, media, whole)
 
-    print("\n".join(asyncio.run(go())))
+    print("\n".join(run(args, work)))
     return 0
 
 
@@ -160,34 +147,32 @@ def _contact_line(bot: BotContext, story: Story, whole: ops.Contact | None) -> s
     return contact(bot, story) or _t(bot, "no_contact")
 
 
-async def review(args: argparse.Namespace) -> str:
+async def review(bot: BotContext, args: argparse.Namespace) -> str:
     """Approve or reject; returns the message printed."""
     number, status, note = args.number, args.status, args.note
-    async with ready_context(load(args)) as bot:
-        done = _t(bot, "reviewed", number=number, status=_status(bot, status))
-        if status != "approved":
-            await ops.reject(bot, operator(args), number, note)
-            return done
-        how = await ops.approve(bot, operator(args), number, note)
-        return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
+    done = _t(bot, "reviewed", number=number, status=_status(bot, status))
+    if status != "approved":
+        await ops.reject(bot, operator(args), number, note)
+        return done
+    how = await ops.approve(bot, operator(args), number, note)
+    return done + _t(bot, "told_sent" if how == "sent" else "told_notice")
 
 
 def cmd_feature(args: argparse.Namespace) -> int:
     """Feature (or stop featuring) an approved story: a typical case of the office report."""
     number, on = args.number, not args.off
 
-    async def go() -> str:
-        async with ready_context(load(args)) as bot:
-            await ops.set_featured(bot, operator(args), number, on)
-            return _t(bot, "featured" if on else "unfeatured", number=number)
+    async def work(bot: BotContext) -> str:
+        await ops.set_featured(bot, operator(args), number, on)
+        return _t(bot, "featured" if on else "unfeatured", number=number)
 
-    print(asyncio.run(go()))
+    print(run(args, work))
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Approve or reject one story."""
-    print(asyncio.run(review(args)))
+    print(run(args, lambda bot: review(bot, args)))
     return 0
 
 
@@ -195,18 +180,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the stories of the selection to a CSV or XLSX file."""
     path: Path = output_path(args.output, "--out")
 
-    async def go() -> tuple[list[str], list[list[Any]], str, str]:
-        async with ready_context(load(args)) as bot:
-            progress = Progress("stories", 0)
-            who = operator(args)
-            headers, rows = await ops.export(
-                bot, who, status=args.status, channel=args.channel, progress=progress
-            )
-            progress.finish()
-            done = _t(bot, "exported", count=len(rows), path=path)
-            return headers, rows, _t(bot, "sheet"), done
+    async def work(bot: BotContext) -> tuple[list[str], list[list[Any]], str, str]:
+        progress = Progress("stories", 0)
+        who = operator(args)
+        headers, rows = await ops.export(
+            bot, who, status=args.status, channel=args.channel, progress=progress
+        )
+        progress.finish()
+        done = _t(bot, "exported", count=len(rows), path=path)
+        return headers, rows, _t(bot, "sheet"), done
 
-    headers, rows, title, done = asyncio.run(go())
+    headers, rows, title, done = run(args, work)
     write_sheets(path, args.format, [Sheet(title, headers, rows)])
     print(done)
     return 0

@@ -4,7 +4,6 @@ operators."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -15,14 +14,14 @@ from bot.cli.charts import bar_chart
 from bot.cli.common import (
     CommandError,
     Progress,
-    add_config_arg,
+    Subcommands,
     channel_name,
     columns,
-    load,
+    command_group,
     operator,
     parse_decimal,
     print_table,
-    ready_context,
+    run,
     shown,
 )
 from bot.cli.sheets import Sheet, output_path, write_sheets
@@ -40,16 +39,12 @@ from storage.activities import LedgerRow, monthly_hours
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the volunteers and hours commands."""
-    p = sub.add_parser("volunteers", help="registered volunteers")
-    vsub = p.add_subparsers(dest="vol_command", metavar="ACTION", required=True)
-    ls = vsub.add_parser("list", help="volunteers with masked names and phones")
-    add_config_arg(ls)
+    action = command_group(sub, "volunteers", "registered volunteers")
+    ls = action("list", "volunteers with masked names and phones", cmd_list)
     ls.add_argument("--city", default=None, help="only this city")
-    ls.set_defaults(func=cmd_list)
-    ex = vsub.add_parser("export", help="one row per volunteer, csv or xlsx")
-    add_config_arg(ex)
+    ex = action("export", "one row per volunteer, csv or xlsx", cmd_export)
     ex.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     ex.add_argument("--output", required=True, metavar="FILE")
     ex.add_argument("--city", default=None, help="only this city")
@@ -58,55 +53,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="full phone numbers instead of masked ones (recorded in the audit log)",
     )
-    ex.set_defaults(func=cmd_export)
-    stars = vsub.add_parser("stars", help="star volunteers: a month's top volunteers per city")
-    add_config_arg(stars)
+    stars = action("stars", "star volunteers: a month's top volunteers per city", cmd_stars)
     stars.add_argument("--month", default=None, metavar="YYYY-MM", help="default: this month")
     stars.add_argument("--city", default=None, help="only this city")
     stars.add_argument("--chart", default=None, metavar="FILE.png", help="also a bar chart")
-    stars.set_defaults(func=cmd_stars)
 
-    h = sub.add_parser("hours", help="volunteer service hours")
-    hsub = h.add_subparsers(dest="hours_command", metavar="ACTION", required=True)
-    adj = hsub.add_parser("adjust", help="add (or with a minus sign remove) hours, with a reason")
-    add_config_arg(adj)
+    h_action = command_group(sub, "hours", "volunteer service hours")
+    adj = h_action("adjust", "add (or with a minus sign remove) hours, with a reason", cmd_adjust)
     adj.add_argument("volunteer", type=int, help="volunteer id (see volunteers list)")
     adj.add_argument("hours", help="hours to add, e.g. 2.5 or -1")
     adj.add_argument("--reason", required=True, help="why (kept in the hours ledger)")
-    adj.set_defaults(func=cmd_adjust)
-    hx = hsub.add_parser("export", help="every hours-ledger row and totals, csv or xlsx")
-    add_config_arg(hx)
+    hx = h_action("export", "every hours-ledger row and totals, csv or xlsx", cmd_hours_export)
     hx.add_argument("--format", choices=("csv", "xlsx"), default="csv")
     hx.add_argument("--output", required=True, metavar="FILE")
     hx.add_argument("--city", default=None, help="only volunteers of this city")
     hx.add_argument("--from", dest="date_from", default=None, metavar="YYYY-MM-DD")
     hx.add_argument("--to", dest="date_to", default=None, metavar="YYYY-MM-DD (inclusive)")
     hx.add_argument("--chart", default=None, metavar="FILE.png", help="hours per month")
-    hx.set_defaults(func=cmd_hours_export)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the volunteers; personal fields masked."""
 
-    async def go() -> None:
-        async with ready_context(load(args)) as bot:
-            rows = []
-            for found in await ops.registered(bot, args.city):
-                v, hours = found.volunteer, found.hours
-                rows.append(
-                    [
-                        v.id,
-                        channel_name(bot, v.channel),
-                        shown(bot, v.name_enc, mask_name),
-                        shown(bot, v.phone_enc, mask_phone),
-                        v.city,
-                        bot.texts("reports.volunteers.yes") if v.minor else "",
-                        f"{hours.normalize():f}",
-                    ]
-                )
-            print_table(list_headers(bot.texts), rows)
+    async def work(bot: BotContext) -> None:
+        rows = []
+        for found in await ops.registered(bot, args.city):
+            v, hours = found.volunteer, found.hours
+            rows.append(
+                [
+                    v.id,
+                    channel_name(bot, v.channel),
+                    shown(bot, v.name_enc, mask_name),
+                    shown(bot, v.phone_enc, mask_phone),
+                    v.city,
+                    bot.texts("reports.volunteers.yes") if v.minor else "",
+                    f"{hours.normalize():f}",
+                ]
+            )
+        print_table(list_headers(bot.texts), rows)
 
-    asyncio.run(go())
+    run(args, work)
     return 0
 
 
@@ -114,11 +100,10 @@ def cmd_adjust(args: argparse.Namespace) -> int:
     """Record an operator's change of a volunteer's hours."""
     hours = parse_decimal(args.hours, "hours", low=-ops.MAX_ADJUST, high=ops.MAX_ADJUST)
 
-    async def go() -> Decimal:
-        async with ready_context(load(args)) as bot:
-            return await ops.adjust_hours(bot, operator(args), args.volunteer, hours, args.reason)
+    async def work(bot: BotContext) -> Decimal:
+        return await ops.adjust_hours(bot, operator(args), args.volunteer, hours, args.reason)
 
-    total = asyncio.run(go())
+    total = run(args, work)
     print(f"volunteer {args.volunteer}: {hours:+} h recorded; total now {total.normalize():f} h")
     return 0
 
@@ -127,15 +112,7 @@ def list_headers(t: Texts) -> list[str]:
     """Columns of ``volunteers list``."""
     return [
         "id",
-        *columns(
-            t,
-            "reports.volunteers.col_channel",
-            "reports.volunteers.col_name",
-            "reports.volunteers.col_phone",
-            "reports.volunteers.col_city",
-            "reports.volunteers.col_minor",
-            "reports.volunteers.col_hours",
-        ),
+        *columns(t, "reports.volunteers", "channel name phone city minor hours"),
     ]
 
 
@@ -153,13 +130,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the volunteers to a CSV or XLSX file."""
     path = output_path(args.output)
 
-    async def go() -> tuple[Sheet, list[list[Any]]]:
-        async with ready_context(load(args)) as bot:
-            rows = await _export_rows(args, bot)
-            t = bot.texts
-            return Sheet(t("reports.volunteers.sheet"), export_headers(t), rows), rows
+    async def work(bot: BotContext) -> tuple[Sheet, list[list[Any]]]:
+        rows = await _export_rows(args, bot)
+        t = bot.texts
+        return Sheet(t("reports.volunteers.sheet"), export_headers(t), rows), rows
 
-    sheet, rows = asyncio.run(go())
+    sheet, rows = run(args, work)
     write_sheets(path, args.format, [sheet])
     print(f"{len(rows)} volunteers written to {path}")
     return 0
@@ -189,30 +165,14 @@ def ledger_headers(t: Texts) -> list[str]:
     """Columns of the ``hours export`` ledger sheet."""
     return columns(
         t,
-        "reports.volunteers.col_entry",
-        "reports.volunteers.col_volunteer",
-        "reports.volunteers.col_channel",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_city",
-        "reports.volunteers.col_hours",
-        "reports.volunteers.col_reason",
-        "reports.volunteers.col_activity",
-        "reports.volunteers.col_actor",
-        "reports.volunteers.col_time",
+        "reports.volunteers",
+        "entry volunteer channel name city hours reason activity actor time",
     )
 
 
 def total_headers(t: Texts) -> list[str]:
     """Columns of the ``hours export`` totals sheet."""
-    return columns(
-        t,
-        "reports.volunteers.col_volunteer",
-        "reports.volunteers.col_channel",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_city",
-        "reports.volunteers.col_entries",
-        "reports.volunteers.col_sum",
-    )
+    return columns(t, "reports.volunteers", "volunteer channel name city entries sum")
 
 
 def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
@@ -279,19 +239,16 @@ def cmd_hours_export(args: argparse.Namespace) -> int:
     if until is not None:
         until += timedelta(days=1)  # --to is inclusive
 
-    async def go() -> tuple[list[Sheet], list[LedgerRow], str, str]:
-        async with ready_context(load(args)) as bot:
-            city = args.city or None
-            entries = await ops.export_hours(
-                bot, operator(args), city=city, since=since, until=until
-            )
-            title = bot.texts(
-                "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
-            )
-            axis = bot.texts("reports.volunteers.chart_axis")
-            return _ledger_sheets(bot, entries), entries, title, axis
+    async def work(bot: BotContext) -> tuple[list[Sheet], list[LedgerRow], str, str]:
+        city = args.city or None
+        entries = await ops.export_hours(bot, operator(args), city=city, since=since, until=until)
+        title = bot.texts(
+            "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
+        )
+        axis = bot.texts("reports.volunteers.chart_axis")
+        return _ledger_sheets(bot, entries), entries, title, axis
 
-    sheets, entries, title, axis = asyncio.run(go())
+    sheets, entries, title, axis = run(args, work)
     write_sheets(path, args.format, sheets)
     print(f"{len(entries)} ledger rows of {len(sheets[1].rows)} volunteers written to {path}")
     if chart is not None:
@@ -313,41 +270,36 @@ def _month(text: str | None, now: datetime) -> tuple[int, int]:
 
 def stars_headers(t: Texts) -> list[str]:
     """Columns of ``volunteers stars``."""
-    return columns(
-        t,
-        "reports.volunteers.col_rank",
-        "reports.volunteers.col_id",
-        "reports.volunteers.col_name",
-        "reports.volunteers.col_hours",
-    )
+    return columns(t, "reports.volunteers", "rank id name hours")
 
 
 def cmd_stars(args: argparse.Namespace) -> int:
     """Print the month's top volunteers of each city (names masked), optionally a chart."""
     chart = output_path(args.chart, "--chart") if args.chart else None
 
-    async def go() -> tuple[int, int, dict[str, list[list[Any]]], dict[str, Decimal], str, Texts]:
-        async with ready_context(load(args)) as bot:
-            year, month = _month(args.month, bot.clock.now())
-            city = _city(bot, args.city)
-            since, until = month_bounds(year, month)
-            async with bot.sessions() as session:
-                stars = await monthly_hours(session, since, until, city)
-            order = {c: i for i, c in enumerate(configured_cities(bot))}
-            top = VOLUNTEERS.of(bot.config).stars_top
-            tables: dict[str, list[list[Any]]] = {}
-            sums: dict[str, Decimal] = defaultdict(Decimal)
-            for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):
-                sums[star.city] += star.hours
-                table = tables.setdefault(star.city, [])
-                if len(table) < top:
-                    name = display_name(bot, star.name_enc)
-                    table.append([len(table) + 1, star.volunteer_id, name, hours_text(star.hours)])
-            where = city or bot.texts("stars.everywhere")
-            title = bot.texts("stars.chart_title", year=year, month=month, where=where)
-            return year, month, tables, sums, title, bot.texts
+    async def work(
+        bot: BotContext,
+    ) -> tuple[int, int, dict[str, list[list[Any]]], dict[str, Decimal], str, Texts]:
+        year, month = _month(args.month, bot.clock.now())
+        city = _city(bot, args.city)
+        since, until = month_bounds(year, month)
+        async with bot.sessions() as session:
+            stars = await monthly_hours(session, since, until, city)
+        order = {c: i for i, c in enumerate(configured_cities(bot))}
+        top = VOLUNTEERS.of(bot.config).stars_top
+        tables: dict[str, list[list[Any]]] = {}
+        sums: dict[str, Decimal] = defaultdict(Decimal)
+        for star in sorted(stars, key=lambda s: order.get(s.city, len(order))):
+            sums[star.city] += star.hours
+            table = tables.setdefault(star.city, [])
+            if len(table) < top:
+                name = display_name(bot, star.name_enc)
+                table.append([len(table) + 1, star.volunteer_id, name, hours_text(star.hours)])
+        where = city or bot.texts("stars.everywhere")
+        title = bot.texts("stars.chart_title", year=year, month=month, where=where)
+        return year, month, tables, sums, title, bot.texts
 
-    year, month, tables, sums, title, t = asyncio.run(go())
+    year, month, tables, sums, title, t = run(args, work)
     if not tables:
         print(f"no hours credited in {year:04d}-{month:02d}")
         return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import sys
 from dataclasses import dataclass
@@ -13,16 +12,17 @@ from pathlib import Path
 from bot.cli.charts import bar_chart
 from bot.cli.common import (
     CommandError,
-    add_config_arg,
+    Subcommands,
     channel_name,
     columns,
-    load,
+    command_group,
     operator,
     print_table,
-    ready_context,
+    run,
 )
 from bot.kernel.clock import as_utc
 from bot.kernel.content import Texts
+from bot.kernel.context import BotContext
 from bot.kernel.message import Channel
 from handlers import logo_ops as ops
 from handlers.logo_phases import format_admin, parse_time
@@ -32,24 +32,18 @@ Ranking = list[tuple[int, str, int]]
 PerDay = list[tuple[date, int]]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     """Add the votes command."""
-    p = sub.add_parser("votes", help="logo contest votes: results and voiding")
-    vsub = p.add_subparsers(dest="votes_command", metavar="ACTION", required=True)
-    res = vsub.add_parser("results", help="ranking and votes per day")
-    add_config_arg(res)
+    action = command_group(sub, "votes", "logo contest votes: results and voiding")
+    res = action("results", "ranking and votes per day", cmd_results)
     res.add_argument("--format", choices=("table", "csv", "png"), default="table")
     res.add_argument(
         "--output", "-o", default=None, help="file for csv/png (png default: votes.png)"
     )
-    res.set_defaults(func=cmd_results)
-    flags = vsub.add_parser("flags", help="bursts of votes from new followers of one QR scene")
-    add_config_arg(flags)
-    flags.set_defaults(func=cmd_flags)
-    void = vsub.add_parser(
-        "void", help="void votes of an entry, a user or a QR scene's followers, with a reason"
+    action("flags", "bursts of votes from new followers of one QR scene", cmd_flags)
+    void = action(
+        "void", "void votes of an entry, a user or a QR scene's followers, with a reason", cmd_void
     )
-    add_config_arg(void)
     void.add_argument("number", type=int, nargs="?", default=None, help="entry number")
     void.add_argument("--user", default=None, help="only this user's votes")
     void.add_argument("--scene", default=None, help="only votes of followers from this QR scene")
@@ -57,7 +51,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--since", default=None, metavar="TIME", help='only votes cast since "YYYY-MM-DD HH:MM"'
     )
     void.add_argument("--reason", required=True)
-    void.set_defaults(func=cmd_void)
 
 
 @dataclass(frozen=True)
@@ -69,9 +62,9 @@ class Results:
     texts: Texts  # column names and chart labels
 
 
-async def load_results(args: argparse.Namespace) -> Results:
+async def load_results(bot: BotContext) -> Results:
     """Ranking, per-day totals and the per-channel split of counted votes."""
-    async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async with bot.sessions() as session:
         return Results(
             await store.ranking(session),
             await store.votes_per_day(session),
@@ -105,7 +98,7 @@ def write_png(results: Results, path: Path) -> None:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """Print or write the results."""
-    results = asyncio.run(load_results(args))
+    results = run(args, load_results)
     if args.format == "csv":
         if args.output:
             with open(args.output, "w", newline="", encoding="utf-8") as f:
@@ -120,13 +113,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         return 0
     channels = list(results.channel_names)
     texts = results.texts
-    ranking_headers = columns(
-        texts,
-        "reports.votes.col_rank",
-        "reports.votes.col_number",
-        "reports.votes.col_title",
-        "reports.votes.col_votes",
-    )
+    ranking_headers = columns(texts, "reports.votes", "rank number title votes")
     print_table(
         [*ranking_headers, *results.channel_names.values()],
         [
@@ -135,14 +122,14 @@ def cmd_results(args: argparse.Namespace) -> int:
         ],
     )
     print()
-    day_headers = columns(texts, "reports.votes.col_day", "reports.votes.col_votes")
+    day_headers = columns(texts, "reports.votes", "day votes")
     print_table(day_headers, [[d.isoformat(), v] for d, v in results.per_day])
     return 0
 
 
-async def list_flags(args: argparse.Namespace) -> list[list[object]]:
+async def list_flags(bot: BotContext) -> list[list[object]]:
     """Rows of the burst flags, newest window first."""
-    async with ready_context(load(args)) as bot, bot.sessions() as session:
+    async with bot.sessions() as session:
         return [
             [
                 f.scene,
@@ -157,7 +144,7 @@ async def list_flags(args: argparse.Namespace) -> list[list[object]]:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     """Print the burst flags and how to void the votes behind one."""
-    rows = asyncio.run(list_flags(args))
+    rows = run(args, list_flags)
     if not rows:
         print("no bursts flagged")
         return 0
@@ -170,7 +157,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     return 0
 
 
-async def void(args: argparse.Namespace) -> int:
+async def void(bot: BotContext, args: argparse.Namespace) -> int:
     """Void the votes (audited with the reason); returns how many."""
     since = None
     if args.since:
@@ -178,21 +165,20 @@ async def void(args: argparse.Namespace) -> int:
             since = parse_time(args.since)
         except ValueError as exc:
             raise CommandError(f"--since: {exc}") from None
-    async with ready_context(load(args)) as bot:
-        return await ops.void_votes(
-            bot,
-            operator(args),
-            reason=args.reason,
-            entry=args.number,
-            user=args.user,
-            scene=args.scene,
-            since=since,
-        )
+    return await ops.void_votes(
+        bot,
+        operator(args),
+        reason=args.reason,
+        entry=args.number,
+        user=args.user,
+        scene=args.scene,
+        since=since,
+    )
 
 
 def cmd_void(args: argparse.Namespace) -> int:
     """Void votes of an entry, a user or a QR scene's followers."""
-    n = asyncio.run(void(args))
+    n = run(args, lambda bot: void(bot, args))
     what = [f"entry {args.number}" if args.number is not None else ""]
     what += [f"user {args.user}" if args.user else "", f"scene {args.scene}" if args.scene else ""]
     print(f"voided {n} votes ({', '.join(w for w in what if w)})")

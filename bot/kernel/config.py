@@ -28,6 +28,13 @@ class ConfigError(ValueError):
     """A configuration key is missing or invalid; the message names the key."""
 
 
+def require_positive(section: str, values: object, *keys: str) -> None:
+    """Refuse any of ``keys`` of the ``[section]`` table ``values`` below 1, naming it."""
+    for key in keys:
+        if getattr(values, key) < 1:
+            raise ConfigError(f"{section}.{key}: must be at least 1")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -468,9 +475,9 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
         raise ConfigError("schedules.mass_quota: must be 0 (default) or more")
     if sc.mass_quota_period not in {"", "day", "month"}:
         raise ConfigError("schedules.mass_quota_period: must be day or month")
-    for key in ("poll_seconds", "max_attempts", "backoff_seconds", "lease_seconds"):
-        if getattr(sc, key) < 1:
-            raise ConfigError(f"schedules.{key}: must be at least 1")
+    require_positive(
+        "schedules", sc, "poll_seconds", "max_attempts", "backoff_seconds", "lease_seconds"
+    )
     if sc.misfire_grace_seconds < 0:
         raise ConfigError("schedules.misfire_grace_seconds: must be 0 or more")
     if sc.stale_sending_seconds < 1:

@@ -14,6 +14,7 @@ from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq.service import Decision, faq_service
 from handlers.inbox import audit, masked
+from handlers.operations import OperationError
 from storage.db import Session, transaction
 from storage.faq import (
     FaqEntry,
@@ -28,25 +29,39 @@ from storage.faq import (
 from storage.inbox import get_item, unanswered_since
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_QUESTION_CHARS = 200
 
 
-class FaqError(ValueError):
-    """An FAQ action that cannot be done (the message says why, in English)."""
+class FaqError(OperationError, ValueError):
+    """An FAQ action that cannot be done: its Chinese text in ``reports.ops``, its English line
+    for the CLI (still a ValueError for callers that catch that)."""
 
 
 async def _entry(session: Session, slug: str) -> FaqEntry:
     entry = await entry_by_slug(session, slug)
     if entry is None:
-        raise FaqError(f"no FAQ topic {slug!r}")
+        raise FaqError("reports.ops.faq_missing", f"no FAQ topic {slug!r}", slug=slug)
     return entry
+
+
+def _question_taken(slug: str) -> FaqError:
+    return FaqError(
+        "reports.ops.faq_question_exists",
+        f"FAQ topic {slug!r} has this question already",
+        slug=slug,
+    )
 
 
 def _question(text: str) -> str:
     text = " ".join(text.split())
     if not text:
-        raise FaqError("the question is empty")
-    if len(text) > 200:
-        raise FaqError("the question is longer than 200 characters")
+        raise FaqError("reports.ops.faq_question_empty", "the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise FaqError(
+            "reports.ops.faq_question_long",
+            f"the question is longer than {MAX_QUESTION_CHARS} characters",
+            limit=MAX_QUESTION_CHARS,
+        )
     return text
 
 
@@ -62,18 +77,25 @@ async def add_entry(
 ) -> FaqEntry:
     """A new operator topic with a text answer and at least one example question."""
     if not SLUG.match(slug):
-        raise FaqError("the slug must be lower-case letters, digits, - or _ (at most 64)")
+        raise FaqError(
+            "reports.ops.faq_slug",
+            "the slug must be lower-case letters, digits, - or _ (at most 64)",
+        )
     if not title.strip() or not answer.strip():
-        raise FaqError("a topic needs a title and an answer")
+        raise FaqError("reports.ops.faq_title", "a topic needs a title and an answer")
     if campaign not in ("all", "henan", "hunan"):
-        raise FaqError("the campaign must be all, henan or hunan")
+        raise FaqError(
+            "reports.ops.bad_choice", "the campaign must be all, henan or hunan", value=campaign
+        )
     cleaned = [_question(q) for q in questions]
     if not cleaned:
-        raise FaqError("a topic needs at least one example question")
+        raise FaqError("reports.ops.faq_no_question", "a topic needs at least one example question")
     now = bot.clock.now()
     async with transaction(bot.sessions) as session:
         if await entry_by_slug(session, slug) is not None:
-            raise FaqError(f"FAQ topic {slug!r} exists already")
+            raise FaqError(
+                "reports.ops.faq_exists", f"FAQ topic {slug!r} exists already", slug=slug
+            )
         entry = await add_operator_entry(
             session,
             slug=slug,
@@ -96,7 +118,7 @@ async def add_example(bot: BotContext, actor: str, slug: str, text: str) -> int:
         entry = await _entry(session, slug)
         row = await add_question(session, entry, text, bot.clock.now())
         if row is None:
-            raise FaqError(f"FAQ topic {slug!r} has this question already")
+            raise _question_taken(slug)
         audit(session, bot, actor, "faq.add_question", f"topic={slug} question={row.id}")
         question_id = row.id
     faq_service(bot).invalidate()
@@ -107,7 +129,11 @@ async def remove_example(bot: BotContext, actor: str, question_id: int) -> None:
     """Delete an example question by id."""
     async with transaction(bot.sessions) as session:
         if not await remove_question(session, question_id, bot.clock.now()):
-            raise FaqError(f"no example question {question_id}")
+            raise FaqError(
+                "reports.ops.faq_question_missing",
+                f"no example question {question_id}",
+                number=question_id,
+            )
         audit(session, bot, actor, "faq.remove_question", f"question={question_id}")
     faq_service(bot).invalidate()
 
@@ -144,14 +170,22 @@ async def learn(
     async with transaction(bot.sessions) as session:
         item = await get_item(session, item_id)
         if item is None:
-            raise FaqError(f"no inbox item {item_id}")
+            raise FaqError("reports.ops.inbox_missing", f"no inbox item {item_id}", number=item_id)
         text = (question or masked(bot, item)).strip()[:200]
         if not text:
-            raise FaqError(f"inbox item {item_id} has no text to learn from")
+            raise FaqError(
+                "reports.ops.faq_learn_empty",
+                f"inbox item {item_id} has no text to learn from",
+                number=item_id,
+            )
         entry = await entry_by_slug(session, slug)
         if entry is None:
             if not (title.strip() and answer.strip()):
-                raise FaqError(f"no FAQ topic {slug!r}; give a title and an answer to create it")
+                raise FaqError(
+                    "reports.ops.faq_learn_new",
+                    f"no FAQ topic {slug!r}; give a title and an answer to create it",
+                    slug=slug,
+                )
             entry = await add_operator_entry(
                 session,
                 slug=slug,
@@ -161,10 +195,14 @@ async def learn(
                 now=now,
             )
         elif title or answer:
-            raise FaqError(f"FAQ topic {slug!r} exists; leave out the title and answer")
+            raise FaqError(
+                "reports.ops.faq_learn_exists",
+                f"FAQ topic {slug!r} exists; leave out the title and answer",
+                slug=slug,
+            )
         added = await add_question(session, entry, text, now)
         if added is None:
-            raise FaqError(f"FAQ topic {slug!r} has this question already")
+            raise _question_taken(slug)
         audit(session, bot, operator, "faq.learn", f"item={item.id} topic={entry.slug}")
     faq_service(bot).invalidate()
     return entry
@@ -180,7 +218,7 @@ class UnansweredQuestion:
 async def week_start(bot: BotContext, days: int) -> datetime:
     """The start of the report period: ``days`` back from now."""
     if days < 1:
-        raise FaqError("days must be at least 1")
+        raise FaqError("reports.ops.days", "days must be at least 1")
     return bot.clock.now() - timedelta(days=days)
 
 

@@ -143,9 +143,7 @@ async def _offer(ctx: Ctx, entries: tuple[IndexedEntry, ...]) -> Reply:
     minutes = FAQ.of(ctx.bot.config).pick_minutes
     await save_choice(
         ctx.session,
-        msg.channel.value,
-        msg.account,
-        msg.user,
+        msg.user_key,
         [e.id for e in entries],
         ctx.bot.clock.now() + timedelta(minutes=minutes),
     )
@@ -159,14 +157,13 @@ async def _pick(ctx: Ctx, number: int) -> Reply | None:
     """The answer a number picks from the person's waiting list; None when none waits."""
     msg = ctx.inbound
     now = ctx.bot.clock.now()
-    key = (msg.channel.value, msg.account, msg.user)
-    options = await pending_choice(ctx.session, *key, now)
+    options = await pending_choice(ctx.session, msg.user_key, now)
     if options is None:
         return None
     if not 1 <= number <= len(options):
         return ctx.reply("faq.texts.picked_none")
     entry = await ctx.session.get(FaqEntry, options[number - 1])
-    await clear_choice(ctx.session, *key)
+    await clear_choice(ctx.session, msg.user_key)
     if entry is None or not entry.enabled:  # switched off since it was offered
         return None
     await record_event(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Integer, cast, func
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -246,6 +246,18 @@ def per_bucket(
     ``found`` maps a bucket to its values, or is rows whose first column is the bucket."""
     table = dict(found) if isinstance(found, Mapping) else {str(r[0]): tuple(r[1:]) for r in found}
     return [(b, *table.get(b, (0,) * width)) for b in scope.period.buckets()]
+
+
+async def rows_per_bucket(
+    scope: Scope, column: Any, *values: Any, where: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """One row per bucket of the period: the aggregates ``values`` over the rows whose time
+    ``column`` falls in that bucket (and that match ``where``), zeros where there are none."""
+    bucket = local_bucket(scope, column)
+    found = await scope.session.execute(
+        select(bucket, *values).where(in_period(scope, column), *where).group_by(bucket)
+    )
+    return per_bucket(scope, found, len(values))
 
 
 def ratio(part: float, whole: float) -> float:

@@ -15,9 +15,8 @@ from storage.reports.base import (
     Section,
     Table,
     in_period,
-    local_bucket,
-    per_bucket,
     ratio,
+    rows_per_bucket,
 )
 
 OUTCOMES = ("answered", "picked", "clarify", "handoff")
@@ -27,15 +26,8 @@ SEVERITIES = (3, 2, 1)
 async def section(scope: Scope) -> Section:
     """FAQ events by outcome per row; inbox items by reason, severity and category."""
     s, ev, item = scope.session, FaqEvent, InboxItem
-    bucket = local_bucket(scope, ev.at)
-    rows = per_bucket(
-        scope,
-        await s.execute(
-            select(bucket, *(func.count().filter(ev.outcome == o) for o in OUTCOMES))
-            .where(in_period(scope, ev.at))
-            .group_by(bucket)
-        ),
-        len(OUTCOMES),
+    rows = await rows_per_bucket(
+        scope, ev.at, *(func.count().filter(ev.outcome == o) for o in OUTCOMES)
     )
     where = in_period(scope, item.created_at)
     flagged = item.reason == "flagged"

@@ -13,8 +13,7 @@ from storage.reports.base import (
     Table,
     in_period,
     json_int,
-    local_bucket,
-    per_bucket,
+    rows_per_bucket,
 )
 from storage.schedules import FAILED, MISSED, SENT, UNKNOWN, OutboxItem
 
@@ -24,24 +23,18 @@ REPORT_FIELDS = ("TotalCount", "SentCount", "ErrorCount")
 async def section(scope: Scope) -> Section:
     """Counted by the occurrence (when the push was due)."""
     s, o = scope.session, OutboxItem
-    where = in_period(scope, o.occurrence) & (o.purpose == "push")
-    bucket = local_bucket(scope, o.occurrence)
+    push = o.purpose == "push"
+    where = in_period(scope, o.occurrence) & push
     reach = [func.coalesce(func.sum(json_int(scope, o.report, k)), 0) for k in REPORT_FIELDS]
-    rows = per_bucket(
+    rows = await rows_per_bucket(
         scope,
-        await s.execute(
-            select(
-                bucket,
-                func.count().filter(o.status == SENT),
-                func.count().filter((o.status == SENT) & (o.channel == "wechat")),
-                func.count().filter((o.status == SENT) & (o.channel == "weibo")),
-                func.count().filter(o.status.in_((FAILED, MISSED, UNKNOWN))),
-                *reach,
-            )
-            .where(where)
-            .group_by(bucket)
-        ),
-        7,
+        o.occurrence,
+        func.count().filter(o.status == SENT),
+        func.count().filter((o.status == SENT) & (o.channel == "wechat")),
+        func.count().filter((o.status == SENT) & (o.channel == "weibo")),
+        func.count().filter(o.status.in_((FAILED, MISSED, UNKNOWN))),
+        *reach,
+        where=[push],
     )
     reported = int(await s.scalar(select(func.count()).where(where, o.report.is_not(None))) or 0)
     unit = scope.period.unit

@@ -15,35 +15,27 @@ from storage.reports.base import (
     Section,
     Table,
     in_period,
-    local_bucket,
-    per_bucket,
+    rows_per_bucket,
 )
-from storage.stories import Story
+from storage.stories import Story, StoryStatus
 
 EXCERPT_CHARS = 300
+# The order of the review columns in the section's table.
+REVIEW_ORDER = (StoryStatus.APPROVED, StoryStatus.REJECTED, StoryStatus.PENDING)
+# The columns' order in the section's table.
+REVIEW_ORDER = (StoryStatus.APPROVED, StoryStatus.REJECTED, StoryStatus.PENDING)
 MAX_CASES = 6
 
 
 async def section(scope: Scope) -> Section:
     """Counted by when a story was received."""
     s, st = scope.session, Story
-    bucket = local_bucket(scope, st.created_at)
-    rows = per_bucket(
+    rows = await rows_per_bucket(
         scope,
-        await s.execute(
-            select(
-                bucket,
-                func.count(),
-                func.count().filter(st.status == "approved"),
-                func.count().filter(st.status == "rejected"),
-                func.count().filter(st.status == "pending"),
-                func.count().filter(st.channel == "wechat"),
-                func.count().filter(st.channel == "weibo"),
-            )
-            .where(in_period(scope, st.created_at))
-            .group_by(bucket)
-        ),
-        6,
+        st.created_at,
+        func.count(),
+        *(func.count().filter(st.status == status.value) for status in REVIEW_ORDER),
+        *(func.count().filter(st.channel == channel) for channel in ("wechat", "weibo")),
     )
     featured = list(
         (
@@ -52,7 +44,7 @@ async def section(scope: Scope) -> Section:
                 .where(
                     in_period(scope, st.created_at),
                     st.featured.is_(True),
-                    st.status == "approved",
+                    st.status == StoryStatus.APPROVED.value,
                 )
                 .order_by(st.id)
             )

@@ -13,9 +13,8 @@ from storage.reports.base import (
     Section,
     Table,
     in_period,
-    local_bucket,
-    per_bucket,
     ratio,
+    rows_per_bucket,
 )
 from storage.volunteers import Volunteer
 
@@ -24,13 +23,8 @@ async def section(scope: Scope) -> Section:
     """New volunteers of the period (rows, cities, skills) and everyone registered so far."""
     s, v = scope.session, Volunteer
     where = in_period(scope, v.created_at)
-    bucket = local_bucket(scope, v.created_at)
     minors = func.count().filter(v.minor.is_(True))
-    rows = per_bucket(
-        scope,
-        await s.execute(select(bucket, func.count(), minors).where(where).group_by(bucket)),
-        2,
-    )
+    rows = await rows_per_bucket(scope, v.created_at, func.count(), minors)
     cities = [
         (str(c), int(n), int(k))
         for c, n, k in await s.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -39,9 +40,15 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return found
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """The parsed module (parsed once, so node ids agree between the scans)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _strings(path: Path) -> list[ast.Constant]:
     """String constants of ``path`` other than docstrings (comments are not in the tree)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = _tree(path)
     skip = _docstrings(tree)
     return [
         node
@@ -61,14 +68,31 @@ def test_no_chinese_text_in_reporting_commands(module: str) -> None:
     assert not chinese, "move these to handlers/content/reports.toml:\n" + "\n".join(chinese)
 
 
+def _column_keys(path: Path) -> tuple[set[str], set[int]]:
+    """The keys ``columns(texts, "reports.x", "a b")`` reads (reports.x.col_a, ...), and the
+    ids of its table and names strings (not keys themselves)."""
+    keys: set[str] = set()
+    parts: set[int] = set()
+    for node in ast.walk(_tree(path)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "columns":
+            table, names = node.args[1:3]
+            assert isinstance(table, ast.Constant) and isinstance(names, ast.Constant), path
+            keys |= {f"{table.value}.col_{name}" for name in str(names.value).split()}
+            parts |= {id(table), id(names)}
+    return keys, parts
+
+
 def test_every_report_key_the_cli_uses_is_shipped() -> None:
     texts = Texts.load()
-    used = {
-        node.value
-        for path in sorted(CLI.glob("*.py"))
-        for node in _strings(path)
-        if KEY.fullmatch(node.value)
-    }
+    used: set[str] = set()
+    for path in sorted(CLI.glob("*.py")):
+        keys, parts = _column_keys(path)
+        used |= keys
+        used |= {
+            node.value
+            for node in _strings(path)
+            if KEY.fullmatch(node.value) and id(node) not in parts
+        }
     assert len(used) > 50  # the scan sees the literal keys
     missing = sorted(key for key in used if not isinstance(texts.get(key), str))
     assert not missing, f"keys missing from handlers/content/reports.toml: {missing}"

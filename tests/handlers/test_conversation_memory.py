@@ -8,11 +8,11 @@ from typing import Any
 
 from bot.app import build_context, close_context
 from bot.kernel.clock import FakeClock
-from bot.kernel.message import Channel, Inbound, Kind, Reply
+from bot.kernel.message import Channel, Inbound, Kind, Reply, UserKey
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine, Finish, Flow, Invalid, Next, Outcome, Step
 from handlers.router import Text
-from storage.conversations import MemoryConversationStore, StateKey
+from storage.conversations import MemoryConversationStore
 from tests.conftest import make_config
 
 START = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
@@ -62,11 +62,11 @@ async def test_a_flow_runs_on_the_memory_store_without_a_database(tmp_path: Path
         assert (await engine.handle(ctx(" "))).text.endswith("name?")  # type: ignore[union-attr]
         assert (await engine.handle(ctx("返回"))).text.endswith("name?")  # type: ignore[union-attr]
         assert (await engine.handle(ctx("小李"))).text == "city?"  # type: ignore[union-attr]
-        saved = await store.get(StateKey("wechat", "gh_a", "alice"))
+        saved = await store.get(UserKey(Channel.WECHAT, "gh_a", "alice"))
         # The answers are encrypted even in memory: the store never sees them.
         assert saved is not None and saved.step == "city" and "小李" not in saved.data
         assert (await engine.handle(ctx("郑州"))).text == "done 小李 郑州"  # type: ignore[union-attr]
-        assert await store.get(StateKey("wechat", "gh_a", "alice")) is None
+        assert await store.get(UserKey(Channel.WECHAT, "gh_a", "alice")) is None
         assert await engine.handle(ctx("郑州")) is None  # no flow any more
 
         await engine.start(ctx("demo"), "demo")

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import build_context, close_context, create_app, prepare_database, purge_once
 from bot.cli import main
-from bot.cli.common import add_config_arg, load, ready_context
+from bot.cli.common import add_config_arg, run
 from bot.config import load_config
 from bot.kernel.clock import FakeClock
 from bot.kernel.config import Config, ConfigError, ConfigSection
@@ -90,13 +90,10 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    config = load(args)
+    async def work(bot: BotContext) -> str:
+        return f"{bot.texts('tally.cli_heading')} {TALLY.of(bot.config).cheer}"
 
-    async def run() -> str:
-        async with ready_context(config, args.features) as bot:
-            return bot.texts("tally.cli_heading")
-
-    print(asyncio.run(run()), TALLY.of(config).cheer)
+    print(run(args, work))
     return 0
 
 

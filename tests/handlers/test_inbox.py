@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.kernel.message import Channel
 from handlers import inbox
 from handlers.faq import operations as faq_ops
+from handlers.operations import OperationError
 from storage.faq import FaqEvent
 from storage.inbox import InboxItem, InboxReply, set_duty
 from storage.models import AuditEvent
@@ -100,8 +101,11 @@ async def test_assign_close_and_refusals(chatter: Chatter, harness: BotHarness) 
     item = await _only_item(harness, chatter)
     assert (await inbox.assign(harness.bot, item.id, "lead", "carol")).status == "assigned"
     assert (await inbox.close(harness.bot, item.id, "carol")).status == "closed"
-    with pytest.raises(inbox.InboxError, match="closed"):
+    with pytest.raises(inbox.InboxError, match="closed") as closed:
         await inbox.reply(harness.bot, item.id, "carol", "太晚了")
+    # An operation error like the others: the CLI's main prints it, the console its Chinese.
+    assert isinstance(closed.value, OperationError)
+    assert closed.value.text(harness.bot.texts) == f"{item.id} 号消息已关闭"
     with pytest.raises(inbox.InboxError, match="empty"):
         await inbox.reply(harness.bot, item.id, "carol", "  ")
     with pytest.raises(inbox.InboxError, match="no inbox item"):
@@ -125,8 +129,10 @@ async def test_an_answered_question_becomes_an_faq_example(
     )
     assert entry.source == "operator"
     assert "不接待来访" in await chatter.say("你们办公室在哪里办公")
-    with pytest.raises(faq_ops.FaqError, match="already"):
+    with pytest.raises(faq_ops.FaqError, match="already") as taken:
         await faq_ops.learn(harness.bot, item.id, "alice", slug="office")
+    assert isinstance(taken.value, OperationError)
+    assert taken.value.text(harness.bot.texts) == "问答主题 office 已有这个问题"
 
 
 async def test_fundraising_request_gets_the_standard_reply(

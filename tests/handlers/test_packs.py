@@ -34,7 +34,7 @@ TEXT_KEY = re.compile(rf"^(?:{CONTENT_STEMS})\.[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_
 
 # Calls that take text keys (ctx.t, ctx.reply, texts(...), texts.get, ask, columns...) and the
 # keyword arguments that name one (a flow's title, a step's help).
-KEY_CALLS = {"t", "reply", "texts", "get", "has", "ask", "columns", "_summary"}
+KEY_CALLS = {"t", "reply", "texts", "get", "has", "ask", "_summary"}
 KEY_ARGS = {"title_key", "help"}
 
 
@@ -58,6 +58,11 @@ def _keys_in_code() -> set[str]:
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if not isinstance(node, ast.Call):
+                    continue
+                if _name(node.func) == "columns":  # columns(texts, "reports.x", "a b")
+                    table, names = node.args[1:3]
+                    assert isinstance(table, ast.Constant) and isinstance(names, ast.Constant)
+                    keys.update(f"{table.value}.col_{n}" for n in str(names.value).split())
                     continue
                 values = list(node.args) if _name(node.func) in KEY_CALLS else []
                 values += [k.value for k in node.keywords if k.arg in KEY_ARGS]

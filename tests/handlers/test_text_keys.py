@@ -2,8 +2,9 @@
 removed from a file fails here instead of as a missing text in front of a user.
 
 Keys are found in the source by their shape: the first argument of ``ctx.t``, ``ctx.reply``,
-``texts(...)``, ``texts.get``, ``bot.texts``, ``ask``, ``columns``, ``_label``-style helpers
-that take a content key, and the ``title_key=`` / ``help=`` of flows and steps. Keys built at
+``texts(...)``, ``texts.get``, ``bot.texts``, ``ask``, operation errors, ``_label``-style
+helpers that take a content key, the table and column names of ``columns``, and the
+``title_key=`` / ``help=`` of flows and steps. Keys built at
 run time (f-strings) are not checked here; their prefixes are.
 """
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "handlers", "schedules")
 KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 # Calls whose first argument is a text key.
-BY_NAME = {"ask", "t", "reply", "texts"}
+BY_NAME = {"ask", "t", "reply", "texts", "OperationError", "FaqError", "InboxError"}
 # Keyword arguments that hold a text key.
 KEYWORDS = {"title_key", "help", "text_key"}
 
@@ -48,7 +49,11 @@ def _keys(path: Path) -> Iterator[tuple[str, int]]:
         if (name in BY_NAME or name == "texts.get") and node.args:
             args.append(node.args[0])
         if name == "columns":
-            args.extend(node.args[1:])
+            # columns(texts, "reports.x", "a b c") names reports.x.col_a, .col_b, .col_c.
+            table, names = node.args[1:3]
+            assert isinstance(table, ast.Constant) and isinstance(names, ast.Constant), path
+            for column in str(names.value).split():
+                yield f"{table.value}.col_{column}", node.lineno
         args.extend(kw.value for kw in node.keywords if kw.arg in KEYWORDS)
         for arg in args:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):

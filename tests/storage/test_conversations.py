@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
+from bot.kernel.message import Channel, UserKey
 from storage.conversations import (
     ConversationStore,
     FlowState,
     MemoryConversationStore,
     SqlConversationStore,
-    StateKey,
 )
 from storage.db import create_engine, create_sessions, transaction
 from tests.conftest import PG_URL
 from tests.conftest import _reset_postgres as reset_postgres
 
 NOW = datetime(2026, 3, 5, 1, 0, tzinfo=UTC)
-ALICE = StateKey("wechat", "gh_account", "alice")
+ALICE = UserKey(Channel.WECHAT, "gh_account", "alice")
 
 
 def state(step: str = "name", *, flow: str = "signup", data: str = "{}") -> FlowState:
@@ -103,9 +103,9 @@ class TestConversationStoreContract:
 
     async def test_keys_are_separate(self, stores: Stores) -> None:
         others = [
-            StateKey("weibo", ALICE.account, ALICE.user),
-            StateKey(ALICE.channel, "gh_other", ALICE.user),
-            StateKey(ALICE.channel, ALICE.account, "bob"),
+            UserKey(Channel.WEIBO, ALICE.account, ALICE.user),
+            UserKey(ALICE.channel, "gh_other", ALICE.user),
+            UserKey(ALICE.channel, ALICE.account, "bob"),
         ]
         async for store in stores.unit():
             await store.set(ALICE, state("name"))

@@ -79,7 +79,7 @@ async def review(call: Call) -> web.StreamResponse:
 
     if decision == "approved":
         text = bot.texts("stories.approved", number=number)
-        await tell_then(bot, story.channel, story.account, story.user_id, text, record)
+        await tell_then(bot, story.user_key, text, record)
     else:
         async with transaction(bot.sessions) as session:
             await record(session)
