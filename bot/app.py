@@ -155,11 +155,13 @@ def create_app(
         config.server.body_timeout_seconds, config.server.max_unsigned_body_reads
     )
     db_engine = bot.sessions.kw["bind"]
+    probe = make_probe(config.database_url, db_engine)
+    bot.follower_lookup = probe.follows
     app[DISPATCHER] = Dispatcher(
         bot=bot,
         routers=handlers.routers,
         engine=handlers.engine,
-        probe=TimedProbe(make_probe(config.database_url, db_engine)),
+        probe=TimedProbe(probe),
         message_log=MessageLogWriter(bot.sessions, config.database_url),
         deadline=config.wechat.reply_deadline_seconds,
         shared_limit=_shared_limit(bot),

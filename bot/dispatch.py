@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,8 +52,9 @@ from bot.middlewares import (
 from handlers.context import Ctx
 from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
-from storage.db import transaction
+from storage.db import on_loop, transaction
 from storage.hotpath import MessageLogWriter, StateProbe
+from storage.messages import claim_message, finish_message
 from storage.models import InboundMessage
 
 __all__ = ["Deadlines", "Dispatcher", "Outcome", "Result"]
@@ -148,6 +149,14 @@ class Dispatcher:
     # Counts the per-user limit across processes when set (storage.ratelimit.SharedRateLimiter).
     shared_limit: Any = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Retries in this process (see _process): messages being handled, by key, and the answers
+    # of those handled lately.
+    _inflight: dict[tuple[str, str, str], asyncio.Future[Result | None]] = field(
+        default_factory=dict
+    )
+    _answered: OrderedDict[tuple[str, str, str], tuple[float, Result]] = field(
+        default_factory=OrderedDict
+    )
 
     def __post_init__(self) -> None:
         texts = self.bot.texts
@@ -165,10 +174,79 @@ class Dispatcher:
         """Handle one inbound message within the deadline."""
         return await self._dispatch(msg)
 
+    # Platform retries come within about 15 seconds of the first delivery; a minute covers them
+    # and a burst of a few thousand messages a second stays bounded.
+    ANSWERED_SECONDS = 60.0
+    ANSWERED_MAX = 10_000
+
     async def _process(self, msg: Inbound) -> Result:
-        if msg.kind is not Kind.EVENT and not await self.probe.needs_transaction(
-            msg.channel.value, msg.account, msg.user, msg.key
-        ):
+        """A retry of a message this process is handling or has just handled gets the first
+        delivery's answer without touching the database: the first delivery decided it (a
+        transaction, or a pure answer). Across processes the unique key still decides."""
+        key = (msg.channel.value, msg.account, msg.key)
+        answered = self._answered.get(key)
+        if answered is not None and self._now() - answered[0] < self.ANSWERED_SECONDS:
+            return answered[1]
+        first = self._inflight.get(key)
+        if first is not None:
+            retry = await self._await_first(first)
+            if retry is not None:
+                return retry
+            # The first delivery failed without an answer to repeat: this one tries itself.
+        loop = asyncio.get_running_loop()
+        self._inflight[key] = mine = loop.create_future()
+        retry_answer: Result | None = None
+        try:
+            result = await self._handle(msg)
+            retry_answer = self._retry_answer(result)
+            return result
+        finally:
+            del self._inflight[key]
+            mine.set_result(retry_answer)
+            if retry_answer is not None:
+                self._remember(key, retry_answer)
+
+    async def _await_first(self, first: asyncio.Future[Result | None]) -> Result | None:
+        """The first delivery's answer for a retry (None: handle it anew); within the deadline,
+        after which the retry answers nothing, as a retry of a late message does."""
+        if await self._until_deadline(first):
+            return first.result()
+        return Result(None, Outcome.DUPLICATE)
+
+    @staticmethod
+    def _retry_answer(result: Result) -> Result | None:
+        """What a retry of a message answered with ``result`` gets, as the message log would
+        answer it (``_duplicate``): the reply sent in time, else nothing. None after a failure:
+        whether it was recorded is the database's to say."""
+        if result.outcome in (Outcome.FAILED, Outcome.RATE_LIMITED):
+            return None
+        reply = result.reply if result.outcome in (Outcome.REPLIED, Outcome.DUPLICATE) else None
+        return Result(reply, Outcome.DUPLICATE, result.handler)
+
+    def forget_answers(self) -> None:
+        """Drop the answers kept for retries (a retry then asks the database)."""
+        self._answered.clear()
+
+    def _now(self) -> float:
+        # The bot's clock, not the monotonic one: tests move it past the retry horizon.
+        return self.bot.clock.now().timestamp()
+
+    def _remember(self, key: tuple[str, str, str], answer: Result) -> None:
+        now = self._now()
+        answered = self._answered
+        answered[key] = (now, answer)
+        answered.move_to_end(key)
+        while answered:
+            oldest = next(iter(answered.values()))
+            if len(answered) <= self.ANSWERED_MAX and now - oldest[0] < self.ANSWERED_SECONDS:
+                break
+            answered.popitem(last=False)
+
+    async def _handle(self, msg: Inbound) -> Result:
+        needs_transaction = True
+        if msg.kind is not Kind.EVENT:
+            needs_transaction = await self._probe(msg)
+        if not needs_transaction:
             found = first_match(self.routers, msg)
             if found is not None and found[0].pure:
                 return await self._run_pure(msg, *found)
@@ -183,7 +261,24 @@ class Dispatcher:
         self._track(task)
         return Result(None, Outcome.LATE, progress.handler)
 
-    async def _until_deadline(self, task: asyncio.Task[Any]) -> bool:
+    async def _probe(self, msg: Inbound) -> bool:
+        """The state probe's answer, under the reply deadline: a database that hangs instead
+        of refusing raises TimeoutError (the failure apology) rather than holding the request
+        past the platform's patience. Same single timer as the pure path's deadline."""
+        watch = self.deadlines.watch()
+        try:
+            answer = await self.probe.needs_transaction(
+                msg.channel.value, msg.account, msg.user, msg.key
+            )
+        except asyncio.CancelledError:
+            task = watch.task
+            if not self.deadlines.release(watch) or task.cancelling():
+                raise  # cancelled from elsewhere (shutdown)
+            raise TimeoutError("the state probe did not answer within the deadline") from None
+        self.deadlines.release(watch)
+        return answer
+
+    async def _until_deadline(self, task: asyncio.Future[Any]) -> bool:
         """Wait for ``task`` until the deadline, never cancelling it; whether it is done.
 
         One timer and one callback: wait_for(shield(task)) wraps the task in two more futures
@@ -286,54 +381,88 @@ class Dispatcher:
         )
 
     async def _run(self, msg: Inbound, progress: _Progress) -> Result:
+        with on_loop():  # the message's SQLite statements on the loop's thread (storage.db)
+            return await self._run_on_loop(msg, progress)
+
+    async def _run_on_loop(self, msg: Inbound, progress: _Progress) -> Result:
         try:
             # A flow step's network work (a media download) before the transaction begins.
             prepared = await self.engine.prepare(self.bot, msg)
+            if msg.kind is not Kind.EVENT:
+                # And the route's (a follower check), should the user be in no flow.
+                found = first_match(self.routers, msg)
+                if found is not None and found[0].prepare is not None:
+                    await found[0].prepare(self.bot, msg)
         except Exception as exc:
             return await self._failed(msg, progress, exc)
         call = wrap_calls(self.call_middlewares, functools.partial(self._route, progress=progress))
         # A second attempt covers a conflict with a concurrent message of the same user (two
         # flow entries inserting one conversation row); the loser re-runs on fresh state.
         for attempt in (1, 2):
-            claimed = False
             try:
                 async with self.bot.sessions() as session:
                     try:
                         async with session.begin():
-                            row = self._claim(msg)
-                            session.add(row)
-                            await session.flush()
-                            claimed = True
-                            ctx = Ctx(inbound=msg, session=session, bot=self.bot, prepared=prepared)
-                            reply = await call(ctx)
-                            if reply is not None:
-                                reply = await self._resolve_media(msg, reply)
-                            row.handler = progress.handler[:64]
-                            if not progress.private:
-                                row.text = _logged_text(msg)
-                            row.reply = self._seal(reply) if reply else None
-                            row.finished_at = self.bot.clock.now()
-                            if progress.responded:
-                                row.status = "late"
-                            else:
-                                progress.committing = True
-                                row.status = "done"
+                            row_id = await claim_message(session, self._claim_values(msg))
+                            # None: the key is taken (a retry); the transaction stays empty.
+                            if row_id is not None:
+                                ctx = Ctx(
+                                    inbound=msg, session=session, bot=self.bot, prepared=prepared
+                                )
+                                reply = await self._handle_claimed(ctx, row_id, call, progress)
                     except IntegrityError:
+                        # The handler's writes lost a race (the claim itself never raises).
                         progress.committing = False
-                        if not claimed:
-                            return await self._duplicate(msg)
                         if attempt == 2:
                             raise
                         continue
             except Exception as exc:
                 return await self._failed(msg, progress, exc)
+            if row_id is None:
+                return await self._duplicate(msg)
             for work in ctx.after_commit:
                 self.follow_up(work())
             if progress.responded:
-                await self._deliver_late(msg, reply, row.id)
+                await self._deliver_late(msg, reply, row_id)
                 return Result(None, Outcome.LATE, progress.handler)
             return Result(reply, Outcome.REPLIED if reply else Outcome.EMPTY, progress.handler)
         raise AssertionError("unreachable")
+
+    async def _handle_claimed(
+        self, ctx: Ctx, row_id: int, call: Any, progress: _Progress
+    ) -> Reply | None:
+        """Run the handler (behind the call middlewares) for the claimed message and record
+        how it went, in the claim's transaction."""
+        msg = ctx.inbound
+        reply: Reply | None = await call(ctx)
+        if reply is not None:
+            reply = await self._resolve_media(msg, reply)
+        if not progress.responded:
+            progress.committing = True
+        await finish_message(
+            ctx.session,
+            row_id,
+            status="late" if progress.responded else "done",
+            handler=progress.handler[:64],
+            text=None if progress.private else _logged_text(msg),
+            reply=self._seal(reply) if reply else None,
+            finished_at=self.bot.clock.now(),
+        )
+        return reply
+
+    def _claim_values(self, msg: Inbound) -> dict[str, Any]:
+        """The claim's row (see ``_claim``), for ``storage.messages.claim_message``."""
+        return {
+            "channel": msg.channel.value,
+            "account": msg.account,
+            "msg_key": msg.key,
+            "user_id": msg.user,
+            "kind": msg.kind.value,
+            "event": msg.event.value if msg.event else None,
+            "text": None,
+            "status": "processing",
+            "received_at": self.bot.clock.now(),
+        }
 
     def _claim(self, msg: Inbound) -> InboundMessage:
         # No text yet: whether the message is an answer inside a flow (personal data, never

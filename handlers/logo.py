@@ -10,7 +10,7 @@ from bot.kernel.clients import ApiError
 from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
-from bot.kernel.message import Article, Channel, Reply
+from bot.kernel.message import Article, Channel, Inbound, Reply
 from handlers.context import Ctx
 from handlers.logo_phases import LOGO, ContestState, contest_state, format_date, phase_line
 from handlers.logo_phases import schedule_lines as phase_schedule
@@ -168,7 +168,71 @@ async def final_ranking(ctx: Ctx, state: ContestState) -> Reply:
     return with_phase(ctx, state, *lines)
 
 
-@router.on(Command("投票", arg=r"\d{1,9}"))
+class FollowStatus:
+    """What the platform said lately about users the followers table does not know: whether
+    they follow. Filled before the vote's transaction (``check_follower``), read inside it;
+    answers expire quickly (a follow or unfollow event writes the table, which wins)."""
+
+    SECONDS = 60.0
+    MAX = 50_000
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str, str], tuple[float, bool]] = {}
+
+    def get(self, key: tuple[str, str, str], now: float) -> bool | None:
+        """The platform's answer about ``key`` if still fresh."""
+        seen = self._seen.get(key)
+        return seen[1] if seen is not None and now - seen[0] < self.SECONDS else None
+
+    def put(self, key: tuple[str, str, str], subscribed: bool, now: float) -> None:
+        if len(self._seen) >= self.MAX:  # oldest first: dicts keep insertion order
+            for stale in list(self._seen)[: self.MAX // 10]:
+                del self._seen[stale]
+        self._seen.pop(key, None)
+        self._seen[key] = (now, subscribed)
+
+
+def follow_status(bot: BotContext) -> FollowStatus:
+    """The process's ``FollowStatus``."""
+    status = bot.extras.get("logo_follow_status")
+    if status is None:
+        status = bot.extras["logo_follow_status"] = FollowStatus()
+    assert isinstance(status, FollowStatus)
+    return status
+
+
+def _follower_key(msg: Inbound) -> tuple[str, str, str]:
+    return (msg.channel.value, msg.account, msg.user)
+
+
+async def check_follower(bot: BotContext, msg: Inbound) -> None:
+    """Before a vote's transaction: ask the platform whether an unknown sender follows.
+
+    The API call used to sit inside the transaction: with 100 ms of platform latency every
+    vote held the write lock that long. Known followers (a row in the followers table, read
+    outside any transaction) need no call."""
+    if msg.channel is not Channel.WECHAT:
+        return
+    status, now = follow_status(bot), bot.clock.now().timestamp()
+    key = _follower_key(msg)
+    if status.get(key, now) is not None:
+        return
+    if bot.follower_lookup is not None:
+        known = await bot.follower_lookup(*key)
+    else:
+        async with bot.sessions() as session:
+            row = await find_follower(session, *key)
+            known = None if row is None else row.subscribed
+    if known is not None:
+        return
+    try:
+        info = await bot.client(msg.channel).user_info(msg.user)  # type: ignore[attr-defined]
+    except ApiError:
+        return  # the vote counts (see follower_status)
+    status.put(key, bool(info.get("subscribe", 1)), bot.clock.now().timestamp())
+
+
+@router.on(Command("投票", arg=r"\d{1,9}"), prepare=check_follower)
 async def cast_vote(ctx: Ctx) -> Reply | None:
     """One vote for entry N, within the phase, the rate limit and the per-day limits the
     database enforces."""
@@ -210,10 +274,8 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
     if outcome.status == "entry_limit":
         return answer("logo.entry_limit", number=number, per_entry=cfg.votes_per_entry_per_day)
     await watch_for_burst(ctx, follower)
-    mine = await store.votes_of(ctx.session, msg.channel.value, msg.user, vote_day(ctx))
-    return answer(
-        "logo.voted", number=number, title=entry.title, left=cfg.votes_per_day - len(mine)
-    )
+    left = cfg.votes_per_day - outcome.votes_today
+    return answer("logo.voted", number=number, title=entry.title, left=left)
 
 
 @router.on(Text("我的投票"), pure=True)
@@ -244,11 +306,12 @@ async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
     if msg.channel is not Channel.WECHAT:
         # Channels without a follow-status API: only followers can message the account.
         return True, None
-    try:
-        info = await ctx.bot.client(msg.channel).user_info(msg.user)  # type: ignore[attr-defined]
-    except ApiError:
-        return True, None  # an API hiccup must not cost a follower their vote
-    subscribed = bool(info.get("subscribe", 1))
+    # What the platform said before the transaction (check_follower); nothing when the call
+    # failed: an API hiccup must not cost a follower their vote.
+    answer = follow_status(ctx.bot).get(_follower_key(msg), ctx.bot.clock.now().timestamp())
+    if answer is None:
+        return True, None
+    subscribed = answer
     # A follow event that recorded the row meanwhile wins; the answer stands for this vote.
     await remember_follower(
         ctx.session,

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 MatchResult = bool | re.Match[str]
 Handler = Callable[["Ctx"], Awaitable[Reply | None]]
+# Network work for a route's message before its transaction opens (see Route.prepare).
+Prepare = Callable[[BotContext, Inbound], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,11 @@ class Route:
     name: str
     # A pure handler only reads: its messages skip the per-message transaction (see dispatch).
     pure: bool = False
+    # Run by the dispatcher before the message's transaction opens: a platform API call there
+    # would hold the write lock (SQLite) or a pooled connection for its whole round trip. It
+    # leaves what it learnt where the handler finds it (a short-lived cache); the handler
+    # must cope when it learnt nothing.
+    prepare: Prepare | None = None
 
 
 @dataclass
@@ -235,7 +242,12 @@ class Router:
         return gate
 
     def on(
-        self, flt: Filter, *, name: str | None = None, pure: bool = False
+        self,
+        flt: Filter,
+        *,
+        name: str | None = None,
+        pure: bool = False,
+        prepare: Prepare | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register the decorated handler for messages passing ``flt``.
 
@@ -244,7 +256,7 @@ class Router:
 
         def register(handler: Handler) -> Handler:
             route_name = name or f"{self.name}.{handler.__name__}"
-            self.routes.append(Route(flt, handler, route_name, pure))
+            self.routes.append(Route(flt, handler, route_name, pure, prepare))
             return handler
 
         return register

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.clock import as_utc, local
-from storage.db import Conflict, savepoint, upsert_insert
+from storage.db import upsert_insert
 from storage.models import Base, BigId, Follower
 
 
@@ -174,9 +174,14 @@ async def remember_follower(
     now: datetime,
 ) -> None:
     """Record what the platform said about a user not seen before; a follow event that
-    recorded the row meanwhile wins (a savepoint, so the message's transaction goes on)."""
-    try:
-        async with savepoint(session):
-            session.add(new_follower(channel, account, user_id, subscribed=subscribed, now=now))
-    except Conflict:
-        pass
+    recorded the row meanwhile wins (ON CONFLICT DO NOTHING: the message's transaction goes on,
+    without a SAVEPOINT)."""
+    stmt = upsert_insert(session)(Follower).values(
+        channel=channel,
+        account=account,
+        user_id=user_id,
+        subscribed=subscribed,
+        created_at=now,
+        last_interaction_at=now,
+    )
+    await session.execute(stmt.on_conflict_do_nothing())

@@ -44,9 +44,19 @@ class StateProbe(Protocol):
         the first delivery's answer, even when the flow it answered has ended since)."""
         ...
 
+    async def follows(self, channel: str, account: str, user: str) -> bool | None:
+        """Whether the user follows as far as the followers table knows (None: no row), read
+        outside any transaction: nothing waits for the write lock."""
+        ...
+
     async def close(self) -> None:
         """Release the probe's connections."""
         ...
+
+
+_FOLLOWS_SQL = (
+    "SELECT subscribed FROM followers WHERE channel = {0} AND account = {1} AND user_id = {2}"
+)
 
 
 Key = tuple[str, str, str, str]  # channel, account, user, message key
@@ -122,6 +132,14 @@ class SQLiteProbe:
         rows = self._connection().execute(_sqlite_batch_sql(size), params)
         return {row[0] for row in rows}
 
+    async def follows(self, channel: str, account: str, user: str) -> bool | None:
+        """See ``StateProbe``: an indexed lookup on the loop's thread."""
+        row = self._connection().execute(
+            _FOLLOWS_SQL.format("?", "?", "?"), (channel, account, user)
+        )
+        found = row.fetchone()
+        return None if found is None else bool(found[0])
+
     async def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -166,7 +184,8 @@ class PostgresProbe:
     nothing behind, and it reads committed state exactly as before. Not batched like SQLite's:
     keys passed as arrays hide their values from the planner, which then may pick the user
     index and scan an account's whole message log; with one key each condition is an equality
-    on a unique index, whatever the statistics say.
+    on a unique index, and the message log's user index no longer fits the key's condition at
+    all (migration 0017: without statistics the planner used to take it).
     """
 
     _sql = (
@@ -211,6 +230,19 @@ class PostgresProbe:
             # that one was dropped, so this asks on a fresh one.
             return await self._ask(pool, (channel, account, user, key))
 
+    async def follows(self, channel: str, account: str, user: str) -> bool | None:
+        """See ``StateProbe``: one round trip on the probe's pool."""
+        pool = await self._ready()
+        async with pool.acquire() as conn:
+            try:
+                found = await conn.fetchrow(
+                    _FOLLOWS_SQL.format("$1", "$2", "$3"), channel, account, user
+                )
+            except _BROKEN:
+                conn.terminate()
+                raise
+        return None if found is None else bool(found[0])
+
     async def _ask(self, pool: asyncpg.Pool, key: Key) -> bool:
         async with pool.acquire() as conn:
             try:
@@ -241,6 +273,13 @@ class EngineProbe:
         async with self.engine.connect() as conn:
             params = {"c": channel, "a": account, "u": user, "k": key}
             return (await conn.execute(self._sql, params)).first() is not None
+
+    async def follows(self, channel: str, account: str, user: str) -> bool | None:
+        """See ``StateProbe``: one query on the async engine."""
+        async with self.engine.connect() as conn:
+            sql = text(_FOLLOWS_SQL.format(":c", ":a", ":u"))
+            found = (await conn.execute(sql, {"c": channel, "a": account, "u": user})).first()
+        return None if found is None else bool(found[0])
 
     async def close(self) -> None:
         return None

@@ -29,7 +29,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -146,6 +145,8 @@ class VoteOutcome:
 
     status: str
     slot: int = 0
+    # The user's votes that day with this one (as read before it: no second query).
+    votes_today: int = 0
 
 
 async def add_entry(
@@ -330,30 +331,27 @@ async def cast_vote(
             return VoteOutcome("entry_limit")
         for slot in free_slots:
             for entry_slot in free_entry:
-                if await _try_insert(
-                    session,
-                    LogoVote(
-                        entry_id=entry_id,
-                        channel=channel,
-                        user_id=user_id,
-                        vote_date=day,
-                        slot=slot,
-                        entry_slot=entry_slot,
-                        created_at=now,
-                    ),
-                ):
-                    return VoteOutcome("ok", slot)
+                row = {
+                    "entry_id": entry_id,
+                    "channel": channel,
+                    "user_id": user_id,
+                    "vote_date": day,
+                    "slot": slot,
+                    "entry_slot": entry_slot,
+                    "created_at": now,
+                    "voided": False,
+                }
+                if await _try_insert(session, row):
+                    return VoteOutcome("ok", slot, len(used) + 1)
     return VoteOutcome("day_limit")
 
 
-async def _try_insert(session: AsyncSession, vote: LogoVote) -> bool:
-    """Insert inside a SAVEPOINT; False when a unique key says the slot is taken."""
-    try:
-        async with session.begin_nested():
-            session.add(vote)
-    except IntegrityError:
-        return False
-    return True
+async def _try_insert(session: AsyncSession, row: dict[str, object]) -> bool:
+    """Insert unless a unique key says the slot is taken (ON CONFLICT DO NOTHING: no
+    SAVEPOINT and no exception, one statement); whether it was inserted."""
+    stmt = upsert_insert(session)(LogoVote).values(row).on_conflict_do_nothing()
+    inserted = await session.execute(stmt.returning(LogoVote.id))
+    return inserted.first() is not None
 
 
 async def votes_of(

@@ -1,14 +1,76 @@
-"""The inbound message log's upkeep: retention and the cached replies kept for retries."""
+"""The inbound message log: the claim of a message's key on the transactional path, and its
+upkeep (retention, the cached replies kept for retries)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
 from storage.models import InboundMessage
+
+_LOG: Table = InboundMessage.__table__  # type: ignore[assignment]
+
+# Built once: statements made per message (ORM unit of work, .where() and .values() coercion,
+# the cache key) cost more CPU than the SQL itself on the transactional path.
+_FINISH = (
+    update(_LOG)
+    .where(_LOG.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("new_status"),
+        handler=bindparam("new_handler"),
+        text=bindparam("new_text"),
+        reply=bindparam("new_reply"),
+        finished_at=bindparam("new_finished_at"),
+    )
+)
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(_LOG)
+        .on_conflict_do_nothing(index_elements=["channel", "account", "msg_key"])
+        .returning(_LOG.c.id)
+    )
+
+
+async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | None:
+    """Insert the message's log row (its key's claim); its id, or None when the key is taken
+    (a retry: the unique key decides, across processes too, without an exception)."""
+    statement = _claim_statement(session.get_bind().dialect.name)
+    return (await session.execute(statement, row)).scalar()
+
+
+async def finish_message(
+    session: AsyncSession,
+    row_id: int,
+    *,
+    status: str,
+    handler: str,
+    text: str | None,
+    reply: str | None,
+    finished_at: datetime,
+) -> None:
+    """Record how the claimed message was handled (in its transaction)."""
+    await session.execute(
+        _FINISH,
+        {
+            "row_id": row_id,
+            "new_status": status,
+            "new_handler": handler,
+            "new_text": text,
+            "new_reply": reply,
+            "new_finished_at": finished_at,
+        },
+    )
 
 
 async def purge_before(session: AsyncSession, cutoff: datetime) -> int:

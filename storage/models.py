@@ -119,7 +119,9 @@ class InboundMessage(PersonRow, Base):
     __table_args__ = (
         UniqueConstraint("channel", "account", "msg_key"),
         Index("ix_inbound_messages_received_at", "received_at"),
-        Index("ix_inbound_messages_user", "channel", "account", "user_id", "received_at"),
+        # Led by user_id: it must not look usable for the (channel, account, msg_key) lookups
+        # (migration 0017 says why).
+        Index("ix_inbound_messages_user", "user_id", "channel", "account", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

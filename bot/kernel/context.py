@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ class BotContext:
     clients: dict[Channel, ChannelClient] = field(default_factory=dict)
     # Feature-owned services registered at start-up (e.g. the scheduler), by name.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Whether a user follows as far as the followers table knows (None: no row), read outside
+    # any transaction (the state probe's connection); the app sets it, tests may leave it.
+    follower_lookup: Callable[[str, str, str], Awaitable[bool | None]] | None = None
 
     def client(self, channel: Channel) -> ChannelClient:
         """The API client of ``channel``; KeyError if that channel is not configured."""

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from bot.app import create_app, purge_message_log
 from bot.appkeys import BOT, DISPATCHER
@@ -25,16 +25,21 @@ from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser
 from handlers.context import Ctx
 from handlers.router import Router, Text
+from storage.db import create_engine
+from storage.hotpath import PostgresProbe
 from storage.models import Follower, InboundMessage, Notice
 from tests.conftest import ACCOUNT, AES_KEY, APP_ID, TOKEN, BotHarness, make_config
 
 
 @pytest.fixture
-def bot_config(db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI) -> Config:
-    """A short deadline so the slow handler below misses it quickly."""
-    return make_config(
-        db_url, tmp_path, fake_wechat.base_url, wechat={"reply_deadline_seconds": 0.5}
-    )
+def bot_config(
+    request: pytest.FixtureRequest, db_url: str, tmp_path: Path, fake_wechat: FakeWeChatAPI
+) -> Config:
+    """A short deadline so the slow handler below misses it quickly (unless a test's
+    ``config`` marker sets its own: tests that must answer in time on a loaded machine)."""
+    marker = request.node.get_closest_marker("config")
+    wechat = {"reply_deadline_seconds": 0.5, **(marker.kwargs.get("wechat", {}) if marker else {})}
+    return make_config(db_url, tmp_path, fake_wechat.base_url, wechat=wechat)
 
 
 def _side_effect_router(calls: list[str], delay: float = 0.0) -> Router:
@@ -93,6 +98,68 @@ async def test_same_msgid_three_times_runs_once(harness: BotHarness) -> None:
     # A later retry gets the cached reply.
     assert user.read_reply((await harness.post(user, xml))[1])["Content"] == "已记录"
     assert len(calls) == 1
+
+
+# The platform's own deadline: answers in time even when the machine is busy.
+IN_TIME = pytest.mark.config(wechat={"reply_deadline_seconds": 4.5})
+
+
+def _count_transactions(bot: BotContext) -> list[int]:
+    """A one-item list counting the message claims (one a transaction of the transactional
+    path) the bot's engine sends from now on."""
+    begun = [0]
+
+    def claim(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO inbound_messages"):
+            begun[0] += 1
+
+    event.listen(bot.sessions.kw["bind"].sync_engine, "before_cursor_execute", claim)
+    return begun
+
+
+@IN_TIME
+async def test_retries_in_flight_wait_for_the_first_delivery(harness: BotHarness) -> None:
+    # The handler takes a while: the retries arrive while its transaction is open, and get
+    # its answer without a transaction of their own.
+    calls: list[str] = []
+    _install(harness.app, _side_effect_router(calls, delay=0.2))
+    user = harness.user()
+    xml = user.text("慢慢来")
+    begun = _count_transactions(harness.bot)
+    first = asyncio.create_task(harness.post(user, xml))
+    await asyncio.sleep(0.05)
+    retries = await asyncio.gather(*(harness.post(user, xml) for _ in range(2)))
+    results = [await first, *retries]
+    assert [user.read_reply(body)["Content"] for _, body in results] == ["已记录"] * 3
+    assert len(calls) == 1 and begun[0] == 1
+    assert await _count(harness.bot, Notice, Notice.user_id == "effect-" + user.openid) == 1
+
+
+@IN_TIME
+async def test_a_retry_after_commit_is_answered_without_the_database(
+    harness: BotHarness,
+) -> None:
+    calls: list[str] = []
+    _install(harness.app, _side_effect_router(calls))
+    user = harness.user()
+    xml = user.text("记一笔")
+    assert user.read_reply((await harness.post(user, xml))[1])["Content"] == "已记录"
+    begun = _count_transactions(harness.bot)
+    probe = harness.app[DISPATCHER].probe
+    asked: list[str] = []
+    original = probe.needs_transaction
+
+    async def counting(*args: Any) -> bool:
+        asked.append(args[-1])
+        return bool(await original(*args))
+
+    probe.needs_transaction = counting
+    assert user.read_reply((await harness.post(user, xml))[1])["Content"] == "已记录"
+    assert begun[0] == 0 and asked == [] and len(calls) == 1
+    # Past the retry horizon the answer is the database's again (here: the cached reply).
+    harness.clock.advance(minutes=2)
+    assert user.read_reply((await harness.post(user, xml))[1])["Content"] == "已记录"
+    assert len(calls) == 1 and asked
 
 
 async def test_events_dedupe_by_user_and_create_time(harness: BotHarness) -> None:
@@ -314,6 +381,7 @@ async def test_a_retry_after_a_data_key_change_is_answered_with_nothing(
     await harness.say(user, "1990")
     answer = user.text("李四")
     assert "手机号码" in user.read_reply((await harness.post(user, answer))[1])["Content"]
+    harness.app[DISPATCHER].forget_answers()  # a new data key means a restart
     other_key = Cipher(Fernet.generate_key().decode())
     async with harness.bot.sessions() as session, session.begin():
         await session.execute(
@@ -322,3 +390,34 @@ async def test_a_retry_after_a_data_key_change_is_answered_with_nothing(
             .values(reply=other_key.encrypt('{"kind": "text", "text": "x"}'))
         )
     assert await harness.post(user, answer) == (200, "success")
+
+
+async def test_a_hanging_database_gets_the_apology_within_the_deadline(
+    harness: BotHarness,
+) -> None:
+    """The state probe talks to a database that accepts connections and never answers (a
+    hung server, not a refusing one): the message gets the apology by the reply deadline."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hang(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/hung")
+    dispatcher = harness.app[DISPATCHER]
+    real_probe, dispatcher.probe = dispatcher.probe, PostgresProbe(hung)
+    try:
+        user = harness.user()
+        started = time.monotonic()
+        status, body = await harness.post(user, user.text("活动"))
+        elapsed = time.monotonic() - started
+        assert status == 200 and accepted  # the probe did reach the hung server
+        assert user.read_reply(body)["Content"] == harness.bot.texts("common.error")
+        assert elapsed < dispatcher.deadline + 1.0
+    finally:
+        dispatcher.probe = real_probe
+        server.close()
+        for writer in accepted:
+            writer.close()
+        await hung.dispose()

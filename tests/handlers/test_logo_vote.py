@@ -85,6 +85,25 @@ async def test_unknown_user_checked_with_the_platform(harness: BotHarness) -> No
     assert await counts(harness) == {a: 1}
 
 
+async def test_the_platform_is_asked_outside_the_transaction(harness: BotHarness) -> None:
+    # A slow platform: while it answers an unknown voter's follower check no database
+    # connection is held, so the other voter (a known follower) is not kept waiting.
+    (a,) = await approved(harness, "中原绿叶")
+    harness.fake.delay_seconds["/cgi-bin/user/info"] = 1.0
+    unknown, known = harness.user(), harness.user()
+    await harness.send(known, known.event("subscribe"))
+    pool = harness.bot.sessions.kw["bind"].sync_engine.pool
+    slow = asyncio.create_task(harness.say(unknown, f"投票 {a}"))
+    await asyncio.sleep(0.3)
+    assert pool.checkedout() == 0  # the unknown voter waits for the platform, holding nothing
+    started = asyncio.get_running_loop().time()
+    assert "投票成功" in await harness.say(known, f"投票 {a}")
+    assert asyncio.get_running_loop().time() - started < 0.6
+    assert "投票成功" in await slow
+    assert len(harness.fake.calls_to("/cgi-bin/user/info")) == 1
+    assert await counts(harness) == {a: 2}
+
+
 @pytest.mark.slow
 async def test_thousand_users_each_request_three_times_count_exactly(
     harness: BotHarness,

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.appkeys import DISPATCHER
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
-from storage.db import is_sqlite
+from storage.db import create_engine, is_sqlite
 from storage.hotpath import (
     PROBE_APPLICATION_NAME,
     MessageLogWriter,
@@ -291,3 +291,34 @@ async def test_one_bad_row_never_loses_the_rest_of_a_log_batch(
     assert "no-channel" not in keys
     # SQLite does not enforce a string column's length; PostgreSQL refuses the long key.
     assert ("9" * 300 in keys) is is_sqlite(db_url)
+
+
+async def test_postgres_plans_use_the_unique_key_without_statistics(db_url: str) -> None:
+    """The dedupe lookup and the probe's message-key condition take the unique key even on a
+    table the planner knows nothing about (a copy of inbound_messages, never analysed)."""
+    if is_sqlite(db_url):
+        pytest.skip("PostgreSQL's planner")
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn, conn.begin():
+            await conn.execute(
+                text("CREATE TEMP TABLE plan_check (LIKE inbound_messages INCLUDING ALL)")
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO plan_check (channel, account, msg_key, user_id, kind, status,"
+                    " received_at) SELECT 'wechat', 'gh_a', 'k' || g, 'u' || (g % 50), 'text',"
+                    " 'done', now() FROM generate_series(1, 6000) g"
+                )
+            )
+            where = "channel = 'wechat' AND account = 'gh_a' AND msg_key = 'k5'"
+            for query in (
+                f"SELECT status, reply, handler FROM plan_check WHERE {where}",
+                f"SELECT 1 FROM plan_check WHERE {where}"
+                " AND (reply IS NOT NULL OR status <> 'done')",
+            ):
+                plan = "\n".join(r[0] for r in await conn.execute(text(f"EXPLAIN {query}")))
+                assert "msg_key_key" in plan and "user_id" not in plan.split("Filter")[0], plan
+            await conn.rollback()
+    finally:
+        await engine.dispose()
