@@ -1,8 +1,8 @@
 """failed console logins are counted in rate_counters (the shared WindowCounter): drop the
 table that kept one row per failure
 
-Revision ID: 0017_faults2_login_counters
-Revises: 0016_faults_rate_counters
+Revision ID: 0019_faults2_login_counters
+Revises: 0018_console_exports
 Create Date: 2026-11-30 08:00:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0017_faults2_login_counters"
-down_revision: str | Sequence[str] | None = "0016_faults_rate_counters"
+revision: str = "0019_faults2_login_counters"
+down_revision: str | Sequence[str] | None = "0018_console_exports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
