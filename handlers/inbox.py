@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,11 +36,13 @@ from storage.db import Session, transaction
 from storage.inbox import (
     OPEN_STATUSES,
     STATUSES,
+    DutyOperator,
     InboxItem,
     InboxReply,
     ItemStatus,
     ReplyStatus,
     add_item,
+    duty_roster,
     get_item,
     list_items,
     on_duty,
@@ -47,6 +50,7 @@ from storage.inbox import (
     purge_done,
     replies_of,
     sent_since,
+    set_duty,
 )
 from storage.messages import recent_texts
 from storage.notices import add_notice
@@ -364,6 +368,46 @@ async def person_history(bot: BotContext, item: InboxItem) -> list[InboxItem]:
     """The person's other inbox items, newest first."""
     async with bot.sessions() as session:
         return await person_items(session, item.user_key)
+
+
+# -- the duty roster ----------------------------------------------------------------------------
+
+DUTY_CHANNELS = ("wechat", "weibo")
+_DUTY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+async def roster(bot: BotContext) -> list[DutyOperator]:
+    """Every operator on the duty roster, on duty or not."""
+    async with bot.sessions() as session:
+        return await duty_roster(session)
+
+
+async def duty(
+    bot: BotContext,
+    actor: str,
+    name: str,
+    *,
+    channel: str | None = None,
+    user_id: str | None = None,
+    on: bool | None = None,
+) -> DutyOperator:
+    """Add an operator to the duty roster or change their entry: the account they are told on
+    (their own openid or Weibo uid) and whether they are on duty. Audited."""
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise InboxError("reports.ops.inbox_duty_name", "the operator's name is empty or long")
+    if channel is not None and channel not in DUTY_CHANNELS:
+        raise InboxError("reports.ops.inbox_duty_channel", f"unknown channel {channel!r}")
+    if user_id is not None:
+        user_id = user_id.strip()
+        if user_id and not _DUTY_ID.fullmatch(user_id):
+            raise InboxError("reports.ops.inbox_duty_account", "not an openid or Weibo uid")
+    async with transaction(bot.sessions) as session:
+        row = await set_duty(
+            session, name, bot.clock.now(), channel=channel, user_id=user_id, on=on
+        )
+        audit(session, bot, actor, "inbox.duty", f"operator={name} on={row.on_duty}")
+        return row
 
 
 async def purge_old_items(bot: BotContext, now: datetime) -> int:

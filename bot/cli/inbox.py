@@ -20,8 +20,7 @@ from bot.kernel.context import BotContext
 from handlers import inbox
 from handlers.faq import operations as faq_ops
 from handlers.faq.watchlist import Watchlist
-from storage.db import transaction
-from storage.inbox import STATUSES, duty_roster, set_duty
+from storage.inbox import STATUSES
 
 
 def mask_user(user_id: str) -> str:
@@ -234,31 +233,20 @@ def cmd_duty(args: argparse.Namespace) -> int:
     """List or change the duty roster."""
 
     async def work(bot: BotContext) -> None:
-        async with transaction(bot.sessions) as session:
-            if args.name:
-                await set_duty(
-                    session,
-                    args.name,
-                    bot.clock.now(),
-                    channel=args.channel,
-                    user_id=args.openid,
-                    on=args.on,
-                )
-                inbox.audit(session, bot, args.actor, "inbox.duty", f"operator={args.name}")
-            roster = await duty_roster(session)
-            rows = [
-                [
-                    o.name,
-                    channel_name(bot, o.channel),
-                    mask_user(o.user_id),
-                    "on" if o.on_duty else "off",
-                ]
-                for o in roster
+        if args.name:
+            await inbox.duty(
+                bot, args.actor, args.name, channel=args.channel, user_id=args.openid, on=args.on
+            )
+        rows = [
+            [
+                o.name,
+                channel_name(bot, o.channel),
+                mask_user(o.user_id),
+                "on" if o.on_duty else "off",
             ]
-        print_table(
-            columns(bot.texts, "reports.inbox", "name channel bound on_duty"),
-            rows,
-        )
+            for o in await inbox.roster(bot)
+        ]
+        print_table(columns(bot.texts, "reports.inbox", "name channel bound on_duty"), rows)
 
     run(args, work)
     return 0

@@ -43,6 +43,34 @@ async def items(call: Call) -> web.StreamResponse:
     )
 
 
+# Before /inbox/{id}: routes match in the order they are added.
+@section.get("/inbox/duty", role=Role.ADMIN)
+async def duty_roster(call: Call) -> web.StreamResponse:
+    """The on-duty roster (``inbox duty``): who is told at once about critical flags."""
+    roster = await inbox.roster(call.bot)
+    return call.render("inbox_duty.html", roster=roster, channels=inbox.DUTY_CHANNELS)
+
+
+@section.post("/inbox/duty", role=Role.ADMIN)
+async def duty_change(call: Call) -> web.StreamResponse:
+    """Add an operator to the roster, or switch one on or off duty."""
+    form = await call.form()
+    t = call.t
+    name = form.text("name", label=t("console.inbox.duty_name"), limit=64)
+    state = form.choice("state", ("on", "off"), label=t("console.inbox.duty_state"))
+    channel = form.text("channel", label=t("console.inbox.duty_channel"), required=False)
+    account = form.text("account", label=t("console.inbox.duty_account"), required=False, limit=64)
+    await inbox.duty(
+        call.bot,
+        str(call.actor),
+        name,
+        channel=channel or None,
+        user_id=account or None,
+        on=state == "on",
+    )
+    call.done("/inbox/duty", "duty_saved")
+
+
 @section.get("/inbox/{id}", role=Role.VIEWER)
 async def item(call: Call) -> web.StreamResponse:
     """One item: the text, the person's recent messages, replies and the reply window."""

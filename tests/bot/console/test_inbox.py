@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.console.pages import Role
 from bot.kernel.message import Channel
+from handlers import inbox
 from storage.inbox import InboxItem
 from storage.models import AuditEvent
 from tests.bot.console.conftest import Console
@@ -98,3 +99,56 @@ async def test_operators_who_opted_in_are_told_of_a_flagged_message(
     await inbox.drain_alerts(harness.bot)
     told = phone.late_messages()
     assert any("留言处理" in m for m in told) and not any("不想活" in m for m in told)
+
+
+async def test_duty_roster_page_sets_who_is_alerted(console: Console, harness: BotHarness) -> None:
+    """``inbox duty`` in the browser: admins add an operator with the account they are told
+    on and switch them on or off duty; the roster they set is the one the alerts use."""
+    on_call = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await on_call.say("菜单")  # they wrote to the account: inside their 48 h window
+    await harness.drain()
+    for role in (Role.VIEWER, Role.EDITOR):
+        other = await console.as_role(role)
+        assert (await other.get("/console/inbox/duty"))[0] == 403
+        assert (await other.post("/console/inbox/duty", {"name": "x", "state": "on"}))[0] == 403
+    editor_page = (await (await console.as_role(Role.EDITOR)).get("/console/inbox"))[1]
+    assert "/console/inbox/duty" not in editor_page
+
+    admin = await console.as_role(Role.ADMIN)
+    status, body = await admin.get("/console/inbox")
+    assert status == 200 and 'href="/console/inbox/duty"' in body
+    status, body = await admin.get("/console/inbox/duty")
+    assert status == 200 and "值班名单" in body
+    bad = {"name": "值班员甲", "channel": "wechat", "account": "not an id!", "state": "on"}
+    status, body, _ = await admin.post("/console/inbox/duty", bad)
+    assert status == 400 and "微信 openid 或微博 uid" in body
+    status, body, _ = await admin.post("/console/inbox/duty", {**bad, "channel": "qq"})
+    assert status == 400 and "只能是微信或微博" in body
+    good = {**bad, "account": on_call.user_id}
+    status, _b, location = await admin.post("/console/inbox/duty", good)
+    assert status == 303 and "duty_saved" in location
+    status, body = await admin.get("/console/inbox/duty")
+    assert 'data-duty="值班员甲"' in body and "值班中" in body
+    assert on_call.user_id not in body  # the account shown masked
+
+    person = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await person.say("我真的不想活了")
+    await inbox.drain_alerts(harness.bot)
+    assert len(on_call.late_messages()) == 1
+
+    status, _b, _l = await admin.post("/console/inbox/duty", {"name": "值班员甲", "state": "off"})
+    assert status == 303
+    status, body = await admin.get("/console/inbox/duty")
+    assert "未值班" in body
+    roster = await inbox.roster(harness.bot)
+    assert [(o.name, o.user_id, o.on_duty) for o in roster] == [
+        ("值班员甲", on_call.user_id, False)
+    ]
+    await harness.chatter(Channel.WECHAT).say("我真的不想活了")  # type: ignore[attr-defined]
+    await inbox.drain_alerts(harness.bot)
+    assert len(on_call.late_messages()) == 1  # off duty: not told again
+    async with harness.bot.sessions() as session:
+        audits = (
+            await session.execute(select(AuditEvent).where(AuditEvent.action == "inbox.duty"))
+        ).scalars()
+        assert [a.actor for a in audits] == ["console:admin1", "console:admin1"]
