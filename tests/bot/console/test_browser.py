@@ -363,6 +363,7 @@ PAGES = [
     ("stories", "/console/stories"),
     ("operators", "/console/operators"),
     ("inbox", "/console/inbox"),
+    ("inbox-duty", "/console/inbox/duty"),
     ("faq", "/console/faq?q=孩子上网要注意什么"),
     ("reports", "/console/reports"),
     ("admin", "/console/admin"),
