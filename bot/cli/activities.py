@@ -6,19 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cli.common import (
-    CommandError,
-    Progress,
-    Subcommands,
-    channel_name,
-    columns,
-    command_group,
-    operator,
-    parse_decimal,
-    print_table,
-    run,
-    shown,
-)
+from bot.cli import common
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.cli.volunteers import display_name
 from bot.kernel.clock import SHANGHAI, as_utc, local
@@ -35,7 +23,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 def roster_headers(t: Texts) -> list[str]:
     """Columns of ``activities roster``."""
-    return columns(
+    return common.columns(
         t,
         "reports.activities",
         "number volunteer channel name phone city enrolled_at checked_in_at checked_out_at status",
@@ -44,14 +32,16 @@ def roster_headers(t: Texts) -> list[str]:
 
 def list_headers(t: Texts) -> list[str]:
     """Columns of ``activities list``."""
-    return columns(
+    return common.columns(
         t, "reports.activities", "id title time place city hours places checked_in code state"
     )
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: common.Subcommands) -> None:
     """Add the activities command."""
-    action = command_group(sub, "activities", "volunteer activities: add, list, cancel, roster")
+    action = common.command_group(
+        sub, "activities", "volunteer activities: add, list, cancel, roster"
+    )
 
     add = action("add", "a new activity volunteers can enrol in", cmd_add)
     add.add_argument("--title", required=True)
@@ -80,13 +70,15 @@ def parse_time(text: str, option: str) -> datetime:
     try:
         naive = datetime.strptime(text.strip(), TIME_FORMAT)
     except ValueError:
-        raise CommandError(f"{option}: expected 'YYYY-MM-DD HH:MM', got {text!r}") from None
+        raise common.CommandError(f"{option}: expected 'YYYY-MM-DD HH:MM', got {text!r}") from None
     return naive.replace(tzinfo=SHANGHAI).astimezone(UTC)
 
 
 def _capacity(text: str) -> int:
     if not text.strip().isdecimal():
-        raise CommandError(f"--capacity: must be a whole number from 1 to {ops.MAX_CAPACITY}")
+        raise common.CommandError(
+            f"--capacity: must be a whole number from 1 to {ops.MAX_CAPACITY}"
+        )
     return int(text)
 
 
@@ -113,16 +105,16 @@ def cmd_add(args: argparse.Namespace) -> int:
         place=args.place,
         starts_at=parse_time(args.start, "--start"),
         ends_at=parse_time(args.end, "--end"),
-        hours=parse_decimal(args.hours, "--hours", low=ops.MIN_HOURS, high=ops.MAX_HOURS),
+        hours=common.parse_decimal(args.hours, "--hours", low=ops.MIN_HOURS, high=ops.MAX_HOURS),
         capacity=_capacity(args.capacity),
         city=args.city,
         code=args.code,
     )
 
     async def work(bot: BotContext) -> Activity:
-        return await ops.add(bot, operator(args), new)
+        return await ops.add(bot, common.operator(args), new)
 
-    activity = run(args, work)
+    activity = common.run(args, work)
     print(
         f"activity {activity.id} added: {activity.title}, {_local_span(activity)}, "
         f"{activity.capacity} places, {hours_text(activity.hours)} h; check-in code {activity.code}"
@@ -138,7 +130,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             now = bot.clock.now()
             return await store.with_checked_in(session, now, args.all), now, bot.texts
 
-    found, now, t = run(args, work)
+    found, now, t = common.run(args, work)
     rows = [
         [
             a.id,
@@ -154,7 +146,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         ]
         for a, checked in found
     ]
-    print_table(list_headers(t), rows)
+    common.print_table(list_headers(t), rows)
     return 0
 
 
@@ -162,12 +154,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel an activity (audited) and tell its volunteers."""
 
     async def work(bot: BotContext) -> ops.Cancelled:
-        progress = Progress("telling volunteers", 0)
-        done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
+        progress = common.Progress("telling volunteers", 0)
+        done = await ops.cancel(bot, common.operator(args), args.number, args.reason, progress)
         progress.finish()
         return done
 
-    done = run(args, work)
+    done = common.run(args, work)
     activity, counts = done.activity, done.told
     state = "was already cancelled" if done.again else "cancelled"
     print(
@@ -203,9 +195,9 @@ def cmd_roster(args: argparse.Namespace) -> int:
         if path is None:
             found = await ops.roster(bot, args.number)
         else:
-            found = await ops.export_roster(bot, operator(args), args.number)
+            found = await ops.export_roster(bot, common.operator(args), args.number)
         activity, entries = found.activity, found.entries
-        progress = Progress("roster", len(entries)) if path is not None else None
+        progress = common.Progress("roster", len(entries)) if path is not None else None
         rows: list[list[Any]] = []
         checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
         for i, (enrolment, v) in enumerate(entries, 1):
@@ -213,9 +205,9 @@ def cmd_roster(args: argparse.Namespace) -> int:
                 [
                     i,
                     v.id,
-                    channel_name(bot, v.channel),
+                    common.channel_name(bot, v.channel),
                     display_name(bot, v.name_enc),
-                    shown(bot, v.phone_enc, mask_phone),
+                    common.shown(bot, v.phone_enc, mask_phone),
                     v.city,
                     _when(enrolment.enrolled_at),
                     _when(enrolment.checked_in_at),
@@ -229,10 +221,10 @@ def cmd_roster(args: argparse.Namespace) -> int:
             progress.finish()
         return activity, rows, checked, bot.texts
 
-    activity, rows, checked, t = run(args, work)
+    activity, rows, checked, t = common.run(args, work)
     if path is None:
         print(f"{activity.id} {activity.title}  {_local_span(activity)}  {activity.place}")
-        print_table(roster_headers(t), rows)
+        common.print_table(roster_headers(t), rows)
     else:
         sheet = t("reports.activities.roster_sheet", number=activity.id)
         write_sheets(path, fmt, [Sheet(sheet, roster_headers(t), rows)])
