@@ -104,6 +104,8 @@ class FakeWeChatAPI:
         self.token_grace_seconds = 300  # how long a replaced token keeps working
         # clientmsgid -> msg_id of mass sends: the platform refuses a repeat with 45065.
         self.mass_client_ids: dict[str, int] = {}
+        # Scenes of the temporary QR codes created (ticket -> scene_str).
+        self.qr_scenes: dict[str, str] = {}
 
     # -- test controls -------------------------------------------------------------------------
 
@@ -133,6 +135,27 @@ class FakeWeChatAPI:
     def calls_to(self, path: str) -> list[Recorded]:
         """Recorded calls to ``path``."""
         return [c for c in self.calls if c.path == path]
+
+    def _qrcode(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A temporary string-scene QR code as the platform answers (scene 1-64 characters,
+        at most 30 days)."""
+        scene = ((body.get("action_info") or {}).get("scene") or {}).get("scene_str")
+        expire = body.get("expire_seconds", 60)
+        if (
+            body.get("action_name") != "QR_STR_SCENE"
+            or not isinstance(scene, str)
+            or not 1 <= len(scene) <= 64
+            or not isinstance(expire, int)
+            or not 60 <= expire <= 2592000
+        ):
+            return {"errcode": 40013, "errmsg": "invalid qrcode parameter"}
+        ticket = "gQ" + secrets.token_urlsafe(24)
+        self.qr_scenes[ticket] = scene
+        return {
+            "ticket": ticket,
+            "expire_seconds": expire,
+            "url": f"http://weixin.qq.com/q/{secrets.token_urlsafe(16)}",
+        }
 
     # -- server --------------------------------------------------------------------------------
 
@@ -288,6 +311,8 @@ class FakeWeChatAPI:
                     self.mass_client_ids[client_id] = msg_id
                 return web.json_response({**OK, "msg_id": msg_id, "msg_data_id": next(self._ids)})
             return web.json_response(OK)
+        if path == "/cgi-bin/qrcode/create":
+            return web.json_response(self._qrcode(body or {}))
         if path in ("/cgi-bin/media/uploadimg",):
             return web.json_response({"url": f"http://127.0.0.1/fake/{next(self._ids)}.jpg"})
         if path == "/cgi-bin/material/add_news" or path == "/cgi-bin/media/uploadnews":

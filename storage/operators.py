@@ -34,6 +34,13 @@ class Operator(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Optional WeChat openid that receives "needs you" messages.
     notify_openid: Mapped[str | None] = mapped_column(String(128))
+    # What the operator asked to be told about (each off until they opt in on 我的通知).
+    notify_pushes: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_inbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The scene of the temporary QR code the operator was shown to bind their WeChat, and
+    # until when scanning it binds (unique: a scan finds exactly one operator).
+    bind_scene: Mapped[str | None] = mapped_column(String(64), unique=True)
+    bind_scene_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     password_changed_at: Mapped[datetime]
 
@@ -226,13 +233,54 @@ async def set_notify_openid(session: AsyncSession, operator_id: int, openid: str
     )
 
 
-async def admins_to_notify(session: AsyncSession) -> list[Operator]:
-    """Enabled admins who bound a WeChat openid."""
+async def to_notify(session: AsyncSession, topic: str, roles: tuple[str, ...]) -> list[Operator]:
+    """Enabled operators of ``roles`` who bound a WeChat openid and opted in to ``topic``
+    (``pushes`` or ``inbox``)."""
+    wants = Operator.notify_pushes if topic == "pushes" else Operator.notify_inbox
     rows = await session.scalars(
         select(Operator).where(
-            Operator.role == "admin",
+            Operator.role.in_(roles),
             Operator.enabled.is_(True),
             Operator.notify_openid.is_not(None),
+            wants.is_(True),
         )
     )
     return list(rows)
+
+
+async def set_notify_topics(
+    session: AsyncSession, operator_id: int, *, pushes: bool, inbox: bool
+) -> None:
+    """Which messages the operator receives."""
+    await session.execute(
+        update(Operator)
+        .where(Operator.id == operator_id)
+        .values(notify_pushes=pushes, notify_inbox=inbox)
+    )
+
+
+async def offer_scene(session: AsyncSession, operator_id: int, scene: str, until: datetime) -> None:
+    """Remember the QR scene shown to the operator (replacing an earlier one)."""
+    await session.execute(
+        update(Operator)
+        .where(Operator.id == operator_id)
+        .values(bind_scene=scene, bind_scene_until=until)
+    )
+
+
+async def bind_scene(session: AsyncSession, scene: str, openid: str, now: datetime) -> str | None:
+    """Bind ``openid`` to the enabled operator shown ``scene`` while it is valid, using the
+    scene up (one statement: of two scans racing, one binds); the operator's name, or None
+    when no operator waits for it."""
+    result = await session.execute(
+        update(Operator)
+        .where(
+            Operator.bind_scene == scene,
+            Operator.enabled.is_(True),
+            Operator.bind_scene_until >= now,
+        )
+        .values(notify_openid=openid, bind_scene=None, bind_scene_until=None)
+        .returning(Operator.name)
+    )
+    name: str | None = result.scalar_one_or_none()
+    return name
