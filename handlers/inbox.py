@@ -382,6 +382,7 @@ FEATURE = Feature(
     ],
     content=[content_file("inbox")],
     purges=[purge_old_items],
+    on_stop=[drain_alerts],
     audit_actions=[
         "inbox.reply",
         "inbox.assign",

@@ -67,6 +67,9 @@ def validate_section(co: ConsoleConfig) -> None:
         "export_keep_minutes",
         "report_keep_minutes",
     )
+    if co.login_lock_minutes > 24 * 60:
+        # The shared counters keep a window of at most a day (storage.ratelimit).
+        raise ConfigError("console.login_lock_minutes: must be at most 1440 (a day)")
     if co.upload_max_bytes < 1024:
         raise ConfigError("console.upload_max_bytes: must be at least 1024")
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, delete, func, select, update
+from sqlalchemy import Boolean, String, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.audit import add_row
 from storage.db import added
 from storage.models import Base, BigId
+from storage.ratelimit import clear_window
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -55,19 +56,6 @@ class OperatorSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
-
-
-class LoginFailure(Base):
-    """One failed login, counted per account name and per client address."""
-
-    __tablename__ = "console_login_failures"
-    __table_args__ = (Index("ix_console_login_failures_key", "scope", "key", "at"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # account | ip
-    scope: Mapped[str] = mapped_column(String(8))
-    key: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime]
 
 
 def token_hash(token: str) -> str:
@@ -184,41 +172,10 @@ async def purge_sessions(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def failures_since(session: AsyncSession, scope: str, key: str, since: datetime) -> int:
-    """Failed logins of ``key`` in ``scope`` since ``since``."""
-    n = await session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.scope == scope, LoginFailure.key == key, LoginFailure.at >= since)
-    )
-    return int(n or 0)
-
-
-async def last_failure(session: AsyncSession, scope: str, key: str) -> datetime | None:
-    """When ``key`` last failed to log in."""
-    at: datetime | None = await session.scalar(
-        select(func.max(LoginFailure.at)).where(
-            LoginFailure.scope == scope, LoginFailure.key == key
-        )
-    )
-    return at
-
-
-async def record_failure(session: AsyncSession, scope: str, key: str, now: datetime) -> None:
-    """Count one failed login."""
-    session.add(LoginFailure(scope=scope, key=key, at=now))
-
-
 async def clear_failures(session: AsyncSession, scope: str, key: str) -> None:
-    """Forget the failures of ``key`` (after a successful login, or an admin's reset)."""
-    await session.execute(
-        delete(LoginFailure).where(LoginFailure.scope == scope, LoginFailure.key == key)
-    )
-
-
-async def purge_failures(session: AsyncSession, before: datetime) -> None:
-    """Drop failures older than any lock window."""
-    await session.execute(delete(LoginFailure).where(LoginFailure.at < before))
+    """Forget the failed logins of ``key`` in ``scope`` (account | ip): after a successful
+    login, or an admin's reset (the console's LoginThrottle counts them)."""
+    await clear_window(session, f"login-{scope}", key)
 
 
 async def audit(session: AsyncSession, at: datetime, actor: str, action: str, detail: str) -> None:

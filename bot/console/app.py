@@ -30,9 +30,9 @@ from bot.console.pages import PageRoute, Role, Section
 from bot.console.security import (
     HEADERS,
     SESSION_COOKIE,
+    LoginThrottle,
     check_password_async,
     client_address,
-    login_lock,
     new_token,
     same_origin,
     session_expired,
@@ -214,22 +214,21 @@ async def login(request: web.Request) -> web.StreamResponse:
             error=renderer.texts(f"console.login.{key}", **params),
         )
 
-    async with bot.sessions() as session:
-        lock = await login_lock(session, CONSOLE.of(bot.config), account, address, now)
-        op = await store.get_operator(session, name) if name else None
+    throttle = LoginThrottle(bot.sessions, CONSOLE.of(bot.config))
+    lock = await throttle.lock(account, address, now) or await throttle.attempt(
+        account, address, now
+    )
     if lock is not None:
         minutes = max(1, int((lock.until - now).total_seconds() + 59) // 60)
         return refuse("locked", 429, minutes=minutes)
+    async with bot.sessions() as session:
+        op = await store.get_operator(session, name) if name else None
     ok = await check_password_async(op.password_hash if op else None, password)
     if not ok or op is None or not op.enabled:
-        async with transaction(bot.sessions) as session:
-            await store.record_failure(session, "account", account, now)
-            await store.record_failure(session, "ip", address, now)
-            await store.purge_failures(
-                session, now - timedelta(minutes=CONSOLE.of(bot.config).login_lock_minutes * 4)
-            )
+        # The try stays counted as a failure (LoginThrottle.attempt counted it).
         log_event(log, "console_login_failed", account_known=op is not None)
         return refuse("failed", 401)
+    await throttle.give_back(account, address, now)
     token, csrf = new_token(), new_token()
     async with transaction(bot.sessions) as session:
         await store.clear_failures(session, "account", account)
