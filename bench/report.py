@@ -26,24 +26,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import text  # noqa: E402
-
-from storage.db import create_engine  # noqa: E402
+from webhook import empty_postgres  # noqa: E402
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/bot_reports"
 YEAR = 2027
-
-
-async def empty_postgres(url: str) -> None:
-    """Drop everything in the benchmark's own database (the CLI migrates it again)."""
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
 
 
 def run(argv: list[str], workdir: Path) -> tuple[float, float, str]:

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from webhook import TOKEN, cpu_seconds, free_port, wait_ready  # noqa: E402
+from webhook import TOKEN, cpu_seconds, empty_postgres, free_port, wait_ready  # noqa: E402
 
 from bot.simulate import WeChatUser  # noqa: E402
 from storage import logo as store  # noqa: E402
@@ -116,17 +116,6 @@ def start_bot(
     if workers > 1:
         argv += ["--workers", str(workers), "--scheduler-port", str(free_port())]
     return subprocess.Popen(argv, cwd=root, **quiet)  # type: ignore[call-overload]
-
-
-async def empty(database: str) -> None:
-    """Drop everything in a PostgreSQL bench database (the next ``db upgrade`` rebuilds it)."""
-    engine = create_engine(database)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
 
 
 async def seed(database: str, n: int) -> list[int]:
@@ -231,7 +220,7 @@ async def run(
 ) -> Figures:
     api_port, port = free_port(), free_port()
     if not database.startswith("sqlite"):
-        await empty(database)
+        await empty_postgres(database)
     api = start_api(api_port, latency_ms)
     proc = start_bot(args.root, port, workdir, database, api_port, workers)
     try:

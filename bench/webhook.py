@@ -41,8 +41,11 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
+
 from bot.simulate import WeChatUser  # noqa: E402
 from bot.xmlguard import check_xml  # noqa: E402
+from storage.db import create_engine  # noqa: E402
 
 TOKEN = "bench-token"
 KEYWORD = "活动介绍"  # a real keyword answer (about 0.9 KB of campaign text)
@@ -75,6 +78,17 @@ BARE_SERVER = textwrap.dedent(
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
     """
 ) % {"token": TOKEN}
+
+
+async def empty_postgres(url: str) -> None:
+    """Drop everything in a PostgreSQL bench database (the next ``db upgrade`` rebuilds it)."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
 
 
 def free_port() -> int:

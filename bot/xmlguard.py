@@ -10,6 +10,7 @@ undefined entity reference is malformed XML.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from xml.parsers import expat
 
 
@@ -59,7 +60,17 @@ def _strict_parser() -> expat.XMLParserType:
     return parser
 
 
-def _parse(parser: expat.XMLParserType, body: bytes) -> None:
+def _parse(
+    parser: expat.XMLParserType,
+    body: bytes,
+    start: Callable[[str, dict[str, str]], None],
+    end: Callable[[str], None],
+    text: Callable[[str], None],
+) -> None:
+    """Parse ``body`` with these element and text callbacks; expat's errors as MalformedXML."""
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
     try:
         parser.Parse(body, True)
     except expat.ExpatError as exc:
@@ -103,10 +114,7 @@ def read_message(body: bytes) -> dict[str, str | None]:
         if depth == 2:
             parts.append(data)
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = text
-    _parse(parser, body)
+    _parse(parser, body, start, end, text)
     return fields
 
 
@@ -139,8 +147,5 @@ def check_xml(body: bytes) -> dict[str, str]:
         if depth >= 2:
             current.append(data)
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = text
-    _parse(parser, body)
+    _parse(parser, body, start, end, text)
     return fields

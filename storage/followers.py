@@ -69,14 +69,21 @@ def new_follower(
     channel: str, account: str, user_id: str, *, subscribed: bool, now: datetime
 ) -> Follower:
     """A follower row not yet added to a session."""
-    return Follower(
-        channel=channel,
-        account=account,
-        user_id=user_id,
-        subscribed=subscribed,
-        created_at=now,
-        last_interaction_at=now,
-    )
+    return Follower(**_first_seen(channel, account, user_id, subscribed, now))
+
+
+def _first_seen(
+    channel: str, account: str, user_id: str, subscribed: bool, now: datetime
+) -> dict[str, object]:
+    """The columns of a follower row when the user is first seen (its row and its upsert)."""
+    return {
+        "channel": channel,
+        "account": account,
+        "user_id": user_id,
+        "subscribed": subscribed,
+        "created_at": now,
+        "last_interaction_at": now,
+    }
 
 
 async def record_follow_event(
@@ -177,11 +184,6 @@ async def remember_follower(
     recorded the row meanwhile wins (ON CONFLICT DO NOTHING: the message's transaction goes on,
     without a SAVEPOINT)."""
     stmt = upsert_insert(session)(Follower).values(
-        channel=channel,
-        account=account,
-        user_id=user_id,
-        subscribed=subscribed,
-        created_at=now,
-        last_interaction_at=now,
+        _first_seen(channel, account, user_id, subscribed, now)
     )
     await session.execute(stmt.on_conflict_do_nothing())

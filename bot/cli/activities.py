@@ -6,17 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cli.common import (
-    CommandError,
-    Progress,
-    Subcommands,
-    columns,
-    command_group,
-    operator,
-    parse_decimal,
-    print_table,
-    run,
-)
+from bot.cli import common
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
 from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.content import Texts
@@ -32,14 +22,16 @@ TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 def list_headers(t: Texts) -> list[str]:
     """Columns of ``activities list``."""
-    return columns(
+    return common.columns(
         t, "reports.activities", "id title time place city hours places checked_in code state"
     )
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: common.Subcommands) -> None:
     """Add the activities command."""
-    action = command_group(sub, "activities", "volunteer activities: add, list, cancel, roster")
+    action = common.command_group(
+        sub, "activities", "volunteer activities: add, list, cancel, roster"
+    )
 
     add = action("add", "a new activity volunteers can enrol in", cmd_add)
     add.add_argument("--title", required=True)
@@ -68,13 +60,15 @@ def parse_time(text: str, option: str) -> datetime:
     try:
         naive = datetime.strptime(text.strip(), TIME_FORMAT)
     except ValueError:
-        raise CommandError(f"{option}: expected 'YYYY-MM-DD HH:MM', got {text!r}") from None
+        raise common.CommandError(f"{option}: expected 'YYYY-MM-DD HH:MM', got {text!r}") from None
     return naive.replace(tzinfo=SHANGHAI).astimezone(UTC)
 
 
 def _capacity(text: str) -> int:
     if not text.strip().isdecimal():
-        raise CommandError(f"--capacity: must be a whole number from 1 to {ops.MAX_CAPACITY}")
+        raise common.CommandError(
+            f"--capacity: must be a whole number from 1 to {ops.MAX_CAPACITY}"
+        )
     return int(text)
 
 
@@ -101,16 +95,16 @@ def cmd_add(args: argparse.Namespace) -> int:
         place=args.place,
         starts_at=parse_time(args.start, "--start"),
         ends_at=parse_time(args.end, "--end"),
-        hours=parse_decimal(args.hours, "--hours", low=ops.MIN_HOURS, high=ops.MAX_HOURS),
+        hours=common.parse_decimal(args.hours, "--hours", low=ops.MIN_HOURS, high=ops.MAX_HOURS),
         capacity=_capacity(args.capacity),
         city=args.city,
         code=args.code,
     )
 
     async def work(bot: BotContext) -> Activity:
-        return await ops.add(bot, operator(args), new)
+        return await ops.add(bot, common.operator(args), new)
 
-    activity = run(args, work)
+    activity = common.run(args, work)
     print(
         f"activity {activity.id} added: {activity.title}, {_local_span(activity)}, "
         f"{activity.capacity} places, {hours_text(activity.hours)} h; check-in code {activity.code}"
@@ -126,7 +120,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             now = bot.clock.now()
             return await store.with_checked_in(session, now, args.all), now, bot.texts
 
-    found, now, t = run(args, work)
+    found, now, t = common.run(args, work)
     rows = [
         [
             a.id,
@@ -142,7 +136,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         ]
         for a, checked in found
     ]
-    print_table(list_headers(t), rows)
+    common.print_table(list_headers(t), rows)
     return 0
 
 
@@ -150,12 +144,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel an activity (audited) and tell its volunteers."""
 
     async def work(bot: BotContext) -> ops.Cancelled:
-        progress = Progress("telling volunteers", 0)
-        done = await ops.cancel(bot, operator(args), args.number, args.reason, progress)
+        progress = common.Progress("telling volunteers", 0)
+        done = await ops.cancel(bot, common.operator(args), args.number, args.reason, progress)
         progress.finish()
         return done
 
-    done = run(args, work)
+    done = common.run(args, work)
     activity, counts = done.activity, done.told
     state = "was already cancelled" if done.again else "cancelled"
     print(
@@ -179,19 +173,19 @@ def cmd_roster(args: argparse.Namespace) -> int:
         if path is None:
             found = await ops.roster(bot, args.number)
         else:
-            found = await ops.export_roster(bot, operator(args), args.number)
+            found = await ops.export_roster(bot, common.operator(args), args.number)
         activity, entries = found.activity, found.entries
-        progress = Progress("roster", len(entries)) if path is not None else None
+        progress = common.Progress("roster", len(entries)) if path is not None else None
         rows = roster_rows(bot, entries, progress)
         checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
         if progress is not None:
             progress.finish()
         return activity, rows, checked, bot.texts
 
-    activity, rows, checked, t = run(args, work)
+    activity, rows, checked, t = common.run(args, work)
     if path is None:
         print(f"{activity.id} {activity.title}  {_local_span(activity)}  {activity.place}")
-        print_table(roster_headers(t), rows)
+        common.print_table(roster_headers(t), rows)
     else:
         sheet = t("reports.activities.roster_sheet", number=activity.id)
         write_sheets(path, fmt, [Sheet(sheet, roster_headers(t), rows)])

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from bot.cli.common import CommandError, add_config_arg, load
 from bot.config import SANDBOX, Config, weibo_enabled, with_overrides
-from bot.simulate import WeChatUser, WeiboUser
+from bot.simulate import WeChatUser, WeiboUser, reply_text
 from bot.xmlguard import check_xml
 
 WECHAT_HELP = """\
@@ -85,10 +85,8 @@ def parse_reply(body: str, user: WeChatUser) -> str:
         return ""
     fields = user.read_reply(body)
     kind = fields.get("MsgType")
-    if kind == "text":
-        return fields.get("Content", "")
-    if kind == "image":
-        return f"[图片] media_id={fields.get('Image', '')}"
+    if kind in ("text", "image"):
+        return reply_text(fields)
     if kind == "news":
         # The reply is already proven DTD-free by read_reply; ElementTree reads the nesting.
         plain = body if "Encrypt" not in body else _decrypted(body, user)
@@ -119,7 +117,7 @@ def render_api_message(body: dict[str, Any]) -> str:
     if kind == "text":
         return str(body.get("text", {}).get("content", ""))
     if kind == "image":
-        return f"[图片] media_id={body.get('image', {}).get('media_id', '')}"
+        return f"[图片 media_id={body.get('image', {}).get('media_id', '')}]"
     if kind in ("news", "mpnews"):
         articles = body.get("news", {}).get("articles", [])
         return "\n".join(

@@ -83,6 +83,16 @@ def run(args: argparse.Namespace, work: Callable[[BotContext], Awaitable[T]]) ->
     return asyncio.run(go())
 
 
+def act(
+    args: argparse.Namespace, work: Callable[[BotContext], Awaitable[object]], done: str
+) -> int:
+    """Run an action whose outcome ``done`` says in full; print it once the action succeeded
+    (exit status 0)."""
+    run(args, work)
+    print(done)
+    return 0
+
+
 def operator(args: argparse.Namespace) -> Actor:
     """The operator acting: ``--as NAME``, or the OS user running the command."""
     name = getattr(args, "operator", None) or ""

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from bot.cli.charts import bar_chart
-from bot.cli.common import Subcommands, add_actor_arg, columns, command_group, print_table, run
+from bot.cli.common import Subcommands, act, add_actor_arg, columns, command_group, print_table, run
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq import operations as ops
@@ -117,16 +117,20 @@ def cmd_add_question(args: argparse.Namespace) -> int:
 
 def cmd_remove_question(args: argparse.Namespace) -> int:
     """Delete an example question."""
-    run(args, lambda bot: ops.remove_example(bot, args.actor, args.id))
-    print(f"question {args.id} removed")
-    return 0
+    return act(
+        args,
+        lambda bot: ops.remove_example(bot, args.actor, args.id),
+        f"question {args.id} removed",
+    )
 
 
 def cmd_switch(args: argparse.Namespace) -> int:
     """Switch a topic on or off."""
-    run(args, lambda bot: ops.switch(bot, args.actor, args.slug, args.enabled))
-    print(f"topic {args.slug} {'enabled' if args.enabled else 'disabled'}")
-    return 0
+    return act(
+        args,
+        lambda bot: ops.switch(bot, args.actor, args.slug, args.enabled),
+        f"topic {args.slug} {'enabled' if args.enabled else 'disabled'}",
+    )
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.cli.charts import bar_chart
 from bot.cli.common import (
     Subcommands,
+    act,
     add_actor_arg,
     channel_name,
     columns,
@@ -175,16 +176,16 @@ def cmd_reply(args: argparse.Namespace) -> int:
 
 def cmd_assign(args: argparse.Namespace) -> int:
     """Assign an item."""
-    run(args, lambda bot: inbox.assign(bot, args.id, args.actor, args.assignee))
-    print(f"item {args.id} assigned to {args.assignee}")
-    return 0
+    return act(
+        args,
+        lambda bot: inbox.assign(bot, args.id, args.actor, args.assignee),
+        f"item {args.id} assigned to {args.assignee}",
+    )
 
 
 def cmd_close(args: argparse.Namespace) -> int:
     """Close an item."""
-    run(args, lambda bot: inbox.close(bot, args.id, args.actor))
-    print(f"item {args.id} closed")
-    return 0
+    return act(args, lambda bot: inbox.close(bot, args.id, args.actor), f"item {args.id} closed")
 
 
 def cmd_learn(args: argparse.Namespace) -> int:

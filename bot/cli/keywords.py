@@ -6,6 +6,7 @@ import argparse
 
 from bot.cli.common import (
     Subcommands,
+    act,
     columns,
     command_group,
     operator,
@@ -85,9 +86,9 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
-    run(args, lambda bot: ops.remove(bot, operator(args), args.id))
-    print(f"rule {args.id} removed")
-    return 0
+    return act(
+        args, lambda bot: ops.remove(bot, operator(args), args.id), f"rule {args.id} removed"
+    )
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

@@ -6,18 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from bot.cli.common import (
-    CommandError,
-    Subcommands,
-    actions,
-    channel_name,
-    columns,
-    operator,
-    print_table,
-    run,
-    shown,
-    subcommands,
-)
+from bot.cli import common
 from bot.kernel.clock import as_utc, local
 from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_name, mask_phone
@@ -36,10 +25,10 @@ from handlers.operations import OperationError
 from storage import logo as store
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: common.Subcommands) -> None:
     """Add the logos command."""
-    logos = subcommands(sub, "logos", "logo contest entries: list and review")
-    action = actions(logos)
+    logos = common.subcommands(sub, "logos", "logo contest entries: list and review")
+    action = common.actions(logos)
     ls = action("list", "entries by number", cmd_list)
     ls.add_argument("--status", choices=store.STATUSES, default=None)
     ok = action("approve", "approve entry N and tell its author", cmd_review)
@@ -50,8 +39,8 @@ def register(sub: Subcommands) -> None:
     no.add_argument("--reason", required=True)
     no.set_defaults(status="rejected")
 
-    phase = actions(
-        subcommands(logos, "phase", "contest phases: show, set or clear (database wins)")
+    phase = common.actions(
+        common.subcommands(logos, "phase", "contest phases: show, set or clear (database wins)")
     )
     show = phase("show", "the effective phases and what is open now", cmd_phase)
     show.set_defaults(action="show")
@@ -77,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows = [
                 [
                     e.id,
-                    channel_name(bot, e.channel),
+                    common.channel_name(bot, e.channel),
                     e.title,
                     _masked(bot, e.author_name_enc, mask_name),
                     _masked(bot, e.author_phone_enc, mask_phone),
@@ -87,14 +76,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                 ]
                 for e in await store.list_entries(session, args.status)
             ]
-            headers = columns(
+            headers = common.columns(
                 bot.texts,
                 "reports.logos",
                 "number channel title author phone status submitted reason",
             )
-        print_table(headers, rows)
+        common.print_table(headers, rows)
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
@@ -103,19 +92,19 @@ def _label(bot: BotContext, key: str) -> str:
 
 
 def _masked(bot: BotContext, encrypted: str | None, mask: Callable[[str], str]) -> str:
-    return shown(bot, encrypted, mask)
+    return common.shown(bot, encrypted, mask)
 
 
 async def review(bot: BotContext, args: argparse.Namespace) -> str:
     """Approve or reject; returns how the author was told."""
     if args.status == "approved":
-        return await ops.approve(bot, operator(args), args.number)
-    return await ops.reject(bot, operator(args), args.number, args.reason)
+        return await ops.approve(bot, common.operator(args), args.number)
+    return await ops.reject(bot, common.operator(args), args.number, args.reason)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     """Approve or reject one entry."""
-    how = run(args, lambda bot: review(bot, args))
+    how = common.run(args, lambda bot: review(bot, args))
     told = "by message" if how == "sent" else "at their next message"
     print(f"entry {args.number} {args.status}; the author is told {told}")
     return 0
@@ -127,23 +116,23 @@ def _parse(text: str, option: str, *, end: bool) -> Any:
     try:
         return parse_time(text, end=end)
     except ValueError as exc:
-        raise CommandError(f"{option}: {exc}") from None
+        raise common.CommandError(f"{option}: {exc}") from None
 
 
 async def change_phase(bot: BotContext, args: argparse.Namespace) -> None:
     """Set or clear one phase; an order conflict names the option to change."""
     if args.action == "clear":
-        await ops.clear_phase(bot, operator(args), args.phase)
+        await ops.clear_phase(bot, common.operator(args), args.phase)
         return
     starts = _parse(args.start, "--from", end=False)
     ends = _parse(args.end, "--to", end=True)
     try:
-        await ops.set_phase(bot, operator(args), args.phase, starts, ends)
+        await ops.set_phase(bot, common.operator(args), args.phase, starts, ends)
     except OperationError as exc:
         if exc.key != "reports.ops.phase_order":
             raise
         mine = exc.params["bound"] == "to" and exc.params["phase"] == args.phase
-        raise CommandError(f"{'--to' if mine else '--from'}: {exc}") from None
+        raise common.CommandError(f"{'--to' if mine else '--from'}: {exc}") from None
 
 
 def phase_rows(bot: BotContext, state: ContestState) -> list[list[str]]:
@@ -179,12 +168,12 @@ async def phase(bot: BotContext, args: argparse.Namespace) -> None:
     async with bot.sessions() as session:
         state = await contest_state(session, LOGO.of(bot.config), now)
     headers = ["phase", bot.texts("reports.logos.col_phase"), "from", "to", "source", "now"]
-    print_table(headers, phase_rows(bot, state))
+    common.print_table(headers, phase_rows(bot, state))
     print()
     print(f"now ({format_admin(now)}): {phase_line(bot.texts, state)}")
 
 
 def cmd_phase(args: argparse.Namespace) -> int:
     """logos phase show|set|clear."""
-    run(args, lambda bot: phase(bot, args))
+    common.run(args, lambda bot: phase(bot, args))
     return 0

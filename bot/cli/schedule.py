@@ -11,6 +11,7 @@ from bot.cli.common import (
     CommandError,
     Progress,
     Subcommands,
+    act,
     add_config_arg,
     command_group,
     load,
@@ -215,9 +216,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Cancel a post."""
 
-    run(args, lambda bot: ops.cancel(bot, operator(args), args.id))
-    print(f"post {args.id} cancelled")
-    return 0
+    return act(
+        args, lambda bot: ops.cancel(bot, operator(args), args.id), f"post {args.id} cancelled"
+    )
 
 
 def _send_now(args: argparse.Namespace, purpose: str) -> int:

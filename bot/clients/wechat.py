@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.clients.base import ApiError, HttpApi, OutsideWindow
+from bot.clients.base import ApiError, BodyFactory, HttpApi, OutsideWindow
 from bot.kernel.config import WeChatConfig
 from bot.kernel.logs import log_event
 from bot.kernel.message import Reply, ReplyKind
@@ -38,6 +38,23 @@ class WeChatAPIError(ApiError):
 
 class WeChatOutsideWindow(OutsideWindow, WeChatAPIError):
     """45015 and friends: the user is outside the 48-hour window or has unfollowed."""
+
+
+def _body(
+    json_body: Any = None, form_factory: Callable[[], aiohttp.FormData] | None = None
+) -> BodyFactory:
+    """What a call sends: a multipart form (built anew for every attempt), JSON or nothing."""
+
+    def body() -> tuple[Any, dict[str, str] | None]:
+        if form_factory is not None:
+            return form_factory(), None
+        if json_body is not None:
+            # ensure_ascii=False: WeChat shows \\uXXXX escapes literally in some fields.
+            data = json.dumps(json_body, ensure_ascii=False).encode()
+            return data, {"Content-Type": "application/json"}
+        return None, None
+
+    return body
 
 
 class WeChatClient(HttpApi):
@@ -71,18 +88,15 @@ class WeChatClient(HttpApi):
 
     async def _refresh(self, *, force: bool) -> str:
         if self.config.token_endpoint == "stable":
-            data = await self._request(
-                "POST",
-                "/cgi-bin/stable_token",
-                json_body={
-                    "grant_type": "client_credential",
-                    "appid": self.config.app_id,
-                    "secret": self.config.app_secret,
-                    "force_refresh": force,
-                },
-            )
+            credentials = {
+                "grant_type": "client_credential",
+                "appid": self.config.app_id,
+                "secret": self.config.app_secret,
+                "force_refresh": force,
+            }
+            data = await self.request("POST", "/cgi-bin/stable_token", body=_body(credentials))
         else:
-            data = await self._request(
+            data = await self.request(
                 "GET",
                 "/cgi-bin/token",
                 params={
@@ -119,7 +133,7 @@ class WeChatClient(HttpApi):
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def _request(
+    async def call(
         self,
         method: str,
         path: str,
@@ -129,41 +143,14 @@ class WeChatClient(HttpApi):
         form_factory: Callable[[], aiohttp.FormData] | None = None,
         raw: bool = False,
     ) -> dict[str, Any]:
-        """One HTTP call with backoff on -1 / 45009; raises WeChatAPIError on an errcode."""
-
-        def body() -> tuple[Any, dict[str, str] | None]:
-            if form_factory is not None:
-                return form_factory(), None
-            if json_body is not None:
-                # ensure_ascii=False: WeChat shows \\uXXXX escapes literally in some fields.
-                data = json.dumps(json_body, ensure_ascii=False).encode()
-                return data, {"Content-Type": "application/json"}
-            return None, None
-
-        return await self.request(method, path, params=params, body=body, raw=raw)
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json_body: Any = None,
-        form_factory: Any = None,
-        raw: bool = False,
-    ) -> dict[str, Any]:
-        """An authenticated call; a token error refreshes the token and retries once."""
+        """An authenticated call with backoff on -1 / 45009 (raises WeChatAPIError on any other
+        errcode); a token error refreshes the token and retries once."""
+        body = _body(json_body, form_factory)
         for attempt in (1, 2):
             token = await self.access_token()
             try:
-                return await self._request(
-                    method,
-                    path,
-                    params={**(params or {}), "access_token": token},
-                    json_body=json_body,
-                    form_factory=form_factory,
-                    raw=raw,
-                )
+                query = {**(params or {}), "access_token": token}
+                return await self.request(method, path, params=query, body=body, raw=raw)
             except WeChatAPIError as exc:
                 if exc.code in TOKEN_ERRORS and attempt == 1:
                     await self._recover_token(token)

@@ -68,13 +68,18 @@ def test_no_chinese_text_in_reporting_commands(module: str) -> None:
     assert not chinese, "move these to handlers/content/reports.toml:\n" + "\n".join(chinese)
 
 
+def _called(func: ast.expr) -> str:
+    """The name a call calls: ``columns(...)`` and ``common.columns(...)`` alike."""
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
 def _column_keys(path: Path) -> tuple[set[str], set[int]]:
     """The keys ``columns(texts, "reports.x", "a b")`` reads (reports.x.col_a, ...), and the
     ids of its table and names strings (not keys themselves)."""
     keys: set[str] = set()
     parts: set[int] = set()
     for node in ast.walk(_tree(path)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "columns":
+        if isinstance(node, ast.Call) and _called(node.func) == "columns":
             table, names = node.args[1:3]
             assert isinstance(table, ast.Constant) and isinstance(names, ast.Constant), path
             keys |= {f"{table.value}.col_{name}" for name in str(names.value).split()}
