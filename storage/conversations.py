@@ -62,6 +62,13 @@ class ConversationStore(ABC):
         """Forget the user's state (nothing happens when there is none)."""
 
 
+# Read on every message of someone in a flow: built once, not per message. FOR UPDATE
+# serialises two messages of one user on PostgreSQL; SQLite's write lock (BEGIN IMMEDIATE)
+# already does.
+_ROW = select(Conversation).where(Conversation.of_bound_user())
+_ROW_LOCKED = _ROW.with_for_update()
+
+
 class SqlConversationStore(ConversationStore):
     """State in the ``conversations`` table, written in ``session``'s transaction."""
 
@@ -71,12 +78,9 @@ class SqlConversationStore(ConversationStore):
         self._rows: dict[UserKey, Conversation] = {}
 
     async def _row(self, key: UserKey, *, lock: bool) -> Conversation | None:
-        query = select(Conversation).where(Conversation.of_user(key))
-        if lock:
-            # FOR UPDATE serialises two messages of one user on PostgreSQL; SQLite's write
-            # lock (BEGIN IMMEDIATE) already does.
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).scalar_one_or_none()
+        query = _ROW_LOCKED if lock else _ROW
+        params = Conversation.columns_of(key)
+        row = (await self.session.execute(query, params)).scalar_one_or_none()
         if row is None:
             self._rows.pop(key, None)
         else:

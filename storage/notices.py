@@ -34,11 +34,15 @@ def add_notice(session: AsyncSession, key: UserKey, text: str, now: datetime) ->
     session.add(Notice(**Notice.columns_of(key), text=text, created_at=now))
 
 
+# Read before every text message's handler: built once, not per message.
+_PENDING = (
+    select(Notice).where(Notice.of_bound_user(), Notice.delivered_at.is_(None)).order_by(Notice.id)
+)
+
+
 async def pending_notices(session: AsyncSession, key: UserKey) -> Sequence[Notice]:
     """The user's undelivered notices, oldest first."""
-    result = await session.execute(
-        select(Notice).where(Notice.of_user(key), Notice.delivered_at.is_(None)).order_by(Notice.id)
-    )
+    result = await session.execute(_PENDING, Notice.columns_of(key))
     return result.scalars().all()
 
 
