@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -177,7 +178,7 @@ _RATE_UPSERT = Prebuilt(
 _VOTE_ENTRY = select(_ENTRIES.c.status, _ENTRIES.c.title).where(
     _ENTRIES.c.id == bindparam("entry_id")
 )
-_PHASES = select(LogoPhase)
+_PHASES = select(LogoPhase.phase, LogoPhase.starts_at, LogoPhase.ends_at)
 
 
 @dataclass(frozen=True)
@@ -545,9 +546,18 @@ async def list_flags(session: AsyncSession) -> list[LogoVoteFlag]:
 # -- phases --------------------------------------------------------------------------------------
 
 
-async def phase_settings(session: AsyncSession) -> list[LogoPhase]:
-    """Operators' phase settings."""
-    return list((await session.scalars(_PHASES)).all())
+class PhaseSetting(NamedTuple):
+    """One phase an operator set (``set_phase``)."""
+
+    phase: str
+    starts_at: datetime
+    ends_at: datetime | None
+
+
+async def phase_settings(session: AsyncSession) -> list[PhaseSetting]:
+    """Operators' phase settings (read on every vote: one prebuilt statement, plain rows)."""
+    rows = await session.execute(_PHASES)
+    return [PhaseSetting(r.phase, r.starts_at, r.ends_at) for r in rows]
 
 
 async def set_phase(
