@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -32,6 +35,7 @@ from bot.sandbox_weibo import FakeWeiboAPI
 from handlers.feature import Feature, resolve
 from handlers.media import purge_orphan_pictures
 from handlers.registry import FEATURES, Handlers, build_handlers, jobs, media_folders
+from storage import leases
 from storage.db import create_engine, create_sessions, is_sqlite, ping, transaction
 from storage.hotpath import MessageLogWriter, make_probe
 from storage.messages import drop_cached_replies, purge_before
@@ -105,6 +109,9 @@ async def prepare_database(
 # WeChat and Weibo retry a message within seconds (three tries, 5 s apart): a cached reply is
 # needed only that long, and is dropped after this.
 RETRY_HORIZON = timedelta(minutes=10)
+# How long a stopping process waits for the features' work in flight (Feature.on_stop); the
+# supervisor's grace time (bot.cli.workers.GRACE_SECONDS, 10 s) bounds the whole shutdown.
+STOP_WAIT_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 600
 
 
@@ -187,6 +194,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await prepare_database(bot, migrate=migrate, features=features)
         await _warm_routers(bot, handlers)
+        presence = await _present(bot)
         purger = asyncio.create_task(_purge_forever(bot, features))
         scheduler = None
         if config.server.role in ("scheduler", "all"):
@@ -204,19 +212,44 @@ def create_app(
             await metrics.cleanup()
         if scheduler is not None:
             await scheduler.stop()
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        for task in (purger, presence):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
+        await _finish_in_flight(bot, features)
         await dispatcher.message_log.close()
         if dispatcher.shared_limit is not None:
             await dispatcher.shared_limit.close()
         await dispatcher.probe.close()
+        with contextlib.suppress(Exception):  # the database may be away: the lease expires
+            await leases.gone(bot.sessions, presence.get_name())
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def _finish_in_flight(bot: BotContext, features: Sequence[Feature]) -> None:
+    """The features' work in flight (on-duty alerts being sent), awaited within
+    STOP_WAIT_SECONDS in all: a stopping process must not drop an alert it has started, nor
+    hang on a platform that does not answer (the supervisor kills after its grace time)."""
+    stops = [(f.name, stop) for f in features for stop in f.on_stop]
+    if not stops:
+        return
+    tasks: dict[asyncio.Future[None], str] = {
+        asyncio.ensure_future(stop(bot)): name for name, stop in stops
+    }
+    done, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_SECONDS)
+    for task in pending:
+        task.cancel()
+        log_event(log, "stop_work_abandoned", logging.WARNING, feature=tasks[task])
+    for task in done:
+        if task.exception() is not None:
+            log.error("stop work of %s failed", tasks[task], exc_info=task.exception())
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _shared_limit(bot: BotContext) -> SharedRateLimiter | None:
@@ -257,6 +290,29 @@ async def _warm_routers(bot: BotContext, handlers: Handlers) -> None:
                 log_event(
                     log, "warmup_failed", logging.WARNING, router=router.name, error=repr(exc)
                 )
+
+
+async def _present(bot: BotContext) -> asyncio.Task[None]:
+    """Record this process as serving the database (``keys rotate`` refuses meanwhile) and
+    keep the record alive; the task is named after the record."""
+    name = f"{leases.PRESENCE_PREFIX}{uuid.uuid4().hex}"
+    owner = f"{bot.config.server.role} process {os.getpid()} on {socket.gethostname()}"[:128]
+    # Wall-clock time, not the bot's clock: this is about processes, not the campaign.
+    await leases.present(bot.sessions, name, owner, datetime.now(UTC))
+
+    async def renew() -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(leases.PRESENCE_TTL_SECONDS / 3)
+            try:
+                await leases.present(bot.sessions, name, owner, datetime.now(UTC))
+                failing = False
+            except Exception:
+                if not failing:  # once per outage: the database is away
+                    log.warning("could not renew this process's presence lease")
+                failing = True
+
+    return asyncio.create_task(renew(), name=name)
 
 
 async def _purge_forever(bot: BotContext, features: Sequence[Feature]) -> None:

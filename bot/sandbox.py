@@ -100,10 +100,15 @@ class FakeWeChatAPI:
         self._injected: dict[str, list[int]] = defaultdict(list)
         self._ids = itertools.count(1000)
         self.delay_seconds: dict[str, float] = {}
+        # Calls held by delay_seconds right now (a test kills the caller mid-call).
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self._slow_calls: set[asyncio.Future[web.StreamResponse]] = set()
         self.token_lifetime = 7200  # seconds a new token is valid (tests shorten it)
         self.token_grace_seconds = 300  # how long a replaced token keeps working
         # clientmsgid -> msg_id of mass sends: the platform refuses a repeat with 45065.
         self.mass_client_ids: dict[str, int] = {}
+        # Scenes of the temporary QR codes created (ticket -> scene_str).
+        self.qr_scenes: dict[str, str] = {}
 
     # -- test controls -------------------------------------------------------------------------
 
@@ -134,6 +139,27 @@ class FakeWeChatAPI:
         """Recorded calls to ``path``."""
         return [c for c in self.calls if c.path == path]
 
+    def _qrcode(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A temporary string-scene QR code as the platform answers (scene 1-64 characters,
+        at most 30 days)."""
+        scene = ((body.get("action_info") or {}).get("scene") or {}).get("scene_str")
+        expire = body.get("expire_seconds", 60)
+        if (
+            body.get("action_name") != "QR_STR_SCENE"
+            or not isinstance(scene, str)
+            or not 1 <= len(scene) <= 64
+            or not isinstance(expire, int)
+            or not 60 <= expire <= 2592000
+        ):
+            return {"errcode": 40013, "errmsg": "invalid qrcode parameter"}
+        ticket = "gQ" + secrets.token_urlsafe(24)
+        self.qr_scenes[ticket] = scene
+        return {
+            "ticket": ticket,
+            "expire_seconds": expire,
+            "url": f"http://weixin.qq.com/q/{secrets.token_urlsafe(16)}",
+        }
+
     # -- server --------------------------------------------------------------------------------
 
     def _new_token(self) -> str:
@@ -160,6 +186,12 @@ class FakeWeChatAPI:
         app.router.add_get("/recorded", self._recorded)
         app.router.add_post("/simulate/media", self._simulate_media)
         app.router.add_route("*", "/cgi-bin/{tail:.*}", self._api)
+
+        async def end_slow_calls(_app: web.Application) -> None:
+            for task in list(self._slow_calls):
+                task.cancel()
+
+        app.on_shutdown.append(end_slow_calls)
         return app
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -212,8 +244,33 @@ class FakeWeChatAPI:
     async def _api(self, request: web.Request) -> web.StreamResponse:
         # Relative to this app: mounted as the sandbox, request.path carries the mount prefix.
         path = "/cgi-bin/" + request.match_info["tail"]
-        if self.delay_seconds.get(path):  # a slow platform (tests)
-            await asyncio.sleep(self.delay_seconds[path])
+        delay = self.delay_seconds.get(path)
+        if not delay:
+            return await self._respond(request, path, None)
+        # A slow platform (tests). It has the whole request before it is slow to answer, and
+        # goes on with it when the caller vanishes meanwhile (a test kills the bot mid-call),
+        # so the work is shielded from the test server's cancelling of handlers.
+        raw = None
+        if request.can_read_body and not request.content_type.startswith("multipart/"):
+            raw = await request.read()
+        task = asyncio.ensure_future(self._slowly(request, path, raw, delay))
+        self._slow_calls.add(task)
+        task.add_done_callback(self._slow_calls.discard)
+        return await asyncio.shield(task)
+
+    async def _slowly(
+        self, request: web.Request, path: str, raw: bytes | None, delay: float
+    ) -> web.StreamResponse:
+        self.in_flight[path] += 1
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.in_flight[path] -= 1
+        return await self._respond(request, path, raw)
+
+    async def _respond(
+        self, request: web.Request, path: str, raw: bytes | None
+    ) -> web.StreamResponse:
         if not self._valid(request.query.get("access_token")):
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         if (err := self._injected_error(path)) is not None:
@@ -249,8 +306,9 @@ class FakeWeChatAPI:
             if item is None:
                 return web.json_response({"errcode": 40007, "errmsg": "invalid media_id"})
             return web.Response(body=item[0], content_type=item[1])
-        if request.can_read_body:
+        if raw is None and request.can_read_body:
             raw = await request.read()
+        if raw is not None:
             try:
                 body = json.loads(raw)
             except ValueError:
@@ -288,6 +346,8 @@ class FakeWeChatAPI:
                     self.mass_client_ids[client_id] = msg_id
                 return web.json_response({**OK, "msg_id": msg_id, "msg_data_id": next(self._ids)})
             return web.json_response(OK)
+        if path == "/cgi-bin/qrcode/create":
+            return web.json_response(self._qrcode(body or {}))
         if path in ("/cgi-bin/media/uploadimg",):
             return web.json_response({"url": f"http://127.0.0.1/fake/{next(self._ids)}.jpg"})
         if path == "/cgi-bin/material/add_news" or path == "/cgi-bin/media/uploadnews":

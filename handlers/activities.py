@@ -358,6 +358,11 @@ FEATURE = Feature(
         ),
     ],
     content=[content_file("activity")],
-    audit_actions=["activities.add", "activities.cancel", "activities.roster_export"],
+    audit_actions=[
+        "activities.add",
+        "activities.edit",
+        "activities.cancel",
+        "activities.roster_export",
+    ],
     report=["storage.reports.activities:section"],
 )

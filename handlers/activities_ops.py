@@ -52,25 +52,31 @@ class NewActivity:
     code: str | None = None
 
 
-def _checked(bot: BotContext, new: NewActivity, now: datetime) -> NewActivity:
+def _details(new: NewActivity, now: datetime) -> tuple[str, str]:
+    """The title and place cleaned; the times and capacity checked (what add and edit share)."""
     title = clean_text(new.title, "--title", MAX_TITLE)
     place = clean_text(new.place, "--place", MAX_PLACE)
     if new.ends_at <= new.starts_at:
         raise OperationError("reports.ops.activity_end", "--end: must be after --start")
     if new.ends_at <= now:
         raise OperationError("reports.ops.activity_past", "--end: that time has already passed")
+    if not 1 <= new.capacity <= MAX_CAPACITY:
+        raise OperationError(
+            "reports.ops.activity_capacity",
+            f"--capacity: must be a whole number from 1 to {MAX_CAPACITY}",
+            high=MAX_CAPACITY,
+        )
+    return title, place
+
+
+def _checked(bot: BotContext, new: NewActivity, now: datetime) -> NewActivity:
+    title, place = _details(new, now)
     if not MIN_HOURS <= new.hours <= MAX_HOURS or new.hours != new.hours.quantize(MIN_HOURS):
         raise OperationError(
             "reports.ops.activity_hours",
             f"--hours: between {MIN_HOURS} and {MAX_HOURS}, at most two decimals",
             low=MIN_HOURS,
             high=MAX_HOURS,
-        )
-    if not 1 <= new.capacity <= MAX_CAPACITY:
-        raise OperationError(
-            "reports.ops.activity_capacity",
-            f"--capacity: must be a whole number from 1 to {MAX_CAPACITY}",
-            high=MAX_CAPACITY,
         )
     code = store.fold_code(new.code) if new.code is not None else store.new_code()
     if not store.valid_code(code):
@@ -120,6 +126,30 @@ async def add(bot: BotContext, actor: Actor, new: NewActivity) -> Activity:
         )
         audit(bot, session, actor, "activities.add", activity=activity.id, code=code)
     return activity
+
+
+async def edit(bot: BotContext, actor: Actor, number: int, new: NewActivity) -> Activity:
+    """Change an active activity's title, place, times and capacity (not below the places
+    taken; its hours, city and code stay)."""
+    title, place = _details(new, bot.clock.now())
+    async with transaction(bot.sessions) as session:
+        changed = await store.update_activity(
+            session,
+            number,
+            title=title,
+            place=place,
+            starts_at=new.starts_at,
+            ends_at=new.ends_at,
+            capacity=new.capacity,
+        )
+        if changed is None:
+            raise OperationError(
+                "reports.ops.activity_unchangeable",
+                f"activity {number} is not active, or has more volunteers than that capacity",
+                number=number,
+            )
+        audit(bot, session, actor, "activities.edit", activity=number, capacity=new.capacity)
+    return changed
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
 from handlers.operations import OperationError
+from handlers.operators import notify_operators
 from storage.audit import add_row
 from storage.db import Session, transaction
 from storage.inbox import (
@@ -219,7 +220,11 @@ async def _alert(bot: BotContext, item_id: int, title: str, account: str) -> Non
 
             how = await tell_then(bot, UserKey(Channel(channel), account, user_id), text, record)
             log_event(log, "inbox_alert", item=item_id, operator=name, delivered=how)
-        if not operators:
+        # Console operators who bound their WeChat and asked for flagged messages.
+        told = await notify_operators(
+            bot, "inbox", bot.texts("console.me.inbox_flagged", category=title, item=item_id)
+        )
+        if not operators and not told:
             log_event(log, "inbox_alert_nobody_on_duty", logging.WARNING, item=item_id)
     except Exception:
         log.exception("on-duty alert failed")
@@ -377,6 +382,7 @@ FEATURE = Feature(
     ],
     content=[content_file("inbox")],
     purges=[purge_old_items],
+    on_stop=[drain_alerts],
     audit_actions=[
         "inbox.reply",
         "inbox.assign",

@@ -267,5 +267,12 @@ FEATURE = Feature(
     ],
     content=[content_file("keywords")],
     on_start=[seed_at_start],
-    audit_actions=["keywords.add", "keywords.remove", "keywords.seed"],
+    audit_actions=[
+        "keywords.add",
+        "keywords.edit",
+        "keywords.enable",
+        "keywords.disable",
+        "keywords.remove",
+        "keywords.seed",
+    ],
 )

@@ -11,7 +11,15 @@ from bot.kernel.message import Reply, normalize
 from handlers.keywords import seed_specs
 from handlers.operations import Actor, OperationError, audit
 from storage.db import transaction
-from storage.keywords import MATCH_TYPES, RuleSpec, add_rule, remove_rule, seed_rules
+from storage.keywords import (
+    MATCH_TYPES,
+    RuleSpec,
+    add_rule,
+    list_rules,
+    remove_rule,
+    seed_rules,
+    update_rule,
+)
 from storage.models import KeywordRule
 
 
@@ -30,27 +38,64 @@ async def add(
         raise OperationError(
             "reports.ops.bad_choice", f"--match: one of {', '.join(MATCH_TYPES)}", value=match
         )
-    if not reply.strip():
-        raise OperationError("reports.ops.keyword_reply", "the reply text is empty")
+    reply_json = _reply_json(reply)
     # Menu keys are matched as sent; words as the matcher folds messages.
     key = pattern if match == "click" else normalize(pattern).lower()
     if not key:
         raise OperationError("reports.ops.keyword_empty", "the keyword is empty")
-    spec = RuleSpec(key, match, priority, Reply.of_text(reply).to_json())
+    spec = RuleSpec(key, match, priority, reply_json)
     async with transaction(bot.sessions) as session:
         row = await add_rule(session, spec, bot.clock.now())
         audit(bot, session, actor, "keywords.add", rule=row.id, match=match, priority=priority)
     return row
 
 
-async def remove(bot: BotContext, actor: Actor, rule_id: int) -> None:
-    """Delete rule ``rule_id`` (seeded rules come back with the next seeding)."""
+def _missing(rule_id: int) -> OperationError:
+    return OperationError(
+        "reports.ops.keyword_missing", f"no rule with id {rule_id}", number=rule_id
+    )
+
+
+def _reply_json(reply: str) -> str:
+    if not reply.strip():
+        raise OperationError("reports.ops.keyword_reply", "the reply text is empty")
+    return Reply.of_text(reply).to_json()
+
+
+async def remove(bot: BotContext, actor: Actor, rule_id: int, *, seeded: bool = True) -> None:
+    """Delete rule ``rule_id`` (seeded rules come back with the next seeding; ``seeded``
+    False refuses them: the console only switches them off)."""
     async with transaction(bot.sessions) as session:
+        if not seeded and any(
+            r.id == rule_id and r.source == "seed" for r in await list_rules(session)
+        ):
+            raise OperationError("reports.ops.keyword_seeded", f"rule {rule_id} is seeded")
         if not await remove_rule(session, rule_id):
-            raise OperationError(
-                "reports.ops.keyword_missing", f"no rule with id {rule_id}", number=rule_id
-            )
+            raise _missing(rule_id)
         audit(bot, session, actor, "keywords.remove", rule=rule_id)
+
+
+async def edit(bot: BotContext, actor: Actor, rule_id: int, reply: str, priority: int) -> None:
+    """Change an operator rule's reply text and priority (seeded rules follow their file)."""
+    reply_json = _reply_json(reply)
+    async with transaction(bot.sessions) as session:
+        rule = await update_rule(
+            session, rule_id, bot.clock.now(), priority=priority, reply_json=reply_json
+        )
+        if rule is None:
+            raise _missing(rule_id)
+        if rule.source == "seed":
+            raise OperationError("reports.ops.keyword_seeded", f"rule {rule_id} is seeded")
+        audit(bot, session, actor, "keywords.edit", rule=rule_id, priority=priority)
+
+
+async def switch(bot: BotContext, actor: Actor, rule_id: int, enabled: bool) -> None:
+    """Switch a rule (seeded ones too) on or off."""
+    async with transaction(bot.sessions) as session:
+        if await update_rule(session, rule_id, bot.clock.now(), enabled=enabled) is None:
+            raise _missing(rule_id)
+        action = "keywords.enable" if enabled else "keywords.disable"
+        audit(bot, session, actor, action, rule=rule_id)
 
 
 async def seed(bot: BotContext, actor: Actor) -> tuple[int, int, int]:

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from bot.clients.wechat import WeChatClient
+from bot.kernel.clients import ApiError
 from bot.kernel.config import ConfigError, ConfigSection, require_positive
 from bot.kernel.context import BotContext
-from bot.kernel.message import Channel, UserKey
+from bot.kernel.message import Channel, Reply, UserKey
+from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import tell_then
+from handlers.operations import Actor, OperationError, audit
+from handlers.router import Router, Scene
 from storage import operators as store
 from storage.db import Conflict, Session, transaction, unique_transaction
 
@@ -42,6 +48,11 @@ class ConsoleConfig:
     # Behind a reverse proxy: the header carrying the client's address (X-Real-IP,
     # X-Forwarded-For), so login throttling counts people, not the proxy. Empty: the peer.
     client_ip_header: str = ""
+    # Export files (and their jobs) are deleted this many minutes after they were started:
+    # files with personal data (volunteers, rosters, hours, stories) after
+    # export_keep_minutes, office reports (aggregates) after report_keep_minutes.
+    export_keep_minutes: int = 60
+    report_keep_minutes: int = 1440
 
 
 def validate_section(co: ConsoleConfig) -> None:
@@ -53,7 +64,12 @@ def validate_section(co: ConsoleConfig) -> None:
         "session_absolute_hours",
         "login_max_failures",
         "login_lock_minutes",
+        "export_keep_minutes",
+        "report_keep_minutes",
     )
+    if co.login_lock_minutes > 24 * 60:
+        # The shared counters keep a window of at most a day (storage.ratelimit).
+        raise ConfigError("console.login_lock_minutes: must be at most 1440 (a day)")
     if co.upload_max_bytes < 1024:
         raise ConfigError("console.upload_max_bytes: must be at least 1024")
 
@@ -122,13 +138,11 @@ def check_password(encoded: str | None, password: str) -> bool:
 # -- account operations --------------------------------------------------------------------------
 
 
-class AccountError(ValueError):
+class AccountError(OperationError):
     """An account change refused; ``key`` names the text under console.operators."""
 
     def __init__(self, key: str, message: str, **params: Any) -> None:
-        super().__init__(message)
-        self.key = key
-        self.params = params
+        super().__init__(f"console.operators.{key}", message, **params)
 
 
 def _check_password(password: str) -> None:
@@ -207,25 +221,100 @@ async def change_operator(
         return op.name
 
 
-async def notify_admins(bot: BotContext, text: str, *, besides: str = "") -> int:
-    """Tell every admin who bound a WeChat openid (but ``besides``, who caused it) ``text``:
-    by customer-service message inside WeChat's 48 h window, else at their next message.
-    Returns how many were told."""
+# Who is told about what: pushes wait for an admin's approval; flagged messages need anyone
+# who may reply (editors and admins).
+NOTIFY_ROLES = {"pushes": ("admin",), "inbox": ("editor", "admin")}
+# The QR code an operator scans to bind their WeChat is valid this long.
+BIND_SECONDS = 600
+BIND_PREFIX = "opbind_"
+
+
+async def notify_operators(bot: BotContext, topic: str, text: str, *, besides: str = "") -> int:
+    """Tell every operator who bound a WeChat openid and opted in to ``topic`` (``pushes``,
+    ``inbox``) ``text`` (but ``besides``, who caused it): by customer-service message inside
+    WeChat's 48 h window, else at their next message. Returns how many were told."""
     async with bot.sessions() as session:
-        admins = [op for op in await store.admins_to_notify(session) if op.name != besides]
+        found = await store.to_notify(session, topic, NOTIFY_ROLES[topic])
     account = bot.config.wechat.account_id
 
     async def nothing(_session: Session) -> None:
         return None
 
-    for op in admins:
-        assert op.notify_openid is not None
+    told = 0
+    for op in found:
+        if op.name == besides or op.notify_openid is None:
+            continue
         await tell_then(bot, UserKey(Channel.WECHAT, account, op.notify_openid), text, nothing)
-    return len(admins)
+        told += 1
+    return told
+
+
+async def set_notify(
+    bot: BotContext, actor: Actor, operator_id: int, *, pushes: bool, inbox: bool
+) -> None:
+    """Which messages the operator receives (each is an opt-in)."""
+    async with transaction(bot.sessions) as session:
+        await store.set_notify_topics(session, operator_id, pushes=pushes, inbox=inbox)
+        audit(bot, session, actor, "operators.notify_topics", pushes=pushes, inbox=inbox)
+
+
+async def unbind(bot: BotContext, actor: Actor, operator_id: int) -> None:
+    """Forget the operator's WeChat: nothing more is sent to it."""
+    async with transaction(bot.sessions) as session:
+        await store.set_notify_openid(session, operator_id, None)
+        audit(bot, session, actor, "operators.notify_unbind")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A QR code offered to an operator: its content and until when scanning it binds."""
+
+    url: str
+    until: datetime
+
+
+async def start_binding(bot: BotContext, actor: Actor, operator_id: int) -> Binding:
+    """A temporary parametric QR code (WeChat's qrcode/create with a one-off scene) that binds
+    the WeChat scanning it to the operator."""
+    scene = BIND_PREFIX + secrets.token_urlsafe(24)
+    client = bot.client(Channel.WECHAT)
+    assert isinstance(client, WeChatClient)
+    try:
+        answer = await client.create_qrcode(scene, BIND_SECONDS)
+    except (ApiError, OSError):
+        raise OperationError(
+            "console.me.qr_failed", "WeChat did not create the QR code; try again"
+        ) from None
+    url = answer.get("url")
+    if not isinstance(url, str) or not url:
+        raise OperationError("console.me.qr_failed", "WeChat answered without a QR code")
+    until = bot.clock.now() + timedelta(seconds=BIND_SECONDS)
+    async with transaction(bot.sessions) as session:
+        await store.offer_scene(session, operator_id, scene, until)
+        audit(bot, session, actor, "operators.notify_qr")
+    return Binding(url, until)
+
+
+router = Router("operators")
+
+
+@router.on(Scene(BIND_PREFIX))
+async def bind_by_scan(ctx: Ctx) -> Reply | None:
+    """An operator scanned the QR code their 我的通知 page showed: bind this WeChat to them."""
+    msg = ctx.inbound
+    if msg.channel is not Channel.WECHAT or msg.scene is None:
+        return ctx.reply("console.me.scan_unknown")
+    name = await store.bind_scene(ctx.session, msg.scene, msg.user, ctx.bot.clock.now())
+    if name is None:
+        return ctx.reply("console.me.scan_unknown")
+    audit(ctx.bot, ctx.session, Actor.console(name), "operators.notify_bind")
+    return ctx.reply("console.me.scan_bound", name=name)
 
 
 FEATURE = Feature(
     name="operators",
+    # Asked before the generic welcome (basics): the operator's scan is not a follower's.
+    routers=[router],
     cli=["bot.cli.operators:register"],
     console=[
         ConsolePage(
@@ -247,5 +336,9 @@ FEATURE = Feature(
         "console.login",
         "console.audit_export",
         "operators.notify_bind",
+        "operators.notify_unbind",
+        "operators.notify_topics",
+        "operators.notify_qr",
+        "menu.push",
     ],
 )

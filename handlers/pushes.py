@@ -62,6 +62,13 @@ FEATURE = Feature(
     config_checks=[check_extra_dates],
     content=[content_file("calendar")],
     jobs=[PeriodicJob("pushes.outbox", deliver_due_posts, where="leader")],
-    audit_actions=["pushes.schedule", "pushes.cancel", "pushes.preview", "pushes.run_now"],
+    audit_actions=[
+        "pushes.schedule",
+        "pushes.draft",
+        "pushes.approve",
+        "pushes.cancel",
+        "pushes.preview",
+        "pushes.run_now",
+    ],
     report=["storage.reports.pushes:section"],
 )

@@ -12,9 +12,17 @@ from datetime import datetime
 
 from bot.kernel.context import BotContext
 from handlers.operations import Actor, Counter, OperationError, audit
+from handlers.operators import CONSOLE, notify_operators
 from schedules.outbox import RunReport, calendar_of, deliver, enqueue_in, zone_of
-from schedules.posts import PostError, next_occurrences, quota_of
-from schedules.service import PostSpec, add_post, cancel_post, check_post, post_from_spec
+from schedules.posts import PostError, body_of, channels_of, next_occurrences, quota_of
+from schedules.service import (
+    PostSpec,
+    add_post,
+    cancel_post,
+    check_post,
+    post_from_spec,
+    quota_conflict,
+)
 from storage.db import transaction
 from storage.schedules import CampaignPost, PostStatus, get_post
 
@@ -61,14 +69,103 @@ async def schedule(bot: BotContext, actor: Actor, spec: PostSpec, n: int = 3) ->
     return Planned(post, next_occurrences(post, cal, tz, now, n=n))
 
 
+def _missing(post_id: int) -> OperationError:
+    return OperationError(
+        "reports.ops.push_missing", f"no active post with id {post_id}", number=post_id
+    )
+
+
 async def cancel(bot: BotContext, actor: Actor, post_id: int) -> None:
-    """Cancel a post: nothing more of it goes out (what was sent stays sent)."""
+    """Cancel a post, scheduled or still a draft: nothing more of it goes out (what was sent
+    stays sent)."""
     async with transaction(bot.sessions) as session:
-        if not await cancel_post(session, post_id):
-            raise OperationError(
-                "reports.ops.push_missing", f"no active post with id {post_id}", number=post_id
-            )
+        post = await get_post(session, post_id)
+        if post is not None and post.status == "draft":
+            post.status = "cancelled"
+        elif not await cancel_post(session, post_id):
+            raise _missing(post_id)
         audit(bot, session, actor, "pushes.cancel", post=post_id)
+
+
+async def draft(bot: BotContext, actor: Actor, spec: PostSpec) -> CampaignPost:
+    """Store a post as a draft waiting for an admin's approval (the scheduler sends only
+    approved posts), checked like ``schedule``; admins who asked for it are told."""
+    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
+    quota = quota_of(bot.config.schedules)
+    async with transaction(bot.sessions) as session:
+        if await quota_conflict(session, spec, quota, cal, tz, now):
+            raise OperationError("reports.ops.push_quota", "over the mass-send quota")
+        try:
+            await check_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
+        except PostError as exc:
+            raise _refused(exc) from None
+        post = post_from_spec(spec, now)
+        post.status = "draft"
+        post.drafted_by = actor.name
+        session.add(post)
+        await session.flush()
+        audit(bot, session, actor, "pushes.draft", post=post.id, kind=post.kind)
+    text = bot.texts("console.me.push_waiting", label=post.label, author=actor.name)
+    await notify_operators(bot, "pushes", text, besides=actor.name)
+    return post
+
+
+async def approve(bot: BotContext, actor: Actor, post_id: int) -> CampaignPost:
+    """Approve a draft: from now on the scheduler sends it (quota checked again; with
+    ``[console] two_person_approval`` its author cannot approve it)."""
+    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
+    async with transaction(bot.sessions) as session:
+        post = await get_post(session, post_id)
+        if post is None or post.status != "draft":
+            raise OperationError("reports.ops.push_not_draft", f"post {post_id} is not a draft")
+        if CONSOLE.of(bot.config).two_person_approval and post.drafted_by == actor.name:
+            raise OperationError(
+                "reports.ops.push_second_person", "another admin must approve this post"
+            )
+        if post.at is not None and post.at <= now:
+            raise OperationError("reports.ops.push_past", "the post's time has passed")
+        spec = PostSpec(
+            label=post.label,
+            kind=post.kind,
+            body=body_of(post),
+            channels=channels_of(post),
+            at=post.at,
+            key_date=post.key_date,
+            time_of_day=post.time_of_day,
+        )
+        if await quota_conflict(session, spec, quota_of(bot.config.schedules), cal, tz, now):
+            raise OperationError("reports.ops.push_quota", "over the mass-send quota")
+        post.status = "active"
+        post.approved_by = actor.name
+        post.approved_at = now
+        audit(bot, session, actor, "pushes.approve", post=post.id)
+    return post
+
+
+async def preview(bot: BotContext, actor: Actor, post_id: int, openid: str) -> RunReport:
+    """Send a draft's or a scheduled post's preview to ``openid`` (an operator's own WeChat)
+    now (mass/preview)."""
+    async with transaction(bot.sessions) as session:
+        post = await get_post(session, post_id)
+        if post is None or post.status not in ("draft", "active"):
+            raise _missing(post_id)
+        if "wechat" not in channels_of(post):
+            raise OperationError("reports.ops.push_wechat_only", "previews go to WeChat only")
+        post.preview_to = openid
+        ids = await enqueue_in(session, post, "preview", bot.clock.now())
+        audit(bot, session, actor, "pushes.preview", post=post.id, deliveries=len(ids))
+    return await _deliver(bot, ids)
+
+
+async def _deliver(bot: BotContext, ids: list[int], progress: Counter | None = None) -> RunReport:
+    report = RunReport()
+    if progress is not None:
+        progress.total = len(ids)
+    for item_id in ids:
+        await deliver(bot, item_id, report)
+        if progress is not None:
+            progress.advance()
+    return report
 
 
 async def active_post(bot: BotContext, post_id: int, purpose: str = "push") -> CampaignPost:
@@ -104,11 +201,4 @@ async def send_now(
         ids = await enqueue_in(session, post, purpose, bot.clock.now())
         action = "pushes.run_now" if purpose == "push" else "pushes.preview"
         audit(bot, session, actor, action, post=post.id, deliveries=len(ids))
-    report = RunReport()
-    if progress is not None:
-        progress.total = len(ids)
-    for item_id in ids:
-        await deliver(bot, item_id, report)
-        if progress is not None:
-            progress.advance()
-    return report
+    return await _deliver(bot, ids, progress)

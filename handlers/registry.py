@@ -36,6 +36,8 @@ from handlers.feature import Feature, MediaFolder, PeriodicJob, build_router
 from handlers.router import Router
 
 FEATURES: tuple[Feature, ...] = (
+    # An operator scanning their binding QR code (我的通知) is not greeted like a follower.
+    operators.FEATURE,
     # Follow and scan events first: a generic welcome unless a flow's QR scene claimed them.
     basics.FEATURE,
     keywords.FEATURE,
@@ -49,7 +51,6 @@ FEATURES: tuple[Feature, ...] = (
     stories.FEATURE,
     pushes.FEATURE,
     reports.FEATURE,
-    operators.FEATURE,
 )
 
 

@@ -1,6 +1,6 @@
-"""Rows of the operator exports of volunteers and stories, shared by the CLI and the console
-(both above the features): columns from ``reports.*`` texts, personal data masked unless asked
-for (and then audited by the caller)."""
+"""Rows of the operator exports of volunteers, hours, activity rosters and stories, shared by
+the CLI and the console (both above the features): columns from ``reports.*`` texts, personal
+data masked unless asked for (and then audited by the caller)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from bot.kernel.clock import as_utc, local
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_name, mask_phone
+from bot.sheets import Sheet
 from handlers.activities import Counter
 from handlers.stories import stories_media_path
 from storage import stories as store
+from storage.activities import Enrolment, LedgerRow
 from storage.stories import Story, StoryMedia
 from storage.volunteers import Volunteer
 
@@ -71,6 +73,113 @@ def export_row(bot: BotContext, v: Volunteer, hours: Decimal, full_phone: bool) 
         float(hours),
         when_text(v.created_at),
     ]
+
+
+def display_name(bot: BotContext, name_enc: str) -> str:
+    """Masked name, or the erased label for a volunteer who deleted their data."""
+    if not name_enc:
+        return bot.texts("volunteer.erased_label")
+    return bot.cipher.reveal(name_enc, bot.texts("common.unreadable"), mask_name)
+
+
+def _columns(t: Texts, prefix: str, *keys: str) -> list[str]:
+    return [t(f"{prefix}.col_{key}") for key in keys]
+
+
+def ledger_sheets(
+    bot: BotContext, entries: list[LedgerRow], progress: Counter | None = None
+) -> list[Sheet]:
+    """The ``hours export`` sheets: every ledger row, and the totals per volunteer (names
+    masked, times Asia/Shanghai)."""
+    names: dict[int, str] = {}
+    rows: list[list[Any]] = []
+    totals: dict[int, list[Any]] = {}
+    if progress is not None:
+        progress.total = len(entries)
+    for r in entries:
+        vid = r.entry.volunteer_id
+        if vid not in names:
+            names[vid] = display_name(bot, r.name_enc)
+        actor = bot.texts.get(f"volunteer.actor_names.{r.entry.actor}", r.entry.actor)
+        hours = Decimal(r.entry.hours)
+        channel = channel_label(bot, r.channel)
+        rows.append(
+            [
+                r.entry.id,
+                vid,
+                channel,
+                names[vid],
+                r.city,
+                float(hours),
+                r.entry.reason,
+                r.activity_title,
+                actor,
+                when_text(r.entry.at),
+            ]
+        )
+        total = totals.setdefault(vid, [vid, channel, names[vid], r.city, 0, Decimal(0)])
+        total[4] += 1
+        total[5] += hours
+        if progress is not None:
+            progress.advance()
+    summary = [[*t[:5], float(t[5])] for _vid, t in sorted(totals.items())]
+    t = bot.texts
+    p = "reports.volunteers"
+    ledger = ("entry", "volunteer", "channel", "name", "city", "hours", "reason", "activity")
+    return [
+        Sheet(t(f"{p}.ledger_sheet"), _columns(t, p, *ledger, "actor", "time"), rows),
+        Sheet(
+            t(f"{p}.totals_sheet"),
+            _columns(t, p, "volunteer", "channel", "name", "city", "entries", "sum"),
+            summary,
+        ),
+    ]
+
+
+# -- activity rosters ----------------------------------------------------------------------------
+
+
+def roster_headers(t: Texts) -> list[str]:
+    """Columns of ``activities roster``."""
+    keys = ("number", "volunteer", "channel", "name", "phone", "city", "enrolled_at")
+    return _columns(t, "reports.activities", *keys, "checked_in_at", "checked_out_at", "status")
+
+
+def _roster_status(t: Texts, enrolment: Enrolment) -> str:
+    if enrolment.checked_out_at is not None:
+        return t("reports.activities.status_checked_out")
+    if enrolment.checked_in_at is not None:
+        return t("reports.activities.status_checked_in")
+    return t("reports.activities.status_enrolled")
+
+
+def roster_rows(
+    bot: BotContext, entries: list[tuple[Enrolment, Volunteer]], progress: Counter | None = None
+) -> list[list[Any]]:
+    """One row per enrolment, names and phones masked."""
+    unreadable = bot.texts("common.unreadable")
+    rows: list[list[Any]] = []
+    if progress is not None:
+        progress.total = len(entries)
+    for i, (enrolment, v) in enumerate(entries, 1):
+        phone = bot.cipher.reveal(v.phone_enc, unreadable, mask_phone) if v.phone_enc else ""
+        rows.append(
+            [
+                i,
+                v.id,
+                channel_label(bot, v.channel),
+                display_name(bot, v.name_enc),
+                phone,
+                v.city,
+                when_text(enrolment.enrolled_at),
+                when_text(enrolment.checked_in_at),
+                when_text(enrolment.checked_out_at),
+                _roster_status(bot.texts, enrolment),
+            ]
+        )
+        if progress is not None:
+            progress.advance()
+    return rows
 
 
 # -- stories -------------------------------------------------------------------------------------

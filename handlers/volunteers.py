@@ -659,6 +659,7 @@ FEATURE = Feature(
         "volunteers.export",
         "volunteers.hours_adjust",
         "volunteers.hours_export",
+        "volunteers.reveal_phone",
     ],
     report=["storage.reports.volunteers:section"],
 )

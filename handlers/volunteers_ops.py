@@ -6,9 +6,11 @@ console call these and only present the result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from bot.kernel.context import BotContext
 from handlers.operations import Actor, Counter, OperationError, audit
@@ -81,6 +83,18 @@ async def adjust_hours(
     return total
 
 
+async def reveal_phone(bot: BotContext, actor: Actor, volunteer_id: int) -> str:
+    """One volunteer's whole phone number, for an admin's screen (audited)."""
+    async with transaction(bot.sessions) as session:
+        volunteer = await store.get_volunteer(session, volunteer_id)
+        if volunteer is None or not volunteer.name_enc:
+            raise OperationError(
+                "reports.ops.volunteer_missing", f"no volunteer {volunteer_id}", number=volunteer_id
+            )
+        audit(bot, session, actor, "volunteers.reveal_phone", volunteer=volunteer_id)
+    return bot.cipher.reveal(volunteer.phone_enc, bot.texts("common.unreadable"))
+
+
 @dataclass(frozen=True)
 class Registered:
     """A registered volunteer with their hours so far."""
@@ -90,12 +104,19 @@ class Registered:
 
 
 async def registered(
-    bot: BotContext, city: str | None = None, progress: Counter | None = None
+    bot: BotContext,
+    city: str | None = None,
+    progress: Counter | None = None,
+    *,
+    where: Mapping[str, Any] | None = None,
 ) -> list[Registered]:
-    """Registered volunteers (not erased) with their hours, for a screen (mask them there)."""
+    """Registered volunteers (not erased) with their hours, for a screen (mask them there);
+    ``where`` adds the console's filters (district, skill, availability, minor)."""
     found: list[Registered] = []
     async with bot.sessions() as session:
-        volunteers = await store.registered(session, city)
+        volunteers = await store.search_volunteers(
+            session, **{**(where or {}), "city": city or ""}, limit=None
+        )
         if progress is not None:
             progress.total = len(volunteers)
         for v in volunteers:
@@ -112,10 +133,11 @@ async def export(
     city: str | None = None,
     full_phones: bool = False,
     progress: Counter | None = None,
+    where: Mapping[str, Any] | None = None,
 ) -> list[Registered]:
     """Every registered volunteer of the selection for a file (audited; ``full_phones`` says
     the file holds whole phone numbers)."""
-    found = await registered(bot, city, progress)
+    found = await registered(bot, city, progress, where=where)
     async with transaction(bot.sessions) as session:
         phones = "full" if full_phones else "masked"
         audit(bot, session, actor, "volunteers.export", rows=len(found), city=city, phones=phones)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.clock import as_utc
+from storage.inbox import InboxItem
 from storage.logo import LogoVote
 from storage.models import InboundMessage
 from storage.schedules import FAILED, OutboxItem
@@ -64,3 +65,14 @@ async def failed_deliveries(session: AsyncSession, limit: int = 20) -> list[Outb
         .limit(limit)
     )
     return list(rows)
+
+
+async def open_inbox(session: AsyncSession) -> tuple[int, int]:
+    """Open inbox items (new or assigned): questions nobody could answer, flagged messages."""
+    rows = await session.execute(
+        select(InboxItem.reason, func.count())
+        .where(InboxItem.status.in_(("new", "assigned")))
+        .group_by(InboxItem.reason)
+    )
+    counts = {reason: int(n) for reason, n in rows}
+    return counts.get("unanswered", 0), counts.get("flagged", 0)

@@ -71,3 +71,25 @@ async def ensure_schema(url: str) -> bool:
         return False
     await upgrade(url)
     return True
+
+
+async def schema_status(url: str) -> tuple[set[str], list[tuple[str, str]]]:
+    """The revisions recorded in the database at ``url`` and the migrations not applied yet
+    (revision id and first docstring line, oldest first)."""
+    from alembic.script import ScriptDirectory
+
+    engine = create_engine(url)
+    try:
+        current = await current_heads(engine)
+    finally:
+        await engine.dispose()
+    script = ScriptDirectory.from_config(alembic_config(url))
+    applied: set[str] = set()
+    for head in current:
+        applied.update(rev.revision for rev in script.iterate_revisions(head, "base"))
+    pending = [
+        (rev.revision, (rev.doc or "").splitlines()[0] if rev.doc else "")
+        for rev in script.walk_revisions()
+        if rev.revision not in applied
+    ]
+    return current, list(reversed(pending))

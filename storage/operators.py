@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, delete, func, select, update
+from sqlalchemy import Boolean, String, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.audit import add_row
 from storage.db import added
 from storage.models import Base, BigId
+from storage.ratelimit import clear_window
 
 ROLES = ("viewer", "editor", "admin")
 
@@ -34,6 +35,13 @@ class Operator(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Optional WeChat openid that receives "needs you" messages.
     notify_openid: Mapped[str | None] = mapped_column(String(128))
+    # What the operator asked to be told about (each off until they opt in on 我的通知).
+    notify_pushes: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_inbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The scene of the temporary QR code the operator was shown to bind their WeChat, and
+    # until when scanning it binds (unique: a scan finds exactly one operator).
+    bind_scene: Mapped[str | None] = mapped_column(String(64), unique=True)
+    bind_scene_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     password_changed_at: Mapped[datetime]
 
@@ -48,19 +56,6 @@ class OperatorSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
-
-
-class LoginFailure(Base):
-    """One failed login, counted per account name and per client address."""
-
-    __tablename__ = "console_login_failures"
-    __table_args__ = (Index("ix_console_login_failures_key", "scope", "key", "at"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    # account | ip
-    scope: Mapped[str] = mapped_column(String(8))
-    key: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime]
 
 
 def token_hash(token: str) -> str:
@@ -177,41 +172,10 @@ async def purge_sessions(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def failures_since(session: AsyncSession, scope: str, key: str, since: datetime) -> int:
-    """Failed logins of ``key`` in ``scope`` since ``since``."""
-    n = await session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.scope == scope, LoginFailure.key == key, LoginFailure.at >= since)
-    )
-    return int(n or 0)
-
-
-async def last_failure(session: AsyncSession, scope: str, key: str) -> datetime | None:
-    """When ``key`` last failed to log in."""
-    at: datetime | None = await session.scalar(
-        select(func.max(LoginFailure.at)).where(
-            LoginFailure.scope == scope, LoginFailure.key == key
-        )
-    )
-    return at
-
-
-async def record_failure(session: AsyncSession, scope: str, key: str, now: datetime) -> None:
-    """Count one failed login."""
-    session.add(LoginFailure(scope=scope, key=key, at=now))
-
-
 async def clear_failures(session: AsyncSession, scope: str, key: str) -> None:
-    """Forget the failures of ``key`` (after a successful login, or an admin's reset)."""
-    await session.execute(
-        delete(LoginFailure).where(LoginFailure.scope == scope, LoginFailure.key == key)
-    )
-
-
-async def purge_failures(session: AsyncSession, before: datetime) -> None:
-    """Drop failures older than any lock window."""
-    await session.execute(delete(LoginFailure).where(LoginFailure.at < before))
+    """Forget the failed logins of ``key`` in ``scope`` (account | ip): after a successful
+    login, or an admin's reset (the console's LoginThrottle counts them)."""
+    await clear_window(session, f"login-{scope}", key)
 
 
 async def audit(session: AsyncSession, at: datetime, actor: str, action: str, detail: str) -> None:
@@ -226,13 +190,54 @@ async def set_notify_openid(session: AsyncSession, operator_id: int, openid: str
     )
 
 
-async def admins_to_notify(session: AsyncSession) -> list[Operator]:
-    """Enabled admins who bound a WeChat openid."""
+async def to_notify(session: AsyncSession, topic: str, roles: tuple[str, ...]) -> list[Operator]:
+    """Enabled operators of ``roles`` who bound a WeChat openid and opted in to ``topic``
+    (``pushes`` or ``inbox``)."""
+    wants = Operator.notify_pushes if topic == "pushes" else Operator.notify_inbox
     rows = await session.scalars(
         select(Operator).where(
-            Operator.role == "admin",
+            Operator.role.in_(roles),
             Operator.enabled.is_(True),
             Operator.notify_openid.is_not(None),
+            wants.is_(True),
         )
     )
     return list(rows)
+
+
+async def set_notify_topics(
+    session: AsyncSession, operator_id: int, *, pushes: bool, inbox: bool
+) -> None:
+    """Which messages the operator receives."""
+    await session.execute(
+        update(Operator)
+        .where(Operator.id == operator_id)
+        .values(notify_pushes=pushes, notify_inbox=inbox)
+    )
+
+
+async def offer_scene(session: AsyncSession, operator_id: int, scene: str, until: datetime) -> None:
+    """Remember the QR scene shown to the operator (replacing an earlier one)."""
+    await session.execute(
+        update(Operator)
+        .where(Operator.id == operator_id)
+        .values(bind_scene=scene, bind_scene_until=until)
+    )
+
+
+async def bind_scene(session: AsyncSession, scene: str, openid: str, now: datetime) -> str | None:
+    """Bind ``openid`` to the enabled operator shown ``scene`` while it is valid, using the
+    scene up (one statement: of two scans racing, one binds); the operator's name, or None
+    when no operator waits for it."""
+    result = await session.execute(
+        update(Operator)
+        .where(
+            Operator.bind_scene == scene,
+            Operator.enabled.is_(True),
+            Operator.bind_scene_until >= now,
+        )
+        .values(notify_openid=openid, bind_scene=None, bind_scene_until=None)
+        .returning(Operator.name)
+    )
+    name: str | None = result.scalar_one_or_none()
+    return name

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, delete, select, tuple_
+from sqlalchemy import BigInteger, Integer, String, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -163,8 +163,95 @@ class SharedRateLimiter:
             await self.sync()
 
 
+# Keys of WindowCounter start with this; their rows live as long as the longest window.
+WINDOW_PREFIX = "window:"
+MAX_WINDOW_MINUTES = 24 * 60
+
+
+class WindowCounter:
+    """Exact counts of an event per key over the last ``minutes`` whole minutes, shared by
+    every process through the same table as ``SharedRateLimiter``.
+
+    For rare events that guard something, such as failed console logins: there a lock must
+    hold exactly whichever process the next try reaches, so each event is one transaction
+    (an upsert, then the window's sum) instead of the limiter's batched sync. The upsert
+    takes the row's lock (SQLite: the write lock), so concurrent events are counted in
+    order and each sees every one before it: the n-th event of a window is told n, exactly.
+    """
+
+    def __init__(self, sessions: Sessions, scope: str, minutes: int) -> None:
+        if not 1 <= minutes <= MAX_WINDOW_MINUTES:
+            raise ValueError(f"a window of {minutes} minutes (1..{MAX_WINDOW_MINUTES})")
+        self.sessions = sessions
+        self.scope = scope
+        self.minutes = minutes
+
+    def key(self, name: str) -> str:
+        """The table's key of ``name`` in this counter's scope."""
+        return window_key(self.scope, name)
+
+    async def add(self, name: str, now: float, hits: int = 1) -> int:
+        """Count ``hits`` events of ``name`` at ``now`` (epoch seconds); returns the window's
+        count including them. Negative ``hits`` with the ``now`` they were added at give
+        them back."""
+        key, minute = self.key(name), int(now // 60)
+        async with self.sessions() as session, session.begin():
+            insert = upsert_insert(session)
+            stmt = insert(RateCounter).values(key=key, minute=minute, hits=max(hits, 0))
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[RateCounter.key, RateCounter.minute],
+                    set_={"hits": RateCounter.hits + hits},
+                )
+            )
+            return await self._sum(session, key, minute)
+
+    async def count(self, name: str, now: float) -> tuple[int, float | None]:
+        """The window's count of ``name``, and when its newest events leave the window (epoch
+        seconds; None when there are none)."""
+        key, minute = self.key(name), int(now // 60)
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(RateCounter.minute, RateCounter.hits).where(
+                        RateCounter.key == key,
+                        RateCounter.minute > minute - self.minutes,
+                        RateCounter.hits > 0,
+                    )
+                )
+            ).all()
+        total = sum(h for _, h in rows)
+        latest = max((m for m, _ in rows), default=None)
+        return total, None if latest is None else float((latest + self.minutes) * 60)
+
+    async def _sum(self, session: AsyncSession, key: str, minute: int) -> int:
+        total = await session.scalar(
+            select(func.coalesce(func.sum(RateCounter.hits), 0)).where(
+                RateCounter.key == key, RateCounter.minute > minute - self.minutes
+            )
+        )
+        return int(total or 0)
+
+
+def window_key(scope: str, name: str) -> str:
+    """The table's key of ``name`` counted by a ``WindowCounter`` of ``scope``."""
+    return f"{WINDOW_PREFIX}{scope}:{name}"[:160]
+
+
+async def clear_window(session: AsyncSession, scope: str, name: str) -> None:
+    """Forget the events of ``name`` in ``scope`` (in the caller's transaction)."""
+    await session.execute(delete(RateCounter).where(RateCounter.key == window_key(scope, name)))
+
+
 async def purge_rate_counters(session: AsyncSession, now: float) -> int:
-    """Forget minutes the sliding window no longer covers; returns how many rows went."""
+    """Forget minutes no window covers any more (the message limit's two, a WindowCounter's
+    at most a day); returns how many rows went."""
     minute = int(now // 60)
-    result = await session.execute(delete(RateCounter).where(RateCounter.minute < minute - 1))
+    windowed = RateCounter.key.startswith(WINDOW_PREFIX, autoescape=True)
+    result = await session.execute(
+        delete(RateCounter).where(
+            ((RateCounter.minute < minute - 1) & ~windowed)
+            | (RateCounter.minute < minute - MAX_WINDOW_MINUTES)
+        )
+    )
     return int(getattr(result, "rowcount", 0) or 0)

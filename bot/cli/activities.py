@@ -10,36 +10,24 @@ from bot.cli.common import (
     CommandError,
     Progress,
     Subcommands,
-    channel_name,
     columns,
     command_group,
     operator,
     parse_decimal,
     print_table,
     run,
-    shown,
 )
 from bot.cli.sheets import Sheet, format_of, output_path, write_sheets
-from bot.cli.volunteers import display_name
 from bot.kernel.clock import SHANGHAI, as_utc, local
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
-from bot.kernel.privacy import mask_phone
 from handlers import activities_ops as ops
 from handlers.activities import hours_text
+from handlers.sheets import roster_headers, roster_rows
 from storage import activities as store
 from storage.activities import Activity, Enrolment
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"
-
-
-def roster_headers(t: Texts) -> list[str]:
-    """Columns of ``activities roster``."""
-    return columns(
-        t,
-        "reports.activities",
-        "number volunteer channel name phone city enrolled_at checked_in_at checked_out_at status",
-    )
 
 
 def list_headers(t: Texts) -> list[str]:
@@ -182,18 +170,6 @@ def _checked_in(enrolment: Enrolment) -> bool:
     return enrolment.checked_in_at is not None or enrolment.checked_out_at is not None
 
 
-def _status(t: Texts, enrolment: Enrolment) -> str:
-    if enrolment.checked_out_at is not None:
-        return t("reports.activities.status_checked_out")
-    if enrolment.checked_in_at is not None:
-        return t("reports.activities.status_checked_in")
-    return t("reports.activities.status_enrolled")
-
-
-def _when(value: datetime | None) -> str:
-    return local(as_utc(value)).strftime(TIME_FORMAT) if value is not None else ""
-
-
 def cmd_roster(args: argparse.Namespace) -> int:
     """Print or write who enrolled in an activity, names and phones masked."""
     path = output_path(args.output) if args.output else None
@@ -206,25 +182,8 @@ def cmd_roster(args: argparse.Namespace) -> int:
             found = await ops.export_roster(bot, operator(args), args.number)
         activity, entries = found.activity, found.entries
         progress = Progress("roster", len(entries)) if path is not None else None
-        rows: list[list[Any]] = []
+        rows = roster_rows(bot, entries, progress)
         checked = sum(1 for enrolment, _v in entries if _checked_in(enrolment))
-        for i, (enrolment, v) in enumerate(entries, 1):
-            rows.append(
-                [
-                    i,
-                    v.id,
-                    channel_name(bot, v.channel),
-                    display_name(bot, v.name_enc),
-                    shown(bot, v.phone_enc, mask_phone),
-                    v.city,
-                    _when(enrolment.enrolled_at),
-                    _when(enrolment.checked_in_at),
-                    _when(enrolment.checked_out_at),
-                    _status(bot.texts, enrolment),
-                ]
-            )
-            if progress is not None:
-                progress.advance()
         if progress is not None:
             progress.finish()
         return activity, rows, checked, bot.texts

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from bot.cli.common import CommandError, Progress, Subcommands, command_group, load
+from bot.kernel.context import BotContext
 
 
 def register(sub: Subcommands) -> None:
@@ -14,7 +15,7 @@ def register(sub: Subcommands) -> None:
     action("show", "the configured key's id and the database's", run_show)
     rotate = action(
         "rotate",
-        "re-encrypt all personal data under a new key (stop the web processes first)",
+        "re-encrypt all personal data under a new key (refused while the bot serves)",
         run_rotate,
     )
     rotate.add_argument("--batch", type=int, default=500, help="rows a transaction (500)")
@@ -52,6 +53,23 @@ def run_rotate(args: argparse.Namespace) -> int:
     return asyncio.run(_rotate(args))
 
 
+async def _refuse_while_serving(bot: BotContext) -> None:
+    """A process serving this database would write personal data under the old key while
+    the rows are re-encrypted: refuse, naming the processes (their presence leases)."""
+    from datetime import UTC, datetime
+
+    from storage.leases import PRESENCE_TTL_SECONDS, serving
+
+    running = await serving(bot.sessions, datetime.now(UTC))
+    if running:
+        names = "; ".join(owner for owner, _ in sorted(running))
+        raise CommandError(
+            f"the bot is running against this database ({names}): stop every serve process "
+            "(web and scheduler) first, then rotate. A process that died without stopping "
+            f"is forgotten {PRESENCE_TTL_SECONDS:.0f} s after its last sign of life"
+        )
+
+
 async def _rotate(args: argparse.Namespace) -> int:
     from bot.app import build_context, close_context
     from bot.keys import rotate
@@ -65,6 +83,7 @@ async def _rotate(args: argparse.Namespace) -> int:
     if bot.cipher.source.generated:
         raise CommandError(f"no data key: {bot.cipher.source.origin} does not exist")
     try:
+        await _refuse_while_serving(bot)
         done = await rotate(bot, lambda label, total: Progress(label, total), args.batch)
     finally:
         await close_context(bot)

@@ -10,10 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from bot.cli.common import CommandError, Subcommands, command_group, load
-from bot.kernel.clients import ApiError
+from bot.cli.common import Subcommands, command_group, load, operator
 from bot.kernel.config import Config
-from bot.kernel.message import Channel
 
 
 def register(sub: Subcommands) -> None:
@@ -58,32 +56,20 @@ def show_menu(args: argparse.Namespace) -> int:
 
 
 def push_menu(args: argparse.Namespace) -> int:
-    """Send the menu through menu/create."""
+    """Send the menu through menu/create (the operation checks and audits it)."""
     from bot.app import build_context, close_context
-    from bot.clients.wechat import WeChatClient
+    from handlers import menu_ops
 
     config = load(args)
-    buttons = menu_buttons(config)
-    if not buttons:
-        raise CommandError(
-            "no menu configured: add [[wechat.menu]] entries to the config file "
-            "(or [[menu]] to the campaign pack's manifest)"
-        )
+    menu_buttons(config)  # names the buttons of switched-off features on stderr
 
-    async def go() -> None:
+    async def go() -> int:
         bot = build_context(config)
         try:
-            client = bot.client(Channel.WECHAT)
-            assert isinstance(client, WeChatClient)
-            await client.create_menu(buttons)
+            return await menu_ops.push(bot, operator(args))
         finally:
             await close_context(bot)
 
-    try:
-        asyncio.run(go())
-    except ApiError as exc:
-        raise CommandError(f"WeChat refused the menu: {exc.code} {exc.message}") from None
-    except OSError as exc:
-        raise CommandError(f"cannot reach the WeChat API: {exc}") from None
-    print(f"menu pushed: {len(buttons)} buttons")
+    n = asyncio.run(go())  # an OperationError prints as the CLI's error line
+    print(f"menu pushed: {n} buttons")
     return 0

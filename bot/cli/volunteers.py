@@ -31,7 +31,7 @@ from bot.kernel.context import BotContext
 from bot.kernel.privacy import mask_name, mask_phone
 from handlers import volunteers_ops as ops
 from handlers.activities import hours_text
-from handlers.sheets import export_headers, export_row
+from handlers.sheets import display_name, export_headers, export_row, ledger_sheets
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import VOLUNTEERS, configured_cities
 from storage.activities import LedgerRow, monthly_hours
@@ -156,66 +156,6 @@ def _day(text: str | None, option: str) -> datetime | None:
     return day.replace(tzinfo=SHANGHAI)
 
 
-def display_name(bot: BotContext, name_enc: str) -> str:
-    """Masked name, or the erased label for a volunteer who deleted their data."""
-    return shown(bot, name_enc, mask_name) if name_enc else bot.texts("volunteer.erased_label")
-
-
-def ledger_headers(t: Texts) -> list[str]:
-    """Columns of the ``hours export`` ledger sheet."""
-    return columns(
-        t,
-        "reports.volunteers",
-        "entry volunteer channel name city hours reason activity actor time",
-    )
-
-
-def total_headers(t: Texts) -> list[str]:
-    """Columns of the ``hours export`` totals sheet."""
-    return columns(t, "reports.volunteers", "volunteer channel name city entries sum")
-
-
-def _ledger_sheets(bot: BotContext, entries: list[LedgerRow]) -> list[Sheet]:
-    """The ledger rows and the totals per volunteer (names masked, times Asia/Shanghai)."""
-    names: dict[int, str] = {}
-    rows: list[list[Any]] = []
-    totals: dict[int, list[Any]] = {}
-    progress = Progress("hours", len(entries))
-    for r in entries:
-        vid = r.entry.volunteer_id
-        if vid not in names:
-            names[vid] = display_name(bot, r.name_enc)
-        actor = bot.texts.get(f"volunteer.actor_names.{r.entry.actor}", r.entry.actor)
-        hours = Decimal(r.entry.hours)
-        rows.append(
-            [
-                r.entry.id,
-                vid,
-                channel_name(bot, r.channel),
-                names[vid],
-                r.city,
-                float(hours),
-                r.entry.reason,
-                r.activity_title,
-                actor,
-                local(as_utc(r.entry.at)).strftime(TIME_FORMAT),
-            ]
-        )
-        total = totals.setdefault(
-            vid, [vid, channel_name(bot, r.channel), names[vid], r.city, 0, Decimal(0)]
-        )
-        total[4] += 1
-        total[5] += hours
-        progress.advance()
-    progress.finish()
-    summary = [[*t[:5], float(t[5])] for _vid, t in sorted(totals.items())]
-    t = bot.texts
-    return [
-        Sheet(t("reports.volunteers.ledger_sheet"), ledger_headers(t), rows),
-        Sheet(t("reports.volunteers.totals_sheet"), total_headers(t), summary),
-    ]
-
-
 def _months(entries: list[LedgerRow]) -> tuple[list[str], list[float]]:
     """Hours per Asia/Shanghai month, every month from the first to the last present."""
     per: dict[str, Decimal] = defaultdict(Decimal)
@@ -246,7 +186,10 @@ def cmd_hours_export(args: argparse.Namespace) -> int:
             "volunteer.hours_chart_title", where=city or bot.texts("stars.everywhere")
         )
         axis = bot.texts("reports.volunteers.chart_axis")
-        return _ledger_sheets(bot, entries), entries, title, axis
+        progress = Progress("hours", len(entries))
+        sheets = ledger_sheets(bot, entries, progress)
+        progress.finish()
+        return sheets, entries, title, axis
 
     sheets, entries, title, axis = run(args, work)
     write_sheets(path, args.format, sheets)

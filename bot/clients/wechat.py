@@ -230,6 +230,19 @@ class WeChatClient(HttpApi):
         """Replace the custom menu."""
         await self.call("POST", "/cgi-bin/menu/create", json_body={"button": buttons})
 
+    async def create_qrcode(self, scene: str, expire_seconds: int) -> dict[str, Any]:
+        """A temporary parametric QR code with a string scene (qrcode/create, QR_STR_SCENE):
+        ``ticket``, ``url`` (the code's content) and ``expire_seconds``."""
+        return await self.call(
+            "POST",
+            "/cgi-bin/qrcode/create",
+            json_body={
+                "expire_seconds": expire_seconds,
+                "action_name": "QR_STR_SCENE",
+                "action_info": {"scene": {"scene_str": scene}},
+            },
+        )
+
     async def user_info(self, openid: str) -> dict[str, Any]:
         """Profile and follow status (``subscribe`` 1/0) of a user."""
         return await self.call(

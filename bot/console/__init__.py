@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.console.pages import Section
-from bot.console.sections import dashboard
+from bot.console.sections import admin, dashboard, exports
 from handlers.feature import Feature, resolve
 from handlers.operators import Role
 from handlers.registry import FEATURES
@@ -27,7 +27,7 @@ from handlers.registry import FEATURES
 __all__ = ["SECTIONS", "Role", "Section", "all_sections"]
 
 # The console's own sections (not a feature's); the menu is ordered by Section.order.
-SECTIONS: list[Section] = [dashboard.section]
+SECTIONS: list[Section] = [dashboard.section, exports.section, admin.section]
 # The shape's role names: "reviewer" is the role that drafts and reviews (editor here).
 ROLE_NAMES = {
     "viewer": Role.VIEWER,

@@ -9,9 +9,11 @@ what a client can get wrong into 400/403/404/413 pages, and a database outage in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +30,9 @@ from bot.console.pages import PageRoute, Role, Section
 from bot.console.security import (
     HEADERS,
     SESSION_COOKIE,
+    LoginThrottle,
     check_password_async,
     client_address,
-    login_lock,
     new_token,
     same_origin,
     session_expired,
@@ -38,6 +40,7 @@ from bot.console.security import (
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from handlers.feature import Feature
+from handlers.operations import OperationError
 from handlers.operators import CONSOLE
 from storage import operators as store
 from storage.db import transaction
@@ -51,6 +54,8 @@ CONSOLE_BOT: web.AppKey[BotContext] = web.AppKey("console_bot")
 # last_seen_at is written at most this often (a page view need not always be a write).
 TOUCH_EVERY = timedelta(seconds=60)
 LOGIN_NAME_MAX = 64
+# Seconds between two sweeps of expired export files.
+EXPIRE_EVERY = 60
 
 
 def _bot(request: web.Request) -> BotContext:
@@ -74,6 +79,10 @@ async def console_middleware(
     except FormError as exc:
         renderer = request.app[RENDERER]
         response = renderer.html("error.html", status=400, message=exc.text)
+    except OperationError as exc:
+        # A page calls the feature's operation and lets its refusal come here: one mapping.
+        renderer = request.app[RENDERER]
+        response = renderer.html("error.html", status=400, message=exc.text(renderer.texts))
     except web.HTTPException as exc:
         if exc.status in (400, 403, 404, 405, 413):
             response = _error_page(request, exc.status, f"http_{exc.status}")
@@ -149,15 +158,7 @@ def guarded(
             sent = data.get("csrf") or request.headers.get("X-CSRF-Token", "")
             if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), csrf.encode()):
                 raise web.HTTPForbidden()
-        call = Call(
-            request=request,
-            bot=bot,
-            operator=operator,
-            csrf=csrf,
-            renderer=renderer,
-            posted=data,
-            exports=request.app[EXPORTS],
-        )
+        call = Call(request, bot, operator, csrf, renderer, data, request.app[EXPORTS])
         try:
             return await route.handler(call)
         finally:
@@ -213,27 +214,26 @@ async def login(request: web.Request) -> web.StreamResponse:
             error=renderer.texts(f"console.login.{key}", **params),
         )
 
-    async with bot.sessions() as session:
-        lock = await login_lock(session, CONSOLE.of(bot.config), account, address, now)
-        op = await store.get_operator(session, name) if name else None
+    throttle = LoginThrottle(bot.sessions, CONSOLE.of(bot.config))
+    lock = await throttle.lock(account, address, now) or await throttle.attempt(
+        account, address, now
+    )
     if lock is not None:
         minutes = max(1, int((lock.until - now).total_seconds() + 59) // 60)
         return refuse("locked", 429, minutes=minutes)
+    async with bot.sessions() as session:
+        op = await store.get_operator(session, name) if name else None
     ok = await check_password_async(op.password_hash if op else None, password)
     if not ok or op is None or not op.enabled:
-        async with transaction(bot.sessions) as session:
-            await store.record_failure(session, "account", account, now)
-            await store.record_failure(session, "ip", address, now)
-            await store.purge_failures(
-                session, now - timedelta(minutes=CONSOLE.of(bot.config).login_lock_minutes * 4)
-            )
+        # The try stays counted as a failure (LoginThrottle.attempt counted it).
         log_event(log, "console_login_failed", account_known=op is not None)
         return refuse("failed", 401)
+    await throttle.give_back(account, address, now)
     token, csrf = new_token(), new_token()
     async with transaction(bot.sessions) as session:
         await store.clear_failures(session, "account", account)
         await store.start_session(session, token, csrf, op.id, now)
-        await store.audit(session, now, op.name, "console.login", "")
+        await store.audit(session, now, f"console:{op.name}", "console.login", "")
         console = CONSOLE.of(bot.config)
         await store.purge_sessions(
             session,
@@ -270,13 +270,27 @@ def console_app(bot: BotContext, sections: Sequence[Section]) -> web.Application
     renderer = Renderer(bot.texts, sections, bot.config.schedules.timezone)
     app[RENDERER] = renderer
     app[CONSOLE_BOT] = bot
-    exports = Exports(bot.config.data_path / "exports")
+    exports = Exports(bot, bot.config.data_path / "exports")
     app[EXPORTS] = exports
 
-    async def close_exports(_app: web.Application) -> None:
+    async def expire_exports(_app: web.Application) -> AsyncIterator[None]:
+        # Files with personal data go when their time is up, even if nobody exports again.
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(EXPIRE_EVERY)
+                try:
+                    await exports.expire()
+                except (OperationalError, DBAPIError, OSError):
+                    log.exception("console export expiry failed")
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await exports.close()
 
-    app.on_cleanup.append(close_exports)
+    app.cleanup_ctx.append(expire_exports)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
@@ -303,6 +317,9 @@ def mount_console(app: web.Application, bot: BotContext, features: Sequence[Feat
         return
     from bot.console import all_sections
 
-    app.add_subapp("/console", console_app(bot, all_sections(features)))
+    # A feature the campaign pack switches off (Hunan runs no logo contest) has no pages and
+    # no menu entry: its routes answer 404 like any unknown page.
+    running = [f for f in features if bot.pack.on(f.name)]
+    app.add_subapp("/console", console_app(bot, all_sections(running)))
     app.router.add_get("/", _redirect_home)
     app.router.add_get("/console", _redirect_home)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -15,13 +15,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from multidict import MultiDictProxy
 
-from bot.console.exports import Exports
+from bot.console.exports import Exports, Rows, Writer
 from bot.console.pages import Section
 from bot.console.security import HEADERS
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
+from handlers.operations import Actor
 from handlers.operators import Role
 
+R = TypeVar("R")
 # Field values longer than this are refused before any page looks at them.
 MAX_FIELD = 20000
 
@@ -146,6 +148,13 @@ class Form:
             raise FormError(self.call.t("console.errors.bad_choice", field=label))
         return value
 
+    def decision(self, label: str, note: str, note_label: str) -> tuple[str, str]:
+        """A review: ``decision`` approved or rejected, and the ``note`` field (required when
+        rejecting: the author or the other operators are told why)."""
+        decision = self.choice("decision", ("approved", "rejected"), label=label)
+        why = self.text(note, label=note_label, required=decision == "rejected", limit=200)
+        return decision, why
+
     def flag(self, name: str) -> bool:
         """A checkbox."""
         return self.data.get(name) in ("1", "on", "true")
@@ -166,12 +175,19 @@ class Call:
     renderer: Renderer
     # The posted form, read once by the CSRF check (a body can be read only once).
     posted: MultiDictProxy[Any] | None = None
-    # Export jobs of this process (files built in the background).
+    # Export jobs (files built in the background, reported by any process).
     exports: Exports | None = None
 
     def t(self, key: str, /, **params: Any) -> str:
         """A console text."""
         return self.bot.texts(key, **params)
+
+    @property
+    def actor(self) -> Actor:
+        """The operator as the operations layer and the audit log name them
+        (``console:NAME``). An operation's refusal (``OperationError``) is shown by the
+        console's middleware as a 400 page with its Chinese text."""
+        return Actor.console(self.operator.name)
 
     def render(self, template: str, status: int = 200, **params: Any) -> web.Response:
         """A page from ``template`` with the menu, the operator and the CSRF token."""
@@ -181,6 +197,27 @@ class Call:
         """Redirect after a successful action; ``notice`` names a text under console.done."""
         sep = "&" if "?" in path else "?"
         raise web.HTTPSeeOther(f"/console{path}{sep}done={notice}")
+
+    async def export(
+        self,
+        fmt: str,
+        stem: str,
+        build: Rows | None = None,
+        *,
+        personal: bool,
+        write: Writer | None = None,
+    ) -> NoReturn:
+        """Start an export job (sheets from ``build``, or a file from ``write``) and go to its
+        progress page."""
+        assert self.exports is not None
+        if build is not None:
+            job = await self.exports.start(self.operator.id, fmt, stem, build, personal=personal)
+        else:
+            assert write is not None
+            job = await self.exports.start_file(
+                self.operator.id, fmt, stem, write, personal=personal
+            )
+        raise web.HTTPSeeOther(f"/console/exports/{job}")
 
     def query(self, name: str, limit: int = 100) -> str:
         """A query-string parameter, stripped and cut to ``limit``."""
@@ -192,6 +229,14 @@ class Call:
         if raw.isdigit() and len(raw) < 10:
             return min(int(raw), high)
         return default
+
+    async def row(self, model: type[R], name: str = "id") -> R:
+        """The ``model`` row numbered by the path's ``{name}``; 404 when there is none."""
+        async with self.bot.sessions() as session:
+            found = await session.get(model, self.number(name))
+        if found is None:
+            raise web.HTTPNotFound()
+        return found
 
     def number(self, name: str) -> int:
         """A numeric path segment; 404 when it is not one."""

@@ -1,41 +1,50 @@
 """Export jobs of the console: a file written in the background while the page shows its
 progress (polled as JSON), then downloaded once ready.
 
-Jobs live in the memory of the process that started them (the status and the file are asked
-of the same process: behind a proxy with several web processes, keep sessions sticky or give
-the console one process)."""
+A job is a row (``storage.exports``) and a file under ``data/exports``: the process that
+started the job builds the file and writes its progress to the row every ``FLUSH_SECONDS``;
+any web process (``serve --workers N``) answers the progress poll and serves the finished
+file from the row. Files are created 0600 (only the bot's user reads them) and deleted with
+their row after ``[console] export_keep_minutes`` (personal data: names, phones, contacts) or
+``report_keep_minutes`` (aggregate reports). A job whose process died stops being written to
+and is reported failed after ``STALE_SECONDS``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from bot.kernel.context import BotContext
+from bot.kernel.privacy import private_dir
 from bot.sheets import Sheet, write_sheets
+from handlers.operators import CONSOLE
+from storage import exports as store
+from storage.db import transaction
+from storage.exports import FAILED, READY, RUNNING, ExportRow
 
 log = logging.getLogger("bot.console")
-# A finished file is kept this long, then deleted with its job.
-KEEP_SECONDS = 3600
+# How often a running job's progress reaches the database (and so other processes).
+FLUSH_SECONDS = 0.5
+# A running job not written for this long died with its process.
+STALE_SECONDS = 120
 
 
 @dataclass
 class ExportJob:
-    """One export: who asked, how far it is, where the file goes."""
+    """A job as its builder sees it: where the file goes and how far it is."""
 
     id: str
-    owner: int
     path: Path
-    filename: str
     total: int = 0
     done: int = 0
-    ready: bool = False
-    failed: bool = False
-    started: float = field(default_factory=time.monotonic)
 
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more rows done."""
@@ -47,68 +56,135 @@ Rows = Callable[[ExportJob], Awaitable[list[Sheet]]]
 Writer = Callable[[ExportJob], Awaitable[None]]
 
 
+def _private(path: Path) -> None:
+    """Readable by the bot's user only (the file may hold personal data)."""
+    path.touch(mode=0o600, exist_ok=True)
+    os.chmod(path, 0o600)
+
+
 class Exports:
-    """The running and finished export jobs of this process."""
+    """Starts jobs in this process; reads any process's jobs from the database."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, bot: BotContext, folder: Path) -> None:
+        self.bot = bot
         self.folder = folder
-        self.jobs: dict[str, ExportJob] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def start(self, owner: int, fmt: str, stem: str, build: Rows) -> ExportJob:
-        """Start building sheets with ``build`` and writing them as ``fmt``; returns the job."""
+    async def start(self, owner: int, fmt: str, stem: str, build: Rows, *, personal: bool) -> str:
+        """Start building sheets with ``build`` and writing them as ``fmt``; returns the job's
+        id."""
 
         async def write(job: ExportJob) -> None:
             sheets = await build(job)
             await asyncio.to_thread(write_sheets, job.path, fmt, sheets)
 
-        return self.start_file(owner, fmt, stem, write)
+        return await self.start_file(owner, fmt, stem, write, personal=personal)
 
-    def start_file(self, owner: int, fmt: str, stem: str, write: Writer) -> ExportJob:
-        """Start ``write`` producing the job's ``.fmt`` file; returns the job."""
-        self._expire()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        job_id = secrets.token_urlsafe(16)
-        job = ExportJob(
-            id=job_id,
-            owner=owner,
-            path=self.folder / f"{job_id}.{fmt}",
-            filename=f"{stem}.{fmt}",
-        )
-        self.jobs[job_id] = job
+    async def start_file(
+        self, owner: int, fmt: str, stem: str, write: Writer, *, personal: bool
+    ) -> str:
+        """Start ``write`` producing the job's ``.fmt`` file; returns the job's id."""
+        await self.expire()
+        await asyncio.to_thread(private_dir, self.folder)
+        job = ExportJob(secrets.token_urlsafe(16), Path())
+        job.path = self.folder / f"{job.id}.{fmt}"
+        now = self.bot.clock.now()
+        async with transaction(self.bot.sessions) as session:
+            await store.add_export(
+                session,
+                ExportRow(
+                    id=job.id,
+                    owner=owner,
+                    file=job.path.name,
+                    filename=f"{stem}.{fmt}",
+                    personal=personal,
+                    state=RUNNING,
+                    total=0,
+                    done=0,
+                    started_at=now,
+                    updated_at=now,
+                ),
+            )
         task = asyncio.create_task(self._run(job, write))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return job
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job.id, None))
+        return job.id
+
+    async def _flush(self, job: ExportJob, state: str = RUNNING) -> None:
+        async with transaction(self.bot.sessions) as session:
+            await store.set_progress(
+                session,
+                job.id,
+                self.bot.clock.now(),
+                done=job.done,
+                total=job.total,
+                state=state,
+            )
+
+    async def _report(self, job: ExportJob) -> None:
+        """Write the job's progress while it runs (other processes answer the poll)."""
+        seen = (-1, -1)
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            if (job.done, job.total) != seen:
+                seen = (job.done, job.total)
+                await self._flush(job)
 
     async def _run(self, job: ExportJob, write: Writer) -> None:
+        reporter = asyncio.create_task(self._report(job))
+        state = FAILED
         try:
+            await asyncio.to_thread(_private, job.path)
             await write(job)
+            await asyncio.to_thread(os.chmod, job.path, 0o600)
             job.done = job.total
-            job.ready = True
+            state = READY
+        except asyncio.CancelledError:
+            raise
         except Exception:
-            job.failed = True
             log.exception("console export failed")
-
-    def get(self, job_id: str, owner: int) -> ExportJob | None:
-        """The job, if it exists and belongs to ``owner`` (nobody downloads another's file)."""
-        job = self.jobs.get(job_id)
-        return job if job is not None and job.owner == owner else None
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for job_id, job in list(self.jobs.items()):
-            if now - job.started > KEEP_SECONDS:
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+            if state == FAILED:
                 job.path.unlink(missing_ok=True)
-                del self.jobs[job_id]
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._flush(job, state))
+
+    async def get(self, job_id: str, owner: int) -> ExportRow | None:
+        """The job, if it exists, belongs to ``owner`` and is still kept."""
+        now = self.bot.clock.now()
+        async with transaction(self.bot.sessions) as session:
+            await store.fail_stale(session, now - timedelta(seconds=STALE_SECONDS), now)
+            return await store.get_export(session, job_id, owner)
+
+    def path(self, row: ExportRow) -> Path:
+        """Where the job's file is."""
+        return self.folder / row.file
+
+    async def expire(self) -> int:
+        """Delete the jobs (and files) past their keeping time; returns how many."""
+        console = CONSOLE.of(self.bot.config)
+        now = self.bot.clock.now()
+        async with transaction(self.bot.sessions) as session:
+            old = await store.expired_exports(
+                session,
+                now - timedelta(minutes=console.export_keep_minutes),
+                now - timedelta(minutes=console.report_keep_minutes),
+            )
+            for row in old:
+                task = self._tasks.pop(row.id, None)
+                if task is not None:
+                    task.cancel()
+                await asyncio.to_thread(self.path(row).unlink, True)
+            await store.drop_exports(session, [row.id for row in old])
+        return len(old)
 
     async def close(self) -> None:
-        """Stop running jobs and delete every file."""
-        for task in list(self._tasks):
+        """Stop this process's running jobs (they are reported failed)."""
+        for task in list(self._tasks.values()):
             task.cancel()
-        for task in list(self._tasks):
+        for task in list(self._tasks.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for job in self.jobs.values():
-            job.path.unlink(missing_ok=True)
-        self.jobs.clear()

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -34,6 +34,8 @@ from handlers.operators import Role
 # ``async def page(call: bot.console.call.Call) -> web.StreamResponse`` (typed loosely here:
 # the call module builds on this one).
 Handler = Callable[[Any], Awaitable[web.StreamResponse]]
+# The decorated handler keeps its own signature (a page may take optional extras).
+H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
 
 
 @dataclass(frozen=True)
@@ -58,21 +60,21 @@ class Section:
     order: int = 100
     routes: list[PageRoute] = field(default_factory=list)
 
-    def _add(self, method: str, path: str, role: Role) -> Callable[[Handler], Handler]:
+    def _add(self, method: str, path: str, role: Role) -> Callable[[H], H]:
         if not path.startswith("/"):
             raise ValueError(f"console path must start with '/': {path!r}")
 
-        def decorate(handler: Handler) -> Handler:
+        def decorate(handler: H) -> H:
             self.routes.append(PageRoute(method, path, role, handler))
             return handler
 
         return decorate
 
-    def get(self, path: str, *, role: Role) -> Callable[[Handler], Handler]:
+    def get(self, path: str, *, role: Role) -> Callable[[H], H]:
         """Register a page (GET) that operators of ``role`` and above may see."""
         return self._add("GET", path, role)
 
-    def post(self, path: str, *, role: Role) -> Callable[[Handler], Handler]:
+    def post(self, path: str, *, role: Role) -> Callable[[H], H]:
         """Register an action (POST) that operators of ``role`` and above may take."""
         return self._add("POST", path, role)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.operators import ConsoleConfig, check_password
-from storage import operators as store
+from storage.db import Sessions
+from storage.ratelimit import WindowCounter
 
 SESSION_COOKIE = "console_session"
 
@@ -80,17 +81,52 @@ class Lock:
     until: datetime
 
 
-async def login_lock(
-    session: AsyncSession, config: ConsoleConfig, account: str, address: str, now: datetime
-) -> Lock | None:
-    """The lock on logging in as ``account`` from ``address``, if either has failed too often."""
-    window = timedelta(minutes=config.login_lock_minutes)
-    for scope, key in (("account", account), ("ip", address)):
-        n = await store.failures_since(session, scope, key, now - window)
-        if n >= config.login_max_failures:
-            last = await store.last_failure(session, scope, key)
-            return Lock(until=(last or now) + window)
-    return None
+class LoginThrottle:
+    """At most ``login_max_failures`` failed logins of one account, and from one address, in
+    ``login_lock_minutes``; further tries are locked meanwhile, and told to come back when the
+    last failure has left the window. Counted by ``storage.ratelimit.WindowCounter``, the
+    database's shared counters, so the lock holds whichever web process a try reaches.
+
+    A try counts as a failure before its password is checked (argon2 takes tens of ms):
+    otherwise tries arriving together, on one process or several, would all pass the check
+    before any failure was written. A success gives its count back."""
+
+    def __init__(self, sessions: Sessions, config: ConsoleConfig) -> None:
+        self.max = config.login_max_failures
+        minutes = config.login_lock_minutes
+        self.scopes = [WindowCounter(sessions, f"login-{s}", minutes) for s in ("account", "ip")]
+
+    async def lock(self, account: str, address: str, now: datetime) -> Lock | None:
+        """The lock on logging in as ``account`` from ``address``, if either has failed too
+        often (nothing is counted)."""
+        for counter, name in zip(self.scopes, (account, address), strict=True):
+            total, falls = await counter.count(name, now.timestamp())
+            if total >= self.max and falls is not None:
+                return Lock(until=datetime.fromtimestamp(falls, UTC))
+        return None
+
+    async def attempt(self, account: str, address: str, now: datetime) -> Lock | None:
+        """Count a try as a failure of both; a Lock (and nothing counted) if that is one too
+        many for either."""
+        taken: list[WindowCounter] = []
+        for counter, name in zip(self.scopes, (account, address), strict=True):
+            taken.append(counter)
+            if await counter.add(name, now.timestamp()) > self.max:
+                await self.give_back(account, address, now, taken)
+                return await self.lock(account, address, now) or Lock(until=now)
+        return None
+
+    async def give_back(
+        self,
+        account: str,
+        address: str,
+        now: datetime,
+        counters: Sequence[WindowCounter] | None = None,
+    ) -> None:
+        """Uncount a try counted by ``attempt`` at ``now``."""
+        for counter, name in zip(self.scopes, (account, address), strict=False):
+            if counters is None or counter in counters:
+                await counter.add(name, now.timestamp(), -1)
 
 
 def session_expired(

@@ -13,7 +13,7 @@ from bot.kernel.logs import log_event
 from handlers import keywords
 from handlers.faq.routes import build_router
 from handlers.faq.service import FAQ, entry_specs
-from handlers.feature import Feature, content_file
+from handlers.feature import ConsolePage, Feature, content_file
 from storage.db import Conflict, transaction, unique_transaction
 from storage.faq import purge_choices, seed_entries
 
@@ -53,6 +53,7 @@ FEATURE = Feature(
     content=[content_file("faq"), content_file("watchlist")],
     on_start=[start],
     purges=[purge_expired_choices],
+    console=[ConsolePage("/faq", "console.nav.faq", "bot.console.sections.faq:section", "viewer")],
     audit_actions=[
         "faq.add",
         "faq.add_question",

@@ -163,6 +163,12 @@ async def test_rotation_reencrypts_in_batches_and_keeps_the_index(
 
     path = _config_file(tmp_path, config, "")
     argv = ["keys", "rotate", "--config", str(path), "--batch", "1"]
+    # Refused while the bot serves this database (it would write under the old key).
+    assert await asyncio.to_thread(main, argv) == 1
+    refused = capsys.readouterr().err
+    assert "the bot is running against this database (all process" in refused
+    assert not (config.data_path / "data.key.next").exists()
+    await harness.server.close()  # stopped cleanly: its presence goes with it
     assert await asyncio.to_thread(main, argv) == 0
     out, err = capsys.readouterr()
     assert "volunteers: 1/1 (100%)" in err and "conversations: 1/1 (100%)" in err

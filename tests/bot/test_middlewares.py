@@ -3,6 +3,8 @@ delivered), retries outside the rate limit."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
@@ -118,3 +120,30 @@ async def test_platform_retries_do_not_count_against_the_rate_limit(
     extra = user.text("再来一条")
     assert (await harness.send(user, extra)).get("Content") == too_fast
     assert (await harness.send(user, extra)).get("Content") == too_fast
+
+
+async def test_an_answer_that_cannot_be_sent_is_an_empty_200_logged_once(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The webhook's last resort: an exception the dispatcher's apology does not cover (here
+    a test-only handler's reply holding a lone surrogate, which cannot be encoded when the
+    answer is rendered) is answered with an empty 200, never a 500, with one error line and
+    one request-log line; the next message is answered as usual."""
+    router = Router("test_broken")
+
+    @router.on(Text("坏回复"), pure=True)
+    async def broken(ctx: Ctx) -> Reply | None:
+        return Reply.of_text("半个\ud800字")
+
+    harness.app[DISPATCHER].routers = [router, *harness.app[DISPATCHER].routers]
+    user = harness.user()
+    caplog.set_level(logging.INFO)
+    status, body = await harness.post(user, user.text("坏回复"))
+    assert (status, body) == (200, "")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["webhook request failed"]
+    logged = [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == "request"]
+    assert len(logged) == 1
+    assert (logged[0]["status"], logged[0]["outcome"]) == (200, "error")
+    assert logged[0]["reason"] == "UnicodeEncodeError"
+    assert "网络公益" in await harness.say(user, "活动介绍")

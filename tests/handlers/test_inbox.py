@@ -273,3 +273,39 @@ async def test_erasing_a_volunteer_deletes_what_they_asked_staff(
     assert await _items(harness) == []
     async with harness.bot.sessions() as session:
         assert list((await session.execute(select(InboxReply))).scalars()) == []
+
+
+async def _alert_in_flight(harness: BotHarness, delay: float) -> Chatter:
+    """An on-duty operator and a critical message whose alert is still being sent (the
+    platform takes ``delay`` seconds to answer); returns the operator."""
+    operator = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await operator.say("菜单")
+    await harness.drain()
+    async with harness.bot.sessions() as session, session.begin():
+        await set_duty(session, "值班员甲", harness.clock.now(), user_id=operator.user_id)
+    harness.fake.delay_seconds["/cgi-bin/message/custom/send"] = delay
+    person = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    assert "12356" in await person.say("我真的不想活了")
+    return operator
+
+
+async def test_an_alert_in_flight_at_shutdown_is_sent_before_the_process_stops(
+    harness: BotHarness,
+) -> None:
+    """Regression: the app's shutdown closed the API client under an alert being sent."""
+    operator = await _alert_in_flight(harness, 1.0)
+    await harness.server.close()  # the app's cleanup runs now
+    assert len(operator.late_messages()) == 1
+
+
+async def test_shutdown_waits_for_work_in_flight_only_so_long(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.app
+
+    monkeypatch.setattr(bot.app, "STOP_WAIT_SECONDS", 0.2)
+    await _alert_in_flight(harness, 5.0)
+    with caplog.at_level(logging.WARNING, logger="bot"):
+        await harness.server.close()
+    abandoned = [r for r in caplog.records if r.getMessage() == "stop_work_abandoned"]
+    assert [getattr(r, "fields", {}) for r in abandoned] == [{"feature": "inbox"}]

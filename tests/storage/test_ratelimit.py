@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,12 @@ from sqlalchemy import func, select
 from bot.kernel.message import Reply
 from bot.middlewares import RateLimit
 from storage.db import create_engine, create_sessions
-from storage.ratelimit import RateCounter, SharedRateLimiter, purge_rate_counters
+from storage.ratelimit import (
+    RateCounter,
+    SharedRateLimiter,
+    WindowCounter,
+    purge_rate_counters,
+)
 
 LIMIT = 10
 NOW = 1_800_000_000.0  # a minute boundary plus 0 s: the previous minute counts in full
@@ -81,3 +87,23 @@ async def test_counts_are_purged_and_a_dead_database_limits_per_process(
     await dead.sync(NOW)  # fails quietly, keeps the hits
     assert dead.sync_failures >= 1 and not dead.allow("wechat:o4", NOW + 1)
     await dead.close()
+
+
+async def test_window_counts_are_exact_across_processes_at_once(db_url: str) -> None:
+    """A WindowCounter (the console's login throttle): events from two processes at the same
+    moment are each told their exact place in the window; given back, aged out, purged."""
+    engines = [create_engine(db_url), create_engine(db_url)]
+    try:
+        counters = [WindowCounter(create_sessions(e), "login-ip", 15) for e in engines]
+        told = await asyncio.gather(*(counters[i % 2].add("198.51.100.7", NOW) for i in range(24)))
+        assert sorted(told) == list(range(1, 25))
+        a, b = counters
+        await b.add("198.51.100.7", NOW, -1)
+        assert await a.count("198.51.100.7", NOW + 60) == (23, NOW + 15 * 60)
+        assert (await a.count("198.51.100.7", NOW + 15 * 60))[0] == 0  # out of the window
+        async with a.sessions() as session, session.begin():
+            assert await purge_rate_counters(session, NOW + 3600) == 0  # windows last a day
+            assert await purge_rate_counters(session, NOW + 2 * 86400) == 1
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -3,30 +3,28 @@ sheet with the code's QR code for the venue."""
 
 from __future__ import annotations
 
-import base64
-import io
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-import qrcode
 from aiohttp import web
 
 from bot.console.call import Call, Form, FormError
+from bot.console.exports import ExportJob
 from bot.console.pages import Role, Section
+from bot.console.qr import qr_data_uri
 from bot.kernel.clock import as_utc
 from bot.kernel.privacy import mask_name, mask_phone
-from handlers.activities import hours_text, tell_enrolled
+from bot.sheets import Sheet
+from handlers import activities_ops as ops
+from handlers.activities import hours_text
+from handlers.sheets import roster_headers, roster_rows
 from handlers.volunteers import configured_cities
 from schedules.outbox import zone_of
 from storage import activities as store
-from storage import operators as audit_store
 from storage.activities import Activity
-from storage.db import transaction
 
 section = Section("activities", nav="console.nav.activities", order=50)
-MAX_TITLE, MAX_PLACE, MAX_REASON = 64, 100, 200
-MAX_CAPACITY = 100_000
-MAX_HOURS = Decimal(100)
 
 
 def _time(call: Call, form: Form, name: str, label_key: str) -> datetime:
@@ -35,32 +33,24 @@ def _time(call: Call, form: Form, name: str, label_key: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.replace("T", " "))
     except ValueError:
-        raise FormError(call.t("console.errors.bad_time", field=label)) from None
+        raise FormError(call.t("console.errors.bad_time", field=call.t(label_key))) from None
     return value.replace(tzinfo=zone_of(call.bot)) if value.tzinfo is None else value
 
 
-def _details(call: Call, form: Form) -> tuple[str, str, datetime, datetime, int]:
-    title = form.text("title", label=call.t("console.activities.title"), limit=MAX_TITLE)
-    place = form.text("place", label=call.t("console.activities.place"), limit=MAX_PLACE)
-    starts = _time(call, form, "start", "console.activities.start")
-    ends = _time(call, form, "end", "console.activities.end")
-    if ends <= starts:
-        raise FormError(call.t("console.activities.end_before_start"))
-    if ends <= call.bot.clock.now():
-        raise FormError(call.t("console.activities.in_past"))
+def _details(call: Call, form: Form, hours: Decimal = Decimal(1)) -> ops.NewActivity:
+    """The activity the form describes (the operation checks the values)."""
     capacity = form.integer(
-        "capacity", label=call.t("console.activities.capacity"), low=1, high=MAX_CAPACITY
+        "capacity", label=call.t("console.activities.capacity"), low=1, high=ops.MAX_CAPACITY
     )
     assert capacity is not None
-    return title, place, starts, ends, capacity
-
-
-async def _activity(call: Call) -> Activity:
-    async with call.bot.sessions() as session:
-        activity = await session.get(Activity, call.number("id"))
-    if activity is None:
-        raise web.HTTPNotFound()
-    return activity
+    return ops.NewActivity(
+        title=form.text("title", label=call.t("console.activities.title"), limit=ops.MAX_TITLE),
+        place=form.text("place", label=call.t("console.activities.place"), limit=ops.MAX_PLACE),
+        starts_at=_time(call, form, "start", "console.activities.start"),
+        ends_at=_time(call, form, "end", "console.activities.end"),
+        hours=hours,
+        capacity=capacity,
+    )
 
 
 @section.get("/activities", role=Role.VIEWER)
@@ -84,55 +74,26 @@ async def activities(call: Call) -> web.StreamResponse:
 async def create(call: Call) -> web.StreamResponse:
     """Create an activity with a fresh check-in code (or the one given)."""
     form = await call.form()
-    title, place, starts, ends, capacity = _details(call, form)
+    label = call.t("console.activities.hours")
+    try:
+        hours = Decimal(form.text("hours", label=label, limit=8))
+    except InvalidOperation:
+        raise FormError(call.t("console.errors.not_number", field=label)) from None
     city = form.text("city", label=call.t("console.activities.city"), required=False, limit=32)
     if city and city not in configured_cities(call.bot):
         raise FormError(
             call.t("console.errors.bad_choice", field=call.t("console.activities.city"))
         )
-    raw_hours = form.text("hours", label=call.t("console.activities.hours"), limit=8)
-    try:
-        hours = Decimal(raw_hours)
-    except InvalidOperation:
-        raise FormError(
-            call.t("console.errors.not_number", field=call.t("console.activities.hours"))
-        ) from None
-    if not (hours.is_finite() and Decimal("0.01") <= hours <= MAX_HOURS) or hours != hours.quantize(
-        Decimal("0.01")
-    ):
-        raise FormError(call.t("console.activities.bad_hours"))
-    code_text = form.text("code", label=call.t("console.activities.code"), required=False, limit=8)
-    code = store.fold_code(code_text) if code_text else store.new_code()
-    if not store.valid_code(code):
-        raise FormError(call.t("console.activities.bad_code"))
-    now = call.bot.clock.now()
-    async with transaction(call.bot.sessions) as session:
-        if await store.code_in_use(session, code, now) is not None:
-            raise FormError(call.t("console.activities.code_taken", code=code))
-        activity = await store.add_activity(
-            session,
-            Activity(
-                title=title,
-                starts_at=starts,
-                ends_at=ends,
-                place=place,
-                city=city,
-                hours=hours,
-                capacity=capacity,
-                code=code,
-                created_at=now,
-            ),
-        )
-        await audit_store.audit(
-            session, now, call.operator.name, "activity.added", f"activity={activity.id}"
-        )
+    code = form.text("code", label=call.t("console.activities.code"), required=False, limit=8)
+    new = replace(_details(call, form, hours), city=city, code=code or None)
+    activity = await ops.add(call.bot, call.actor, new)
     call.done(f"/activities/{activity.id}", "activity_added")
 
 
 @section.get("/activities/{id}", role=Role.VIEWER)
 async def show(call: Call) -> web.StreamResponse:
     """One activity: details, the edit and cancel forms, the roster (masked; not for viewers)."""
-    activity = await _activity(call)
+    activity = await call.row(Activity)
     roster = []
     if call.operator.can(Role.EDITOR):
         async with call.bot.sessions() as session:
@@ -156,24 +117,7 @@ async def show(call: Call) -> web.StreamResponse:
 async def edit(call: Call) -> web.StreamResponse:
     """Change title, place, times and capacity (not below the places taken)."""
     activity_id = call.number("id")
-    form = await call.form()
-    title, place, starts, ends, capacity = _details(call, form)
-    now = call.bot.clock.now()
-    async with transaction(call.bot.sessions) as session:
-        changed = await store.update_activity(
-            session,
-            activity_id,
-            title=title,
-            place=place,
-            starts_at=starts,
-            ends_at=ends,
-            capacity=capacity,
-        )
-        if changed is None:
-            raise FormError(call.t("console.activities.cannot_edit"))
-        await audit_store.audit(
-            session, now, call.operator.name, "activity.edited", f"activity={activity_id}"
-        )
+    await ops.edit(call.bot, call.actor, activity_id, _details(call, await call.form()))
     call.done(f"/activities/{activity_id}", "activity_edited")
 
 
@@ -182,40 +126,34 @@ async def cancel(call: Call) -> web.StreamResponse:
     """Cancel an activity with a reason; every enrolled volunteer is told."""
     activity_id = call.number("id")
     form = await call.form()
-    reason = form.text("reason", label=call.t("console.activities.reason"), limit=MAX_REASON)
-    bot = call.bot
-    now = bot.clock.now()
-    async with transaction(bot.sessions) as session:
-        activity = await session.get(Activity, activity_id)
-        if activity is None:
-            raise web.HTTPNotFound()
-        if activity.status == store.CANCELLED or as_utc(activity.ends_at) <= now:
-            raise FormError(call.t("console.activities.cannot_cancel"))
-        cancelled = await store.cancel(session, activity_id, reason, now)
-        if cancelled is None:
-            raise FormError(call.t("console.activities.cannot_cancel"))
-        await audit_store.audit(
-            session,
-            now,
-            call.operator.name,
-            "activity.cancelled",
-            f"activity={activity_id} reason={reason}",
-        )
-    await tell_enrolled(bot, cancelled)
+    reason = form.text("reason", label=call.t("console.activities.reason"), limit=ops.MAX_REASON)
+    done = await ops.cancel(call.bot, call.actor, activity_id, reason)
+    if done.again:
+        raise FormError(call.t("console.activities.cannot_cancel"))
     call.done(f"/activities/{activity_id}", "activity_cancelled")
 
 
-def qr_data_uri(text: str) -> str:
-    """A PNG QR code of ``text`` as a data: URI."""
-    image = qrcode.make(text, box_size=10, border=2)
-    out = io.BytesIO()
-    image.save(out)
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+@section.post("/activities/{id}/roster", role=Role.EDITOR)
+async def roster_export(call: Call) -> web.StreamResponse:
+    """The roster as a CSV/XLSX file (``activities roster --output``), names and phones masked."""
+    activity_id = call.number("id")
+    form = await call.form()
+    fmt = form.choice("format", ("csv", "xlsx"), label=call.t("console.volunteers.format"))
+    bot, actor = call.bot, call.actor
+    await ops.roster(bot, activity_id)  # a missing activity is refused here, not in the job
+
+    async def build(job: ExportJob) -> list[Sheet]:
+        found = await ops.export_roster(bot, actor, activity_id)
+        rows = roster_rows(bot, found.entries, job)
+        sheet = bot.texts("reports.activities.roster_sheet", number=activity_id)
+        return [Sheet(sheet, roster_headers(bot.texts), rows)]
+
+    await call.export(fmt, f"roster-{activity_id}", build, personal=True)
 
 
 @section.get("/activities/{id}/sheet", role=Role.VIEWER)
 async def sheet(call: Call) -> web.StreamResponse:
     """The printable check-in sheet for the venue: the code large, and its QR code."""
-    activity = await _activity(call)
+    activity = await call.row(Activity)
     command = call.t("console.activities.checkin_command", code=activity.code)
     return call.render("activity_sheet.html", a=activity, qr=qr_data_uri(command), command=command)

@@ -10,6 +10,7 @@ from aiohttp import web
 from bot.console.call import Call
 from bot.console.charts import chart
 from bot.console.pages import Role, Section
+from handlers.faq import operations as faq_ops
 from schedules.outbox import calendar_of, zone_of
 from schedules.posts import next_occurrences, quota_of
 from schedules.service import quota_left
@@ -19,6 +20,7 @@ from storage.schedules import active_posts
 
 section = Section("dashboard", nav="console.nav.dashboard", order=10)
 NEXT_PUSHES = 5
+TOP_QUESTIONS = 5
 
 
 @section.get("/", role=Role.VIEWER)
@@ -40,11 +42,14 @@ async def dashboard(call: Call) -> web.StreamResponse:
         hours = await stats.hours_between(session, month_start, now + timedelta(seconds=1))
         votes = await stats.counted_votes(session)
         failed = await stats.failed_deliveries(session)
+        unanswered, flagged = await stats.open_inbox(session)
         posts = await active_posts(session)
         left = await quota_left(session, quota, calendar, tz, now)
         scenes = await top_scenes(
             session, day_start - timedelta(days=29), now + timedelta(seconds=1)
         )
+    # This week's most frequent unanswered questions (texts masked, as on the inbox page).
+    top = await faq_ops.top_unanswered(bot, 7, limit=TOP_QUESTIONS)
     upcoming = sorted(
         ((when, post) for post in posts for when in next_occurrences(post, calendar, tz, now, 1)),
         key=lambda pair: pair[0],
@@ -84,11 +89,16 @@ async def dashboard(call: Call) -> web.StreamResponse:
         ("followers", followers),
         ("net_growth", sum(net)),
         ("messages_today", len(times)),
+        ("unanswered", unanswered),
+        ("flagged", flagged),
         ("volunteers", sum(n for _c, n in cities)),
         ("hours_month", f"{hours.normalize():f}"),
         ("votes", votes),
         ("failed_deliveries", len(failed)),
     ]
+    # The figures of features the campaign pack switches off are not shown.
+    of_feature = {"volunteers": "volunteers", "hours_month": "activities", "votes": "logo"}
+    figures = [(k, v) for k, v in figures if bot.pack.on(of_feature.get(k, ""))]
     return call.render(
         "dashboard.html",
         figures=figures,
@@ -98,4 +108,5 @@ async def dashboard(call: Call) -> web.StreamResponse:
         upcoming=upcoming,
         failed=failed,
         scenes=scenes,
+        top=top,
     )

@@ -3,32 +3,26 @@ live results chart, burst flags and voiding votes with a reason."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from bot.console.call import Call, FormError
 from bot.console.charts import chart
-from bot.console.media import media_file
+from bot.console.media import media_route
 from bot.console.pages import Role, Section
 from bot.kernel.privacy import mask_name, mask_phone
+from handlers import logo_ops as ops
 from handlers.logo_phases import (
     LOGO,
     PHASES,
-    PhaseError,
-    Window,
-    check_order,
-    config_windows,
     contest_state,
-    database_windows,
     format_admin,
     logo_media_path,
-    merge,
     parse_time,
     phase_line,
 )
-from handlers.logo_review import tell_author
 from storage import logo as store
-from storage import operators as audit_store
-from storage.db import transaction
 
 section = Section("logo", nav="console.nav.logo", order=60)
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
@@ -91,42 +85,29 @@ async def contest(call: Call) -> web.StreamResponse:
     )
 
 
-@section.get("/logo/media/{name}", role=Role.VIEWER)
-async def media(call: Call) -> web.StreamResponse:
-    """A design file of any entry (pending ones are not on the public gallery)."""
-    return media_file(logo_media_path(call.bot.config), call.request.match_info["name"])
+media_route(section, "/logo/media/{name}", logo_media_path)
 
 
 @section.post("/logo/{id}/review", role=Role.EDITOR)
 async def review(call: Call) -> web.StreamResponse:
     """Approve or reject an entry (a rejection needs a reason); the author is told."""
+    number = call.number("id")
     form = await call.form()
-    decision = form.choice(
-        "decision", ("approved", "rejected"), label=call.t("console.logo.review")
+    decision, reason = form.decision(
+        call.t("console.logo.review"), "reason", call.t("console.logo.reason")
     )
-    reason = form.text(
-        "reason",
-        label=call.t("console.logo.reason"),
-        required=decision == "rejected",
-        limit=200,
-    )
-    bot = call.bot
-    async with transaction(bot.sessions) as session:
-        now = bot.clock.now()
-        entry = await store.review_entry(session, call.number("id"), decision, now, reason or None)
-        if entry is None:
-            raise web.HTTPNotFound()
-        if entry.status == "withdrawn":
-            raise FormError(call.t("console.logo.withdrawn"))
-        await audit_store.audit(
-            session,
-            now,
-            call.operator.name,
-            f"logo.{decision}",
-            f"entry={entry.id} reason={reason}",
-        )
-        await tell_author(bot, session, entry)
+    if decision == "approved":
+        await ops.approve(call.bot, call.actor, number)
+    else:
+        await ops.reject(call.bot, call.actor, number, reason)
     call.done("/logo", f"logo_{decision}")
+
+
+def _time(call: Call, raw: str, label_key: str, *, end: bool = False) -> datetime:
+    try:
+        return parse_time(raw.replace("T", " "), end=end)
+    except ValueError:
+        raise FormError(call.t("console.errors.bad_time", field=call.t(label_key))) from None
 
 
 @section.post("/logo/phase", role=Role.ADMIN)
@@ -135,33 +116,14 @@ async def set_phase(call: Call) -> web.StreamResponse:
     form = await call.form()
     phase = form.choice("phase", PHASES, label=call.t("console.logo.phase"))
     action = form.choice("action", ("set", "clear"), label=call.t("console.logo.phase"))
-    bot = call.bot
-    now = bot.clock.now()
-    async with transaction(bot.sessions) as session:
-        if action == "clear":
-            if not await store.clear_phase(session, phase):
-                raise FormError(call.t("console.logo.nothing_to_clear"))
-            detail = f"phase={phase}"
-        else:
-            start_text = form.text("start", label=call.t("console.logo.start"), limit=20)
-            end_text = form.text("end", label=call.t("console.logo.end"), required=False, limit=20)
-            try:
-                starts = parse_time(start_text.replace("T", " "))
-                ends = parse_time(end_text.replace("T", " "), end=True) if end_text else None
-                new = Window(phase, starts, ends, "database")
-                others = [w for w in await database_windows(session) if w.phase != phase]
-                check_order(merge(config_windows(LOGO.of(bot.config)), [*others, new]))
-            except PhaseError:
-                raise FormError(call.t("console.logo.bad_order")) from None
-            except ValueError:
-                raise FormError(
-                    call.t("console.errors.bad_time", field=call.t("console.logo.start"))
-                ) from None
-            await store.set_phase(
-                session, phase, starts=starts, ends=ends, now=now, actor=call.operator.name
-            )
-            detail = f"phase={phase} from={start_text} to={end_text}"
-        await audit_store.audit(session, now, call.operator.name, f"logo.phase_{action}", detail)
+    if action == "clear":
+        await ops.clear_phase(call.bot, call.actor, phase)
+    else:
+        start_text = form.text("start", label=call.t("console.logo.start"), limit=20)
+        end_text = form.text("end", label=call.t("console.logo.end"), required=False, limit=20)
+        starts = _time(call, start_text, "console.logo.start")
+        ends = _time(call, end_text, "console.logo.end", end=True) if end_text else None
+        await ops.set_phase(call.bot, call.actor, phase, starts, ends)
     call.done("/logo", "logo_phase")
 
 
@@ -173,25 +135,8 @@ async def void(call: Call) -> web.StreamResponse:
     scene = form.text("scene", label=call.t("console.logo.scene"), required=False, limit=64)
     since_text = form.text("since", label=call.t("console.logo.since"), required=False, limit=20)
     reason = form.text("reason", label=call.t("console.logo.reason"), limit=200)
-    if entry is None and not scene:
-        raise FormError(call.t("console.logo.void_what"))
-    try:
-        since = parse_time(since_text.replace("T", " ")) if since_text else None
-    except ValueError:
-        raise FormError(
-            call.t("console.errors.bad_time", field=call.t("console.logo.since"))
-        ) from None
-    bot = call.bot
-    async with transaction(bot.sessions) as session:
-        n = await store.void_votes(
-            session, reason=reason, entry_id=entry, scene=scene or None, since=since
-        )
-        await audit_store.audit(
-            session,
-            bot.clock.now(),
-            call.operator.name,
-            "votes.void",
-            f"entry={entry or '*'} scene={scene or '*'} since={since_text or '*'} n={n} "
-            f"reason={reason}",
-        )
+    since = _time(call, since_text, "console.logo.since") if since_text else None
+    await ops.void_votes(
+        call.bot, call.actor, reason=reason, entry=entry, scene=scene or None, since=since
+    )
     call.done("/logo", "votes_voided")

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot.console.call import Call, FormError
 from bot.console.pages import Role, Section
-from handlers.operators import AccountError, change_operator, create_operator
+from handlers.operators import change_operator, create_operator
 from storage import operators as store
 from storage.audit import audit_actions, list_audit
 
@@ -52,7 +52,7 @@ async def audit_export(call: Call) -> web.StreamResponse:
     async with call.bot.sessions() as session:
         events = await list_audit(session, actor=actor, action=action, offset=0, limit=None)
         await store.audit(
-            session, call.bot.clock.now(), call.operator.name, "console.audit_export", ""
+            session, call.bot.clock.now(), str(call.actor), "console.audit_export", ""
         )
         await session.commit()
     buffer = io.StringIO()
@@ -82,10 +82,6 @@ async def audit_export(call: Call) -> web.StreamResponse:
     )
 
 
-def _problem(call: Call, exc: AccountError) -> FormError:
-    return FormError(call.t(f"console.operators.{exc.key}", **exc.params))
-
-
 @section.post("/operators/add", role=Role.ADMIN)
 async def add(call: Call) -> web.StreamResponse:
     """Create an operator."""
@@ -95,10 +91,7 @@ async def add(call: Call) -> web.StreamResponse:
     password = form.text("password", label=call.t("console.operators.password"), limit=256)
     if not NAME.match(name):
         raise FormError(call.t("console.operators.bad_name"))
-    try:
-        await create_operator(call.bot, name, Role.parse(role), password, actor=call.operator.name)
-    except AccountError as exc:
-        raise _problem(call, exc) from None
+    await create_operator(call.bot, name, Role.parse(role), password, actor=str(call.actor))
     call.done("/operators", "operator_added")
 
 
@@ -119,16 +112,13 @@ async def change(call: Call) -> web.StreamResponse:
         )
     if what == "password":
         password = form.text("password", label=call.t("console.operators.new_password"), limit=256)
-    try:
-        await change_operator(
-            call.bot,
-            operator_id,
-            what,
-            role=role,
-            password=password,
-            actor=call.operator.name,
-            actor_id=call.operator.id,
-        )
-    except AccountError as exc:
-        raise _problem(call, exc) from None
+    await change_operator(
+        call.bot,
+        operator_id,
+        what,
+        role=role,
+        password=password,
+        actor=str(call.actor),
+        actor_id=call.operator.id,
+    )
     call.done("/operators", "password_reset" if what == "password" else "operator_changed")

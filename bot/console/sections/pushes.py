@@ -21,12 +21,12 @@ from PIL import Image, UnidentifiedImageError
 from bot.console.call import Call, Form, FormError
 from bot.console.pages import Role, Section
 from bot.kernel.context import BotContext
-from handlers.operators import CONSOLE, notify_admins
-from schedules.outbox import RunReport, calendar_of, deliver, enqueue_now, zone_of
-from schedules.posts import CHANNELS, PostError, body_of, channels_of, next_occurrences, quota_of
-from schedules.service import PostSpec, check_post, post_from_spec, quota_conflict
-from storage import operators as audit_store
-from storage.db import transaction
+from handlers import pushes_ops as ops
+from handlers.operations import OperationError
+from handlers.operators import CONSOLE
+from schedules.outbox import calendar_of, zone_of
+from schedules.posts import CHANNELS, body_of, channels_of, next_occurrences, quota_of
+from schedules.service import PostSpec
 from storage.schedules import CampaignPost, list_posts, outbox_for
 
 section = Section("pushes", nav="console.nav.pushes", order=30)
@@ -178,50 +178,24 @@ def _compose_page(call: Call, error: str | None, values: dict[str, Any]) -> web.
 @section.post("/pushes/new", role=Role.EDITOR)
 async def save_draft(call: Call) -> web.StreamResponse:
     """Validate, check the quota, store as a draft waiting for approval."""
-    bot = call.bot
     form = await call.form()
     values: dict[str, Any] = {
         k: v for k, v in form.data.items() if isinstance(v, str) and k != "csrf"
     }
     values["channels"] = form.all("channels")
     try:
-        spec = await _spec(call, form)
-        now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
-        quota = quota_of(bot.config.schedules)
-        async with transaction(bot.sessions) as session:
-            if await quota_conflict(session, spec, quota, cal, tz, now):
-                raise FormError(call.t("console.pushes.over_quota"))
-            try:
-                await check_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
-            except PostError as exc:
-                raise FormError(call.t("console.pushes.refused", detail=str(exc))) from None
-            post = post_from_spec(spec, now)
-            post.status = "draft"
-            post.drafted_by = call.operator.name
-            session.add(post)
-            await session.flush()
-            await audit_store.audit(
-                session, now, call.operator.name, "pushes.draft", f"post={post.id}"
-            )
+        post = await ops.draft(call.bot, call.actor, await _spec(call, form))
     except FormError as exc:
         return _compose_page(call, exc.text, values)
-    text = call.t("console.me.push_waiting", label=post.label, author=call.operator.name)
-    await notify_admins(bot, text, besides=call.operator.name)
+    except OperationError as exc:
+        return _compose_page(call, exc.text(call.bot.texts), values)
     call.done(f"/pushes/{post.id}", "push_drafted")
-
-
-async def _post(call: Call) -> CampaignPost:
-    async with call.bot.sessions() as session:
-        post = await session.get(CampaignPost, call.number("id"))
-    if post is None:
-        raise web.HTTPNotFound()
-    return post
 
 
 @section.get("/pushes/{id}", role=Role.VIEWER)
 async def show(call: Call) -> web.StreamResponse:
     """One push: content, schedule, approval, each delivery and the platform's report."""
-    post = await _post(call)
+    post = await call.row(CampaignPost)
     bot = call.bot
     async with bot.sessions() as session:
         items = await outbox_for(session, post.id)
@@ -251,61 +225,18 @@ async def show(call: Call) -> web.StreamResponse:
 @section.post("/pushes/{id}/approve", role=Role.ADMIN)
 async def approve(call: Call) -> web.StreamResponse:
     """Approve a draft: from now on the scheduler sends it (quota checked again)."""
-    bot = call.bot
-    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
-    async with transaction(bot.sessions) as session:
-        post = await session.get(CampaignPost, call.number("id"))
-        if post is None or post.status != "draft":
-            raise FormError(call.t("console.pushes.not_draft"))
-        if CONSOLE.of(bot.config).two_person_approval and post.drafted_by == call.operator.name:
-            raise FormError(call.t("console.pushes.second_person"))
-        if post.at is not None and post.at <= now:
-            raise FormError(call.t("console.pushes.in_past"))
-        spec = PostSpec(
-            label=post.label,
-            kind=post.kind,
-            body=body_of(post),
-            channels=channels_of(post),
-            at=post.at,
-            key_date=post.key_date,
-            time_of_day=post.time_of_day,
-        )
-        if await quota_conflict(session, spec, quota_of(bot.config.schedules), cal, tz, now):
-            raise FormError(call.t("console.pushes.over_quota"))
-        post.status = "active"
-        post.approved_by = call.operator.name
-        post.approved_at = now
-        await audit_store.audit(
-            session, now, call.operator.name, "pushes.approve", f"post={post.id}"
-        )
+    post = await ops.approve(call.bot, call.actor, call.number("id"))
     call.done(f"/pushes/{post.id}", "push_approved")
 
 
 @section.post("/pushes/{id}/cancel", role=Role.EDITOR)
 async def cancel(call: Call) -> web.StreamResponse:
     """Cancel a draft (its author or an admin) or a scheduled push (an admin)."""
-    bot = call.bot
-    now = bot.clock.now()
-    async with transaction(bot.sessions) as session:
-        post = await session.get(CampaignPost, call.number("id"))
-        if post is None or post.status not in ("draft", "active"):
-            raise FormError(call.t("console.pushes.not_cancellable"))
-        own_draft = post.status == "draft" and post.drafted_by == call.operator.name
-        if not own_draft:
-            call.require(Role.ADMIN)
-        post.status = "cancelled"
-        await audit_store.audit(
-            session, now, call.operator.name, "pushes.cancel", f"post={post.id}"
-        )
+    post = await call.row(CampaignPost)
+    if not (post.status == "draft" and post.drafted_by == call.operator.name):
+        call.require(Role.ADMIN)
+    await ops.cancel(call.bot, call.actor, post.id)
     call.done(f"/pushes/{post.id}", "push_cancelled")
-
-
-async def _send(call: Call, post: CampaignPost, purpose: str) -> RunReport:
-    ids = await enqueue_now(call.bot, post, purpose)
-    report = RunReport()
-    for item_id in ids:
-        await deliver(call.bot, item_id, report)
-    return report
 
 
 @section.post("/pushes/{id}/preview", role=Role.EDITOR)
@@ -313,32 +244,17 @@ async def preview(call: Call) -> web.StreamResponse:
     """Send the push to one operator's own WeChat (mass/preview), draft or scheduled."""
     form = await call.form()
     openid = form.text("openid", label=call.t("console.pushes.preview_openid"), limit=128)
-    bot = call.bot
-    async with transaction(bot.sessions) as session:
-        post = await session.get(CampaignPost, call.number("id"))
-        if post is None or post.status not in ("draft", "active"):
-            raise FormError(call.t("console.pushes.not_cancellable"))
-        if "wechat" not in channels_of(post):
-            raise FormError(call.t("console.pushes.preview_wechat_only"))
-        post.preview_to = openid
-        await audit_store.audit(
-            session, bot.clock.now(), call.operator.name, "pushes.preview", f"post={post.id}"
-        )
-    report = await _send(call, post, "preview")
+    report = await ops.preview(call.bot, call.actor, call.number("id"), openid)
     if report.sent == 0:
         raise FormError(call.t("console.pushes.preview_failed"))
-    call.done(f"/pushes/{post.id}", "push_previewed")
+    call.done(f"/pushes/{call.number('id')}", "push_previewed")
 
 
 @section.post("/pushes/{id}/run", role=Role.ADMIN)
 async def run_now(call: Call) -> web.StreamResponse:
     """Send an approved push to its audience now."""
-    post = await _post(call)
+    post = await call.row(CampaignPost)
     if post.status != "active":
         raise FormError(call.t("console.pushes.not_active"))
-    async with transaction(call.bot.sessions) as session:
-        await audit_store.audit(
-            session, call.bot.clock.now(), call.operator.name, "pushes.run_now", f"post={post.id}"
-        )
-    await _send(call, post, "push")
+    await ops.send_now(call.bot, call.actor, post.id)
     call.done(f"/pushes/{post.id}", "push_sent")

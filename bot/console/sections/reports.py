@@ -68,6 +68,5 @@ async def build(call: Call) -> web.StreamResponse:
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
 
-    assert call.exports is not None
-    job = call.exports.start_file(call.operator.id, fmt, f"report-{period.code}", write)
-    raise web.HTTPSeeOther(f"/console/exports/{job.id}")
+    # Aggregates only (no names or phones): kept as long as [console] report_keep_minutes.
+    await call.export(fmt, f"report-{period.code}", personal=False, write=write)

@@ -4,6 +4,7 @@ export with progress, the hours ledger with adjustments, and 志愿之星 per mo
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,17 +16,16 @@ from bot.console.exports import ExportJob
 from bot.console.pages import Role, Section
 from bot.kernel.privacy import mask_name, mask_phone
 from bot.sheets import Sheet
-from handlers.sheets import export_headers, export_row
+from handlers import volunteers_ops as ops
+from handlers.sheets import export_headers, export_row, ledger_sheets
 from handlers.stars import month_bounds, month_of
 from handlers.volunteers import VOLUNTEERS, configured_cities
-from storage import operators as audit_store
+from schedules.outbox import zone_of
 from storage.activities import monthly_hours
-from storage.db import transaction
-from storage.volunteers import Volunteer, add_hours, ledger_of, search_volunteers, total_hours
+from storage.volunteers import Volunteer, ledger_of, search_volunteers, total_hours
 
 section = Section("volunteers", nav="console.nav.volunteers", nav_role=Role.EDITOR, order=40)
 PAGE = 50
-MAX_REASON = 200
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 PHONE = re.compile(r"^1\d{10}$")
 
@@ -151,16 +151,18 @@ async def profile(call: Call) -> web.StreamResponse:
 @section.post("/volunteers/{id}/reveal", role=Role.ADMIN)
 async def reveal(call: Call) -> web.StreamResponse:
     """Show one volunteer's full phone number to an admin, recorded in the audit log."""
-    volunteer = await _volunteer(call)
-    async with transaction(call.bot.sessions) as session:
-        await audit_store.audit(
-            session,
-            call.bot.clock.now(),
-            call.operator.name,
-            "volunteers.reveal_phone",
-            f"volunteer={volunteer.id}",
-        )
-    return await _profile(call, revealed=call.bot.cipher.decrypt(volunteer.phone_enc))
+    phone = await ops.reveal_phone(call.bot, call.actor, call.number("id"))
+    return await _profile(call, revealed=phone)
+
+
+def _decimal(call: Call, raw: str, label: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise FormError(call.t("console.errors.not_number", field=label)) from None
+    if not value.is_finite():
+        raise FormError(call.t("console.errors.not_number", field=label))
+    return value
 
 
 @section.post("/volunteers/{id}/hours", role=Role.EDITOR)
@@ -168,37 +170,10 @@ async def adjust(call: Call) -> web.StreamResponse:
     """Add (or with a minus sign remove) hours with a reason; the total never goes negative."""
     volunteer_id = call.number("id")
     form = await call.form()
-    raw = form.text("hours", label=call.t("console.volunteers.adjust_hours"), limit=10)
-    reason = form.text("reason", label=call.t("console.volunteers.reason"), limit=MAX_REASON)
-    try:
-        hours = Decimal(raw)
-    except InvalidOperation:
-        raise FormError(
-            call.t("console.errors.not_number", field=call.t("console.volunteers.adjust_hours"))
-        ) from None
-    if (
-        not hours.is_finite()
-        or hours == 0
-        or abs(hours) > 1000
-        or hours != hours.quantize(Decimal("0.01"))
-    ):
-        raise FormError(call.t("console.volunteers.bad_hours"))
-    bot = call.bot
-    async with transaction(bot.sessions) as session:
-        volunteer = await session.get(Volunteer, volunteer_id, with_for_update=True)
-        if volunteer is None or not volunteer.name_enc:
-            raise web.HTTPNotFound()
-        if await total_hours(session, volunteer.id) + hours < 0:
-            raise FormError(call.t("console.volunteers.negative"))
-        now = bot.clock.now()
-        await add_hours(session, volunteer.id, hours, reason, call.operator.name, now)
-        await audit_store.audit(
-            session,
-            now,
-            call.operator.name,
-            "hours.adjust",
-            f"volunteer={volunteer.id} hours={hours} reason={reason}",
-        )
+    label = call.t("console.volunteers.adjust_hours")
+    hours = _decimal(call, form.text("hours", label=label, limit=10), label)
+    reason = form.text("reason", label=call.t("console.volunteers.reason"), limit=ops.MAX_REASON)
+    await ops.adjust_hours(call.bot, call.actor, volunteer_id, hours, reason)
     call.done(f"/volunteers/{volunteer_id}", "hours_adjusted")
 
 
@@ -211,80 +186,47 @@ async def export(call: Call) -> web.StreamResponse:
     if phones:
         call.require(Role.ADMIN)
     minor = form.text("minor", label="minor", required=False, limit=1)
-    filters: dict[str, Any] = {
+    where: dict[str, Any] = {
         key: form.text(key, label=key, required=False, limit=32)
-        for key in ("city", "district", "skill", "availability")
+        for key in ("district", "skill", "availability")
     }
-    filters["minor"] = True if minor == "1" else False if minor == "0" else None
-    bot = call.bot
-    operator = call.operator.name
+    where["minor"] = True if minor == "1" else False if minor == "0" else None
+    city = ops.known_city(call.bot, form.text("city", label="city", required=False, limit=32))
+    bot, actor = call.bot, call.actor
 
     async def build(job: ExportJob) -> list[Sheet]:
-        async with bot.sessions() as session:
-            found = await search_volunteers(session, **filters, limit=None)
-            job.total = len(found)
-            rows = []
-            for v in found:
-                rows.append(export_row(bot, v, await total_hours(session, v.id), phones))
-                job.advance()
-        async with transaction(bot.sessions) as session:
-            await audit_store.audit(
-                session,
-                bot.clock.now(),
-                operator,
-                "volunteers.export_phones" if phones else "volunteers.export",
-                f"rows={len(rows)} city={filters['city'] or '*'}",
-            )
-        t = bot.texts
-        return [Sheet(t("reports.volunteers.sheet"), export_headers(t), rows)]
+        found = await ops.export(
+            bot, actor, city=city, full_phones=phones, progress=job, where=where
+        )
+        rows = [export_row(bot, r.volunteer, r.hours, phones) for r in found]
+        return [Sheet(bot.texts("reports.volunteers.sheet"), export_headers(bot.texts), rows)]
 
-    assert call.exports is not None
-    job = call.exports.start(call.operator.id, fmt, "volunteers", build)
-    raise web.HTTPSeeOther(f"/console/exports/{job.id}")
+    await call.export(fmt, "volunteers", build, personal=True)
 
 
-@section.get("/exports/{job}", role=Role.EDITOR)
-async def export_page(call: Call) -> web.StreamResponse:
-    """The progress of an export, and its file once ready."""
-    job = _job(call)
-    return call.render("export.html", job=job)
+@section.post("/volunteers/hours-export", role=Role.EDITOR)
+async def hours_export(call: Call) -> web.StreamResponse:
+    """The hours ledger and the totals per volunteer as a file (``hours export``)."""
+    form = await call.form()
+    fmt = form.choice("format", ("csv", "xlsx"), label=call.t("console.volunteers.format"))
+    city = form.text("city", label=call.t("console.volunteers.city"), required=False, limit=32)
+    tz = zone_of(call.bot)
+    bounds = []
+    for name in ("from", "to"):
+        label = call.t(f"console.volunteers.hours_{name}")
+        raw = form.text(name, label=label, required=False, limit=10)
+        try:
+            day = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            raise FormError(call.t("console.errors.bad_date", field=label)) from None
+        bounds.append(datetime.combine(day, time(), tzinfo=tz) if day else None)
+    since, until = bounds
+    if until is not None:
+        until += timedelta(days=1)  # the "to" day is included
+    bot, actor = call.bot, call.actor
+    entries = await ops.export_hours(bot, actor, city=city or None, since=since, until=until)
 
+    async def build(job: ExportJob) -> list[Sheet]:
+        return ledger_sheets(bot, entries, job)
 
-@section.get("/exports/{job}/status", role=Role.EDITOR)
-async def export_status(call: Call) -> web.StreamResponse:
-    """The export's progress as JSON (polled by the page's script)."""
-    job = _job(call)
-    label = call.t("console.exports.progress", done=job.done, total=job.total)
-    if job.ready:
-        label = call.t("console.exports.ready", total=job.total)
-    elif job.failed:
-        label = call.t("console.exports.failed")
-    return web.json_response(
-        {
-            "done": job.done,
-            "total": job.total,
-            "ready": job.ready,
-            "failed": job.failed,
-            "label": label,
-        }
-    )
-
-
-@section.get("/exports/{job}/file", role=Role.EDITOR)
-async def export_file(call: Call) -> web.StreamResponse:
-    """The finished file (only to the operator who started the export)."""
-    job = _job(call)
-    if not job.ready:
-        raise web.HTTPNotFound()
-    return web.FileResponse(
-        job.path,
-        headers={"Content-Disposition": f'attachment; filename="{job.filename}"'},
-    )
-
-
-def _job(call: Call) -> ExportJob:
-    assert call.exports is not None
-    job = call.exports.get(call.request.match_info["job"][:64], call.operator.id)
-    if job is None:
-        raise web.HTTPNotFound()
-    return job
+    await call.export(fmt, "hours", build, personal=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from openpyxl import load_workbook
 
@@ -31,13 +31,14 @@ from bot.console.pages import Role
 from bot.kernel.clock import SHANGHAI
 from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
+from bot.simulate import WeChatUser
 from handlers.logo_phases import logo_media_path
 from handlers.operators import create_operator
 from handlers.stories import stories_media_path
 from storage import logo as logo_store
 from storage import stories as story_store
 from storage.volunteers import Volunteer, add_hours
-from tests.conftest import ACCOUNT, APP_ID, make_config
+from tests.conftest import ACCOUNT, AES_KEY, APP_ID, TOKEN, make_config
 from tests.handlers.logo_support import design
 
 CHROMIUM = "/usr/bin/chromium"
@@ -361,6 +362,11 @@ PAGES = [
     ("logo", "/console/logo?status=approved"),
     ("stories", "/console/stories"),
     ("operators", "/console/operators"),
+    ("inbox", "/console/inbox"),
+    ("faq", "/console/faq?q=孩子上网要注意什么"),
+    ("reports", "/console/reports"),
+    ("admin", "/console/admin"),
+    ("me", "/console/me"),
 ]
 
 
@@ -375,6 +381,71 @@ def test_every_page_renders_without_errors(browser: Any, live: LiveBot, phone: b
         )
         assert overflow <= 1, (name, overflow)
         admin.shot(name)
+    admin.close()
+
+
+async def _scan(live: LiveBot, openid: str, scene: str) -> str:
+    """The operator's WeChat scanning the QR code: WeChat POSTs the SCAN event to the bot."""
+    user = WeChatUser(token=TOKEN, account=ACCOUNT, aes_key=AES_KEY, app_id=APP_ID, openid=openid)
+    request = user.request(user.event("SCAN", scene))
+    async with (
+        ClientSession() as http,
+        http.post(live.url + "/wechat", params=request.query, data=request.body) as resp,
+    ):
+        return user.read_reply(await resp.text()).get("Content", "")
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["laptop", "phone"])
+def test_operator_binds_wechat_by_scanning_the_qr_code(
+    browser: Any, live: LiveBot, phone: bool
+) -> None:
+    """我的通知: the QR code comes from the (fake) WeChat API; the scan binds; the choices save."""
+    editor = Operator(browser, live, "editor", phone=phone)
+    editor.goto("/console/me")
+    page = editor.page
+    page.click("form[action='/console/me/qr'] button[type=submit]")
+    page.locator("[data-bind-qr] img").wait_for(state="visible")
+    editor.shot("me-qr")
+    created = live.fake.calls_to("/cgi-bin/qrcode/create")[-1].body
+    openid = "o_browser_editor_" + ("phone" if phone else "laptop")
+    answer = live.run(_scan(live, openid, created["action_info"]["scene"]["scene_str"]))
+    assert "已绑定" in answer
+    editor.goto("/console/me")
+    assert page.inner_text("[data-bound]") == openid[:4] + "…" + openid[-2:]
+    page.check("input[name=inbox]")
+    page.click("form[action='/console/me/notify'] button[type=submit]")
+    page.wait_for_url("**/console/me?done=notify_saved")
+    assert page.is_checked("input[name=inbox]")
+    editor.shot("me-bound")
+    editor.close()
+
+
+def test_hours_and_roster_exported_from_the_browser(browser: Any, live: LiveBot) -> None:
+    editor = Operator(browser, live, "editor")
+    editor.goto("/console/volunteers")
+    page = editor.page
+    page.click("form[action='/console/volunteers/hours-export'] button[type=submit]")
+    page.wait_for_url("**/console/exports/*")
+    link = page.locator("a[data-file]")
+    link.wait_for(state="visible", timeout=15000)
+    with page.expect_download() as info:
+        link.click()
+    book = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes()))
+    assert len(book.worksheets) == 2 and book.worksheets[0].max_row >= 2
+    editor.close()
+
+
+def test_admin_pushes_the_menu_from_the_system_page(browser: Any, live: LiveBot) -> None:
+    admin = Operator(browser, live, "admin")
+    admin.goto("/console/admin")
+    page = admin.page
+    assert "数据库结构已是最新" in page.inner_text("main")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("form[action='/console/admin/menu'] button[type=submit]")
+    page.wait_for_url("**/console/admin?done=menu_pushed")
+    assert "自定义菜单已推送" in page.inner_text("main")
+    assert live.fake.calls_to("/cgi-bin/menu/create")
+    admin.shot("admin-menu-pushed")
     admin.close()
 
 

@@ -59,7 +59,7 @@ async def test_inbox_pages_and_actions(console: Console, harness: BotHarness) ->
     status, body, _ = await editor.post(
         f"/console/inbox/{item.id}/learn", {"topic": "office", "question": "请问办公室在哪"}
     )
-    assert status == 400 and "无法完成" in body
+    assert status == 400 and "问答主题 office 已有这个问题" in body
     assert (await editor.post(f"/console/inbox/{item.id}/close", {}))[0] == 303
     status, body, _ = await editor.post(f"/console/inbox/{item.id}/reply", {"text": "晚了"})
     assert status == 400
@@ -71,3 +71,30 @@ async def test_inbox_pages_and_actions(console: Console, harness: BotHarness) ->
         actions = [a.action for a in (await session.execute(select(AuditEvent))).scalars()]
     assert actions.count("inbox.reply") == 6
     assert {"inbox.assign", "faq.learn", "inbox.close"} <= set(actions)
+
+
+async def test_operators_who_opted_in_are_told_of_a_flagged_message(
+    console: Console, harness: BotHarness
+) -> None:
+    """An editor who bound their WeChat (QR scan through the fake API) and asked for flagged
+    messages is told of a critical flag by customer-service message, without its content."""
+    from handlers import inbox
+
+    editor = await console.as_role(Role.EDITOR)
+    phone = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await phone.say("菜单")  # inside the 48 h window
+    await harness.drain()
+    await editor.get("/console/me")
+    status, _body, _ = await editor.post("/console/me/qr")
+    assert status == 200
+    scene = harness.fake.calls_to("/cgi-bin/qrcode/create")[-1].body["action_info"]["scene"][
+        "scene_str"
+    ]
+    user = harness.user(openid=phone.user_id)
+    await harness.send(user, user.event("SCAN", scene))
+    await editor.post("/console/me/notify", {"inbox": "1"})
+    person = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
+    await person.say("我真的不想活了")
+    await inbox.drain_alerts(harness.bot)
+    told = phone.late_messages()
+    assert any("留言处理" in m for m in told) and not any("不想活" in m for m in told)

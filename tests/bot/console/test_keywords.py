@@ -55,7 +55,8 @@ async def test_keywords_add_edit_toggle_remove(console: Console, harness: BotHar
     assert status == 400
     status, _b, _l = await editor.post(f"/console/keywords/{rule.id}/remove")
     assert status == 303
-    assert (await editor.post(f"/console/keywords/{rule.id}/remove"))[0] == 404
+    status, body, _ = await editor.post(f"/console/keywords/{rule.id}/remove")
+    assert status == 400 and "没有编号为" in body
     status, body = await editor.get("/console/operators?action=keywords.")
     for action in ("keywords.add", "keywords.edit", "keywords.disable", "keywords.remove"):
         assert action in body

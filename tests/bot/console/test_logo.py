@@ -39,9 +39,9 @@ async def test_review_queue_approve_and_gallery(console: Console, harness: BotHa
     await harness.drain()
     assert any("通过" in m for m in author.late_messages())
     status, body = await editor.get("/console/operators?action=logo.")
-    assert "logo.approved" in body and "editor1" in body
-    status, _b, _l = await editor.post("/console/logo/99/review", {"decision": "approved"})
-    assert status == 404
+    assert "logo.approve" in body and "editor1" in body
+    status, body, _ = await editor.post("/console/logo/99/review", {"decision": "approved"})
+    assert status == 400 and "没有 99 号作品" in body
 
 
 async def test_phases_results_and_voiding(console: Console, harness: BotHarness) -> None:
@@ -75,7 +75,7 @@ async def test_phases_results_and_voiding(console: Console, harness: BotHarness)
         "/console/logo/phase",
         {"phase": "submission", "action": "set", "start": "2030-03-01T09:00"},
     )
-    assert status == 400 and "顺序" in body
+    assert status == 400 and "依次衔接" in body
     status, body, _ = await admin.post(
         "/console/logo/phase", {"phase": "voting", "action": "set", "start": "someday"}
     )
@@ -83,7 +83,7 @@ async def test_phases_results_and_voiding(console: Console, harness: BotHarness)
     status, _b, _l = await admin.post("/console/logo/phase", {"phase": "voting", "action": "clear"})
     assert status == 303
     status, body, _ = await admin.post("/console/logo/void", {"reason": "刷票"})
-    assert status == 400 and "作品编号或二维码场景" in body
+    assert status == 400 and "作品编号、用户或二维码场景" in body
     status, _b, _l = await editor.post("/console/logo/void", {"entry": "1", "reason": "刷票"})
     assert status == 403
     status, _b, _l = await admin.post(

@@ -109,7 +109,7 @@ async def test_compose_is_validated_in_chinese(console: Console, harness: BotHar
         (_form(harness, schedule="key_date", key_date="no_such_day"), "选项无效"),
         (_form(harness, tag_id="x"), "必须是数字"),
         (_form(harness, kind="image"), "请填写“图片"),
-        (_form(harness, text="{unknown} 占位符"), "推送无法保存"),
+        (_form(harness, text="{unknown} 占位符"), "推送设置有误"),
     ]
     for form, expected in cases:
         status, body, _ = await editor.post("/console/pushes/new", form)
@@ -201,16 +201,19 @@ async def test_preview_to_own_wechat_and_cancel(console: Console, harness: BotHa
     status, _b, _l = await admin.post(f"/console/pushes/{other}/cancel")
     assert status == 303
     status, body, _ = await admin.post(f"/console/pushes/{other}/cancel")
-    assert status == 400 and "已取消" in body
+    assert status == 400 and "有效推送" in body
     status, _b = await admin.get("/console/pushes/99999")
     assert status == 404
     status, body = await admin.get("/console/pushes")
     assert status == 200 and "已取消" in body
 
 
-async def test_admins_who_bound_their_wechat_are_told_of_a_waiting_push(
+async def test_operators_bind_their_wechat_by_qr_and_choose_what_they_are_told(
     console: Console, harness: BotHarness
 ) -> None:
+    """Issue 12 part 4 end to end over HTTP: the 我的通知 page asks the (fake) WeChat API for a
+    temporary QR code with a one-off scene; the SCAN event with that scene binds the scanner;
+    an opted-in admin is told of a push waiting for approval, an opted-out one is not."""
     from bot.kernel.message import Channel
 
     admin = await console.as_role(Role.ADMIN)
@@ -219,20 +222,48 @@ async def test_admins_who_bound_their_wechat_are_told_of_a_waiting_push(
     phone = harness.chatter(Channel.WECHAT)  # type: ignore[attr-defined]
     await phone.say("菜单")  # the admin's own WeChat, inside the 48 h window
     await harness.logged(phone.user_id, InboundMessage.id)  # the log is written behind replies
-    await admin.get("/console/me")
-    status, body, _ = await admin.post("/console/me/notify", {"openid": "bad id!"})
-    assert status == 400 and "openid 格式不正确" in body
-    status, _b, _l = await admin.post("/console/me/notify", {"openid": phone.user_id})
-    assert status == 303
     status, body = await admin.get("/console/me")
-    assert phone.user_id in body
-    assert (await viewer.post("/console/me/notify", {"openid": "o_viewer_1"}))[0] == 403
-    await _draft(editor, _form(harness, label="待审批的推送"))
+    assert status == 200 and "未绑定" in body
+    assert (await viewer.post("/console/me/qr"))[0] == 403
+    assert (await viewer.post("/console/me/notify", {"inbox": "1"}))[0] == 403
+    status, body, _ = await admin.post("/console/me/qr")
+    assert status == 200 and "data-bind-qr" in body and "data:image/png;base64," in body
+    created = harness.fake.calls_to("/cgi-bin/qrcode/create")[-1].body
+    assert created["action_name"] == "QR_STR_SCENE" and created["expire_seconds"] == 600
+    scene = created["action_info"]["scene"]["scene_str"]
+    # Someone else's scene is not the admin's; the real one binds and answers.
+    stranger = harness.user()
+    reply = await harness.send(stranger, stranger.event("SCAN", "opbind_not-a-real-scene"))
+    assert "已过期" in reply.get("Content", "")
+    user = harness.user(openid=phone.user_id)
+    reply = await harness.send(user, user.event("SCAN", scene))
+    assert "admin1" in reply.get("Content", "") and "已绑定" in reply.get("Content", "")
+    # Used up: the same code binds nobody again.
+    reply = await harness.send(stranger, stranger.event("SCAN", scene))
+    assert "已过期" in reply.get("Content", "")
+    status, body = await admin.get("/console/me")
+    assert phone.user_id[:4] in body and phone.user_id not in body  # masked
+    # Not opted in yet: a new draft tells nobody.
+    await _draft(editor, _form(harness, label="第一条草稿"))
+    await harness.drain()
+    assert not any("第一条草稿" in m for m in phone.late_messages())
+    status, _b, _l = await admin.post("/console/me/notify", {"pushes": "1", "inbox": "1"})
+    assert status == 303
+    await _draft(editor, _form(harness, label="待审批的推送", at=_later(harness, 5)))
     await harness.drain()
     assert any("待审批的推送" in m and "editor1" in m for m in phone.late_messages())
-    status, _b, _l = await admin.post("/console/me/notify", {"openid": ""})
+    # An editor cannot ask for push approvals (they cannot approve).
+    await editor.get("/console/me")
+    await editor.post("/console/me/notify", {"pushes": "1", "inbox": "1"})
     async with harness.bot.sessions() as session:
         from storage.operators import get_operator
 
+        ed = await get_operator(session, "editor1")
+    assert ed is not None and not ed.notify_pushes and ed.notify_inbox
+    status, _b, _l = await admin.post("/console/me/unbind")
+    assert status == 303
+    async with harness.bot.sessions() as session:
         op = await get_operator(session, "admin1")
     assert op is not None and op.notify_openid is None
+    status, body = await admin.get("/console/operators?action=operators.notify")
+    assert "operators.notify_bind" in body and "console:admin1" in body

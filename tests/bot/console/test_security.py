@@ -3,10 +3,17 @@ headers, roles; nothing a client sends gives a 500."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from collections import Counter
 
+import pytest
+from aiohttp import ClientSession, CookieJar
+from aiohttp.test_utils import TestServer
+
+from bot.app import create_app
+from bot.config import Config
 from bot.console.pages import Role
-from tests.bot.console.conftest import PASSWORD, Console
+from tests.bot.console.conftest import PASSWORD, Console, ConsoleClient
 from tests.conftest import BotHarness
 
 
@@ -272,3 +279,28 @@ async def test_audit_log_filters_and_exports(console: Console) -> None:
     status, body = await admin.get("/console/operators/audit.csv?action=console.")
     assert status == 200 and "console.login" in body and "name=zed" not in body
     assert body.startswith("\ufeff时间")
+
+
+async def test_the_login_lock_holds_across_two_workers_under_a_burst(
+    console: Console, harness: BotHarness, bot_config: Config
+) -> None:
+    """Thirty wrong passwords for one account sent at once, half to each of two web processes
+    on one database: exactly ten are checked, the rest are locked, on both."""
+    await console.operator("ada", Role.ADMIN)
+    app = create_app(bot_config, clock=harness.clock, migrate=False)
+    second = TestServer(app, host="127.0.0.1")
+    await second.start_server()
+    try:
+        other = BotHarness(second, harness.http, harness.fake, harness.clock)
+        first_client = await console.client()
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+            clients = [first_client, ConsoleClient(other, http)]
+            tries = await asyncio.gather(
+                *(clients[i % 2].login("ada", f"guess {i}") for i in range(30))
+            )
+            assert Counter(status for status, _b, _l in tries) == {401: 10, 429: 20}
+            for client in clients:
+                status, body, _ = await client.login("ada")
+                assert status == 429 and "登录失败次数过多" in body
+    finally:
+        await second.close()

@@ -62,7 +62,7 @@ async def test_review_feature_reveal_export(console: Console, harness: BotHarnes
     )
     assert status == 400 and "请填写“审核备注" in body
     status, body, _ = await editor.post(f"/console/stories/{number}/feature", {"on": "1"})
-    assert status == 400 and "只有已通过的故事" in body
+    assert status == 400 and "尚未通过审核" in body
     status, _b, _l = await editor.post(
         f"/console/stories/{number}/review", {"decision": "approved"}
     )
@@ -92,10 +92,11 @@ async def test_review_feature_reveal_export(console: Console, harness: BotHarnes
     assert "安全上网" in text and "13912345678" not in text
     status, body = await admin.get("/console/operators?action=stories.")
     for action in (
-        "stories.approved",
+        "stories.approve",
         "stories.feature",
         "stories.reveal_contact",
         "stories.export",
     ):
         assert action in body
-    assert (await editor.post("/console/stories/999/review", {"decision": "approved"}))[0] == 404
+    status, body, _ = await editor.post("/console/stories/999/review", {"decision": "approved"})
+    assert status == 400 and "999" in body

@@ -68,10 +68,10 @@ async def test_hours_adjustments(console: Console, harness: BotHarness) -> None:
     await editor.get(f"/console/volunteers/{ids[0]}")
     cases = [
         ({"hours": "abc", "reason": "补录"}, "必须是数字"),
-        ({"hours": "0", "reason": "补录"}, "非零"),
+        ({"hours": "0", "reason": "补录"}, "不为零"),
         ({"hours": "1.234", "reason": "补录"}, "两位小数"),
         ({"hours": "2", "reason": ""}, "请填写“原因"),
-        ({"hours": "-10", "reason": "更正"}, "不能为负数"),
+        ({"hours": "-10", "reason": "更正"}, "将为负数"),
     ]
     for form, expected in cases:
         status, body, _ = await editor.post(f"/console/volunteers/{ids[0]}/hours", form)
@@ -135,7 +135,7 @@ async def test_export_job_with_progress(console: Console, harness: BotHarness) -
         str(cell.value) == phone for row in sheet.iter_rows() for cell in row
     )
     status, body = await admin.get("/console/operators?action=volunteers.export")
-    assert "volunteers.export_phones" in body and "rows=3" in body
+    assert "phones=full" in body and "rows=3" in body
     assert (await admin.get("/console/exports/nope/status"))[0] == 404
     status, body, _ = await admin.post("/console/volunteers/export", {"format": "pdf"})
     assert status == 400 and "选项无效" in body
@@ -148,3 +148,37 @@ async def test_stars(console: Console, harness: BotHarness) -> None:
     assert status == 200 and "志愿之星" in body and "张*" in body and 'class="chart"' in body
     status, body = await editor.get("/console/volunteers/stars?month=1999-13&city=洛阳市")
     assert status == 200 and "张*" not in body
+
+
+async def test_hours_export_file(console: Console, harness: BotHarness) -> None:
+    """``hours export`` in the console: the ledger and totals sheets, names masked, one city
+    and a period; validated in Chinese; audited."""
+    await _people(harness)
+    editor = await console.as_role(Role.EDITOR)
+    viewer = await console.as_role(Role.VIEWER)
+    assert (await viewer.post("/console/volunteers/hours-export", {"format": "csv"}))[0] == 403
+    status, body = await editor.get("/console/volunteers")
+    assert "data-hours-export" in body
+    status, body, _ = await editor.post(
+        "/console/volunteers/hours-export", {"format": "xlsx", "from": "2026-13-01"}
+    )
+    assert status == 400 and "日期格式" in body
+    status, body, _ = await editor.post(
+        "/console/volunteers/hours-export", {"format": "xlsx", "city": "火星市"}
+    )
+    assert status == 400 and "未知城市" in body
+    today = harness.clock.now().date().isoformat()
+    status, _b, location = await editor.post(
+        "/console/volunteers/hours-export",
+        {"format": "xlsx", "city": "郑州市", "from": today, "to": today},
+    )
+    assert status == 303
+    job = await _finished(editor, location)
+    async with editor.http.get(editor.url(f"/console/exports/{job}/file")) as resp:
+        book = load_workbook(io.BytesIO(await resp.read()))
+    ledger, totals = book.worksheets
+    values = [c.value for row in ledger.iter_rows(min_row=2) for c in row]
+    assert 3.5 in values and "张*" in values and "张三" not in values
+    assert totals.max_row == 2
+    status, body = await editor.get("/console/operators?action=volunteers.hours_export")
+    assert "rows=1" in body and "console:editor1" in body
