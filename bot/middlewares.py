@@ -230,9 +230,7 @@ class PendingNotices:
         if not ctx.notices:
             return reply
         if reply is None or reply.kind is ReplyKind.TEXT:
-            now = ctx.bot.clock.now()
-            for row in rows:
-                row.delivered_at = now
+            await claim_notices(ctx.session, [row.id for row in rows], ctx.bot.clock.now())
             text = "\n\n".join(ctx.notices)
             return reply.prefixed(text) if reply is not None else Reply.of_text(text)
         stored = [(row.id, row.text) for row in rows]

@@ -16,9 +16,8 @@ from handlers.logo_phases import LOGO, ContestState, contest_state, format_date,
 from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
-from storage.followers import find_follower, remember_follower
+from storage.followers import FollowerState, find_follower, follower_state, remember_follower
 from storage.logo import EntryStatus, LogoEntry
-from storage.models import Follower
 
 log = logging.getLogger("handlers.logo")
 
@@ -253,7 +252,7 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
     )
     if attempts > cfg.votes_per_minute:
         return answer("logo.rate_limited", per_minute=cfg.votes_per_minute)
-    entry = await store.get_entry(ctx.session, number)
+    entry = await store.vote_entry(ctx.session, number)
     if entry is None or entry.status != EntryStatus.APPROVED:
         return answer("logo.no_such_entry", number=number)
     follows, follower = await follower_status(ctx)
@@ -296,11 +295,11 @@ async def show_my_votes(ctx: Ctx) -> Reply | None:
     return with_phase(ctx, state, *lines)
 
 
-async def follower_status(ctx: Ctx) -> tuple[bool, Follower | None]:
+async def follower_status(ctx: Ctx) -> tuple[bool, FollowerState | None]:
     """Whether the sender follows the account now, and their follower row if known (the one
     place channels plug into)."""
     msg = ctx.inbound
-    follower = await find_follower(ctx.session, msg.channel.value, msg.account, msg.user)
+    follower = await follower_state(ctx.session, msg.channel.value, msg.account, msg.user)
     if follower is not None:
         return follower.subscribed, follower
     if msg.channel is not Channel.WECHAT:
@@ -330,7 +329,7 @@ def window_start(now: datetime, window: timedelta) -> datetime:
     return datetime.fromtimestamp(now.timestamp() // seconds * seconds, UTC)
 
 
-async def watch_for_burst(ctx: Ctx, follower: Follower | None) -> None:
+async def watch_for_burst(ctx: Ctx, follower: FollowerState | None) -> None:
     """Flag the voter's QR scene when many recent followers from it vote within the window.
 
     Only a flag for operators (``votes flags``); the vote counts until someone voids it."""

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
@@ -39,11 +39,6 @@ class FlowState:
 _FIELDS = ("flow", "step", "data", "updated_at", "expires_at")
 
 
-def _copy(state: FlowState, row: Conversation) -> None:
-    for name in _FIELDS:
-        setattr(row, name, getattr(state, name))
-
-
 class ConversationStore(ABC):
     """Reads and writes conversation state; implementations keep the semantics below."""
 
@@ -62,54 +57,66 @@ class ConversationStore(ABC):
         """Forget the user's state (nothing happens when there is none)."""
 
 
+_TABLE: Table = Conversation.__table__  # type: ignore[assignment]
+# Read and written on every message of someone in a flow: built once and run as plain
+# statements, not per message through the ORM (loading, dirty tracking and the flush cost more
+# than the SQL). FOR UPDATE serialises two messages of one user on PostgreSQL; SQLite's write
+# lock (BEGIN IMMEDIATE) already does.
+_STATE = select(*(_TABLE.c[name] for name in _FIELDS), _TABLE.c.version).where(
+    Conversation.of_bound_user()
+)
+_STATE_LOCKED = _STATE.with_for_update()
+_INSERT = insert(_TABLE)
+# The new values are the parameters named after their columns; the person's are key_*.
+_UPDATE = update(_TABLE).where(
+    *(_TABLE.c[name] == bindparam(f"key_{name}") for name in ("channel", "account", "user_id"))
+)
+_DELETE = delete(_TABLE).where(Conversation.of_bound_user())
+
+
 class SqlConversationStore(ConversationStore):
     """State in the ``conversations`` table, written in ``session``'s transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        # Rows this store loaded: saving one updates it instead of querying again.
-        self._rows: dict[UserKey, Conversation] = {}
-
-    async def _row(self, key: UserKey, *, lock: bool) -> Conversation | None:
-        query = select(Conversation).where(Conversation.of_user(key))
-        if lock:
-            # FOR UPDATE serialises two messages of one user on PostgreSQL; SQLite's write
-            # lock (BEGIN IMMEDIATE) already does.
-            query = query.with_for_update()
-        row = (await self.session.execute(query)).scalar_one_or_none()
-        if row is None:
-            self._rows.pop(key, None)
-        else:
-            self._rows[key] = row
-        return row
+        # The stored version of each user's row this store read or wrote: saving a known row
+        # updates it instead of reading it again.
+        self._versions: dict[UserKey, int] = {}
 
     async def get(self, key: UserKey, *, lock: bool = False) -> FlowState | None:
         """The user's state, or None (see ``ConversationStore.get``)."""
-        row = await self._row(key, lock=lock)
+        query = _STATE_LOCKED if lock else _STATE
+        row = (await self.session.execute(query, Conversation.columns_of(key))).first()
         if row is None:
+            self._versions.pop(key, None)
             return None
-        return FlowState(**{name: getattr(row, name) for name in _FIELDS}, version=row.version)
+        state = FlowState(row.flow, row.step, row.data, row.updated_at, row.expires_at, row.version)
+        self._versions[key] = state.version
+        return state
 
     async def set(self, key: UserKey, state: FlowState) -> FlowState:
         """Create or replace the user's state (see ``ConversationStore.set``)."""
-        row = self._rows.get(key) or await self._row(key, lock=False)
-        if row is None:
-            row = Conversation(**Conversation.columns_of(key), version=0)
-            _copy(state, row)
-            self.session.add(row)
+        if key not in self._versions:
+            await self.get(key)
+        person = Conversation.columns_of(key)
+        version = self._versions.get(key)
+        if version is None:
             # Now, not at commit: a concurrent first message of the same user loses here, on
             # the unique key, and the dispatcher runs it again on fresh state.
-            await self.session.flush()
-            self._rows[key] = row
+            values = {name: getattr(state, name) for name in _FIELDS}
+            await self.session.execute(_INSERT, {**person, **values, "version": 0})
+            self._versions[key] = 0
             return dataclasses.replace(state, version=0)
-        _copy(state, row)
-        row.version += 1
-        return dataclasses.replace(state, version=row.version)
+        values = {name: getattr(state, name) for name in _FIELDS}
+        keys = {f"key_{name}": value for name, value in person.items()}
+        await self.session.execute(_UPDATE, {**keys, **values, "version": version + 1})
+        self._versions[key] = version + 1
+        return dataclasses.replace(state, version=version + 1)
 
     async def delete(self, key: UserKey) -> None:
         """Forget the user's state (see ``ConversationStore.delete``)."""
-        self._rows.pop(key, None)
-        await self.session.execute(delete(Conversation).where(Conversation.of_user(key)))
+        self._versions.pop(key, None)
+        await self.session.execute(_DELETE, Conversation.columns_of(key))
 
 
 class MemoryConversationStore(ConversationStore):

@@ -10,13 +10,14 @@ lose one.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import NamedTuple
 
-from sqlalchemy import Date, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import Date, Integer, String, Table, UniqueConstraint, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.clock import as_utc, local
-from storage.db import upsert_insert
+from storage.db import Prebuilt, upsert_insert
 from storage.models import Base, BigId, Follower
 
 
@@ -63,6 +64,35 @@ async def find_follower(
         )
     )
     return result.scalar_one_or_none()
+
+
+_FOLLOWERS: Table = Follower.__table__  # type: ignore[assignment]
+# A vote's follower read and write, built once (see storage.db.Prebuilt).
+_FOLLOWER_STATE = select(
+    _FOLLOWERS.c.subscribed, _FOLLOWERS.c.scene, _FOLLOWERS.c.subscribed_at
+).where(
+    _FOLLOWERS.c.channel == bindparam("channel"),
+    _FOLLOWERS.c.account == bindparam("account"),
+    _FOLLOWERS.c.user_id == bindparam("user_id"),
+)
+_REMEMBER = Prebuilt(lambda insert: insert(_FOLLOWERS).on_conflict_do_nothing())
+
+
+class FollowerState(NamedTuple):
+    """What a vote needs of a follower row: whether they follow, and how and when they came."""
+
+    subscribed: bool
+    scene: str | None
+    subscribed_at: datetime | None
+
+
+async def follower_state(
+    session: AsyncSession, channel: str, account: str, user_id: str
+) -> FollowerState | None:
+    """``find_follower``'s answer as a plain tuple (one prebuilt read, no ORM object)."""
+    params = {"channel": channel, "account": account, "user_id": user_id}
+    row = (await session.execute(_FOLLOWER_STATE, params)).first()
+    return None if row is None else FollowerState(row.subscribed, row.scene, row.subscribed_at)
 
 
 def new_follower(
@@ -183,7 +213,6 @@ async def remember_follower(
     """Record what the platform said about a user not seen before; a follow event that
     recorded the row meanwhile wins (ON CONFLICT DO NOTHING: the message's transaction goes on,
     without a SAVEPOINT)."""
-    stmt = upsert_insert(session)(Follower).values(
-        _first_seen(channel, account, user_id, subscribed, now)
+    await session.execute(
+        _REMEMBER.of(session), _first_seen(channel, account, user_id, subscribed, now)
     )
-    await session.execute(stmt.on_conflict_do_nothing())

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -21,8 +22,10 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     exists,
     func,
@@ -34,7 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.kernel.message import UserKey
-from storage.db import added, upsert_insert
+from storage.db import Prebuilt, added, upsert_insert
 from storage.models import Base, BigId, Follower, PersonRow
 
 
@@ -147,6 +150,43 @@ class VoteOutcome:
     slot: int = 0
     # The user's votes that day with this one (as read before it: no second query).
     votes_today: int = 0
+
+
+# The vote's statements, built once (see storage.db.Prebuilt): per call, building, coercing
+# and keying them for the compiled cache cost more CPU than the SQL.
+_VOTES: Table = LogoVote.__table__  # type: ignore[assignment]
+_RATES: Table = LogoVoteRate.__table__  # type: ignore[assignment]
+_ENTRIES: Table = LogoEntry.__table__  # type: ignore[assignment]
+_USED_SLOTS = select(_VOTES.c.slot, _VOTES.c.entry_id, _VOTES.c.entry_slot).where(
+    _VOTES.c.channel == bindparam("channel"),
+    _VOTES.c.user_id == bindparam("user_id"),
+    _VOTES.c.vote_date == bindparam("day"),
+)
+_VOTE_INSERT = Prebuilt(
+    lambda insert: insert(_VOTES).on_conflict_do_nothing().returning(_VOTES.c.id)
+)
+_RATE_UPSERT = Prebuilt(
+    lambda insert: (
+        insert(_RATES)
+        .on_conflict_do_update(
+            index_elements=["channel", "user_id", "minute"],
+            set_={"attempts": _RATES.c.attempts + 1},
+        )
+        .returning(_RATES.c.attempts)
+    )
+)
+_VOTE_ENTRY = select(_ENTRIES.c.status, _ENTRIES.c.title).where(
+    _ENTRIES.c.id == bindparam("entry_id")
+)
+_PHASES = select(LogoPhase.phase, LogoPhase.starts_at, LogoPhase.ends_at)
+
+
+@dataclass(frozen=True)
+class VoteEntry:
+    """What a vote needs of its entry."""
+
+    status: str
+    title: str
 
 
 async def add_entry(
@@ -271,6 +311,12 @@ async def get_entry(session: AsyncSession, entry_id: int) -> LogoEntry | None:
     return await session.get(LogoEntry, entry_id)
 
 
+async def vote_entry(session: AsyncSession, entry_id: int) -> VoteEntry | None:
+    """The status and title of entry ``entry_id`` (one prebuilt read, no ORM object)."""
+    row = (await session.execute(_VOTE_ENTRY, {"entry_id": entry_id})).first()
+    return None if row is None else VoteEntry(row.status, row.title)
+
+
 async def list_entries(session: AsyncSession, status: str | None = None) -> list[LogoEntry]:
     """Entries by number, optionally only one status."""
     q = select(LogoEntry).order_by(LogoEntry.id)
@@ -314,13 +360,7 @@ async def cast_vote(
     # A second pass re-reads after losing every race, so the answer names the right limit.
     for _attempt in range(2):
         used = (
-            await session.execute(
-                select(LogoVote.slot, LogoVote.entry_id, LogoVote.entry_slot).where(
-                    LogoVote.channel == channel,
-                    LogoVote.user_id == user_id,
-                    LogoVote.vote_date == day,
-                )
-            )
+            await session.execute(_USED_SLOTS, {"channel": channel, "user_id": user_id, "day": day})
         ).all()
         free_slots = [s for s in range(1, per_day + 1) if s not in {r.slot for r in used}]
         taken_entry = {r.entry_slot for r in used if r.entry_id == entry_id}
@@ -349,8 +389,7 @@ async def cast_vote(
 async def _try_insert(session: AsyncSession, row: dict[str, object]) -> bool:
     """Insert unless a unique key says the slot is taken (ON CONFLICT DO NOTHING: no
     SAVEPOINT and no exception, one statement); whether it was inserted."""
-    stmt = upsert_insert(session)(LogoVote).values(row).on_conflict_do_nothing()
-    inserted = await session.execute(stmt.returning(LogoVote.id))
+    inserted = await session.execute(_VOTE_INSERT.of(session), row)
     return inserted.first() is not None
 
 
@@ -455,14 +494,8 @@ async def count_vote_attempt(
 ) -> int:
     """Count one vote attempt in the user's current minute; returns the minute's attempts."""
     minute = now.replace(second=0, microsecond=0)
-    stmt = upsert_insert(session)(LogoVoteRate).values(
-        channel=channel, user_id=user_id, minute=minute, attempts=1
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["channel", "user_id", "minute"],
-        set_={"attempts": LogoVoteRate.attempts + 1},
-    ).returning(LogoVoteRate.attempts)
-    return int((await session.execute(stmt)).scalar_one())
+    values = {"channel": channel, "user_id": user_id, "minute": minute, "attempts": 1}
+    return int((await session.execute(_RATE_UPSERT.of(session), values)).scalar_one())
 
 
 async def purge_vote_rates(session: AsyncSession, before: datetime) -> int:
@@ -513,9 +546,18 @@ async def list_flags(session: AsyncSession) -> list[LogoVoteFlag]:
 # -- phases --------------------------------------------------------------------------------------
 
 
-async def phase_settings(session: AsyncSession) -> list[LogoPhase]:
-    """Operators' phase settings."""
-    return list((await session.scalars(select(LogoPhase))).all())
+class PhaseSetting(NamedTuple):
+    """One phase an operator set (``set_phase``)."""
+
+    phase: str
+    starts_at: datetime
+    ends_at: datetime | None
+
+
+async def phase_settings(session: AsyncSession) -> list[PhaseSetting]:
+    """Operators' phase settings (read on every vote: one prebuilt statement, plain rows)."""
+    rows = await session.execute(_PHASES)
+    return [PhaseSetting(r.phase, r.starts_at, r.ends_at) for r in rows]
 
 
 async def set_phase(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,6 +85,16 @@ class PersonRow:
             (cls.channel == key.channel.value)
             & (cls.account == key.account)
             & (cls.user_id == key.user)
+        )
+
+    @classmethod
+    def of_bound_user(cls) -> ColumnElement[bool]:
+        """``of_user`` with the person as parameters (``columns_of``), for statements built
+        once at import instead of per call."""
+        return (
+            (cls.channel == bindparam("channel"))
+            & (cls.account == bindparam("account"))
+            & (cls.user_id == bindparam("user_id"))
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,12 +35,26 @@ def add_notice(session: AsyncSession, key: UserKey, text: str, now: datetime) ->
     session.add(Notice(**Notice.columns_of(key), text=text, created_at=now))
 
 
-async def pending_notices(session: AsyncSession, key: UserKey) -> Sequence[Notice]:
+class PendingNotice(NamedTuple):
+    """A notice not yet shown (``claim_notices`` marks it shown)."""
+
+    id: int
+    text: str
+
+
+# Read before every text message's handler: built once and read as plain rows, not ORM
+# objects, per message.
+_PENDING = (
+    select(Notice.id, Notice.text)
+    .where(Notice.of_bound_user(), Notice.delivered_at.is_(None))
+    .order_by(Notice.id)
+)
+
+
+async def pending_notices(session: AsyncSession, key: UserKey) -> list[PendingNotice]:
     """The user's undelivered notices, oldest first."""
-    result = await session.execute(
-        select(Notice).where(Notice.of_user(key), Notice.delivered_at.is_(None)).order_by(Notice.id)
-    )
-    return result.scalars().all()
+    result = await session.execute(_PENDING, Notice.columns_of(key))
+    return [PendingNotice(row.id, row.text) for row in result]
 
 
 async def claim_notices(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:
