@@ -67,6 +67,18 @@ def _logged_text(msg: Inbound) -> str | None:
     return redact(msg.text)[:500] if msg.text else None
 
 
+def _log_columns(msg: Inbound) -> dict[str, Any]:
+    """The message-log columns that say which message it is (the claim and the pure path)."""
+    return {
+        "channel": msg.channel.value,
+        "account": msg.account,
+        "msg_key": msg.key,
+        "user_id": msg.user,
+        "kind": msg.kind.value,
+        "event": msg.event.value if msg.event else None,
+    }
+
+
 @dataclass
 class _Progress:
     """Shared between a request and its handler task (same event loop, no real races)."""
@@ -365,12 +377,7 @@ class Dispatcher:
         now = self.bot.clock.now()
         self.message_log.add(
             {
-                "channel": msg.channel.value,
-                "account": msg.account,
-                "msg_key": msg.key,
-                "user_id": msg.user,
-                "kind": msg.kind.value,
-                "event": msg.event.value if msg.event else None,
+                **_log_columns(msg),
                 "text": _logged_text(msg),
                 "status": status,
                 "handler": route.name[:64],
@@ -453,12 +460,7 @@ class Dispatcher:
     def _claim_values(self, msg: Inbound) -> dict[str, Any]:
         """The claim's row (see ``_claim``), for ``storage.messages.claim_message``."""
         return {
-            "channel": msg.channel.value,
-            "account": msg.account,
-            "msg_key": msg.key,
-            "user_id": msg.user,
-            "kind": msg.kind.value,
-            "event": msg.event.value if msg.event else None,
+            **_log_columns(msg),
             "text": None,
             "status": "processing",
             "received_at": self.bot.clock.now(),
