@@ -10,6 +10,7 @@ import pytest
 
 from bot.cli.chat import WeiboChat, chat
 from bot.cli.common import CommandError
+from tests.bot.processes import free_port
 from tests.conftest import WEIBO_ACCOUNT, WEIBO_SECRET, WEIBO_TOKEN, BotHarness, make_config
 from tests.handlers.logo_support import design
 
@@ -47,7 +48,9 @@ def _write_config(tmp_path: Path, db_url: str, api_base_url: str, weibo: str = "
     )
     path = tmp_path / "bot.toml"
     path.write_text(
-        f'[server]\nhost = "127.0.0.1"\ndata_dir = "{tmp_path / "data"}"\n'
+        # A free port: the chat first looks for a bot at the configured address, and one a
+        # developer runs on the default 8080 must not answer the test.
+        f'[server]\nhost = "127.0.0.1"\nport = {free_port()}\ndata_dir = "{tmp_path / "data"}"\n'
         f'[database]\nurl = "{db_url}"\n'
         f'[wechat]\ntoken = "{cfg.wechat.token}"\n'
         f'encoding_aes_key = "{cfg.wechat.encoding_aes_key}"\n'
