@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Unpack
 
 from aiohttp import ClientError
 
@@ -36,6 +37,7 @@ from storage.db import Session, transaction
 from storage.inbox import (
     OPEN_STATUSES,
     STATUSES,
+    DutyChange,
     DutyOperator,
     InboxItem,
     InboxReply,
@@ -383,29 +385,23 @@ async def roster(bot: BotContext) -> list[DutyOperator]:
 
 
 async def duty(
-    bot: BotContext,
-    actor: str,
-    name: str,
-    *,
-    channel: str | None = None,
-    user_id: str | None = None,
-    on: bool | None = None,
+    bot: BotContext, actor: str, name: str, **change: Unpack[DutyChange]
 ) -> DutyOperator:
     """Add an operator to the duty roster or change their entry: the account they are told on
-    (their own openid or Weibo uid) and whether they are on duty. Audited."""
+    (their own openid or Weibo uid) and whether they are on duty (``change``'s keywords, each
+    optional, go on to the roster as they are checked). Audited."""
     name = name.strip()
     if not name or len(name) > 64:
         raise InboxError("reports.ops.inbox_duty_name", "the operator's name is empty or long")
+    channel = change.get("channel")
     if channel is not None and channel not in DUTY_CHANNELS:
         raise InboxError("reports.ops.inbox_duty_channel", f"unknown channel {channel!r}")
-    if user_id is not None:
-        user_id = user_id.strip()
+    if (user_id := change.get("user_id")) is not None:
+        change["user_id"] = user_id = user_id.strip()
         if user_id and not _DUTY_ID.fullmatch(user_id):
             raise InboxError("reports.ops.inbox_duty_account", "not an openid or Weibo uid")
     async with transaction(bot.sessions) as session:
-        row = await set_duty(
-            session, name, bot.clock.now(), channel=channel, user_id=user_id, on=on
-        )
+        row = await set_duty(session, name, bot.clock.now(), **change)
         audit(session, bot, actor, "inbox.duty", f"operator={name} on={row.on_duty}")
         return row
 
