@@ -30,7 +30,7 @@ from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
-from handlers.operations import OperationError
+from handlers.operations import OperationError, checked_text
 from handlers.operators import notify_operators
 from storage.audit import add_row
 from storage.db import Session, transaction
@@ -291,15 +291,9 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
 async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> ReplyResult:
     """Answer an item: by customer-service message inside the window, else kept as a notice
     for the person's next message. Audited; the item becomes answered."""
-    text = text.strip()
-    if not text:
-        raise InboxError("reports.ops.inbox_reply_empty", "the reply is empty")
-    if len(text) > MAX_REPLY_CHARS:
-        raise InboxError(
-            "reports.ops.inbox_reply_long",
-            f"the reply is longer than {MAX_REPLY_CHARS} characters",
-            limit=MAX_REPLY_CHARS,
-        )
+    text = checked_text(
+        text.strip(), MAX_REPLY_CHARS, "reports.ops.inbox_reply", "reply", InboxError
+    )
     async with bot.sessions() as session:
         item = await _item(session, item_id)
         if item.status == ItemStatus.CLOSED:
