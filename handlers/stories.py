@@ -227,9 +227,7 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     videos: list[str] = list(answers.get("videos") or [])
     story = await store.add_story(
         ctx.session,
-        channel=msg.channel.value,
-        account=msg.account,
-        user_id=msg.user,
+        msg.user_key,
         text=answers["text"],
         consent_at=datetime.fromisoformat(answers["consent_at"]),
         now=ctx.bot.clock.now(),
