@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -115,6 +115,11 @@ class IndexedEntry(EntrySpec):
     """What the matcher needs of an enabled topic: its spec and its row id."""
 
     id: int = 0
+
+    @classmethod
+    def of(cls, spec: EntrySpec, id: int) -> IndexedEntry:
+        """``spec`` as the topic of row ``id``."""
+        return cls(**{f.name: getattr(spec, f.name) for f in fields(EntrySpec)}, id=id)
 
 
 async def seed_entries(
