@@ -363,12 +363,7 @@ FEATURE = Feature(
     routers=[router],
     cli=["bot.cli.activities:register"],
     console=[
-        ConsolePage(
-            "/activities",
-            "console.nav.activities",
-            "bot.console.sections.activities:section",
-            "viewer",
-        ),
+        ConsolePage.section("activities"),
     ],
     content=[content_file("activity")],
     audit_actions=[

@@ -405,9 +405,7 @@ FEATURE = Feature(
     name="inbox",
     cli=["bot.cli.inbox:register"],
     config=INBOX,
-    console=[
-        ConsolePage("/inbox", "console.nav.inbox", "bot.console.sections.inbox:section", "viewer")
-    ],
+    console=[ConsolePage.section("inbox")],
     content=[content_file("inbox")],
     purges=[purge_old_items],
     on_stop=[drain_alerts],

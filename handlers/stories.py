@@ -377,12 +377,7 @@ FEATURE = Feature(
     flows=[SUBMIT, DELETE],
     cli=["bot.cli.stories:register"],
     console=[
-        ConsolePage(
-            "/stories",
-            "console.nav.stories",
-            "bot.console.sections.stories:section",
-            "viewer",
-        ),
+        ConsolePage.section("stories"),
     ],
     config=STORIES,
     content=[content_file("stories")],
