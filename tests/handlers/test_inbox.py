@@ -99,7 +99,9 @@ async def test_platform_refusal_keeps_the_reply(chatter: Chatter, harness: BotHa
 async def test_assign_close_and_refusals(chatter: Chatter, harness: BotHarness) -> None:
     await chatter.say(QUESTION)
     item = await _only_item(harness, chatter)
-    assert (await inbox.assign(harness.bot, item.id, Actor.cli("lead"), "carol")).status == "assigned"
+    assert (
+        await inbox.assign(harness.bot, item.id, Actor.cli("lead"), "carol")
+    ).status == "assigned"
     assert (await inbox.close(harness.bot, item.id, Actor.cli("carol"))).status == "closed"
     with pytest.raises(inbox.InboxError, match="closed") as closed:
         await inbox.reply(harness.bot, item.id, Actor.cli("carol"), "太晚了")
