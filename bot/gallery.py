@@ -35,6 +35,8 @@ from storage import logo as store
 from storage.logo import EntryStatus, LogoEntry
 
 TEMPLATES = Path(__file__).parent / "templates" / "gallery"
+# The document every page of the bot extends (page.html).
+PAGE = Path(__file__).parent / "templates"
 NUMBER = re.compile(r"^\d{1,9}$")  # the vote command's range; larger cannot be an entry
 MEDIA_NAME = re.compile(r"^([0-9a-f]{64})\.(png|jpg)$")
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
@@ -66,7 +68,7 @@ class Gallery:
 
     def __init__(self) -> None:
         self.env = Environment(
-            loader=FileSystemLoader(TEMPLATES),
+            loader=FileSystemLoader([TEMPLATES, PAGE]),
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
 

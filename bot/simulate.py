@@ -43,6 +43,11 @@ class WeChatUser:
     encrypt: bool = False
     clock_offset: int = 0  # seconds added to timestamps (stale-timestamp tests)
 
+    @property
+    def user_id(self) -> str:
+        """The user's id on the platform: the openid."""
+        return self.openid
+
     def _xml(
         self,
         msg_type: str,
@@ -186,6 +191,11 @@ class WeiboUser:
     timestamp_unit: str = "ms"
     media_field: str = "vfid"
     _last_created: int = 0
+
+    @property
+    def user_id(self) -> str:
+        """The user's id on the platform: the uid."""
+        return self.uid
 
     def _created_at(self) -> str:
         # A real fan cannot push twice within one second; keep created_at strictly increasing.

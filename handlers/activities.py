@@ -9,10 +9,10 @@ the dispatcher's cache; two different messages racing each other still do one th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
+from functools import partial, wraps
 
 from bot.kernel.clock import as_utc, local
 from bot.kernel.content import Texts
@@ -22,7 +22,7 @@ from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import tell_then
 from handlers.operations import Counter
-from handlers.router import Click, Command, Router, Text
+from handlers.router import Click, Command, Handler, Router, Text
 from handlers.volunteers import VOLUNTEERS, current_volunteer
 from storage import activities as store
 from storage.activities import ACTIVE, Activity, Enrolment
@@ -83,6 +83,25 @@ async def _volunteer_and_activity(ctx: Ctx, usage: str) -> tuple[Volunteer, Acti
     return me, activity
 
 
+NumberedAction = Callable[[Ctx, Volunteer, Activity], Awaitable[Reply]]
+
+
+def _numbered_activity(usage: str) -> Callable[[NumberedAction], Handler]:
+    """Make ``action`` the handler of a "<command> N": it runs with the sender's volunteer
+    record and activity N; a guest, or a missing, bad or unknown N (``usage``), gets the reply
+    saying why not instead."""
+
+    def wrap(action: NumberedAction) -> Handler:
+        @wraps(action)
+        async def handler(ctx: Ctx) -> Reply | None:
+            found = await _volunteer_and_activity(ctx, usage)
+            return found if isinstance(found, Reply) else await action(ctx, *found)
+
+        return handler
+
+    return wrap
+
+
 def describe(texts: Texts, key: str, activity: Activity, **params: object) -> str:
     """The text at ``key`` about ``activity``: its number, title, time and place are filled in."""
     return texts(
@@ -132,12 +151,9 @@ async def list_upcoming(ctx: Ctx) -> Reply | None:
 
 
 @router.on(Command("参加活动", "参加", arg=r".*"))
-async def join(ctx: Ctx) -> Reply | None:
+@_numbered_activity("activity.join_usage")
+async def join(ctx: Ctx, me: Volunteer, activity: Activity) -> Reply:
     """参加 N: take a place, if there is one."""
-    found = await _volunteer_and_activity(ctx, "activity.join_usage")
-    if isinstance(found, Reply):
-        return found
-    me, activity = found
     outcome = await store.enrol(ctx.session, activity, me.id, ctx.bot.clock.now())
     if outcome.status != "ok":
         return _about(ctx, f"activity.join_{outcome.status}", activity)
@@ -148,12 +164,9 @@ async def join(ctx: Ctx) -> Reply | None:
 
 
 @router.on(Command("取消报名", "退出活动", arg=r".*"))
-async def withdraw(ctx: Ctx) -> Reply | None:
+@_numbered_activity("activity.withdraw_usage")
+async def withdraw(ctx: Ctx, me: Volunteer, activity: Activity) -> Reply:
     """取消报名 N: give the place back before the activity starts."""
-    found = await _volunteer_and_activity(ctx, "activity.withdraw_usage")
-    if isinstance(found, Reply):
-        return found
-    me, activity = found
     if await store.enrolment_of(ctx.session, activity.id, me.id) is None:
         return _about(ctx, "activity.not_enrolled", activity)
     if activity.status != ACTIVE:
@@ -350,12 +363,7 @@ FEATURE = Feature(
     routers=[router],
     cli=["bot.cli.activities:register"],
     console=[
-        ConsolePage(
-            "/activities",
-            "console.nav.activities",
-            "bot.console.sections.activities:section",
-            "viewer",
-        ),
+        ConsolePage.section("activities"),
     ],
     content=[content_file("activity")],
     audit_actions=[

@@ -6,7 +6,7 @@ Each validates, writes, records one audit row and queues its notifications; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -110,20 +110,9 @@ async def add(bot: BotContext, actor: Actor, new: NewActivity) -> Activity:
                 code=code,
                 number=clash.id,
             )
-        activity = await store.add_activity(
-            session,
-            Activity(
-                title=new.title,
-                starts_at=new.starts_at,
-                ends_at=new.ends_at,
-                place=new.place,
-                city=new.city,
-                hours=new.hours,
-                capacity=new.capacity,
-                code=code,
-                created_at=now,
-            ),
-        )
+        # The row is the checked form (its fields are the row's columns), with its code.
+        row = Activity(**{**asdict(new), "code": code}, created_at=now)
+        activity = await store.add_activity(session, row)
         audit(bot, session, actor, "activities.add", activity=activity.id, code=code)
     return activity
 

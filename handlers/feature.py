@@ -79,6 +79,13 @@ class ConsolePage:
     handler: Ref
     role: str = "viewer"
 
+    @classmethod
+    def section(cls, name: str, role: str = "viewer") -> ConsolePage:
+        """The page of console section ``name`` as the console lays its sections out: at
+        ``/<name>``, titled ``console.nav.<name>``, served by
+        ``bot.console.sections.<name>:section``."""
+        return cls(f"/{name}", f"console.nav.{name}", f"bot.console.sections.{name}:section", role)
+
 
 @dataclass(frozen=True)
 class Feature:

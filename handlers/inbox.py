@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Unpack
 
 from aiohttp import ClientError
 
@@ -29,12 +30,13 @@ from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
-from handlers.operations import SYSTEM, Actor, OperationError, audit
+from handlers.operations import SYSTEM, Actor, OperationError, audit, checked_text
 from handlers.operators import notify_operators
 from storage.db import Session, transaction
 from storage.inbox import (
     OPEN_STATUSES,
     STATUSES,
+    DutyChange,
     DutyOperator,
     InboxItem,
     InboxReply,
@@ -283,15 +285,9 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
 async def reply(bot: BotContext, item_id: int, actor: Actor, text: str) -> ReplyResult:
     """Answer an item: by customer-service message inside the window, else kept as a notice
     for the person's next message. Audited; the item becomes answered."""
-    text = text.strip()
-    if not text:
-        raise InboxError("reports.ops.inbox_reply_empty", "the reply is empty")
-    if len(text) > MAX_REPLY_CHARS:
-        raise InboxError(
-            "reports.ops.inbox_reply_long",
-            f"the reply is longer than {MAX_REPLY_CHARS} characters",
-            limit=MAX_REPLY_CHARS,
-        )
+    text = checked_text(
+        text.strip(), MAX_REPLY_CHARS, "reports.ops.inbox_reply", "reply", InboxError
+    )
     async with bot.sessions() as session:
         item = await _item(session, item_id)
         if item.status == ItemStatus.CLOSED:
@@ -377,29 +373,23 @@ async def roster(bot: BotContext) -> list[DutyOperator]:
 
 
 async def duty(
-    bot: BotContext,
-    actor: Actor,
-    name: str,
-    *,
-    channel: str | None = None,
-    user_id: str | None = None,
-    on: bool | None = None,
+    bot: BotContext, actor: Actor, name: str, **change: Unpack[DutyChange]
 ) -> DutyOperator:
     """Add an operator to the duty roster or change their entry: the account they are told on
-    (their own openid or Weibo uid) and whether they are on duty. Audited."""
+    (their own openid or Weibo uid) and whether they are on duty (``change``'s keywords, each
+    optional, go on to the roster as they are checked). Audited."""
     name = name.strip()
     if not name or len(name) > 64:
         raise InboxError("reports.ops.inbox_duty_name", "the operator's name is empty or long")
+    channel = change.get("channel")
     if channel is not None and channel not in DUTY_CHANNELS:
         raise InboxError("reports.ops.inbox_duty_channel", f"unknown channel {channel!r}")
-    if user_id is not None:
-        user_id = user_id.strip()
+    if (user_id := change.get("user_id")) is not None:
+        change["user_id"] = user_id = user_id.strip()
         if user_id and not _DUTY_ID.fullmatch(user_id):
             raise InboxError("reports.ops.inbox_duty_account", "not an openid or Weibo uid")
     async with transaction(bot.sessions) as session:
-        row = await set_duty(
-            session, name, bot.clock.now(), channel=channel, user_id=user_id, on=on
-        )
+        row = await set_duty(session, name, bot.clock.now(), **change)
         audit(bot, session, actor, "inbox.duty", operator=name, on=row.on_duty)
         return row
 
@@ -415,9 +405,7 @@ FEATURE = Feature(
     name="inbox",
     cli=["bot.cli.inbox:register"],
     config=INBOX,
-    console=[
-        ConsolePage("/inbox", "console.nav.inbox", "bot.console.sections.inbox:section", "viewer")
-    ],
+    console=[ConsolePage.section("inbox")],
     content=[content_file("inbox")],
     purges=[purge_old_items],
     on_stop=[drain_alerts],

@@ -258,12 +258,7 @@ FEATURE = Feature(
     # shares their snapshot of the rules.
     cli=["bot.cli.keywords:register"],
     console=[
-        ConsolePage(
-            "/keywords",
-            "console.nav.keywords",
-            "bot.console.sections.keywords:section",
-            "viewer",
-        ),
+        ConsolePage.section("keywords"),
     ],
     content=[content_file("keywords")],
     on_start=[seed_at_start],

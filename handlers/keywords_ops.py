@@ -15,10 +15,11 @@ from storage.keywords import (
     MATCH_TYPES,
     RuleSpec,
     add_rule,
+    edit_rule,
     list_rules,
     remove_rule,
     seed_rules,
-    update_rule,
+    switch_rule,
 )
 from storage.models import KeywordRule
 
@@ -79,9 +80,7 @@ async def edit(bot: BotContext, actor: Actor, rule_id: int, reply: str, priority
     """Change an operator rule's reply text and priority (seeded rules follow their file)."""
     reply_json = _reply_json(reply)
     async with transaction(bot.sessions) as session:
-        rule = await update_rule(
-            session, rule_id, bot.clock.now(), priority=priority, reply_json=reply_json
-        )
+        rule = await edit_rule(session, rule_id, bot.clock.now(), priority, reply_json)
         if rule is None:
             raise _missing(rule_id)
         if rule.source == "seed":
@@ -92,7 +91,7 @@ async def edit(bot: BotContext, actor: Actor, rule_id: int, reply: str, priority
 async def switch(bot: BotContext, actor: Actor, rule_id: int, enabled: bool) -> None:
     """Switch a rule (seeded ones too) on or off."""
     async with transaction(bot.sessions) as session:
-        if await update_rule(session, rule_id, bot.clock.now(), enabled=enabled) is None:
+        if await switch_rule(session, rule_id, bot.clock.now(), enabled) is None:
             raise _missing(rule_id)
         action = "keywords.enable" if enabled else "keywords.disable"
         audit(bot, session, actor, action, rule=rule_id)

@@ -29,12 +29,7 @@ FEATURE = Feature(
     flows=[logo_submit.SUBMIT, logo_withdraw.WITHDRAW],
     cli=["bot.cli.logos:register", "bot.cli.votes:register"],
     console=[
-        ConsolePage(
-            "/logo",
-            "console.nav.logo",
-            "bot.console.sections.logo:section",
-            "viewer",
-        ),
+        ConsolePage.section("logo"),
     ],
     web=["bot.gallery:gallery_routes"],
     config=LOGO,

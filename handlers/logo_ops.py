@@ -7,6 +7,7 @@ the CLI (``bot/cli/logos.py``, ``bot/cli/votes.py``) and the console call these.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Unpack
 
 from bot.kernel.context import BotContext
 from handlers.logo_phases import (
@@ -124,34 +125,26 @@ async def clear_phase(bot: BotContext, actor: Actor, phase: str) -> None:
 
 
 async def void_votes(
-    bot: BotContext,
-    actor: Actor,
-    *,
-    reason: str,
-    entry: int | None = None,
-    user: str | None = None,
-    scene: str | None = None,
-    since: datetime | None = None,
+    bot: BotContext, actor: Actor, *, reason: str, **target: Unpack[store.VoteTarget]
 ) -> int:
     """Void the counted votes of an entry, a user or a QR scene's followers (optionally only
     those cast since ``since``), with a reason; returns how many."""
-    if entry is None and not user and not scene:
+    if not store.names_voters(target):
         raise OperationError("reports.ops.void_target", "name an entry NUMBER, --user or --scene")
     if not reason.strip():
         raise OperationError("reports.ops.void_reason", "--reason: say why the votes go")
     async with transaction(bot.sessions) as session:
-        n = await store.void_votes(
-            session, entry_id=entry, reason=reason, user_id=user, scene=scene, since=since
-        )
+        n = await store.void_votes(session, reason=reason, **target)
+        since = target.get("since")
         when = format_admin(since) if since else None
         audit(
             bot,
             session,
             actor,
             "votes.void",
-            entry=entry,
-            user=user or None,
-            scene=scene or None,
+            entry=target.get("entry"),
+            user=target.get("user") or None,
+            scene=target.get("scene") or None,
             since=when,
             n=n,
             reason=reason,

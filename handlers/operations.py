@@ -15,7 +15,7 @@ from bot.kernel.context import BotContext
 from storage.audit import AUTHOR, SYSTEM, Actor, record
 from storage.db import Session
 
-__all__ = ["AUTHOR", "SYSTEM", "Actor", "Counter", "OperationError", "audit"]
+__all__ = ["AUTHOR", "SYSTEM", "Actor", "Counter", "OperationError", "audit", "checked_text"]
 
 
 class Counter(Protocol):
@@ -39,6 +39,18 @@ class OperationError(Exception):
     def text(self, texts: Texts) -> str:
         """The Chinese message for operators."""
         return texts(self.key, **self.params)
+
+
+def checked_text(
+    text: str, limit: int, key: str, what: str, error: type[OperationError] = OperationError
+) -> str:
+    """``text`` when it is neither empty nor longer than ``limit`` characters; otherwise
+    ``error`` with the content key ``<key>_empty`` or ``<key>_long`` (given ``limit``)."""
+    if not text:
+        raise error(f"{key}_empty", f"the {what} is empty")
+    if len(text) > limit:
+        raise error(f"{key}_long", f"the {what} is longer than {limit} characters", limit=limit)
+    return text
 
 
 def audit(bot: BotContext, session: Session, actor: Actor, action: str, **detail: object) -> None:

@@ -317,13 +317,8 @@ FEATURE = Feature(
     routers=[router],
     cli=["bot.cli.operators:register"],
     console=[
-        ConsolePage(
-            "/operators",
-            "console.nav.operators",
-            "bot.console.sections.operators:section",
-            "editor",
-        ),
-        ConsolePage("/me", "console.nav.me", "bot.console.sections.me:section", "viewer"),
+        ConsolePage.section("operators", "editor"),
+        ConsolePage.section("me"),
     ],
     config=CONSOLE,
     content=[content_file("console")],

@@ -46,18 +46,8 @@ FEATURE = Feature(
     routers=[router],
     cli=["bot.cli.schedule:register"],
     console=[
-        ConsolePage(
-            "/pushes",
-            "console.nav.pushes",
-            "bot.console.sections.pushes:section",
-            "viewer",
-        ),
-        ConsolePage(
-            "/calendar",
-            "console.nav.calendar",
-            "bot.console.sections.calendar:section",
-            "viewer",
-        ),
+        ConsolePage.section("pushes"),
+        ConsolePage.section("calendar"),
     ],
     config_checks=[check_extra_dates],
     content=[content_file("calendar")],

@@ -13,8 +13,8 @@ from datetime import datetime
 from bot.kernel.context import BotContext
 from handlers.operations import Actor, Counter, OperationError, audit
 from handlers.operators import CONSOLE, notify_operators
-from schedules.outbox import RunReport, calendar_of, deliver, enqueue_in, zone_of
-from schedules.posts import PostError, body_of, channels_of, next_occurrences, quota_of
+from schedules.outbox import RunReport, deliver, enqueue_in
+from schedules.posts import PostError, body_of, channels_of, next_occurrences
 from schedules.service import (
     PostSpec,
     add_post,
@@ -22,6 +22,7 @@ from schedules.service import (
     check_post,
     post_from_spec,
     quota_conflict,
+    rules_of,
 )
 from storage.db import transaction
 from storage.schedules import CampaignPost, PostStatus, get_post
@@ -43,30 +44,27 @@ class Planned:
 
 async def plan(bot: BotContext, spec: PostSpec, n: int = 1) -> Planned:
     """What ``schedule`` would store, checked the same way, without storing anything."""
-    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
+    now, rules = bot.clock.now(), rules_of(bot)
     async with bot.sessions() as session:
         try:
-            await check_post(
-                session, spec, quota=quota_of(bot.config.schedules), calendar=cal, tz=tz, now=now
-            )
+            await check_post(session, spec, rules, now)
         except PostError as exc:
             raise _refused(exc) from None
     post = post_from_spec(spec, now)
-    return Planned(post, next_occurrences(post, cal, tz, now, n=n))
+    return Planned(post, next_occurrences(post, rules.calendar, rules.tz, now, n=n))
 
 
 async def schedule(bot: BotContext, actor: Actor, spec: PostSpec, n: int = 3) -> Planned:
     """Store a post after the quota, calendar and length checks; returns its next ``n``
     occurrences."""
-    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
-    quota = quota_of(bot.config.schedules)
+    now, rules = bot.clock.now(), rules_of(bot)
     async with transaction(bot.sessions) as session:
         try:
-            post = await add_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
+            post = await add_post(session, spec, rules, now)
         except PostError as exc:
             raise _refused(exc) from None
         audit(bot, session, actor, "pushes.schedule", post=post.id, kind=post.kind)
-    return Planned(post, next_occurrences(post, cal, tz, now, n=n))
+    return Planned(post, next_occurrences(post, rules.calendar, rules.tz, now, n=n))
 
 
 def _missing(post_id: int) -> OperationError:
@@ -90,13 +88,12 @@ async def cancel(bot: BotContext, actor: Actor, post_id: int) -> None:
 async def draft(bot: BotContext, actor: Actor, spec: PostSpec) -> CampaignPost:
     """Store a post as a draft waiting for an admin's approval (the scheduler sends only
     approved posts), checked like ``schedule``; admins who asked for it are told."""
-    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
-    quota = quota_of(bot.config.schedules)
+    now, rules = bot.clock.now(), rules_of(bot)
     async with transaction(bot.sessions) as session:
-        if await quota_conflict(session, spec, quota, cal, tz, now):
+        if await quota_conflict(session, spec, rules, now):
             raise OperationError("reports.ops.push_quota", "over the mass-send quota")
         try:
-            await check_post(session, spec, quota=quota, calendar=cal, tz=tz, now=now)
+            await check_post(session, spec, rules, now)
         except PostError as exc:
             raise _refused(exc) from None
         post = post_from_spec(spec, now)
@@ -113,7 +110,7 @@ async def draft(bot: BotContext, actor: Actor, spec: PostSpec) -> CampaignPost:
 async def approve(bot: BotContext, actor: Actor, post_id: int) -> CampaignPost:
     """Approve a draft: from now on the scheduler sends it (quota checked again; with
     ``[console] two_person_approval`` its author cannot approve it)."""
-    now, cal, tz = bot.clock.now(), calendar_of(bot), zone_of(bot)
+    now = bot.clock.now()
     async with transaction(bot.sessions) as session:
         post = await get_post(session, post_id)
         if post is None or post.status != "draft":
@@ -133,7 +130,7 @@ async def approve(bot: BotContext, actor: Actor, post_id: int) -> CampaignPost:
             key_date=post.key_date,
             time_of_day=post.time_of_day,
         )
-        if await quota_conflict(session, spec, quota_of(bot.config.schedules), cal, tz, now):
+        if await quota_conflict(session, spec, rules_of(bot), now):
             raise OperationError("reports.ops.push_quota", "over the mass-send quota")
         post.status = "active"
         post.approved_by = actor.name

@@ -227,9 +227,7 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
     videos: list[str] = list(answers.get("videos") or [])
     story = await store.add_story(
         ctx.session,
-        channel=msg.channel.value,
-        account=msg.account,
-        user_id=msg.user,
+        msg.user_key,
         text=answers["text"],
         consent_at=datetime.fromisoformat(answers["consent_at"]),
         now=ctx.bot.clock.now(),
@@ -379,12 +377,7 @@ FEATURE = Feature(
     flows=[SUBMIT, DELETE],
     cli=["bot.cli.stories:register"],
     console=[
-        ConsolePage(
-            "/stories",
-            "console.nav.stories",
-            "bot.console.sections.stories:section",
-            "viewer",
-        ),
+        ConsolePage.section("stories"),
     ],
     config=STORIES,
     content=[content_file("stories")],

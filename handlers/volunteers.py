@@ -644,12 +644,7 @@ FEATURE = Feature(
     flows=[SIGNUP, EDIT, ERASE],
     cli=["bot.cli.volunteers:register"],
     console=[
-        ConsolePage(
-            "/volunteers",
-            "console.nav.volunteers",
-            "bot.console.sections.volunteers:section",
-            "editor",
-        ),
+        ConsolePage.section("volunteers", "editor"),
     ],
     config=VOLUNTEERS,
     content=[content_file("volunteer")],

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 
 from bot.kernel.context import BotContext
 from handlers.operations import Actor, Counter, OperationError, audit
 from handlers.volunteers import configured_cities
 from storage import volunteers as store
-from storage.activities import LedgerRow, ledger
+from storage.activities import LedgerRow, LedgerSelection, ledger
 from storage.db import transaction
 from storage.volunteers import Volunteer
 
@@ -145,18 +144,14 @@ async def export(
 
 
 async def export_hours(
-    bot: BotContext,
-    actor: Actor,
-    *,
-    city: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    bot: BotContext, actor: Actor, **selection: Unpack[LedgerSelection]
 ) -> list[LedgerRow]:
     """Hours-ledger rows (``since`` <= at < ``until``, aware) for a file (audited)."""
-    city = known_city(bot, city)
+    city = selection["city"] = known_city(bot, selection.get("city"))
+    since, until = selection.get("since"), selection.get("until")
     if since is not None and until is not None and until <= since:
         raise OperationError("reports.ops.period", "--to: must not be before --from")
     async with transaction(bot.sessions) as session:
-        rows = await ledger(session, city=city, since=since, until=until)
+        rows = await ledger(session, **selection)
         audit(bot, session, actor, "volunteers.hours_export", rows=len(rows), city=city)
     return rows

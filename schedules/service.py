@@ -11,8 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.kernel.clock import as_utc
+from bot.kernel.context import BotContext
 from schedules.calendar import Calendar
 from schedules.delivery import weibo_status
+from schedules.outbox import calendar_of, zone_of
 from schedules.posts import (
     CHANNELS,
     PostError,
@@ -21,6 +23,7 @@ from schedules.posts import (
     check_template,
     next_occurrences,
     occurrences,
+    quota_of,
     validate_schedule,
 )
 from storage.db import Session, added
@@ -45,6 +48,21 @@ class PostSpec:
     link: str = ""
     preview_to: Sequence[str] = ()
     preview_minutes: int = 0
+
+
+@dataclass(frozen=True)
+class PostRules:
+    """What a post is checked against, from the config: the WeChat mass-send quota, the
+    campaign calendar (key dates) and the schedules' time zone."""
+
+    quota: Quota
+    calendar: Calendar
+    tz: ZoneInfo
+
+
+def rules_of(bot: BotContext) -> PostRules:
+    """The rules of this installation's posts."""
+    return PostRules(quota_of(bot.config.schedules), calendar_of(bot), zone_of(bot))
 
 
 def validate_spec(spec: PostSpec, calendar: Calendar) -> None:
@@ -98,9 +116,9 @@ def _files(spec: PostSpec) -> list[str]:
     return []
 
 
-def _period_window(quota: Quota, when: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    local = when.astimezone(tz)
-    if quota.period == "day":
+def _period_window(rules: PostRules, when: datetime) -> tuple[datetime, datetime]:
+    local = when.astimezone(rules.tz)
+    if rules.quota.period == "day":
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
     start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -110,12 +128,7 @@ def _period_window(quota: Quota, when: datetime, tz: ZoneInfo) -> tuple[datetime
 
 
 async def quota_conflict(
-    session: Session,
-    spec: PostSpec,
-    quota: Quota,
-    calendar: Calendar,
-    tz: ZoneInfo,
-    now: datetime,
+    session: Session, spec: PostSpec, rules: PostRules, now: datetime
 ) -> str | None:
     """Why ``spec`` would exceed the WeChat mass-send quota, or None."""
     if "wechat" not in spec.channels:
@@ -124,9 +137,10 @@ async def quota_conflict(
         id=0, at=spec.at, key_date=spec.key_date, time_of_day=spec.time_of_day, channels="wechat"
     )
     others = [p for p in await active_posts(session) if "wechat" in channels_of(p)]
-    for occ in next_occurrences(probe, calendar, tz, now - timedelta(seconds=1), n=3):
-        start, end = _period_window(quota, occ, tz)
-        taken = await _taken(session, others, calendar, tz, start, end)
+    quota, tz = rules.quota, rules.tz
+    for occ in next_occurrences(probe, rules.calendar, tz, now - timedelta(seconds=1), n=3):
+        start, end = _period_window(rules, occ)
+        taken = await _taken(session, others, rules, start, end)
         if len(taken) >= quota.limit:
             (_pid, when), name = sorted(taken.items(), key=lambda kv: kv[0][1])[0]
             return (
@@ -137,35 +151,21 @@ async def quota_conflict(
     return None
 
 
-async def check_post(
-    session: Session,
-    spec: PostSpec,
-    *,
-    quota: Quota,
-    calendar: Calendar,
-    tz: ZoneInfo,
-    now: datetime,
-) -> None:
+async def check_post(session: Session, spec: PostSpec, rules: PostRules, now: datetime) -> None:
     """Everything ``add_post`` refuses, without storing anything (also for --dry-run)."""
-    validate_spec(spec, calendar)
+    validate_spec(spec, rules.calendar)
     if spec.at is not None and spec.at <= now:
         raise PostError("--at is in the past; use schedule run-now to send at once")
-    conflict = await quota_conflict(session, spec, quota, calendar, tz, now)
+    conflict = await quota_conflict(session, spec, rules, now)
     if conflict:
         raise PostError(conflict)
 
 
 async def add_post(
-    session: Session,
-    spec: PostSpec,
-    *,
-    quota: Quota,
-    calendar: Calendar,
-    tz: ZoneInfo,
-    now: datetime,
+    session: Session, spec: PostSpec, rules: PostRules, now: datetime
 ) -> CampaignPost:
     """Validate, check the quota and store a post; PostError says why not."""
-    await check_post(session, spec, quota=quota, calendar=calendar, tz=tz, now=now)
+    await check_post(session, spec, rules, now)
     return await added(session, post_from_spec(spec, now))
 
 
@@ -198,21 +198,18 @@ async def cancel_post(session: Session, post_id: int) -> bool:
     return True
 
 
-async def quota_left(
-    session: Session, quota: Quota, calendar: Calendar, tz: ZoneInfo, now: datetime
-) -> int:
+async def quota_left(session: Session, rules: PostRules, now: datetime) -> int:
     """Mass sends still free in the quota period containing ``now`` (sent, sending and still
     scheduled WeChat pushes of the period count as taken)."""
-    start, end = _period_window(quota, now, tz)
+    start, end = _period_window(rules, now)
     others = [p for p in await active_posts(session) if "wechat" in channels_of(p)]
-    return max(0, quota.limit - len(await _taken(session, others, calendar, tz, start, end)))
+    return max(0, rules.quota.limit - len(await _taken(session, others, rules, start, end)))
 
 
 async def _taken(
     session: Session,
     posts: Sequence[CampaignPost],
-    calendar: Calendar,
-    tz: ZoneInfo,
+    rules: PostRules,
     start: datetime,
     end: datetime,
 ) -> dict[tuple[int, datetime], str]:
@@ -222,6 +219,6 @@ async def _taken(
     for item in await outbox_in_period(session, "wechat", "push", start, end):
         taken[(item.post_id, as_utc(item.occurrence))] = f"post {item.post_id}"
     for post in posts:
-        for when in occurrences(post, calendar, tz, start, end):
+        for when in occurrences(post, rules.calendar, rules.tz, start, end):
             taken[(post.id, when)] = f"post {post.id} “{post.label}”"
     return taken

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import (
     CheckConstraint,
@@ -369,24 +369,27 @@ class LedgerRow:
     channel: str
 
 
-async def ledger(
-    session: AsyncSession,
-    *,
-    city: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[LedgerRow]:
-    """Hours-ledger rows (``since`` <= at < ``until``), oldest first."""
+class LedgerSelection(TypedDict, total=False):
+    """Which hours-ledger rows (the export operation passes its keywords through): one city's
+    (None: every city), those with ``since`` <= at < ``until`` (None: unbounded)."""
+
+    city: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+async def ledger(session: AsyncSession, **selection: Unpack[LedgerSelection]) -> list[LedgerRow]:
+    """Hours-ledger rows of the selection, oldest first."""
     query = (
         select(HoursEntry, Volunteer.name_enc, Volunteer.city, Activity.title, Volunteer.channel)
         .join(Volunteer, Volunteer.id == HoursEntry.volunteer_id)
         .outerjoin(Activity, Activity.id == HoursEntry.activity_id)
     )
-    if city:
+    if city := selection.get("city"):
         query = query.where(Volunteer.city == city)
-    if since is not None:
+    if (since := selection.get("since")) is not None:
         query = query.where(HoursEntry.at >= since)
-    if until is not None:
+    if (until := selection.get("until")) is not None:
         query = query.where(HoursEntry.at < until)
     query = query.order_by(HoursEntry.at, HoursEntry.id)
     rows = (await session.execute(query)).all()

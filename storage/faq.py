@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -115,6 +115,11 @@ class IndexedEntry(EntrySpec):
     """What the matcher needs of an enabled topic: its spec and its row id."""
 
     id: int = 0
+
+    @classmethod
+    def of(cls, spec: EntrySpec, id: int) -> IndexedEntry:
+        """``spec`` as the topic of row ``id``."""
+        return cls(**{f.name: getattr(spec, f.name) for f in fields(EntrySpec)}, id=id)
 
 
 async def seed_entries(
@@ -311,31 +316,11 @@ async def remove_question(session: AsyncSession, question_id: int, now: datetime
     return True
 
 
-async def record_event(
-    session: AsyncSession,
-    *,
-    channel: str,
-    account: str,
-    msg_key: str,
-    outcome: str,
-    entry_id: int | None,
-    confidence: float,
-    now: datetime,
-) -> None:
+async def record_event(session: AsyncSession, event: FaqEvent) -> None:
     """One outcome row for a message (a savepoint keeps a duplicate from failing the rest)."""
     try:
         async with session.begin_nested():
-            session.add(
-                FaqEvent(
-                    channel=channel,
-                    account=account,
-                    msg_key=msg_key,
-                    outcome=outcome,
-                    entry_id=entry_id,
-                    confidence=confidence,
-                    at=now,
-                )
-            )
+            session.add(event)
     except IntegrityError:
         pass  # the same message recorded already (a retry): counted once
 

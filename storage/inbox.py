@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict, Unpack
 
 from sqlalchemy import (
     Boolean,
@@ -222,14 +223,17 @@ async def duty_roster(session: AsyncSession) -> list[DutyOperator]:
     return list(rows.scalars())
 
 
+class DutyChange(TypedDict, total=False):
+    """What an operator's duty entry changes to (the operation passes its keywords through);
+    a key left out or None keeps what the entry has."""
+
+    channel: str | None
+    user_id: str | None
+    on: bool | None
+
+
 async def set_duty(
-    session: AsyncSession,
-    name: str,
-    now: datetime,
-    *,
-    channel: str | None = None,
-    user_id: str | None = None,
-    on: bool | None = None,
+    session: AsyncSession, name: str, now: datetime, **change: Unpack[DutyChange]
 ) -> DutyOperator:
     """Create or change an operator's duty entry."""
     row = (
@@ -238,11 +242,11 @@ async def set_duty(
     if row is None:
         row = DutyOperator(name=name, channel="wechat", user_id="", on_duty=True, updated_at=now)
         session.add(row)
-    if channel is not None:
+    if (channel := change.get("channel")) is not None:
         row.channel = channel
-    if user_id is not None:
+    if (user_id := change.get("user_id")) is not None:
         row.user_id = user_id
-    if on is not None:
+    if (on := change.get("on")) is not None:
         row.on_duty = on
     row.updated_at = now
     await session.flush()

@@ -145,28 +145,35 @@ def as_mapping(rule: KeywordRule) -> Mapping[str, Any]:
     }
 
 
-async def update_rule(
-    session: AsyncSession,
-    rule_id: int,
-    now: datetime,
-    *,
-    enabled: bool | None = None,
-    priority: int | None = None,
-    reply_json: str | None = None,
-) -> KeywordRule | None:
-    """Change a rule; the reply and priority only of operator rules (seeding rewrites seeded
-    ones). None when there is no such rule. ``updated_at`` moves, so every process's cached
-    index reloads."""
+async def _touched(session: AsyncSession, rule_id: int, now: datetime) -> KeywordRule | None:
+    """Rule ``rule_id`` about to change, None when there is no such rule. ``updated_at``
+    moves, so every process's cached index reloads."""
     rule = await session.get(KeywordRule, rule_id)
-    if rule is None:
-        return None
-    if enabled is not None:
+    if rule is not None:
+        rule.updated_at = now
+    return rule
+
+
+async def switch_rule(
+    session: AsyncSession, rule_id: int, now: datetime, enabled: bool
+) -> KeywordRule | None:
+    """Switch a rule (seeded ones too) on or off; None when there is no such rule."""
+    rule = await _touched(session, rule_id, now)
+    if rule is not None:
         rule.enabled = enabled
-    if rule.source != "seed":
-        if priority is not None:
+        await session.flush()
+    return rule
+
+
+async def edit_rule(
+    session: AsyncSession, rule_id: int, now: datetime, priority: int, reply_json: str
+) -> KeywordRule | None:
+    """Change the priority and reply of an operator rule; a seeded rule keeps its own (seeding
+    rewrites them). None when there is no such rule."""
+    rule = await _touched(session, rule_id, now)
+    if rule is not None:
+        if rule.source != "seed":
             rule.priority = priority
-        if reply_json is not None:
             rule.reply = reply_json
-    rule.updated_at = now
-    await session.flush()
+        await session.flush()
     return rule

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict, Unpack
 
 from sqlalchemy import (
     Boolean,
@@ -458,27 +458,34 @@ def _from_scene(scene: str, followed_since: datetime | None = None) -> ColumnEle
     return voter
 
 
-async def void_votes(
-    session: AsyncSession,
-    *,
-    reason: str,
-    entry_id: int | None = None,
-    user_id: str | None = None,
-    scene: str | None = None,
-    since: datetime | None = None,
-) -> int:
-    """Void counted votes of an entry, a user, followers of a QR scene (any combination,
-    optionally only those cast since ``since``); returns how many."""
-    if entry_id is None and not user_id and not scene:
+class VoteTarget(TypedDict, total=False):
+    """Whose counted votes a voiding takes (the operation passes its keywords through): an
+    entry's, a user's, those of a QR scene's followers, any combination, optionally only those
+    cast since ``since``."""
+
+    entry: int | None
+    user: str | None
+    scene: str | None
+    since: datetime | None
+
+
+def names_voters(target: VoteTarget) -> bool:
+    """Whether ``target`` names an entry, a user or a scene (``since`` alone names nobody)."""
+    return target.get("entry") is not None or bool(target.get("user") or target.get("scene"))
+
+
+async def void_votes(session: AsyncSession, *, reason: str, **target: Unpack[VoteTarget]) -> int:
+    """Void the counted votes of ``target``; returns how many."""
+    if not names_voters(target):
         raise ValueError("void_votes needs an entry, a user or a scene")
     q = update(LogoVote).where(LogoVote.voided.is_(False))
-    if entry_id is not None:
-        q = q.where(LogoVote.entry_id == entry_id)
-    if user_id:
-        q = q.where(LogoVote.user_id == user_id)
-    if scene:
+    if (entry := target.get("entry")) is not None:
+        q = q.where(LogoVote.entry_id == entry)
+    if user := target.get("user"):
+        q = q.where(LogoVote.user_id == user)
+    if scene := target.get("scene"):
         q = q.where(_from_scene(scene))
-    if since is not None:
+    if (since := target.get("since")) is not None:
         q = q.where(LogoVote.created_at >= since)
     result = await session.execute(
         q.values(voided=True, void_reason=reason).execution_options(synchronize_session=False)

@@ -82,10 +82,8 @@ class StoryMedia(Base):
 
 async def add_story(
     session: AsyncSession,
+    author: UserKey,
     *,
-    channel: str,
-    account: str,
-    user_id: str,
     text: str,
     consent_at: datetime,
     now: datetime,
@@ -96,9 +94,9 @@ async def add_story(
 ) -> Story:
     """Insert a pending story with its pictures ((sha256, file name)) and video media ids."""
     story = Story(
-        channel=channel,
-        account=account,
-        user_id=user_id,
+        channel=author.channel.value,
+        account=author.account,
+        user_id=author.user,
         text=text,
         status=StoryStatus.PENDING,
         consent=True,

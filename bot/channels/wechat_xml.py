@@ -7,12 +7,15 @@ value goes in as CDATA with a literal ``]]>`` split (``bot.xmlguard.cdata``), wh
 does not do. wechatpy still does the AES and the signature.
 
 The bot's ``Reply`` has text, image and news kinds; voice, video and music are the other
-passive replies WeChat accepts, for a feature that answers with its own media.
+passive replies WeChat accepts, for a feature that answers with its own media. Like a news
+reply's ``Article``, a video or music reply's element is one value (``Video``, ``Music``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from typing import ClassVar
 
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.utils import WeChatSigner
@@ -54,45 +57,53 @@ def voice_reply(user: str, account: str, created: int, media_id: str) -> str:
     )
 
 
-def video_reply(
-    user: str,
-    account: str,
-    created: int,
-    media_id: str,
-    title: str | None = None,
-    description: str | None = None,
-) -> str:
-    """A video reply; title and description are optional, as in WeChat's format."""
-    return (
-        _head(user, account, created, "video")
-        + f"<Video><MediaId>{cdata(media_id)}</MediaId>"
-        + _optional("Title", title)
-        + _optional("Description", description)
-        + "</Video></xml>"
-    )
+@dataclass(frozen=True)
+class Video:
+    """A video reply's element; title and description are optional, as in WeChat's format."""
+
+    # The XML names of the fields, in WeChat's order.
+    tags: ClassVar[tuple[str, ...]] = ("MediaId", "Title", "Description")
+    media_id: str
+    title: str | None = None
+    description: str | None = None
 
 
-def music_reply(
-    user: str,
-    account: str,
-    created: int,
-    thumb_media_id: str,
-    *,
-    title: str | None = None,
-    description: str | None = None,
-    music_url: str | None = None,
-    hq_music_url: str | None = None,
-) -> str:
-    """A music reply; everything but the thumbnail is optional."""
-    return (
-        _head(user, account, created, "music")
-        + f"<Music><ThumbMediaId>{cdata(thumb_media_id)}</ThumbMediaId>"
-        + _optional("Title", title)
-        + _optional("Description", description)
-        + _optional("MusicUrl", music_url)
-        + _optional("HQMusicUrl", hq_music_url)
-        + "</Music></xml>"
+@dataclass(frozen=True)
+class Music:
+    """A music reply's element; everything but the thumbnail is optional."""
+
+    tags: ClassVar[tuple[str, ...]] = (
+        "ThumbMediaId",
+        "Title",
+        "Description",
+        "MusicUrl",
+        "HQMusicUrl",
     )
+    thumb_media_id: str
+    title: str | None = None
+    description: str | None = None
+    music_url: str | None = None
+    hq_music_url: str | None = None
+
+
+def _element_reply(
+    user: str, account: str, created: int, msg_type: str, element: Video | Music
+) -> str:
+    """A reply of ``msg_type`` carrying ``element``, a field left None left out."""
+    fields = zip(element.tags, astuple(element), strict=True)
+    children = "".join(_optional(tag, value) for tag, value in fields)
+    tag = msg_type.capitalize()
+    return _head(user, account, created, msg_type) + f"<{tag}>{children}</{tag}></xml>"
+
+
+def video_reply(user: str, account: str, created: int, video: Video) -> str:
+    """A video reply (an uploaded video's ``media_id``)."""
+    return _element_reply(user, account, created, "video", video)
+
+
+def music_reply(user: str, account: str, created: int, music: Music) -> str:
+    """A music reply (an uploaded thumbnail's ``media_id``)."""
+    return _element_reply(user, account, created, "music", music)
 
 
 def news_reply(user: str, account: str, created: int, articles: Sequence[Article]) -> str:

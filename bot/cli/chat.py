@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from xml.etree import ElementTree
 
 import aiohttp
@@ -144,13 +144,16 @@ def render_weibo_message(kind: Any, data: Any) -> str:
     return f"[{kind}]"
 
 
-class ChatSession(ABC):
+# The platform's simulated user (bot.simulate).
+U = TypeVar("U", WeChatUser, WeiboUser)
+
+
+class ChatSession(ABC, Generic[U]):
     """One simulated user talking to a bot at ``base_url``; a subclass per platform."""
 
     channel = ""
     help = ""
     late_label = ""
-    user: Any  # the platform's simulated user (bot.simulate)
 
     def __init__(
         self,
@@ -160,18 +163,20 @@ class ChatSession(ABC):
         out: Callable[[str], None],
         *,
         sandbox: bool,
+        user: U,
     ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.out = out
         self.sandbox = sandbox
+        self.user: U = user
         self.seen_since = time.time()
 
     @property
-    @abstractmethod
     def user_id(self) -> str:
         """The simulated user's id on the platform."""
+        return self.user.user_id
 
     # What each platform turns a typed line into (a WeChat XML or a Weibo push).
     @abstractmethod
@@ -310,20 +315,12 @@ class ChatSession(ABC):
         return True
 
 
-class WeChatChat(ChatSession):
+class WeChatChat(ChatSession[WeChatUser]):
     """A WeChat follower: signed (optionally encrypted) XML on /wechat."""
 
     channel = "wechat"
     help = WECHAT_HELP
     late_label = "客服消息"
-
-    def __init__(self, *args: Any, user: WeChatUser, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.user = user
-
-    @property
-    def user_id(self) -> str:
-        return self.user.openid
 
     def text(self, content: str) -> str:
         return self.user.text(content)
@@ -358,20 +355,12 @@ class WeChatChat(ChatSession):
         return None
 
 
-class WeiboChat(ChatSession):
+class WeiboChat(ChatSession[WeiboUser]):
     """A Weibo fan: signed JSON pushes on /weibo, JSON passive replies, active replies."""
 
     channel = "weibo"
     help = WEIBO_HELP
     late_label = "主动回复"
-
-    def __init__(self, *args: Any, user: WeiboUser, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.user = user
-
-    @property
-    def user_id(self) -> str:
-        return self.user.uid
 
     def text(self, content: str) -> dict[str, Any]:
         return self.user.text(content)

@@ -7,39 +7,48 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import mimetypes
 from collections.abc import Callable
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 
 from bot.kernel.clients import ApiError, ChannelClient, OutsideWindow
+from bot.kernel.config import ChannelConfig
 from bot.kernel.logs import log_event
 
-__all__ = ["ApiError", "ApiSettings", "ChannelClient", "HttpApi", "OutsideWindow"]
-
-
-class ApiSettings(Protocol):
-    """The config keys of a channel's API client (``[wechat]``, ``[weibo]``)."""
-
-    @property
-    def api_timeout_seconds(self) -> float: ...
-    @property
-    def api_max_retries(self) -> int: ...
-    @property
-    def api_backoff_seconds(self) -> float: ...
-
+__all__ = ["ApiError", "ChannelClient", "HttpApi", "OutsideWindow", "file_form"]
 
 BodyFactory = Callable[[], tuple[Any, dict[str, str] | None]]
+FormFactory = Callable[[], aiohttp.FormData]
+# A client's config section ([wechat], [weibo]).
+C = TypeVar("C", bound=ChannelConfig)
 
 
-class HttpApi:
+async def file_form(path: str, field: str = "media") -> FormFactory:
+    """The multipart form of an upload: the file at ``path`` as ``field``, typed by its name.
+    The file is read once; the form is built anew for every attempt."""
+    file = Path(path)
+    content = await asyncio.to_thread(file.read_bytes)
+    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+
+    def form() -> aiohttp.FormData:
+        fd = aiohttp.FormData()
+        fd.add_field(field, content, filename=file.name, content_type=content_type)
+        return fd
+
+    return form
+
+
+class HttpApi(Generic[C]):
     """One platform API over one aiohttp session, and the request/retry loop every client
     shares: busy and rate-limit codes back off exponentially and retry; any other error code
     raises the platform's typed error (window errors as its ``OutsideWindow`` subclass).
 
-    Subclasses name the platform's error fields and codes; what differs in building a request
-    (JSON, form, multipart) comes in as a body factory, called again for every attempt since
-    a multipart body cannot be sent twice.
+    Subclasses name the platform's error fields and codes and their logger; what differs in
+    building a request (JSON, form, multipart) comes in as a body factory, called again for
+    every attempt since a multipart body cannot be sent twice.
     """
 
     error: type[ApiError] = ApiError
@@ -48,19 +57,16 @@ class HttpApi:
     message_field = "errmsg"
     backoff_errors: frozenset[int] = frozenset()
     window_errors: frozenset[int] = frozenset()
+    log = logging.getLogger("bot.api")
 
     def __init__(
-        self,
-        base_url: str,
-        settings: ApiSettings,
-        log: logging.Logger,
-        session: aiohttp.ClientSession | None = None,
+        self, config: C, base_url: str, session: aiohttp.ClientSession | None = None
     ) -> None:
+        self.config = config
         self.base_url = base_url.rstrip("/")
-        self.timeout_seconds = settings.api_timeout_seconds
-        self.max_retries = settings.api_max_retries
-        self.backoff_seconds = settings.api_backoff_seconds
-        self.log = log
+        self.timeout_seconds = config.api_timeout_seconds
+        self.max_retries = config.api_max_retries
+        self.backoff_seconds = config.api_backoff_seconds
         self._session = session
         self._own_session = session is None
 

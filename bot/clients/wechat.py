@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import mimetypes
 import time
 from collections.abc import Callable
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
 import aiohttp
 
-from bot.clients.base import ApiError, BodyFactory, HttpApi, OutsideWindow
+from bot.clients.base import ApiError, BodyFactory, HttpApi, OutsideWindow, file_form
 from bot.kernel.config import WeChatConfig
 from bot.kernel.logs import log_event
 from bot.kernel.message import Reply, ReplyKind
@@ -57,23 +56,20 @@ def _body(
     return body
 
 
-class WeChatClient(HttpApi):
+class WeChatClient(HttpApi[WeChatConfig]):
     error = WeChatAPIError
     outside_window = WeChatOutsideWindow
     backoff_errors = BACKOFF_ERRORS
     window_errors = WINDOW_ERRORS
+    log = log
+    # The cached access token and when to refresh it (per client, once set).
+    _token: str | None = None
+    _expires_at = 0.0
 
-    def __init__(
-        self,
-        config: WeChatConfig,
-        base_url: str,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        super().__init__(base_url, config, log, session)
-        self.config = config
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = asyncio.Lock()
+    @cached_property
+    def _lock(self) -> asyncio.Lock:
+        """Held while the token is refreshed, so one task refreshes and the others wait."""
+        return asyncio.Lock()
 
     # -- token ---------------------------------------------------------------------------------
 
@@ -191,15 +187,7 @@ class WeChatClient(HttpApi):
 
     async def upload_media(self, path: str, media_type: str) -> str:
         """Upload temporary media of ``media_type``; returns its media_id."""
-        file = Path(path)
-        content = await asyncio.to_thread(file.read_bytes)
-        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-
-        def form() -> aiohttp.FormData:
-            fd = aiohttp.FormData()
-            fd.add_field("media", content, filename=file.name, content_type=content_type)
-            return fd
-
+        form = await file_form(path)
         data = await self.call(
             "POST", "/cgi-bin/media/upload", params={"type": media_type}, form_factory=form
         )

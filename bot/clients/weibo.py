@@ -16,13 +16,13 @@ import logging
 import mimetypes
 import time
 from collections.abc import Callable
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
-from bot.clients.base import ApiError, HttpApi, OutsideWindow
+from bot.clients.base import ApiError, HttpApi, OutsideWindow, file_form
 from bot.kernel.config import WeiboConfig
 from bot.kernel.logs import log_event
 from bot.kernel.message import Article, Reply, ReplyKind
@@ -64,25 +64,26 @@ def article_items(articles: tuple[Article, ...]) -> list[dict[str, str]]:
     ]
 
 
-class WeiboClient(HttpApi):
+class WeiboClient(HttpApi[WeiboConfig]):
     error = WeiboAPIError
     outside_window = WeiboOutsideWindow
     code_field = "error_code"
     message_field = "error"
     backoff_errors = BACKOFF_ERRORS
     window_errors = WINDOW_ERRORS
+    log = log
+    # When this client last posted a status (per client, once set).
+    _last_post = float("-inf")
 
-    def __init__(
-        self,
-        config: WeiboConfig,
-        base_url: str,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        super().__init__(base_url, config, log, session)
-        self.config = config
-        self._post_lock = asyncio.Lock()
-        self._last_post = float("-inf")
-        self._media_urls: dict[str, str] = {}
+    @cached_property
+    def _post_lock(self) -> asyncio.Lock:
+        """Held from the wait to the post, so statuses keep ``post_interval_seconds`` apart."""
+        return asyncio.Lock()
+
+    @cached_property
+    def _media_urls(self) -> dict[str, str]:
+        """The URL of each picture this client uploaded, by id (for articles showing it)."""
+        return {}
 
     async def call(
         self,
@@ -143,16 +144,7 @@ class WeiboClient(HttpApi):
 
     async def upload_image(self, path: str) -> str:
         """Upload a local picture; returns its id (its URL is kept for articles replies)."""
-        file = Path(path)
-        content = await asyncio.to_thread(file.read_bytes)
-        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-
-        def form() -> aiohttp.FormData:
-            fd = aiohttp.FormData()
-            fd.add_field("media", content, filename=file.name, content_type=content_type)
-            return fd
-
-        data = await self.call("POST", MEDIA_UPLOAD_PATH, form_factory=form)
+        data = await self.call("POST", MEDIA_UPLOAD_PATH, form_factory=await file_form(path))
         fid = str(data.get("fid") or "")
         if not fid:
             raise WeiboAPIError(-2, "no fid in the answer", MEDIA_UPLOAD_PATH)

@@ -29,6 +29,8 @@ MAX_FIELD = 20000
 
 
 TEMPLATES = Path(__file__).parent / "templates"
+# The document every page of the bot extends (page.html).
+PAGE = Path(__file__).parent.parent / "templates"
 
 
 class Renderer:
@@ -36,7 +38,7 @@ class Renderer:
 
     def __init__(self, texts: Texts, sections: Sequence[Section], timezone: str) -> None:
         self.env = Environment(
-            loader=FileSystemLoader(TEMPLATES),
+            loader=FileSystemLoader([TEMPLATES, PAGE]),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined,
         )

@@ -64,29 +64,37 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True)
-class WeChatConfig:
+class ChannelConfig:
+    """The keys every channel's section has: its account, its API and the API client's
+    retries (``bot.clients.base.HttpApi``), and its webhook's replay window."""
+
+    # The account's id on the platform (WeChat: the original id gh_...; Weibo: the fans-service
+    # uid, the sender_id of passive replies); each message names it anyway.
+    account_id: str = ""
+    # "sandbox" routes API calls to the built-in recorder (no credentials needed).
+    api_base_url: str = SANDBOX
+    # Requests whose timestamp is further than this from now get 403 (replay protection).
+    timestamp_window_seconds: int = 300
+    # Retries of the API client on busy and rate-limit codes (WeChat: -1 and 45009).
+    api_max_retries: int = 3
+    api_backoff_seconds: float = 0.5
+    api_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class WeChatConfig(ChannelConfig):
     app_id: str = "wx-sandbox"
     app_secret: str = ""
     token: str = "sandbox-token"
     # 43 characters from the platform; empty disables safe/compatible mode.
     encoding_aes_key: str = ""
-    # The account's original id (gh_...); replies use the ToUserName of each message anyway.
-    account_id: str = ""
-    # "sandbox" routes API calls to the built-in recorder (no credentials needed).
-    api_base_url: str = SANDBOX
     # stable_token returns the same token to every process within its validity, so workers
     # never invalidate each other; "token" uses the classic endpoint.
     token_endpoint: str = "stable"
     # Refresh this many seconds before the platform's expiry.
     token_refresh_margin_seconds: int = 300
-    # Requests whose timestamp is further than this from now get 403 (replay protection).
-    timestamp_window_seconds: int = 300
     # WeChat gives up after 5 s; answer by this deadline and deliver late replies by API.
     reply_deadline_seconds: float = 4.5
-    # Retries of the API client on -1 (busy) and 45009 (frequency limit).
-    api_max_retries: int = 3
-    api_backoff_seconds: float = 0.5
-    api_timeout_seconds: float = 10.0
     # Custom menu pushed by ``python -m bot menu push`` (WeChat's menu/create JSON "button").
     # Empty: the campaign pack's menu (its manifest's [[menu]]).
     menu: tuple[Mapping[str, Any], ...] = ()
@@ -97,19 +105,15 @@ class WeChatConfig:
 
 
 @dataclass(frozen=True)
-class WeiboConfig:
+class WeiboConfig(ChannelConfig):
     # Empty app_secret with a real api_base_url disables the Weibo channel; "sandbox" (the
     # default) mounts the fake fans-service API so ``chat --channel weibo`` needs no credentials.
     app_key: str = "weibo-sandbox"
     app_secret: str = "weibo-sandbox-secret"
     access_token: str = ""
-    # The fans-service account's uid (sender_id of passive replies); each push names it anyway.
-    account_id: str = ""
-    api_base_url: str = SANDBOX
     # [uncertain] The documented example timestamp (1397022061823) is in milliseconds; "ms"
     # follows it, "s" treats timestamps as seconds.
     timestamp_unit: str = "ms"
-    timestamp_window_seconds: int = 300
     # Passive text replies are cut at this many characters (the platform's limit is 300);
     # the rest goes by active reply.
     text_limit: int = 300
@@ -117,9 +121,6 @@ class WeiboConfig:
     media_id_field: str = "vfid"
     # Minimum seconds between two statuses/share posts (the platform rate-limits posting).
     post_interval_seconds: float = 30.0
-    api_max_retries: int = 3
-    api_backoff_seconds: float = 0.5
-    api_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,10 @@ def is_secret(key: str) -> bool:
     return key in _SECRET_KEYS
 
 
+# The numeric types a key may have, as the error names them.
+_NUMBERS: dict[Any, str] = {int: "an integer", float: "a number"}
+
+
 def _convert(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if tp is bool:
@@ -296,20 +301,14 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         }:
             return value.lower() in {"1", "true", "yes", "on"}
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
-    if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if tp in _NUMBERS:
+        # bool is an int to Python, never a number to the config.
+        if not isinstance(value, bool):
+            try:
+                return tp(value)
+            except (TypeError, ValueError):
+                pass
+        raise ConfigError(f"{key}: expected {_NUMBERS[tp]}, got {value!r}")
     if tp is str:
         if isinstance(value, str):
             return value
@@ -423,11 +422,9 @@ def _validate_core(config: Config) -> None:
         raise ConfigError("wechat.token: required (the Token set on the platform)")
     if wc.encoding_aes_key and len(wc.encoding_aes_key) != 43:
         raise ConfigError("wechat.encoding_aes_key: must be exactly 43 characters")
-    if wc.api_base_url != SANDBOX:
-        if not wc.api_base_url.startswith(("http://", "https://")):
-            raise ConfigError("wechat.api_base_url: must be an http(s) URL or 'sandbox'")
-        if not wc.app_secret:
-            raise ConfigError("wechat.app_secret: required when api_base_url is not 'sandbox'")
+    _validate_channel("wechat", wc)
+    if wc.api_base_url != SANDBOX and not wc.app_secret:
+        raise ConfigError("wechat.app_secret: required when api_base_url is not 'sandbox'")
     if wc.token_endpoint not in {"stable", "token"}:
         raise ConfigError("wechat.token_endpoint: must be 'stable' or 'token'")
     if not 0.5 <= wc.reply_deadline_seconds <= 4.8:
@@ -487,9 +484,13 @@ def _validate_schedules(sc: SchedulesConfig) -> None:
     # What the dates mean is the campaign calendar's to check (a feature's ``checks``).
 
 
+def _validate_channel(section: str, cc: ChannelConfig) -> None:
+    if cc.api_base_url != SANDBOX and not cc.api_base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{section}.api_base_url: must be an http(s) URL or 'sandbox'")
+
+
 def _validate_weibo(wb: WeiboConfig) -> None:
-    if wb.api_base_url != SANDBOX and not wb.api_base_url.startswith(("http://", "https://")):
-        raise ConfigError("weibo.api_base_url: must be an http(s) URL or 'sandbox'")
+    _validate_channel("weibo", wb)
     if wb.timestamp_unit not in {"ms", "s"}:
         raise ConfigError("weibo.timestamp_unit: must be 'ms' or 's'")
     if not 20 <= wb.text_limit <= 300:

@@ -53,7 +53,7 @@ FEATURE = Feature(
     content=[content_file("faq"), content_file("watchlist")],
     on_start=[start],
     purges=[purge_expired_choices],
-    console=[ConsolePage("/faq", "console.nav.faq", "bot.console.sections.faq:section", "viewer")],
+    console=[ConsolePage.section("faq")],
     audit_actions=[
         "faq.add",
         "faq.add_question",

@@ -51,20 +51,7 @@ def shipped_matcher(texts: Texts, config: FaqConfig | None = None) -> FaqMatcher
     specs = entry_specs(texts, seed_replies(texts))
     # Every campaign's topics: the test set asks about both.
     matcher = FaqMatcher(make_tokenizer(texts), config or FaqConfig(campaign="all"))
-    matcher.build(
-        [
-            IndexedEntry(
-                id=i,
-                slug=s.slug,
-                title=s.title,
-                campaign=s.campaign,
-                reply_json=s.reply_json,
-                keywords=s.keywords,
-                questions=s.questions,
-            )
-            for i, s in enumerate(specs, 1)
-        ]
-    )
+    matcher.build([IndexedEntry.of(s, i) for i, s in enumerate(specs, 1)])
     return matcher
 
 

@@ -14,7 +14,7 @@ from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq.service import Decision, faq_service
 from handlers.inbox import masked
-from handlers.operations import Actor, OperationError, audit
+from handlers.operations import Actor, OperationError, audit, checked_text
 from storage.db import Session, transaction
 from storage.faq import (
     FaqEntry,
@@ -54,15 +54,7 @@ def _question_taken(slug: str) -> FaqError:
 
 def _question(text: str) -> str:
     text = " ".join(text.split())
-    if not text:
-        raise FaqError("reports.ops.faq_question_empty", "the question is empty")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise FaqError(
-            "reports.ops.faq_question_long",
-            f"the question is longer than {MAX_QUESTION_CHARS} characters",
-            limit=MAX_QUESTION_CHARS,
-        )
-    return text
+    return checked_text(text, MAX_QUESTION_CHARS, "reports.ops.faq_question", "question", FaqError)
 
 
 async def add_entry(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply, normalize
@@ -24,6 +24,7 @@ from handlers.keywords import build_router as keyword_router
 from handlers.router import TEXTUAL, Handler, IsKind, Router
 from storage.faq import (
     FaqEntry,
+    FaqEvent,
     IndexedEntry,
     clear_choice,
     pending_choice,
@@ -111,8 +112,24 @@ async def answer_free_text(ctx: Ctx, fallback: Handler) -> Reply | None:
     return await _respond(ctx, matcher.decide(text))
 
 
-async def _respond(ctx: Ctx, decision: Decision) -> Reply:
+async def _record(
+    ctx: Ctx, now: datetime, outcome: str, entry_id: int | None, confidence: float
+) -> None:
+    """What the FAQ did with this message, for the report (counted once per message key)."""
     msg = ctx.inbound
+    event = FaqEvent(
+        channel=msg.channel.value,
+        account=msg.account,
+        msg_key=msg.key,
+        outcome=outcome,
+        entry_id=entry_id,
+        confidence=confidence,
+        at=now,
+    )
+    await record_event(ctx.session, event)
+
+
+async def _respond(ctx: Ctx, decision: Decision) -> Reply:
     now = ctx.bot.clock.now()
     top = decision.entries[0].id if decision.entries else None
     outcome = {
@@ -120,16 +137,7 @@ async def _respond(ctx: Ctx, decision: Decision) -> Reply:
         Verdict.CLARIFY: "clarify",
         Verdict.HANDOFF: "handoff",
     }[decision.verdict]
-    await record_event(
-        ctx.session,
-        channel=msg.channel.value,
-        account=msg.account,
-        msg_key=msg.key,
-        outcome=outcome,
-        entry_id=top,
-        confidence=round(decision.confidence, 4),
-        now=now,
-    )
+    await _record(ctx, now, outcome, top, round(decision.confidence, 4))
     if decision.verdict is Verdict.ANSWER:
         return Reply.from_json(decision.entries[0].reply_json)
     if decision.verdict is Verdict.CLARIFY:
@@ -166,14 +174,5 @@ async def _pick(ctx: Ctx, number: int) -> Reply | None:
     await clear_choice(ctx.session, msg.user_key)
     if entry is None or not entry.enabled:  # switched off since it was offered
         return None
-    await record_event(
-        ctx.session,
-        channel=msg.channel.value,
-        account=msg.account,
-        msg_key=msg.key,
-        outcome="picked",
-        entry_id=entry.id,
-        confidence=1.0,
-        now=now,
-    )
+    await _record(ctx, now, "picked", entry.id, 1.0)
     return Reply.from_json(entry.reply)

@@ -21,9 +21,7 @@ from bot.app import build_context, close_context
 from bot.cli.workers import started_pids
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser, reply_text
-from schedules.outbox import calendar_of, zone_of
-from schedules.posts import quota_of
-from schedules.service import PostSpec, add_post
+from schedules.service import PostSpec, add_post, rules_of
 from storage import logo
 from storage.db import create_engine, create_sessions
 from storage.models import InboundMessage
@@ -212,10 +210,7 @@ async def _add_posts(config_db: str, tmp_path: Path, fake: FakeWeChatAPI, n: int
                 spec = PostSpec(
                     label=f"post {i}", kind="text", body={"text": body}, channels=["wechat"], at=at
                 )
-                await add_post(
-                    session, spec, quota=quota_of(config.schedules), calendar=calendar_of(bot),
-                    tz=zone_of(bot), now=bot.clock.now(),
-                )  # fmt: skip
+                await add_post(session, spec, rules_of(bot), bot.clock.now())
     finally:
         await close_context(bot)
     return texts

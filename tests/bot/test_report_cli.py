@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from bot.config import load_config
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
+from bot.kernel.message import Channel, UserKey
 from bot.reports.build import section_queries
 from bot.sandbox import FakeWeChatAPI
 from storage import stories as store
@@ -62,7 +63,7 @@ async def _story(sessions: Sessions, text: str, *, approved: bool) -> int:
     async with sessions() as session, session.begin():
         at = datetime(2027, 5, 4, 2, tzinfo=UTC)
         story = await store.add_story(
-            session, channel="weibo", account="w", user_id="u", text=text, consent_at=at, now=at
+            session, UserKey(Channel.WEIBO, "w", "u"), text=text, consent_at=at, now=at
         )
         if approved:
             await store.review_story(session, story.id, "approved", at, None)

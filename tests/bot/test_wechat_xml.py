@@ -29,6 +29,8 @@ from wechatpy.replies import (
 from bot.channels.base import BadRequest
 from bot.channels.wechat import WeChatAdapter
 from bot.channels.wechat_xml import (
+    Music,
+    Video,
     encrypted,
     image_reply,
     music_reply,
@@ -261,7 +263,7 @@ def test_video_reply(full: bool) -> None:
         source=ACCOUNT, target=USER, time=NOW,
         video={"media_id": _q("v]]>1"), **{k: _q(v) for k, v in extra.items()}},
     )  # fmt: skip
-    back = _same_as_wechatpy(video_reply(USER, ACCOUNT, NOW, "v]]>1", **extra), theirs)
+    back = _same_as_wechatpy(video_reply(USER, ACCOUNT, NOW, Video("v]]>1", **extra)), theirs)
     assert (back.media_id, back.title, back.description) == (
         "v]]>1",
         extra.get("title"),
@@ -280,7 +282,7 @@ def test_music_reply(full: bool) -> None:
         source=ACCOUNT, target=USER, time=NOW,
         music={"thumb_media_id": "t-1", **{k: _q(v) for k, v in extra.items()}},
     )  # fmt: skip
-    back = _same_as_wechatpy(music_reply(USER, ACCOUNT, NOW, "t-1", **extra), theirs)
+    back = _same_as_wechatpy(music_reply(USER, ACCOUNT, NOW, Music("t-1", **extra)), theirs)
     assert back.thumb_media_id == "t-1"
     assert (back.title, back.music_url, back.hq_music_url) == (
         extra.get("title"),

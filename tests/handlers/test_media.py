@@ -11,6 +11,7 @@ from PIL import Image
 
 from bot.kernel.clock import FakeClock
 from bot.kernel.context import BotContext
+from bot.kernel.message import Channel, UserKey
 from handlers.logo_phases import logo_media_path
 from handlers.media import ImageRules, StoredImage, check_and_store, purge_orphan_pictures
 from handlers.registry import media_folders
@@ -50,7 +51,7 @@ async def test_purge_removes_only_old_unreferenced_pictures(
             image_hash="a" * 64, image_path=design.name,
         )  # fmt: skip
         await add_story(
-            session, channel="wechat", account="gh", user_id="u2", text="一个故事" * 5,
+            session, UserKey(Channel.WECHAT, "gh", "u2"), text="一个故事" * 5,
             consent_at=now, now=now, pictures=[("b" * 64, picture.name)],
         )  # fmt: skip
     assert await purge_orphan_pictures(bot_context, media_folders()) == 3

@@ -54,6 +54,12 @@ def _keys(path: Path) -> Iterator[tuple[str, int]]:
             assert isinstance(table, ast.Constant) and isinstance(names, ast.Constant), path
             for column in str(names.value).split():
                 yield f"{table.value}.col_{column}", node.lineno
+        if name == "checked_text" and len(node.args) > 2:
+            # checked_text(text, limit, "reports.ops.x", ...) names reports.ops.x_empty and _long.
+            stem = node.args[2]
+            assert isinstance(stem, ast.Constant), path
+            yield f"{stem.value}_empty", node.lineno
+            yield f"{stem.value}_long", node.lineno
         args.extend(kw.value for kw in node.keywords if kw.arg in KEYWORDS)
         for arg in args:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -97,10 +103,17 @@ def test_the_scan_sees_a_typo(tmp_path: Path) -> None:
     source.write_text(
         'async def h(ctx):\n    return ctx.reply("volunteer.welcome_typo", n=1)\n'
         'ok = ask("volunteer.ask_name")\n'
-        'f = Flow(name="x", title_key="stories.title_typo", entry=None, steps=[])\n',
+        'f = Flow(name="x", title_key="stories.title_typo", entry=None, steps=[])\n'
+        'q = checked_text(q, 9, "reports.ops.faq_question", "question")\n',
         encoding="utf-8",
     )
     texts = Texts.load()
     keys = sorted(key for key, _ in _keys(source))
-    assert keys == ["stories.title_typo", "volunteer.ask_name", "volunteer.welcome_typo"]
-    assert [texts.has(k) for k in keys] == [False, True, False]
+    assert keys == [
+        "reports.ops.faq_question_empty",
+        "reports.ops.faq_question_long",
+        "stories.title_typo",
+        "volunteer.ask_name",
+        "volunteer.welcome_typo",
+    ]
+    assert [texts.has(k) for k in keys] == [True, True, False, True, False]

@@ -17,9 +17,9 @@ from bot.config import Config
 from bot.kernel.clock import FakeClock, as_utc
 from bot.kernel.context import BotContext
 from bot.sandbox import FakeWeChatAPI
-from schedules.outbox import calendar_of, claim, run_due, zone_of
-from schedules.posts import PostError, quota_of
-from schedules.service import PostSpec, add_post
+from schedules.outbox import claim, run_due
+from schedules.posts import PostError
+from schedules.service import PostSpec, add_post, rules_of
 from storage.schedules import CampaignPost, OutboxItem
 from tests.conftest import make_config
 
@@ -60,14 +60,7 @@ async def add(bot: BotContext, **kw: Any) -> CampaignPost:
         **kw,
     )
     async with bot.sessions() as session, session.begin():
-        return await add_post(
-            session,
-            spec,
-            quota=quota_of(bot.config.schedules),
-            calendar=calendar_of(bot),
-            tz=zone_of(bot),
-            now=bot.clock.now(),
-        )
+        return await add_post(session, spec, rules_of(bot), bot.clock.now())
 
 
 async def rows(bot: BotContext) -> list[OutboxItem]:

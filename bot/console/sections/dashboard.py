@@ -11,9 +11,8 @@ from bot.console.call import Call
 from bot.console.charts import chart
 from bot.console.pages import Role, Section
 from handlers.faq import operations as faq_ops
-from schedules.outbox import calendar_of, zone_of
-from schedules.posts import next_occurrences, quota_of
-from schedules.service import quota_left
+from schedules.posts import next_occurrences
+from schedules.service import quota_left, rules_of
 from storage import dashboard as stats
 from storage.followers import current_followers, growth, top_scenes
 from storage.schedules import active_posts
@@ -27,13 +26,12 @@ TOP_QUESTIONS = 5
 async def dashboard(call: Call) -> web.StreamResponse:
     """Every figure of the dashboard (aggregates only: viewers may see it)."""
     bot = call.bot
-    tz = zone_of(bot)
+    rules = rules_of(bot)
+    calendar, tz, quota = rules.calendar, rules.tz, rules.quota
     now = bot.clock.now()
     today = now.astimezone(tz).date()
     day_start = datetime.combine(today, datetime.min.time(), tzinfo=tz)
     month_start = day_start.replace(day=1)
-    calendar = calendar_of(bot)
-    quota = quota_of(bot.config.schedules)
     async with bot.sessions() as session:
         followers = await current_followers(session)
         days = await growth(session, today - timedelta(days=29), today)
@@ -44,7 +42,7 @@ async def dashboard(call: Call) -> web.StreamResponse:
         failed = await stats.failed_deliveries(session)
         unanswered, flagged = await stats.open_inbox(session)
         posts = await active_posts(session)
-        left = await quota_left(session, quota, calendar, tz, now)
+        left = await quota_left(session, rules, now)
         scenes = await top_scenes(
             session, day_start - timedelta(days=29), now + timedelta(seconds=1)
         )

@@ -30,6 +30,7 @@ from bot.appkeys import BOT
 from bot.console.pages import Role
 from bot.kernel.clock import SHANGHAI
 from bot.kernel.context import BotContext
+from bot.kernel.message import Channel, UserKey
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser
 from handlers.logo_phases import logo_media_path
@@ -162,9 +163,7 @@ async def _seed(bot: BotContext) -> None:
         )
         await story_store.add_story(
             session,
-            channel="wechat",
-            account=ACCOUNT,
-            user_id="o_story",
+            UserKey(Channel.WECHAT, ACCOUNT, "o_story"),
             text="我们在社区开设了老年人安全上网课堂，半年来帮助两百多位老人识别网络诈骗。",
             consent_at=now,
             now=now,

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from bot.console.pages import Role
-from bot.kernel.message import Channel
+from bot.kernel.message import Channel, UserKey
 from handlers.stories import stories_media_path
 from storage import stories as store
 from tests.bot.console.conftest import Console
@@ -26,9 +26,7 @@ async def _story(harness: BotHarness, user_id: str) -> int:
     async with harness.bot.sessions() as session, session.begin():
         story = await store.add_story(
             session,
-            channel="wechat",
-            account=ACCOUNT,
-            user_id=user_id,
+            UserKey(Channel.WECHAT, ACCOUNT, user_id),
             text="社区志愿者每周教老人安全上网，识别网络诈骗。",
             consent_at=now,
             now=now,
