@@ -213,6 +213,8 @@ class Figures:
     per_second: float  # votes or flow steps
     cpu_ms: float  # server CPU per vote or step, every delivery
     exact: bool
+    client_busy: float = 0.0  # this client's CPU over the storm's wall time (1.0 = a core)
+    server_busy: float = 0.0  # the bot's CPU over the storm's wall time (cores in use)
 
 
 async def run(
@@ -230,9 +232,10 @@ async def run(
         tag = str(time.time_ns())
         if args.mode == "votes":
             entries = await seed(database, 10)
-            cpu_before = tree_cpu(proc.pid)
+            cpu_before, client_before = tree_cpu(proc.pid), time.process_time()
             elapsed = await vote_storm(url, entries, args.users, args.concurrency, tag)
             cpu = tree_cpu(proc.pid) - cpu_before
+            client = time.process_time() - client_before
             units = args.users
             total = 0
             for _ in range(50):  # late replies may still be committing: let the count settle
@@ -241,9 +244,10 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
         else:
-            cpu_before = tree_cpu(proc.pid)
+            cpu_before, client_before = tree_cpu(proc.pid), time.process_time()
             elapsed = await signup_storm(url, args.users, args.concurrency, tag)
             cpu = tree_cpu(proc.pid) - cpu_before
+            client = time.process_time() - client_before
             units = args.users * len(SIGNUP)
             total = 0
             for _ in range(50):
@@ -256,7 +260,9 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
             total *= len(SIGNUP)
-        return Figures(units / elapsed, cpu / units * 1000, total == units)
+        return Figures(
+            units / elapsed, cpu / units * 1000, total == units, client / elapsed, cpu / elapsed
+        )
     finally:
         for p in (proc, api):
             p.terminate()
@@ -304,7 +310,9 @@ async def main() -> None:
                 print(
                     f"  {backend} x{workers} api +{latency:.0f} ms run {n + 1}: "
                     f"{f.per_second:6.0f} {unit}/s  {f.cpu_ms:6.2f} ms CPU/{unit[:-1]}  "
-                    f"counts {'exact' if f.exact else 'WRONG'}",
+                    f"counts {'exact' if f.exact else 'WRONG'}  "
+                    f"busy: bot {f.server_busy:.2f} cores, client {f.client_busy:.2f}, "
+                    f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
             print(
