@@ -42,7 +42,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from webhook import TOKEN, cpu_seconds, empty_postgres, free_port, wait_ready  # noqa: E402
+from webhook import (  # noqa: E402
+    TOKEN,
+    empty_postgres,
+    free_port,
+    own_cpu_seconds,
+    wait_listening,
+    wait_ready,
+)
 
 from bot.simulate import WeChatUser  # noqa: E402
 from storage import logo as store  # noqa: E402
@@ -82,7 +89,7 @@ def tree_cpu(pid: int) -> float:
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
-        total += cpu_seconds(current)
+        total += own_cpu_seconds(current)  # each process once (cpu_seconds sums a subtree)
         todo += [child for child, parent in parents.items() if parent == current]
     return total
 
@@ -229,6 +236,8 @@ async def run(
         url = f"http://127.0.0.1:{port}/wechat"
         await wait_ready(url, within=120)  # several processes start slowly on a busy machine
         await wait_ready(f"http://127.0.0.1:{api_port}/cgi-bin/token")
+        # Every web process listening before the first connection (else all go to the first).
+        await wait_listening(port, workers)
         tag = str(time.time_ns())
         if args.mode == "votes":
             entries = await seed(database, 10)

@@ -192,17 +192,37 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, its children not included (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its children (Linux /proc), to compare work
     per request."""
-    total = 0
-    for one in _tree(pid):
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(own_cpu_seconds(one) for one in _tree(pid))
+
+
+def listeners(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:``port`` (``serve --workers N``: one a process)."""
+    wanted = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1] == wanted and line.split()[3] == "0A")
+
+
+async def wait_listening(port: int, count: int, within: float = 120) -> None:
+    """Wait until ``count`` processes listen on ``port``. The web processes of ``serve
+    --workers`` start one after another; a client that connects as soon as the first answers
+    keeps all its (keep-alive) connections on that one for the whole run."""
+    deadline = time.monotonic() + within
+    while listeners(port) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} processes did not all listen on port {port}")
+        await asyncio.sleep(0.2)
 
 
 async def drive(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
@@ -395,6 +415,8 @@ async def main() -> None:
                 procs[name] = start_bot(ports[name], here, db, root=root, workers=workers, pin=pin)
             for name in bots:
                 await wait_ready(urls[name])
+            if args.workers:
+                await wait_listening(ports["bot"], args.workers)
             reply_file = workdir / "reply.txt"
             reply_file.write_text(await bot_answer(urls["bot"], KEYWORD), encoding="utf-8")
             procs["bare"] = start_bare(ports["bare"], reply_file, pin)
