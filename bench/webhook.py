@@ -413,8 +413,8 @@ async def main() -> None:
             for name, (root, db, workers) in bots.items():
                 here = workdir if name == "bot" else workdir / name
                 procs[name] = start_bot(ports[name], here, db, root=root, workers=workers, pin=pin)
-            for name in bots:
-                await wait_ready(urls[name])
+            for name in bots:  # several bots starting on one busy core take a while
+                await wait_ready(urls[name], within=180)
             if args.workers:
                 await wait_listening(ports["bot"], args.workers)
             reply_file = workdir / "reply.txt"
