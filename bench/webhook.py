@@ -303,7 +303,7 @@ end
 
 
 def wrk_paced(
-    url: str, rate: float, seconds: int, connections: int, workdir: Path
+    url: str, rate: float, seconds: int, connections: int, workdir: Path, nice: int = 0
 ) -> tuple[float, float, float]:
     """Drive ``url`` with wrk (pinned to CPU 1) at about ``rate`` requests/s over
     ``connections`` connections; returns (requests/s achieved, p50 ms, p99 ms)."""
@@ -330,6 +330,9 @@ def wrk_paced(
             "taskset",
             "-c",
             "1",
+            "nice",
+            "-n",
+            str(nice),
             "wrk",
             "-t1",
             f"-c{connections}",
@@ -381,6 +384,13 @@ async def main() -> None:
         help="also measure p50/p99 at RATE requests/s with wrk, servers pinned to CPU 0",
     )
     parser.add_argument("--latency-seconds", type=int, default=10, help="per latency round")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="with --latency: run the servers and wrk at this niceness (negative needs root): "
+        "on a shared machine, other tenants' processes then do not delay their wake-ups",
+    )
     parser.add_argument("--database", default="", help="bot database URL (default: SQLite file)")
     parser.add_argument(
         "--workers", type=int, default=0, help="serve the bot with --workers N (PostgreSQL)"
@@ -396,6 +406,8 @@ async def main() -> None:
     args = parser.parse_args()
     # Latency at a fixed rate: the servers on CPU 0, wrk on CPU 1 (a 2-core machine).
     pin = ["taskset", "-c", "0"] if args.latency else []
+    if args.latency and args.nice:
+        pin += ["nice", "-n", str(args.nice)]
     if args.latency and not shutil.which("wrk"):
         parser.error("--latency needs wrk (apt-get install wrk)")
     paced: dict[str, list[tuple[float, float, float]]] = {}
@@ -442,7 +454,12 @@ async def main() -> None:
             for round_no in range(1, (args.rounds + 1) if args.latency else 1):
                 for name in order:
                     got = wrk_paced(
-                        urls[name], args.latency, args.latency_seconds, args.concurrency, workdir
+                        urls[name],
+                        args.latency,
+                        args.latency_seconds,
+                        args.concurrency,
+                        workdir,
+                        args.nice,
                     )
                     paced[name].append(got)
                     print(
@@ -483,7 +500,8 @@ async def main() -> None:
         return
     print(
         f"\nat {args.latency:.0f} requests/s (wrk, {args.concurrency} connections, "
-        f"{args.latency_seconds} s x {args.rounds} rounds; medians; load {os.getloadavg()[0]:.1f}):"
+        f"nice {args.nice}, {args.latency_seconds} s x {args.rounds} rounds; medians; "
+        f"load {os.getloadavg()[0]:.1f}):"
     )
     p99 = {}
     for name in order:
