@@ -10,6 +10,7 @@ import pytest
 
 from bot.cli.chat import WeiboChat, chat
 from bot.cli.common import CommandError
+from tests.bot.processes import free_port
 from tests.conftest import WEIBO_ACCOUNT, WEIBO_SECRET, WEIBO_TOKEN, BotHarness, make_config
 from tests.handlers.logo_support import design
 
@@ -47,7 +48,9 @@ def _write_config(tmp_path: Path, db_url: str, api_base_url: str, weibo: str = "
     )
     path = tmp_path / "bot.toml"
     path.write_text(
-        f'[server]\nhost = "127.0.0.1"\ndata_dir = "{tmp_path / "data"}"\n'
+        # A free port: the chat first looks for a bot at the configured address, and one a
+        # developer runs on the default 8080 must not answer the test.
+        f'[server]\nhost = "127.0.0.1"\nport = {free_port()}\ndata_dir = "{tmp_path / "data"}"\n'
         f'[database]\nurl = "{db_url}"\n'
         f'[wechat]\ntoken = "{cfg.wechat.token}"\n'
         f'encoding_aes_key = "{cfg.wechat.encoding_aes_key}"\n'
@@ -150,7 +153,8 @@ async def test_weibo_chat_embedded_shows_active_replies_and_images(
     assert "已在本进程启动" in text
     # The answer is longer than a Weibo passive text: the rest comes by active reply.
     assert "机器人> 【新时代“e”起行动" in text
-    assert "机器人(主动回复)> 回复【志愿者报名】加入我们" in text
+    rest = text.split("机器人(主动回复)> ", 1)
+    assert len(rest) == 2 and "回复【志愿者报名】加入我们" in rest[1]
     assert "已收到您发来的图片" in text
     assert "/location LAT LNG      send a position" in text
 
