@@ -450,7 +450,7 @@ async def main() -> None:
                         f"server CPU {cpu_us:5.0f} us/req",
                         flush=True,
                     )
-            paced = {name: [] for name in order}
+            paced = {name: [] for name in order} if args.latency else {}
             for round_no in range(1, (args.rounds + 1) if args.latency else 1):
                 for name in order:
                     got = wrk_paced(
