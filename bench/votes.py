@@ -42,7 +42,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from webhook import TOKEN, cpu_seconds, empty_postgres, free_port, wait_ready  # noqa: E402
+from webhook import (  # noqa: E402
+    TOKEN,
+    empty_postgres,
+    free_port,
+    own_cpu_seconds,
+    wait_listening,
+    wait_ready,
+)
 
 from bot.simulate import WeChatUser  # noqa: E402
 from storage import logo as store  # noqa: E402
@@ -82,7 +89,7 @@ def tree_cpu(pid: int) -> float:
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
-        total += cpu_seconds(current)
+        total += own_cpu_seconds(current)  # each process once (cpu_seconds sums a subtree)
         todo += [child for child, parent in parents.items() if parent == current]
     return total
 
@@ -213,6 +220,8 @@ class Figures:
     per_second: float  # votes or flow steps
     cpu_ms: float  # server CPU per vote or step, every delivery
     exact: bool
+    client_busy: float = 0.0  # this client's CPU over the storm's wall time (1.0 = a core)
+    server_busy: float = 0.0  # the bot's CPU over the storm's wall time (cores in use)
 
 
 async def run(
@@ -227,12 +236,15 @@ async def run(
         url = f"http://127.0.0.1:{port}/wechat"
         await wait_ready(url, within=120)  # several processes start slowly on a busy machine
         await wait_ready(f"http://127.0.0.1:{api_port}/cgi-bin/token")
+        # Every web process listening before the first connection (else all go to the first).
+        await wait_listening(port, workers)
         tag = str(time.time_ns())
         if args.mode == "votes":
             entries = await seed(database, 10)
-            cpu_before = tree_cpu(proc.pid)
+            cpu_before, client_before = tree_cpu(proc.pid), time.process_time()
             elapsed = await vote_storm(url, entries, args.users, args.concurrency, tag)
             cpu = tree_cpu(proc.pid) - cpu_before
+            client = time.process_time() - client_before
             units = args.users
             total = 0
             for _ in range(50):  # late replies may still be committing: let the count settle
@@ -241,9 +253,10 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
         else:
-            cpu_before = tree_cpu(proc.pid)
+            cpu_before, client_before = tree_cpu(proc.pid), time.process_time()
             elapsed = await signup_storm(url, args.users, args.concurrency, tag)
             cpu = tree_cpu(proc.pid) - cpu_before
+            client = time.process_time() - client_before
             units = args.users * len(SIGNUP)
             total = 0
             for _ in range(50):
@@ -256,7 +269,9 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
             total *= len(SIGNUP)
-        return Figures(units / elapsed, cpu / units * 1000, total == units)
+        return Figures(
+            units / elapsed, cpu / units * 1000, total == units, client / elapsed, cpu / elapsed
+        )
     finally:
         for p in (proc, api):
             p.terminate()
@@ -304,7 +319,9 @@ async def main() -> None:
                 print(
                     f"  {backend} x{workers} api +{latency:.0f} ms run {n + 1}: "
                     f"{f.per_second:6.0f} {unit}/s  {f.cpu_ms:6.2f} ms CPU/{unit[:-1]}  "
-                    f"counts {'exact' if f.exact else 'WRONG'}",
+                    f"counts {'exact' if f.exact else 'WRONG'}  "
+                    f"busy: bot {f.server_busy:.2f} cores, client {f.client_busy:.2f}, "
+                    f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
             print(
