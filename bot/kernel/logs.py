@@ -22,32 +22,26 @@ class JsonFormatter(logging.Formatter):
         self._second = -1
         self._stamp = ""
 
-    def _timestamp(self, created: float) -> str:
+    def _timestamp(self, record: logging.LogRecord) -> str:
         # Every request writes a line: format the date and time once per second, not per line.
-        second = int(created)
+        second = int(record.created)
         if second != self._second:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._stamp}.{int((created - second) * 1000):03d}+00:00"
-
-    def line(
-        self, created: float, level: str, logger: str, event: str, fields: dict[str, Any]
-    ) -> str:
-        """One JSON line: what ``format`` writes for a record with these attributes."""
-        payload: dict[str, Any] = {"ts": self._timestamp(created), "level": level}
-        payload["logger"] = logger
-        payload["event"] = event
-        payload.update(fields)
-        return self._encoder.encode(payload)
+        return f"{self._stamp}.{int(record.msecs):03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record as one JSON line."""
-        fields = getattr(record, "fields", {})
+        payload: dict[str, Any] = {
+            "ts": self._timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
         if record.exc_info:
-            fields = {**fields, "exc": self.formatException(record.exc_info)}
-        return self.line(
-            record.created, record.levelname.lower(), record.name, record.getMessage(), fields
-        )
+            payload["exc"] = self.formatException(record.exc_info)
+        return self._encoder.encode(payload)
 
 
 class TextFormatter(logging.Formatter):
@@ -79,29 +73,17 @@ class LoopBatchedHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         """Queue (or write) one formatted record."""
         try:
-            self._queue(self.format(record), record.levelno)
+            self._pending.append(self.format(record) + self.terminator)
+            loop = _running_loop()
+            if loop is None or record.levelno >= logging.WARNING:
+                self.flush()
+            elif self._scheduled is not loop:
+                self._scheduled = loop
+                loop.call_soon(self.flush)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
-
-    def emit_fields(self, logger: str, level: int, event: str, fields: dict[str, Any]) -> None:
-        """Queue the line ``emit`` would for a record of ``log_event``, without the record
-        (see ``_json_handler``); the formatter is a JsonFormatter."""
-        formatter: Any = self.formatter
-        name = _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower()
-        line = formatter.line(time.time(), name, logger, event, fields)
-        with self.lock:  # type: ignore[union-attr]  # as Handler.handle does around emit
-            self._queue(line, level)
-
-    def _queue(self, line: str, levelno: int) -> None:
-        self._pending.append(line + self.terminator)
-        loop = _running_loop()
-        if loop is None or levelno >= logging.WARNING:
-            self.flush()
-        elif self._scheduled is not loop:
-            self._scheduled = loop
-            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the pending lines."""
@@ -161,47 +143,9 @@ def log_event(
     """Log ``name`` with structured ``fields`` (never pass personal data here)."""
     for observer in _observers:
         observer(logger.name, name, fields)
-    if not logger.isEnabledFor(level):
-        return
-    # Every request writes a line. When the bot's JSON handler is all a record would reach,
-    # the line is written without one: building the LogRecord and passing it through
-    # Logger.handle, the handler's filters and lock cost as much again as the JSON itself.
-    handler = _json_handler(logger, level)
-    if handler is not None:
-        handler.emit_fields(logger.name, level, name, fields)
-        return
-    # Otherwise the record built and handed over directly: Logger.log's argument handling
-    # and the per-key copy of ``extra`` cost a tenth of a line.
-    record = logger.makeRecord(logger.name, level, "(unknown file)", 0, name, (), None)
-    record.fields = fields
-    logger.handle(record)
-
-
-_LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning"}
-
-
-def _json_handler(logger: logging.Logger, level: int) -> LoopBatchedHandler | None:
-    """The bot's JSON handler when it is the one handler a record of ``logger`` at ``level``
-    would reach, with no filter on the way (``configure``'s setup; a test's capture handler
-    or a filter anywhere makes this None, and the record is built as usual)."""
-    if logger.disabled:
-        return None
-    found = None
-    current: logging.Logger | None = logger
-    while current is not None:
-        if current.filters:
-            return None
-        for handler in current.handlers:
-            if (
-                found is not None
-                or type(handler) is not LoopBatchedHandler
-                or type(handler.formatter) is not JsonFormatter
-                or handler.filters
-                or level < handler.level
-            ):
-                return None
-            found = handler
-        if not current.propagate:
-            break
-        current = current.parent
-    return found
+    # The record built and handed over directly: Logger.log's argument handling and the
+    # per-key copy of ``extra`` cost a tenth of a line, and every request writes one.
+    if logger.isEnabledFor(level):
+        record = logger.makeRecord(logger.name, level, "(unknown file)", 0, name, (), None)
+        record.fields = fields
+        logger.handle(record)

@@ -6,12 +6,9 @@ import asyncio
 import io
 import json
 import logging
-import time
 from datetime import UTC, datetime
 
-import pytest
-
-from bot.kernel.logs import JsonFormatter, LoopBatchedHandler, _json_handler, log_event
+from bot.kernel.logs import JsonFormatter, LoopBatchedHandler
 
 
 class CountingStream(io.StringIO):
@@ -92,42 +89,3 @@ def test_a_loop_that_ends_before_its_flush_does_not_hold_back_the_next_one() -> 
 
     asyncio.run(next_loop())
     assert stream.getvalue() == "last words\nnext loop\n"
-
-
-def test_log_event_writes_the_same_line_with_or_without_a_record(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """``log_event`` skips the LogRecord when the bot's JSON handler is all it would reach;
-    the line is the one the record would give, and a filter or any other handler on the way
-    (a test's capture) gets the record as before."""
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [])
-    monkeypatch.setattr(root, "level", logging.INFO)
-    stream = io.StringIO()
-    handler = LoopBatchedHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root.addHandler(handler)
-    logger = logging.getLogger("bot.test.fastline")
-    fields = {"user": "o_1", "note": '中文"<', "status": 200, "ms": 1.5, "at": datetime(2024, 1, 1)}
-    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.25)
-    assert _json_handler(logger, logging.INFO) is handler
-    log_event(logger, "request", **fields)
-    fast = stream.getvalue()
-    seen: list[logging.LogRecord] = []
-
-    def keep(record: logging.LogRecord) -> bool:
-        seen.append(record)
-        return True
-
-    logger.addFilter(keep)
-    try:
-        assert _json_handler(logger, logging.INFO) is None
-        log_event(logger, "request", **fields)
-    finally:
-        logger.removeFilter(keep)
-    slow = stream.getvalue()[len(fast) :]
-    assert fast == slow and len(seen) == 1 and seen[0].fields == fields  # type: ignore[attr-defined]
-    assert json.loads(fast)["ts"] == "2023-11-14T22:13:20.250+00:00"  # LogRecord's clock too
-    other = logging.StreamHandler(io.StringIO())
-    root.addHandler(other)  # e.g. pytest's caplog
-    assert _json_handler(logger, logging.INFO) is None
