@@ -30,7 +30,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.clients import ApiError
@@ -54,7 +54,7 @@ from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
 from storage.db import on_loop, transaction
 from storage.hotpath import MessageLogWriter, StateProbe
-from storage.messages import claim_message, finish_message
+from storage.messages import cached_answer, claim_message, finish_message
 from storage.models import InboundMessage
 
 __all__ = ["Deadlines", "Dispatcher", "Outcome", "Result"]
@@ -522,17 +522,7 @@ class Dispatcher:
 
     async def _duplicate(self, msg: Inbound) -> Result:
         async with self.bot.sessions() as session:
-            row = (
-                await session.execute(
-                    select(
-                        InboundMessage.status, InboundMessage.reply, InboundMessage.handler
-                    ).where(
-                        InboundMessage.channel == msg.channel.value,
-                        InboundMessage.account == msg.account,
-                        InboundMessage.msg_key == msg.key,
-                    )
-                )
-            ).first()
+            row = await cached_answer(session, msg.channel.value, msg.account, msg.key)
         if row is None or row.status != "done" or not row.reply:
             # Still running elsewhere, delivered late, nothing to say, or the cached reply
             # already dropped (past any retry): answer nothing.

@@ -157,10 +157,12 @@ class VoteOutcome:
 _VOTES: Table = LogoVote.__table__  # type: ignore[assignment]
 _RATES: Table = LogoVoteRate.__table__  # type: ignore[assignment]
 _ENTRIES: Table = LogoEntry.__table__  # type: ignore[assignment]
-_USED_SLOTS = select(_VOTES.c.slot, _VOTES.c.entry_id, _VOTES.c.entry_slot).where(
-    _VOTES.c.channel == bindparam("channel"),
-    _VOTES.c.user_id == bindparam("user_id"),
-    _VOTES.c.vote_date == bindparam("day"),
+_USED_SLOTS = Prebuilt(
+    select(_VOTES.c.slot, _VOTES.c.entry_id, _VOTES.c.entry_slot).where(
+        _VOTES.c.channel == bindparam("channel"),
+        _VOTES.c.user_id == bindparam("user_id"),
+        _VOTES.c.vote_date == bindparam("day"),
+    )
 )
 _VOTE_INSERT = Prebuilt(
     lambda insert: insert(_VOTES).on_conflict_do_nothing().returning(_VOTES.c.id)
@@ -175,10 +177,10 @@ _RATE_UPSERT = Prebuilt(
         .returning(_RATES.c.attempts)
     )
 )
-_VOTE_ENTRY = select(_ENTRIES.c.status, _ENTRIES.c.title).where(
-    _ENTRIES.c.id == bindparam("entry_id")
+_VOTE_ENTRY = Prebuilt(
+    select(_ENTRIES.c.status, _ENTRIES.c.title).where(_ENTRIES.c.id == bindparam("entry_id"))
 )
-_PHASES = select(LogoPhase.phase, LogoPhase.starts_at, LogoPhase.ends_at)
+_PHASES = Prebuilt(select(LogoPhase.phase, LogoPhase.starts_at, LogoPhase.ends_at))
 
 
 @dataclass(frozen=True)
@@ -313,7 +315,7 @@ async def get_entry(session: AsyncSession, entry_id: int) -> LogoEntry | None:
 
 async def vote_entry(session: AsyncSession, entry_id: int) -> VoteEntry | None:
     """The status and title of entry ``entry_id`` (one prebuilt read, no ORM object)."""
-    row = (await session.execute(_VOTE_ENTRY, {"entry_id": entry_id})).first()
+    row = await _VOTE_ENTRY.first(session, {"entry_id": entry_id})
     return None if row is None else VoteEntry(row.status, row.title)
 
 
@@ -359,9 +361,7 @@ async def cast_vote(
     """Record one vote if a day slot and an entry slot are free (constraints decide races)."""
     # A second pass re-reads after losing every race, so the answer names the right limit.
     for _attempt in range(2):
-        used = (
-            await session.execute(_USED_SLOTS, {"channel": channel, "user_id": user_id, "day": day})
-        ).all()
+        used = await _USED_SLOTS.rows(session, {"channel": channel, "user_id": user_id, "day": day})
         free_slots = [s for s in range(1, per_day + 1) if s not in {r.slot for r in used}]
         taken_entry = {r.entry_slot for r in used if r.entry_id == entry_id}
         free_entry = [s for s in range(1, per_entry + 1) if s not in taken_entry]
@@ -389,8 +389,7 @@ async def cast_vote(
 async def _try_insert(session: AsyncSession, row: dict[str, object]) -> bool:
     """Insert unless a unique key says the slot is taken (ON CONFLICT DO NOTHING: no
     SAVEPOINT and no exception, one statement); whether it was inserted."""
-    inserted = await session.execute(_VOTE_INSERT.of(session), row)
-    return inserted.first() is not None
+    return await _VOTE_INSERT.first(session, row) is not None
 
 
 async def votes_of(
@@ -495,7 +494,7 @@ async def count_vote_attempt(
     """Count one vote attempt in the user's current minute; returns the minute's attempts."""
     minute = now.replace(second=0, microsecond=0)
     values = {"channel": channel, "user_id": user_id, "minute": minute, "attempts": 1}
-    return int((await session.execute(_RATE_UPSERT.of(session), values)).scalar_one())
+    return int(await _RATE_UPSERT.scalar(session, values))
 
 
 async def purge_vote_rates(session: AsyncSession, before: datetime) -> int:
@@ -556,7 +555,7 @@ class PhaseSetting(NamedTuple):
 
 async def phase_settings(session: AsyncSession) -> list[PhaseSetting]:
     """Operators' phase settings (read on every vote: one prebuilt statement, plain rows)."""
-    rows = await session.execute(_PHASES)
+    rows = await _PHASES.rows(session, {})
     return [PhaseSetting(r.phase, r.starts_at, r.ends_at) for r in rows]
 
 

@@ -3,23 +3,21 @@ upkeep (retention, the cached replies kept for retries)."""
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
+from storage.db import Prebuilt
 from storage.models import InboundMessage
 
 _LOG: Table = InboundMessage.__table__  # type: ignore[assignment]
 
 # Built once: statements made per message (ORM unit of work, .where() and .values() coercion,
 # the cache key) cost more CPU than the SQL itself on the transactional path.
-_FINISH = (
+_FINISH = Prebuilt(
     update(_LOG)
     .where(_LOG.c.id == bindparam("row_id"))
     .values(
@@ -32,21 +30,32 @@ _FINISH = (
 )
 
 
-@functools.cache
-def _claim_statement(dialect: str) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
+_CLAIM = Prebuilt(
+    lambda insert: (
         insert(_LOG)
         .on_conflict_do_nothing(index_elements=["channel", "account", "msg_key"])
         .returning(_LOG.c.id)
     )
+)
+_CACHED_ANSWER = Prebuilt(
+    select(_LOG.c.status, _LOG.c.reply, _LOG.c.handler).where(
+        _LOG.c.channel == bindparam("channel"),
+        _LOG.c.account == bindparam("account"),
+        _LOG.c.msg_key == bindparam("msg_key"),
+    )
+)
 
 
 async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | None:
     """Insert the message's log row (its key's claim); its id, or None when the key is taken
     (a retry: the unique key decides, across processes too, without an exception)."""
-    statement = _claim_statement(session.get_bind().dialect.name)
-    return (await session.execute(statement, row)).scalar()
+    return await _CLAIM.scalar(session, row)  # type: ignore[no-any-return]
+
+
+async def cached_answer(session: AsyncSession, channel: str, account: str, msg_key: str) -> Any:
+    """(status, reply, handler) of a claimed message key, or None (a retry's answer)."""
+    params = {"channel": channel, "account": account, "msg_key": msg_key}
+    return await _CACHED_ANSWER.first(session, params)
 
 
 async def finish_message(
@@ -60,8 +69,8 @@ async def finish_message(
     finished_at: datetime,
 ) -> None:
     """Record how the claimed message was handled (in its transaction)."""
-    await session.execute(
-        _FINISH,
+    await _FINISH.run(
+        session,
         {
             "row_id": row_id,
             "new_status": status,

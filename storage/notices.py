@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.clock import as_utc
 from bot.kernel.message import UserKey
+from storage.db import Prebuilt
 from storage.models import InboundMessage, Notice
 
 
@@ -44,7 +45,7 @@ class PendingNotice(NamedTuple):
 
 # Read before every text message's handler: built once and read as plain rows, not ORM
 # objects, per message.
-_PENDING = (
+_PENDING = Prebuilt(
     select(Notice.id, Notice.text)
     .where(Notice.of_bound_user(), Notice.delivered_at.is_(None))
     .order_by(Notice.id)
@@ -53,8 +54,8 @@ _PENDING = (
 
 async def pending_notices(session: AsyncSession, key: UserKey) -> list[PendingNotice]:
     """The user's undelivered notices, oldest first."""
-    result = await session.execute(_PENDING, Notice.columns_of(key))
-    return [PendingNotice(row.id, row.text) for row in result]
+    rows = await _PENDING.rows(session, Notice.columns_of(key))
+    return [PendingNotice(row.id, row.text) for row in rows]
 
 
 async def claim_notices(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:
