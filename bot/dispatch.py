@@ -255,12 +255,12 @@ class Dispatcher:
             answered.popitem(last=False)
 
     async def _handle(self, msg: Inbound) -> Result:
-        needs_transaction = True
+        # The probe decides only between a pure route and the transaction: a message no pure
+        # route answers (a vote, a flow step's answer, an event) takes the transaction
+        # whatever the probe would say, so it is not asked (a round trip saved).
         if msg.kind is not Kind.EVENT:
-            needs_transaction = await self._probe(msg)
-        if not needs_transaction:
             found = first_match(self.routers, msg)
-            if found is not None and found[0].pure:
+            if found is not None and found[0].pure and not await self._probe(msg):
                 return await self._run_pure(msg, *found)
         progress = _Progress()
         task: asyncio.Task[Result] = asyncio.create_task(self._run(msg, progress))
