@@ -29,9 +29,8 @@ from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
 from handlers.notify import last_message_at, tell_then
-from handlers.operations import OperationError
+from handlers.operations import SYSTEM, Actor, OperationError, audit
 from handlers.operators import notify_operators
-from storage.audit import add_row
 from storage.db import Session, transaction
 from storage.inbox import (
     OPEN_STATUSES,
@@ -174,11 +173,6 @@ def masked(bot: BotContext, item: InboxItem) -> str:
         return ""
 
 
-def audit(session: Session, bot: BotContext, actor: str, action: str, detail: str) -> None:
-    """One audit row for an operator (or system) action, in the caller's transaction."""
-    add_row(session, bot.clock.now(), actor, action, detail)
-
-
 # -- filing (inside the message's transaction) ---------------------------------------------------
 
 
@@ -220,7 +214,7 @@ async def _alert(bot: BotContext, item_id: int, title: str, account: str) -> Non
         for name, channel, user_id in operators:
 
             async def record(session: Session, name: str = name) -> None:
-                audit(session, bot, "system", "inbox.alert", f"item={item_id} operator={name}")
+                audit(bot, session, SYSTEM, "inbox.alert", item=item_id, operator=name)
 
             how = await tell_then(bot, UserKey(Channel(channel), account, user_id), text, record)
             log_event(log, "inbox_alert", item=item_id, operator=name, delivered=how)
@@ -286,7 +280,7 @@ async def detail(bot: BotContext, item_id: int) -> ItemDetail:
     return ItemDetail(item, masked(bot, item), history, replies, win)
 
 
-async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> ReplyResult:
+async def reply(bot: BotContext, item_id: int, actor: Actor, text: str) -> ReplyResult:
     """Answer an item: by customer-service message inside the window, else kept as a notice
     for the person's next message. Audited; the item becomes answered."""
     text = text.strip()
@@ -320,7 +314,7 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
         row = InboxReply(
             item_id=item.id,
             **InboxReply.columns_of(key),
-            operator=operator,
+            operator=actor.name,
             text=text,
             status=status.value,
             at=now,
@@ -328,9 +322,9 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
         session.add(row)
         item.status, item.answered_at, item.updated_at = ItemStatus.ANSWERED.value, now, now
         if item.assignee is None:
-            item.assignee = operator
+            item.assignee = actor.name
         await session.flush()
-        audit(session, bot, operator, "inbox.reply", f"item={item.id} reply={row.id} {status}")
+        audit(bot, session, actor, "inbox.reply", item=item.id, reply=row.id, status=status.value)
         reply_id = row.id
     sent = win.sent + (1 if status is ReplyStatus.SENT else 0)
     after = Window(
@@ -339,7 +333,7 @@ async def reply(bot: BotContext, item_id: int, operator: str, text: str) -> Repl
     return ReplyResult(reply_id, status, after)
 
 
-async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) -> InboxItem:
+async def assign(bot: BotContext, item_id: int, actor: Actor, assignee: str) -> InboxItem:
     """Give an item to ``assignee``."""
     if not assignee.strip():
         raise InboxError("reports.ops.inbox_assignee", "the assignee is empty")
@@ -351,16 +345,16 @@ async def assign(bot: BotContext, item_id: int, operator: str, assignee: str) ->
         if item.status == ItemStatus.NEW:
             item.status = ItemStatus.ASSIGNED.value
         item.updated_at = bot.clock.now()
-        audit(session, bot, operator, "inbox.assign", f"item={item.id} to={item.assignee}")
+        audit(bot, session, actor, "inbox.assign", item=item.id, to=item.assignee)
     return item
 
 
-async def close(bot: BotContext, item_id: int, operator: str) -> InboxItem:
+async def close(bot: BotContext, item_id: int, actor: Actor) -> InboxItem:
     """Close an item (nothing more to do)."""
     async with transaction(bot.sessions) as session:
         item = await _item(session, item_id)
         item.status, item.updated_at = ItemStatus.CLOSED.value, bot.clock.now()
-        audit(session, bot, operator, "inbox.close", f"item={item.id}")
+        audit(bot, session, actor, "inbox.close", item=item.id)
     return item
 
 
@@ -384,7 +378,7 @@ async def roster(bot: BotContext) -> list[DutyOperator]:
 
 async def duty(
     bot: BotContext,
-    actor: str,
+    actor: Actor,
     name: str,
     *,
     channel: str | None = None,
@@ -406,7 +400,7 @@ async def duty(
         row = await set_duty(
             session, name, bot.clock.now(), channel=channel, user_id=user_id, on=on
         )
-        audit(session, bot, actor, "inbox.duty", f"operator={name} on={row.on_duty}")
+        audit(bot, session, actor, "inbox.duty", operator=name, on=row.on_duty)
         return row
 
 

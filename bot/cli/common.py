@@ -68,8 +68,10 @@ def command_group(sub: Subcommands, name: str, help_: str) -> Action:
 
 
 def add_actor_arg(parser: argparse.ArgumentParser) -> None:
-    """``--as NAME`` after the action: who does it (written to the audit log)."""
-    parser.add_argument("--as", dest="actor", default="admin", metavar="NAME")
+    """``--as NAME`` after the action too (``python -m bot --as NAME ...`` works everywhere):
+    who does it, as the audit log records it. SUPPRESS keeps a name given before the
+    command: a sub-parser's default would overwrite it."""
+    parser.add_argument("--as", dest="operator", default=argparse.SUPPRESS, metavar="NAME")
 
 
 def run(args: argparse.Namespace, work: Callable[[BotContext], Awaitable[T]]) -> T:

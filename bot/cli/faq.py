@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 
 from bot.cli.charts import bar_chart
-from bot.cli.common import Subcommands, act, add_actor_arg, columns, command_group, print_table, run
+from bot.cli.common import (
+    Subcommands,
+    act,
+    add_actor_arg,
+    columns,
+    command_group,
+    operator,
+    print_table,
+    run,
+)
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq import operations as ops
@@ -96,7 +105,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         args,
         lambda bot: ops.add_entry(
             bot,
-            args.actor,
+            operator(args),
             slug=args.slug,
             title=args.title,
             answer=args.answer,
@@ -110,7 +119,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_add_question(args: argparse.Namespace) -> int:
     """Add an example question."""
-    qid = run(args, lambda bot: ops.add_example(bot, args.actor, args.slug, args.text))
+    qid = run(args, lambda bot: ops.add_example(bot, operator(args), args.slug, args.text))
     print(f"question {qid} added to {args.slug}")
     return 0
 
@@ -119,7 +128,7 @@ def cmd_remove_question(args: argparse.Namespace) -> int:
     """Delete an example question."""
     return act(
         args,
-        lambda bot: ops.remove_example(bot, args.actor, args.id),
+        lambda bot: ops.remove_example(bot, operator(args), args.id),
         f"question {args.id} removed",
     )
 
@@ -128,7 +137,7 @@ def cmd_switch(args: argparse.Namespace) -> int:
     """Switch a topic on or off."""
     return act(
         args,
-        lambda bot: ops.switch(bot, args.actor, args.slug, args.enabled),
+        lambda bot: ops.switch(bot, operator(args), args.slug, args.enabled),
         f"topic {args.slug} {'enabled' if args.enabled else 'disabled'}",
     )
 

@@ -13,6 +13,7 @@ from bot.cli.common import (
     channel_name,
     columns,
     command_group,
+    operator,
     print_table,
     run,
 )
@@ -165,7 +166,7 @@ def cmd_reply(args: argparse.Namespace) -> int:
                     name=args.canned,
                 )
             text = bot.texts(f"inbox.canned.{args.canned}")
-        result = await inbox.reply(bot, args.id, args.actor, text)
+        result = await inbox.reply(bot, args.id, operator(args), text)
         print(f"reply {result.reply_id}: {result.status}")
         print(_window_line(bot, result.window))
         return result
@@ -178,14 +179,16 @@ def cmd_assign(args: argparse.Namespace) -> int:
     """Assign an item."""
     return act(
         args,
-        lambda bot: inbox.assign(bot, args.id, args.actor, args.assignee),
+        lambda bot: inbox.assign(bot, args.id, operator(args), args.assignee),
         f"item {args.id} assigned to {args.assignee}",
     )
 
 
 def cmd_close(args: argparse.Namespace) -> int:
     """Close an item."""
-    return act(args, lambda bot: inbox.close(bot, args.id, args.actor), f"item {args.id} closed")
+    return act(
+        args, lambda bot: inbox.close(bot, args.id, operator(args)), f"item {args.id} closed"
+    )
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -195,7 +198,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         lambda bot: faq_ops.learn(
             bot,
             args.id,
-            args.actor,
+            operator(args),
             slug=args.topic,
             title=args.title,
             answer=args.answer,
@@ -236,7 +239,12 @@ def cmd_duty(args: argparse.Namespace) -> int:
     async def work(bot: BotContext) -> None:
         if args.name:
             await inbox.duty(
-                bot, args.actor, args.name, channel=args.channel, user_id=args.openid, on=args.on
+                bot,
+                operator(args),
+                args.name,
+                channel=args.channel,
+                user_id=args.openid,
+                on=args.on,
             )
         rows = [
             [

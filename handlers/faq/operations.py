@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq.service import Decision, faq_service
-from handlers.inbox import audit, masked
-from handlers.operations import OperationError
+from handlers.inbox import masked
+from handlers.operations import Actor, OperationError, audit
 from storage.db import Session, transaction
 from storage.faq import (
     FaqEntry,
@@ -67,7 +67,7 @@ def _question(text: str) -> str:
 
 async def add_entry(
     bot: BotContext,
-    actor: str,
+    actor: Actor,
     *,
     slug: str,
     title: str,
@@ -106,12 +106,12 @@ async def add_entry(
         )
         for text in dict.fromkeys(cleaned):
             await add_question(session, entry, text, now)
-        audit(session, bot, actor, "faq.add", f"topic={slug}")
+        audit(bot, session, actor, "faq.add", topic=slug)
     faq_service(bot).invalidate()
     return entry
 
 
-async def add_example(bot: BotContext, actor: str, slug: str, text: str) -> int:
+async def add_example(bot: BotContext, actor: Actor, slug: str, text: str) -> int:
     """Add an example question to a topic; returns its id."""
     text = _question(text)
     async with transaction(bot.sessions) as session:
@@ -119,13 +119,13 @@ async def add_example(bot: BotContext, actor: str, slug: str, text: str) -> int:
         row = await add_question(session, entry, text, bot.clock.now())
         if row is None:
             raise _question_taken(slug)
-        audit(session, bot, actor, "faq.add_question", f"topic={slug} question={row.id}")
+        audit(bot, session, actor, "faq.add_question", topic=slug, question=row.id)
         question_id = row.id
     faq_service(bot).invalidate()
     return question_id
 
 
-async def remove_example(bot: BotContext, actor: str, question_id: int) -> None:
+async def remove_example(bot: BotContext, actor: Actor, question_id: int) -> None:
     """Delete an example question by id."""
     async with transaction(bot.sessions) as session:
         if not await remove_question(session, question_id, bot.clock.now()):
@@ -134,16 +134,16 @@ async def remove_example(bot: BotContext, actor: str, question_id: int) -> None:
                 f"no example question {question_id}",
                 number=question_id,
             )
-        audit(session, bot, actor, "faq.remove_question", f"question={question_id}")
+        audit(bot, session, actor, "faq.remove_question", question=question_id)
     faq_service(bot).invalidate()
 
 
-async def switch(bot: BotContext, actor: str, slug: str, enabled: bool) -> None:
+async def switch(bot: BotContext, actor: Actor, slug: str, enabled: bool) -> None:
     """Switch a topic on or off."""
     async with transaction(bot.sessions) as session:
         entry = await _entry(session, slug)
         await set_enabled(session, entry, enabled, bot.clock.now())
-        audit(session, bot, actor, "faq.enable" if enabled else "faq.disable", f"topic={slug}")
+        audit(bot, session, actor, "faq.enable" if enabled else "faq.disable", topic=slug)
     faq_service(bot).invalidate()
 
 
@@ -157,7 +157,7 @@ async def try_question(bot: BotContext, text: str) -> Decision:
 async def learn(
     bot: BotContext,
     item_id: int,
-    operator: str,
+    actor: Actor,
     *,
     slug: str,
     title: str = "",
@@ -203,7 +203,7 @@ async def learn(
         added = await add_question(session, entry, text, now)
         if added is None:
             raise _question_taken(slug)
-        audit(session, bot, operator, "faq.learn", f"item={item.id} topic={entry.slug}")
+        audit(bot, session, actor, "faq.learn", item=item.id, topic=entry.slug)
     faq_service(bot).invalidate()
     return entry
 

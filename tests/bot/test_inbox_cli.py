@@ -66,7 +66,7 @@ async def test_inbox_list_show_reply_learn(harness: BotHarness, tmp_path: Path) 
         actions = [
             (a.actor, a.action) for a in (await session.execute(select(AuditEvent))).scalars()
         ]
-    assert actions == [("alice", "inbox.reply"), ("alice", "faq.learn")]
+    assert actions == [("cli:alice", "inbox.reply"), ("cli:alice", "faq.learn")]
 
 
 async def test_faq_commands(harness: BotHarness, tmp_path: Path) -> None:

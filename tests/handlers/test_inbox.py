@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.kernel.message import Channel
 from handlers import inbox
 from handlers.faq import operations as faq_ops
-from handlers.operations import OperationError
+from handlers.operations import Actor, OperationError
 from storage.faq import FaqEvent
 from storage.inbox import InboxItem, InboxReply, set_duty
 from storage.models import AuditEvent
@@ -47,13 +47,13 @@ async def test_round_trip_with_the_platform_limits(chatter: Chatter, harness: Bo
     # Five replies inside the window go out through the customer-service API ...
     for n in range(1, 6):
         harness.clock.advance(minutes=1)
-        result = await inbox.reply(harness.bot, item.id, "alice", f"第{n}条回复")
+        result = await inbox.reply(harness.bot, item.id, Actor.cli("alice"), f"第{n}条回复")
         assert result.status == "sent" and result.window.left == 5 - n
     assert [m for m in chatter.late_messages() if m.startswith("第")] == [
         f"第{n}条回复" for n in range(1, 6)
     ]
     # ... the sixth is kept and arrives in front of the answer to their next message.
-    sixth = await inbox.reply(harness.bot, item.id, "alice", "第6条回复")
+    sixth = await inbox.reply(harness.bot, item.id, Actor.cli("alice"), "第6条回复")
     assert sixth.status == "queued" and not sixth.window.open
     assert "第6条回复" not in chatter.late_messages()
     harness.clock.advance(minutes=1)
@@ -62,10 +62,10 @@ async def test_round_trip_with_the_platform_limits(chatter: Chatter, harness: Bo
 
     # Their message opened a new window: the count starts again.
     harness.clock.advance(minutes=1)
-    assert (await inbox.reply(harness.bot, item.id, "alice", "新窗口")).status == "sent"
+    assert (await inbox.reply(harness.bot, item.id, Actor.cli("alice"), "新窗口")).status == "sent"
     # 48 hours after their last message the window is closed whatever the count.
     harness.clock.advance(hours=48, seconds=1)
-    late = await inbox.reply(harness.bot, item.id, "bob", "两天后的回复")
+    late = await inbox.reply(harness.bot, item.id, Actor.cli("bob"), "两天后的回复")
     assert late.status == "queued"
     assert "两天后的回复" not in chatter.late_messages()
     assert "【工作人员回复】两天后的回复" in await chatter.say("你好呀")
@@ -78,7 +78,7 @@ async def test_round_trip_with_the_platform_limits(chatter: Chatter, harness: Bo
         ]
         refreshed = await session.get(InboxItem, item.id)
     assert statuses == ["sent"] * 5 + ["queued", "sent", "queued"]
-    assert audit == [("alice", "inbox.reply")] * 7 + [("bob", "inbox.reply")]
+    assert audit == [("cli:alice", "inbox.reply")] * 7 + [("cli:bob", "inbox.reply")]
     assert refreshed is not None and refreshed.status == "answered"
     assert refreshed.assignee == "alice"
 
@@ -91,7 +91,7 @@ async def test_platform_refusal_keeps_the_reply(chatter: Chatter, harness: BotHa
     else:
         assert harness.weibo_fake is not None
         harness.weibo_fake.inject("/2/messages/reply.json", 21604)
-    result = await inbox.reply(harness.bot, item.id, "alice", "稍后送达")
+    result = await inbox.reply(harness.bot, item.id, Actor.cli("alice"), "稍后送达")
     assert result.status == "queued"
     assert "【工作人员回复】稍后送达" in await chatter.say("在吗")
 
@@ -99,17 +99,17 @@ async def test_platform_refusal_keeps_the_reply(chatter: Chatter, harness: BotHa
 async def test_assign_close_and_refusals(chatter: Chatter, harness: BotHarness) -> None:
     await chatter.say(QUESTION)
     item = await _only_item(harness, chatter)
-    assert (await inbox.assign(harness.bot, item.id, "lead", "carol")).status == "assigned"
-    assert (await inbox.close(harness.bot, item.id, "carol")).status == "closed"
+    assert (await inbox.assign(harness.bot, item.id, Actor.cli("lead"), "carol")).status == "assigned"
+    assert (await inbox.close(harness.bot, item.id, Actor.cli("carol"))).status == "closed"
     with pytest.raises(inbox.InboxError, match="closed") as closed:
-        await inbox.reply(harness.bot, item.id, "carol", "太晚了")
+        await inbox.reply(harness.bot, item.id, Actor.cli("carol"), "太晚了")
     # An operation error like the others: the CLI's main prints it, the console its Chinese.
     assert isinstance(closed.value, OperationError)
     assert closed.value.text(harness.bot.texts) == f"{item.id} 号消息已关闭"
     with pytest.raises(inbox.InboxError, match="empty"):
-        await inbox.reply(harness.bot, item.id, "carol", "  ")
+        await inbox.reply(harness.bot, item.id, Actor.cli("carol"), "  ")
     with pytest.raises(inbox.InboxError, match="no inbox item"):
-        await inbox.reply(harness.bot, 999, "carol", "x")
+        await inbox.reply(harness.bot, 999, Actor.cli("carol"), "x")
     assert await inbox.groups(harness.bot) == []
 
 
@@ -118,11 +118,11 @@ async def test_an_answered_question_becomes_an_faq_example(
 ) -> None:
     await chatter.say("你们办公室在哪里办公")
     item = await _only_item(harness, chatter)
-    await inbox.reply(harness.bot, item.id, "alice", "请留言预约")
+    await inbox.reply(harness.bot, item.id, Actor.cli("alice"), "请留言预约")
     entry = await faq_ops.learn(
         harness.bot,
         item.id,
-        "alice",
+        Actor.cli("alice"),
         slug="office",
         title="办公地点",
         answer="我们不接待来访，请在本号留言。",
@@ -130,7 +130,7 @@ async def test_an_answered_question_becomes_an_faq_example(
     assert entry.source == "operator"
     assert "不接待来访" in await chatter.say("你们办公室在哪里办公")
     with pytest.raises(faq_ops.FaqError, match="already") as taken:
-        await faq_ops.learn(harness.bot, item.id, "alice", slug="office")
+        await faq_ops.learn(harness.bot, item.id, Actor.cli("alice"), slug="office")
     assert isinstance(taken.value, OperationError)
     assert taken.value.text(harness.bot.texts) == "问答主题 office 已有这个问题"
 
@@ -241,7 +241,7 @@ async def test_old_done_items_and_stale_choices_are_purged(
     await chatter.say("又一个没人回答的问题：月亮上有什么")
     await chatter.say("怎么投稿")  # a "您是想问" list nobody picks from
     first, second = await _items(harness)
-    await inbox.close(harness.bot, first.id, "alice")
+    await inbox.close(harness.bot, first.id, Actor.cli("alice"))
     harness.clock.advance(days=181)
     done = await purge_once(harness.bot)
     assert done["inbox.purge_old_items"] == 1 and done["faq.purge_expired_choices"] == 1
@@ -267,7 +267,7 @@ async def test_erasing_a_volunteer_deletes_what_they_asked_staff(
     await chatter.say("确认")
     await chatter.say(QUESTION)
     item = await _only_item(harness, chatter)
-    await inbox.reply(harness.bot, item.id, "alice", "您好，已收到。")
+    await inbox.reply(harness.bot, item.id, Actor.cli("alice"), "您好，已收到。")
     await chatter.say("注销志愿者")
     assert "已删除" in await chatter.say("确认注销")
     assert await _items(harness) == []

@@ -51,7 +51,7 @@ async def add(call: Call) -> web.StreamResponse:
     slug = form.text("slug", label=t("console.faq.slug"), limit=64)
     entry = await ops.add_entry(
         call.bot,
-        str(call.actor),
+        call.actor,
         slug=slug,
         title=form.text("title", label=t("console.faq.title"), limit=128),
         answer=form.text("answer", label=t("console.faq.answer"), limit=MAX_ANSWER),
@@ -68,7 +68,7 @@ async def add_question(call: Call) -> web.StreamResponse:
     slug = call.request.match_info["slug"][:64]
     form = await call.form()
     text = form.text("text", label=call.t("console.faq.question"), limit=200)
-    await ops.add_example(call.bot, str(call.actor), slug, text)
+    await ops.add_example(call.bot, call.actor, slug, text)
     call.done(f"/faq/{slug}", "faq_saved")
 
 
@@ -76,7 +76,7 @@ async def add_question(call: Call) -> web.StreamResponse:
 async def remove_question(call: Call) -> web.StreamResponse:
     """Delete an example question."""
     slug = call.request.match_info["slug"][:64]
-    await ops.remove_example(call.bot, str(call.actor), call.number("id"))
+    await ops.remove_example(call.bot, call.actor, call.number("id"))
     call.done(f"/faq/{slug}", "faq_saved")
 
 
@@ -85,5 +85,5 @@ async def toggle(call: Call) -> web.StreamResponse:
     """Switch a topic on or off."""
     slug = call.request.match_info["slug"][:64]
     on = (await call.form()).flag("enabled")
-    await ops.switch(call.bot, str(call.actor), slug, on)
+    await ops.switch(call.bot, call.actor, slug, on)
     call.done(f"/faq/{slug}", "faq_saved")

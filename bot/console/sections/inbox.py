@@ -62,7 +62,7 @@ async def duty_change(call: Call) -> web.StreamResponse:
     account = form.text("account", label=t("console.inbox.duty_account"), required=False, limit=64)
     await inbox.duty(
         call.bot,
-        str(call.actor),
+        call.actor,
         name,
         channel=channel or None,
         user_id=account or None,
@@ -106,7 +106,7 @@ async def reply(call: Call) -> web.StreamResponse:
                 call.t("console.errors.bad_choice", field=call.t("console.inbox.canned"))
             )
         text = call.t(f"inbox.canned.{key}")
-    result = await inbox.reply(call.bot, number, call.operator.name, text)
+    result = await inbox.reply(call.bot, number, call.actor, text)
     call.done(f"/inbox/{number}", "inbox_sent" if result.status == "sent" else "inbox_queued")
 
 
@@ -116,7 +116,7 @@ async def assign(call: Call) -> web.StreamResponse:
     number = call.number("id")
     form = await call.form()
     who = form.text("assignee", label=call.t("console.inbox.assignee"), limit=64)
-    await inbox.assign(call.bot, number, call.operator.name, who)
+    await inbox.assign(call.bot, number, call.actor, who)
     call.done(f"/inbox/{number}", "inbox_saved")
 
 
@@ -124,7 +124,7 @@ async def assign(call: Call) -> web.StreamResponse:
 async def close(call: Call) -> web.StreamResponse:
     """Close the item."""
     number = call.number("id")
-    await inbox.close(call.bot, number, call.operator.name)
+    await inbox.close(call.bot, number, call.actor)
     call.done("/inbox", "inbox_saved")
 
 
@@ -140,7 +140,7 @@ async def learn(call: Call) -> web.StreamResponse:
     await faq_ops.learn(
         call.bot,
         number,
-        str(call.actor),
+        call.actor,
         slug=slug,
         title=title,
         answer=answer,

@@ -69,9 +69,13 @@ async def test_inbox_pages_and_actions(console: Console, harness: BotHarness) ->
     assert "【工作人员回复】第六条" in await person.say("谢谢")
     assert "请留言" in await person.say("请问办公室在哪")
     async with harness.bot.sessions() as session:
-        actions = [a.action for a in (await session.execute(select(AuditEvent))).scalars()]
+        events = list((await session.execute(select(AuditEvent))).scalars())
+    actions = [a.action for a in events]
     assert actions.count("inbox.reply") == 6
     assert {"inbox.assign", "faq.learn", "inbox.close"} <= set(actions)
+    # Console actions name their operator the one way every operation does.
+    inbox_actors = {a.actor for a in events if a.action.split(".")[0] in ("inbox", "faq")}
+    assert inbox_actors == {"console:editor1"}
 
 
 async def test_operators_who_opted_in_are_told_of_a_flagged_message(
