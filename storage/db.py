@@ -177,7 +177,21 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        driver = conn.connection.driver_connection
+        if isinstance(driver, LoopFirstConnection):
+            # Straight to sqlite3 (on the loop's thread within ``on_loop``): through
+            # exec_driver_sql the BEGIN took an execution context and three hops through
+            # aiosqlite's adapter, on every message's transaction.
+            try:
+                await_(driver._execute(_begin_immediate, driver._conn))
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+            return
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE").close()
 
 
 def create_sessions(engine: AsyncEngine) -> Sessions:
