@@ -410,7 +410,11 @@ class Dispatcher:
                 async with self.bot.sessions() as session:
                     try:
                         async with session.begin():
-                            row_id = await claim_message(session, self._claim_values(msg))
+                            row_id = await claim_message(
+                                session,
+                                self._claim_values(msg),
+                                notices=msg.kind is not Kind.EVENT,  # PendingNotices reads them
+                            )
                             # None: the key is taken (a retry); the transaction stays empty.
                             if row_id is not None:
                                 ctx = Ctx(

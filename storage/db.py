@@ -479,15 +479,17 @@ def _raise(driver: _Driver, sql: str, args: list[Any], error: Exception) -> NoRe
         adapted._handle_exception(error)
     except adapted.dbapi.Error as translated:
         wrapped = DBAPIError.instance(sql, args, translated, adapted.dbapi.Error)
-        conn = driver.connection
-        listeners = conn.dispatch.handle_error
-        if listeners:
+        dialect = driver.dialect
+        if dialect._has_events:
+            conn = driver.connection
             context = ExceptionContextImpl(
-                translated, wrapped, conn.engine, driver.dialect, conn, None, sql, args,
+                translated, wrapped, conn.engine, dialect, conn, None, sql, args,
                 None, False, True, False,
             )  # fmt: skip
-            for listener in listeners:
-                listener(context)
+            for listener in dialect.dispatch.handle_error:
+                instead = listener(context)
+                if instead is not None:  # as SQLAlchemy does: a listener may replace it
+                    raise instead from error
         raise wrapped from error
     raise error
 

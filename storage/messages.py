@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
 from storage.db import Prebuilt
-from storage.models import InboundMessage
+from storage.models import InboundMessage, Notice
+from storage.notices import PENDING_OF_BOUND_USER, PendingNotice, keep_pending
 
 _LOG: Table = InboundMessage.__table__  # type: ignore[assignment]
+_NOTICES: Table = Notice.__table__  # type: ignore[assignment]
 
 # Built once: statements made per message (ORM unit of work, .where() and .values() coercion,
 # the cache key) cost more CPU than the SQL itself on the transactional path.
@@ -37,6 +39,43 @@ _CLAIM = Prebuilt(
         .returning(_LOG.c.id)
     )
 )
+_CLAIM_COLUMNS = (
+    "channel",
+    "account",
+    "msg_key",
+    "user_id",
+    "kind",
+    "event",
+    "text",
+    "status",
+    "received_at",
+)
+
+
+def _claim_with_notices(insert: Any) -> Any:
+    """PostgreSQL: the claim and the sender's pending notices (``pending_notices``) in one
+    statement, a round trip less on every message of the transactional path. The notices
+    come back as rows (none: one row of NULLs) whatever the claim's outcome."""
+    claim = (
+        insert(_LOG)
+        .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["channel", "account", "msg_key"])
+        .returning(_LOG.c.id)
+        .cte("claim")
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    return (
+        select(
+            select(claim.c.id).scalar_subquery().label("id"),
+            _NOTICES.c.id.label("notice_id"),
+            _NOTICES.c.text,
+        )
+        .select_from(one.outerjoin(_NOTICES, PENDING_OF_BOUND_USER))
+        .order_by(_NOTICES.c.id)
+    )
+
+
+_CLAIM_WITH_NOTICES = Prebuilt(_claim_with_notices)
 _CACHED_ANSWER = Prebuilt(
     select(_LOG.c.status, _LOG.c.reply, _LOG.c.handler).where(
         _LOG.c.channel == bindparam("channel"),
@@ -46,10 +85,20 @@ _CACHED_ANSWER = Prebuilt(
 )
 
 
-async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | None:
+async def claim_message(
+    session: AsyncSession, row: dict[str, Any], *, notices: bool = False
+) -> int | None:
     """Insert the message's log row (its key's claim); its id, or None when the key is taken
-    (a retry: the unique key decides, across processes too, without an exception)."""
-    return await _CLAIM.scalar(session, row)  # type: ignore[no-any-return]
+    (a retry: the unique key decides, across processes too, without an exception).
+
+    With ``notices`` (the handler will ask ``pending_notices`` next), PostgreSQL reads the
+    sender's pending notices in the same statement and keeps them for that call."""
+    if not notices or session.get_bind().dialect.name != "postgresql":
+        return await _CLAIM.scalar(session, row)  # type: ignore[no-any-return]
+    rows = await _CLAIM_WITH_NOTICES.rows(session, {name: row[name] for name in _CLAIM_COLUMNS})
+    found = [PendingNotice(r.notice_id, r.text) for r in rows if r.notice_id is not None]
+    keep_pending(session, (row["channel"], row["account"], row["user_id"]), found)
+    return rows[0].id  # type: ignore[no-any-return]
 
 
 async def cached_answer(session: AsyncSession, channel: str, account: str, msg_key: str) -> Any:

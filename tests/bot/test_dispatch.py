@@ -110,7 +110,8 @@ def _count_transactions(bot: BotContext) -> list[int]:
     begun = [0]
 
     def claim(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO inbound_messages"):
+        # On PostgreSQL the claim is a CTE that also reads the pending notices.
+        if statement.startswith(("INSERT INTO inbound_messages", "WITH claim AS")):
             begun[0] += 1
 
     event.listen(bot.sessions.kw["bind"].sync_engine, "before_cursor_execute", claim)
