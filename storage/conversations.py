@@ -14,6 +14,7 @@ import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,7 +68,20 @@ _STATE_QUERY = select(*(_TABLE.c[name] for name in _FIELDS), _TABLE.c.version).w
     Conversation.of_bound_user()
 )
 _STATE = Prebuilt(_STATE_QUERY)
-_STATE_LOCKED = Prebuilt(_STATE_QUERY.with_for_update())
+# The locked read, also as a CTE for statements that read it along (the claim on PostgreSQL).
+STATE_LOCKED = _STATE_QUERY.with_for_update()
+_STATE_LOCKED = Prebuilt(STATE_LOCKED)
+_KEPT = "storage.conversations.kept"
+
+
+def keep_state(session: AsyncSession, person: tuple[str, str, str], row: Any) -> None:
+    """Keep the person's state as read, locked, in this transaction by another statement (the
+    message's claim on PostgreSQL; ``row``: its ``_FIELDS`` and version, or None for no
+    state), for the next ``SqlConversationStore.get`` of the transaction."""
+    sync = session.sync_session
+    sync.info[_KEPT] = (sync.get_transaction(), person, row)
+
+
 _INSERT = Prebuilt(insert(_TABLE))
 # The new values are the parameters named after their columns; the person's are key_*.
 _UPDATE = Prebuilt(
@@ -89,8 +103,17 @@ class SqlConversationStore(ConversationStore):
 
     async def get(self, key: UserKey, *, lock: bool = False) -> FlowState | None:
         """The user's state, or None (see ``ConversationStore.get``)."""
-        query = _STATE_LOCKED if lock else _STATE
-        row = await query.first(self.session, Conversation.columns_of(key))
+        params = Conversation.columns_of(key)
+        sync = self.session.sync_session
+        kept = sync.info.pop(_KEPT, None)
+        if (
+            kept is not None
+            and kept[0] is sync.get_transaction()
+            and kept[1] == (params["channel"], params["account"], params["user_id"])
+        ):
+            row = kept[2]  # read (and locked) in this transaction already
+        else:
+            row = await (_STATE_LOCKED if lock else _STATE).first(self.session, params)
         if row is None:
             self._versions.pop(key, None)
             return None

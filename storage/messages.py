@@ -4,12 +4,13 @@ upkeep (retention, the cached replies kept for retries)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
+from storage.conversations import STATE_LOCKED, keep_state
 from storage.db import Prebuilt
 from storage.models import InboundMessage, Notice
 from storage.notices import PENDING_OF_BOUND_USER, PendingNotice, keep_pending
@@ -53,9 +54,10 @@ _CLAIM_COLUMNS = (
 
 
 def _claim_with_notices(insert: Any) -> Any:
-    """PostgreSQL: the claim and the sender's pending notices (``pending_notices``) in one
-    statement, a round trip less on every message of the transactional path. The notices
-    come back as rows (none: one row of NULLs) whatever the claim's outcome."""
+    """PostgreSQL: the claim, the sender's pending notices (``pending_notices``) and their
+    conversation state, locked (``SqlConversationStore.get``), in one statement: two round
+    trips less on every message of the transactional path. The notices come back as rows
+    (none: one row of NULLs), each with the state's columns, whatever the claim's outcome."""
     claim = (
         insert(_LOG)
         .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
@@ -63,19 +65,34 @@ def _claim_with_notices(insert: Any) -> Any:
         .returning(_LOG.c.id)
         .cte("claim")
     )
+    state = STATE_LOCKED.cte("state")
     one = select(literal(1).label("one")).subquery("one")
     return (
         select(
             select(claim.c.id).scalar_subquery().label("id"),
             _NOTICES.c.id.label("notice_id"),
             _NOTICES.c.text,
+            *(column.label(f"state_{column.name}") for column in state.c),
         )
-        .select_from(one.outerjoin(_NOTICES, PENDING_OF_BOUND_USER))
+        .select_from(one.outerjoin(state, literal(True)).outerjoin(_NOTICES, PENDING_OF_BOUND_USER))
         .order_by(_NOTICES.c.id)
     )
 
 
 _CLAIM_WITH_NOTICES = Prebuilt(_claim_with_notices)
+
+
+class _State(NamedTuple):
+    """A conversation row as ``SqlConversationStore.get`` reads it."""
+
+    flow: str
+    step: str
+    data: str
+    updated_at: datetime
+    expires_at: datetime
+    version: int
+
+
 _CACHED_ANSWER = Prebuilt(
     select(_LOG.c.status, _LOG.c.reply, _LOG.c.handler).where(
         _LOG.c.channel == bindparam("channel"),
@@ -91,14 +108,27 @@ async def claim_message(
     """Insert the message's log row (its key's claim); its id, or None when the key is taken
     (a retry: the unique key decides, across processes too, without an exception).
 
-    With ``notices`` (the handler will ask ``pending_notices`` next), PostgreSQL reads the
-    sender's pending notices in the same statement and keeps them for that call."""
+    With ``notices`` (the handler will ask ``pending_notices`` and the conversation state
+    next), PostgreSQL reads both in the same statement, the state locked, and keeps them for
+    those calls."""
     if not notices or session.get_bind().dialect.name != "postgresql":
         return await _CLAIM.scalar(session, row)  # type: ignore[no-any-return]
     rows = await _CLAIM_WITH_NOTICES.rows(session, {name: row[name] for name in _CLAIM_COLUMNS})
-    found = [PendingNotice(r.notice_id, r.text) for r in rows if r.notice_id is not None]
-    keep_pending(session, (row["channel"], row["account"], row["user_id"]), found)
-    return rows[0].id  # type: ignore[no-any-return]
+    person = (row["channel"], row["account"], row["user_id"])
+    keep_pending(session, person, [PendingNotice(r.notice_id, r.text) for r in rows if r.notice_id])
+    first = rows[0]
+    state = None
+    if first.state_version is not None:
+        state = _State(
+            first.state_flow,
+            first.state_step,
+            first.state_data,
+            first.state_updated_at,
+            first.state_expires_at,
+            first.state_version,
+        )
+    keep_state(session, person, state)
+    return first.id  # type: ignore[no-any-return]
 
 
 async def cached_answer(session: AsyncSession, channel: str, account: str, msg_key: str) -> Any:

@@ -1,10 +1,12 @@
 """Prebuilt statements on the session's driver connection (storage.db.Prebuilt), on both
 databases: same rows and types as SQLAlchemy's execute, same exceptions, writes ordered after
-the session's pending ORM changes, and the claim that reads the pending notices with it."""
+the session's pending ORM changes, and the claim that reads the pending notices and the
+conversation state with it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, event, select
@@ -12,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.context import BotContext
 from bot.kernel.message import Channel, UserKey
+from storage.conversations import FlowState, SqlConversationStore
 from storage.db import Prebuilt, on_loop
 from storage.messages import claim_message
 from storage.models import Follower, InboundMessage, Notice
@@ -119,3 +122,26 @@ async def test_claim_reads_the_pending_notices_with_it(
         claimed = (await session.execute(select(InboundMessage.msg_key))).scalars().all()
         assert sorted(claimed) == ["k1", "k2"]
         assert len((await session.execute(select(Notice.id))).all()) == 2
+
+
+async def test_claim_reads_the_conversation_state_with_it(
+    bot_context: BotContext, db_url: str
+) -> None:
+    key = UserKey(Channel.WECHAT, ACCOUNT, "u6")
+    state = FlowState("signup", "name", "{}", NOW, NOW + timedelta(hours=1))
+    async with bot_context.sessions() as session, session.begin():
+        await SqlConversationStore(session).set(key, state)
+    with on_loop():
+        async with bot_context.sessions() as session, session.begin():
+            assert await claim_message(session, _claim("u6", "k3"), notices=True) is not None
+            store = SqlConversationStore(session)
+            got = await store.get(key, lock=True)
+            assert got == dataclasses.replace(state, version=0)
+            # Saved on the version read with the claim: an update, version 1.
+            assert (await store.set(key, dataclasses.replace(state, step="phone"))).version == 1
+        async with bot_context.sessions() as session, session.begin():
+            # No state for this person: the claim says so, the store agrees.
+            assert await claim_message(session, _claim("u7", "k4"), notices=True) is not None
+            other = UserKey(Channel.WECHAT, ACCOUNT, "u7")
+            assert await SqlConversationStore(session).get(other, lock=True) is None
+            assert (await SqlConversationStore(session).get(key)).step == "phone"
