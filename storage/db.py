@@ -141,7 +141,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     # Every connection the pool may open is kept once opened (no overflow): under a burst of
     # votes 30 transactions run at once, and overflow connections were closed at every
     # check-in and opened again by the next message (connect, TLS attempt, SQLAlchemy's setup
-    # queries, and asyncpg's prepared statements lost with them: measured, a fifth of the
+    # queries, and asyncpg's prepared statements lost with them: measured, a sixth of the
     # bot's CPU on PostgreSQL). The most connections a process holds is unchanged.
     engine = create_async_engine(url, echo=echo, pool_size=30, max_overflow=0, pool_pre_ping=True)
     if engine.dialect.driver == "asyncpg":
