@@ -346,7 +346,7 @@ class _Compiled:
         self.returns_rows = bool(columns)
         names = [column[0] for column in columns]
         self.row: Any = (
-            namedtuple("Row", names)  # type: ignore[misc]
+            namedtuple("Row", names)
             if names
             and all(n.isidentifier() and not n.startswith("_") for n in names)
             and len(set(names)) == len(names)
@@ -508,7 +508,7 @@ async def _driver(session: AsyncSession) -> _Driver | None:
         transaction = transaction._parent
     cached = sync.info.get(_DRIVER)
     if cached is not None and cached[0] is transaction:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     conn = await session.connection()
     fairy = await conn.get_raw_connection()
     adapted = fairy.dbapi_connection

@@ -112,7 +112,7 @@ async def claim_message(
     next), PostgreSQL reads both in the same statement, the state locked, and keeps them for
     those calls."""
     if not notices or session.get_bind().dialect.name != "postgresql":
-        return await _CLAIM.scalar(session, row)  # type: ignore[no-any-return]
+        return await _CLAIM.scalar(session, row)
     rows = await _CLAIM_WITH_NOTICES.rows(session, {name: row[name] for name in _CLAIM_COLUMNS})
     person = (row["channel"], row["account"], row["user_id"])
     keep_pending(session, person, [PendingNotice(r.notice_id, r.text) for r in rows if r.notice_id])
@@ -128,7 +128,7 @@ async def claim_message(
             first.state_version,
         )
     keep_state(session, person, state)
-    return first.id  # type: ignore[no-any-return]
+    return first.id
 
 
 async def cached_answer(session: AsyncSession, channel: str, account: str, msg_key: str) -> Any:

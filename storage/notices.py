@@ -69,7 +69,7 @@ async def pending_notices(session: AsyncSession, key: UserKey) -> list[PendingNo
         and kept[0] is sync.get_transaction()
         and kept[1] == (params["channel"], params["account"], params["user_id"])
     ):
-        return kept[2]  # type: ignore[no-any-return]
+        return kept[2]
     rows = await _PENDING.rows(session, params)
     return [PendingNotice(row.id, row.text) for row in rows]
 

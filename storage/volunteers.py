@@ -73,7 +73,7 @@ async def register(session: AsyncSession, columns: dict[str, Any]) -> int | None
     """Insert a volunteer row (every column given); its id, or None when the user or the
     phone is registered already (a unique key: another message got there first). The
     message's transaction goes on either way."""
-    return await _REGISTER.scalar(session, columns)  # type: ignore[no-any-return]
+    return await _REGISTER.scalar(session, columns)
 
 
 class HoursEntry(Base):
