@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.kernel.message import UserKey
 from storage.conversations import STATE_LOCKED, keep_state
 from storage.db import Prebuilt
+from storage.hotpath import LOG_COLUMNS
 from storage.models import InboundMessage, Notice
 from storage.notices import PENDING_OF_BOUND_USER, PendingNotice, keep_pending
 
@@ -40,17 +41,8 @@ _CLAIM = Prebuilt(
         .returning(_LOG.c.id)
     )
 )
-_CLAIM_COLUMNS = (
-    "channel",
-    "account",
-    "msg_key",
-    "user_id",
-    "kind",
-    "event",
-    "text",
-    "status",
-    "received_at",
-)
+# The claim's row: the log's columns but how the message ended (``finish_message``).
+_CLAIM_COLUMNS = tuple(c for c in LOG_COLUMNS if c not in ("handler", "reply", "finished_at"))
 
 
 def _claim_with_notices(insert: Any) -> Any:
