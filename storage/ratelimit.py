@@ -63,6 +63,9 @@ class SharedRateLimiter:
         # key -> (minute, hits this minute, hits the minute before), all processes, last sync
         self._known: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
         self._pending: dict[tuple[str, int], int] = {}  # our hits not yet synced
+        # Our hits a sync is writing: counted until the totals it reads back include them
+        # (else a busy user gets extra messages through while the database is slow).
+        self._syncing: dict[tuple[str, int], int] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_hit = 0.0
         self.sync_failures = 0
@@ -72,8 +75,9 @@ class SharedRateLimiter:
         minute = int(now // 60)
         covered = 1.0 - (now % 60) / 60  # share of the previous minute in the sliding window
         current, previous = self._global(key, minute)
-        current += self._pending.get((key, minute), 0)
-        previous += self._pending.get((key, minute - 1), 0)
+        for ours in (self._pending, self._syncing):
+            current += ours.get((key, minute), 0)
+            previous += ours.get((key, minute - 1), 0)
         if previous * covered + current >= self.limit:
             return False
         self._pending[(key, minute)] = self._pending.get((key, minute), 0) + 1
@@ -106,6 +110,7 @@ class SharedRateLimiter:
         """Add our hits to the shared counts; read back the totals of the keys touched and
         of every key past half the limit."""
         batch, self._pending = self._pending, {}
+        self._syncing = batch
         minute = int((time.time() if now is None else now) // 60)
         if batch:
             minute = max(minute, *(m for _, m in batch))
@@ -127,6 +132,7 @@ class SharedRateLimiter:
         except Exception:
             # The database is away: keep the hits for the next sync; meanwhile each process
             # limits on what it knows (its own hits on top of the last shared counts).
+            self._syncing = {}
             for item, hits in batch.items():
                 self._pending[item] = self._pending.get(item, 0) + hits
             self.sync_failures += 1
@@ -139,6 +145,7 @@ class SharedRateLimiter:
             current = totals.get((key, minute), 0)
             self._known[key] = (minute, current, totals.get((key, minute - 1), 0))
             self._known.move_to_end(key)
+        self._syncing = {}
         while len(self._known) > self.max_keys:
             self._known.popitem(last=False)
 

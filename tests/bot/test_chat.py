@@ -150,7 +150,8 @@ async def test_weibo_chat_embedded_shows_active_replies_and_images(
     assert "已在本进程启动" in text
     # The answer is longer than a Weibo passive text: the rest comes by active reply.
     assert "机器人> 【新时代“e”起行动" in text
-    assert "机器人(主动回复)> 回复【志愿者报名】加入我们" in text
+    rest = text.split("机器人(主动回复)> ", 1)
+    assert len(rest) == 2 and "回复【志愿者报名】加入我们" in rest[1]
     assert "已收到您发来的图片" in text
     assert "/location LAT LNG      send a position" in text
 

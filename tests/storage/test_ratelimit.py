@@ -56,6 +56,21 @@ async def test_the_limit_holds_across_two_workers(
     assert b.allow("wechat:o1", NOW + 150)
 
 
+async def test_hits_a_sync_is_writing_still_count(
+    two_workers: tuple[SharedRateLimiter, SharedRateLimiter],
+) -> None:
+    """Regression: while a sync wrote this process's hits, they were neither pending nor
+    known, so a busy user's next messages passed (seen on a loaded machine)."""
+    a, _ = two_workers
+    assert all(a.allow("wechat:o1", NOW + i) for i in range(LIMIT))
+    writing = asyncio.create_task(a.sync(NOW + LIMIT))
+    await asyncio.sleep(0)  # the sync has taken the hits and waits for the database
+    assert not writing.done()
+    assert not a.allow("wechat:o1", NOW + LIMIT)
+    await writing
+    assert not a.allow("wechat:o1", NOW + LIMIT + 1)
+
+
 async def test_a_burst_faster_than_the_sync_is_bounded(
     two_workers: tuple[SharedRateLimiter, SharedRateLimiter],
 ) -> None:
