@@ -30,7 +30,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from bot.kernel.clients import ApiError
@@ -54,7 +54,7 @@ from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
 from storage.db import on_loop, transaction
 from storage.hotpath import MessageLogWriter, StateProbe
-from storage.messages import claim_message, finish_message
+from storage.messages import cached_answer, claim_message, finish_message
 from storage.models import InboundMessage
 
 __all__ = ["Deadlines", "Dispatcher", "Outcome", "Result"]
@@ -255,12 +255,12 @@ class Dispatcher:
             answered.popitem(last=False)
 
     async def _handle(self, msg: Inbound) -> Result:
-        needs_transaction = True
+        # The probe decides only between a pure route and the transaction: a message no pure
+        # route answers (a vote, a flow step's answer, an event) takes the transaction
+        # whatever the probe would say, so it is not asked (a round trip saved).
         if msg.kind is not Kind.EVENT:
-            needs_transaction = await self._probe(msg)
-        if not needs_transaction:
             found = first_match(self.routers, msg)
-            if found is not None and found[0].pure:
+            if found is not None and found[0].pure and not await self._probe(msg):
                 return await self._run_pure(msg, *found)
         progress = _Progress()
         task: asyncio.Task[Result] = asyncio.create_task(self._run(msg, progress))
@@ -410,7 +410,11 @@ class Dispatcher:
                 async with self.bot.sessions() as session:
                     try:
                         async with session.begin():
-                            row_id = await claim_message(session, self._claim_values(msg))
+                            row_id = await claim_message(
+                                session,
+                                self._claim_values(msg),
+                                notices=msg.kind is not Kind.EVENT,  # PendingNotices reads them
+                            )
                             # None: the key is taken (a retry); the transaction stays empty.
                             if row_id is not None:
                                 ctx = Ctx(
@@ -522,17 +526,7 @@ class Dispatcher:
 
     async def _duplicate(self, msg: Inbound) -> Result:
         async with self.bot.sessions() as session:
-            row = (
-                await session.execute(
-                    select(
-                        InboundMessage.status, InboundMessage.reply, InboundMessage.handler
-                    ).where(
-                        InboundMessage.channel == msg.channel.value,
-                        InboundMessage.account == msg.account,
-                        InboundMessage.msg_key == msg.key,
-                    )
-                )
-            ).first()
+            row = await cached_answer(session, msg.channel.value, msg.account, msg.key)
         if row is None or row.status != "done" or not row.reply:
             # Still running elsewhere, delivered late, nothing to say, or the cached reply
             # already dropped (past any retry): answer nothing.

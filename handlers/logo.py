@@ -16,7 +16,7 @@ from handlers.logo_phases import LOGO, ContestState, contest_state, format_date,
 from handlers.logo_phases import schedule_lines as phase_schedule
 from handlers.router import Click, Command, Router, Text
 from storage import logo as store
-from storage.followers import FollowerState, find_follower, follower_state, remember_follower
+from storage.followers import FollowerState, find_follower, remember_follower
 from storage.logo import EntryStatus, LogoEntry
 
 log = logging.getLogger("handlers.logo")
@@ -247,15 +247,24 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
         lines = [ctx.t(key, **params), window_line(ctx, state, "vote")]
         return Reply.of_text("\n".join(line for line in lines if line))
 
-    attempts = await store.count_vote_attempt(
-        ctx.session, channel=msg.channel.value, user_id=msg.user, now=now
+    day = vote_day(ctx)
+    # The attempt counted, and the entry, the follower row and the day's votes read, at once
+    # (one round trip on PostgreSQL); the answers below take them in that order.
+    read = await store.vote_context(
+        ctx.session,
+        entry_id=number,
+        channel=msg.channel.value,
+        account=msg.account,
+        user_id=msg.user,
+        day=day,
+        now=now,
     )
-    if attempts > cfg.votes_per_minute:
+    if read.attempts > cfg.votes_per_minute:
         return answer("logo.rate_limited", per_minute=cfg.votes_per_minute)
-    entry = await store.vote_entry(ctx.session, number)
+    entry = read.entry
     if entry is None or entry.status != EntryStatus.APPROVED:
         return answer("logo.no_such_entry", number=number)
-    follows, follower = await follower_status(ctx)
+    follows, follower = await follower_status(ctx, read.follower)
     if not follows:
         return answer("logo.not_follower")
     outcome = await store.cast_vote(
@@ -263,10 +272,11 @@ async def cast_vote(ctx: Ctx) -> Reply | None:
         entry_id=number,
         channel=msg.channel.value,
         user_id=msg.user,
-        day=vote_day(ctx),
+        day=day,
         now=now,
         per_day=cfg.votes_per_day,
         per_entry=cfg.votes_per_entry_per_day,
+        used=read.used,
     )
     if outcome.status == "day_limit":
         return answer("logo.day_limit", per_day=cfg.votes_per_day)
@@ -295,11 +305,12 @@ async def show_my_votes(ctx: Ctx) -> Reply | None:
     return with_phase(ctx, state, *lines)
 
 
-async def follower_status(ctx: Ctx) -> tuple[bool, FollowerState | None]:
+async def follower_status(
+    ctx: Ctx, follower: FollowerState | None
+) -> tuple[bool, FollowerState | None]:
     """Whether the sender follows the account now, and their follower row if known (the one
-    place channels plug into)."""
+    place channels plug into); ``follower``: the row as read in this transaction."""
     msg = ctx.inbound
-    follower = await follower_state(ctx.session, msg.channel.value, msg.account, msg.user)
     if follower is not None:
         return follower.subscribed, follower
     if msg.channel is not Channel.WECHAT:

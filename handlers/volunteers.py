@@ -38,7 +38,14 @@ from handlers.router import Click, Router, Scene, Text
 from storage.activities import withdraw_upcoming
 from storage.db import Conflict, savepoint
 from storage.inbox import delete_person
-from storage.volunteers import Volunteer, erase, find_by_user, phone_taken, total_hours
+from storage.volunteers import (
+    Volunteer,
+    erase,
+    find_by_user,
+    phone_taken,
+    register,
+    total_hours,
+)
 
 FLOW = "volunteer_signup"
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -276,28 +283,28 @@ async def handle_confirm(ctx: Ctx, answers: dict[str, Any]) -> Outcome:
         return Invalid(ctx.t("volunteer.bad_confirm"))
     msg, cipher, now = ctx.inbound, ctx.bot.cipher, ctx.bot.clock.now()
     guardian = answers.get("guardian")
-    row = Volunteer(
-        channel=msg.channel.value,
-        account=msg.account,
-        user_id=msg.user,
-        name_enc=cipher.encrypt(answers["name"]),
-        phone_enc=cipher.encrypt(answers["phone"]),
-        phone_index=cipher.blind_index(answers["phone"]),
-        city=answers["city"],
-        district=answers.get("district") or "",
-        birth_year=answers["birth_year"],
-        minor=bool(answers.get("minor")),
-        guardian_enc=cipher.encrypt(json.dumps(guardian, ensure_ascii=False)) if guardian else None,
-        skills=",".join(answers["skills"]),
-        availability=",".join(answers.get("availability") or []),
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        # A savepoint: the same phone or user registered meanwhile must not abort the message.
-        async with savepoint(ctx.session):
-            ctx.session.add(row)
-    except Conflict:
+    columns = {
+        "channel": msg.channel.value,
+        "account": msg.account,
+        "user_id": msg.user,
+        "name_enc": cipher.encrypt(answers["name"]),
+        "phone_enc": cipher.encrypt(answers["phone"]),
+        "phone_index": cipher.blind_index(answers["phone"]),
+        "city": answers["city"],
+        "district": answers.get("district") or "",
+        "birth_year": answers["birth_year"],
+        "minor": bool(answers.get("minor")),
+        "guardian_enc": (
+            cipher.encrypt(json.dumps(guardian, ensure_ascii=False)) if guardian else None
+        ),
+        "skills": ",".join(answers["skills"]),
+        "availability": ",".join(answers.get("availability") or []),
+        "created_at": now,
+        "updated_at": now,
+    }
+    # The same phone or user registered meanwhile must not abort the message: the insert
+    # does nothing then (no exception, no SAVEPOINT).
+    if await register(ctx.session, columns) is None:
         return Finish(ctx.reply("volunteer.phone_taken"))
     return Finish(ctx.reply("volunteer.done"))
 

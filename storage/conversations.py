@@ -14,11 +14,13 @@ import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
+from storage.db import Prebuilt
 from storage.models import Conversation
 
 
@@ -62,16 +64,32 @@ _TABLE: Table = Conversation.__table__  # type: ignore[assignment]
 # statements, not per message through the ORM (loading, dirty tracking and the flush cost more
 # than the SQL). FOR UPDATE serialises two messages of one user on PostgreSQL; SQLite's write
 # lock (BEGIN IMMEDIATE) already does.
-_STATE = select(*(_TABLE.c[name] for name in _FIELDS), _TABLE.c.version).where(
+_STATE_QUERY = select(*(_TABLE.c[name] for name in _FIELDS), _TABLE.c.version).where(
     Conversation.of_bound_user()
 )
-_STATE_LOCKED = _STATE.with_for_update()
-_INSERT = insert(_TABLE)
+_STATE = Prebuilt(_STATE_QUERY)
+# The locked read, also as a CTE for statements that read it along (the claim on PostgreSQL).
+STATE_LOCKED = _STATE_QUERY.with_for_update()
+_STATE_LOCKED = Prebuilt(STATE_LOCKED)
+_KEPT = "storage.conversations.kept"
+
+
+def keep_state(session: AsyncSession, person: tuple[str, str, str], row: Any) -> None:
+    """Keep the person's state as read, locked, in this transaction by another statement (the
+    message's claim on PostgreSQL; ``row``: its ``_FIELDS`` and version, or None for no
+    state), for the next ``SqlConversationStore.get`` of the transaction."""
+    sync = session.sync_session
+    sync.info[_KEPT] = (sync.get_transaction(), person, row)
+
+
+_INSERT = Prebuilt(insert(_TABLE))
 # The new values are the parameters named after their columns; the person's are key_*.
-_UPDATE = update(_TABLE).where(
-    *(_TABLE.c[name] == bindparam(f"key_{name}") for name in ("channel", "account", "user_id"))
+_UPDATE = Prebuilt(
+    update(_TABLE).where(
+        *(_TABLE.c[name] == bindparam(f"key_{name}") for name in ("channel", "account", "user_id"))
+    )
 )
-_DELETE = delete(_TABLE).where(Conversation.of_bound_user())
+_DELETE = Prebuilt(delete(_TABLE).where(Conversation.of_bound_user()))
 
 
 class SqlConversationStore(ConversationStore):
@@ -85,8 +103,17 @@ class SqlConversationStore(ConversationStore):
 
     async def get(self, key: UserKey, *, lock: bool = False) -> FlowState | None:
         """The user's state, or None (see ``ConversationStore.get``)."""
-        query = _STATE_LOCKED if lock else _STATE
-        row = (await self.session.execute(query, Conversation.columns_of(key))).first()
+        params = Conversation.columns_of(key)
+        sync = self.session.sync_session
+        kept = sync.info.pop(_KEPT, None)
+        if (
+            kept is not None
+            and kept[0] is sync.get_transaction()
+            and kept[1] == (params["channel"], params["account"], params["user_id"])
+        ):
+            row = kept[2]  # read (and locked) in this transaction already
+        else:
+            row = await (_STATE_LOCKED if lock else _STATE).first(self.session, params)
         if row is None:
             self._versions.pop(key, None)
             return None
@@ -104,19 +131,19 @@ class SqlConversationStore(ConversationStore):
             # Now, not at commit: a concurrent first message of the same user loses here, on
             # the unique key, and the dispatcher runs it again on fresh state.
             values = {name: getattr(state, name) for name in _FIELDS}
-            await self.session.execute(_INSERT, {**person, **values, "version": 0})
+            await _INSERT.run(self.session, {**person, **values, "version": 0})
             self._versions[key] = 0
             return dataclasses.replace(state, version=0)
         values = {name: getattr(state, name) for name in _FIELDS}
         keys = {f"key_{name}": value for name, value in person.items()}
-        await self.session.execute(_UPDATE, {**keys, **values, "version": version + 1})
+        await _UPDATE.run(self.session, {**keys, **values, "version": version + 1})
         self._versions[key] = version + 1
         return dataclasses.replace(state, version=version + 1)
 
     async def delete(self, key: UserKey) -> None:
         """Forget the user's state (see ``ConversationStore.delete``)."""
         self._versions.pop(key, None)
-        await self.session.execute(_DELETE, Conversation.columns_of(key))
+        await _DELETE.run(self.session, Conversation.columns_of(key))
 
 
 class MemoryConversationStore(ConversationStore):

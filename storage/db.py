@@ -6,24 +6,27 @@ import contextlib
 import contextvars
 import os
 import sqlite3
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine.base import ExceptionContextImpl
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 T = TypeVar("T")
 
@@ -135,7 +138,29 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         )
         _tune_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Every connection the pool may open is kept once opened (no overflow): under a burst of
+    # votes 30 transactions run at once, and overflow connections were closed at every
+    # check-in and opened again by the next message (connect, TLS attempt, SQLAlchemy's setup
+    # queries, and asyncpg's prepared statements lost with them: measured, a sixth of the
+    # bot's CPU on PostgreSQL). The most connections a process holds is unchanged.
+    engine = create_async_engine(url, echo=echo, pool_size=30, max_overflow=0, pool_pre_ping=True)
+    if engine.dialect.driver == "asyncpg":
+        engine.dialect.do_ping = _ping_asyncpg  # type: ignore[method-assign]
+    return engine
+
+
+def _ping_asyncpg(dbapi_connection: Any) -> bool:
+    """The pool's pre-ping in one round trip. SQLAlchemy's asyncpg adapter pings inside a
+    transaction of its own (BEGIN, the ping, ROLLBACK: three round trips, for pgbouncer's
+    transaction mode, which the bot does not use); every message's transaction checks a
+    connection out, so that was three of its dozen round trips. A connection being checked
+    out has no transaction open, so the ping runs in autocommit, as the adapter's own does
+    inside a transaction."""
+    try:
+        await_(dbapi_connection._connection.fetchrow(";"))
+    except Exception as error:
+        dbapi_connection._handle_exception(error)
+    return True
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
@@ -152,7 +177,21 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        driver = conn.connection.driver_connection
+        if isinstance(driver, LoopFirstConnection):
+            # Straight to sqlite3 (on the loop's thread within ``on_loop``): through
+            # exec_driver_sql the BEGIN took an execution context and three hops through
+            # aiosqlite's adapter, on every message's transaction.
+            try:
+                await_(driver._execute(_begin_immediate, driver._conn))
+            except sqlite3.Error as exc:
+                raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+            return
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE").close()
 
 
 def create_sessions(engine: AsyncEngine) -> Sessions:
@@ -218,19 +257,280 @@ def upsert_insert(session: AsyncSession) -> Any:
 
 
 class Prebuilt:
-    """An INSERT … ON CONFLICT statement built once per dialect (``build`` gets the dialect's
-    ``insert``). On the transactional path, building a statement per call (coercion and the
-    cache key) costs more CPU than running it; execute it with its values as parameters."""
+    """A statement of the transactional path, built once (``build`` gets the dialect's
+    ``insert``, which knows ON CONFLICT; or the statement itself), compiled once per dialect
+    and set of parameter names, and run on the session's driver connection.
 
-    def __init__(self, build: Callable[[Any], Any]) -> None:
-        self._build = build
+    Through ``AsyncSession.execute`` each statement of a message cost more CPU than the SQL:
+    a greenlet hop, the ORM's execute path, the compiled cache's key, the execution context,
+    the cursor result, and on SQLite four or five more hops through aiosqlite's adapter. Here
+    a statement is one call to the driver (sqlite3 on the event loop's thread within
+    ``on_loop``, else aiosqlite's thread; asyncpg's own prepared statement) with the
+    compiled SQL and the type's bind and result processors, in the session's transaction.
+    When the session holds ORM changes not yet flushed, the statement goes through
+    ``session.execute`` instead, which flushes them first (the order of writes is kept).
+    Rows come back as named tuples (attribute access like SQLAlchemy's rows).
+    """
+
+    def __init__(self, build: Callable[[Any], Any] | Any) -> None:
+        self._build = build if callable(build) else None
+        self._statement = None if callable(build) else build
         self._built: dict[str, Any] = {}
+        self._compiled: dict[tuple[str, frozenset[str]], _Compiled | None] = {}
 
     def of(self, session: AsyncSession) -> Any:
         """The statement for ``session``'s dialect."""
-        name = session.get_bind().dialect.name
+        return self._for(session.get_bind().dialect.name)
+
+    def _for(self, name: str) -> Any:
+        if self._statement is not None:
+            return self._statement
         statement = self._built.get(name)
         if statement is None:
             insert = pg_insert if name == "postgresql" else sqlite_insert
-            statement = self._built[name] = self._build(insert)
+            statement = self._built[name] = self._build(insert)  # type: ignore[misc]
         return statement
+
+    async def rows(self, session: AsyncSession, params: dict[str, Any]) -> list[Any]:
+        """All rows the statement returns."""
+        return (await self._execute(session, params))[0]
+
+    async def first(self, session: AsyncSession, params: dict[str, Any]) -> Any:
+        """The first row, or None."""
+        rows = (await self._execute(session, params))[0]
+        return rows[0] if rows else None
+
+    async def scalar(self, session: AsyncSession, params: dict[str, Any]) -> Any:
+        """The first column of the first row, or None."""
+        rows = (await self._execute(session, params))[0]
+        return rows[0][0] if rows else None
+
+    async def run(self, session: AsyncSession, params: dict[str, Any]) -> int:
+        """Run it; the number of rows it changed."""
+        return (await self._execute(session, params))[1]
+
+    async def _execute(
+        self, session: AsyncSession, params: dict[str, Any]
+    ) -> tuple[list[Any], int]:
+        driver = await _driver(session)
+        if driver is not None:
+            compiled = self._compile(driver.dialect, params)
+            if compiled is not None:
+                return await driver.execute(compiled, params)
+        result: Any = await session.execute(self.of(session), params)
+        rows = result.all() if getattr(result, "returns_rows", True) else []
+        return rows, int(getattr(result, "rowcount", -1))
+
+    def _compile(self, dialect: Any, params: dict[str, Any]) -> _Compiled | None:
+        key = (dialect.name, frozenset(params))
+        try:
+            return self._compiled[key]
+        except KeyError:
+            pass
+        compiled = self._compiled[key] = _Compiled.of(self._for(dialect.name), dialect, key[1])
+        return compiled
+
+
+class _Compiled:
+    """A statement compiled for one dialect and set of parameter names: its SQL, how to make
+    the driver's positional arguments from the parameters, and the row type."""
+
+    __slots__ = ("args", "results", "returns_rows", "row", "sql")
+
+    def __init__(
+        self, sql: str, args: list[tuple[str | None, Any, Any]], compiled: Any, dialect: Any
+    ) -> None:
+        self.sql = sql
+        self.args = args  # (parameter name or None for a constant, constant, bind processor)
+        columns = compiled._result_columns
+        self.returns_rows = bool(columns)
+        names = [column[0] for column in columns]
+        self.row: Any = (
+            namedtuple("Row", names)
+            if names
+            and all(n.isidentifier() and not n.startswith("_") for n in names)
+            and len(set(names)) == len(names)
+            else tuple
+        )
+        processors = [column[3]._cached_result_processor(dialect, None) for column in columns]
+        self.results = processors if any(processors) else None
+
+    @classmethod
+    def of(cls, statement: Any, dialect: Any, keys: frozenset[str]) -> _Compiled | None:
+        """None when the statement needs what only SQLAlchemy's execution does (Python-side
+        defaults, expanding IN lists, escaped names): it then runs through the session."""
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+        if (
+            compiled.insert_prefetch
+            or compiled.update_prefetch
+            or compiled.post_compile_params
+            or compiled.literal_execute_params
+            or compiled.escaped_bind_names
+            or compiled.positiontup is None
+        ):
+            return None
+        processors = compiled._bind_processors
+        args: list[tuple[str | None, Any, Any]] = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            if bind.key in keys:
+                args.append((bind.key, None, processors.get(name)))
+            elif bind.callable is None and bind.value is not None and not bind.required:
+                value = bind.value
+                process = processors.get(name)
+                args.append((None, process(value) if process else value, None))
+            else:
+                return None
+        return cls(compiled.string, args, compiled, dialect)
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        """The driver's positional arguments for ``params``."""
+        out = []
+        for name, constant, process in self.args:
+            if name is None:
+                out.append(constant)
+            else:
+                value = params[name]
+                out.append(value if process is None or value is None else process(value))
+        return out
+
+    def make_rows(self, raw: Any) -> list[Any]:
+        """The driver's rows as named tuples, through the types' result processors."""
+        row = self.row
+        results = self.results
+        if results is None:
+            return [row(*r) for r in raw] if row is not tuple else [tuple(r) for r in raw]
+        made = []
+        for r in raw:
+            values = [v if p is None or v is None else p(v) for p, v in zip(results, r)]  # noqa: B905
+            made.append(row(*values) if row is not tuple else tuple(values))
+        return made
+
+
+class _Driver:
+    dialect: Any
+    adapted: Any  # SQLAlchemy's adapter of the driver's connection
+    connection: Any  # SQLAlchemy's Connection (its engine's error listeners)
+
+    async def execute(self, compiled: _Compiled, params: dict[str, Any]) -> tuple[list[Any], int]:
+        raise NotImplementedError
+
+
+def _run_sqlite(conn: sqlite3.Connection, sql: str, args: list[Any]) -> tuple[list[Any], int]:
+    cursor = conn.execute(sql, args)
+    try:
+        return cursor.fetchall(), cursor.rowcount
+    finally:
+        cursor.close()
+
+
+class _SQLiteDriver(_Driver):
+    """The statement on aiosqlite's connection: on the event loop's thread within ``on_loop``
+    (see LoopFirstConnection), else on aiosqlite's thread."""
+
+    def __init__(self, connection: Any, adapted: Any, driver: aiosqlite.Connection) -> None:
+        self.dialect = connection.dialect
+        self.connection = connection
+        self.adapted = adapted
+        self.driver = driver
+
+    async def execute(self, compiled: _Compiled, params: dict[str, Any]) -> tuple[list[Any], int]:
+        args = compiled.arguments(params)
+        conn = self.driver
+        try:
+            rows, count = await conn._execute(_run_sqlite, conn._conn, compiled.sql, args)
+        except Exception as error:
+            _raise(self, compiled.sql, args, error)
+        return compiled.make_rows(rows) if compiled.returns_rows else [], count
+
+
+class _PostgresDriver(_Driver):
+    """The statement on asyncpg's connection (its prepared-statement cache), in the
+    transaction SQLAlchemy's adapter began (or begins now, as the adapter would)."""
+
+    def __init__(self, connection: Any, adapted: Any) -> None:
+        self.dialect = connection.dialect
+        self.connection = connection
+        self.adapted = adapted
+        self.driver = adapted._connection
+
+    async def execute(self, compiled: _Compiled, params: dict[str, Any]) -> tuple[list[Any], int]:
+        args = compiled.arguments(params)
+        adapted = self.adapted
+        try:
+            if adapted._transaction is None and adapted.isolation_level != "autocommit":
+                await adapted._start_transaction()
+            if compiled.returns_rows:
+                rows = await self.driver.fetch(compiled.sql, *args)
+                return compiled.make_rows(rows), len(rows)
+            status = await self.driver.execute(compiled.sql, *args)
+        except Exception as error:
+            _raise(self, compiled.sql, args, error)
+        count = status.rpartition(" ")[2]
+        return [], int(count) if count.isdigit() else -1
+
+
+def _raise(driver: _Driver, sql: str, args: list[Any], error: Exception) -> NoReturn:
+    """``error`` as SQLAlchemy would have raised it (IntegrityError and so on), through the
+    adapter's translation of the driver's exceptions, told to the engine's ``handle_error``
+    listeners (the metrics count database errors there)."""
+    adapted = driver.adapted
+    try:
+        adapted._handle_exception(error)
+    except adapted.dbapi.Error as translated:
+        wrapped = DBAPIError.instance(sql, args, translated, adapted.dbapi.Error)
+        dialect = driver.dialect
+        if dialect._has_events:
+            conn = driver.connection
+            context = ExceptionContextImpl(
+                translated, wrapped, conn.engine, dialect, conn, None, sql, args,
+                None, False, True, False,
+            )  # fmt: skip
+            for listener in dialect.dispatch.handle_error:
+                instead = listener(context)
+                if instead is not None:  # as SQLAlchemy does: a listener may replace it
+                    raise instead from error
+        raise wrapped from error
+    raise error
+
+
+_DRIVER = "storage.db.driver"
+
+
+async def _driver(session: AsyncSession) -> _Driver | None:
+    """The driver connection of ``session``'s transaction, or None when a statement must go
+    through ``session.execute``: no transaction begun, or ORM changes waiting for a flush."""
+    sync = session.sync_session
+    transaction = sync._transaction
+    if transaction is None or not sync._is_clean():
+        return None
+    while transaction._parent is not None:
+        transaction = transaction._parent
+    cached = sync.info.get(_DRIVER)
+    if cached is not None and cached[0] is transaction:
+        return cached[1]
+    conn = await session.connection()
+    fairy = await conn.get_raw_connection()
+    adapted = fairy.dbapi_connection
+    sync_conn = conn.sync_connection
+    dialect = conn.dialect
+    driver: _Driver | None = None
+    if sync_conn is None or sync_conn._echo or _watched(sync_conn):
+        pass  # statements someone logs or watches go through SQLAlchemy's execute
+    elif dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        driver = _PostgresDriver(sync_conn, adapted)
+    elif dialect.name == "sqlite" and isinstance(fairy.driver_connection, aiosqlite.Connection):
+        driver = _SQLiteDriver(sync_conn, adapted, fairy.driver_connection)
+    sync.info[_DRIVER] = (transaction, driver)
+    return driver
+
+
+def _watched(conn: Any) -> bool:
+    """Whether the engine has listeners for each statement (tests count them; tracing)."""
+    dispatch = conn.dispatch
+    return bool(
+        dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or dispatch.before_execute
+        or dispatch.after_execute
+    )

@@ -68,12 +68,12 @@ async def find_follower(
 
 _FOLLOWERS: Table = Follower.__table__  # type: ignore[assignment]
 # A vote's follower read and write, built once (see storage.db.Prebuilt).
-_FOLLOWER_STATE = select(
-    _FOLLOWERS.c.subscribed, _FOLLOWERS.c.scene, _FOLLOWERS.c.subscribed_at
-).where(
-    _FOLLOWERS.c.channel == bindparam("channel"),
-    _FOLLOWERS.c.account == bindparam("account"),
-    _FOLLOWERS.c.user_id == bindparam("user_id"),
+_FOLLOWER_STATE = Prebuilt(
+    select(_FOLLOWERS.c.subscribed, _FOLLOWERS.c.scene, _FOLLOWERS.c.subscribed_at).where(
+        _FOLLOWERS.c.channel == bindparam("channel"),
+        _FOLLOWERS.c.account == bindparam("account"),
+        _FOLLOWERS.c.user_id == bindparam("user_id"),
+    )
 )
 _REMEMBER = Prebuilt(lambda insert: insert(_FOLLOWERS).on_conflict_do_nothing())
 
@@ -91,7 +91,7 @@ async def follower_state(
 ) -> FollowerState | None:
     """``find_follower``'s answer as a plain tuple (one prebuilt read, no ORM object)."""
     params = {"channel": channel, "account": account, "user_id": user_id}
-    row = (await session.execute(_FOLLOWER_STATE, params)).first()
+    row = await _FOLLOWER_STATE.first(session, params)
     return None if row is None else FollowerState(row.subscribed, row.scene, row.subscribed_at)
 
 
@@ -213,6 +213,4 @@ async def remember_follower(
     """Record what the platform said about a user not seen before; a follow event that
     recorded the row meanwhile wins (ON CONFLICT DO NOTHING: the message's transaction goes on,
     without a SAVEPOINT)."""
-    await session.execute(
-        _REMEMBER.of(session), _first_seen(channel, account, user_id, subscribed, now)
-    )
+    await _REMEMBER.run(session, _first_seen(channel, account, user_id, subscribed, now))

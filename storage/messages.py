@@ -3,23 +3,25 @@ upkeep (retention, the cached replies kept for retries)."""
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
-from storage.models import InboundMessage
+from storage.conversations import STATE_LOCKED, keep_state
+from storage.db import Prebuilt
+from storage.hotpath import LOG_COLUMNS
+from storage.models import InboundMessage, Notice
+from storage.notices import PENDING_OF_BOUND_USER, PendingNotice, keep_pending
 
 _LOG: Table = InboundMessage.__table__  # type: ignore[assignment]
+_NOTICES: Table = Notice.__table__  # type: ignore[assignment]
 
 # Built once: statements made per message (ORM unit of work, .where() and .values() coercion,
 # the cache key) cost more CPU than the SQL itself on the transactional path.
-_FINISH = (
+_FINISH = Prebuilt(
     update(_LOG)
     .where(_LOG.c.id == bindparam("row_id"))
     .values(
@@ -32,21 +34,99 @@ _FINISH = (
 )
 
 
-@functools.cache
-def _claim_statement(dialect: str) -> Any:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
+_CLAIM = Prebuilt(
+    lambda insert: (
         insert(_LOG)
         .on_conflict_do_nothing(index_elements=["channel", "account", "msg_key"])
         .returning(_LOG.c.id)
     )
+)
+# The claim's row: the log's columns but how the message ended (``finish_message``).
+_CLAIM_COLUMNS = tuple(c for c in LOG_COLUMNS if c not in ("handler", "reply", "finished_at"))
 
 
-async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | None:
+def _claim_with_notices(insert: Any) -> Any:
+    """PostgreSQL: the claim, the sender's pending notices (``pending_notices``) and their
+    conversation state, locked (``SqlConversationStore.get``), in one statement: two round
+    trips less on every message of the transactional path. The notices come back as rows
+    (none: one row of NULLs), each with the state's columns, whatever the claim's outcome."""
+    claim = (
+        insert(_LOG)
+        .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["channel", "account", "msg_key"])
+        .returning(_LOG.c.id)
+        .cte("claim")
+    )
+    state = STATE_LOCKED.cte("state")
+    one = select(literal(1).label("one")).subquery("one")
+    return (
+        select(
+            select(claim.c.id).scalar_subquery().label("id"),
+            _NOTICES.c.id.label("notice_id"),
+            _NOTICES.c.text,
+            *(column.label(f"state_{column.name}") for column in state.c),
+        )
+        .select_from(one.outerjoin(state, literal(True)).outerjoin(_NOTICES, PENDING_OF_BOUND_USER))
+        .order_by(_NOTICES.c.id)
+    )
+
+
+_CLAIM_WITH_NOTICES = Prebuilt(_claim_with_notices)
+
+
+class _State(NamedTuple):
+    """A conversation row as ``SqlConversationStore.get`` reads it."""
+
+    flow: str
+    step: str
+    data: str
+    updated_at: datetime
+    expires_at: datetime
+    version: int
+
+
+_CACHED_ANSWER = Prebuilt(
+    select(_LOG.c.status, _LOG.c.reply, _LOG.c.handler).where(
+        _LOG.c.channel == bindparam("channel"),
+        _LOG.c.account == bindparam("account"),
+        _LOG.c.msg_key == bindparam("msg_key"),
+    )
+)
+
+
+async def claim_message(
+    session: AsyncSession, row: dict[str, Any], *, notices: bool = False
+) -> int | None:
     """Insert the message's log row (its key's claim); its id, or None when the key is taken
-    (a retry: the unique key decides, across processes too, without an exception)."""
-    statement = _claim_statement(session.get_bind().dialect.name)
-    return (await session.execute(statement, row)).scalar()
+    (a retry: the unique key decides, across processes too, without an exception).
+
+    With ``notices`` (the handler will ask ``pending_notices`` and the conversation state
+    next), PostgreSQL reads both in the same statement, the state locked, and keeps them for
+    those calls."""
+    if not notices or session.get_bind().dialect.name != "postgresql":
+        return await _CLAIM.scalar(session, row)
+    rows = await _CLAIM_WITH_NOTICES.rows(session, {name: row[name] for name in _CLAIM_COLUMNS})
+    person = (row["channel"], row["account"], row["user_id"])
+    keep_pending(session, person, [PendingNotice(r.notice_id, r.text) for r in rows if r.notice_id])
+    first = rows[0]
+    state = None
+    if first.state_version is not None:
+        state = _State(
+            first.state_flow,
+            first.state_step,
+            first.state_data,
+            first.state_updated_at,
+            first.state_expires_at,
+            first.state_version,
+        )
+    keep_state(session, person, state)
+    return first.id
+
+
+async def cached_answer(session: AsyncSession, channel: str, account: str, msg_key: str) -> Any:
+    """(status, reply, handler) of a claimed message key, or None (a retry's answer)."""
+    params = {"channel": channel, "account": account, "msg_key": msg_key}
+    return await _CACHED_ANSWER.first(session, params)
 
 
 async def finish_message(
@@ -60,8 +140,8 @@ async def finish_message(
     finished_at: datetime,
 ) -> None:
     """Record how the claimed message was handled (in its transaction)."""
-    await session.execute(
-        _FINISH,
+    await _FINISH.run(
+        session,
         {
             "row_id": row_id,
             "new_status": status,

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.clock import as_utc
 from bot.kernel.message import UserKey
+from storage.db import Prebuilt
 from storage.models import InboundMessage, Notice
 
 
@@ -44,17 +45,33 @@ class PendingNotice(NamedTuple):
 
 # Read before every text message's handler: built once and read as plain rows, not ORM
 # objects, per message.
-_PENDING = (
-    select(Notice.id, Notice.text)
-    .where(Notice.of_bound_user(), Notice.delivered_at.is_(None))
-    .order_by(Notice.id)
-)
+PENDING_OF_BOUND_USER = and_(Notice.of_bound_user(), Notice.delivered_at.is_(None))
+_PENDING = Prebuilt(select(Notice.id, Notice.text).where(PENDING_OF_BOUND_USER).order_by(Notice.id))
+_KEPT = "storage.notices.kept"
+
+
+def keep_pending(
+    session: AsyncSession, person: tuple[str, str, str], found: list[PendingNotice]
+) -> None:
+    """Keep the person's pending notices, read in this transaction by another statement (the
+    message's claim on PostgreSQL), for the next ``pending_notices`` call of the transaction."""
+    sync = session.sync_session
+    sync.info[_KEPT] = (sync.get_transaction(), person, found)
 
 
 async def pending_notices(session: AsyncSession, key: UserKey) -> list[PendingNotice]:
     """The user's undelivered notices, oldest first."""
-    result = await session.execute(_PENDING, Notice.columns_of(key))
-    return [PendingNotice(row.id, row.text) for row in result]
+    params = Notice.columns_of(key)
+    sync = session.sync_session
+    kept = sync.info.pop(_KEPT, None)
+    if (
+        kept is not None
+        and kept[0] is sync.get_transaction()
+        and kept[1] == (params["channel"], params["account"], params["user_id"])
+    ):
+        return kept[2]
+    rows = await _PENDING.rows(session, params)
+    return [PendingNotice(row.id, row.text) for row in rows]
 
 
 async def claim_notices(session: AsyncSession, ids: Sequence[int], now: datetime) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -27,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.kernel.message import UserKey
-from storage.db import added
+from storage.db import Prebuilt, added
 from storage.models import Base, BigId, PersonRow
 
 
@@ -57,6 +59,21 @@ class Volunteer(PersonRow, Base):
     availability: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+_VOLUNTEERS: Table = Volunteer.__table__  # type: ignore[assignment]
+# The sign-up's last step: built once (see storage.db.Prebuilt); ON CONFLICT DO NOTHING
+# instead of a SAVEPOINT around an ORM add and its flush.
+_REGISTER = Prebuilt(
+    lambda insert: insert(_VOLUNTEERS).on_conflict_do_nothing().returning(_VOLUNTEERS.c.id)
+)
+
+
+async def register(session: AsyncSession, columns: dict[str, Any]) -> int | None:
+    """Insert a volunteer row (every column given); its id, or None when the user or the
+    phone is registered already (a unique key: another message got there first). The
+    message's transaction goes on either way."""
+    return await _REGISTER.scalar(session, columns)
 
 
 class HoursEntry(Base):

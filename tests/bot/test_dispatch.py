@@ -110,7 +110,8 @@ def _count_transactions(bot: BotContext) -> list[int]:
     begun = [0]
 
     def claim(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO inbound_messages"):
+        # On PostgreSQL the claim is a CTE that also reads the pending notices.
+        if statement.startswith(("INSERT INTO inbound_messages", "WITH claim AS")):
             begun[0] += 1
 
     event.listen(bot.sessions.kw["bind"].sync_engine, "before_cursor_execute", claim)
@@ -156,10 +157,12 @@ async def test_a_retry_after_commit_is_answered_without_the_database(
     probe.needs_transaction = counting
     assert user.read_reply((await harness.post(user, xml))[1])["Content"] == "已记录"
     assert begun[0] == 0 and asked == [] and len(calls) == 1
-    # Past the retry horizon the answer is the database's again (here: the cached reply).
+    # Past the retry horizon the answer is the database's again (here: the cached reply, after
+    # the claim found the key taken; no pure route answers this text, so the probe is not
+    # asked: the message takes the transactional path whatever it would say).
     harness.clock.advance(minutes=2)
     assert user.read_reply((await harness.post(user, xml))[1])["Content"] == "已记录"
-    assert len(calls) == 1 and asked
+    assert len(calls) == 1 and begun[0] == 1 and asked == []
 
 
 async def test_events_dedupe_by_user_and_create_time(harness: BotHarness) -> None:
