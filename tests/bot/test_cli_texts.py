@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import functools
 import re
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from bot.kernel.content import Texts
 from tests.bot.test_cli import _cli, _write_config
+from tests.source import parse_source
 
 CLI = Path(__file__).resolve().parents[2] / "bot" / "cli"
 # Commands whose tables, sheets and charts operators read.
@@ -40,10 +40,9 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return found
 
 
-@functools.cache
 def _tree(path: Path) -> ast.Module:
     """The parsed module (parsed once, so node ids agree between the scans)."""
-    return ast.parse(path.read_text(encoding="utf-8"))
+    return parse_source(path)
 
 
 def _strings(path: Path) -> list[ast.Constant]:

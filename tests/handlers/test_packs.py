@@ -25,6 +25,7 @@ from storage.faq import FaqEntry
 from storage.models import Conversation
 from storage.schedules import CampaignPost
 from tests.conftest import BotHarness, Chatter
+from tests.source import parse_source
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENT_STEMS = "|".join(p.stem for p in (ROOT / "handlers" / "content").glob("*.toml"))
@@ -50,24 +51,13 @@ def _name(func: ast.expr) -> str:
     return func.id if isinstance(func, ast.Name) else ""
 
 
-def _parse(path: Path) -> ast.Module:
-    source = path.read_text(encoding="utf-8")
-    try:
-        return ast.parse(source)
-    except SystemError:
-        # CPython before 3.11.8 can miscount the AST constructor's recursion depth when a
-        # finalizer runs mid-parse ("AST constructor recursion depth mismatch", gh-106905);
-        # seen once in a full run. The parse itself is fine: try again.
-        return ast.parse(source)
-
-
 def _keys_in_code() -> set[str]:
     """Every literal text key the bot's code passes to a text lookup (keys built with an
     f-string are checked one by one below)."""
     keys: set[str] = set()
     for package in ("bot", "handlers", "schedules", "storage"):
         for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(_parse(path)):
+            for node in ast.walk(parse_source(path)):
                 if not isinstance(node, ast.Call):
                     continue
                 if _name(node.func) == "columns":  # columns(texts, "reports.x", "a b")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.kernel.content import Texts
+from tests.source import parse_source
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "handlers", "schedules")
@@ -40,7 +41,7 @@ def _called(node: ast.Call) -> str:
 
 
 def _keys(path: Path) -> Iterator[tuple[str, int]]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse_source(path)
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
