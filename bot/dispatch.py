@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.kernel.clients import ApiError
 from bot.kernel.context import BotContext
@@ -427,6 +427,15 @@ class Dispatcher:
                         if attempt == 2:
                             raise
                         continue
+            except DBAPIError as exc:
+                # The connection was found ended (a database restart; the pool skips its
+                # ping for connections used moments ago): nothing of this transaction
+                # committed, or its claim makes the second run a retry. Once more, on a fresh
+                # connection.
+                if attempt == 1 and exc.connection_invalidated:
+                    progress.committing = False
+                    continue
+                return await self._failed(msg, progress, exc)
             except Exception as exc:
                 return await self._failed(msg, progress, exc)
             if row_id is None:

@@ -24,11 +24,22 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String, delete, func, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    String,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.db import Sessions, upsert_insert
+from storage.db import Prebuilt, Sessions, upsert_insert
 from storage.models import Base
 
 log = logging.getLogger("storage.ratelimit")
@@ -43,6 +54,31 @@ class RateCounter(Base):
     # epoch seconds // 60; indexed for the periodic read of busy keys of the last two minutes
     minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
     hits: Mapped[int] = mapped_column(Integer)
+
+
+# PostgreSQL's sync (``SharedRateLimiter._sync_postgres``): our hits added, and the totals of
+# the keys touched (this minute and the one before) and of every key past half the limit.
+# The main query reads the table as the statement began (a data-modifying CTE's rows are not
+# visible to it), so the upserted rows come back from RETURNING as well, marked.
+_SYNC_POSTGRES = Prebuilt(
+    text(
+        "WITH up AS (INSERT INTO rate_counters (key, minute, hits)"
+        " SELECT * FROM unnest(CAST(:keys AS VARCHAR[]), CAST(:minutes AS BIGINT[]),"
+        " CAST(:hits AS INTEGER[]))"
+        " ON CONFLICT (key, minute) DO UPDATE SET hits = rate_counters.hits + excluded.hits"
+        " RETURNING key, minute, hits)"
+        " SELECT key, minute, hits, false AS upserted FROM rate_counters"
+        " WHERE (minute >= :since AND hits >= :hot)"
+        " OR (key, minute) IN (SELECT * FROM unnest(CAST(:touched_keys AS VARCHAR[]),"
+        " CAST(:touched_minutes AS BIGINT[])))"
+        " UNION ALL SELECT key, minute, hits, true FROM up"
+    ).columns(
+        column("key", String),
+        column("minute", BigInteger),
+        column("hits", Integer),
+        column("upserted", Boolean),
+    )
+)
 
 
 class SharedRateLimiter:
@@ -117,18 +153,10 @@ class SharedRateLimiter:
         pairs = {(k, m) for k, _ in batch for m in (minute - 1, minute)}
         try:
             async with self.sessions() as session, session.begin():
-                if batch:
-                    await session.execute(self._upsert(session, batch))
-                hot = (RateCounter.minute >= minute - 1) & (
-                    RateCounter.hits >= max(1, self.limit // 2)
-                )
-                touched = tuple_(RateCounter.key, RateCounter.minute).in_(sorted(pairs))
-                rows = await session.execute(
-                    select(RateCounter.key, RateCounter.minute, RateCounter.hits).where(
-                        (hot | touched) if pairs else hot
-                    )
-                )
-                totals = {(k, m): h for k, m, h in rows}
+                if session.get_bind().dialect.name == "postgresql":
+                    totals = await self._sync_postgres(session, batch, pairs, minute)
+                else:
+                    totals = await self._sync_generic(session, batch, pairs, minute)
         except Exception:
             # The database is away: keep the hits for the next sync; meanwhile each process
             # limits on what it knows (its own hits on top of the last shared counts).
@@ -148,6 +176,54 @@ class SharedRateLimiter:
         self._syncing = {}
         while len(self._known) > self.max_keys:
             self._known.popitem(last=False)
+
+    async def _sync_generic(
+        self,
+        session: AsyncSession,
+        batch: dict[tuple[str, int], int],
+        pairs: set[tuple[str, int]],
+        minute: int,
+    ) -> dict[tuple[str, int], int]:
+        """The upsert, then the totals: statements built for the batch's size."""
+        if batch:
+            await session.execute(self._upsert(session, batch))
+        hot = (RateCounter.minute >= minute - 1) & (RateCounter.hits >= max(1, self.limit // 2))
+        touched = tuple_(RateCounter.key, RateCounter.minute).in_(sorted(pairs))
+        rows = await session.execute(
+            select(RateCounter.key, RateCounter.minute, RateCounter.hits).where(
+                (hot | touched) if pairs else hot
+            )
+        )
+        return {(k, m): h for k, m, h in rows}
+
+    async def _sync_postgres(
+        self,
+        session: AsyncSession,
+        batch: dict[tuple[str, int], int],
+        pairs: set[tuple[str, int]],
+        minute: int,
+    ) -> dict[tuple[str, int], int]:
+        """The upsert and the totals in one prebuilt statement, whatever the batch's size:
+        built per batch (a VALUES row and an IN pair per key), both statements cost a compile
+        and a new server-side prepare at nearly every sync, and a round trip each."""
+        items = sorted(batch.items())
+        touched = sorted(pairs)
+        rows = await _SYNC_POSTGRES.rows(
+            session,
+            {
+                "keys": [k for (k, _), _ in items],
+                "minutes": [m for (_, m), _ in items],
+                "hits": [n for _, n in items],
+                "touched_keys": [k for k, _ in touched],
+                "touched_minutes": [m for _, m in touched],
+                "since": minute - 1,
+                "hot": max(1, self.limit // 2),
+            },
+        )
+        # The table's rows as the statement began, then the upserted rows' new totals.
+        totals = {(r.key, r.minute): r.hits for r in rows if not r.upserted}
+        totals.update({(r.key, r.minute): r.hits for r in rows if r.upserted})
+        return totals
 
     @staticmethod
     def _upsert(session: AsyncSession, batch: dict[tuple[str, int], int]) -> Any:

@@ -118,7 +118,11 @@ async def test_postgres_connections_ended_under_the_bot(harness: BotHarness, db_
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         )
+    apology = harness.bot.texts("common.error")
     for xml in (user.text("活动介绍"), user.event("subscribe"), user.text("帮助")):
         status, body = await harness.post(user, xml)
         assert status == 200, body
+        # Not even an apology: a transaction whose connection turns out ended (the pool does
+        # not ping one used moments ago) runs again on a fresh one.
+        assert user.read_reply(body).get("Content") != apology
     assert "网络公益" in await harness.say(user, "活动介绍")

@@ -5,12 +5,13 @@ conversation state with it."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, event, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.kernel.context import BotContext
 from bot.kernel.message import Channel, UserKey
@@ -145,3 +146,29 @@ async def test_claim_reads_the_conversation_state_with_it(
             other = UserKey(Channel.WECHAT, ACCOUNT, "u7")
             assert await SqlConversationStore(session).get(other, lock=True) is None
             assert (await SqlConversationStore(session).get(key)).step == "phone"
+
+
+async def test_a_connection_ended_moments_after_use_is_dropped(
+    bot_context: BotContext, db_url: str
+) -> None:
+    """The pool does not ping a connection given back moments ago (PING_BYPASS_SECONDS): when
+    the server ended it meanwhile, its first statement raises a disconnect that invalidates it
+    (and the pool), and the next transaction gets a fresh connection."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server to end connections")
+    sessions = bot_context.sessions
+    async with sessions() as holding, holding.begin():
+        # ``holding`` keeps one connection busy: the next checkouts get the other one.
+        await _STATE.first(holding, {"user_id": "u4"})
+        async with sessions() as session, session.begin():
+            await _STATE.first(session, {"user_id": "u4"})
+            pid = (await session.execute(select(func.pg_backend_pid()))).scalar()
+        # Ended by the server while it sits in the pool, just given back.
+        await holding.execute(select(func.pg_terminate_backend(pid)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(DBAPIError) as raised:
+            async with sessions() as session, session.begin():
+                await _STATE.first(session, {"user_id": "u4"})
+        assert raised.value.connection_invalidated
+        async with sessions() as session, session.begin():
+            assert await _STATE.first(session, {"user_id": "u4"}) is None
