@@ -54,7 +54,7 @@ from handlers.conversation import ConversationEngine
 from handlers.router import Route, Router, first_match
 from storage.db import on_loop, transaction
 from storage.hotpath import MessageLogWriter, StateProbe
-from storage.messages import cached_answer, claim_message, finish_message
+from storage.messages import claim_message, finish_message
 from storage.models import InboundMessage
 
 __all__ = ["Deadlines", "Dispatcher", "Outcome", "Result"]
@@ -534,8 +534,8 @@ class Dispatcher:
             return None
 
     async def _duplicate(self, msg: Inbound) -> Result:
-        async with self.bot.sessions() as session:
-            row = await cached_answer(session, msg.channel.value, msg.account, msg.key)
+        # Outside any transaction, on the probe's connection: one round trip on PostgreSQL.
+        row = await self.probe.cached_answer(msg.channel.value, msg.account, msg.key)
         if row is None or row.status != "done" or not row.reply:
             # Still running elsewhere, delivered late, nothing to say, or the cached reply
             # already dropped (past any retry): answer nothing.

@@ -209,7 +209,9 @@ async def check_follower(bot: BotContext, msg: Inbound) -> None:
 
     The API call used to sit inside the transaction: with 100 ms of platform latency every
     vote held the write lock that long. Known followers (a row in the followers table, read
-    outside any transaction) need no call."""
+    outside any transaction) need no call, nor does a delivery of a message another delivery
+    has taken (committed, or in flight in another process): its claim will find the key taken
+    and answer as that delivery did."""
     if msg.channel is not Channel.WECHAT:
         return
     status, now = follow_status(bot), bot.clock.now().timestamp()
@@ -217,7 +219,9 @@ async def check_follower(bot: BotContext, msg: Inbound) -> None:
     if status.get(key, now) is not None:
         return
     if bot.follower_lookup is not None:
-        known = await bot.follower_lookup(*key)
+        known, taken = await bot.follower_lookup(*key, msg.key)
+        if taken:
+            return
     else:
         async with bot.sessions() as session:
             row = await find_follower(session, *key)

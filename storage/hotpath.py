@@ -21,7 +21,7 @@ import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 from sqlalchemy import text
@@ -44,9 +44,19 @@ class StateProbe(Protocol):
         the first delivery's answer, even when the flow it answered has ended since)."""
         ...
 
-    async def follows(self, channel: str, account: str, user: str) -> bool | None:
-        """Whether the user follows as far as the followers table knows (None: no row), read
-        outside any transaction: nothing waits for the write lock."""
+    async def follows(
+        self, channel: str, account: str, user: str, key: str
+    ) -> tuple[bool | None, bool]:
+        """Whether the user follows as far as the followers table knows (None: no row), and
+        whether message ``key`` is already taken by the transactional path (another delivery
+        of it committed, or on PostgreSQL is being handled by another process: its answer
+        will come from the claim, and asking the platform about the sender would be wasted).
+        Read outside any transaction: nothing waits for the write lock."""
+        ...
+
+    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+        """(status, reply, handler) of a claimed message key as committed, or None: a
+        retry's answer, read outside any transaction."""
         ...
 
     async def close(self) -> None:
@@ -54,9 +64,30 @@ class StateProbe(Protocol):
         ...
 
 
-_FOLLOWS_SQL = (
-    "SELECT subscribed FROM followers WHERE channel = {0} AND account = {1} AND user_id = {2}"
+# A message key the transactional path took (a pure answer's own log row, done with nothing
+# cached, does not count: its retry is simply answered again). Parameters: channel, account,
+# message key.
+_TAKEN = (
+    "EXISTS (SELECT 1 FROM inbound_messages WHERE channel = {0} AND account = {1}"
+    " AND msg_key = {2} AND (reply IS NOT NULL OR status <> 'done'))"
 )
+# Parameters: channel, account, user, message key.
+_FOLLOWS_SQL = (
+    "SELECT (SELECT subscribed FROM followers WHERE channel = {0} AND account = {1}"
+    " AND user_id = {2}), " + _TAKEN.format("{0}", "{1}", "{3}")
+)
+_CACHED_SQL = (
+    "SELECT status, reply, handler FROM inbound_messages"
+    " WHERE channel = {0} AND account = {1} AND msg_key = {2}"
+)
+
+
+class CachedAnswer(NamedTuple):
+    """A claimed message's outcome as its retries read it."""
+
+    status: str
+    reply: str | None
+    handler: str | None
 
 
 Key = tuple[str, str, str, str]  # channel, account, user, message key
@@ -132,13 +163,24 @@ class SQLiteProbe:
         rows = self._connection().execute(_sqlite_batch_sql(size), params)
         return {row[0] for row in rows}
 
-    async def follows(self, channel: str, account: str, user: str) -> bool | None:
-        """See ``StateProbe``: an indexed lookup on the loop's thread."""
-        row = self._connection().execute(
-            _FOLLOWS_SQL.format("?", "?", "?"), (channel, account, user)
+    async def follows(
+        self, channel: str, account: str, user: str, key: str
+    ) -> tuple[bool | None, bool]:
+        """See ``StateProbe``: indexed lookups on the loop's thread (another delivery in
+        flight is this process's: the dispatcher already made this one wait for it)."""
+        sql = _FOLLOWS_SQL.format("?1", "?2", "?3", "?4")
+        subscribed, taken = (
+            self._connection().execute(sql, (channel, account, user, key)).fetchone()
         )
-        found = row.fetchone()
-        return None if found is None else bool(found[0])
+        return None if subscribed is None else bool(subscribed), bool(taken)
+
+    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+        """See ``StateProbe``: an indexed lookup on the loop's thread."""
+        found = self._connection().execute(
+            _CACHED_SQL.format("?", "?", "?"), (channel, account, key)
+        )
+        row = found.fetchone()
+        return None if row is None else CachedAnswer(row[0], row[1], row[2])
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -230,18 +272,36 @@ class PostgresProbe:
             # that one was dropped, so this asks on a fresh one.
             return await self._ask(pool, (channel, account, user, key))
 
-    async def follows(self, channel: str, account: str, user: str) -> bool | None:
+    # Taken also while another process handles the key: its claim holds the key's advisory
+    # lock until it commits (``storage.messages``; the try here releases at once if it gets
+    # it, the statement being its own transaction).
+    _follows_sql = (
+        _FOLLOWS_SQL.format("$1", "$2", "$3", "$4")
+        + " OR NOT pg_try_advisory_xact_lock(hashtextextended(concat_ws(' ', $1, $2, $4), 0))"
+    )
+
+    async def follows(
+        self, channel: str, account: str, user: str, key: str
+    ) -> tuple[bool | None, bool]:
         """See ``StateProbe``: one round trip on the probe's pool."""
+        found = await self._fetchrow(self._follows_sql, channel, account, user, key)
+        assert found is not None
+        return None if found[0] is None else bool(found[0]), bool(found[1])
+
+    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+        """See ``StateProbe``: one round trip on the probe's pool (a retry that reached the
+        database had taken a transaction of three just to read it)."""
+        row = await self._fetchrow(_CACHED_SQL.format("$1", "$2", "$3"), channel, account, key)
+        return None if row is None else CachedAnswer(row[0], row[1], row[2])
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
         pool = await self._ready()
         async with pool.acquire() as conn:
             try:
-                found = await conn.fetchrow(
-                    _FOLLOWS_SQL.format("$1", "$2", "$3"), channel, account, user
-                )
+                return await conn.fetchrow(sql, *args)
             except _BROKEN:
                 conn.terminate()
                 raise
-        return None if found is None else bool(found[0])
 
     async def _ask(self, pool: asyncpg.Pool, key: Key) -> bool:
         async with pool.acquire() as conn:
@@ -274,12 +334,22 @@ class EngineProbe:
             params = {"c": channel, "a": account, "u": user, "k": key}
             return (await conn.execute(self._sql, params)).first() is not None
 
-    async def follows(self, channel: str, account: str, user: str) -> bool | None:
+    async def follows(
+        self, channel: str, account: str, user: str, key: str
+    ) -> tuple[bool | None, bool]:
         """See ``StateProbe``: one query on the async engine."""
         async with self.engine.connect() as conn:
-            sql = text(_FOLLOWS_SQL.format(":c", ":a", ":u"))
-            found = (await conn.execute(sql, {"c": channel, "a": account, "u": user})).first()
-        return None if found is None else bool(found[0])
+            sql = text(_FOLLOWS_SQL.format(":c", ":a", ":u", ":k"))
+            params = {"c": channel, "a": account, "u": user, "k": key}
+            subscribed, taken = (await conn.execute(sql, params)).one()
+        return None if subscribed is None else bool(subscribed), bool(taken)
+
+    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+        """See ``StateProbe``: one query on the async engine."""
+        async with self.engine.connect() as conn:
+            sql = text(_CACHED_SQL.format(":c", ":a", ":k"))
+            row = (await conn.execute(sql, {"c": channel, "a": account, "k": key})).first()
+        return None if row is None else CachedAnswer(row[0], row[1], row[2])
 
     async def close(self) -> None:
         return None

@@ -32,9 +32,13 @@ class BotContext:
     clients: dict[Channel, ChannelClient] = field(default_factory=dict)
     # Feature-owned services registered at start-up (e.g. the scheduler), by name.
     extras: dict[str, Any] = field(default_factory=dict)
-    # Whether a user follows as far as the followers table knows (None: no row), read outside
-    # any transaction (the state probe's connection); the app sets it, tests may leave it.
-    follower_lookup: Callable[[str, str, str], Awaitable[bool | None]] | None = None
+    # (channel, account, user, message key) -> whether the user follows as far as the
+    # followers table knows (None: no row), and whether that message is already taken by
+    # another delivery (storage.hotpath.StateProbe.follows); read outside any transaction
+    # (the state probe's connection). The app sets it, tests may leave it.
+    follower_lookup: Callable[[str, str, str, str], Awaitable[tuple[bool | None, bool]]] | None = (
+        None
+    )
 
     def client(self, channel: Channel) -> ChannelClient:
         """The API client of ``channel``; KeyError if that channel is not configured."""

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from bot.appkeys import DISPATCHER
 from bot.kernel.clock import as_utc
 from bot.kernel.context import BotContext
-from storage.db import create_engine, is_sqlite
+from storage.db import create_engine, is_sqlite, on_loop
 from storage.hotpath import (
     PROBE_APPLICATION_NAME,
     MessageLogWriter,
@@ -28,7 +28,8 @@ from storage.hotpath import (
     make_probe,
     sqlite_datetime,
 )
-from storage.models import Conversation, InboundMessage, Notice
+from storage.messages import claim_message
+from storage.models import Conversation, Follower, InboundMessage, Notice
 from tests.conftest import ACCOUNT, BotHarness
 
 
@@ -94,6 +95,47 @@ async def test_probe_sees_flows_and_pending_notices(bot_context: BotContext, db_
         assert await ask(probe, "wechat", "u9", "kr") and await ask(probe, "wechat", "u9", "kc")
         assert not await ask(probe, "wechat", "u9", "kp")
         assert not await ask(probe, "weibo", "u9", "kc")
+    finally:
+        await probe.close()
+
+
+async def test_probe_tells_a_message_another_delivery_took(
+    bot_context: BotContext, db_url: str
+) -> None:
+    """``follows`` also says whether the message's key is taken: committed by the
+    transactional path, or (PostgreSQL) claimed by a transaction still running, which is
+    another process's delivery (this process's own wait in memory). ``cached_answer`` reads
+    the committed outcome."""
+    probe = make_probe(db_url, bot_context.sessions.kw["bind"])
+    now = bot_context.clock.now()
+    claim = {
+        "channel": "wechat", "account": ACCOUNT, "user_id": "u7", "kind": "text",
+        "event": None, "text": None, "status": "processing", "received_at": now,
+    }  # fmt: skip
+    try:
+        assert await probe.follows("wechat", ACCOUNT, "u7", "k1") == (None, False)
+        assert await probe.cached_answer("wechat", ACCOUNT, "k1") is None
+        if not is_sqlite(db_url):
+            with on_loop():
+                async with bot_context.sessions() as session, session.begin():
+                    await claim_message(session, {**claim, "msg_key": "k1"}, notices=True)
+                    # In flight (not committed): another process would see it taken.
+                    assert await probe.follows("wechat", ACCOUNT, "u7", "k1") == (None, True)
+                    assert await probe.follows("wechat", ACCOUNT, "u7", "k2") == (None, False)
+                    await session.rollback()
+            assert await probe.follows("wechat", ACCOUNT, "u7", "k1") == (None, False)
+        async with bot_context.sessions() as session, session.begin():
+            await claim_message(session, {**claim, "msg_key": "k1"})
+            session.add(
+                Follower(
+                    channel="wechat", account=ACCOUNT, user_id="u7", subscribed=False,
+                    created_at=now, last_interaction_at=now,
+                )
+            )  # fmt: skip
+        assert await probe.follows("wechat", ACCOUNT, "u7", "k1") == (False, True)
+        answer = await probe.cached_answer("wechat", ACCOUNT, "k1")
+        assert answer is not None and answer.status == "processing" and answer.reply is None
+        assert await probe.follows("weibo", ACCOUNT, "u7", "k1") == (None, False)
     finally:
         await probe.close()
 
