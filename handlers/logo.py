@@ -211,7 +211,8 @@ async def check_follower(bot: BotContext, msg: Inbound) -> None:
     vote held the write lock that long. Known followers (a row in the followers table, read
     outside any transaction) need no call, nor does a delivery of a message another delivery
     has taken (committed, or in flight in another process): its claim will find the key taken
-    and answer as that delivery did."""
+    and answer as that delivery did (should that one fail instead, this one's vote counts as
+    when the platform does not answer)."""
     if msg.channel is not Channel.WECHAT:
         return
     status, now = follow_status(bot), bot.clock.now().timestamp()
