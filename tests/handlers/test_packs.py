@@ -60,7 +60,9 @@ def _keys_in_code() -> set[str]:
             for node in ast.walk(parse_source(path)):
                 if not isinstance(node, ast.Call):
                     continue
-                if _name(node.func) == "columns":  # columns(texts, "reports.x", "a b")
+                # bot.cli.common.columns(texts, "reports.x", "a b"), called by its bare name
+                # (not SQLAlchemy's TextClause.columns).
+                if isinstance(node.func, ast.Name) and node.func.id == "columns":
                     table, names = node.args[1:3]
                     assert isinstance(table, ast.Constant) and isinstance(names, ast.Constant)
                     keys.update(f"{table.value}.col_{n}" for n in str(names.value).split())
