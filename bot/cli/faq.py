@@ -57,12 +57,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                 [e.slug, e.title, e.campaign, n, e.source, "on" if e.enabled else "off"]
                 for e, n in await list_entries(session)
             ]
-        common.print_table(
-            common.columns(
-                bot.texts, "reports.faq", "slug title campaign questions source enabled"
-            ),
-            rows,
+        headers = common.columns(
+            bot.texts, "reports.faq", "slug title campaign questions source enabled"
         )
+        common.print_table(headers, rows)
 
     common.run(args, work)
     return 0
@@ -99,11 +97,8 @@ def cmd_add(args: argparse.Namespace) -> int:
         lambda bot: ops.add_entry(
             bot,
             common.operator(args),
-            slug=args.slug,
-            title=args.title,
-            answer=args.answer,
-            questions=args.question,
-            campaign=args.campaign,
+            ops.TopicDraft(args.slug, args.title, args.answer, args.campaign),
+            args.question,
         ),
     )
     print(f"topic {entry.slug} added; live within the refresh interval")

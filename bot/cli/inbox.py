@@ -96,12 +96,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                         text[:24] + ("…" if len(text) > 24 else ""),
                     ]
                 )
-        common.print_table(
-            common.columns(
-                bot.texts, "reports.inbox", "id channel person status reason severity time text"
-            ),
-            rows,
+        headers = common.columns(
+            bot.texts, "reports.inbox", "id channel person status reason severity time text"
         )
+        common.print_table(headers, rows)
 
     common.run(args, work)
     return 0
@@ -189,10 +187,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
             bot,
             args.id,
             common.operator(args),
-            slug=args.topic,
-            title=args.title,
-            answer=args.answer,
-            question=args.question,
+            faq_ops.TopicDraft(args.topic, args.title, args.answer),
+            args.question,
         ),
     )
     print(f"item {args.id} learned as an example question of {entry.slug}")
