@@ -169,7 +169,7 @@ async def current_followers(session: AsyncSession, channel: str | None = None) -
     query = select(func.count(Follower.id)).where(Follower.subscribed.is_(True))
     if channel:
         query = query.where(Follower.channel == channel)
-    return int((await session.execute(query)).scalar_one())
+    return int(await session.scalar(query) or 0)
 
 
 async def top_scenes(

@@ -59,12 +59,11 @@ async def section(scope: base.Scope) -> base.Section:
         answers[str(answer)] += n
     rows = base.per_bucket(scope, {k: tuple(v) for k, v in by_kind.items()}, len(KINDS) + 3)
     senders = int(await s.scalar(select(func.count(func.distinct(m.user_id))).where(where)) or 0)
-    total = sum(r[1] for r in rows)
     unit = scope.period.unit
     return base.Section(
         key="messages",
         totals=[
-            ("messages", total),
+            ("messages", sum(r[1] for r in rows)),
             ("senders", senders),
             *((f"kind_{k}", sum(r[2 + i] for r in rows)) for i, k in enumerate(KINDS)),
             *((f"answered_{a}", answers.get(a, 0)) for a in ANSWERS),
