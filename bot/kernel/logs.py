@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+_C_MAKE_ENCODER = getattr(json_encoder, "c_make_encoder", None)  # not in the type stubs
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object a line; ``ts`` is ISO 8601 UTC with milliseconds."""
@@ -23,8 +25,8 @@ class JsonFormatter(logging.Formatter):
     # C accelerator is missing: ``_encoder`` then writes the line.
     _c_encoder = (
         None
-        if json_encoder.c_make_encoder is None
-        else json_encoder.c_make_encoder(
+        if _C_MAKE_ENCODER is None
+        else _C_MAKE_ENCODER(
             None, str, json_encoder.encode_basestring, None, ": ", ", ", False, False, True
         )
     )
