@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from aiohttp import web
 
@@ -27,6 +28,7 @@ from bot.kernel.config import SANDBOX, Config, weibo_enabled
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
 from bot.kernel.message import Channel
+from bot.kernel.periodic import STOP_WAIT_SECONDS, Periodic
 from bot.kernel.privacy import Cipher, load_key
 from bot.keys import check_data_key
 from bot.metrics import TimedProbe, measure, start_metrics, watch_engine
@@ -109,9 +111,6 @@ async def prepare_database(
 # WeChat and Weibo retry a message within seconds (three tries, 5 s apart): a cached reply is
 # needed only that long, and is dropped after this.
 RETRY_HORIZON = timedelta(minutes=10)
-# How long a stopping process waits for the features' work in flight (Feature.on_stop); the
-# supervisor's grace time (bot.cli.workers.GRACE_SECONDS, 10 s) bounds the whole shutdown.
-STOP_WAIT_SECONDS = 5.0
 PURGE_INTERVAL_SECONDS = 600
 
 
@@ -195,7 +194,11 @@ def create_app(
         await prepare_database(bot, migrate=migrate, features=features)
         await _warm_routers(bot, handlers)
         presence = await _present(bot)
-        purger = asyncio.create_task(_purge_forever(bot, features))
+        presence.start()
+        purger = Periodic(
+            partial(_purge, bot, features), PURGE_INTERVAL_SECONDS, name="purge", first_delay=0
+        )
+        purger.start()
         scheduler = None
         if config.server.role in ("scheduler", "all"):
             from schedules.scheduler import CampaignScheduler
@@ -210,12 +213,12 @@ def create_app(
         yield
         if metrics is not None:
             await metrics.cleanup()
+        # Each waits for its run in flight (see bot.kernel.periodic): cancelled inside a
+        # transaction, a run could leave SQLite's write lock held past the shutdown.
+        stopping = [purger.stop(STOP_WAIT_SECONDS), presence.stop(STOP_WAIT_SECONDS)]
         if scheduler is not None:
-            await scheduler.stop()
-        for task in (purger, presence):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            stopping.append(scheduler.stop(STOP_WAIT_SECONDS))
+        await asyncio.gather(*stopping)
         dispatcher = app[DISPATCHER]
         await dispatcher.drain()
         await _finish_in_flight(bot, features)
@@ -224,7 +227,7 @@ def create_app(
             await dispatcher.shared_limit.close()
         await dispatcher.probe.close()
         with contextlib.suppress(Exception):  # the database may be away: the lease expires
-            await leases.gone(bot.sessions, presence.get_name())
+            await leases.gone(bot.sessions, presence.name)
         await close_context(bot)
 
     app.cleanup_ctx.append(lifecycle)
@@ -292,40 +295,34 @@ async def _warm_routers(bot: BotContext, handlers: Handlers) -> None:
                 )
 
 
-async def _present(bot: BotContext) -> asyncio.Task[None]:
-    """Record this process as serving the database (``keys rotate`` refuses meanwhile) and
-    keep the record alive; the task is named after the record."""
+async def _present(bot: BotContext) -> Periodic:
+    """Record this process as serving the database (``keys rotate`` refuses meanwhile); the
+    returned renewal keeps the record alive once started, and is named after the record."""
     name = f"{leases.PRESENCE_PREFIX}{uuid.uuid4().hex}"
     owner = f"{bot.config.server.role} process {os.getpid()} on {socket.gethostname()}"[:128]
     # Wall-clock time, not the bot's clock: this is about processes, not the campaign.
     await leases.present(bot.sessions, name, owner, datetime.now(UTC))
+    failing = False
 
     async def renew() -> None:
-        failing = False
-        while True:
-            await asyncio.sleep(leases.PRESENCE_TTL_SECONDS / 3)
-            try:
-                await leases.present(bot.sessions, name, owner, datetime.now(UTC))
-                failing = False
-            except Exception:
-                if not failing:  # once per outage: the database is away
-                    log.warning("could not renew this process's presence lease")
-                failing = True
-
-    return asyncio.create_task(renew(), name=name)
-
-
-async def _purge_forever(bot: BotContext, features: Sequence[Feature]) -> None:
-    while True:
+        nonlocal failing
         try:
-            done = await purge_once(bot, features)
-            if done["message_log"]:
-                log_event(log, "message_log_purged", rows=done["message_log"])
-            if done["orphan_pictures"]:
-                log_event(log, "orphan_pictures_purged", files=done["orphan_pictures"])
+            await leases.present(bot.sessions, name, owner, datetime.now(UTC))
+            failing = False
         except Exception:
-            log.exception("periodic purge failed")
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+            if not failing:  # once per outage: the database is away
+                log.warning("could not renew this process's presence lease")
+            failing = True
+
+    return Periodic(renew, leases.PRESENCE_TTL_SECONDS / 3, name=name)
+
+
+async def _purge(bot: BotContext, features: Sequence[Feature]) -> None:
+    done = await purge_once(bot, features)
+    if done["message_log"]:
+        log_event(log, "message_log_purged", rows=done["message_log"])
+    if done["orphan_pictures"]:
+        log_event(log, "orphan_pictures_purged", files=done["orphan_pictures"])
 
 
 async def _healthz(request: web.Request) -> web.Response:

@@ -113,7 +113,8 @@ class Feature:
     # Start-up work after the schema is ready (seeding), run by the app and the CLI.
     on_start: Sequence[Callable[[BotContext], Awaitable[None]]] = ()
     # Work in flight to finish at shutdown (background sends), awaited by the app after the
-    # dispatcher's late replies, within a bound (bot.app.STOP_WAIT_SECONDS) for all of them.
+    # dispatcher's late replies, within a bound (bot.kernel.periodic.STOP_WAIT_SECONDS) for
+    # all of them.
     on_stop: Sequence[Callable[[BotContext], Awaitable[None]]] = ()
     # The ``feature.verb`` names of the audit rows this feature writes.
     audit_actions: Sequence[str] = field(default=())

@@ -11,6 +11,7 @@ registry order: the app passes them in, so this module names no feature.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
+from bot.kernel.periodic import STOP_WAIT_SECONDS, stop_task
 from storage import leases as lease
 
 log = logging.getLogger("bot.schedules")
@@ -52,6 +54,7 @@ class CampaignScheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.is_leader = False
         self._aps: AsyncIOScheduler | None = None
+        self._ticking: asyncio.Task[object] | None = None
 
     async def renew(self) -> bool:
         """Take or keep the lease; logs changes of leadership."""
@@ -104,12 +107,17 @@ class CampaignScheduler:
         aps.start()
         self._aps = aps
 
-    async def stop(self) -> None:
-        """Stop ticking and hand the lease over at once."""
+    async def stop(self, grace: float = STOP_WAIT_SECONDS) -> None:
+        """Stop ticking, let a pass in flight finish (up to ``grace`` seconds) and hand the
+        lease over at once."""
+        _RUNNING.pop(id(self), None)  # a tick starting now does nothing
+        if self._ticking is not None:
+            # APScheduler's shutdown would cancel it, maybe inside a transaction (see
+            # bot.kernel.periodic), or between a post's send and its record.
+            await stop_task(self._ticking, grace)
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
-        _RUNNING.pop(id(self), None)
         if self.is_leader:
             await lease.release(self.bot.sessions, LEASE_NAME, self.owner, self.bot.clock.now())
             self.is_leader = False
@@ -123,8 +131,11 @@ async def scheduler_tick(ref: int) -> None:
     sched = _RUNNING.get(ref)
     if sched is None:
         return
+    sched._ticking = asyncio.current_task()
     try:
         await sched.tick()
     except Exception:
         # Errors of a pass are logged and the next tick tries again; rows stay consistent.
         log.exception("scheduler pass failed")
+    finally:
+        sched._ticking = None

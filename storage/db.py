@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import os
@@ -101,6 +102,29 @@ class LoopFirstConnection(aiosqlite.Connection):
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._loop_timeout = False
         return await super()._execute(fn, *args, **kwargs)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(ValueError):  # aiosqlite's "connection closed"
+                await super()._execute(_roll_back, self._connection)
+        await super().close()
+
+    def stop(self) -> asyncio.Future[Any] | None:
+        # SQLAlchemy's terminate (a check-in cancelled mid-way) comes here, not to close().
+        conn = self._connection
+        if conn is not None and self._running:
+            self._tx.put_nowait((None, partial(_roll_back, conn)))
+        return super().stop()
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """End ``conn``'s transaction before it is closed. sqlite3 (before Python 3.12) closes
+    without a rollback, and a connection closed while a cursor still holds a statement (a
+    cancelled task's frame keeps it) lives on in SQLite as a zombie, holding the write lock
+    until the garbage collector finds that cursor: every other writer waited on it."""
+    with contextlib.suppress(sqlite3.Error):
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
 
 
 async def _connect_loop_first(path: str) -> aiosqlite.Connection:

@@ -9,8 +9,6 @@ what a client can get wrong into 400/403/404/413 pages, and a database outage in
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -39,6 +37,7 @@ from bot.console.security import (
 )
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
+from bot.kernel.periodic import STOP_WAIT_SECONDS, Periodic
 from handlers.feature import Feature
 from handlers.operations import OperationError
 from handlers.operators import CONSOLE
@@ -275,19 +274,16 @@ def console_app(bot: BotContext, sections: Sequence[Section]) -> web.Application
 
     async def expire_exports(_app: web.Application) -> AsyncIterator[None]:
         # Files with personal data go when their time is up, even if nobody exports again.
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(EXPIRE_EVERY)
-                try:
-                    await exports.expire()
-                except (OperationalError, DBAPIError, OSError):
-                    log.exception("console export expiry failed")
+        async def expire() -> None:
+            try:
+                await exports.expire()
+            except (OperationalError, DBAPIError, OSError):
+                log.exception("console export expiry failed")
 
-        task = asyncio.create_task(loop())
+        expiry = Periodic(expire, EXPIRE_EVERY, name="console-export-expiry")
+        expiry.start()
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await expiry.stop(STOP_WAIT_SECONDS)
         await exports.close()
 
     app.cleanup_ctx.append(expire_exports)
