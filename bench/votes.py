@@ -220,8 +220,43 @@ class Figures:
     per_second: float  # votes or flow steps
     cpu_ms: float  # server CPU per vote or step, every delivery
     exact: bool
+    counted: int  # what the database holds at the end (== the votes or steps sent when exact)
     client_busy: float = 0.0  # this client's CPU over the storm's wall time (1.0 = a core)
     server_busy: float = 0.0  # the bot's CPU over the storm's wall time (cores in use)
+    database_busy: float = 0.0  # every PostgreSQL server process's, likewise
+    machine_busy: float = 0.0  # the whole machine's (/proc/stat): the headroom left
+
+
+class Usage:
+    """CPU seconds of the bot's processes, this client, PostgreSQL's server processes and
+    the whole machine: what a storm cost each, and how much of the machine was left (two
+    web processes can only gain what the other CPU users leave them)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = self._read()
+
+    def _read(self) -> tuple[float, float, dict[int, float], float]:
+        postgres: dict[int, float] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    comm = (entry / "comm").read_text().strip()
+                except OSError:
+                    continue
+                if comm == "postgres":
+                    postgres[int(entry.name)] = own_cpu_seconds(int(entry.name))
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        return tree_cpu(self.pid), time.process_time(), postgres, busy
+
+    def since(self) -> tuple[float, float, float, float]:
+        """Seconds used by the bot, the client, PostgreSQL and the machine since creation
+        (a server process that ended meanwhile is not counted)."""
+        bot, client, postgres, machine = self._read()
+        before = self.start[2]
+        database = sum(cpu - before.get(pid, 0.0) for pid, cpu in postgres.items())
+        return bot - self.start[0], client - self.start[1], database, machine - self.start[3]
 
 
 async def run(
@@ -241,10 +276,9 @@ async def run(
         tag = str(time.time_ns())
         if args.mode == "votes":
             entries = await seed(database, 10)
-            cpu_before, client_before = tree_cpu(proc.pid), time.process_time()
+            usage = Usage(proc.pid)
             elapsed = await vote_storm(url, entries, args.users, args.concurrency, tag)
-            cpu = tree_cpu(proc.pid) - cpu_before
-            client = time.process_time() - client_before
+            cpu, client, postgres, machine = usage.since()
             units = args.users
             total = 0
             for _ in range(50):  # late replies may still be committing: let the count settle
@@ -253,10 +287,9 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
         else:
-            cpu_before, client_before = tree_cpu(proc.pid), time.process_time()
+            usage = Usage(proc.pid)
             elapsed = await signup_storm(url, args.users, args.concurrency, tag)
-            cpu = tree_cpu(proc.pid) - cpu_before
-            client = time.process_time() - client_before
+            cpu, client, postgres, machine = usage.since()
             units = args.users * len(SIGNUP)
             total = 0
             for _ in range(50):
@@ -270,7 +303,14 @@ async def run(
                 await asyncio.sleep(0.2)
             total *= len(SIGNUP)
         return Figures(
-            units / elapsed, cpu / units * 1000, total == units, client / elapsed, cpu / elapsed
+            units / elapsed,
+            cpu / units * 1000,
+            total == units,
+            total,
+            client / elapsed,
+            cpu / elapsed,
+            postgres / elapsed,
+            machine / elapsed,
         )
     finally:
         for p in (proc, api):
@@ -319,9 +359,10 @@ async def main() -> None:
                 print(
                     f"  {backend} x{workers} api +{latency:.0f} ms run {n + 1}: "
                     f"{f.per_second:6.0f} {unit}/s  {f.cpu_ms:6.2f} ms CPU/{unit[:-1]}  "
-                    f"counts {'exact' if f.exact else 'WRONG'}  "
+                    f"counts {'exact' if f.exact else f'WRONG ({f.counted})'}  "
                     f"busy: bot {f.server_busy:.2f} cores, client {f.client_busy:.2f}, "
-                    f"load {os.getloadavg()[0]:.1f}",
+                    f"postgres {f.database_busy:.2f}, machine {f.machine_busy:.2f} "
+                    f"of {os.cpu_count()}, load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
             print(

@@ -241,7 +241,7 @@ class Dispatcher:
 
     def _now(self) -> float:
         # The bot's clock, not the monotonic one: tests move it past the retry horizon.
-        return self.bot.clock.now().timestamp()
+        return self.bot.clock.timestamp()
 
     def _remember(self, key: tuple[str, str, str], answer: Result) -> None:
         now = self._now()

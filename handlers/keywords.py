@@ -110,7 +110,7 @@ class KeywordIndex:
         self._clock: Clock | None = None
 
     def _now(self) -> float:
-        return self._clock.now().timestamp() if self._clock is not None else time.monotonic()
+        return self._clock.timestamp() if self._clock is not None else time.monotonic()
 
     def invalidate(self) -> None:
         """Force a reload on next use (after an edit in this process)."""

@@ -215,7 +215,7 @@ async def check_follower(bot: BotContext, msg: Inbound) -> None:
     when the platform does not answer)."""
     if msg.channel is not Channel.WECHAT:
         return
-    status, now = follow_status(bot), bot.clock.now().timestamp()
+    status, now = follow_status(bot), bot.clock.timestamp()
     key = _follower_key(msg)
     if status.get(key, now) is not None:
         return
@@ -233,7 +233,7 @@ async def check_follower(bot: BotContext, msg: Inbound) -> None:
         info = await bot.client(msg.channel).user_info(msg.user)  # type: ignore[attr-defined]
     except ApiError:
         return  # the vote counts (see follower_status)
-    status.put(key, bool(info.get("subscribe", 1)), bot.clock.now().timestamp())
+    status.put(key, bool(info.get("subscribe", 1)), bot.clock.timestamp())
 
 
 @router.on(Command("投票", arg=r"\d{1,9}"), prepare=check_follower)
@@ -323,7 +323,7 @@ async def follower_status(
         return True, None
     # What the platform said before the transaction (check_follower); nothing when the call
     # failed: an API hiccup must not cost a follower their vote.
-    answer = follow_status(ctx.bot).get(_follower_key(msg), ctx.bot.clock.now().timestamp())
+    answer = follow_status(ctx.bot).get(_follower_key(msg), ctx.bot.clock.timestamp())
     if answer is None:
         return True, None
     subscribed = answer

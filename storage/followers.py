@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Date, Integer, String, Table, UniqueConstraint, bindparam, func, select
+from sqlalchemy import Date, Integer, String, Table, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -70,9 +70,7 @@ _FOLLOWERS: Table = Follower.__table__  # type: ignore[assignment]
 # A vote's follower read and write, built once (see storage.db.Prebuilt).
 _FOLLOWER_STATE = Prebuilt(
     select(_FOLLOWERS.c.subscribed, _FOLLOWERS.c.scene, _FOLLOWERS.c.subscribed_at).where(
-        _FOLLOWERS.c.channel == bindparam("channel"),
-        _FOLLOWERS.c.account == bindparam("account"),
-        _FOLLOWERS.c.user_id == bindparam("user_id"),
+        Follower.of_bound_user()
     )
 )
 _REMEMBER = Prebuilt(lambda insert: insert(_FOLLOWERS).on_conflict_do_nothing())
@@ -171,7 +169,7 @@ async def current_followers(session: AsyncSession, channel: str | None = None) -
     query = select(func.count(Follower.id)).where(Follower.subscribed.is_(True))
     if channel:
         query = query.where(Follower.channel == channel)
-    return int((await session.execute(query)).scalar_one())
+    return int(await session.scalar(query) or 0)
 
 
 async def top_scenes(

@@ -161,12 +161,14 @@ class VoteOutcome:
 _VOTES: Table = LogoVote.__table__  # type: ignore[assignment]
 _RATES: Table = LogoVoteRate.__table__  # type: ignore[assignment]
 _ENTRIES: Table = LogoEntry.__table__  # type: ignore[assignment]
+# The user's votes on a day, the person and the day as parameters.
+_VOTES_OF_DAY = and_(
+    _VOTES.c.channel == bindparam("channel"),
+    _VOTES.c.user_id == bindparam("user_id"),
+    _VOTES.c.vote_date == bindparam("day"),
+)
 _USED_SLOTS = Prebuilt(
-    select(_VOTES.c.slot, _VOTES.c.entry_id, _VOTES.c.entry_slot).where(
-        _VOTES.c.channel == bindparam("channel"),
-        _VOTES.c.user_id == bindparam("user_id"),
-        _VOTES.c.vote_date == bindparam("day"),
-    )
+    select(_VOTES.c.slot, _VOTES.c.entry_id, _VOTES.c.entry_slot).where(_VOTES_OF_DAY)
 )
 _VOTE_INSERT = Prebuilt(
     lambda insert: insert(_VOTES).on_conflict_do_nothing().returning(_VOTES.c.id)
@@ -216,11 +218,7 @@ class VoteContext:
 def _array_of(column: Any) -> Any:
     return (
         select(func.array_agg(aggregate_order_by(column, _VOTES.c.id)))
-        .where(
-            _VOTES.c.channel == bindparam("channel"),
-            _VOTES.c.user_id == bindparam("user_id"),
-            _VOTES.c.vote_date == bindparam("day"),
-        )
+        .where(_VOTES_OF_DAY)
         .scalar_subquery()
     )
 
@@ -246,12 +244,7 @@ def _vote_context_pg(insert: Any) -> Any:
     one = select(literal(1).label("one")).subquery("one")
     followers: Table = Follower.__table__  # type: ignore[assignment]
     joined = one.outerjoin(_ENTRIES, _ENTRIES.c.id == bindparam("entry_id")).outerjoin(
-        followers,
-        and_(
-            followers.c.channel == bindparam("channel"),
-            followers.c.account == bindparam("account"),
-            followers.c.user_id == bindparam("user_id"),
-        ),
+        followers, Follower.of_bound_user()
     )
     return select(
         select(rate.c.attempts).scalar_subquery().label("attempts"),

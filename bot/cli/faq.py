@@ -6,26 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
+from bot.cli import common
 from bot.cli.charts import bar_chart
-from bot.cli.common import (
-    Subcommands,
-    act,
-    add_actor_arg,
-    columns,
-    command_group,
-    operator,
-    print_table,
-    run,
-)
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers.faq import operations as ops
 from storage.faq import entry_by_slug, list_entries, questions_of
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: common.Subcommands) -> None:
     """Add the faq command."""
-    action = command_group(sub, "faq", "FAQ topics that answer free-text questions")
+    action = common.command_group(sub, "faq", "FAQ topics that answer free-text questions")
 
     action("list", "every topic", cmd_list)
     show = action("show", "a topic's answer and example questions", cmd_show)
@@ -36,19 +27,19 @@ def register(sub: Subcommands) -> None:
     add.add_argument("--answer", required=True)
     add.add_argument("--question", action="append", default=[], required=True)
     add.add_argument("--campaign", default="all", choices=("all", "henan", "hunan"))
-    add_actor_arg(add)
+    common.add_actor_arg(add)
     addq = action("add-question", "add an example question to a topic", cmd_add_question)
     addq.add_argument("slug")
     addq.add_argument("text")
-    add_actor_arg(addq)
+    common.add_actor_arg(addq)
     rmq = action("remove-question", "delete an example question by id", cmd_remove_question)
     rmq.add_argument("id", type=int)
-    add_actor_arg(rmq)
+    common.add_actor_arg(rmq)
     for name, enabled in (("enable", True), ("disable", False)):
         sw = action(name, f"switch a topic {'on' if enabled else 'off'}", cmd_switch)
         sw.add_argument("slug")
         sw.set_defaults(enabled=enabled)
-        add_actor_arg(sw)
+        common.add_actor_arg(sw)
     action("seed", "load the shipped (or overridden) faq content file", cmd_seed)
     try_ = action("try", "what the bot would do with a question", cmd_try)
     try_.add_argument("question")
@@ -66,12 +57,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                 [e.slug, e.title, e.campaign, n, e.source, "on" if e.enabled else "off"]
                 for e, n in await list_entries(session)
             ]
-        print_table(
-            columns(bot.texts, "reports.faq", "slug title campaign questions source enabled"),
-            rows,
+        headers = common.columns(
+            bot.texts, "reports.faq", "slug title campaign questions source enabled"
         )
+        common.print_table(headers, rows)
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
@@ -90,27 +81,24 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{entry.slug}  {entry.title}  ({entry.campaign}, {entry.source})")
         print(reply.text or "\n".join(a.title for a in reply.articles))
         print(f"keywords: {', '.join(json.loads(entry.keywords))}")
-        print_table(
+        common.print_table(
             ["id", bot.texts("reports.faq.col_question"), bot.texts("reports.faq.col_source")],
             [[q.id, q.text, q.source] for q in questions],
         )
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Add a topic."""
-    entry = run(
+    entry = common.run(
         args,
         lambda bot: ops.add_entry(
             bot,
-            operator(args),
-            slug=args.slug,
-            title=args.title,
-            answer=args.answer,
-            questions=args.question,
-            campaign=args.campaign,
+            common.operator(args),
+            ops.TopicDraft(args.slug, args.title, args.answer, args.campaign),
+            args.question,
         ),
     )
     print(f"topic {entry.slug} added; live within the refresh interval")
@@ -119,25 +107,27 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_add_question(args: argparse.Namespace) -> int:
     """Add an example question."""
-    qid = run(args, lambda bot: ops.add_example(bot, operator(args), args.slug, args.text))
+    qid = common.run(
+        args, lambda bot: ops.add_example(bot, common.operator(args), args.slug, args.text)
+    )
     print(f"question {qid} added to {args.slug}")
     return 0
 
 
 def cmd_remove_question(args: argparse.Namespace) -> int:
     """Delete an example question."""
-    return act(
+    return common.act(
         args,
-        lambda bot: ops.remove_example(bot, operator(args), args.id),
+        lambda bot: ops.remove_example(bot, common.operator(args), args.id),
         f"question {args.id} removed",
     )
 
 
 def cmd_switch(args: argparse.Namespace) -> int:
     """Switch a topic on or off."""
-    return act(
+    return common.act(
         args,
-        lambda bot: ops.switch(bot, operator(args), args.slug, args.enabled),
+        lambda bot: ops.switch(bot, common.operator(args), args.slug, args.enabled),
         f"topic {args.slug} {'enabled' if args.enabled else 'disabled'}",
     )
 
@@ -146,7 +136,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the faq content file."""
     from handlers.faq import seed
 
-    added, updated, removed = run(args, seed)
+    added, updated, removed = common.run(args, seed)
     print(f"faq seeded: {added} added, {updated} updated, {removed} switched off")
     return 0
 
@@ -161,7 +151,7 @@ def cmd_try(args: argparse.Namespace) -> int:
         for entry in decision.entries:
             print(f"  {entry.slug}  {entry.title}")
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
@@ -170,8 +160,8 @@ def cmd_hits(args: argparse.Namespace) -> int:
 
     async def work(bot: BotContext) -> None:
         rows, totals = await ops.hits(bot, args.days)
-        print_table(
-            columns(bot.texts, "reports.faq", "slug title answered picked total"),
+        common.print_table(
+            common.columns(bot.texts, "reports.faq", "slug title answered picked total"),
             [[slug, title, a, p, a + p] for slug, title, a, p in rows],
         )
         counts = {k: totals.get(k, 0) for k in ("answered", "clarify", "picked", "handoff")}
@@ -186,5 +176,5 @@ def cmd_hits(args: argparse.Namespace) -> int:
             )
             print(f"chart written to {args.chart}")
 
-    run(args, work)
+    common.run(args, work)
     return 0

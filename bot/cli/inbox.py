@@ -5,18 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bot.cli import common
 from bot.cli.charts import bar_chart
-from bot.cli.common import (
-    Subcommands,
-    act,
-    add_actor_arg,
-    channel_name,
-    columns,
-    command_group,
-    operator,
-    print_table,
-    run,
-)
 from bot.kernel.clock import local
 from bot.kernel.context import BotContext
 from handlers import inbox
@@ -30,9 +20,9 @@ def mask_user(user_id: str) -> str:
     return user_id if len(user_id) <= 8 else f"{user_id[:3]}…{user_id[-4:]}"
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: common.Subcommands) -> None:
     """Add the inbox command."""
-    action = command_group(sub, "inbox", "unanswered and flagged messages, operator replies")
+    action = common.command_group(sub, "inbox", "unanswered and flagged messages, operator replies")
 
     ls = action("list", "open items grouped by person, most urgent first", cmd_list)
     ls.add_argument("--status", default="new,assigned", help=f"any of {','.join(STATUSES)}")
@@ -44,21 +34,21 @@ def register(sub: Subcommands) -> None:
     rep.add_argument("id", type=int)
     rep.add_argument("text", nargs="?", default="")
     rep.add_argument("--canned", metavar="KEY", help="a reply from handlers/content/inbox.toml")
-    add_actor_arg(rep)
+    common.add_actor_arg(rep)
     asg = action("assign", "give an item to an operator", cmd_assign)
     asg.add_argument("id", type=int)
     asg.add_argument("assignee")
-    add_actor_arg(asg)
+    common.add_actor_arg(asg)
     cls = action("close", "close an item", cmd_close)
     cls.add_argument("id", type=int)
-    add_actor_arg(cls)
+    common.add_actor_arg(cls)
     learn = action("learn", "make the item's question an FAQ example question", cmd_learn)
     learn.add_argument("id", type=int)
     learn.add_argument("--topic", required=True, metavar="SLUG")
     learn.add_argument("--title", default="", help="with --answer: create the topic")
     learn.add_argument("--answer", default="")
     learn.add_argument("--question", default="", help="the question as edited (default: as asked)")
-    add_actor_arg(learn)
+    common.add_actor_arg(learn)
     top = action("top", "questions most often handed to staff (default: this week)", cmd_top)
     top.add_argument("--days", type=int, default=7)
     top.add_argument("--chart", default=None, metavar="FILE.png")
@@ -69,7 +59,7 @@ def register(sub: Subcommands) -> None:
     onoff = duty.add_mutually_exclusive_group()
     onoff.add_argument("--on", dest="on", action="store_true", default=None)
     onoff.add_argument("--off", dest="on", action="store_false")
-    add_actor_arg(duty)
+    common.add_actor_arg(duty)
 
 
 def _categories(bot: BotContext) -> dict[str, str]:
@@ -97,7 +87,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 rows.append(
                     [
                         item.id,
-                        channel_name(bot, item.channel),
+                        common.channel_name(bot, item.channel),
                         mask_user(item.user_id),
                         _label(bot, "status", item.status),
                         f"{reason} {titles.get(item.category, item.category)}".strip(),
@@ -106,14 +96,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                         text[:24] + ("…" if len(text) > 24 else ""),
                     ]
                 )
-        print_table(
-            columns(
-                bot.texts, "reports.inbox", "id channel person status reason severity time text"
-            ),
-            rows,
+        headers = common.columns(
+            bot.texts, "reports.inbox", "id channel person status reason severity time text"
         )
+        common.print_table(headers, rows)
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
@@ -131,7 +119,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         d = await inbox.detail(bot, args.id)
         item = d.item
         print(
-            f"#{item.id}  {channel_name(bot, item.channel)}  {mask_user(item.user_id)}  "
+            f"#{item.id}  {common.channel_name(bot, item.channel)}  {mask_user(item.user_id)}  "
             f"{_label(bot, 'status', item.status)}  {_label(bot, 'reason', item.reason)} "
             f"{_categories(bot).get(item.category, item.category)}  {item.assignee or ''}".rstrip()
         )
@@ -145,7 +133,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             status = _label(bot, "reply_status", r.status)
             print(f"  {local(r.at).strftime('%m-%d %H:%M')}  {r.operator}  {status}  {r.text}")
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
@@ -166,43 +154,41 @@ def cmd_reply(args: argparse.Namespace) -> int:
                     name=args.canned,
                 )
             text = bot.texts(f"inbox.canned.{args.canned}")
-        result = await inbox.reply(bot, args.id, operator(args), text)
+        result = await inbox.reply(bot, args.id, common.operator(args), text)
         print(f"reply {result.reply_id}: {result.status}")
         print(_window_line(bot, result.window))
         return result
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
     """Assign an item."""
-    return act(
+    return common.act(
         args,
-        lambda bot: inbox.assign(bot, args.id, operator(args), args.assignee),
+        lambda bot: inbox.assign(bot, args.id, common.operator(args), args.assignee),
         f"item {args.id} assigned to {args.assignee}",
     )
 
 
 def cmd_close(args: argparse.Namespace) -> int:
     """Close an item."""
-    return act(
-        args, lambda bot: inbox.close(bot, args.id, operator(args)), f"item {args.id} closed"
+    return common.act(
+        args, lambda bot: inbox.close(bot, args.id, common.operator(args)), f"item {args.id} closed"
     )
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
     """Turn an item's question into an example question."""
-    entry = run(
+    entry = common.run(
         args,
         lambda bot: faq_ops.learn(
             bot,
             args.id,
-            operator(args),
-            slug=args.topic,
-            title=args.title,
-            answer=args.answer,
-            question=args.question,
+            common.operator(args),
+            faq_ops.TopicDraft(args.topic, args.title, args.answer),
+            args.question,
         ),
     )
     print(f"item {args.id} learned as an example question of {entry.slug}")
@@ -215,8 +201,8 @@ def cmd_top(args: argparse.Namespace) -> int:
     async def work(bot: BotContext) -> None:
         top = await faq_ops.top_unanswered(bot, args.days)
         rows = [[q.text, q.times, local(q.last_at).strftime("%m-%d %H:%M")] for q in top]
-        print_table(
-            columns(bot.texts, "reports.inbox", "text times last"),
+        common.print_table(
+            common.columns(bot.texts, "reports.inbox", "text times last"),
             rows,
         )
         if args.chart and top:
@@ -229,7 +215,7 @@ def cmd_top(args: argparse.Namespace) -> int:
             )
             print(f"chart written to {args.chart}")
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
@@ -240,7 +226,7 @@ def cmd_duty(args: argparse.Namespace) -> int:
         if args.name:
             await inbox.duty(
                 bot,
-                operator(args),
+                common.operator(args),
                 args.name,
                 channel=args.channel,
                 user_id=args.openid,
@@ -249,13 +235,15 @@ def cmd_duty(args: argparse.Namespace) -> int:
         rows = [
             [
                 o.name,
-                channel_name(bot, o.channel),
+                common.channel_name(bot, o.channel),
                 mask_user(o.user_id),
                 "on" if o.on_duty else "off",
             ]
             for o in await inbox.roster(bot)
         ]
-        print_table(columns(bot.texts, "reports.inbox", "name channel bound on_duty"), rows)
+        common.print_table(
+            common.columns(bot.texts, "reports.inbox", "name channel bound on_duty"), rows
+        )
 
-    run(args, work)
+    common.run(args, work)
     return 0

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from bot.cli.common import (
-    Subcommands,
-    act,
-    columns,
-    command_group,
-    operator,
-    print_table,
-    run,
-)
+from bot.cli import common
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
 from handlers import keywords_ops as ops
 from storage.keywords import MATCH_TYPES, list_rules
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: common.Subcommands) -> None:
     """Add the keywords command."""
-    action = command_group(sub, "keywords", "keyword replies")
+    action = common.command_group(sub, "keywords", "keyword replies")
     action("list", "all rules, highest priority first", cmd_list)
     add = action("add", "add or replace a text reply", cmd_add)
     add.add_argument("pattern", help="the keyword")
@@ -55,12 +47,12 @@ def cmd_list(args: argparse.Namespace) -> int:
                         preview,
                     ]
                 )
-            headers = columns(
+            headers = common.columns(
                 bot.texts, "reports.keywords", "keyword match priority source enabled reply"
             )
-            print_table(["id", *headers], rows)
+            common.print_table(["id", *headers], rows)
 
-    run(args, work)
+    common.run(args, work)
     return 0
 
 
@@ -70,7 +62,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     async def work(bot: BotContext) -> tuple[int, str]:
         rule = await ops.add(
             bot,
-            operator(args),
+            common.operator(args),
             args.pattern,
             args.reply,
             match=args.match,
@@ -78,7 +70,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         )
         return rule.id, rule.pattern
 
-    rule_id, pattern = run(args, work)
+    rule_id, pattern = common.run(args, work)
     print(f"rule {rule_id} saved: {pattern} ({args.match}); live within 10 seconds")
     return 0
 
@@ -86,8 +78,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Delete a rule."""
 
-    return act(
-        args, lambda bot: ops.remove(bot, operator(args), args.id), f"rule {args.id} removed"
+    return common.act(
+        args, lambda bot: ops.remove(bot, common.operator(args), args.id), f"rule {args.id} removed"
     )
 
 
@@ -95,8 +87,8 @@ def cmd_seed(args: argparse.Namespace) -> int:
     """Re-load the keywords content file."""
 
     async def work(bot: BotContext) -> tuple[int, int, int]:
-        return await ops.seed(bot, operator(args))
+        return await ops.seed(bot, common.operator(args))
 
-    added, updated, removed = run(args, work)
+    added, updated, removed = common.run(args, work)
     print(f"keywords seeded: {added} added, {updated} updated, {removed} removed")
     return 0

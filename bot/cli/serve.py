@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 
 from aiohttp import web
 
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers:
         return _run_workers(args, config)
     app = create_app(config)
+    app.on_startup.append(settle_heap)  # after create_app's start-up (cleanup_ctx runs first)
     log_event(
         logging.getLogger("bot"),
         "starting",
@@ -66,6 +68,28 @@ def run(args: argparse.Namespace) -> int:
         reuse_port=args.reuse_port or None,
     )
     return 0
+
+
+# The cyclic garbage collector's thresholds for a serving process (Python's default: 700, 10,
+# 10). A request keeps about a hundred containers alive while it is in flight, so at 32
+# connections each young collection walks some 3,000 live objects and promotes them; at the
+# default threshold that is one collection every few dozen requests, and with the old
+# generation full of the start-up heap (imports, SQLAlchemy's tables, the texts: 170,000
+# objects) each full collection took over 100 ms. Measured (gc callbacks on the thread's CPU
+# clock, keyword requests at 32 connections): about 30 us of a request's 300 went to the
+# collector.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+async def settle_heap(app: web.Application) -> None:
+    """Once the app has started: collect the start-up garbage, move what is left into the
+    collector's permanent generation (``gc.freeze``: it lives as long as the process and is
+    never walked again) and space young collections further apart. Reference counting frees
+    a request's objects as before; only cycles wait a little longer. Called by ``serve``
+    only: a test process starts many apps, and frozen garbage of one would never be freed."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _run_workers(args: argparse.Namespace, config: Config) -> int:

@@ -9,17 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bot.cli import common
 from bot.cli.charts import bar_chart
-from bot.cli.common import (
-    CommandError,
-    Subcommands,
-    channel_name,
-    columns,
-    command_group,
-    operator,
-    print_table,
-    run,
-)
 from bot.kernel.clock import as_utc
 from bot.kernel.content import Texts
 from bot.kernel.context import BotContext
@@ -32,9 +23,9 @@ Ranking = list[tuple[int, str, int]]
 PerDay = list[tuple[date, int]]
 
 
-def register(sub: Subcommands) -> None:
+def register(sub: common.Subcommands) -> None:
     """Add the votes command."""
-    action = command_group(sub, "votes", "logo contest votes: results and voiding")
+    action = common.command_group(sub, "votes", "logo contest votes: results and voiding")
     res = action("results", "ranking and votes per day", cmd_results)
     res.add_argument("--format", choices=("table", "csv", "png"), default="table")
     res.add_argument(
@@ -69,7 +60,7 @@ async def load_results(bot: BotContext) -> Results:
             await store.ranking(session),
             await store.votes_per_day(session),
             await store.votes_by_channel(session),
-            {c.value: channel_name(bot, c.value) for c in Channel},
+            {c.value: common.channel_name(bot, c.value) for c in Channel},
             bot.texts,
         )
 
@@ -98,7 +89,7 @@ def write_png(results: Results, path: Path) -> None:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """Print or write the results."""
-    results = run(args, load_results)
+    results = common.run(args, load_results)
     if args.format == "csv":
         if args.output:
             with open(args.output, "w", newline="", encoding="utf-8") as f:
@@ -113,8 +104,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         return 0
     channels = list(results.channel_names)
     texts = results.texts
-    ranking_headers = columns(texts, "reports.votes", "rank number title votes")
-    print_table(
+    ranking_headers = common.columns(texts, "reports.votes", "rank number title votes")
+    common.print_table(
         [*ranking_headers, *results.channel_names.values()],
         [
             [i, n, t, v, *(results.by_channel.get(n, {}).get(c, 0) for c in channels)]
@@ -122,8 +113,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         ],
     )
     print()
-    day_headers = columns(texts, "reports.votes", "day votes")
-    print_table(day_headers, [[d.isoformat(), v] for d, v in results.per_day])
+    day_headers = common.columns(texts, "reports.votes", "day votes")
+    common.print_table(day_headers, [[d.isoformat(), v] for d, v in results.per_day])
     return 0
 
 
@@ -144,11 +135,11 @@ async def list_flags(bot: BotContext) -> list[list[object]]:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     """Print the burst flags and how to void the votes behind one."""
-    rows = run(args, list_flags)
+    rows = common.run(args, list_flags)
     if not rows:
         print("no bursts flagged")
         return 0
-    print_table(["QR scene", "window start", "votes", "flagged at", "last seen"], rows)
+    common.print_table(["QR scene", "window start", "votes", "flagged at", "last seen"], rows)
     print()
     print(
         "Votes still count. To void them: python -m bot votes void --scene SCENE "
@@ -164,10 +155,10 @@ async def void(bot: BotContext, args: argparse.Namespace) -> int:
         try:
             since = parse_time(args.since)
         except ValueError as exc:
-            raise CommandError(f"--since: {exc}") from None
+            raise common.CommandError(f"--since: {exc}") from None
     return await ops.void_votes(
         bot,
-        operator(args),
+        common.operator(args),
         reason=args.reason,
         entry=args.number,
         user=args.user,
@@ -178,7 +169,7 @@ async def void(bot: BotContext, args: argparse.Namespace) -> int:
 
 def cmd_void(args: argparse.Namespace) -> int:
     """Void votes of an entry, a user or a QR scene's followers."""
-    n = run(args, lambda bot: void(bot, args))
+    n = common.run(args, lambda bot: void(bot, args))
     what = [f"entry {args.number}" if args.number is not None else ""]
     what += [f"user {args.user}" if args.user else "", f"scene {args.scene}" if args.scene else ""]
     print(f"voided {n} votes ({', '.join(w for w in what if w)})")

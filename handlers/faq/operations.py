@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from bot.kernel.context import BotContext
 from bot.kernel.message import Reply
@@ -57,27 +58,43 @@ def _question(text: str) -> str:
     return checked_text(text, MAX_QUESTION_CHARS, "reports.ops.faq_question", "question", FaqError)
 
 
+class TopicDraft(NamedTuple):
+    """A topic as an operator names it: its slug; for a new topic, its title and text answer."""
+
+    slug: str
+    title: str = ""
+    answer: str = ""
+    campaign: str = "all"
+
+
+async def _create(session: Session, topic: TopicDraft, now: datetime) -> FaqEntry:
+    return await add_operator_entry(
+        session,
+        slug=topic.slug,
+        title=topic.title.strip(),
+        reply_json=Reply.of_text(topic.answer.strip()).to_json(),
+        campaign=topic.campaign,
+        now=now,
+    )
+
+
 async def add_entry(
-    bot: BotContext,
-    actor: Actor,
-    *,
-    slug: str,
-    title: str,
-    answer: str,
-    questions: list[str],
-    campaign: str = "all",
+    bot: BotContext, actor: Actor, topic: TopicDraft, questions: list[str]
 ) -> FaqEntry:
     """A new operator topic with a text answer and at least one example question."""
+    slug = topic.slug
     if not SLUG.match(slug):
         raise FaqError(
             "reports.ops.faq_slug",
             "the slug must be lower-case letters, digits, - or _ (at most 64)",
         )
-    if not title.strip() or not answer.strip():
+    if not topic.title.strip() or not topic.answer.strip():
         raise FaqError("reports.ops.faq_title", "a topic needs a title and an answer")
-    if campaign not in ("all", "henan", "hunan"):
+    if topic.campaign not in ("all", "henan", "hunan"):
         raise FaqError(
-            "reports.ops.bad_choice", "the campaign must be all, henan or hunan", value=campaign
+            "reports.ops.bad_choice",
+            "the campaign must be all, henan or hunan",
+            value=topic.campaign,
         )
     cleaned = [_question(q) for q in questions]
     if not cleaned:
@@ -88,14 +105,7 @@ async def add_entry(
             raise FaqError(
                 "reports.ops.faq_exists", f"FAQ topic {slug!r} exists already", slug=slug
             )
-        entry = await add_operator_entry(
-            session,
-            slug=slug,
-            title=title.strip(),
-            reply_json=Reply.of_text(answer.strip()).to_json(),
-            campaign=campaign,
-            now=now,
-        )
+        entry = await _create(session, topic, now)
         for text in dict.fromkeys(cleaned):
             await add_question(session, entry, text, now)
         audit(bot, session, actor, "faq.add", topic=slug)
@@ -150,14 +160,12 @@ async def learn(
     bot: BotContext,
     item_id: int,
     actor: Actor,
-    *,
-    slug: str,
-    title: str = "",
-    answer: str = "",
+    topic: TopicDraft,
     question: str = "",
 ) -> FaqEntry:
     """Make the item's question (masked, or ``question`` as edited by the operator) an example
-    question of topic ``slug``; with ``title`` and ``answer``, a new topic of that slug."""
+    question of the topic; with its title and answer, a new topic of that slug."""
+    slug, title, answer = topic.slug, topic.title, topic.answer
     now = bot.clock.now()
     async with transaction(bot.sessions) as session:
         item = await get_item(session, item_id)
@@ -178,14 +186,7 @@ async def learn(
                     f"no FAQ topic {slug!r}; give a title and an answer to create it",
                     slug=slug,
                 )
-            entry = await add_operator_entry(
-                session,
-                slug=slug,
-                title=title.strip(),
-                reply_json=Reply.of_text(answer.strip()).to_json(),
-                campaign="all",
-                now=now,
-            )
+            entry = await _create(session, topic, now)
         elif title or answer:
             raise FaqError(
                 "reports.ops.faq_learn_exists",

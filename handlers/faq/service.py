@@ -74,6 +74,9 @@ FAQ = ConfigSection("faq", FaqConfig, validate)
 
 
 class Verdict(StrEnum):
+    """What the matcher makes of a question: answer it with the best topic, ask which of the
+    close topics was meant (clarify), or hand it to staff."""
+
     ANSWER = "answer"
     CLARIFY = "clarify"
     HANDOFF = "handoff"

@@ -19,6 +19,9 @@ ACTIONS = ("flag", "reply", "route")
 
 @dataclass(frozen=True)
 class Category:
+    """One ``[[category]]`` of the watchlist file: a match files the message in the inbox at
+    ``severity`` (1-3); ``action`` reply and route also answer with ``reply``."""
+
     name: str
     title: str
     severity: int

@@ -8,28 +8,19 @@ from sqlalchemy import func, select
 
 from storage.faq import FaqEvent
 from storage.inbox import InboxItem
-from storage.reports.base import (
-    Chart,
-    Label,
-    Scope,
-    Section,
-    Table,
-    in_period,
-    ratio,
-    rows_per_bucket,
-)
+from storage.reports import base
 
 OUTCOMES = ("answered", "picked", "clarify", "handoff")
 SEVERITIES = (3, 2, 1)
 
 
-async def section(scope: Scope) -> Section:
+async def section(scope: base.Scope) -> base.Section:
     """FAQ events by outcome per row; inbox items by reason, severity and category."""
     s, ev, item = scope.session, FaqEvent, InboxItem
-    rows = await rows_per_bucket(
+    rows = await base.rows_per_bucket(
         scope, ev.at, *(func.count().filter(ev.outcome == o) for o in OUTCOMES)
     )
-    where = in_period(scope, item.created_at)
+    where = base.in_period(scope, item.created_at)
     flagged = item.reason == "flagged"
     severity = dict(
         (int(sev), int(n))
@@ -57,25 +48,25 @@ async def section(scope: Scope) -> Section:
     totals = [sum(int(r[1 + i]) for r in rows) for i in range(len(OUTCOMES))]
     asked = sum(totals)
     unit = scope.period.unit
-    return Section(
+    return base.Section(
         key="faq",
         totals=[
             ("faq_questions", asked),
             *((f"faq_{o}", n) for o, n in zip(OUTCOMES, totals, strict=True)),
-            ("faq_answer_rate", ratio(totals[0] + totals[1], asked)),
+            ("faq_answer_rate", base.ratio(totals[0] + totals[1], asked)),
             ("inbox_handed", int(handed)),
             ("inbox_answered", int(answered)),
             ("flags", sum(severity.values())),
             *((f"flags_severity_{n}", severity.get(n, 0)) for n in SEVERITIES),
         ],
         tables=[
-            Table(f"faq_by_{unit}", (unit, *(f"faq_{o}" for o in OUTCOMES)), rows),
-            Table(
+            base.Table(f"faq_by_{unit}", (unit, *(f"faq_{o}" for o in OUTCOMES)), rows),
+            base.Table(
                 "flags_by_severity",
                 ("severity", "flags"),
-                [(Label(f"flags_severity_{n}"), severity.get(n, 0)) for n in SEVERITIES],
+                [(base.Label(f"flags_severity_{n}"), severity.get(n, 0)) for n in SEVERITIES],
             ),
-            Table("flags_by_category", ("category", "flags"), categories),
+            base.Table("flags_by_category", ("category", "flags"), categories),
         ],
-        charts=[Chart("faq_per_row", f"faq_by_{unit}", (1, 4))],
+        charts=[base.Chart("faq_per_row", f"faq_by_{unit}", (1, 4))],
     )

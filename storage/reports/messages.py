@@ -15,17 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import InboundMessage
-from storage.reports.base import (
-    Chart,
-    Label,
-    Scope,
-    Section,
-    Table,
-    in_period,
-    local_bucket,
-    local_hour,
-    per_bucket,
-)
+from storage.reports import base
 
 KINDS = ("text", "event", "image", "voice", "video", "location", "link")
 ANSWERS = ("keyword", "command", "flow", "free_text", "none")
@@ -43,14 +33,14 @@ def answered_by() -> ColumnElement[str]:
     )
 
 
-async def section(scope: Scope) -> Section:
+async def section(scope: base.Scope) -> base.Section:
     """Two aggregate queries over the period's message log: one scan grouped by row, kind,
     channel, hour and answer (a few thousand groups, summed here), and the distinct senders."""
     s, m = scope.session, InboundMessage
-    where = in_period(scope, m.received_at)
+    where = base.in_period(scope, m.received_at)
     bucket, hour, group = (
-        local_bucket(scope, m.received_at),
-        local_hour(scope, m.received_at),
+        base.local_bucket(scope, m.received_at),
+        base.local_hour(scope, m.received_at),
         answered_by(),
     )
     by_kind: dict[str, list[int]] = {}
@@ -67,35 +57,34 @@ async def section(scope: Scope) -> Section:
         row[len(KINDS) + 1 if channel == "wechat" else len(KINDS) + 2] += n
         hours[int(h)] += n
         answers[str(answer)] += n
-    rows = per_bucket(scope, {k: tuple(v) for k, v in by_kind.items()}, len(KINDS) + 3)
+    rows = base.per_bucket(scope, {k: tuple(v) for k, v in by_kind.items()}, len(KINDS) + 3)
     senders = int(await s.scalar(select(func.count(func.distinct(m.user_id))).where(where)) or 0)
-    total = sum(r[1] for r in rows)
     unit = scope.period.unit
-    return Section(
+    return base.Section(
         key="messages",
         totals=[
-            ("messages", total),
+            ("messages", sum(r[1] for r in rows)),
             ("senders", senders),
             *((f"kind_{k}", sum(r[2 + i] for r in rows)) for i, k in enumerate(KINDS)),
             *((f"answered_{a}", answers.get(a, 0)) for a in ANSWERS),
         ],
         tables=[
-            Table(
+            base.Table(
                 f"messages_by_{unit}",
                 (unit, "messages", *(f"kind_{k}" for k in KINDS), "wechat", "weibo"),
                 rows,
             ),
-            Table(
+            base.Table(
                 "messages_by_hour", ("hour", "messages"), [(h, hours.get(h, 0)) for h in range(24)]
             ),
-            Table(
+            base.Table(
                 "messages_answered",
                 ("answered_by", "messages"),
-                [(Label(f"answered_{a}"), answers.get(a, 0)) for a in ANSWERS],
+                [(base.Label(f"answered_{a}"), answers.get(a, 0)) for a in ANSWERS],
             ),
         ],
         charts=[
-            Chart("messages_per_row", f"messages_by_{unit}", (1,)),
-            Chart("messages_hour", "messages_by_hour", (1,)),
+            base.Chart("messages_per_row", f"messages_by_{unit}", (1,)),
+            base.Chart("messages_hour", "messages_by_hour", (1,)),
         ],
     )

@@ -7,24 +7,16 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from storage.reports.base import (
-    Chart,
-    Scope,
-    Section,
-    Table,
-    in_period,
-    ratio,
-    rows_per_bucket,
-)
+from storage.reports import base
 from storage.volunteers import Volunteer
 
 
-async def section(scope: Scope) -> Section:
+async def section(scope: base.Scope) -> base.Section:
     """New volunteers of the period (rows, cities, skills) and everyone registered so far."""
     s, v = scope.session, Volunteer
-    where = in_period(scope, v.created_at)
+    where = base.in_period(scope, v.created_at)
     minors = func.count().filter(v.minor.is_(True))
-    rows = await rows_per_bucket(scope, v.created_at, func.count(), minors)
+    rows = await base.rows_per_bucket(scope, v.created_at, func.count(), minors)
     cities = [
         (str(c), int(n), int(k))
         for c, n, k in await s.execute(
@@ -57,22 +49,22 @@ async def section(scope: Scope) -> Section:
     new = sum(r[1] for r in rows)
     new_minors = sum(r[2] for r in rows)
     unit = scope.period.unit
-    return Section(
+    return base.Section(
         key="volunteers",
         totals=[
             ("new_volunteers", new),
             ("new_minors", new_minors),
-            ("minors_share", ratio(new_minors, new)),
+            ("minors_share", base.ratio(new_minors, new)),
             ("registered_total", registered),
             ("cities_count", len(cities)),
         ],
         tables=[
-            Table(f"volunteers_by_{unit}", (unit, "new_volunteers", "new_minors"), rows),
-            Table("volunteers_by_city", ("city", "new_volunteers", "new_minors"), cities),
-            Table("volunteers_by_skill", ("skill", "new_volunteers"), skill_counts),
+            base.Table(f"volunteers_by_{unit}", (unit, "new_volunteers", "new_minors"), rows),
+            base.Table("volunteers_by_city", ("city", "new_volunteers", "new_minors"), cities),
+            base.Table("volunteers_by_skill", ("skill", "new_volunteers"), skill_counts),
         ],
         charts=[
-            Chart("volunteers_per_row", f"volunteers_by_{unit}", (1,)),
-            Chart("volunteers_city", "volunteers_by_city", (1,), kind="barh"),
+            base.Chart("volunteers_per_row", f"volunteers_by_{unit}", (1,)),
+            base.Chart("volunteers_city", "volunteers_by_city", (1,), kind="barh"),
         ],
     )

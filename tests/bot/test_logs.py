@@ -8,6 +8,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.kernel.logs import JsonFormatter, LoopBatchedHandler
 
 
@@ -41,6 +43,26 @@ def test_json_line_has_iso_timestamp_and_fields() -> None:
         assert line["event"] == "request" and line["note"] == "中文" and line["status"] == 200
         assert line["at"] == "2024-01-01 00:00:00"  # non-JSON values as their str()
     assert "中文" in formatter.format(_record("x", note="中文"))  # not \\u-escaped
+
+
+def test_json_line_is_what_json_dumps_writes() -> None:
+    """The formatter's reused C encoder writes exactly what json.dumps with the same options
+    would, and a field that contains itself still ends as the checking encoder's error."""
+    formatter = JsonFormatter()
+    fields: dict[str, object] = {
+        "user": "o_1", "text": '中文 "quoted" \\ \n 😀', "status": 200, "latency_ms": 1.25,
+        "none": None, "flag": True, "nested": {"a": [1, 2.5, "b"]}, "when": datetime(2024, 1, 1),
+        "nan": float("nan"),
+    }  # fmt: skip
+    record = _record("request", **fields)
+    line = formatter.format(record)
+    payload = {"ts": formatter._timestamp(record), "level": "info", "logger": "bot.test"}
+    payload["event"] = "request"
+    assert line == json.dumps({**payload, **fields}, ensure_ascii=False, default=str)
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        formatter.format(_record("request", loop=loop))
 
 
 async def test_lines_of_one_loop_iteration_are_written_together() -> None:

@@ -91,3 +91,44 @@ async def test_a_token_guards_the_page(harness: BotHarness) -> None:
     assert (await _scrape(harness, "wrong"))[0] == 401
     status, page = await _scrape(harness, "scrape-secret")
     assert status == 200 and "bot_requests_total" in page
+
+
+def test_loop_histogram_exports_what_prometheus_client_would() -> None:
+    """The plain-number histogram (and its counter) give prometheus-client's own exposition:
+    same families, buckets (a value on a bound counts in that bound's bucket), counts and
+    sums; only the _created times differ."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from bot.metrics import LoopHistogram
+
+    buckets = (0.002, 0.005, 0.01, 1.0, 10.0)
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    loop = LoopHistogram(
+        "x_seconds", "help", ["route", "outcome"], buckets, counter=("x", "count"), registry=ours
+    )
+    counter = Counter("x", "count", ["route", "outcome"], registry=theirs)
+    histogram = Histogram("x_seconds", "help", ["route", "outcome"], buckets=buckets,
+                          registry=theirs)  # fmt: skip
+    plain = LoopHistogram("p_seconds", "probe", (), buckets, registry=ours)
+    unlabelled = Histogram("p_seconds", "probe", buckets=buckets, registry=theirs)
+    for labels, value in [
+        (("/wechat", "replied"), 0.0011),
+        (("/wechat", "replied"), 0.005),
+        (("/wechat", "replied"), 0.0),
+        (("/wechat", "rejected_403"), 0.03),
+        (("/logo", "200"), 20.0),
+    ]:
+        loop.observe(labels, value)
+        counter.labels(*labels).inc()
+        histogram.labels(*labels).observe(value)
+        plain.observe((), value)
+        unlabelled.observe(value)
+
+    def lines(registry: CollectorRegistry) -> list[str]:
+        page = generate_latest(registry).decode()
+        return [
+            line.rsplit(" ", 1)[0] if "_created" in line and not line.startswith("#") else line
+            for line in page.splitlines()
+        ]
+
+    assert lines(ours) == lines(theirs)

@@ -125,14 +125,12 @@ async def test_an_answered_question_becomes_an_faq_example(
         harness.bot,
         item.id,
         Actor.cli("alice"),
-        slug="office",
-        title="办公地点",
-        answer="我们不接待来访，请在本号留言。",
+        faq_ops.TopicDraft("office", "办公地点", "我们不接待来访，请在本号留言。"),
     )
     assert entry.source == "operator"
     assert "不接待来访" in await chatter.say("你们办公室在哪里办公")
     with pytest.raises(faq_ops.FaqError, match="already") as taken:
-        await faq_ops.learn(harness.bot, item.id, Actor.cli("alice"), slug="office")
+        await faq_ops.learn(harness.bot, item.id, Actor.cli("alice"), faq_ops.TopicDraft("office"))
     assert isinstance(taken.value, OperationError)
     assert taken.value.text(harness.bot.texts) == "问答主题 office 已有这个问题"
 

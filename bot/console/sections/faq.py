@@ -48,17 +48,13 @@ async def add(call: Call) -> web.StreamResponse:
     """A new topic with a text answer and its example questions (one a line)."""
     form = await call.form()
     t = call.t
-    slug = form.text("slug", label=t("console.faq.slug"), limit=64)
-    entry = await ops.add_entry(
-        call.bot,
-        call.actor,
-        slug=slug,
-        title=form.text("title", label=t("console.faq.title"), limit=128),
-        answer=form.text("answer", label=t("console.faq.answer"), limit=MAX_ANSWER),
-        questions=form.text("questions", label=t("console.faq.questions"), limit=4000)
-        .strip()
-        .splitlines(),
+    topic = ops.TopicDraft(
+        form.text("slug", label=t("console.faq.slug"), limit=64),
+        form.text("title", label=t("console.faq.title"), limit=128),
+        form.text("answer", label=t("console.faq.answer"), limit=MAX_ANSWER),
     )
+    questions = form.text("questions", label=t("console.faq.questions"), limit=4000)
+    entry = await ops.add_entry(call.bot, call.actor, topic, questions.strip().splitlines())
     call.done(f"/faq/{entry.slug}", "faq_saved")
 
 

@@ -138,12 +138,6 @@ async def learn(call: Call) -> web.StreamResponse:
     title = form.text("title", label=call.t("console.inbox.title"), required=False, limit=128)
     answer = form.text("answer", label=call.t("console.inbox.answer"), required=False, limit=2000)
     await faq_ops.learn(
-        call.bot,
-        number,
-        call.actor,
-        slug=slug,
-        title=title,
-        answer=answer,
-        question=question,
+        call.bot, number, call.actor, faq_ops.TopicDraft(slug, title, answer), question
     )
     call.done(f"/inbox/{number}", "inbox_learned")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from typing import NamedTuple
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -20,16 +22,39 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 AUDIT_PAGE = 100
 
 
+class AuditQuery(NamedTuple):
+    """The audit log's filter and page, as the page's query string gives them (the CSV export
+    takes the filter and leaves out the page)."""
+
+    actor: str
+    action: str
+    page: int
+
+    @classmethod
+    def of(cls, call: Call) -> AuditQuery:
+        """The query of ``call``'s request."""
+        return cls(
+            call.query("actor", 64), call.query("action", 64), call.query_int("page", 0, 10000)
+        )
+
+    @property
+    def filter(self) -> str:
+        """The filter as a query string, for the page's links (quoted like Jinja's urlencode)."""
+        return urlencode({"actor": self.actor, "action": self.action}, safe="/", quote_via=quote)
+
+
 @section.get("/operators", role=Role.EDITOR)
 async def operators_page(call: Call) -> web.StreamResponse:
     """The operators (admins change them) and the audit log, filterable."""
-    actor = call.query("actor", 64)
-    action = call.query("action", 64)
-    page = call.query_int("page", 0, 10000)
+    q = AuditQuery.of(call)
     async with call.bot.sessions() as session:
         operators = await store.list_operators(session) if call.operator.can(Role.ADMIN) else []
         events = await list_audit(
-            session, actor=actor, action=action, offset=page * AUDIT_PAGE, limit=AUDIT_PAGE + 1
+            session,
+            actor=q.actor,
+            action=q.action,
+            offset=q.page * AUDIT_PAGE,
+            limit=AUDIT_PAGE + 1,
         )
         actions = await audit_actions(session)
     return call.render(
@@ -38,9 +63,7 @@ async def operators_page(call: Call) -> web.StreamResponse:
         roles=[r.label for r in Role],
         events=events[:AUDIT_PAGE],
         more=len(events) > AUDIT_PAGE,
-        page=page,
-        actor=actor,
-        action=action,
+        q=q,
         actions=actions,
     )
 
@@ -48,9 +71,9 @@ async def operators_page(call: Call) -> web.StreamResponse:
 @section.get("/operators/audit.csv", role=Role.ADMIN)
 async def audit_export(call: Call) -> web.StreamResponse:
     """The audit log (filtered like the page) as CSV."""
-    actor, action = call.query("actor", 64), call.query("action", 64)
+    q = AuditQuery.of(call)
     async with call.bot.sessions() as session:
-        events = await list_audit(session, actor=actor, action=action, offset=0, limit=None)
+        events = await list_audit(session, actor=q.actor, action=q.action, offset=0, limit=None)
         await store.audit(
             session, call.bot.clock.now(), str(call.actor), "console.audit_export", ""
         )
