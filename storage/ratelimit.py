@@ -45,6 +45,11 @@ from storage.models import Base
 log = logging.getLogger("storage.ratelimit")
 
 
+# A counter's slot, (key, minute), and hits by slot: what the processes add up.
+Slot = tuple[str, int]
+Hits = dict[Slot, int]
+
+
 class RateCounter(Base):
     """Hits of one key in one wall-clock minute, summed over all processes."""
 
@@ -98,10 +103,10 @@ class SharedRateLimiter:
         self.max_keys = max_keys
         # key -> (minute, hits this minute, hits the minute before), all processes, last sync
         self._known: OrderedDict[str, tuple[int, int, int]] = OrderedDict()
-        self._pending: dict[tuple[str, int], int] = {}  # our hits not yet synced
+        self._pending: Hits = {}  # our hits not yet synced
         # Our hits a sync is writing: counted until the totals it reads back include them
         # (else a busy user gets extra messages through while the database is slow).
-        self._syncing: dict[tuple[str, int], int] = {}
+        self._syncing: Hits = {}
         self._task: asyncio.Task[None] | None = None
         self._last_hit = 0.0
         self.sync_failures = 0
@@ -178,12 +183,8 @@ class SharedRateLimiter:
             self._known.popitem(last=False)
 
     async def _sync_generic(
-        self,
-        session: AsyncSession,
-        batch: dict[tuple[str, int], int],
-        pairs: set[tuple[str, int]],
-        minute: int,
-    ) -> dict[tuple[str, int], int]:
+        self, session: AsyncSession, batch: Hits, pairs: set[Slot], minute: int
+    ) -> Hits:
         """The upsert, then the totals: statements built for the batch's size."""
         if batch:
             await session.execute(self._upsert(session, batch))
@@ -197,12 +198,8 @@ class SharedRateLimiter:
         return {(k, m): h for k, m, h in rows}
 
     async def _sync_postgres(
-        self,
-        session: AsyncSession,
-        batch: dict[tuple[str, int], int],
-        pairs: set[tuple[str, int]],
-        minute: int,
-    ) -> dict[tuple[str, int], int]:
+        self, session: AsyncSession, batch: Hits, pairs: set[Slot], minute: int
+    ) -> Hits:
         """The upsert and the totals in one prebuilt statement, whatever the batch's size:
         built per batch (a VALUES row and an IN pair per key), both statements cost a compile
         and a new server-side prepare at nearly every sync, and a round trip each."""
@@ -226,7 +223,7 @@ class SharedRateLimiter:
         return totals
 
     @staticmethod
-    def _upsert(session: AsyncSession, batch: dict[tuple[str, int], int]) -> Any:
+    def _upsert(session: AsyncSession, batch: Hits) -> Any:
         insert = upsert_insert(session)
         stmt = insert(RateCounter).values(
             [{"key": k, "minute": m, "hits": n} for (k, m), n in sorted(batch.items())]
