@@ -92,7 +92,7 @@ class LoopHistogram(Collector):
     def collect(self) -> Iterator[Metric]:
         """The families for a scrape."""
         histogram = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        total = CounterMetricFamily(*(self.counter or ("unused", "")), labels=self.labelnames)
+        total = CounterMetricFamily(*self.counter, labels=self.labelnames) if self.counter else None
         for labels, series in list(self._series.items()):
             created, value_sum, counts = series[0], series[1], series[2:]
             cumulative, buckets = 0.0, []
@@ -102,8 +102,9 @@ class LoopHistogram(Collector):
             histogram.add_metric(list(labels), buckets, value_sum)
             named = dict(zip(self.labelnames, labels, strict=True))
             histogram.add_sample(self.name + "_created", named, created)
-            total.add_metric(list(labels), cumulative, created=created)
-        if self.counter:
+            if total is not None:
+                total.add_metric(list(labels), cumulative, created=created)
+        if total is not None:
             yield total
         yield histogram
 

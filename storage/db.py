@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import contextvars
@@ -467,13 +468,16 @@ class _Compiled:
         return made
 
 
-class _Driver:
+class _Driver(abc.ABC):
+    """A session's driver connection, as ``Prebuilt`` runs statements on it."""
+
     dialect: Any
     adapted: Any  # SQLAlchemy's adapter of the driver's connection
     connection: Any  # SQLAlchemy's Connection (its engine's error listeners)
 
+    @abc.abstractmethod
     async def execute(self, compiled: _Compiled, params: dict[str, Any]) -> tuple[list[Any], int]:
-        raise NotImplementedError
+        """``compiled`` with ``params``: its rows (empty if it returns none) and row count."""
 
 
 def _run_sqlite(conn: sqlite3.Connection, sql: str, args: list[Any]) -> tuple[list[Any], int]:

@@ -189,15 +189,13 @@ class SQLiteProbe:
 
 
 # For keys q(i, ch, ac, us, mk): a flow, a pending notice, or the message key taken by the
-# transactional path. A pure answer's own log row (done, nothing cached) does not count: its
-# retry is simply answered again.
+# transactional path (``_TAKEN``).
 _BATCH_CONDITION = (
     " WHERE EXISTS (SELECT 1 FROM conversations c"
     " WHERE c.channel = q.ch AND c.account = q.ac AND c.user_id = q.us)"
     " OR EXISTS (SELECT 1 FROM notices n WHERE n.channel = q.ch AND n.account = q.ac"
     " AND n.user_id = q.us AND n.delivered_at IS NULL)"
-    " OR EXISTS (SELECT 1 FROM inbound_messages m WHERE m.channel = q.ch"
-    " AND m.account = q.ac AND m.msg_key = q.mk AND (m.reply IS NOT NULL OR m.status <> 'done'))"
+    " OR " + _TAKEN.format("q.ch", "q.ac", "q.mk")
 )
 
 
