@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.kernel.campaign import shipped_cities, shipped_packs
+from bot.kernel.clock import local
 from bot.kernel.config import ConfigError, ConfigSection
 from bot.kernel.context import BotContext
 from bot.kernel.message import Kind, Reply, normalize
@@ -553,7 +554,7 @@ async def send_certificate(ctx: Ctx) -> Reply | None:
         name = ctx.bot.cipher.decrypt(me.name_enc)
     except ValueError:  # written under another data key
         return ctx.reply("volunteer.unreadable")
-    today = ctx.bot.clock.now().date()
+    today = local(ctx.bot.clock.now()).date()  # the campaign's day, not UTC's
     path = certificate_dir(ctx) / certificate.file_name(me.id, today)
     certificate.render(
         path,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot.kernel.clock import as_utc, local
 from storage.reports.base import (
     Case,
     Chart,
@@ -20,8 +21,6 @@ from storage.reports.base import (
 from storage.stories import Story, StoryStatus
 
 EXCERPT_CHARS = 300
-# The order of the review columns in the section's table.
-REVIEW_ORDER = (StoryStatus.APPROVED, StoryStatus.REJECTED, StoryStatus.PENDING)
 # The columns' order in the section's table.
 REVIEW_ORDER = (StoryStatus.APPROVED, StoryStatus.REJECTED, StoryStatus.PENDING)
 MAX_CASES = 6
@@ -78,7 +77,7 @@ async def section(scope: Scope) -> Section:
                 "stories_featured_list",
                 ("story_number", "channel", "received", "story_text"),
                 [
-                    (n, ch, created.date().isoformat(), text[:EXCERPT_CHARS])
+                    (n, ch, local(as_utc(created)).date().isoformat(), text[:EXCERPT_CHARS])
                     for n, ch, created, text in featured
                 ],
             ),

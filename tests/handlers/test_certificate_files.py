@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import stat
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from bot.fonts import has_cjk_font
+from bot.kernel.clock import SHANGHAI
 from handlers import certificate
 from tests.conftest import BotHarness, Chatter
 from tests.handlers.test_volunteers import volunteer_with_hours
@@ -26,10 +28,12 @@ async def test_certificate_is_private_and_goes_with_the_volunteer(
     harness: BotHarness, chatter: Chatter
 ) -> None:
     vid = await volunteer_with_hours(harness, chatter, Decimal("20"))
+    # 00:30 on Dec 1 in Shanghai is still Nov 30 in UTC: the certificate has the campaign's day.
+    harness.clock.set(datetime(2026, 12, 1, 0, 30, tzinfo=SHANGHAI).astimezone(UTC))
     await chatter.say("志愿证书")
     folder = harness.bot.config.data_path / certificate.FOLDER
     files = list(folder.glob(f"volunteer-{vid}-*.png"))
-    assert len(files) == 1
+    assert [f.name for f in files] == [f"volunteer-{vid}-2026-12-01.png"]
     assert _mode(files[0]) == 0o600 and _mode(folder) == 0o700
     # Another volunteer's certificate stays.
     other = folder / certificate.file_name(vid + 1000, harness.clock.now().date())

@@ -301,8 +301,8 @@ async def test_hand_made_rows_land_in_the_right_day_hour_and_rate(
                 text="故事",
                 status="approved",
                 consent=True,
-                consent_at=_at(2027, 3, 3, 9),
-                created_at=_at(2027, 3, 3, 9),
+                consent_at=_at(2027, 3, 3, 7),
+                created_at=_at(2027, 3, 3, 7),  # still Mar 2 in UTC
                 featured=True,
             )
         )
@@ -331,6 +331,8 @@ async def test_hand_made_rows_land_in_the_right_day_hour_and_rate(
     stars = march.section("stars").table("stars_period").rows
     assert [(r[1], r[3]) for r in stars] == [("张*0", 2.5), ("张*1", 2.5), ("张*2", 2.5)]
     assert march.section("stories").total("stories_featured") == 1
+    featured = march.section("stories").table("stories_featured_list").rows
+    assert [r[2] for r in featured] == ["2027-03-03"]  # the campaign's day, not UTC's
 
     april = await gather(bot_context, Period.parse("2027-04"))
     assert april.section("messages").total("answered_free_text") == 1

@@ -7,11 +7,13 @@ import asyncio
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from openpyxl import load_workbook
 
 from bot.console.pages import Role
+from bot.kernel.clock import SHANGHAI
 from bot.kernel.message import Channel
 from storage.volunteers import Volunteer, add_hours
 from tests.bot.console.conftest import Console, ConsoleClient
@@ -152,7 +154,9 @@ async def test_stars(console: Console, harness: BotHarness) -> None:
 
 async def test_hours_export_file(console: Console, harness: BotHarness) -> None:
     """``hours export`` in the console: the ledger and totals sheets, names masked, one city
-    and a period; validated in Chinese; audited."""
+    and a period; validated in Chinese; audited. The form's days are the campaign's: the
+    clock sits where Shanghai's day (Dec 1) is a day ahead of UTC's (Nov 30)."""
+    harness.clock.set(datetime(2026, 12, 1, 0, 30, tzinfo=SHANGHAI).astimezone(UTC))
     await _people(harness)
     editor = await console.as_role(Role.EDITOR)
     viewer = await console.as_role(Role.VIEWER)
@@ -167,10 +171,9 @@ async def test_hours_export_file(console: Console, harness: BotHarness) -> None:
         "/console/volunteers/hours-export", {"format": "xlsx", "city": "火星市"}
     )
     assert status == 400 and "未知城市" in body
-    today = harness.clock.now().date().isoformat()
     status, _b, location = await editor.post(
         "/console/volunteers/hours-export",
-        {"format": "xlsx", "city": "郑州市", "from": today, "to": today},
+        {"format": "xlsx", "city": "郑州市", "from": "2026-12-01", "to": "2026-12-01"},
     )
     assert status == 303
     job = await _finished(editor, location)
