@@ -132,7 +132,8 @@ def _pick_many(ctx: Ctx, options: list[str]) -> list[str] | None:
 
 
 def _age(ctx: Ctx, birth_year: int) -> int:
-    return ctx.bot.clock.now().year - birth_year
+    # The campaign's year: on Shanghai's New Year's Day UTC's is still the old one until 08:00.
+    return local(ctx.bot.clock.now()).year - birth_year
 
 
 async def _start(ctx: Ctx) -> dict[str, Any] | Redirect:

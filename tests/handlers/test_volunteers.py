@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from bot.kernel.clock import SHANGHAI
 from bot.kernel.message import Channel
 from bot.simulate import reply_text
 from storage.models import AuditEvent, InboundMessage
@@ -187,6 +189,14 @@ async def test_other_keywords_do_not_hijack_the_flow(chatter: Chatter) -> None:
     reply = await chatter.say("我的信息")
     assert "出生年份" in reply and "还不是志愿者" not in reply
     assert "已退出" in await chatter.say("退出")
+
+
+async def test_age_counts_in_the_campaigns_year(harness: BotHarness, chatter: Chatter) -> None:
+    """00:30 on New Year's Day in Shanghai is still 31 December in UTC: born in 2013, the
+    volunteer is 14 by the campaign's year and needs no guardian."""
+    harness.clock.set(datetime(2027, 1, 1, 0, 30, tzinfo=SHANGHAI).astimezone(UTC))
+    await chatter.say("报名")
+    assert "真实姓名" in await chatter.say("2013")
 
 
 async def test_under_14_needs_guardian_and_14_to_17_is_minor(
