@@ -54,7 +54,7 @@ class StateProbe(Protocol):
         Read outside any transaction: nothing waits for the write lock."""
         ...
 
-    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+    async def cached_answer(self, channel: str, account: str, key: str) -> CachedAnswer | None:
         """(status, reply, handler) of a claimed message key as committed, or None: a
         retry's answer, read outside any transaction."""
         ...
@@ -71,6 +71,10 @@ _TAKEN = (
     "EXISTS (SELECT 1 FROM inbound_messages WHERE channel = {0} AND account = {1}"
     " AND msg_key = {2} AND (reply IS NOT NULL OR status <> 'done'))"
 )
+# PostgreSQL: the advisory lock of a message key (channel, account, message key), tried, never
+# waited for. The claim (``storage.messages``) takes it and holds it until its transaction
+# ends; the probe's follower lookup reads a failed try as "another process handles this key".
+KEY_LOCK_SQL = "pg_try_advisory_xact_lock(hashtextextended(concat_ws(' ', {0}, {1}, {2}), 0))"
 # Parameters: channel, account, user, message key.
 _FOLLOWS_SQL = (
     "SELECT (SELECT subscribed FROM followers WHERE channel = {0} AND account = {1}"
@@ -88,6 +92,17 @@ class CachedAnswer(NamedTuple):
     status: str
     reply: str | None
     handler: str | None
+
+
+def _cached(row: Any) -> CachedAnswer | None:
+    """A ``_CACHED_SQL`` row (any driver's) as a ``CachedAnswer``."""
+    return None if row is None else CachedAnswer(*row)
+
+
+def _follows(row: Any) -> tuple[bool | None, bool]:
+    """A ``_FOLLOWS_SQL`` row (any driver's): subscribed as far as known, and taken."""
+    subscribed, taken = row
+    return None if subscribed is None else bool(subscribed), bool(taken)
 
 
 Key = tuple[str, str, str, str]  # channel, account, user, message key
@@ -169,18 +184,12 @@ class SQLiteProbe:
         """See ``StateProbe``: indexed lookups on the loop's thread (another delivery in
         flight is this process's: the dispatcher already made this one wait for it)."""
         sql = _FOLLOWS_SQL.format("?1", "?2", "?3", "?4")
-        subscribed, taken = (
-            self._connection().execute(sql, (channel, account, user, key)).fetchone()
-        )
-        return None if subscribed is None else bool(subscribed), bool(taken)
+        return _follows(self._connection().execute(sql, (channel, account, user, key)).fetchone())
 
-    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+    async def cached_answer(self, channel: str, account: str, key: str) -> CachedAnswer | None:
         """See ``StateProbe``: an indexed lookup on the loop's thread."""
-        found = self._connection().execute(
-            _CACHED_SQL.format("?", "?", "?"), (channel, account, key)
-        )
-        row = found.fetchone()
-        return None if row is None else CachedAnswer(row[0], row[1], row[2])
+        sql = _CACHED_SQL.format("?", "?", "?")
+        return _cached(self._connection().execute(sql, (channel, account, key)).fetchone())
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -275,22 +284,21 @@ class PostgresProbe:
     # it, the statement being its own transaction).
     _follows_sql = (
         _FOLLOWS_SQL.format("$1", "$2", "$3", "$4")
-        + " OR NOT pg_try_advisory_xact_lock(hashtextextended(concat_ws(' ', $1, $2, $4), 0))"
+        + " OR NOT "
+        + KEY_LOCK_SQL.format("$1", "$2", "$4")
     )
 
     async def follows(
         self, channel: str, account: str, user: str, key: str
     ) -> tuple[bool | None, bool]:
         """See ``StateProbe``: one round trip on the probe's pool."""
-        found = await self._fetchrow(self._follows_sql, channel, account, user, key)
-        assert found is not None
-        return None if found[0] is None else bool(found[0]), bool(found[1])
+        return _follows(await self._fetchrow(self._follows_sql, channel, account, user, key))
 
-    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+    async def cached_answer(self, channel: str, account: str, key: str) -> CachedAnswer | None:
         """See ``StateProbe``: one round trip on the probe's pool (a retry that reached the
         database had taken a transaction of three just to read it)."""
-        row = await self._fetchrow(_CACHED_SQL.format("$1", "$2", "$3"), channel, account, key)
-        return None if row is None else CachedAnswer(row[0], row[1], row[2])
+        sql = _CACHED_SQL.format("$1", "$2", "$3")
+        return _cached(await self._fetchrow(sql, channel, account, key))
 
     async def _fetchrow(self, sql: str, *args: Any) -> Any:
         pool = await self._ready()
@@ -339,15 +347,15 @@ class EngineProbe:
         async with self.engine.connect() as conn:
             sql = text(_FOLLOWS_SQL.format(":c", ":a", ":u", ":k"))
             params = {"c": channel, "a": account, "u": user, "k": key}
-            subscribed, taken = (await conn.execute(sql, params)).one()
-        return None if subscribed is None else bool(subscribed), bool(taken)
+            return _follows((await conn.execute(sql, params)).one())
 
-    async def cached_answer(self, channel: str, account: str, key: str) -> Any:
+    async def cached_answer(self, channel: str, account: str, key: str) -> CachedAnswer | None:
         """See ``StateProbe``: one query on the async engine."""
         async with self.engine.connect() as conn:
             sql = text(_CACHED_SQL.format(":c", ":a", ":k"))
-            row = (await conn.execute(sql, {"c": channel, "a": account, "k": key})).first()
-        return None if row is None else CachedAnswer(row[0], row[1], row[2])
+            return _cached(
+                (await conn.execute(sql, {"c": channel, "a": account, "k": key})).first()
+            )
 
     async def close(self) -> None:
         return None

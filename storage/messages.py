@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, Table, bindparam, delete, func, literal, select, update
+from sqlalchemy import String, Table, bindparam, delete, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.kernel.message import UserKey
 from storage.conversations import STATE_LOCKED, keep_state
 from storage.db import Prebuilt
-from storage.hotpath import LOG_COLUMNS
+from storage.hotpath import KEY_LOCK_SQL, LOG_COLUMNS
 from storage.models import InboundMessage, Notice
 from storage.notices import PENDING_OF_BOUND_USER, PendingNotice, keep_pending
 
@@ -65,11 +65,15 @@ def _claim_with_notices(insert: Any) -> Any:
     # The key's advisory lock, held until the transaction ends: another process's delivery of
     # the same message sees it taken (``PostgresProbe.follows``) and skips its follower check.
     # Tried, never waited for: without it that delivery only does the check in vain.
-    key = func.concat_ws(" ", *(bindparam(name, type_=String) for name in _KEY_NAMES))
+    # (Text, as the probe writes it; a subquery, so the row keeps a named column for it.)
+    lock = text(KEY_LOCK_SQL.format(*(f":{name}" for name in _KEY_NAMES))).bindparams(
+        *(bindparam(name, type_=String) for name in _KEY_NAMES)
+    )
+    key_locked = select(lock).scalar_subquery().label("key_locked")
     return (
         select(
             select(claim.c.id).scalar_subquery().label("id"),
-            func.pg_try_advisory_xact_lock(func.hashtextextended(key, 0)).label("key_locked"),
+            key_locked,
             _NOTICES.c.id.label("notice_id"),
             _NOTICES.c.text,
             *(column.label(f"state_{column.name}") for column in state.c),

@@ -99,6 +99,8 @@ class SharedRateLimiter:
     ) -> None:
         self.sessions = sessions
         self.limit = limit
+        # A sync reads back every key with at least this many hits (past half the limit).
+        self.hot_hits = max(1, limit // 2)
         self.interval = interval
         self.max_keys = max_keys
         # key -> (minute, hits this minute, hits the minute before), all processes, last sync
@@ -188,7 +190,7 @@ class SharedRateLimiter:
         """The upsert, then the totals: statements built for the batch's size."""
         if batch:
             await session.execute(self._upsert(session, batch))
-        hot = (RateCounter.minute >= minute - 1) & (RateCounter.hits >= max(1, self.limit // 2))
+        hot = (RateCounter.minute >= minute - 1) & (RateCounter.hits >= self.hot_hits)
         touched = tuple_(RateCounter.key, RateCounter.minute).in_(sorted(pairs))
         rows = await session.execute(
             select(RateCounter.key, RateCounter.minute, RateCounter.hits).where(
@@ -214,7 +216,7 @@ class SharedRateLimiter:
                 "touched_keys": [k for k, _ in touched],
                 "touched_minutes": [m for _, m in touched],
                 "since": minute - 1,
-                "hot": max(1, self.limit // 2),
+                "hot": self.hot_hits,
             },
         )
         # The table's rows as the statement began, then the upserted rows' new totals.

@@ -11,7 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-_C_MAKE_ENCODER = getattr(json_encoder, "c_make_encoder", None)  # not in the type stubs
+# CPython's C encoder factory (the ``_json`` accelerator). getattr: typeshed does not declare
+# it, and a Python built without ``_json`` has None here; the formatter then falls back to
+# ``JSONEncoder`` (see ``JsonFormatter._c_encoder``).
+_C_MAKE_ENCODER = getattr(json_encoder, "c_make_encoder", None)
 
 
 class JsonFormatter(logging.Formatter):
