@@ -240,7 +240,8 @@ def channel_routes(path: str, adapter: ChannelAdapter) -> list[web.RouteDef]:
             return _response(adapter.render(request.query, None, None))
         wr.fields.update(
             msg_type=inbound.kind.value,
-            event=inbound.event.value if inbound.event else None,
+            # Not "event": that key is the log line's own name ("request") in every line.
+            msg_event=inbound.event.value if inbound.event else None,
             user=inbound.user,
         )
         dispatcher = request.app[DISPATCHER]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from bot.channels.base import Forbidden
 from bot.channels.wechat import WeChatAdapter
 from bot.config import WeChatConfig
 from bot.kernel.clock import FakeClock
+from bot.kernel.logs import JsonFormatter
 from bot.kernel.message import Article, Kind, Reply
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser, reply_text, sign
@@ -410,6 +412,23 @@ async def test_one_structured_log_line_per_request(
     fields = lines[0].fields  # type: ignore[attr-defined]
     assert fields["msg_type"] == "text" and fields["handler"] == "keywords.reply"
     assert fields["outcome"] == "replied" and fields["latency_ms"] >= 0
+
+
+async def test_request_line_keeps_its_name_for_events(
+    harness: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The platform's event type must not overwrite the line's name: log searches for
+    event=request found no text message (their field was null) and no subscribe."""
+    user = harness.user()
+    with caplog.at_level(logging.INFO, logger="bot.request"):
+        await harness.say(user, "活动介绍")
+        await harness.send(user, user.event("subscribe"))
+    lines = [
+        json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "bot.request"
+    ]
+    assert [line["event"] for line in lines] == ["request", "request"]
+    assert [line["msg_event"] for line in lines] == [None, "subscribe"]
+    assert [line["msg_type"] for line in lines] == ["text", "event"]
 
 
 async def test_phone_numbers_are_redacted_in_message_log(harness: BotHarness) -> None:
