@@ -17,6 +17,10 @@ from typing import Any
 _C_MAKE_ENCODER = getattr(json_encoder, "c_make_encoder", None)
 
 
+# The keys every JSON line starts with; a record's fields cannot replace them.
+_RESERVED = frozenset(("ts", "level", "logger", "event"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line; ``ts`` is ISO 8601 UTC with milliseconds."""
 
@@ -47,15 +51,26 @@ class JsonFormatter(logging.Formatter):
             self._second = second
         return f"{self._stamp}.{int(record.msecs):03d}+00:00"
 
-    def format(self, record: logging.LogRecord) -> str:
-        """Render a record as one JSON line."""
-        payload: dict[str, Any] = {
+    def _own_keys(self, record: logging.LogRecord) -> dict[str, Any]:
+        return {
             "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
-        payload.update(getattr(record, "fields", {}))
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as one JSON line."""
+        payload = self._own_keys(record)
+        fields = getattr(record, "fields", {})
+        payload.update(fields)
+        if not _RESERVED.isdisjoint(fields):
+            # A field named like the line's own keys must not replace them (a request's
+            # platform event once overwrote "event", and searches for the line found nothing):
+            # the line's keys win, the field's value follows with a trailing underscore.
+            for key in _RESERVED.intersection(fields):
+                payload[key + "_"] = fields[key]
+            payload.update(self._own_keys(record))
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         if self._c_encoder is not None:

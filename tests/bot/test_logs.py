@@ -45,6 +45,16 @@ def test_json_line_has_iso_timestamp_and_fields() -> None:
     assert "中文" in formatter.format(_record("x", note="中文"))  # not \\u-escaped
 
 
+def test_fields_cannot_replace_the_lines_own_keys() -> None:
+    """A field named event, logger, level or ts keeps the line's own value (what log searches
+    filter on) and follows under a trailing underscore."""
+    record = _record("request", event=None, logger="x", user="o_1")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["event"] == "request" and line["logger"] == "bot.test"
+    assert line["event_"] is None and line["logger_"] == "x" and line["user"] == "o_1"
+    assert list(line)[:4] == ["ts", "level", "logger", "event"]
+
+
 def test_json_line_is_what_json_dumps_writes() -> None:
     """The formatter's reused C encoder writes exactly what json.dumps with the same options
     would, and a field that contains itself still ends as the checking encoder's error."""
