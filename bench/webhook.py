@@ -121,6 +121,39 @@ async def wait_ready(url: str, within: float = 30) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
+# A month of message log (``--log-rows``), written by the database itself: random senders (so
+# the per-user index is as scattered as a real one), received over the last 30 days.
+_FILL_SQLITE = """
+WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :rows)
+INSERT INTO inbound_messages
+    (channel, account, msg_key, user_id, kind, text, status, handler, received_at, finished_at)
+SELECT 'wechat', 'gh_sandbox', 'bench-log-' || x, 'o' || substr(lower(hex(randomblob(14))), 1, 27),
+    'text', '活动介绍', 'done', 'keywords.reply', t, t
+FROM (SELECT x, strftime('%Y-%m-%d %H:%M:%f000', 'now', '-' || (abs(random()) % 2592000)
+    || ' seconds') AS t FROM n)
+"""
+_FILL_POSTGRES = """
+INSERT INTO inbound_messages
+    (channel, account, msg_key, user_id, kind, text, status, handler, received_at, finished_at)
+SELECT 'wechat', 'gh_sandbox', 'bench-log-' || x, 'o' || left(md5(random()::text), 27),
+    'text', '活动介绍', 'done', 'keywords.reply', t, t
+FROM (SELECT x, now() - random() * interval '30 days' AS t
+      FROM generate_series(1, :rows) AS x) AS g
+"""
+
+
+async def fill_message_log(database: str, rows: int) -> None:
+    """Add ``rows`` rows to the message log of the (running) bot's database."""
+    engine = create_engine(database)
+    try:
+        async with engine.begin() as conn:
+            sql = _FILL_SQLITE if database.startswith("sqlite") else _FILL_POSTGRES
+            await conn.execute(text(sql), {"rows": rows})
+            await conn.execute(text("ANALYZE inbound_messages"))
+    finally:
+        await engine.dispose()
+
+
 def start_bare(port: int, reply_file: Path, pin: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [*pin, sys.executable, "-c", BARE_SERVER, str(port), str(reply_file)], cwd=ROOT
@@ -225,11 +258,20 @@ async def wait_listening(port: int, count: int, within: float = 120) -> None:
         await asyncio.sleep(0.2)
 
 
-async def drive(url: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
+def bench_openid(i: int, random_users: bool) -> str:
+    """The sender of request ``i``. Real openids are random strings, so each message's row lands
+    at a random place in the message log's per-user index; ``o_bench_<time>_<i>`` ones all
+    append at its end, which is cheaper (see ``--log-rows``)."""
+    return "o" + os.urandom(14).hex()[:27] if random_users else f"o_bench_{time.time_ns()}_{i}"
+
+
+async def drive(
+    url: str, requests: int, concurrency: int, random_users: bool = False
+) -> tuple[float, list[float]]:
     """Send ``requests`` distinct signed messages; returns (requests/s, latencies in ms)."""
     bodies = []
     for i in range(requests):
-        user = WeChatUser(token=TOKEN, openid=f"o_bench_{time.time_ns()}_{i}")
+        user = WeChatUser(token=TOKEN, openid=bench_openid(i, random_users))
         bodies.append(user.request(user.text(KEYWORD)))
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
@@ -393,6 +435,14 @@ async def main() -> None:
     )
     parser.add_argument("--database", default="", help="bot database URL (default: SQLite file)")
     parser.add_argument(
+        "--log-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before the rounds, give each bot a message log of N rows from random senders "
+        "(a month of a large campaign: 1000000) and send from random openids, as real ones are",
+    )
+    parser.add_argument(
         "--workers", type=int, default=0, help="serve the bot with --workers N (PostgreSQL)"
     )
     parser.add_argument(
@@ -429,19 +479,28 @@ async def main() -> None:
                 await wait_ready(urls[name], within=180)
             if args.workers:
                 await wait_listening(ports["bot"], args.workers)
+            if args.log_rows:
+                for name, (_, db, _) in bots.items():
+                    started = time.monotonic()
+                    await fill_message_log(db, args.log_rows)
+                    took = time.monotonic() - started
+                    print(f"{name}: {args.log_rows} message-log rows added in {took:.0f} s")
+            random_users = args.log_rows > 0
             reply_file = workdir / "reply.txt"
             reply_file.write_text(await bot_answer(urls["bot"], KEYWORD), encoding="utf-8")
             procs["bare"] = start_bare(ports["bare"], reply_file, pin)
             await wait_ready(urls["bare"])
             order = ["bare", *bots]
             for name in order:  # warm-up: connections, caches, SQLite pages
-                await drive(urls[name], min(300, args.requests), args.concurrency)
+                await drive(urls[name], min(300, args.requests), args.concurrency, random_users)
             results: dict[str, list[tuple[float, float, float, float]]] = {n: [] for n in order}
             for round_no in range(1, args.rounds + 1):
                 for name in order:
                     pid = procs[name].pid
                     cpu_before = cpu_seconds(pid)
-                    rps, lat = await drive(urls[name], args.requests, args.concurrency)
+                    rps, lat = await drive(
+                        urls[name], args.requests, args.concurrency, random_users
+                    )
                     cpu_us = (cpu_seconds(pid) - cpu_before) / args.requests * 1e6
                     results[name].append((rps, pct(lat, 0.5), pct(lat, 0.99), cpu_us))
                     print(
