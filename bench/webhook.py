@@ -28,6 +28,10 @@ lock-step. Every request is a distinct message (its own user and MsgId, written 
 script). The bare handler is driven the same way in the same rounds, as the baseline; p50/p99
 come from wrk's latency histogram. The latency rounds follow the throughput rounds.
 
+``--log-rows N`` first gives each bot a message log of N rows from random senders and then
+sends from random openids, as a large campaign's month looks (the default run's log is empty
+and its senders sort in arrival order, which makes the log's inserts cheaper).
+
 Target (issue 16): ratio >= 0.6 on SQLite with the bot's p99 under 10 ms at 32 connections.
 """
 
