@@ -60,7 +60,7 @@ from sqlalchemy import text  # noqa: E402
 
 from bot.simulate import WeChatUser  # noqa: E402
 from bot.xmlguard import check_xml  # noqa: E402
-from storage.db import create_engine  # noqa: E402
+from storage.db import create_engine, is_sqlite  # noqa: E402
 
 TOKEN = "bench-token"
 KEYWORD = "活动介绍"  # a real keyword answer (about 0.9 KB of campaign text)
@@ -131,7 +131,7 @@ _FILL_SQLITE = """
 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :rows)
 INSERT INTO inbound_messages
     (channel, account, msg_key, user_id, kind, text, status, handler, received_at, finished_at)
-SELECT 'wechat', 'gh_sandbox', 'bench-log-' || x, 'o' || substr(lower(hex(randomblob(14))), 1, 27),
+SELECT 'wechat', :account, 'bench-log-' || x, 'o' || substr(lower(hex(randomblob(14))), 1, 27),
     'text', '活动介绍', 'done', 'keywords.reply', t, t
 FROM (SELECT x, strftime('%Y-%m-%d %H:%M:%f000', 'now', '-' || (abs(random()) % 2592000)
     || ' seconds') AS t FROM n)
@@ -139,7 +139,7 @@ FROM (SELECT x, strftime('%Y-%m-%d %H:%M:%f000', 'now', '-' || (abs(random()) % 
 _FILL_POSTGRES = """
 INSERT INTO inbound_messages
     (channel, account, msg_key, user_id, kind, text, status, handler, received_at, finished_at)
-SELECT 'wechat', 'gh_sandbox', 'bench-log-' || x, 'o' || left(md5(random()::text), 27),
+SELECT 'wechat', :account, 'bench-log-' || x, 'o' || left(md5(random()::text), 27),
     'text', '活动介绍', 'done', 'keywords.reply', t, t
 FROM (SELECT x, now() - random() * interval '30 days' AS t
       FROM generate_series(1, :rows) AS x) AS g
@@ -151,8 +151,9 @@ async def fill_message_log(database: str, rows: int) -> None:
     engine = create_engine(database)
     try:
         async with engine.begin() as conn:
-            sql = _FILL_SQLITE if database.startswith("sqlite") else _FILL_POSTGRES
-            await conn.execute(text(sql), {"rows": rows})
+            sql = _FILL_SQLITE if is_sqlite(database) else _FILL_POSTGRES
+            # The account the bench's senders write to, so the rows share its index range.
+            await conn.execute(text(sql), {"rows": rows, "account": WeChatUser.account})
             await conn.execute(text("ANALYZE inbound_messages"))
     finally:
         await engine.dispose()

@@ -51,26 +51,22 @@ class JsonFormatter(logging.Formatter):
             self._second = second
         return f"{self._stamp}.{int(record.msecs):03d}+00:00"
 
-    def _own_keys(self, record: logging.LogRecord) -> dict[str, Any]:
-        return {
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record as one JSON line."""
+        payload: dict[str, Any] = {
             "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render a record as one JSON line."""
-        payload = self._own_keys(record)
         fields = getattr(record, "fields", {})
-        payload.update(fields)
-        if not _RESERVED.isdisjoint(fields):
+        if _RESERVED.isdisjoint(fields):
+            payload.update(fields)
+        else:
             # A field named like the line's own keys must not replace them (a request's
             # platform event once overwrote "event", and searches for the line found nothing):
-            # the line's keys win, the field's value follows with a trailing underscore.
-            for key in _RESERVED.intersection(fields):
-                payload[key + "_"] = fields[key]
-            payload.update(self._own_keys(record))
+            # it follows with a trailing underscore.
+            payload.update({k + "_" if k in _RESERVED else k: v for k, v in fields.items()})
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         if self._c_encoder is not None:
