@@ -16,7 +16,7 @@ from bot.kernel.clock import Clock
 from bot.kernel.content import ContentError, Texts
 from bot.kernel.context import BotContext
 from bot.kernel.logs import log_event
-from bot.kernel.message import Article, Event, Inbound, Kind, Reply, normalize
+from bot.kernel.message import Article, Event, Inbound, Kind, Reply, fold
 from bot.kernel.privacy import redact
 from handlers.context import Ctx
 from handlers.feature import ConsolePage, Feature, content_file
@@ -57,7 +57,7 @@ def seed_specs(texts: Texts) -> list[RuleSpec]:
             raise ContentError(f"{where}.match: must be one of {MATCH_TYPES}")
         reply = _rule_reply(texts, rule, by_pattern, where)
         for pattern in rule.get("patterns", []):
-            key = pattern if match == "click" else normalize(pattern).lower()
+            key = pattern if match == "click" else fold(pattern)
             if (match, key) in taken:
                 continue  # a later layer answers this pattern
             taken.add((match, key))
@@ -188,9 +188,7 @@ class KeywordIndex:
         snap = await self._snapshot(ctx)
         if msg.kind is Kind.EVENT:
             if msg.event is Event.CLICK and msg.event_key:
-                return snap.click.get(msg.event_key) or snap.exact.get(
-                    normalize(msg.event_key).lower()
-                )
+                return snap.click.get(msg.event_key) or snap.exact.get(fold(msg.event_key))
             return None
         word = msg.folded
         if word in snap.exact:

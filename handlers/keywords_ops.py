@@ -7,7 +7,7 @@ Workers pick an edit up within ``handlers.keywords.REFRESH_SECONDS``; the CLI
 from __future__ import annotations
 
 from bot.kernel.context import BotContext
-from bot.kernel.message import Reply, normalize
+from bot.kernel.message import Reply, fold
 from handlers.keywords import seed_specs
 from handlers.operations import Actor, OperationError, audit
 from storage.db import transaction
@@ -41,7 +41,7 @@ async def add(
         )
     reply_json = _reply_json(reply)
     # Menu keys are matched as sent; words as the matcher folds messages.
-    key = pattern if match == "click" else normalize(pattern).lower()
+    key = pattern if match == "click" else fold(pattern)
     if not key:
         raise OperationError("reports.ops.keyword_empty", "the keyword is empty")
     spec = RuleSpec(key, match, priority, reply_json)

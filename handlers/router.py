@@ -14,7 +14,7 @@ from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from bot.kernel.context import BotContext
-from bot.kernel.message import Event, Inbound, Kind, Reply, normalize
+from bot.kernel.message import Event, Inbound, Kind, Reply, fold, normalize
 
 if TYPE_CHECKING:
     from bot.kernel.context import BotContext
@@ -104,7 +104,7 @@ class Text(Filter):
     """Exact text (after normalisation), any of ``words``; case-insensitive."""
 
     def __init__(self, *words: str) -> None:
-        self.words = frozenset(normalize(w).lower() for w in words)
+        self.words = frozenset(fold(w) for w in words)
 
     def check(self, msg: Inbound) -> MatchResult:
         return msg.kind in TEXTUAL and msg.folded in self.words

@@ -105,8 +105,8 @@ class Inbound:
 
     @cached_property
     def folded(self) -> str:
-        """``word`` in lower case, for case-insensitive matching."""
-        return self.word.lower()
+        """The text as keywords and exact commands are matched (``fold``)."""
+        return fold(self.text or "")
 
 
 def normalize(text: str) -> str:
@@ -122,6 +122,12 @@ def normalize(text: str) -> str:
             out.append(ch)
     # Speech recognition ends sentences with full stops; typed keywords never need them.
     return " ".join("".join(out).split()).rstrip("。.!！")
+
+
+def fold(text: str) -> str:
+    """``normalize``d, lower case, and without trailing ? or ~ (在吗？, 谢谢～): the key a message
+    and a keyword pattern are matched by. Flow answers keep theirs (``normalize``)."""
+    return normalize(text).rstrip(".!?~").lower()
 
 
 @dataclass(frozen=True)
