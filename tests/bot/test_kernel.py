@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.kernel.message import Channel, Inbound, Kind, UserKey
+from bot.kernel.message import Channel, Inbound, Kind, UserKey, fold, normalize
 from storage.activities import ActivityStatus
 from storage.logo import STATUSES, EntryStatus
 from storage.schedules import OutboxStatus
@@ -40,3 +40,30 @@ def test_statuses_are_enums_equal_to_the_stored_strings() -> None:
     # CLI choices stay plain strings, so --help and argparse's errors read as before.
     assert STATUSES == ("pending", "approved", "rejected", "withdrawn")
     assert all(type(status) is str for status in STATUSES)
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("投票　１２", "投票 12"),  # ideographic space, full-width digits
+        ("  ｖｏｌｕｎｔｅｅｒ！ ", "volunteer"),  # full-width letters; trailing ！ dropped
+        ("报名。", "报名"),
+        ("谢谢，请问怎么报名？", "谢谢,请问怎么报名?"),  # full-width punctuation folded too
+        ("a \t\n b", "a b"),
+        ("没有全角字符" * 40, "没有全角字符" * 40),
+        ("", ""),
+    ],
+)
+def test_normalize_folds_full_width_and_spaces(text: str, word: str) -> None:
+    assert normalize(text) == word
+
+
+def test_fold_is_normalize_without_trailing_question_marks_or_tildes_in_lower_case() -> None:
+    assert fold("在吗？？") == "在吗"
+    assert fold("谢谢～") == "谢谢"
+    assert fold("ＶＯＴＥ!") == "vote"
+    msg = Inbound(
+        channel=Channel.WECHAT, account="gh", user="u", key="k", kind=Kind.TEXT,
+        text="  投票？ ", received_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    assert (msg.word, msg.folded) == ("投票?", "投票")
