@@ -28,6 +28,14 @@ async def test_free_questions_get_topic_answers(chatter: Chatter, harness: BotHa
     assert [o for o, _ in await _events(harness)] == ["answered"] * 5
 
 
+async def test_where_to_sign_up_names_the_volunteer_sign_up_first(chatter: Chatter) -> None:
+    # "报名" alone matches the activities topic, but an activity takes registered volunteers
+    # only: the answer starts with how to become one.
+    reply = await chatter.say("在哪里报名")
+    assert "志愿服务活动" in reply
+    assert reply.index("【志愿者报名】") < reply.index("【参加 编号】")
+
+
 async def test_keywords_and_commands_keep_priority(chatter: Chatter, harness: BotHarness) -> None:
     assert "家长" in await chatter.say("家长课堂")
     assert "公益政策要点" in await chatter.say("政策解读")
