@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from bot.kernel.logs import JsonFormatter, LoopBatchedHandler
+from bot.kernel.logs import JsonFormatter, LoopBatchedHandler, log_event
 
 
 class CountingStream(io.StringIO):
@@ -66,7 +68,7 @@ def test_json_line_is_what_json_dumps_writes() -> None:
     }  # fmt: skip
     record = _record("request", **fields)
     line = formatter.format(record)
-    payload = {"ts": formatter._timestamp(record), "level": "info", "logger": "bot.test"}
+    payload = {"ts": formatter._timestamp(record.created), "level": "info", "logger": "bot.test"}
     payload["event"] = "request"
     assert line == json.dumps({**payload, **fields}, ensure_ascii=False, default=str)
     loop: list[object] = []
@@ -121,3 +123,80 @@ def test_a_loop_that_ends_before_its_flush_does_not_hold_back_the_next_one() -> 
 
     asyncio.run(next_loop())
     assert stream.getvalue() == "last words\nnext loop\n"
+
+
+@contextlib.contextmanager
+def sole_handler() -> Iterator[tuple[LoopBatchedHandler, CountingStream]]:
+    """The root logger as ``configure`` leaves it in a server: our JSON handler alone. Entered
+    in the test's body: pytest adds its capture handlers to the root at each phase's start."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    stream = CountingStream()
+    handler = LoopBatchedHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        yield handler, stream
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    for line in lines:
+        assert datetime.fromisoformat(str(line.pop("ts"))).tzinfo is not None
+    return lines
+
+
+async def test_direct_path_writes_the_line_a_record_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fields = {"channel": "wechat", "msg_event": None, "event": "subscribe", "status": 200}
+    logger = logging.getLogger("bot.channels.base")
+    with sole_handler() as (handler, stream):
+        with monkeypatch.context() as patch:
+            patch.setattr(logger, "makeRecord", None)  # the direct path builds no record
+            log_event(logger, "request", **fields)
+        record = logging.LogRecord(logger.name, logging.INFO, __file__, 1, "request", (), None)
+        record.fields = fields
+        handler.handle(record)  # the record path, for comparison
+        await asyncio.sleep(0)
+    direct, via_record = _lines(stream)
+    assert direct == via_record
+    assert list(direct)[:3] == ["level", "logger", "event"] and direct["event_"] == "subscribe"
+    assert stream.writes == 1  # still batched with the loop's other lines
+
+
+async def test_direct_path_steps_aside_for_filters_and_other_handlers() -> None:
+    logger = logging.getLogger("bot.channels.base")
+    parent = logging.getLogger("bot.channels")
+    drop_requests = logging.Filter("nothing")  # passes no record of bot.channels.*
+    captured: list[logging.LogRecord] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    other = Capture()
+    with sole_handler() as (_, stream):
+        parent.addFilter(drop_requests)
+        try:
+            log_event(logger, "request", status=200)  # a filter on the parent: not applied
+        finally:
+            parent.removeFilter(drop_requests)
+        logger.addFilter(drop_requests)
+        try:
+            log_event(logger, "request", status=201)  # on the logger itself: applied
+        finally:
+            logger.removeFilter(drop_requests)
+        logging.getLogger().addHandler(other)
+        try:
+            log_event(logger, "request", status=202)
+        finally:
+            logging.getLogger().removeHandler(other)
+        log_event(logger, "debugging", logging.DEBUG, status=203)  # below the level: nothing
+        await asyncio.sleep(0)
+    assert [line["status"] for line in _lines(stream)] == [200, 202]
+    assert [r.fields for r in captured] == [{"status": 202}]  # type: ignore[attr-defined]
