@@ -269,6 +269,7 @@ async def test_sqlite_log_batches_never_make_the_loop_wait_for_the_lock(
         holder.execute("COMMIT")
         holder.close()
         await asyncio.wait_for(pending, 5)
+        assert sink._loop_conn is not None and not sink._loop_conn.in_transaction
         # The third batch triggers the checkpoint, on the thread's connection.
         await sink.write([_log_row("c1", now)])
         assert sink._since_checkpoint == 0 and sink._conn is not None
@@ -326,6 +327,9 @@ async def test_one_bad_row_never_loses_the_rest_of_a_log_batch(
     writer.add(_log_row("no-channel", now, channel=None))
     for i in range(20, 40):
         writer.add(_log_row(f"good{i}", now))
+    await writer.flush()
+    if isinstance(writer.sink, SQLiteLogSink):  # the failed batch was rolled back whole
+        assert writer.sink._loop_conn is not None and not writer.sink._loop_conn.in_transaction
     await writer.close()
     async with bot_context.sessions() as session:
         keys = set((await session.execute(select(InboundMessage.msg_key))).scalars())
