@@ -256,7 +256,10 @@ async def test_scheduler_killed_mid_send_every_post_goes_out_once(
             assert first.returncode is None, log.read_text()
             await asyncio.sleep(0.05)
         else:
-            raise AssertionError("the scheduler sent nothing")
+            raise AssertionError(
+                f"no moment with a send in flight after {posts // 3} of {posts}: "
+                f"{sum(accepted().values())} accepted, in flight {fake_wechat.in_flight[SENDALL]}"
+            )
         first.kill()  # SIGKILL: no clean shutdown, the lease stays taken until it expires
         await first.wait()
     finally:
