@@ -36,6 +36,13 @@ async def test_where_to_sign_up_names_the_volunteer_sign_up_first(chatter: Chatt
     assert reply.index("【志愿者报名】") < reply.index("【参加 编号】")
 
 
+async def test_a_volunteer_who_wants_to_quit_is_told_how(chatter: Chatter) -> None:
+    # Used to get the sign-up answer (the only volunteer topic).
+    reply = await chatter.say("我不想当志愿者了")
+    assert "【注销志愿者】" in reply and "【确认注销】" in reply
+    assert "按提示填写称呼" not in reply
+
+
 async def test_keywords_and_commands_keep_priority(chatter: Chatter, harness: BotHarness) -> None:
     assert "家长" in await chatter.say("家长课堂")
     assert "公益政策要点" in await chatter.say("政策解读")
