@@ -29,6 +29,7 @@ from storage.conversations import FlowState, SqlConversationStore
 CANCEL_WORDS = frozenset({"取消", "退出", "cancel", "q"})
 BACK_WORDS = frozenset({"返回", "上一步", "back"})
 HELP_WORDS = frozenset({"帮助", "help", "?", "？"})
+STUCK_AFTER = 2  # wrong answers in a row at one step before the re-prompt names 取消
 
 
 @dataclass(frozen=True)
@@ -327,10 +328,19 @@ class ConversationEngine:
 
         outcome = await step.handle(ctx, answers)
         if isinstance(outcome, Invalid):
+            # Wrong answers in a row at this step (reset by any move): from the second on, the
+            # re-prompt also says how to leave. A user who types 我不想报了 into the phone step
+            # otherwise meets the same correction forever; step prompts after the first one do
+            # not repeat the 取消 hint.
+            misses = int(state.get("misses", 0)) + 1
+            state["misses"] = misses
             # Refresh the expiry: the user is still engaged.
             await self._save(ctx, flow, step.name, state)
             prompt = await step.prompt(ctx, answers)
-            return prompt.prefixed(outcome.text)
+            text = outcome.text
+            if misses >= STUCK_AFTER:
+                text += "\n" + ctx.t("conversation.stuck", title=ctx.t(flow.title_key))
+            return prompt.prefixed(text)
         if isinstance(outcome, Finish):
             await self.end(ctx)
             return outcome.reply

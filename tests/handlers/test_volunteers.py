@@ -169,6 +169,24 @@ async def test_bad_inputs_reprompt_and_lose_nothing(harness: BotHarness, chatter
     assert await _count(harness) == 1
 
 
+async def test_a_second_wrong_answer_in_a_row_says_how_to_leave(chatter: Chatter) -> None:
+    """Step prompts after the first do not repeat the 取消 hint: a user who keeps typing what
+    the step cannot take (我不想报了 into the phone step) is told the way out."""
+    await chatter.say("报名")
+    assert "真实姓名" in await chatter.say("1990")
+    assert "手机号码" in await chatter.say("赵六")
+    first = await chatter.say("我不想报了")
+    assert "格式不正确" in first and "【取消】" not in first
+    second = await chatter.say("不报了")
+    assert "格式不正确" in second and "回复【取消】即可退出" in second
+    assert second.index("回复【取消】") < second.index("第3步")  # before the step's prompt
+    # A right answer resets the count: the next step's first miss is a plain correction.
+    assert "城市" in await chatter.say(PHONE)
+    again = await chatter.say("99")
+    assert "序号" in again and "【取消】" not in again
+    assert "已退出" in await chatter.say("取消")
+
+
 async def test_odd_numbers_are_re_prompted(harness: BotHarness, chatter: Chatter) -> None:
     await chatter.say("报名")
     await chatter.say("1990")
