@@ -25,7 +25,9 @@ async def test_free_questions_get_topic_answers(chatter: Chatter, harness: BotHa
     assert "联系我们" in await chatter.say("怎么联系你们工作人员")
     assert "辨别募捐信息真假" in await chatter.say("朋友圈里的募捐链接可信吗")
     assert "志愿者报名" in await chatter.say("我想当志愿者")
-    assert [o for o, _ in await _events(harness)] == ["answered"] * 5
+    # Asked to check the account is genuine: the introduction names the organiser.
+    assert "省委网信办牵头组织" in await chatter.say("你们是官方的吗")
+    assert [o for o, _ in await _events(harness)] == ["answered"] * 6
 
 
 async def test_where_to_sign_up_names_the_volunteer_sign_up_first(chatter: Chatter) -> None:
