@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
+import logging
 
 from aiohttp import web
 
@@ -36,8 +38,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server and block until interrupted."""
-    import logging
-
     from bot.app import create_app
 
     config = load(args)
@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
         return _run_workers(args, config)
     app = create_app(config)
     app.on_startup.append(settle_heap)  # after create_app's start-up (cleanup_ctx runs first)
+    loop, loop_name = new_loop(config.server.event_loop)
     log_event(
         logging.getLogger("bot"),
         "starting",
         url=f"http://{config.server.host}:{config.server.port}/wechat",
         role=config.server.role,
+        event_loop=loop_name,
         database="sqlite" if config.database_url.startswith("sqlite") else "postgresql",
         wechat_api="sandbox"
         if config.wechat.api_base_url == "sandbox"
@@ -66,8 +68,30 @@ def run(args: argparse.Namespace) -> int:
         print=None,
         access_log=None,
         reuse_port=args.reuse_port or None,
+        loop=loop,
     )
     return 0
+
+
+def new_loop(kind: str) -> tuple[asyncio.AbstractEventLoop, str]:
+    """A new event loop of ``kind`` (server.event_loop) and the name of what it is: uvloop
+    when asked for and installed (it is a dependency on Linux and macOS, not on Windows),
+    else the standard library's, with a warning when uvloop was asked for."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log_event(
+                logging.getLogger("bot"),
+                "event_loop_fallback",
+                logging.WARNING,
+                wanted="uvloop",
+                running="asyncio",
+                reason="uvloop is not installed",
+            )
+        else:
+            return uvloop.new_event_loop(), "uvloop"
+    return asyncio.new_event_loop(), "asyncio"
 
 
 # The cyclic garbage collector's thresholds for a serving process (Python's default: 700, 10,

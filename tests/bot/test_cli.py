@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import sys
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from bot.app import close_context, create_app
 from bot.appkeys import BOT
 from bot.cli import main
+from bot.cli.serve import new_loop
 from bot.sandbox import FakeWeChatAPI
 from bot.simulate import WeChatUser, reply_text
 from tests.conftest import ACCOUNT, APP_ID, DATA_KEY, TOKEN, make_config
@@ -175,6 +177,36 @@ async def test_serve_creates_the_database_and_answers(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert b"starting" in out
+    # The default loop is uvloop, which the server names as it starts.
+    assert b"event_loop=uvloop" in out, out.decode(errors="replace")
+
+
+def test_new_loop_is_the_kind_asked_for() -> None:
+    import uvloop
+
+    for kind, cls in (("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)):
+        loop, name = new_loop(kind)
+        try:
+            assert isinstance(loop, cls) and name == kind
+            assert loop.run_until_complete(asyncio.sleep(0, "ran")) == "ran"
+        finally:
+            loop.close()
+
+
+def test_new_loop_falls_back_to_asyncio_without_uvloop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop raises ImportError
+    with caplog.at_level(logging.WARNING, logger="bot"):
+        loop, name = new_loop("uvloop")
+    try:
+        assert name == "asyncio" and type(loop).__module__.startswith("asyncio")
+    finally:
+        loop.close()
+    warned = [r for r in caplog.records if r.getMessage() == "event_loop_fallback"]
+    assert [getattr(r, "fields", {}) for r in warned] == [
+        {"wanted": "uvloop", "running": "asyncio", "reason": "uvloop is not installed"}
+    ]
 
 
 async def test_healthz(harness: Any, tmp_path: Path, fake_wechat: FakeWeChatAPI) -> None:

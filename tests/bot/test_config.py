@@ -31,6 +31,7 @@ def _load(**sections: dict[str, Any]) -> Config:
         ({"server": {"port": 70000}}, "server.port"),
         ({"server": {"port": "eighty"}}, "server.port"),
         ({"server": {"colour": "blue"}}, "server.colour"),
+        ({"server": {"event_loop": "trio"}}, "server.event_loop"),
         ({"wechat": {"encoding_aes_key": "short"}}, "wechat.encoding_aes_key"),
         ({"wechat": {"api_base_url": "https://api.weixin.qq.com"}}, "wechat.app_secret"),
         ({"wechat": {"reply_deadline_seconds": 9}}, "wechat.reply_deadline_seconds"),
