@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select, text
@@ -77,6 +78,42 @@ def network_guard() -> Iterator[None]:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     yield
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
+
+
+def _check_loopback(host: Any) -> None:
+    if isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost")):
+        raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
+
+
+class GuardedUVLoop(uvloop.Loop):  # type: ignore[misc]
+    """uvloop connects through libuv, past ``socket.connect``: the same guard, on the loop."""
+
+    async def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        _check_loopback(kwargs.get("host", args[1] if len(args) > 1 else None))
+        return await super().create_connection(*args, **kwargs)
+
+
+# The modules whose async tests run on both loops: asyncio's (every test's) and uvloop, which
+# ``serve`` runs on by default. The message path end to end (webhooks, dispatch, deadlines and
+# late replies, slow bodies, faults, the hot path's storage), where the loops' scheduling and
+# transports differ; the rest of the suite runs on asyncio's loop only.
+BOTH_LOOPS = frozenset(
+    {
+        "test_dispatch.py",
+        "test_wechat_webhook.py",
+        "test_slow_bodies.py",
+        "test_database_faults.py",
+        "test_api_faults.py",
+        "test_hotpath.py",
+    }
+)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """Each async test's event loop(s) (pytest-asyncio's hook): see ``BOTH_LOOPS``."""
+    if item.path.name in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": GuardedUVLoop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 # -- databases ---------------------------------------------------------------------------------

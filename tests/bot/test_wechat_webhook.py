@@ -481,3 +481,18 @@ async def test_ids_no_platform_sends_are_400_and_the_others_are_all_logged(
     for name in ("openid", "account"):
         odd = harness.user(**{name: "用户" if name == "openid" else "gh_" + "x" * 80})
         assert (await harness.post(odd, odd.text("你好")))[0] == 400, name
+
+
+async def test_message_path_tests_run_on_both_loops_behind_the_network_guard(
+    request: pytest.FixtureRequest,
+) -> None:
+    """This module's tests run on asyncio's loop and on uvloop (``serve``'s default), and
+    the loopback-only guard holds on both (uvloop connects past ``socket.connect``)."""
+    import uvloop
+
+    loop = asyncio.get_running_loop()
+    on_uvloop = "uvloop" in request.node.callspec.id
+    assert isinstance(loop, uvloop.Loop) is on_uvloop
+    async with ClientSession() as http:
+        with pytest.raises(RuntimeError, match="only loopback"):
+            await http.get("http://192.0.2.1:9/")  # TEST-NET-1: never routed
