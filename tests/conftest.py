@@ -50,11 +50,14 @@ WEIBO_ACCOUNT = "5000000001"
 _real_connect = socket.socket.connect
 
 
+def _check_loopback(host: Any) -> None:
+    if isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost")):
+        raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
+
+
 def _guarded_connect(self: socket.socket, address: Any) -> Any:
     if isinstance(address, tuple) and self.family in (socket.AF_INET, socket.AF_INET6):
-        host = address[0]
-        if not (host.startswith("127.") or host in ("::1", "localhost")):
-            raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
+        _check_loopback(address[0])
     return _real_connect(self, address)
 
 
@@ -78,11 +81,6 @@ def network_guard() -> Iterator[None]:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     yield
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
-
-
-def _check_loopback(host: Any) -> None:
-    if isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost")):
-        raise RuntimeError(f"test tried to reach {host}: only loopback is allowed")
 
 
 class GuardedUVLoop(uvloop.Loop):  # type: ignore[misc]
