@@ -124,7 +124,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_ready(url: str, within: float = 30) -> None:
+async def wait_ready(url: str, within: float = 30, log: Path | None = None) -> None:
+    """Until ``url`` answers; else fail with the end of the server's ``log``."""
     deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
@@ -134,7 +135,11 @@ async def wait_ready(url: str, within: float = 30) -> None:
                     return
             except aiohttp.ClientError:
                 await asyncio.sleep(0.2)
-    raise RuntimeError(f"server at {url} did not start")
+    raise RuntimeError(f"server at {url} did not start\n{_tail(log)}")
+
+
+def _tail(log: Path | None) -> str:
+    return log.read_text(errors="replace")[-2000:] if log is not None and log.exists() else ""
 
 
 # A month of message log (``--log-rows``), written by the database itself: random senders (so
@@ -226,13 +231,15 @@ def start_bot(
             stdout=subprocess.DEVNULL,
         )
     serve = ["--workers", str(workers)] if workers else []
-    return subprocess.Popen(
-        [*(pin or []), sys.executable, "-m", "bot", "serve", "--config", str(config), *serve],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # Its log, kept for a bot that does not start (``wait_ready`` prints the end of it).
+    with (workdir / "serve.log").open("wb") as log:
+        return subprocess.Popen(
+            [*(pin or []), sys.executable, "-m", "bot", "serve", "--config", str(config), *serve],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def _tree(pid: int) -> list[int]:
@@ -456,7 +463,11 @@ async def main() -> None:
         help="with --latency: run the servers and wrk at this niceness (negative needs root): "
         "on a shared machine, other tenants' processes then do not delay their wake-ups",
     )
-    parser.add_argument("--database", default="", help="bot database URL (default: SQLite file)")
+    parser.add_argument(
+        "--database",
+        default="",
+        help="bot database URL (default: a SQLite file); a PostgreSQL database is emptied first",
+    )
     parser.add_argument(
         "--log-rows",
         type=int,
@@ -494,6 +505,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         database = args.database or f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+        if not is_sqlite(database):
+            # A new bot's data key: data an earlier run (or another bench) left under another
+            # key would stop it at start.
+            await empty_postgres(database)
         bots = {"bot": (ROOT, database, args.workers)}
         for name, root in args.compare:
             bots[name] = (root, f"sqlite+aiosqlite:///{workdir / name / 'bench.db'}", 0)
@@ -508,7 +523,8 @@ async def main() -> None:
                     ports[name], here, db, root=root, workers=workers, pin=pin, event_loop=loop
                 )
             for name in bots:  # several bots starting on one busy core take a while
-                await wait_ready(urls[name], within=180)
+                here = workdir if name == "bot" else workdir / name
+                await wait_ready(urls[name], within=180, log=here / "serve.log")
             if args.workers:
                 await wait_listening(ports["bot"], args.workers)
             if args.log_rows:
